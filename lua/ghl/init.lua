@@ -1,0 +1,37 @@
+-- require "ghl": the library scripts use. It gathers the native modules
+-- (http, server, sys, error) and the Lua ones; submodules load on first use,
+-- so `ghl.http` costs nothing until touched. Expected failures are ghl.error
+-- objects: native functions return nil, err; helpers here raise them, and
+-- ghl.try turns a raise back into nil, err.
+local E = require "ghl.error"
+
+local ghl = { _VERSION = "ghlua 0.1.0", error = E }
+
+-- Submodules by name, loaded lazily.
+local lazy = {
+  http = "ghl.http", server = "ghl.server", sys = "ghl.sys",
+  inspect = "ghl.inspect", json = "cjson.safe",
+}
+
+setmetatable(ghl, {
+  __index = function(t, k)
+    local name = lazy[k]
+    if name then
+      local m = require(name)
+      rawset(t, k, m)
+      return m
+    end
+  end,
+})
+
+-- try(f, ...) -> f's results, or nil, err when f raised. A ghl.error comes
+-- back as it is; any other error value (a bug) is re-raised, so mistakes are
+-- not silently swallowed.
+function ghl.try(f, ...)
+  local r = table.pack(pcall(f, ...))
+  if r[1] then return table.unpack(r, 2, r.n) end
+  if E.is(r[2]) then return nil, r[2] end
+  error(r[2], 0)
+end
+
+return ghl

@@ -1,0 +1,70 @@
+-- ghl.sim.auth: the checks every API route goes through before its handler,
+-- with HighLevel's observed answers: the Version header (401 "version header
+-- was not found." / "version header is invalid"), the bearer token (401
+-- "Invalid JWT"), the token's scope (401 "The token is not authorized for
+-- this scope.") and the location the request names (403 "The token does not
+-- have access to this location."). Each check raises through reply.raise.
+local reply = require "ghl.sim.reply"
+
+local M = {}
+
+-- The published API versions (FACTS §5).
+M.VERSIONS = {
+  ["2021-04-15"] = true, ["2021-07-28"] = true, ["2023-02-21"] = true, ["v3"] = true,
+}
+
+-- Returns the Version header value, or raises 401.
+function M.check_version(req)
+  local v = req.headers["version"]
+  if v == nil or v == "" then
+    reply.raise(401, "version header was not found.")
+  end
+  if not M.VERSIONS[v] then
+    reply.raise(401, "version header is invalid")
+  end
+  return v
+end
+
+-- Returns the token record for the request's bearer token, or raises 401.
+function M.check_token(state, req)
+  local h = req.headers["authorization"] or ""
+  local token = h:match("^[Bb][Ee][Aa][Rr][Ee][Rr]%s+(%S+)%s*$")
+  local rec = token and state:token(token)
+  if not rec then reply.raise(401, "Invalid JWT") end
+  return rec
+end
+
+-- Raises 401 unless the token carries scope (nil scopes = every scope).
+function M.check_scope(token, scope)
+  if scope and token.scopes and not token.scopes[scope] then
+    reply.raise(401, "The token is not authorized for this scope.")
+  end
+end
+
+-- Can this token act on location_id?
+function M.can_access(token, location_id)
+  if token.kind == "location" then return token.location == location_id end
+  return false
+end
+
+-- Raises 403 unless the token may act on location_id.
+function M.check_location(token, location_id)
+  if location_id ~= nil and not M.can_access(token, location_id) then
+    reply.raise(403, "The token does not have access to this location.")
+  end
+end
+
+-- Every locationId a request names: path parameter, query, and the JSON
+-- body when the route's DTO has a locationId (with_body); on other routes a
+-- body locationId is left to the DTO validation (422).
+function M.request_locations(params, query, body, with_body)
+  local out = {}
+  if params and params.locationId then out[#out + 1] = params.locationId end
+  if query and query.locationId then out[#out + 1] = query.locationId end
+  if with_body and type(body) == "table" and type(body.locationId) == "string" then
+    out[#out + 1] = body.locationId
+  end
+  return out
+end
+
+return M

@@ -1,0 +1,171 @@
+-- ghl.sim: a HighLevel API simulator that runs inside ghlua. sim.new(config)
+-- builds an app: a state (ghl.sim.state), a rate limiter (ghl.sim.ratelimit)
+-- and a route table (ghl.sim.router) filled from the route modules (contacts,
+-- locations, admin, and faults when enabled). app:handle(req) is the request
+-- pipeline, for ghl.server's handler contract:
+--   1. match the route (404 "Cannot GET /path" when none);
+--   2. public routes (/__sim, /__fault) run at once;
+--   3. Version header (401), bearer token (401), scope (401);
+--   4. rate limit for (app, token's location) (429); from here on every
+--      response carries the five X-RateLimit-* headers;
+--   5. JSON body (400 when malformed), locationId in path/query/body (403);
+--   6. the handler: returns status, value[, headers] for a JSON reply, or a
+--      raw response table; raises reply.raise(...) for API errors.
+-- A handler that fails any other way is a simulator bug: 500, logged with a
+-- traceback on stderr. app:handle never raises.
+local reply = require "ghl.sim.reply"
+local state_mod = require "ghl.sim.state"
+local ratelimit = require "ghl.sim.ratelimit"
+local router_mod = require "ghl.sim.router"
+local auth = require "ghl.sim.auth"
+
+local M = {}
+local App = {}
+App.__index = App
+
+-- Route modules mounted by default; faults are added with config.faults.
+M.MODULES = { "ghl.sim.admin", "ghl.sim.contacts", "ghl.sim.locations" }
+
+-- config fields (all optional):
+--   location      default location id        seed        integer seed
+--   contacts      seed contacts in the default location
+--   tokens        array of {token=, location=} (location nil: default)
+--   rate          {max=, interval_ms=, daily=}
+--   faults        mount /__fault/ routes      base_url    "http://host:port"
+--   now, time, random_bytes   clocks and entropy (default: ghl.sys)
+--   log           function(line) for request lines; nil = no request log
+--   warn          function(text) for bug reports (default: io.stderr)
+function M.new(config)
+  config = config or {}
+  local now, time, random_bytes = config.now, config.time, config.random_bytes
+  if not (now and time and random_bytes) then
+    local sys = require "ghl.sys"
+    now, time, random_bytes = now or sys.now, time or sys.time, random_bytes or sys.random_bytes
+  end
+  local state = state_mod.new { location = config.location, seed = config.seed,
+    now = now, time = time, random_bytes = random_bytes }
+  local rate = config.rate or {}
+  local app = setmetatable({
+    state = state,
+    limiter = ratelimit.new { max = rate.max, interval_ms = rate.interval_ms,
+      daily = rate.daily, now = now },
+    router = router_mod.new(),
+    base_url = config.base_url or "http://127.0.0.1",
+    log = config.log,
+    warn = config.warn or function(text) io.stderr:write(text, "\n") end,
+    now = now,
+  }, App)
+
+  for _, name in ipairs(M.MODULES) do app.router:add(require(name).routes) end
+  if config.faults then app.router:add(require("ghl.sim.faults").routes) end
+
+  for _, t in ipairs(config.tokens or {}) do state:add_token(t.token, t.location) end
+  require("ghl.sim.locations").seed(state, state.default_location)
+  if config.contacts and config.contacts > 0 then
+    require("ghl.sim.contacts").seed(state, state.default_location, config.contacts)
+  end
+  return app
+end
+
+-- The server's own base URL, for absolute links such as meta.nextPageUrl.
+function App:set_base_url(url)
+  self.base_url = (url:gsub("/+$", ""))
+end
+
+-- A function(req) for ghl.server.listen{handler=...}.
+function App:handler()
+  return function(req) return self:handle(req) end
+end
+
+-- ---- The pipeline ----
+
+local function merge(into, from)
+  for k, v in pairs(from or {}) do into[k] = v end
+  return into
+end
+
+-- Turn a handler's results into a response table.
+local function to_response(a, b, c)
+  if type(a) == "number" then return reply.json(a, b, c) end
+  if type(a) == "table" then return a end
+  error("route handler returned " .. type(a) .. " instead of a status or a response", 0)
+end
+
+function App:error_response(ctx, status, message, extra, headers)
+  return reply.json(status, reply.error_body(status, message, ctx.trace_id, extra), headers)
+end
+
+-- Steps 1-6 above; raises reply errors, which handle() converts.
+function App:dispatch(ctx)
+  local req = ctx.req
+  local route, params = self.router:match(req.method, req.path)
+  if not route then
+    reply.raise(404, string.format("Cannot %s %s", req.method, req.path))
+  end
+  ctx.route, ctx.params = route, params
+  if route.public then return to_response(route.handler(ctx)) end
+
+  local version = auth.check_version(req)
+  self.state:count_version(route.family or "other", version)
+  local token = auth.check_token(self.state, req)
+  auth.check_scope(token, route.scope)
+  ctx.token = token
+
+  local ok, headers = self.limiter:take(token.app .. ":" .. token.location)
+  ctx.rate_headers = headers
+  if not ok then
+    -- daily or burst shows only in X-RateLimit-Daily-Remaining, as live
+    self.state.stats.rate_limited = self.state.stats.rate_limited + 1
+    reply.raise(429, "Too Many Requests")
+  end
+
+  if req.body and req.body:match("%S") then
+    local body, err = reply.decode(req.body)
+    if body == nil then
+      local pos = tostring(err):match("character (%d+)")
+      reply.raise(400, pos and string.format("Unexpected token in JSON at position %d", tonumber(pos) - 1)
+        or ("Malformed JSON body: " .. tostring(err)))
+    end
+    ctx.body = body
+  end
+  for _, loc in ipairs(auth.request_locations(params, ctx.query, ctx.body, route.body_location)) do
+    auth.check_location(token, loc)
+  end
+  return to_response(route.handler(ctx))
+end
+
+-- Handle one request; always returns a response table.
+function App:handle(req)
+  local t0 = self.now()
+  req.headers = req.headers or {}
+  -- absolute-form request target (the client took us for a proxy)
+  req.path = req.path:match("^%a[%w+.-]*://[^/]*(/.*)$") or req.path
+  local ctx = { app = self, state = self.state, req = req, query = req.query or {},
+    base_url = self.base_url, trace_id = self.state:trace_id() }
+  local ok, resp = xpcall(self.dispatch, function(e)
+    if reply.is_http_error(e) then return e end
+    return debug.traceback(tostring(e), 2)
+  end, self, ctx)
+  if not ok then
+    local e = resp
+    if reply.is_http_error(e) then
+      resp = self:error_response(ctx, e.status, e.message, e.extra, e.headers)
+    else
+      self.warn("ghlua sim: internal error on " .. req.method .. " " .. req.path .. ": " .. tostring(e))
+      resp = self:error_response(ctx, 500, "Internal server error")
+    end
+  end
+  if ctx.rate_headers then
+    resp.headers = merge(merge({}, ctx.rate_headers), resp.headers)
+  end
+  local status = resp.status or 0
+  if not (ctx.route and ctx.route.uncounted) then self.state:count_request(status) end
+  if self.log then
+    self.log(string.format("%s %s %s %.1fms", req.method, req.path,
+      resp.close and "close" or resp.reset and "reset" or tostring(status),
+      (self.now() - t0) * 1000))
+  end
+  return resp
+end
+
+return M

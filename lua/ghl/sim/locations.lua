@@ -1,0 +1,244 @@
+-- ghl.sim.locations: the location-scoped catalogue routes (Version
+-- 2021-07-28): GET /locations/{id}, custom fields (fieldKey
+-- "contact.<snake_name>", dataType from the published enum) and custom values
+-- (fieldKey "{{ custom_values.<snake_name> }}"), plus the seed fields of the
+-- default location. The router has already checked that the token may use
+-- the {locationId} in the path. Handlers raise through reply.raise: 422 for
+-- body validation, 404 for unknown ids, 400 for a key that already exists.
+local reply = require "ghl.sim.reply"
+local validate = require "ghl.sim.validate"
+
+local M = {}
+
+local array, null = reply.array, reply.null
+
+M.DATA_TYPES = { "TEXT", "LARGE_TEXT", "NUMERICAL", "PHONE", "MONETORY", "CHECKBOX",
+  "SINGLE_OPTIONS", "MULTIPLE_OPTIONS", "DATE", "TEXTBOX_LIST", "FILE_UPLOAD",
+  "RADIO", "EMAIL" }
+local MODELS = { "contact", "opportunity" }
+
+local FIELD_OPTIONAL = {
+  placeholder = "string", acceptedFormat = "array", isMultipleFile = "boolean",
+  maxNumberOfFiles = "number", textBoxListOptions = "array", position = "number",
+  model = { "string", enum = MODELS }, options = "string[]",
+  picklistOptions = "string[]", parentId = "string", description = "string",
+}
+
+local function with(extra)
+  local t = {}
+  for k, v in pairs(FIELD_OPTIONAL) do t[k] = v end
+  for k, v in pairs(extra) do t[k] = v end
+  return t
+end
+
+local CREATE_FIELD = { props = with { name = "string",
+  dataType = { "string", enum = M.DATA_TYPES }, fieldKey = "string" },
+  required = { "name", "dataType" } }
+local UPDATE_FIELD = { props = with { name = "string" }, required = { "name" } }
+local VALUE = { props = { name = "string", value = "string" }, required = { "name", "value" } }
+
+-- ---- Presenting ----
+
+function M.present_field(f)
+  return {
+    id = f.id, name = f.name, fieldKey = f.fieldKey, placeholder = f.placeholder or "",
+    dataType = f.dataType, position = f.position, locationId = f.locationId,
+    model = f.model, picklistOptions = array({ table.unpack(f.picklistOptions or {}) }),
+    picklistImageOptions = array(), isAllowedCustomOption = false,
+    isMultiFileAllowed = f.isMultipleFile or false, maxFileLimit = f.maxNumberOfFiles,
+    parentId = f.parentId, description = f.description,
+  }
+end
+
+function M.present_value(v)
+  return { id = v.id, name = v.name, fieldKey = v.fieldKey, value = v.value,
+    locationId = v.locationId }
+end
+
+-- ---- Custom fields ----
+
+local function field_or_404(ctx)
+  local f = ctx.state:custom_field(ctx.params.locationId, ctx.params.id)
+  if not f then reply.raise(404, "Custom field not found") end
+  return f
+end
+
+local function copy_optional(f, body)
+  for k in pairs(FIELD_OPTIONAL) do
+    local v = body[k]
+    if v ~= nil then
+      if v == null then v = nil end
+      f[k] = v
+    end
+  end
+  if body.options ~= nil and body.options ~= null then f.picklistOptions = body.options end
+  f.options = nil
+end
+
+local function list_fields(ctx)
+  local model = ctx.query.model or "all"
+  if model ~= "all" and model ~= "contact" and model ~= "opportunity" then
+    reply.invalid { "model must be one of the following values: contact, opportunity, all" }
+  end
+  local loc = ctx.state:location(ctx.params.locationId)
+  local out = array()
+  for _, f in ipairs(loc and loc.custom_fields or {}) do
+    if model == "all" or f.model == model then out[#out + 1] = M.present_field(f) end
+  end
+  return 200, { customFields = out }
+end
+
+local function create_field(ctx)
+  local body = ctx.body or {}
+  validate.assert(body, CREATE_FIELD)
+  local state, loc_id = ctx.state, ctx.params.locationId
+  local model = body.model or "contact"
+  local key = body.fieldKey
+  if key then
+    key = key:gsub("^" .. model .. "%.", "")
+  else
+    key = reply.snake_case(body.name)
+  end
+  if key == "" then reply.invalid { "name must contain a letter or digit" } end
+  local full = model .. "." .. key
+  if state:custom_field_by_key(loc_id, full) then
+    reply.raise(400, "A custom field with fieldKey " .. full .. " already exists")
+  end
+  local f = { name = body.name, dataType = body.dataType, fieldKey = full, model = model }
+  copy_optional(f, body)
+  f.model = model
+  state:add_custom_field(loc_id, f)
+  return 201, { customField = M.present_field(f) }
+end
+
+local function get_field(ctx)
+  return 200, { customField = M.present_field(field_or_404(ctx)) }
+end
+
+local function update_field(ctx)
+  local body = ctx.body or {}
+  validate.assert(body, UPDATE_FIELD)
+  local f = field_or_404(ctx)
+  local model = f.model
+  f.name = body.name
+  copy_optional(f, body)
+  f.model = model   -- a field does not move between models
+  return 200, { customField = M.present_field(f) }
+end
+
+local function delete_field(ctx)
+  local f, i = field_or_404(ctx)
+  local state = ctx.state
+  table.remove(state:location(ctx.params.locationId).custom_fields, i)
+  for _, c in ipairs(state:contacts_in(ctx.params.locationId)) do
+    for j = #c.customFields, 1, -1 do
+      if c.customFields[j].id == f.id then table.remove(c.customFields, j) end
+    end
+  end
+  return 200, { succeded = true }
+end
+
+-- ---- Custom values ----
+
+local function value_key(name)
+  return "{{ custom_values." .. reply.snake_case(name) .. " }}"
+end
+
+local function value_or_404(ctx)
+  local loc = ctx.state:location(ctx.params.locationId)
+  for i, v in ipairs(loc and loc.custom_values or {}) do
+    if v.id == ctx.params.id then return v, i end
+  end
+  reply.raise(404, "Custom value not found")
+end
+
+local function check_value_name(ctx, name, except)
+  local key = value_key(name)
+  for _, v in ipairs(ctx.state:location(ctx.params.locationId).custom_values) do
+    if v ~= except and v.fieldKey == key then
+      reply.raise(400, "A custom value with fieldKey " .. key .. " already exists")
+    end
+  end
+end
+
+local function list_values(ctx)
+  local loc = ctx.state:location(ctx.params.locationId)
+  local out = array()
+  for _, v in ipairs(loc and loc.custom_values or {}) do out[#out + 1] = M.present_value(v) end
+  return 200, { customValues = out }
+end
+
+local function create_value(ctx)
+  local body = ctx.body or {}
+  validate.assert(body, VALUE)
+  check_value_name(ctx, body.name)
+  local v = ctx.state:add_custom_value(ctx.params.locationId,
+    { name = body.name, value = body.value, fieldKey = value_key(body.name) })
+  return 201, { customValue = M.present_value(v) }
+end
+
+local function get_value(ctx)
+  return 200, { customValue = M.present_value(value_or_404(ctx)) }
+end
+
+local function update_value(ctx)
+  local body = ctx.body or {}
+  validate.assert(body, VALUE)
+  local v = value_or_404(ctx)
+  check_value_name(ctx, body.name, v)
+  v.name, v.value, v.fieldKey = body.name, body.value, value_key(body.name)
+  return 200, { customValue = M.present_value(v) }
+end
+
+local function delete_value(ctx)
+  local _, i = value_or_404(ctx)
+  table.remove(ctx.state:location(ctx.params.locationId).custom_values, i)
+  return 200, { succeded = true }
+end
+
+local function get_location(ctx)
+  local loc = ctx.state:location(ctx.params.locationId)
+  if not loc then reply.raise(404, "Location not found") end
+  return 200, { location = { id = loc.id, name = loc.name, timezone = "America/New_York",
+    country = "US", settings = { allowDuplicateContact = false } } }
+end
+
+-- ---- Routes ----
+
+local CF, CV = "locations/customFields", "locations/customValues"
+
+M.routes = {
+  { method = "GET", path = "/locations/:locationId/customFields", handler = list_fields, scope = CF .. ".readonly" },
+  { method = "POST", path = "/locations/:locationId/customFields", handler = create_field, scope = CF .. ".write" },
+  { method = "GET", path = "/locations/:locationId/customFields/:id", handler = get_field, scope = CF .. ".readonly" },
+  { method = "PUT", path = "/locations/:locationId/customFields/:id", handler = update_field, scope = CF .. ".write" },
+  { method = "DELETE", path = "/locations/:locationId/customFields/:id", handler = delete_field, scope = CF .. ".write" },
+  { method = "GET", path = "/locations/:locationId/customValues", handler = list_values, scope = CV .. ".readonly" },
+  { method = "POST", path = "/locations/:locationId/customValues", handler = create_value, scope = CV .. ".write" },
+  { method = "GET", path = "/locations/:locationId/customValues/:id", handler = get_value, scope = CV .. ".readonly" },
+  { method = "PUT", path = "/locations/:locationId/customValues/:id", handler = update_value, scope = CV .. ".write" },
+  { method = "DELETE", path = "/locations/:locationId/customValues/:id", handler = delete_value, scope = CV .. ".write" },
+  { method = "GET", path = "/locations/:locationId", handler = get_location, scope = "locations.readonly" },
+}
+for _, r in ipairs(M.routes) do r.family = "locations" end
+
+-- ---- Seed ----
+
+-- The catalogue every simulated default location starts with.
+function M.seed(state, location_id)
+  local fields = {
+    { name = "Budget", dataType = "NUMERICAL", fieldKey = "contact.budget", placeholder = "Budget" },
+    { name = "Lead Source", dataType = "TEXT", fieldKey = "contact.lead_source" },
+    { name = "Favorite Color", dataType = "SINGLE_OPTIONS", fieldKey = "contact.favorite_color",
+      picklistOptions = { "Red", "Green", "Blue" } },
+    { name = "Deal Size", dataType = "MONETORY", fieldKey = "opportunity.deal_size" },
+  }
+  for _, f in ipairs(fields) do
+    f.model = f.fieldKey:match("^(%w+)%.")
+    state:add_custom_field(location_id, f)
+  end
+  state:add_custom_value(location_id, { name = "Company Phone", value = "+1 555 010 0000",
+    fieldKey = "{{ custom_values.company_phone }}" })
+end
+
+return M

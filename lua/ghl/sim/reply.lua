@@ -1,0 +1,231 @@
+-- ghl.sim.reply: how the simulator speaks HTTP and JSON. A small JSON
+-- encoder (lua-cjson 2.1.0 cannot tell [] from {}, so arrays are marked with
+-- reply.array), reason phrases, HighLevel-shaped error bodies, and the
+-- exception used by route handlers: reply.raise(status, message, extra)
+-- throws a value the pipeline turns into an error response; anything else a
+-- handler throws is a simulator bug and becomes a 500.
+local cjson = require "cjson.safe"
+
+local M = {}
+
+M.null = cjson.null
+
+-- ---- JSON ----
+
+local ARRAY = { __name = "ghl.sim.array" }
+
+-- Mark t (or a new table) as a JSON array, so it encodes as [] when empty.
+function M.array(t)
+  return setmetatable(t or {}, ARRAY)
+end
+
+function M.is_array(t)
+  return getmetatable(t) == ARRAY
+end
+
+local escapes = {
+  ['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f",
+  ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t",
+}
+
+local function encode_string(s)
+  return '"' .. s:gsub('[%c"\\]', function(c)
+    return escapes[c] or string.format("\\u%04x", c:byte())
+  end) .. '"'
+end
+
+local function encode_number(n)
+  if math.type(n) == "integer" then return tostring(n) end
+  if n ~= n or n == math.huge or n == -math.huge then return "null" end
+  if n == math.floor(n) and math.abs(n) < 2^53 then
+    return string.format("%d", n)
+  end
+  for _, p in ipairs { 15, 16, 17 } do
+    local s = string.format("%." .. p .. "g", n)
+    if tonumber(s) == n then return s end
+  end
+  return string.format("%.17g", n)
+end
+
+-- A table is an array when marked, or when its keys are exactly 1..#t.
+local function is_sequence(t)
+  if getmetatable(t) == ARRAY then return true end
+  local n = #t
+  if n == 0 then return false end
+  local count = 0
+  for _ in pairs(t) do count = count + 1 end
+  return count == n
+end
+
+local encode_value
+
+local function encode_table(t, out, depth)
+  if depth > 64 then error("ghl.sim.reply: JSON nesting too deep", 0) end
+  if is_sequence(t) then
+    out[#out + 1] = "["
+    for i = 1, #t do
+      if i > 1 then out[#out + 1] = "," end
+      encode_value(t[i], out, depth + 1)
+    end
+    out[#out + 1] = "]"
+    return
+  end
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = tostring(k) end
+  table.sort(keys)
+  out[#out + 1] = "{"
+  for i, k in ipairs(keys) do
+    if i > 1 then out[#out + 1] = "," end
+    out[#out + 1] = encode_string(k)
+    out[#out + 1] = ":"
+    local v = t[k]
+    if v == nil then v = t[tonumber(k)] end
+    encode_value(v, out, depth + 1)
+  end
+  out[#out + 1] = "}"
+end
+
+function encode_value(v, out, depth)
+  local tv = type(v)
+  if v == nil or v == cjson.null then
+    out[#out + 1] = "null"
+  elseif tv == "boolean" then
+    out[#out + 1] = tostring(v)
+  elseif tv == "number" then
+    out[#out + 1] = encode_number(v)
+  elseif tv == "string" then
+    out[#out + 1] = encode_string(v)
+  elseif tv == "table" then
+    encode_table(v, out, depth)
+  else
+    error("ghl.sim.reply: cannot encode a " .. tv .. " as JSON", 0)
+  end
+end
+
+-- Encode v as JSON text (object keys sorted, so output is deterministic).
+function M.encode(v)
+  local out = {}
+  encode_value(v, out, 0)
+  return table.concat(out)
+end
+
+-- Decode JSON text; nil, message on failure.
+function M.decode(s)
+  return cjson.decode(s)
+end
+
+-- ---- Responses ----
+
+M.reasons = {
+  [200] = "OK", [201] = "Created", [202] = "Accepted", [204] = "No Content",
+  [301] = "Moved Permanently", [302] = "Found", [304] = "Not Modified",
+  [400] = "Bad Request", [401] = "Unauthorized", [403] = "Forbidden",
+  [404] = "Not Found", [405] = "Method Not Allowed", [408] = "Request Timeout",
+  [409] = "Conflict", [413] = "Payload Too Large", [415] = "Unsupported Media Type",
+  [422] = "Unprocessable Entity", [429] = "Too Many Requests",
+  [500] = "Internal Server Error", [501] = "Not Implemented", [502] = "Bad Gateway",
+  [503] = "Service Unavailable", [504] = "Gateway Timeout",
+}
+
+function M.reason(status)
+  return M.reasons[status] or (status >= 500 and "Internal Server Error")
+    or (status >= 400 and "Bad Request") or "OK"
+end
+
+-- A JSON response table for ghl.server.
+function M.json(status, value, headers)
+  local h = { ["Content-Type"] = "application/json; charset=utf-8" }
+  for k, v in pairs(headers or {}) do h[k] = v end
+  return { status = status, headers = h, body = M.encode(value) }
+end
+
+-- The HighLevel error body: {statusCode, message, error, traceId} plus any
+-- extra fields (meta, ...). message may be a string or an array of strings.
+function M.error_body(status, message, trace_id, extra)
+  local body = {
+    statusCode = status,
+    message = message or M.reason(status),
+    error = M.reason(status),
+    traceId = trace_id,
+  }
+  if type(body.message) == "table" then body.message = M.array(body.message) end
+  for k, v in pairs(extra or {}) do body[k] = v end
+  return body
+end
+
+-- ---- The handler exception ----
+
+local HttpError = { __name = "ghl.sim.httperror" }
+HttpError.__tostring = function(e)
+  local m = e.message
+  if type(m) == "table" then m = table.concat(m, "; ") end
+  return string.format("%d %s", e.status, tostring(m))
+end
+
+-- Abort the current request with an error response. extra: fields merged
+-- into the body (e.g. meta); headers: extra response headers.
+function M.raise(status, message, extra, headers)
+  error(setmetatable({ status = status, message = message, extra = extra,
+    headers = headers }, HttpError), 0)
+end
+
+-- 422 with a validation message array (class-validator style).
+function M.invalid(messages)
+  M.raise(422, messages)
+end
+
+function M.is_http_error(v)
+  return getmetatable(v) == HttpError
+end
+
+-- ---- Small text helpers ----
+
+function M.urlencode(s)
+  return (tostring(s):gsub("[^%w%-%._~]", function(c)
+    return string.format("%%%02X", c:byte())
+  end))
+end
+
+-- Query string from an array of {key, value} pairs (order kept).
+function M.query_string(pairs_list)
+  local parts = {}
+  for _, kv in ipairs(pairs_list) do
+    if kv[2] ~= nil then
+      parts[#parts + 1] = M.urlencode(kv[1]) .. "=" .. M.urlencode(kv[2])
+    end
+  end
+  return table.concat(parts, "&")
+end
+
+-- ISO 8601 UTC with milliseconds from epoch milliseconds.
+function M.iso8601(ms)
+  ms = math.floor(ms)
+  return os.date("!%Y-%m-%dT%H:%M:%S", ms // 1000) .. string.format(".%03dZ", ms % 1000)
+end
+
+-- Epoch milliseconds from "YYYY-MM-DDTHH:MM:SS[.sss]Z" (UTC only), or nil.
+function M.parse_iso8601(s)
+  if type(s) ~= "string" then return nil end
+  local y, mo, d, h, mi, sec, frac = s:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)[T ]?(%d?%d?):?(%d?%d?):?(%d?%d?)%.?(%d*)Z?$")
+  if not y then return nil end
+  local days_before = { 0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334 }
+  y, mo, d = tonumber(y), tonumber(mo), tonumber(d)
+  if mo < 1 or mo > 12 then return nil end
+  local yy = y - 1970
+  local leaps = ((y - 1) // 4 - (y - 1) // 100 + (y - 1) // 400) - (1969 // 4 - 1969 // 100 + 1969 // 400)
+  local leap = (y % 4 == 0 and y % 100 ~= 0) or y % 400 == 0
+  local days = yy * 365 + leaps + days_before[mo] + (d - 1) + ((leap and mo > 2) and 1 or 0)
+  local secs = days * 86400 + (tonumber(h) or 0) * 3600 + (tonumber(mi) or 0) * 60 + (tonumber(sec) or 0)
+  local ms = 0
+  if frac and frac ~= "" then ms = math.floor(tonumber("0." .. frac) * 1000 + 0.5) end
+  return secs * 1000 + ms
+end
+
+-- "Lead Source" -> "lead_source".
+function M.snake_case(s)
+  s = tostring(s):gsub("'", ""):gsub("\u{2019}", ""):gsub("(%l)(%u)", "%1_%2"):lower()
+  s = s:gsub("[^%w]+", "_"):gsub("^_+", ""):gsub("_+$", "")
+  return s
+end
+
+return M

@@ -1,0 +1,161 @@
+/*
+** ghl.error: the one error type for expected failures (network, TLS,
+** timeouts, undecodable replies, HighLevel errors, usage). A table with the
+** registry metatable "ghl.error"; __tostring gives one line. Lua code builds
+** them with ghl.error.new{...} or raises them with ghl.error.raise(...).
+*/
+#include <stdarg.h>
+#include <string.h>
+
+#include <lauxlib.h>
+
+#include "error.h"
+
+/* ---- Formatting ---- */
+
+/* Append field k of the error at idx to buffer b as fmt (one %s). */
+static void add_field(luaL_Buffer *b, lua_State *L, int idx, const char *k,
+                      const char *pre, const char *post) {
+  if (lua_getfield(L, idx, k) > LUA_TNIL) {
+    const char *s = luaL_tolstring(L, -1, NULL);   /* value str */
+    lua_remove(L, -2);                             /* str */
+    lua_pushfstring(L, "%s%s%s", pre, s, post);    /* str piece */
+    lua_remove(L, -2);
+    luaL_addvalue(b);
+  } else {
+    lua_pop(L, 1);
+  }
+}
+
+/* __tostring: "[where: ]message[ (HTTP status, traceId T)][ — hint: H]".
+** Messages are kept to one line: newlines become spaces. */
+static int error_tostring(lua_State *L) {
+  luaL_Buffer b;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  luaL_buffinit(L, &b);
+  add_field(&b, L, 1, "where", "", ": ");
+  if (lua_getfield(L, 1, "message") > LUA_TNIL) {
+    lua_pop(L, 1);
+    add_field(&b, L, 1, "message", "", "");
+  } else {
+    lua_pop(L, 1);
+    add_field(&b, L, 1, "kind", "", " error");
+  }
+  if (lua_getfield(L, 1, "status") > LUA_TNIL) {
+    lua_pop(L, 1);
+    add_field(&b, L, 1, "status", " (HTTP ", "");
+    add_field(&b, L, 1, "traceId", ", traceId ", "");
+    luaL_addchar(&b, ')');
+  } else {
+    lua_pop(L, 1);
+  }
+  add_field(&b, L, 1, "hint", " \xe2\x80\x94 hint: ", "");
+  luaL_pushresult(&b);
+  luaL_gsub(L, lua_tostring(L, -1), "\n", " ");
+  return 1;
+}
+
+/* ---- C API ---- */
+
+static void push_metatable(lua_State *L) {
+  if (luaL_newmetatable(L, GHL_ERROR_MT)) {
+    lua_pushcfunction(L, error_tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_pushliteral(L, "ghl.error");
+    lua_setfield(L, -2, "__name");
+  }
+}
+
+static void pushverror(lua_State *L, const char *kind, const char *fmt, va_list ap) {
+  lua_createtable(L, 0, 4);
+  lua_pushstring(L, kind);
+  lua_setfield(L, -2, "kind");
+  lua_pushvfstring(L, fmt, ap);
+  lua_setfield(L, -2, "message");
+  push_metatable(L);
+  lua_setmetatable(L, -2);
+}
+
+void ghl_pusherror(lua_State *L, const char *kind, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  pushverror(L, kind, fmt, ap);
+  va_end(ap);
+}
+
+int ghl_fail(lua_State *L, const char *kind, const char *fmt, ...) {
+  va_list ap;
+  lua_pushnil(L);
+  va_start(ap, fmt);
+  pushverror(L, kind, fmt, ap);
+  va_end(ap);
+  return 2;
+}
+
+int ghl_iserror(lua_State *L, int idx) {
+  int r;
+  if (!lua_getmetatable(L, idx)) return 0;
+  luaL_getmetatable(L, GHL_ERROR_MT);
+  r = lua_rawequal(L, -1, -2);
+  lua_pop(L, 2);
+  return r;
+}
+
+/* ---- Lua API ---- */
+
+/* new{kind=, message=, ...} -> error. The table is copied (shallow) so the
+** caller's table is not changed; kind defaults to "error". */
+static int error_new(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_newtable(L);
+  lua_pushnil(L);
+  while (lua_next(L, 1)) {
+    lua_pushvalue(L, -2);
+    lua_insert(L, -2);
+    lua_rawset(L, -4);
+  }
+  if (lua_getfield(L, -1, "kind") == LUA_TNIL) {
+    lua_pushliteral(L, "error");
+    lua_setfield(L, -3, "kind");
+  }
+  lua_pop(L, 1);
+  push_metatable(L);
+  lua_setmetatable(L, -2);
+  return 1;
+}
+
+static int error_is(lua_State *L) {
+  lua_pushboolean(L, ghl_iserror(L, 1));
+  return 1;
+}
+
+/* raise(kind, message) or raise{...}: raise a new error (level 0: no
+** position prefix, the object itself is the error value). */
+static int error_raise(lua_State *L) {
+  if (lua_istable(L, 1) && !ghl_iserror(L, 1)) {
+    lua_settop(L, 1);
+    error_new(L);
+  } else if (!ghl_iserror(L, 1)) {
+    const char *kind = luaL_checkstring(L, 1);
+    const char *msg = luaL_checkstring(L, 2);
+    ghl_pusherror(L, kind, "%s", msg);
+  } else {
+    lua_settop(L, 1);
+  }
+  return lua_error(L);
+}
+
+static const luaL_Reg error_funcs[] = {
+  {"new", error_new},
+  {"is", error_is},
+  {"raise", error_raise},
+  {"tostring", error_tostring},
+  {NULL, NULL}
+};
+
+int luaopen_ghl_error(lua_State *L) {
+  luaL_newlib(L, error_funcs);
+  push_metatable(L);
+  lua_setfield(L, -2, "metatable");
+  return 1;
+}

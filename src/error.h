@@ -1,0 +1,29 @@
+/*
+** ghl.error: the one error type for expected failures.
+** An error is a Lua table with metatable "ghl.error" (registry) and fields
+**   kind     short word: timeout, connect, tls, decode, http, usage, ...
+**   message  human text, one line
+** and optionally status, code, method, url, path, traceId, hint, where.
+** Programmer mistakes are raised as strings (luaL_error); expected failures
+** are returned as nil, err by native functions and raised by Lua helpers.
+*/
+#ifndef GHL_ERROR_H
+#define GHL_ERROR_H
+
+#include <lua.h>
+
+#define GHL_ERROR_MT "ghl.error"
+
+/* Push a new ghl.error with kind and a printf-style message (lua_pushvfstring
+** formats). Stack: +1. */
+void ghl_pusherror(lua_State *L, const char *kind, const char *fmt, ...);
+
+/* Push nil and a new ghl.error; return 2, for "return ghl_fail(...)". */
+int ghl_fail(lua_State *L, const char *kind, const char *fmt, ...);
+
+/* Is the value at idx a ghl.error? */
+int ghl_iserror(lua_State *L, int idx);
+
+int luaopen_ghl_error(lua_State *L);
+
+#endif

@@ -1,0 +1,173 @@
+/*
+** The host: builds the Lua state (standard libraries, native modules and the
+** embedded lua/ tree, all in package.preload) and runs chunks the way lua.c
+** does, with a message handler and a SIGINT hook.
+*/
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+#include <lualib.h>
+#include <lua-cjson.h>
+
+#include "embed.h"
+#include "error.h"
+#include "host.h"
+
+int luaopen_cjson_safe(lua_State *L);  /* not declared by lua-cjson.h */
+int luaopen_ghl_http(lua_State *L);
+int luaopen_ghl_server(lua_State *L);
+int luaopen_ghl_sys(lua_State *L);
+
+volatile int ghl_interrupted = 0;
+
+/* Everything require-able that is written in C, like linit.c's list. */
+static const luaL_Reg native_modules[] = {
+  {"ghl.error", luaopen_ghl_error},
+  {"ghl.http", luaopen_ghl_http},
+  {"ghl.server", luaopen_ghl_server},
+  {"ghl.sys", luaopen_ghl_sys},
+  {"cjson", luaopen_cjson},
+  {"cjson.safe", luaopen_cjson_safe},
+  {NULL, NULL}
+};
+
+/* ---- Embedded Lua modules ---- */
+
+/* package.preload loader for one embedded module. Upvalue 1: its index in
+** ghl_embedded_modules. With GHLUA_LUA_DIR set (development only), the file
+** is read from that directory instead, so modules can be edited without a
+** rebuild. Returns the module's value. */
+static int embedded_loader(lua_State *L) {
+  const struct ghl_embedded *m =
+      &ghl_embedded_modules[lua_tointeger(L, lua_upvalueindex(1))];
+  const char *dir = getenv("GHLUA_LUA_DIR");
+  int status;
+  if (dir && *dir) {
+    const char *path = lua_pushfstring(L, "%s/%s", dir, m->chunkname + 5);
+    status = luaL_loadfilex(L, path, "t");
+  } else {
+    status = luaL_loadbufferx(L, (const char *)m->data, m->size, m->chunkname, "t");
+  }
+  if (status != LUA_OK) return lua_error(L);
+  lua_pushstring(L, m->name);
+  lua_call(L, 1, 1);
+  return 1;
+}
+
+/* Install native and embedded modules into package.preload. */
+static void preload_all(lua_State *L) {
+  const luaL_Reg *n;
+  int i;
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);  /* preload */
+  for (n = native_modules; n->name; n++) {
+    lua_pushcfunction(L, n->func);
+    lua_setfield(L, -2, n->name);
+  }
+  for (i = 0; ghl_embedded_modules[i].name; i++) {
+    lua_pushinteger(L, i);
+    lua_pushcclosure(L, embedded_loader, 1);
+    lua_setfield(L, -2, ghl_embedded_modules[i].name);
+  }
+  lua_pop(L, 1);
+}
+
+lua_State *ghl_newstate(void) {
+  lua_State *L = luaL_newstate();
+  if (L == NULL) return NULL;
+  luaL_openlibs(L);
+  preload_all(L);
+  return L;
+}
+
+/* ---- Running chunks (lua.c's docall) ---- */
+
+static lua_State *global_L = NULL;
+
+/* Hook set by the SIGINT handler: raise "interrupted!" at the next Lua
+** instruction, as lua.c does. */
+static void lstop(lua_State *L, lua_Debug *ar) {
+  (void)ar;
+  lua_sethook(L, NULL, 0, 0);
+  if (!ghl_interrupted) return;  /* a C loop already reported it */
+  ghl_interrupted = 0;
+  ghl_pusherror(L, "interrupted", "interrupted");
+  lua_error(L);
+}
+
+/* SIGINT and SIGTERM: C loops (HTTP waits, the server) poll ghl_interrupted;
+** Lua code is stopped by the hook. A second signal while the first is
+** pending kills the process the default way. */
+static void on_sigint(int sig) {
+  int flag = LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT;
+  signal(sig, SIG_DFL);
+  ghl_interrupted = 1;
+  if (global_L) lua_sethook(global_L, lstop, flag, 1);
+}
+
+/* Message handler: a ghl.error passes through untouched (it prints as one
+** line) unless GHLUA_DEBUG is set; anything else is a bug and gets a
+** traceback. */
+static int msghandler(lua_State *L) {
+  const char *msg = lua_tostring(L, 1);
+  const char *debug = getenv("GHLUA_DEBUG");
+  if (ghl_iserror(L, 1)) {
+    if (debug && *debug && strcmp(debug, "0") != 0) {
+      luaL_traceback(L, L, luaL_tolstring(L, 1, NULL), 1);
+      lua_setfield(L, 1, "traceback");
+      lua_settop(L, 1);
+    }
+    return 1;
+  }
+  if (msg == NULL) {
+    if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
+      return 1;
+    msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+  }
+  luaL_traceback(L, L, msg, 1);
+  return 1;
+}
+
+int ghl_docall(lua_State *L, int narg, int nres) {
+  int status;
+  int base = lua_gettop(L) - narg;
+  lua_pushcfunction(L, msghandler);
+  lua_insert(L, base);
+  global_L = L;
+  ghl_interrupted = 0;
+  signal(SIGINT, on_sigint);
+  signal(SIGTERM, on_sigint);
+  status = lua_pcall(L, narg, nres, base);
+  signal(SIGINT, SIG_DFL);
+  signal(SIGTERM, SIG_DFL);
+  lua_sethook(L, NULL, 0, 0);
+  global_L = NULL;
+  lua_remove(L, base);
+  return status;
+}
+
+int ghl_report(lua_State *L) {
+  int code = 1;
+  if (ghl_iserror(L, -1)) {
+    if (lua_getfield(L, -1, "kind") == LUA_TSTRING &&
+        strcmp(lua_tostring(L, -1), "usage") == 0)
+      code = 2;
+    lua_pop(L, 1);
+    if (lua_getfield(L, -1, "traceback") == LUA_TSTRING) {
+      fprintf(stderr, "ghlua: %s\n", lua_tostring(L, -1));
+      lua_pop(L, 1);
+    } else {
+      lua_pop(L, 1);
+      fprintf(stderr, "ghlua: %s\n", luaL_tolstring(L, -1, NULL));
+      lua_pop(L, 1);
+    }
+  } else {
+    const char *msg = lua_tostring(L, -1);
+    fprintf(stderr, "ghlua: %s\n", msg ? msg : "(error object is not a string)");
+  }
+  fflush(stderr);
+  lua_pop(L, 1);
+  return code;
+}

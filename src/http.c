@@ -1,0 +1,860 @@
+/*
+** ghl.http: HTTP client over libcurl's multi interface. Every request of the
+** process goes through one multi handle (connection cache, keep-alive,
+** HTTP/2 multiplexing) and one share handle (DNS, TLS sessions). Blocking
+** requests and concurrent transfers use the same path:
+**
+**   http.request{...}          -> response | nil, err   (start + wait)
+**   t = http.start{...}        -> transfer userdata
+**   http.perform(seconds)      -> array of transfers that finished
+**   t:response()               -> response | nil, err
+**
+** An HTTP 4xx/5xx is a normal response; a transport failure is a ghl.error
+** with kind timeout, connect, tls, network, too_large, encode or interrupted.
+** Callbacks never raise: they record failures in the transfer and abort.
+*/
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <lauxlib.h>
+
+#include "buf.h"
+#include "error.h"
+#include "host.h"
+
+#define TRANSFER_MT "ghl.http.transfer"
+#define RESPONSE_MT "ghl.http.response"
+#define MAX_BODY ((size_t)512 * 1024 * 1024)
+#define POOL_SIZE 64
+
+/* ---- Process-wide state ---- */
+
+static struct {
+  CURLM *multi;
+  CURLSH *share;
+  CURL *pool[POOL_SIZE];   /* idle easy handles, kept for reuse */
+  int npool;
+  int running;             /* transfers in the multi */
+  int trace;               /* print requests to stderr */
+  ghl_buf ca;              /* system roots + GHLUA_CA_BUNDLE, when set */
+  int ca_loaded;
+} G;
+
+struct transfer {
+  CURL *easy;              /* NULL when closed */
+  struct curl_slist *hdrs;
+  ghl_buf body;            /* response body */
+  ghl_buf head;            /* response headers of the last response */
+  ghl_buf reqbody;         /* request body we send */
+  ghl_buf trace;           /* request lines for tracing */
+  char *method;
+  char *url;
+  int active;              /* added to the multi */
+  int done;
+  int too_large;
+  CURLcode result;
+  char errbuf[CURL_ERROR_SIZE];
+};
+
+/* ---- Callbacks (never raise) ---- */
+
+static size_t on_body(char *p, size_t size, size_t n, void *ud) {
+  struct transfer *t = ud;
+  size_t len = size * n;
+  if (t->body.len + len > MAX_BODY) { t->too_large = 1; return 0; }
+  return ghl_buf_add(&t->body, p, len) == 0 ? len : 0;
+}
+
+/* Keep only the last response's headers (after 100-continue, proxies). */
+static size_t on_header(char *p, size_t size, size_t n, void *ud) {
+  struct transfer *t = ud;
+  size_t len = size * n;
+  if (len > 5 && strncmp(p, "HTTP/", 5) == 0) t->head.len = 0;
+  if (t->head.len + len > 1024 * 1024) { t->too_large = 1; return 0; }
+  return ghl_buf_add(&t->head, p, len) == 0 ? len : 0;
+}
+
+/* ---- Encoding ---- */
+
+/* Return the offset of the first invalid UTF-8 byte of s, or -1. */
+static long utf8_invalid(const char *s, size_t n) {
+  const unsigned char *u = (const unsigned char *)s;
+  size_t i = 0;
+  while (i < n) {
+    unsigned c = u[i];
+    size_t k, need;
+    unsigned min;
+    if (c < 0x80) { i++; continue; }
+    if (c >= 0xc2 && c <= 0xdf) { need = 1; min = 0x80; }
+    else if (c >= 0xe0 && c <= 0xef) { need = 2; min = 0x800; }
+    else if (c >= 0xf0 && c <= 0xf4) { need = 3; min = 0x10000; }
+    else return (long)i;
+    if (i + need >= n) return (long)i;
+    {
+      unsigned cp = c & (0x3f >> need);
+      for (k = 1; k <= need; k++) {
+        if ((u[i + k] & 0xc0) != 0x80) return (long)i;
+        cp = (cp << 6) | (u[i + k] & 0x3f);
+      }
+      if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return (long)i;
+    }
+    i += need + 1;
+  }
+  return -1;
+}
+
+/* Append "k=v" (percent-encoded) to b, with '&' before it unless b is empty
+** or ends in '?'. Returns 0, or -1 (error pushed) for non-UTF-8 text. */
+static int add_pair(lua_State *L, ghl_buf *b, const char *what,
+                    const char *k, size_t klen, const char *v, size_t vlen) {
+  char *ek, *ev;
+  long bad = utf8_invalid(v, vlen);
+  if (bad >= 0 || utf8_invalid(k, klen) >= 0) {
+    char where[48] = "in its name";
+    if (bad >= 0)
+      snprintf(where, sizeof where, "byte 0x%02X at offset %ld", (unsigned)(unsigned char)v[bad], bad);
+    ghl_pusherror(L, "encode", "%s parameter '%s' is not valid UTF-8 (%s); convert the text to UTF-8 first",
+                  what, k, where);
+    return -1;
+  }
+  ek = curl_easy_escape(NULL, k, (int)klen);
+  ev = curl_easy_escape(NULL, v, (int)vlen);
+  if (b->len && b->data[b->len - 1] != '?') ghl_buf_add(b, "&", 1);
+  ghl_buf_addstr(b, ek ? ek : "");
+  ghl_buf_add(b, "=", 1);
+  ghl_buf_addstr(b, ev ? ev : "");
+  curl_free(ek);
+  curl_free(ev);
+  return 0;
+}
+
+/* Text form of a query/form value at idx: strings, numbers, booleans. */
+static const char *scalar(lua_State *L, int idx, size_t *len, const char *key) {
+  switch (lua_type(L, idx)) {
+    case LUA_TSTRING:
+    case LUA_TNUMBER: return lua_tolstring(L, idx, len);
+    case LUA_TBOOLEAN:
+      *len = lua_toboolean(L, idx) ? 4 : 5;
+      return lua_toboolean(L, idx) ? "true" : "false";
+    default:
+      luaL_error(L, "parameter '%s': expected string, number, boolean or array, got %s",
+                 key, luaL_typename(L, idx));
+      return NULL;
+  }
+}
+
+/* Encode table t (index) as application/x-www-form-urlencoded pairs into b,
+** keys sorted so the output is stable. Arrays give repeated keys. Returns 0,
+** or -1 with an error pushed. Raises for values of the wrong type. */
+static int encode_pairs(lua_State *L, int t, ghl_buf *b, const char *what) {
+  int i, n, rc = 0;
+  t = lua_absindex(L, t);
+  lua_newtable(L);                                   /* keys */
+  n = 0;
+  lua_pushnil(L);
+  while (lua_next(L, t)) {
+    lua_pop(L, 1);
+    if (lua_type(L, -1) != LUA_TSTRING)
+      return luaL_error(L, "%s parameter names must be strings", what);
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, -3, ++n);
+  }
+  lua_getglobal(L, "table");
+  lua_getfield(L, -1, "sort");
+  lua_pushvalue(L, -3);
+  lua_call(L, 1, 0);
+  lua_pop(L, 1);                                     /* keys */
+  for (i = 1; i <= n && rc == 0; i++) {
+    size_t klen, vlen;
+    const char *k, *v;
+    lua_rawgeti(L, -1, i);                           /* keys k */
+    k = lua_tolstring(L, -1, &klen);
+    lua_pushvalue(L, -1);
+    lua_gettable(L, t);                              /* keys k v */
+    if (lua_type(L, -1) == LUA_TTABLE) {
+      int j, m = (int)lua_rawlen(L, -1);
+      for (j = 1; j <= m && rc == 0; j++) {
+        lua_rawgeti(L, -1, j);
+        v = scalar(L, -1, &vlen, k);
+        rc = add_pair(L, b, what, k, klen, v, vlen);
+        if (rc == 0) lua_pop(L, 1);
+      }
+    } else {
+      v = scalar(L, -1, &vlen, k);
+      rc = add_pair(L, b, what, k, klen, v, vlen);
+    }
+    if (rc == 0) lua_pop(L, 2);
+  }
+  if (rc != 0) {                                     /* ... err */
+    lua_replace(L, t + 1);
+    lua_settop(L, t + 1);
+    return -1;
+  }
+  lua_pop(L, 1);
+  return 0;
+}
+
+/* Push require(name). */
+static void require(lua_State *L, const char *name) {
+  lua_getglobal(L, "require");
+  lua_pushstring(L, name);
+  lua_call(L, 1, 1);
+}
+
+/* ---- Transfers ---- */
+
+/* Load the system roots plus GHLUA_CA_BUNDLE once per process. Returns 0, or
+** -1 with an error pushed. */
+static int load_ca(lua_State *L, CURL *easy) {
+  const char *extra = getenv("GHLUA_CA_BUNDLE");
+  char *sys = NULL;
+  const char *files[2];
+  int i;
+  if (G.ca_loaded || extra == NULL || *extra == '\0') return 0;
+  curl_easy_getinfo(easy, CURLINFO_CAINFO, &sys);
+  files[0] = sys ? sys : "/etc/ssl/certs/ca-certificates.crt";
+  files[1] = extra;
+  for (i = 0; i < 2; i++) {
+    char chunk[16384];
+    size_t n;
+    FILE *f = fopen(files[i], "rb");
+    if (f == NULL) {
+      if (i == 0) continue;   /* no system roots: the extra bundle alone */
+      ghl_pusherror(L, "tls", "GHLUA_CA_BUNDLE=%s cannot be read; point it at a PEM file or unset it", extra);
+      ghl_buf_free(&G.ca);
+      return -1;
+    }
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) ghl_buf_add(&G.ca, chunk, n);
+    fclose(f);
+    ghl_buf_add(&G.ca, "\n", 1);
+  }
+  if (strstr(G.ca.data ? G.ca.data : "", "-----BEGIN CERTIFICATE-----") == NULL) {
+    ghl_pusherror(L, "tls", "GHLUA_CA_BUNDLE=%s holds no PEM certificate; point it at a PEM file or unset it", extra);
+    ghl_buf_free(&G.ca);
+    return -1;
+  }
+  G.ca_loaded = 1;
+  return 0;
+}
+
+static CURL *get_easy(void) {
+  if (G.npool > 0) return G.pool[--G.npool];
+  return curl_easy_init();
+}
+
+/* Return t's easy handle to the pool (or free it) and release its memory.
+** Idempotent; used by __gc/__close and after a response is built. */
+static void transfer_release(struct transfer *t) {
+  if (t->easy) {
+    if (t->active && G.multi) {
+      curl_multi_remove_handle(G.multi, t->easy);
+      G.running--;
+    }
+    t->active = 0;
+    if (G.multi && G.npool < POOL_SIZE) {
+      curl_easy_reset(t->easy);
+      G.pool[G.npool++] = t->easy;
+    } else {
+      curl_easy_cleanup(t->easy);
+    }
+    t->easy = NULL;
+  }
+  curl_slist_free_all(t->hdrs);
+  t->hdrs = NULL;
+  ghl_buf_free(&t->body);
+  ghl_buf_free(&t->head);
+  ghl_buf_free(&t->reqbody);
+  ghl_buf_free(&t->trace);
+  free(t->method);
+  free(t->url);
+  t->method = t->url = NULL;
+}
+
+static struct transfer *check_transfer(lua_State *L, int idx) {
+  return luaL_checkudata(L, idx, TRANSFER_MT);
+}
+
+static int transfer_gc(lua_State *L) {
+  transfer_release(check_transfer(L, 1));
+  return 0;
+}
+
+static void add_header(struct transfer *t, const char *name, const char *value) {
+  ghl_buf line = {0};
+  ghl_buf_addstr(&line, name);
+  ghl_buf_addstr(&line, ": ");
+  ghl_buf_addstr(&line, value);
+  t->hdrs = curl_slist_append(t->hdrs, line.data);
+  if (G.trace) {
+    ghl_buf_addstr(&t->trace, "> ");
+    if (strcasecmp(name, "Authorization") == 0 && strncasecmp(value, "Bearer ", 7) == 0) {
+      ghl_buf_addstr(&t->trace, name);
+      ghl_buf_addstr(&t->trace, ": Bearer ");
+      ghl_buf_addredacted(&t->trace, value + 7, strlen(value + 7));
+    } else {
+      ghl_buf_addstr(&t->trace, line.data);
+    }
+    ghl_buf_addstr(&t->trace, "\n");
+  }
+  ghl_buf_free(&line);
+}
+
+static int has_header(lua_State *L, int req, const char *name) {
+  int found = 0;
+  if (lua_getfield(L, req, "headers") == LUA_TTABLE) {
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+      if (lua_type(L, -2) == LUA_TSTRING && strcasecmp(lua_tostring(L, -2), name) == 0) found = 1;
+      lua_pop(L, 1);
+    }
+  }
+  lua_pop(L, 1);
+  return found;
+}
+
+/* Form bodies as the trace shows them: secrets redacted. */
+static void trace_form(struct transfer *t) {
+  static const char *secret[] = {"client_secret", "refresh_token", "code", "access_token", NULL};
+  const char *p = t->reqbody.data;
+  ghl_buf_addstr(&t->trace, "> ");
+  while (p && *p) {
+    const char *amp = strchr(p, '&'), *eq = strchr(p, '=');
+    size_t len = amp ? (size_t)(amp - p) : strlen(p);
+    int i, hide = 0;
+    if (eq && eq < p + len)
+      for (i = 0; secret[i]; i++)
+        if ((size_t)(eq - p) == strlen(secret[i]) && strncmp(p, secret[i], eq - p) == 0) hide = 1;
+    if (hide) {
+      ghl_buf_add(&t->trace, p, eq - p + 1);
+      ghl_buf_addredacted(&t->trace, eq + 1, len - (eq - p + 1));
+    } else {
+      ghl_buf_add(&t->trace, p, len);
+    }
+    p += len;
+    if (*p == '&') ghl_buf_add(&t->trace, p++, 1);
+  }
+  ghl_buf_addstr(&t->trace, "\n");
+}
+
+/* Build a transfer from the request table at index 1 and add it to the multi.
+** Stack: +1 (the transfer userdata) on success; on an expected failure
+** (bad encoding, unreadable CA bundle) returns 0 with nil, err pushed. */
+static int start_transfer(lua_State *L) {
+  struct transfer *t;
+  const char *method, *url, *ctype = NULL;
+  ghl_buf full = {0};
+  double timeout;
+  int ret;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  t = lua_newuserdatauv(L, sizeof *t, 0);            /* req t */
+  memset(t, 0, sizeof *t);
+  luaL_setmetatable(L, TRANSFER_MT);
+
+  lua_getfield(L, 1, "url");
+  url = lua_tostring(L, -1);
+  if (url == NULL) return luaL_error(L, "http.request: 'url' must be a string");
+  if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
+    return luaL_error(L, "http.request: url must start with http:// or https:// (got '%s')", url);
+  ghl_buf_addstr(&full, url);
+  lua_pop(L, 1);
+  if (lua_getfield(L, 1, "query") == LUA_TTABLE) {
+    ghl_buf q = {0};
+    if (encode_pairs(L, -1, &q, "query") != 0) {
+      ghl_buf_free(&q);
+      ghl_buf_free(&full);
+      lua_pushnil(L);
+      lua_insert(L, -2);
+      return 0;
+    }
+    if (q.len) {
+      ghl_buf_add(&full, strchr(full.data, '?') ? "&" : "?", 1);
+      ghl_buf_add(&full, q.data, q.len);
+    }
+    ghl_buf_free(&q);
+  }
+  lua_pop(L, 1);
+  t->url = full.data;                                /* owned by t now */
+
+  t->easy = get_easy();
+  if (t->easy == NULL) return luaL_error(L, "out of memory");
+  if (load_ca(L, t->easy) != 0) { lua_pushnil(L); lua_insert(L, -2); return 0; }
+
+  /* body: json= | form= | body= */
+  if (lua_getfield(L, 1, "json") != LUA_TNIL) {
+    size_t n;
+    const char *s;
+    require(L, "cjson");                             /* json cjson */
+    lua_getfield(L, -1, "encode");
+    lua_pushvalue(L, -3);
+    lua_call(L, 1, 1);                               /* json cjson s */
+    s = lua_tolstring(L, -1, &n);
+    ghl_buf_add(&t->reqbody, s, n);
+    lua_pop(L, 2);
+    ctype = "application/json";
+  }
+  lua_pop(L, 1);
+  if (lua_getfield(L, 1, "form") == LUA_TTABLE) {
+    if (encode_pairs(L, -1, &t->reqbody, "form") != 0) { lua_pushnil(L); lua_insert(L, -2); return 0; }
+    if (t->reqbody.data == NULL) ghl_buf_add(&t->reqbody, "", 0);
+    ctype = "application/x-www-form-urlencoded";
+  }
+  lua_pop(L, 1);
+  if (lua_getfield(L, 1, "body") == LUA_TSTRING) {
+    size_t n;
+    const char *s = lua_tolstring(L, -1, &n);
+    ghl_buf_add(&t->reqbody, s, n);
+  }
+  lua_pop(L, 1);
+
+  lua_getfield(L, 1, "method");
+  method = luaL_optstring(L, -1, t->reqbody.data ? "POST" : "GET");
+  t->method = strdup(method);
+  lua_pop(L, 1);
+  if (t->trace.len == 0 && G.trace) {
+    ghl_buf_addstr(&t->trace, "> ");
+    ghl_buf_addstr(&t->trace, t->method);
+    ghl_buf_addstr(&t->trace, " ");
+    ghl_buf_addstr(&t->trace, t->url);
+    ghl_buf_addstr(&t->trace, "\n");
+  }
+
+  if (lua_getfield(L, 1, "headers") == LUA_TTABLE) {
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+      const char *k = lua_tostring(L, -2), *v = lua_tostring(L, -1);
+      if (lua_type(L, -2) != LUA_TSTRING || v == NULL)
+        return luaL_error(L, "http.request: headers must map names to strings");
+      if (strpbrk(k, "\r\n:") || strpbrk(v, "\r\n"))
+        return luaL_error(L, "http.request: header '%s' contains a line break or colon", k);
+      add_header(t, k, v);
+      lua_pop(L, 1);
+    }
+  }
+  lua_pop(L, 1);
+  if (ctype && !has_header(L, 1, "Content-Type")) add_header(t, "Content-Type", ctype);
+  if (G.trace && t->reqbody.data) {
+    if (ctype && strcmp(ctype, "application/x-www-form-urlencoded") == 0) {
+      trace_form(t);
+    } else {
+      char line[64];
+      snprintf(line, sizeof line, "> [%zu bytes of body]\n", t->reqbody.len);
+      ghl_buf_addstr(&t->trace, line);
+    }
+  }
+  /* libcurl adds "Expect: 100-continue" to large POSTs; a wasted round trip. */
+  t->hdrs = curl_slist_append(t->hdrs, "Expect:");
+
+  lua_getfield(L, 1, "timeout");
+  timeout = luaL_optnumber(L, -1, 60);
+  lua_pop(L, 1);
+
+  curl_easy_setopt(t->easy, CURLOPT_URL, t->url);
+  curl_easy_setopt(t->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, t->hdrs);
+  curl_easy_setopt(t->easy, CURLOPT_USERAGENT, "ghlua/" GHLUA_VERSION);
+  curl_easy_setopt(t->easy, CURLOPT_ACCEPT_ENCODING, "");
+  curl_easy_setopt(t->easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+  curl_easy_setopt(t->easy, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(t->easy, CURLOPT_TIMEOUT_MS, (long)(timeout * 1000));
+  curl_easy_setopt(t->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)(timeout < 10 ? timeout * 1000 : 10000));
+  curl_easy_setopt(t->easy, CURLOPT_SSL_VERIFYPEER, 1L);
+  curl_easy_setopt(t->easy, CURLOPT_SSL_VERIFYHOST, 2L);
+  if (G.ca_loaded) {
+    struct curl_blob blob = {G.ca.data, G.ca.len, CURL_BLOB_NOCOPY};
+    curl_easy_setopt(t->easy, CURLOPT_CAINFO_BLOB, &blob);
+  }
+  curl_easy_setopt(t->easy, CURLOPT_SHARE, G.share);
+  curl_easy_setopt(t->easy, CURLOPT_ERRORBUFFER, t->errbuf);
+  curl_easy_setopt(t->easy, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(t->easy, CURLOPT_WRITEDATA, t);
+  curl_easy_setopt(t->easy, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(t->easy, CURLOPT_HEADERDATA, t);
+  curl_easy_setopt(t->easy, CURLOPT_PRIVATE, t);
+  if (strcmp(method, "GET") == 0 && t->reqbody.data == NULL) {
+    curl_easy_setopt(t->easy, CURLOPT_HTTPGET, 1L);
+  } else if (strcmp(method, "HEAD") == 0) {
+    curl_easy_setopt(t->easy, CURLOPT_NOBODY, 1L);
+  } else {
+    if (strcmp(method, "POST") != 0) curl_easy_setopt(t->easy, CURLOPT_CUSTOMREQUEST, method);
+    if (t->reqbody.data || strcmp(method, "POST") == 0) {
+      curl_easy_setopt(t->easy, CURLOPT_POST, 1L);
+      curl_easy_setopt(t->easy, CURLOPT_POSTFIELDS, t->reqbody.data ? t->reqbody.data : "");
+      curl_easy_setopt(t->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)t->reqbody.len);
+    }
+  }
+  ret = curl_multi_add_handle(G.multi, t->easy);
+  if (ret != CURLM_OK) return luaL_error(L, "http: %s", curl_multi_strerror(ret));
+  t->active = 1;
+  G.running++;
+  return 1;
+}
+
+/* Move finished transfers out of the multi. Those started with http.start
+** (tracked in the registry's inflight table) are queued on the finished
+** list for http.perform to hand out. */
+static void collect(lua_State *L) {
+  CURLMsg *msg;
+  int left;
+  while ((msg = curl_multi_info_read(G.multi, &left)) != NULL) {
+    struct transfer *t = NULL;
+    if (msg->msg != CURLMSG_DONE) continue;
+    curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+    t->result = msg->data.result;
+    t->done = 1;
+    t->active = 0;
+    G.running--;
+    curl_multi_remove_handle(G.multi, msg->easy_handle);
+    lua_getfield(L, LUA_REGISTRYINDEX, "ghl.http.inflight");  /* inflight */
+    if (lua_rawgetp(L, -1, t) != LUA_TNIL) {                  /* inflight t */
+      lua_pushnil(L);
+      lua_rawsetp(L, -3, t);
+      lua_getfield(L, LUA_REGISTRYINDEX, "ghl.http.finished"); /* inflight t fin */
+      lua_insert(L, -2);
+      lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+      lua_pop(L, 1);
+    } else {
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+  }
+}
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Drive the multi for at most `seconds`: returns as soon as a transfer
+** finished or the time ran out. Returns 0, or -1 on Ctrl-C. */
+static int drive(double seconds) {
+  double deadline = now() + seconds;
+  int still = 0, numfds;
+  for (;;) {
+    double left;
+    curl_multi_perform(G.multi, &still);
+    if (still < G.running) return 0;
+    if (ghl_interrupted) { ghl_interrupted = 0; return -1; }
+    left = deadline - now();
+    if (left <= 0) return 0;
+    curl_multi_poll(G.multi, NULL, 0, left > 0.1 ? 100 : (int)(left * 1000) + 1, &numfds);
+  }
+}
+
+/* ---- Responses ---- */
+
+static const char *error_kind(CURLcode rc) {
+  switch (rc) {
+    case CURLE_OPERATION_TIMEDOUT: return "timeout";
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_CONNECT: return "connect";
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_SHUTDOWN_FAILED: return "tls";
+    case CURLE_FILESIZE_EXCEEDED: return "too_large";
+    case CURLE_ABORTED_BY_CALLBACK: return "interrupted";
+    default: return "network";
+  }
+}
+
+/* Parse the raw header block into a table of lower-case names; repeated
+** headers are joined with ", ". Stack: +1. */
+static void push_headers(lua_State *L, const ghl_buf *head) {
+  const char *p = head->data, *end = head->data + head->len;
+  lua_newtable(L);
+  if (p == NULL) return;
+  while (p < end) {
+    const char *eol = memchr(p, '\n', (size_t)(end - p));
+    const char *colon, *v, *ve;
+    if (eol == NULL) eol = end;
+    colon = memchr(p, ':', (size_t)(eol - p));
+    if (colon && strncmp(p, "HTTP/", 5) != 0) {
+      luaL_Buffer b;
+      const char *k;
+      luaL_buffinit(L, &b);
+      for (k = p; k < colon; k++) luaL_addchar(&b, (char)((*k >= 'A' && *k <= 'Z') ? *k + 32 : *k));
+      luaL_pushresult(&b);                           /* h name */
+      v = colon + 1;
+      while (v < eol && (*v == ' ' || *v == '\t')) v++;
+      ve = eol;
+      while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ')) ve--;
+      lua_pushvalue(L, -1);
+      if (lua_rawget(L, -3) == LUA_TSTRING) {        /* h name old */
+        lua_pushliteral(L, ", ");
+        lua_pushlstring(L, v, (size_t)(ve - v));
+        lua_concat(L, 3);
+      } else {
+        lua_pop(L, 1);
+        lua_pushlstring(L, v, (size_t)(ve - v));
+      }
+      lua_rawset(L, -3);
+    }
+    p = eol + 1;
+  }
+}
+
+static void print_trace(struct transfer *t, long status, double secs) {
+  const char *p;
+  if (!G.trace) return;
+  fputs(t->trace.data ? t->trace.data : "", stderr);
+  if (t->result != CURLE_OK) {
+    fprintf(stderr, "< failed after %.0f ms: %s\n", secs * 1000,
+            t->errbuf[0] ? t->errbuf : curl_easy_strerror(t->result));
+    return;
+  }
+  fprintf(stderr, "< %ld (%.0f ms, %zu bytes)\n", status, secs * 1000, t->body.len);
+  for (p = t->head.data; p && *p;) {
+    const char *eol = strchr(p, '\n');
+    size_t n = eol ? (size_t)(eol - p) : strlen(p);
+    while (n && (p[n - 1] == '\r')) n--;
+    if (n && strncmp(p, "HTTP/", 5) != 0) fprintf(stderr, "< %.*s\n", (int)n, p);
+    p = eol ? eol + 1 : p + strlen(p);
+  }
+  fflush(stderr);
+}
+
+/* Push the response of a finished transfer (or nil, err) and release the
+** transfer's resources. Returns the number of values pushed. */
+static int push_response(lua_State *L, struct transfer *t) {
+  long status = 0;
+  curl_off_t us = 0;
+  double secs;
+  curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+  curl_easy_getinfo(t->easy, CURLINFO_TOTAL_TIME_T, &us);
+  secs = (double)us / 1e6;
+  print_trace(t, status, secs);
+  if (t->result != CURLE_OK) {
+    const char *kind = t->too_large ? "too_large" : error_kind(t->result);
+    const char *why = t->too_large ? "response body larger than the 512 MB limit"
+                      : t->errbuf[0] ? t->errbuf : curl_easy_strerror(t->result);
+    ghl_fail(L, kind, "%s %s: %s", t->method, t->url, why);
+    lua_pushstring(L, t->method);
+    lua_setfield(L, -2, "method");
+    lua_pushstring(L, t->url);
+    lua_setfield(L, -2, "url");
+    transfer_release(t);
+    return 2;
+  }
+  lua_createtable(L, 0, 7);
+  lua_pushinteger(L, status);
+  lua_setfield(L, -2, "status");
+  push_headers(L, &t->head);
+  lua_setfield(L, -2, "headers");
+  lua_pushlstring(L, t->body.data ? t->body.data : "", t->body.len);
+  lua_setfield(L, -2, "body");
+  lua_pushstring(L, t->method);
+  lua_setfield(L, -2, "method");
+  lua_pushstring(L, t->url);
+  lua_setfield(L, -2, "url");
+  lua_pushnumber(L, secs);
+  lua_setfield(L, -2, "time");
+  curl_easy_getinfo(t->easy, CURLINFO_NUM_CONNECTS, &status);
+  lua_pushinteger(L, status);                        /* 0: connection reused */
+  lua_setfield(L, -2, "connects");
+  luaL_setmetatable(L, RESPONSE_MT);
+  transfer_release(t);
+  return 1;
+}
+
+/* ---- Lua API ---- */
+
+static void track(lua_State *L, struct transfer *t, int idx) {
+  idx = lua_absindex(L, idx);
+  lua_getfield(L, LUA_REGISTRYINDEX, "ghl.http.inflight");
+  lua_pushvalue(L, idx);
+  lua_rawsetp(L, -2, t);
+  lua_pop(L, 1);
+}
+
+/* request{method, url, query, headers, json|form|body, timeout}
+** -> response | nil, err. Blocks, but other started transfers progress. */
+static int http_request(lua_State *L) {
+  struct transfer *t;
+  if (!start_transfer(L)) return 2;
+  t = lua_touserdata(L, -1);
+  while (!t->done) {
+    if (drive(1.0) != 0) {
+      transfer_release(t);
+      return ghl_fail(L, "interrupted", "request interrupted");
+    }
+    collect(L);
+  }
+  return push_response(L, t);
+}
+
+/* start{...} -> transfer | nil, err. The transfer runs as http.perform (or a
+** blocking request) drives the multi. */
+static int http_start(lua_State *L) {
+  struct transfer *t;
+  if (!start_transfer(L)) return 2;
+  t = lua_touserdata(L, -1);
+  track(L, t, -1);
+  return 1;
+}
+
+/* perform([seconds=1]) -> array of transfers that finished, possibly empty.
+** Returns nil, err(kind "interrupted") on Ctrl-C. */
+static int http_perform(lua_State *L) {
+  double secs = luaL_optnumber(L, 1, 1.0);
+  if (G.running > 0 && drive(secs) != 0)
+    return ghl_fail(L, "interrupted", "requests interrupted");
+  collect(L);
+  lua_getfield(L, LUA_REGISTRYINDEX, "ghl.http.finished");
+  lua_newtable(L);
+  lua_setfield(L, LUA_REGISTRYINDEX, "ghl.http.finished");
+  return 1;
+}
+
+/* t:response() -> response | nil, err; raises if not finished yet. */
+static int transfer_response(lua_State *L) {
+  struct transfer *t = check_transfer(L, 1);
+  if (!t->done) return luaL_error(L, "transfer has not finished; call http.perform first");
+  if (t->easy == NULL) return luaL_error(L, "response already taken");
+  return push_response(L, t);
+}
+
+static int transfer_done(lua_State *L) {
+  lua_pushboolean(L, check_transfer(L, 1)->done);
+  return 1;
+}
+
+/* resp:json() -> value | nil, err(kind "decode"). */
+static int response_json(lua_State *L) {
+  size_t n = 0;
+  const char *ctype;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_getfield(L, 1, "body");
+  lua_tolstring(L, -1, &n);
+  require(L, "cjson.safe");
+  lua_getfield(L, -1, "decode");
+  lua_pushvalue(L, -3);
+  lua_call(L, 1, 2);                                 /* body cjson v msg */
+  if (!lua_isnil(L, -2) || lua_isnil(L, -1)) { lua_pop(L, 1); return 1; }
+  lua_getfield(L, 1, "headers");
+  lua_getfield(L, -1, "content-type");
+  ctype = lua_tostring(L, -1);
+  lua_getfield(L, 1, "status");
+  lua_getfield(L, 1, "method");
+  lua_getfield(L, 1, "url");
+  if (n == 0)
+    ghl_fail(L, "decode", "%s %s: empty reply where JSON was expected (HTTP %s)",
+             lua_tostring(L, -2), lua_tostring(L, -1), lua_tostring(L, -3));
+  else if (ctype && strstr(ctype, "html"))
+    ghl_fail(L, "decode", "%s %s: got an HTML page, not JSON (HTTP %s); the URL or a proxy in between is wrong",
+             lua_tostring(L, -2), lua_tostring(L, -1), lua_tostring(L, -3));
+  else
+    ghl_fail(L, "decode", "%s %s: reply is not valid JSON (HTTP %s, %d bytes): %s",
+             lua_tostring(L, -2), lua_tostring(L, -1), lua_tostring(L, -3), (int)n,
+             lua_tostring(L, -7));
+  return 2;
+}
+
+/* trace([on]) -> whether tracing is on; sets it when given. */
+static int http_trace(lua_State *L) {
+  if (!lua_isnoneornil(L, 1)) G.trace = lua_toboolean(L, 1);
+  lua_pushboolean(L, G.trace);
+  return 1;
+}
+
+/* redact(secret) -> "…abcd". */
+static int http_redact(lua_State *L) {
+  size_t n;
+  const char *s = luaL_checklstring(L, 1, &n);
+  ghl_buf b = {0};
+  ghl_buf_addredacted(&b, s, n);
+  lua_pushlstring(L, b.data, b.len);
+  ghl_buf_free(&b);
+  return 1;
+}
+
+/* encode(table) -> "a=1&b=x%20y" (sorted keys), or nil, err. */
+static int http_encode(lua_State *L) {
+  ghl_buf b = {0};
+  luaL_checktype(L, 1, LUA_TTABLE);
+  if (encode_pairs(L, 1, &b, "query") != 0) { ghl_buf_free(&b); lua_pushnil(L); lua_insert(L, -2); return 2; }
+  lua_pushlstring(L, b.data ? b.data : "", b.len);
+  ghl_buf_free(&b);
+  return 1;
+}
+
+/* __gc of the module sentinel: tear down the multi at lua_close. */
+static int state_gc(lua_State *L) {
+  int i;
+  (void)L;
+  for (i = 0; i < G.npool; i++) curl_easy_cleanup(G.pool[i]);
+  G.npool = 0;
+  if (G.multi) curl_multi_cleanup(G.multi);
+  if (G.share) curl_share_cleanup(G.share);
+  G.multi = NULL;
+  G.share = NULL;
+  ghl_buf_free(&G.ca);
+  G.ca_loaded = 0;
+  return 0;
+}
+
+static const luaL_Reg transfer_methods[] = {
+  {"response", transfer_response},
+  {"done", transfer_done},
+  {"close", transfer_gc},
+  {NULL, NULL}
+};
+
+static const luaL_Reg http_funcs[] = {
+  {"request", http_request},
+  {"start", http_start},
+  {"perform", http_perform},
+  {"trace", http_trace},
+  {"redact", http_redact},
+  {"encode", http_encode},
+  {NULL, NULL}
+};
+
+int luaopen_ghl_http(lua_State *L) {
+  const char *tr = getenv("GHLUA_TRACE");
+  if (G.multi == NULL) {
+    G.multi = curl_multi_init();
+    G.share = curl_share_init();
+    curl_share_setopt(G.share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+    curl_share_setopt(G.share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    curl_multi_setopt(G.multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+    lua_newuserdatauv(L, 1, 0);                     /* sentinel */
+    lua_newtable(L);
+    lua_pushcfunction(L, state_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_setmetatable(L, -2);
+    lua_setfield(L, LUA_REGISTRYINDEX, "ghl.http.state");
+  }
+  if (tr && *tr && strcmp(tr, "0") != 0) G.trace = 1;
+  lua_newtable(L);
+  lua_setfield(L, LUA_REGISTRYINDEX, "ghl.http.inflight");
+  lua_newtable(L);
+  lua_setfield(L, LUA_REGISTRYINDEX, "ghl.http.finished");
+  luaL_newmetatable(L, TRANSFER_MT);
+  lua_pushcfunction(L, transfer_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pushcfunction(L, transfer_gc);
+  lua_setfield(L, -2, "__close");
+  luaL_newlib(L, transfer_methods);
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
+  luaL_newmetatable(L, RESPONSE_MT);
+  lua_newtable(L);
+  lua_pushcfunction(L, response_json);
+  lua_setfield(L, -2, "json");
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
+  luaL_newlib(L, http_funcs);
+  return 1;
+}

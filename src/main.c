@@ -1,0 +1,247 @@
+/*
+** ghlua's command line, in the shape of lua.c: options, then a script and
+** its arguments, or a built-in command (ghlua sim, ...), or the REPL. All
+** work happens inside one protected call (pmain); errors are reported by
+** ghl_report and map to the exit status: 0 ok, 1 failure, 2 usage.
+*/
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <lauxlib.h>
+#include <lualib.h>
+#include <microhttpd.h>
+#include <openssl/crypto.h>
+#include <sqlite3.h>
+
+#include "embed.h"
+#include "error.h"
+#include "host.h"
+#include "repl.h"
+
+static const char *progname = "ghlua";
+
+static void print_usage_line(const char *badopt) {
+  fprintf(stderr, "ghlua: unrecognized option '%s'; usage: ghlua [options] [script [args]] | ghlua COMMAND ... (see ghlua --help)\n",
+          badopt);
+}
+
+/* Push require(name); raises on failure. */
+static void require(lua_State *L, const char *name) {
+  lua_getglobal(L, "require");
+  lua_pushstring(L, name);
+  lua_call(L, 1, 1);
+}
+
+/* Is `name` a built-in command, i.e. an embedded module ghl.cli.NAME that
+** is not one of the helpers? */
+static int is_command(const char *name) {
+  char mod[128];
+  int i;
+  if (strchr(name, '/') || strchr(name, '.') || strlen(name) > 64) return 0;
+  if (strcmp(name, "args") == 0) return 0;
+  snprintf(mod, sizeof mod, "ghl.cli.%s", name);
+  for (i = 0; ghl_embedded_modules[i].name; i++)
+    if (strcmp(ghl_embedded_modules[i].name, mod) == 0) return 1;
+  return 0;
+}
+
+static void print_version(lua_State *L) {
+  const char *cjson = "?";
+  require(L, "cjson");
+  if (lua_getfield(L, -1, "_VERSION") == LUA_TSTRING) cjson = lua_tostring(L, -1);
+  printf("ghlua %s\n", GHLUA_VERSION);
+  printf("  %s\n", LUA_RELEASE);
+  printf("  libcurl %s\n", curl_version_info(CURLVERSION_NOW)->version);
+  printf("  lua-cjson %s\n", cjson);
+  printf("  SQLite %s\n", sqlite3_libversion());
+  printf("  %s\n", OpenSSL_version(OPENSSL_VERSION));
+  printf("  libmicrohttpd %s\n", MHD_get_version());
+  lua_pop(L, 2);
+}
+
+/* Build the global `arg` table as lua.c does: script at 0, its arguments
+** at 1.., interpreter and options at negative indices. */
+static void create_arg_table(lua_State *L, char **argv, int argc, int script) {
+  int i;
+  lua_createtable(L, argc - script - 1, script + 1);
+  for (i = 0; i < argc; i++) {
+    lua_pushstring(L, argv[i]);
+    lua_rawseti(L, -2, i - script);
+  }
+  lua_setglobal(L, "arg");
+}
+
+/* Run a chunk with its arguments: the script's `...`. */
+static int run_chunk(lua_State *L, int status, char **args, int nargs) {
+  int i;
+  if (status != LUA_OK) return status;
+  luaL_checkstack(L, nargs, "too many arguments to script");
+  for (i = 0; i < nargs; i++) lua_pushstring(L, args[i]);
+  return ghl_docall(L, nargs, 0);
+}
+
+/* Load a script file (NULL or "-" means stdin). Expected failure (no such
+** file) is reported as a ghl.error so it prints as one line. */
+static int load_script(lua_State *L, const char *fname) {
+  int status;
+  if (fname != NULL && strcmp(fname, "-") == 0) fname = NULL;
+  status = luaL_loadfile(L, fname);
+  if (status == LUA_ERRFILE) {
+    const char *msg = lua_tostring(L, -1);
+    lua_pop(L, 1);
+    ghl_pusherror(L, "file", "%s; check the path (a built-in command is run as 'ghlua COMMAND')",
+                  msg ? msg : "cannot open script");
+  }
+  return status;
+}
+
+struct args {
+  int argc;
+  char **argv;
+  int status;   /* exit status, set by pmain */
+};
+
+/* Call require("ghl.cli").run(name, argv) for a built-in command. */
+static int run_command(lua_State *L, char **argv, int argc, int first) {
+  int i, status;
+  require(L, "ghl.cli");
+  lua_getfield(L, -1, "run");
+  lua_remove(L, -2);
+  lua_pushstring(L, argv[first]);
+  lua_createtable(L, argc - first - 1, 0);
+  for (i = first + 1; i < argc; i++) {
+    lua_pushstring(L, argv[i]);
+    lua_rawseti(L, -2, i - first);
+  }
+  status = ghl_docall(L, 2, 1);
+  return status;
+}
+
+/* The whole program, inside one protected call. Upvalue-free: the args
+** struct comes as a light userdata argument. */
+static int pmain(lua_State *L) {
+  struct args *a = lua_touserdata(L, 1);
+  int argc = a->argc, i, script = 0, interactive = 0, has_e = 0, status;
+  char **argv = a->argv;
+  lua_settop(L, 0);
+
+  /* First pass: options up to the script name or command. */
+  for (i = 1; i < argc; i++) {
+    const char *o = argv[i];
+    if (o[0] != '-' || strcmp(o, "-") == 0) { script = i; break; }
+    if (strcmp(o, "--") == 0) { if (i + 1 < argc) script = i + 1; break; }
+    if (strcmp(o, "--help") == 0 || strcmp(o, "-h") == 0) {
+      require(L, "ghl.cli");
+      lua_getfield(L, -1, "help");
+      lua_call(L, 0, 0);
+      a->status = 0;
+      return 0;
+    }
+    if (strcmp(o, "--version") == 0) { print_version(L); a->status = 0; return 0; }
+    if (strcmp(o, "-i") == 0) { interactive = 1; continue; }
+    if (strcmp(o, "-v") == 0) { setenv("GHLUA_TRACE", "1", 1); continue; }
+    if (strcmp(o, "-e") == 0 || strcmp(o, "-l") == 0) {
+      if (i + 1 >= argc) {
+        fprintf(stderr, "ghlua: '%s' needs an argument; usage: ghlua %s %s\n", o, o,
+                o[1] == 'e' ? "CODE" : "MODULE");
+        a->status = 2;
+        return 0;
+      }
+      has_e = 1;
+      i++;
+      continue;
+    }
+    print_usage_line(o);
+    a->status = 2;
+    return 0;
+  }
+  if (getenv("GHLUA_TRACE") && strcmp(getenv("GHLUA_TRACE"), "0") != 0) {
+    require(L, "ghl.http");
+    lua_pop(L, 1);
+  }
+
+  if (script > 0 && strcmp(argv[script], "-") != 0 && argv[script][0] != '-' &&
+      is_command(argv[script]) && !has_e) {
+    create_arg_table(L, argv, argc, script);
+    status = run_command(L, argv, argc, script);
+    if (status != LUA_OK) { a->status = ghl_report(L); return 0; }
+    a->status = lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : 0;
+    return 0;
+  }
+
+  create_arg_table(L, argv, argc, script > 0 ? script : 0);
+  /* Second pass: run -e and -l in order. */
+  for (i = 1; i < (script > 0 ? script : argc); i++) {
+    if (strcmp(argv[i], "-e") == 0) {
+      const char *code = argv[++i];
+      status = luaL_loadbuffer(L, code, strlen(code), "=(command line)");
+      if (status != LUA_OK) {
+        const char *msg = lua_tostring(L, -1);
+        fprintf(stderr, "ghlua: syntax error in -e: %s\n", msg ? msg : "?");
+        lua_pop(L, 1);
+        a->status = 1;
+        return 0;
+      }
+      if (ghl_docall(L, 0, 0) != LUA_OK) { a->status = ghl_report(L); return 0; }
+    } else if (strcmp(argv[i], "-l") == 0) {
+      const char *mod = argv[++i];
+      lua_getglobal(L, "require");
+      lua_pushstring(L, mod);
+      if (ghl_docall(L, 1, 1) != LUA_OK) { a->status = ghl_report(L); return 0; }
+      lua_setglobal(L, mod);
+    }
+  }
+
+  if (script > 0) {
+    status = load_script(L, argv[script]);
+    if (status == LUA_ERRSYNTAX) {
+      fprintf(stderr, "ghlua: syntax error: %s\n", lua_tostring(L, -1));
+      lua_pop(L, 1);
+      a->status = 1;
+      return 0;
+    }
+    status = run_chunk(L, status, argv + script + 1, argc - script - 1);
+    if (status != LUA_OK) { a->status = ghl_report(L); return 0; }
+  } else if (!has_e && !interactive) {
+    if (isatty(0)) {
+      interactive = 1;
+    } else {
+      status = run_chunk(L, load_script(L, NULL), NULL, 0);
+      if (status != LUA_OK) { a->status = ghl_report(L); return 0; }
+    }
+  }
+  if (interactive) ghl_repl(L);
+  a->status = 0;
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  struct args a;
+  lua_State *L;
+  int status;
+  if (argv[0] && argv[0][0]) progname = argv[0];
+  (void)progname;
+  if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+    fprintf(stderr, "ghlua: cannot initialise libcurl\n");
+    return 1;
+  }
+  L = ghl_newstate();
+  if (L == NULL) {
+    fprintf(stderr, "ghlua: cannot create Lua state: not enough memory\n");
+    return 1;
+  }
+  a.argc = argc;
+  a.argv = argv;
+  a.status = 1;
+  lua_pushcfunction(L, pmain);
+  lua_pushlightuserdata(L, &a);
+  status = lua_pcall(L, 1, 0, 0);
+  if (status != LUA_OK) a.status = ghl_report(L);
+  fflush(stdout);
+  lua_close(L);
+  curl_global_cleanup();
+  return a.status;
+}

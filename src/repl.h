@@ -1,0 +1,10 @@
+/* The interactive loop (lua.c's doREPL over libedit). */
+#ifndef GHL_REPL_H
+#define GHL_REPL_H
+
+#include <lua.h>
+
+/* Read-eval-print until end of input. Errors are printed, never raised. */
+void ghl_repl(lua_State *L);
+
+#endif

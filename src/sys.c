@@ -1,0 +1,141 @@
+/*
+** ghl.sys: the few operating-system facilities Lua lacks and the library
+** needs: clocks, sleeping, process ids and signals, terminals, secure random
+** bytes, file modes. Expected failures return nil, ghl.error.
+*/
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <lauxlib.h>
+#include <openssl/rand.h>
+
+#include "error.h"
+#include "host.h"
+
+/* now() -> monotonic seconds (float), for measuring intervals. */
+static int sys_now(lua_State *L) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec / 1e9);
+  return 1;
+}
+
+/* time() -> wall-clock epoch seconds (float). */
+static int sys_time(lua_State *L) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec / 1e9);
+  return 1;
+}
+
+/* sleep(seconds) -> true, or nil, err(kind "interrupted") on Ctrl-C. */
+static int sys_sleep(lua_State *L) {
+  lua_Number s = luaL_checknumber(L, 1);
+  struct timespec ts;
+  if (s <= 0) { lua_pushboolean(L, 1); return 1; }
+  ts.tv_sec = (time_t)s;
+  ts.tv_nsec = (long)((s - (lua_Number)ts.tv_sec) * 1e9);
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    if (ghl_interrupted) {
+      ghl_interrupted = 0;
+      return ghl_fail(L, "interrupted", "interrupted");
+    }
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int sys_getpid(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)getpid());
+  return 1;
+}
+
+/* kill(pid, sig=15) -> true, or nil, err. kill(pid, 0) tests liveness. */
+static int sys_kill(lua_State *L) {
+  pid_t pid = (pid_t)luaL_checkinteger(L, 1);
+  int sig = (int)luaL_optinteger(L, 2, SIGTERM);
+  if (pid <= 0) return luaL_argerror(L, 1, "pid must be positive");
+  if (kill(pid, sig) != 0)
+    return ghl_fail(L, "os", "kill %d: %s", (int)pid, strerror(errno));
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* isatty(fd) -> boolean (0 stdin, 1 stdout, 2 stderr). */
+static int sys_isatty(lua_State *L) {
+  lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
+  return 1;
+}
+
+/* random_bytes(n) -> string of n bytes from OpenSSL's CSPRNG. */
+static int sys_random_bytes(lua_State *L) {
+  lua_Integer n = luaL_checkinteger(L, 1);
+  luaL_Buffer b;
+  luaL_argcheck(L, n >= 0 && n <= 65536, 1, "out of range (0..65536)");
+  if (RAND_bytes((unsigned char *)luaL_buffinitsize(L, &b, (size_t)n), (int)n) != 1)
+    return ghl_fail(L, "crypto", "no random bytes available");
+  luaL_pushresultsize(&b, (size_t)n);
+  return 1;
+}
+
+/* stat(path) -> {mode=, uid=, size=, mtime=, type="file"|"dir"|"other"},
+** or nil, err. */
+static int sys_stat(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  struct stat st;
+  if (stat(path, &st) != 0)
+    return ghl_fail(L, "os", "%s: %s", path, strerror(errno));
+  lua_createtable(L, 0, 5);
+  lua_pushinteger(L, st.st_mode & 07777);
+  lua_setfield(L, -2, "mode");
+  lua_pushinteger(L, st.st_uid);
+  lua_setfield(L, -2, "uid");
+  lua_pushinteger(L, st.st_size);
+  lua_setfield(L, -2, "size");
+  lua_pushinteger(L, st.st_mtime);
+  lua_setfield(L, -2, "mtime");
+  lua_pushstring(L, S_ISREG(st.st_mode) ? "file" : S_ISDIR(st.st_mode) ? "dir" : "other");
+  lua_setfield(L, -2, "type");
+  return 1;
+}
+
+/* chmod(path, mode) -> true, or nil, err. */
+static int sys_chmod(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  if (chmod(path, (mode_t)luaL_checkinteger(L, 2)) != 0)
+    return ghl_fail(L, "os", "chmod %s: %s", path, strerror(errno));
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* mkdir(path, mode) -> true (also when it exists), or nil, err. */
+static int sys_mkdir(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  if (mkdir(path, (mode_t)luaL_optinteger(L, 2, 0700)) != 0 && errno != EEXIST)
+    return ghl_fail(L, "os", "mkdir %s: %s", path, strerror(errno));
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static const luaL_Reg sys_funcs[] = {
+  {"now", sys_now},
+  {"time", sys_time},
+  {"sleep", sys_sleep},
+  {"getpid", sys_getpid},
+  {"kill", sys_kill},
+  {"isatty", sys_isatty},
+  {"random_bytes", sys_random_bytes},
+  {"stat", sys_stat},
+  {"chmod", sys_chmod},
+  {"mkdir", sys_mkdir},
+  {NULL, NULL}
+};
+
+int luaopen_ghl_sys(lua_State *L) {
+  luaL_newlib(L, sys_funcs);
+  return 1;
+}

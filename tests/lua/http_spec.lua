@@ -1,0 +1,224 @@
+-- ghl.http against the simulator over real loopback HTTP: responses, JSON,
+-- encoding, connection reuse, and every kind of bad reply a server can give.
+local http = require "ghl.http"
+local cjson = require "cjson"
+local sim = require "support.sim"
+local run = require "support.run"
+
+describe("ghl.http", function()
+  local s
+  setup(function() s = sim.start { "--faults" } end)
+  teardown(function() s.stop() end)
+
+  local function echo(req)
+    req.url = s.url .. "/__fault/echo"
+    local resp = assert(http.request(req))
+    assert.are.equal(200, resp.status)
+    return assert(resp:json())
+  end
+
+  it("returns status, lower-case headers, body and json()", function()
+    local resp = assert(http.request { url = s.url .. "/contacts/nope",
+      headers = { Authorization = "Bearer " .. s.token, Version = "2021-07-28" } })
+    assert.is_true(resp.status == 400 or resp.status == 404)
+    assert.matches("application/json", resp.headers["content-type"])
+    assert.is_string(resp.headers["x-ratelimit-remaining"])
+    local body = assert(resp:json())
+    assert.are.equal(resp.status, body.statusCode)
+    assert.is_number(resp.time)
+  end)
+
+  it("treats 4xx and 5xx as normal responses", function()
+    local resp = assert(http.request { url = s.url .. "/__fault/status", query = { code = 503 } })
+    assert.are.equal(503, resp.status)
+    assert.are.equal(503, resp:json().statusCode)
+  end)
+
+  it("encodes query values of any UTF-8 text, arrays as repeated keys", function()
+    local got = echo { query = { q = "Zoë & Ünal +1 (555) 0100 / ü?=#", n = 7, flag = true, tag = { "a b", "c" } } }
+    assert.are.equal("Zoë & Ünal +1 (555) 0100 / ü?=#", got.query.q)
+    assert.are.equal("7", got.query.n)
+    assert.are.equal("true", got.query.flag)
+  end)
+
+  it("sends JSON, form and raw bodies with their content types", function()
+    local got = echo { method = "POST", json = { name = "Zoë", list = { 1, 2 } } }
+    assert.are.equal("POST", got.method)
+    assert.matches("^application/json", got.headers["content-type"])
+    assert.are.same({ name = "Zoë", list = { 1, 2 } }, cjson.decode(got.body))
+
+    got = echo { method = "PUT", form = { code = "a&b=c", user_type = "Location" } }
+    assert.are.equal("PUT", got.method)
+    assert.are.equal("application/x-www-form-urlencoded", got.headers["content-type"])
+    assert.are.equal("code=a%26b%3Dc&user_type=Location", got.body)
+
+    got = echo { method = "PATCH", body = "raw\0bytes", headers = { ["Content-Type"] = "text/plain" } }
+    assert.are.equal("raw\0bytes", got.body)
+    assert.are.equal("text/plain", got.headers["content-type"])
+
+    got = echo { method = "DELETE" }
+    assert.are.equal("DELETE", got.method)
+    assert.are.equal("", got.body)
+  end)
+
+  it("refuses a query or form value that is not UTF-8, with the fix", function()
+    local resp, err = http.request { url = s.url .. "/__fault/echo", query = { name = "Jos\xe9" } }
+    assert.is_nil(resp)
+    assert.are.equal("encode", err.kind)
+    assert.matches("query parameter 'name' is not valid UTF%-8 %(byte 0xE9 at offset 3%); convert", tostring(err))
+    resp, err = http.request { url = s.url .. "/__fault/echo", form = { ok = "x", bad = "\xff" } }
+    assert.is_nil(resp)
+    assert.matches("form parameter 'bad'", err.message)
+  end)
+
+  it("raises on programmer mistakes", function()
+    assert.has_error(function() http.request {} end)
+    assert.has_error(function() http.request { url = "ftp://x" } end)
+    assert.has_error(function() http.request { url = s.url, headers = { ["X-A"] = "a\r\nInjected: 1" } } end)
+  end)
+
+  it("reports an HTML page where JSON was expected as a decode error", function()
+    local resp = assert(http.request { url = s.url .. "/__fault/html500" })
+    assert.are.equal(502, resp.status)
+    local v, err = resp:json()
+    assert.is_nil(v)
+    assert.are.equal("decode", err.kind)
+    assert.matches("got an HTML page, not JSON %(HTTP 502%)", err.message)
+  end)
+
+  it("reports truncated JSON as a decode error", function()
+    local resp = assert(http.request { url = s.url .. "/__fault/truncated-json" })
+    local v, err = resp:json()
+    assert.is_nil(v)
+    assert.are.equal("decode", err.kind)
+    assert.matches("reply is not valid JSON", err.message)
+  end)
+
+  it("reports a transfer cut short, an empty reply and a reset as network errors", function()
+    for _, path in ipairs { "/__fault/partial", "/__fault/empty", "/__fault/reset" } do
+      local resp, err = http.request { url = s.url .. path }
+      assert.is_nil(resp, path)
+      assert.are.equal("network", err.kind, path)
+      assert.matches("GET " .. s.url:gsub("%p", "%%%0") .. path, err.message)
+    end
+  end)
+
+  it("times out a slow server without hanging", function()
+    local t0 = require("ghl.sys").now()
+    local resp, err = http.request { url = s.url .. "/__fault/slow", query = { ms = 3000 }, timeout = 0.3 }
+    assert.is_nil(resp)
+    assert.are.equal("timeout", err.kind)
+    assert.is_true(require("ghl.sys").now() - t0 < 2)
+  end)
+
+  it("reports a refused connection", function()
+    local resp, err = http.request { url = "http://127.0.0.1:9/", timeout = 2 }
+    assert.is_nil(resp)
+    assert.are.equal("connect", err.kind)
+  end)
+
+  it("reads a 10 MB body intact", function()
+    local resp = assert(http.request { url = s.url .. "/__fault/big", query = { bytes = 10 * 1024 * 1024 } })
+    assert.are.equal(200, resp.status)
+    assert.are.equal(10 * 1024 * 1024, #resp.body)
+    assert.are.equal(10 * 1024 * 1024 - 12, #assert(resp:json()).data)
+  end)
+
+  it("runs transfers concurrently through start and perform", function()
+    local sys = require "ghl.sys"
+    local t0 = sys.now()
+    local ts = {}
+    for i = 1, 8 do ts[i] = http.start { url = s.url .. "/__fault/slow", query = { ms = 300, i = i } } end
+    local done = 0
+    while done < 8 do
+      local finished = assert(http.perform(1))
+      done = done + #finished
+    end
+    for i = 1, 8 do
+      local resp = assert(ts[i]:response())
+      assert.are.equal(200, resp.status)
+    end
+    assert.is_true(sys.now() - t0 < 1.5, "8 × 300 ms ran one after another")
+  end)
+
+  it("reuses one connection for sequential requests", function()
+    local r = run.ghlua { "-e", ([[
+      local http = require 'ghl.http'
+      for i = 1, 5 do io.write(assert(http.request { url = %q }).connects, " ") end
+    ]]):format(s.url .. "/__fault/echo") }
+    assert.are.same({ 0, "1 0 0 0 0 " }, { r.code, r.out })
+  end)
+
+  it("traces requests with -v and redacts secrets", function()
+    local secret = "eyJhbGciOiJSUzI1NiJ9.payload.sig-WXYZ"
+    local r = run.ghlua({ "-v", "-e", ([[
+      local http = require 'ghl.http'
+      assert(http.request { url = %q, headers = { Authorization = 'Bearer %s' } })
+      assert(http.request { url = %q, method = 'POST',
+        form = { client_id = 'app-123', client_secret = 'shh-very-secret-SECR', refresh_token = 'rt-0123456789-RTRT', code = 'code-0123456789-CODE', grant_type = 'refresh_token' } })
+    ]]):format(s.url .. "/__fault/echo", secret, s.url .. "/__fault/echo") })
+    assert.are.equal(0, r.code, r.err)
+    assert.matches("> GET " .. s.url:gsub("%p", "%%%0") .. "/__fault/echo", r.err)
+    assert.matches("> Authorization: Bearer …WXYZ", r.err)
+    assert.matches("< 200 %(%d+ ms, %d+ bytes%)", r.err)
+    assert.matches("< [Cc]ontent%-[Tt]ype: application/json", r.err)
+    assert.matches("client_id=app%-123&client_secret=…SECR&code=…CODE&grant_type=refresh_token&refresh_token=…RTRT", r.err)
+    for _, leak in ipairs { "payload", "very-secret", "0123456789" } do
+      assert.is_nil(r.err:find(leak, 1, true), leak .. " leaked into the trace")
+    end
+    -- GHLUA_TRACE=1 does the same
+    local r2 = run.ghlua({ "-e", ("assert(require'ghl.http'.request{url=%q})"):format(s.url .. "/__fault/echo") },
+                         { env = { GHLUA_TRACE = "1" } })
+    assert.matches("> GET ", r2.err)
+  end)
+
+  it("honours the proxy environment variables", function()
+    local r = run.ghlua({ "-e", [[
+      local resp = assert(require('ghl.http').request { url = 'http://ghlua-proxy-check.invalid/__fault/echo' })
+      print(resp.status, resp.body)
+    ]] }, { env = { http_proxy = s.url, no_proxy = "", NO_PROXY = "" } })
+    assert.are.equal(0, r.code, r.err)
+    -- the simulator answered for a host that does not exist: it was the proxy
+    assert.matches("ghlua%-proxy%-check%.invalid", r.out)
+  end)
+end)
+
+describe("ghl.http over TLS", function()
+  local dir, s
+  setup(function()
+    dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute("mkdir -p " .. dir))
+    local r = run.sh(("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 " ..
+      "-addext subjectAltName=IP:127.0.0.1 -keyout %s/key.pem -out %s/cert.pem"):format(dir, dir))
+    assert.are.equal(0, r.code, r.err)
+    s = sim.start { "--faults", "--tls", "--cert", dir .. "/cert.pem", "--key", dir .. "/key.pem" }
+  end)
+  teardown(function()
+    if s then s.stop() end
+    os.execute("rm -rf " .. dir)
+  end)
+
+  it("serves HTTPS", function()
+    assert.matches("^https://127%.0%.0%.1:%d+$", s.url)
+  end)
+
+  it("refuses a certificate that does not verify", function()
+    local r = run.ghlua { "-e", ("local r, e = require('ghl.http').request{url=%q}; print(r, e.kind); os.exit(e.kind == 'tls' and 0 or 1)"):format(s.url .. "/__fault/echo") }
+    assert.are.equal(0, r.code, r.out .. r.err)
+    assert.matches("nil\ttls", r.out)
+  end)
+
+  it("trusts it once GHLUA_CA_BUNDLE adds it to the system roots", function()
+    local r = run.ghlua({ "-e", ("local r = assert(require('ghl.http').request{url=%q}); print(r.status)"):format(s.url .. "/__fault/echo") },
+                        { env = { GHLUA_CA_BUNDLE = dir .. "/cert.pem" } })
+    assert.are.same({ 0, "200\n" }, { r.code, r.out })
+  end)
+
+  it("explains an unreadable GHLUA_CA_BUNDLE", function()
+    local r = run.ghlua({ "-e", ("assert(require('ghl.http').request{url=%q})"):format(s.url) },
+                        { env = { GHLUA_CA_BUNDLE = dir .. "/missing.pem" } })
+    assert.are.equal(1, r.code)
+    assert.matches("GHLUA_CA_BUNDLE=.-missing%.pem cannot be read; point it at a PEM file or unset it", r.err)
+  end)
+end)
