@@ -119,7 +119,7 @@ void ghl_repl(lua_State *L) {
   if (use_readline) {
     using_history();
     stifle_history(1000);
-    fprintf(stdout, "ghlua %s — Lua 5.4 with the HighLevel API. :help is coming; Ctrl-D exits.\n", GHLUA_VERSION);
+    fprintf(stdout, "ghlua %s (Lua 5.4, HighLevel API) — Ctrl-D exits\n", GHLUA_VERSION);
     fflush(stdout);
   }
   while ((status = loadline(L)) != -1) {

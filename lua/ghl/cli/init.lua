@@ -4,12 +4,19 @@
 local M = {}
 
 -- Commands in the order --help lists them.
-M.commands = { "sim" }
+M.commands = { "auth", "scopes", "sim" }
+
+-- Print a command's usage line and help (a string, or a function giving one).
+function M.print_help(cmd)
+  local help = cmd.help
+  if type(help) == "function" then help = help() end
+  io.stdout:write("usage: ", cmd.usage, "\n", help and ("\n" .. help) or "")
+end
 
 function M.run(name, argv)
   local cmd = require("ghl.cli." .. name)
   if argv[1] == "--help" or argv[1] == "-h" then
-    io.stdout:write("usage: ", cmd.usage, "\n", cmd.help and ("\n" .. cmd.help) or "")
+    M.print_help(cmd)
     return 0
   end
   return cmd.run(argv) or 0
