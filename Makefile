@@ -6,12 +6,15 @@ PREFIX     ?= /usr/local
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 MAKEFLAGS  += --no-print-directory
 
-.PHONY: all deps build asan test test-plain test-asan demo install bench clean
+.PHONY: all deps test-deps build asan test test-plain test-asan demo install bench clean
 
 all: build
 
 deps:
 	@sh .ci/deps
+
+test-deps:
+	@sh .ci/deps test
 
 build: deps
 	cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
@@ -21,13 +24,13 @@ asan: deps
 	cmake -S . -B $(ASAN_BUILD) -DGHLUA_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 
-test-plain: build
+test-plain: test-deps build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 # Sanitizer reports from every process (background simulators included) go
 # to files under $(ASAN_BUILD)/sanitizer/; any such file fails the run.
 SAN_LOG = $(CURDIR)/$(ASAN_BUILD)/sanitizer
-test-asan: asan
+test-asan: test-deps asan
 	rm -rf $(SAN_LOG) && mkdir -p $(SAN_LOG)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:log_path=$(SAN_LOG)/asan \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(SAN_LOG)/ubsan \

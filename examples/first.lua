@@ -1,48 +1,40 @@
--- A first script: talk to the HighLevel API (here, the local simulator that
--- `ghlua sim` runs) with nothing but ghl.http.
---   ghlua sim --ready-file /tmp/sim.json &
---   ghlua examples/first.lua /tmp/sim.json
+-- A first script: with a token stored by `ghlua auth login`, list the
+-- location's custom fields, create a contact with a custom field set by its
+-- key, and search the location. ghl.auth.request adds the bearer token and
+-- refreshes it when it expires. Run `make demo` to see it against the
+-- simulator; GHLUA_API_BASE points it at one.
 local ghl = require "ghl"
-local cjson = require "cjson"
 
-local ready = assert(io.open(arg[1] or "/tmp/sim.json")):read("a")
-local sim = cjson.decode(ready)
+local base = os.getenv("GHLUA_API_BASE") or "https://services.leadconnectorhq.com"
+local _, token = ghl.auth.token {}
+local loc = token.location_id or token.resource_id
 
 local function api(method, path, opts)
   opts = opts or {}
-  local resp = assert(ghl.http.request {
-    method = method,
-    url = sim.url .. path,
-    query = opts.query,
-    json = opts.json,
-    headers = {
-      Authorization = "Bearer " .. sim.token,
-      Version = "2021-07-28",
-      Accept = "application/json",
-    },
-  })
+  local resp = assert(ghl.auth.request({ location = loc }, {
+    method = method, url = base .. path, query = opts.query, json = opts.json,
+    headers = { Version = "2021-07-28", Accept = "application/json" },
+  }))
   local body = assert(resp:json())
   if resp.status >= 400 then
-    error(ghl.error.new { kind = "http", status = resp.status, message = tostring(body.message) })
+    ghl.error.raise { kind = "http", status = resp.status, message = ghl.oauth.message_of(body) or "HTTP error" }
   end
   return body
 end
 
 -- Which custom fields does this sub-account have?
-local fields = api("GET", "/locations/" .. sim.locationId .. "/customFields").customFields
+local fields = api("GET", "/locations/" .. loc .. "/customFields").customFields
 print(("%d custom fields:"):format(#fields))
 for _, f in ipairs(fields) do print(("  %-24s %s"):format(f.fieldKey, f.dataType)) end
 
 -- Create a contact, setting a custom field by its key.
 local created = api("POST", "/contacts/", { json = {
-  locationId = sim.locationId, firstName = "Ada", lastName = "Lovelace",
+  locationId = loc, firstName = "Ada", lastName = "Lovelace",
   email = "ada@example.com", tags = { "demo" },
   customFields = { { key = "budget", field_value = 5000 } },
 } }).contact
 print(("created contact %s (%s %s)"):format(created.id, created.firstName, created.lastName))
 
 -- Search the location, one page at a time.
-local page = api("POST", "/contacts/search", { json = {
-  locationId = sim.locationId, page = 1, pageLimit = 10,
-} })
+local page = api("POST", "/contacts/search", { json = { locationId = loc, page = 1, pageLimit = 10 } })
 print(("search: %d contacts in the location, first page has %d"):format(page.total, #page.contacts))

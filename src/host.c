@@ -19,6 +19,7 @@
 int luaopen_cjson_safe(lua_State *L);  /* not declared by lua-cjson.h */
 int luaopen_ghl_http(lua_State *L);
 int luaopen_ghl_server(lua_State *L);
+int luaopen_ghl_store(lua_State *L);
 int luaopen_ghl_sys(lua_State *L);
 
 volatile int ghl_interrupted = 0;
@@ -28,6 +29,7 @@ static const luaL_Reg native_modules[] = {
   {"ghl.error", luaopen_ghl_error},
   {"ghl.http", luaopen_ghl_http},
   {"ghl.server", luaopen_ghl_server},
+  {"ghl.store", luaopen_ghl_store},
   {"ghl.sys", luaopen_ghl_sys},
   {"cjson", luaopen_cjson},
   {"cjson.safe", luaopen_cjson_safe},

@@ -6,7 +6,9 @@
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
+#include <stdio.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -121,7 +123,45 @@ static int sys_mkdir(lua_State *L) {
   return 1;
 }
 
+/* readpass(prompt) -> string typed on the terminal without echo, or nil,
+** err when there is no terminal. Reads /dev/tty, so it works while stdin
+** is a pipe; the prompt goes to the terminal too. */
+static int sys_readpass(lua_State *L) {
+  const char *prompt = luaL_optstring(L, 1, "Secret: ");
+  struct termios old, quiet;
+  char line[4096];
+  size_t n;
+  int ok;
+  FILE *tty = fopen("/dev/tty", "r+");
+  if (tty == NULL) return ghl_fail(L, "usage", "no terminal to prompt on");
+  fputs(prompt, tty);
+  fflush(tty);
+  ok = tcgetattr(fileno(tty), &old) == 0;
+  if (ok) {
+    quiet = old;
+    quiet.c_lflag &= ~(tcflag_t)ECHO;
+    tcsetattr(fileno(tty), TCSAFLUSH, &quiet);
+  }
+  if (fgets(line, sizeof line, tty) == NULL) line[0] = '\0';
+  if (ok) tcsetattr(fileno(tty), TCSAFLUSH, &old);
+  fputc('\n', tty);
+  fclose(tty);
+  n = strcspn(line, "\r\n");
+  lua_pushlstring(L, line, n);
+  memset(line, 0, sizeof line);
+  return 1;
+}
+
+/* alive(pid) -> whether a process with this pid exists. */
+static int sys_alive(lua_State *L) {
+  pid_t pid = (pid_t)luaL_checkinteger(L, 1);
+  lua_pushboolean(L, pid > 0 && (kill(pid, 0) == 0 || errno == EPERM));
+  return 1;
+}
+
 static const luaL_Reg sys_funcs[] = {
+  {"readpass", sys_readpass},
+  {"alive", sys_alive},
   {"now", sys_now},
   {"time", sys_time},
   {"sleep", sys_sleep},

@@ -11,6 +11,7 @@ local ghl = { _VERSION = "ghlua 0.1.0", error = E }
 local lazy = {
   http = "ghl.http", server = "ghl.server", sys = "ghl.sys",
   inspect = "ghl.inspect", json = "cjson.safe",
+  oauth = "ghl.oauth", auth = "ghl.auth", scopes = "ghl.scopes", store = "ghl.store",
 }
 
 setmetatable(ghl, {

@@ -1,45 +1,110 @@
 -- ghl.cli.sim: the `ghlua sim` command. Parses the flags, builds the
 -- simulator app (ghl.sim), serves it with ghl.server until SIGTERM or Ctrl-C,
--- and announces itself: one "listening" line on stdout and, with
--- --ready-file, a JSON file {url, pid, locationId, token} written atomically
--- once the port is open. Tokens are never printed in full. Bad flags raise
--- a ghl.error of kind "usage" (exit 2); an unreadable tokens file or a port
--- that cannot be bound raise the error as is (exit 1); an interrupt is a
--- clean stop (exit 0).
+-- and announces itself: "listening", app, company and token lines on stdout
+-- and, with --ready-file, a JSON file (mode 0600) written atomically once
+-- the port is open: {url, pid, locationId, token, companyId, userId,
+-- locations, apps = [{client_id, client_secret, redirect_uris, scopes,
+-- user_type, whitelabel}], pits, authorizeUrl, tokenUrl}. Tokens and client
+-- secrets are never printed in full. Bad flags or a malformed --apps file
+-- raise a ghl.error of kind "usage" (exit 2); an unreadable tokens or apps
+-- file or a port that cannot be bound raise the error as is (exit 1); an
+-- interrupt is a clean stop (exit 0).
 local E = require "ghl.error"
 local args = require "ghl.cli.args"
 
 local M = {}
 
-M.summary = "run a local HighLevel API simulator (contacts, custom fields, custom values)"
+M.summary = "run a local HighLevel API simulator (OAuth, contacts, custom fields, custom values)"
 
 M.usage = "ghlua sim [--port N] [--host H] [--tls --cert F --key F] [--contacts N] [--seed N]"
-  .. " [--location ID] [--token T]... [--tokens FILE] [--ready-file F] [--rate-max N]"
-  .. " [--rate-interval-ms N] [--rate-daily N] [--faults] [--quiet]"
+  .. " [--location ID] [--token T]... [--tokens FILE] [--pit T[:ID]]... [--ready-file F]"
+  .. " [--app ID [--app-secret S] [--redirect-uri URI]... [--app-scopes LIST] [--app-type T] [--whitelabel]]"
+  .. " [--apps FILE] [--company ID] [--locations N] [--inactive-location ID]..."
+  .. " [--auto-approve [ID|company]] [--deny] [--token-ttl S] [--code-ttl S]"
+  .. " [--token-delay-ms N] [--token-delay-phase before|after]"
+  .. " [--rate-max N] [--rate-interval-ms N] [--rate-daily N] [--faults] [--quiet]"
 
 M.help = [[
-Serve a simulated HighLevel V2 API (services.leadconnectorhq.com) on loopback.
+Serve a simulated HighLevel V2 API (services.leadconnectorhq.com) and its
+OAuth install screen (marketplace.gohighlevel.com) on loopback.
 
+Server
   --port N              port to listen on (default 0: any free port)
   --host H              address to bind (default 127.0.0.1)
   --tls --cert F --key F  serve HTTPS with this PEM certificate and key
+  --ready-file F        once listening, write a JSON file (mode 0600; for
+                        tests and demos only: it holds the secrets) with
+                        url, pid, locationId, token, companyId, userId,
+                        locations, apps (client_id, client_secret,
+                        redirect_uris, scopes, user_type, whitelabel), pits,
+                        authorizeUrl, tokenUrl
+  --quiet               no per-request log on stderr
+
+Data
   --contacts N          seed N deterministic contacts in the default location
   --seed N              random seed for ids and seed data (default 1)
   --location ID         default location id (default ve9EPM428h8vShlRW1KT)
+  --company ID          company (agency) id (default 5DP4iH6HLkQsiKESj6rh)
+  --locations N         N more locations in the company (default 0)
+  --inactive-location ID  mark a location not active (repeatable; added if new)
+
+Static tokens (every scope, never expire)
   --token T             accept bearer token T for the default location (repeatable)
   --tokens FILE         more tokens, one per line: TOKEN [LOCATION_ID]; '#' comments
-  --ready-file F        once listening, write {"url","pid","locationId","token"} to F
+  --pit T[:ID]          accept Private Integration Token T for location ID (default:
+                        the default location) or, when ID is the company id, for
+                        the agency (repeatable); refused by /oauth/locationToken
+                        and /oauth/installedLocations
+
+OAuth apps (without any: one app with a generated client id and secret)
+  --app CLIENT_ID       an app with this client id ("<appId>-<suffix>")
+  --app-secret S        its client secret (default: random)
+  --redirect-uri URI    a registered redirect URI (repeatable; default
+                        http://localhost:3000/oauth/callback)
+  --app-scopes LIST     the app's scope set, space or comma separated
+                        (default: every scope valid for its target user)
+  --app-type T          target user: Location (sub-account, default) or Company
+  --whitelabel          mark the app white-label (informational on loopback)
+  --apps FILE           a JSON array of {client_id, client_secret,
+                        redirect_uris, scopes, user_type, whitelabel}
+  (--app-secret, --redirect-uri, --app-scopes, --app-type, --whitelabel
+  without --app or --apps set up the generated app)
+
+Consent and tokens
+  --auto-approve [ID|company]  the consent GET answers 302 to the redirect URI
+                        at once, installing on location ID, on the agency
+                        (company), or by default on the default location
+                        (the agency for Company-type apps)
+  --deny                approving redirects with error=access_denied instead
+  --token-ttl S         access token lifetime, expires_in (default 86399)
+  --code-ttl S          authorization code lifetime (default 600)
+  --token-delay-ms N    delay every /oauth/token answer by N ms (crash tests)
+  --token-delay-phase P before: the request takes effect only once the new
+                        pair is first used (a client killed meanwhile has
+                        consumed nothing; presenting the same grant again
+                        drops the first request); after (default): it takes
+                        effect at once (the refresh token is already rotated
+                        while the answer waits)
+
+Rate limits and faults
   --rate-max N          requests per burst window (default 100)
   --rate-interval-ms N  burst window length (default 10000)
   --rate-daily N        requests per day (default 200000)
   --faults              mount the /__fault/ test routes
-  --quiet               no per-request log on stderr
 
-Without --token or --tokens a random token is generated; it is written to the
-ready file and shown on stdout only as its last four characters.
-Routes: /contacts (create, get, update, delete, upsert, search, list, tags,
-duplicate), /locations/{id}/customFields, /locations/{id}/customValues,
-GET /__sim/stats. Every API route needs "Version" and "Authorization: Bearer".
+Without --token or --tokens a random static token is generated; it is
+written to the ready file and shown on stdout only as its last four
+characters, like client secrets.
+
+Routes: GET /v2/oauth/chooselocation and /oauth/chooselocation (consent;
+no auth), POST /oauth/token (form only), POST /oauth/reconnect (JSON),
+POST /oauth/locationToken, GET /oauth/installedLocations, /contacts
+(create, get, update, delete, upsert, search, list, tags, duplicate),
+/locations/{id}, /locations/{id}/customFields, /locations/{id}/customValues.
+API routes need "Version" and "Authorization: Bearer"; OAuth tokens carry
+only their granted scopes. Simulator routes: GET /__sim/stats (counters,
+"oauth" section), GET|PUT /__sim/oauth (delay, TTLs, auto-approve at run
+time), PUT /__sim/locations/{id} {"active":false}.
 ]]
 
 local SPEC = {
@@ -48,6 +113,11 @@ local SPEC = {
   tokens = "string", ["ready-file"] = "string", ["rate-max"] = "number",
   ["rate-interval-ms"] = "number", ["rate-daily"] = "number", faults = "flag",
   quiet = "flag", help = "flag",
+  pit = "list", app = "string", ["app-secret"] = "string", ["redirect-uri"] = "list",
+  ["app-scopes"] = "string", ["app-type"] = "string", whitelabel = "flag", apps = "string",
+  company = "string", locations = "number", ["inactive-location"] = "list",
+  ["auto-approve"] = "string", deny = "flag", ["token-ttl"] = "number", ["code-ttl"] = "number",
+  ["token-delay-ms"] = "number", ["token-delay-phase"] = "string",
 }
 
 local function usage_error(msg)
@@ -93,19 +163,160 @@ function M.read_tokens(path)
   return list
 end
 
--- Write data to path atomically (path.tmp, then rename).
+-- Write data to path atomically (path.tmp, made 0600 before anything is
+-- written to it, then renamed).
 local function write_atomic(path, data)
+  local sys = require "ghl.sys"
   local tmp = path .. ".tmp"
+  os.remove(tmp)
   local f, err = io.open(tmp, "w")
   if f then
     local ok
-    ok, err = f:write(data)
+    ok, err = sys.chmod(tmp, 384)   -- 0600
+    if ok then ok, err = f:write(data) end
     f:close()
     if ok then ok, err = os.rename(tmp, path) end
     if ok then return end
   end
   os.remove(tmp)
   error(E.new { kind = "io", where = "sim", message = "cannot write ready file: " .. tostring(err) }, 0)
+end
+
+-- ---- OAuth apps ----
+
+local USER_TYPES = { location = "Location", ["sub-account"] = "Location", company = "Company",
+  agency = "Company" }
+
+local function user_type(v, where)
+  local t = type(v) == "string" and USER_TYPES[v:lower()]
+  if not t then usage_error(where .. " must be Location or Company") end
+  return t
+end
+
+local function check_id(v, where)
+  if type(v) ~= "string" or not v:match("^[%w_%-]+$") then
+    usage_error(where .. " must be letters, digits, '_' or '-'")
+  end
+  return v
+end
+
+local function check_uri(v, where)
+  if type(v) ~= "string" or not v:match("^[Hh][Tt][Tt][Pp][Ss]?://[^%s/?#]+[^%s]*$") then
+    usage_error(where .. " must be an http:// or https:// URL, got '" .. tostring(v) .. "'")
+  end
+  return v
+end
+
+-- An app's scope set (array or space/comma separated text), checked
+-- against the catalogue and the app's target user; nil = the default.
+local function app_scopes(v, utype, where)
+  if v == nil then return nil end
+  local scopes = require "ghl.sim.scopes"
+  local list
+  if type(v) == "string" then
+    list = scopes.split(v, "%s,")
+  elseif type(v) == "table" then
+    list = {}
+    for _, s in ipairs(v) do
+      if type(s) ~= "string" then usage_error(where .. " must be a list of scope names") end
+      list[#list + 1] = s
+    end
+  else
+    usage_error(where .. " must be a list of scope names")
+  end
+  if #list == 0 then usage_error(where .. " is empty") end
+  for _, s in ipairs(list) do
+    if not scopes.known(s) then usage_error(string.format("%s: unknown scope '%s'", where, s)) end
+    if not scopes.valid_for(s, utype) then
+      usage_error(string.format("%s: scope '%s' is not available to %s apps", where, s, utype))
+    end
+  end
+  return list
+end
+
+-- Read --apps FILE: a JSON array of app objects.
+function M.read_apps(path)
+  local f, err = io.open(path, "r")
+  if not f then
+    error(E.new { kind = "io", where = "sim", message = "cannot read --apps file: " .. tostring(err) }, 0)
+  end
+  local text = f:read("a")
+  f:close()
+  local list = require("cjson.safe").decode(text)
+  if type(list) ~= "table" or (next(list) ~= nil and list[1] == nil) then
+    usage_error(path .. ": expected a JSON array of apps")
+  end
+  local apps = {}
+  for i, a in ipairs(list) do
+    local where = string.format("%s: app %d", path, i)
+    if type(a) ~= "table" then usage_error(where .. ": expected an object") end
+    local utype = a.user_type and user_type(a.user_type, where .. ": user_type") or "Location"
+    local uris = {}
+    if a.redirect_uris ~= nil then
+      if type(a.redirect_uris) ~= "table" then usage_error(where .. ": redirect_uris must be an array") end
+      for _, u in ipairs(a.redirect_uris) do uris[#uris + 1] = check_uri(u, where .. ": redirect_uris") end
+    end
+    if a.client_secret ~= nil and (type(a.client_secret) ~= "string" or a.client_secret == "") then
+      usage_error(where .. ": client_secret must be a non-empty string")
+    end
+    if a.whitelabel ~= nil and type(a.whitelabel) ~= "boolean" then
+      usage_error(where .. ": whitelabel must be true or false")
+    end
+    apps[i] = { client_id = check_id(a.client_id, where .. ": client_id"), client_secret = a.client_secret,
+      redirect_uris = uris, scopes = app_scopes(a.scopes, utype, where .. ": scopes"),
+      user_type = utype, whitelabel = a.whitelabel or false,
+      name = type(a.name) == "string" and a.name or nil }
+  end
+  return apps
+end
+
+-- The apps from --apps and the --app flags.
+local function apps_config(opts)
+  local apps = opts.apps and M.read_apps(opts.apps) or {}
+  local flagged = opts["app-secret"] or opts["redirect-uri"] or opts["app-scopes"] or opts["app-type"]
+    or opts.whitelabel
+  if opts.app or (flagged and #apps == 0) then
+    local utype = opts["app-type"] and user_type(opts["app-type"], "--app-type") or "Location"
+    local uris = {}
+    for _, u in ipairs(opts["redirect-uri"] or {}) do uris[#uris + 1] = check_uri(u, "--redirect-uri") end
+    if opts["app-secret"] == "" then usage_error("--app-secret must not be empty") end
+    apps[#apps + 1] = { client_id = opts.app and check_id(opts.app, "--app"), client_secret = opts["app-secret"],
+      redirect_uris = uris, scopes = app_scopes(opts["app-scopes"], utype, "--app-scopes"),
+      user_type = utype, whitelabel = opts.whitelabel or false }
+  elseif flagged then
+    usage_error("--app-secret, --redirect-uri, --app-scopes, --app-type and --whitelabel need --app when --apps is given")
+  end
+  local seen = {}
+  for _, a in ipairs(apps) do
+    if a.client_id then
+      if seen[a.client_id] then usage_error("app " .. a.client_id .. " is given twice") end
+      seen[a.client_id] = true
+    end
+  end
+  return apps
+end
+
+-- --pit TOKEN[:ID] -> {token=, resource=}
+local function pits_config(list)
+  local out = {}
+  for _, v in ipairs(list or {}) do
+    local tok, id = v:match("^([^:]*):?(.*)$")
+    if tok == "" or tok:find("%s") then usage_error("--pit must be TOKEN or TOKEN:LOCATION_ID") end
+    out[#out + 1] = { token = tok, resource = id ~= "" and check_id(id, "--pit's location id") or nil }
+  end
+  return out
+end
+
+-- A bare --auto-approve (last, or before another flag) means "default".
+local function auto_approve_argv(argv)
+  local out = {}
+  for i, a in ipairs(argv) do
+    if a == "--auto-approve" and (argv[i + 1] == nil or argv[i + 1]:sub(1, 1) == "-") then
+      a = "--auto-approve=default"
+    end
+    out[i] = a
+  end
+  return out
 end
 
 local function hex(bytes)
@@ -136,6 +347,17 @@ function M.config(opts)
   end
   if opts.tls and not (opts.cert and opts.key) then usage_error("--tls needs --cert F and --key F") end
   if (opts.cert or opts.key) and not opts.tls then usage_error("--cert and --key need --tls") end
+  local inactive = {}
+  for _, id in ipairs(opts["inactive-location"] or {}) do
+    inactive[#inactive + 1] = check_id(id, "--inactive-location")
+  end
+  local phase = opts["token-delay-phase"] or "after"
+  if phase ~= "before" and phase ~= "after" then usage_error("--token-delay-phase must be before or after") end
+  if opts["token-delay-phase"] and not opts["token-delay-ms"] then
+    usage_error("--token-delay-phase needs --token-delay-ms N")
+  end
+  local auto = opts["auto-approve"]
+  if auto ~= nil and auto ~= "default" and auto ~= "company" then check_id(auto, "--auto-approve") end
   return {
     host = opts.host or "127.0.0.1",
     port = int_flag(opts, "port", 0, 65535, 0),
@@ -154,11 +376,50 @@ function M.config(opts)
     faults = opts.faults or false,
     quiet = opts.quiet or false,
     ready_file = opts["ready-file"],
+    company = opts.company and check_id(opts.company, "--company") or nil,
+    locations = int_flag(opts, "locations", 0, 10000, 0),
+    inactive = inactive,
+    apps = apps_config(opts),
+    pits = pits_config(opts.pit),
+    oauth = {
+      token_ttl = int_flag(opts, "token-ttl", 1, 10 * 365 * 86400, 86399),
+      code_ttl = int_flag(opts, "code-ttl", 1, 86400, 600),
+      auto_approve = auto,
+      deny = opts.deny or false,
+      delay_ms = int_flag(opts, "token-delay-ms", 0, 3600000, 0),
+      delay_phase = phase,
+    },
+  }
+end
+
+-- The ready file's contents.
+local function ready_info(app, cfg, url)
+  local sys, reply = require "ghl.sys", require "ghl.sim.reply"
+  local state = app.state
+  local apps, locations, pits = reply.array(), reply.array(), reply.array()
+  for _, id in ipairs(state.app_order) do
+    local a = state.apps[id]
+    apps[#apps + 1] = { client_id = a.client_id, client_secret = a.client_secret,
+      redirect_uris = reply.array(a.redirect_uris), scopes = reply.array(a.scopes),
+      user_type = a.user_type, whitelabel = a.whitelabel, app_id = a.app_id }
+  end
+  for _, loc in ipairs(state:company_locations()) do
+    locations[#locations + 1] = { id = loc.id, name = loc.name, active = loc.active }
+  end
+  for _, p in ipairs(cfg.pits) do
+    local rec = state.tokens[p.token]
+    pits[#pits + 1] = { token = p.token, locationId = rec.location, companyId = rec.kind == "company"
+      and rec.company or nil }
+  end
+  return {
+    url = url, pid = sys.getpid(), locationId = cfg.location, token = cfg.primary_token or reply.null,
+    companyId = state.company.id, userId = state.user_id, locations = locations, apps = apps,
+    pits = pits, authorizeUrl = url .. "/v2/oauth/chooselocation", tokenUrl = url .. "/oauth/token",
   }
 end
 
 function M.run(argv)
-  local opts, rest = args.parse(argv or {}, SPEC, M.usage)
+  local opts, rest = args.parse(auto_approve_argv(argv or {}), SPEC, M.usage)
   if opts.help then
     io.stdout:write("usage: ", M.usage, "\n\n", M.help)
     return 0
@@ -166,12 +427,16 @@ function M.run(argv)
   if rest and #rest > 0 then usage_error("unexpected argument '" .. tostring(rest[1]) .. "'") end
   local cfg = M.config(opts)
 
-  local sim, server, sys = require "ghl.sim", require "ghl.server", require "ghl.sys"
+  local sim, server = require "ghl.sim", require "ghl.server"
   local reply = require "ghl.sim.reply"
   if not cfg.quiet then
     cfg.log = function(line) io.stderr:write(line, "\n") end
   end
   local app = sim.new(cfg)
+  local auto = cfg.oauth.auto_approve
+  if auto and auto ~= "default" and auto ~= "company" and not app.state:location(auto) then
+    usage_error("--auto-approve: no location " .. auto .. " in company " .. app.state.company.id)
+  end
   local srv, err = server.listen { host = cfg.host, port = cfg.port, tls = cfg.tls, handler = app:handler() }
   if not srv then error(err, 0) end
   app:set_base_url(srv.url or string.format("%s://%s:%d", cfg.tls and "https" or "http", cfg.host, srv.port))
@@ -184,12 +449,31 @@ function M.run(argv)
   else
     io.stdout:write(string.format("ghlua sim: accepting %d token%s\n", #cfg.tokens, #cfg.tokens == 1 and "" or "s"))
   end
+  if #cfg.pits > 0 then
+    io.stdout:write(string.format("ghlua sim: accepting %d private integration token%s\n", #cfg.pits,
+      #cfg.pits == 1 and "" or "s"))
+  end
+  local state = app.state
+  local locs, inactive = state:company_locations(), 0
+  for _, loc in ipairs(locs) do if not loc.active then inactive = inactive + 1 end end
+  io.stdout:write(string.format("ghlua sim: company %s with %d location%s%s\n", state.company.id, #locs,
+    #locs == 1 and "" or "s", inactive > 0 and string.format(" (%d inactive)", inactive) or ""))
+  for _, id in ipairs(state.app_order) do
+    local a = state.apps[id]
+    io.stdout:write(string.format("ghlua sim: app %s (%s, secret %s, %d scope%s, redirect %s%s)\n",
+      a.client_id, a.user_type, M.redact(a.client_secret), #a.scopes, #a.scopes == 1 and "" or "s",
+      a.redirect_uris[1], #a.redirect_uris > 1 and string.format(" +%d more", #a.redirect_uris - 1) or ""))
+  end
+  if cfg.oauth.auto_approve or cfg.oauth.deny then
+    io.stdout:write(string.format("ghlua sim: consent %s\n", cfg.oauth.deny and "denies every approval"
+      or ("auto-approves (" .. cfg.oauth.auto_approve .. ")")))
+  end
+  io.stdout:write(string.format("ghlua sim: authorize at %s/v2/oauth/chooselocation, tokens at %s/oauth/token\n",
+    url, url))
   io.stdout:flush()
 
   if cfg.ready_file then
-    local ok, werr = pcall(write_atomic, cfg.ready_file, reply.encode {
-      url = url, pid = sys.getpid(), locationId = cfg.location, token = cfg.primary_token or reply.null,
-    })
+    local ok, werr = pcall(write_atomic, cfg.ready_file, reply.encode(ready_info(app, cfg, url)))
     if not ok then srv:close() error(werr, 0) end
   end
 

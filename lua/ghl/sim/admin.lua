@@ -3,8 +3,24 @@
 -- rate limit, and they are not counted in the statistics they report.
 --   GET /__sim/stats   counters: requests, per-status counts, 429s from the
 --                      limiter, Version values seen per route family and the
---                      last one per family, per-location record counts.
+--                      last one per family, per-location record counts and
+--                      active flag, API requests per token kind
+--                      (tokenKinds: static, pit, location, company), and
+--                      the OAuth counters (oauth: token_received,
+--                      token_requests per grant, refresh_ok, refresh_reuse,
+--                      in_flight, held, ...; see ghl.sim.state).
 --   GET /__sim/health  {"ok":true}
+--   GET /__sim/oauth   the OAuth settings (below) and the company id
+--   PUT /__sim/oauth   JSON {token_delay_ms, token_delay_phase, token_ttl,
+--                      code_ttl, auto_approve (a location id, "company",
+--                      "default", or false), deny}: change them at run
+--                      time; answers as GET
+--   PUT /__sim/locations/{locationId}   JSON {active = bool}: pause or
+--                      resume a location (refresh then answers 400
+--                      "Location is not active")
+-- Bad bodies get a 400 with the HighLevel error shape.
+local reply = require "ghl.sim.reply"
+
 local M = {}
 
 local function stats(ctx)
@@ -15,9 +31,71 @@ local function health()
   return 200, { ok = true }
 end
 
+local function settings(state)
+  local o = state.oauth
+  return { token_delay_ms = o.delay_ms, token_delay_phase = o.delay_phase, token_ttl = o.token_ttl,
+    code_ttl = o.code_ttl, auto_approve = o.auto_approve or false, deny = o.deny or false,
+    companyId = state.company.id }
+end
+
+local function json_body(ctx)
+  local b = ctx.req.body and reply.decode(ctx.req.body)
+  if type(b) ~= "table" then reply.raise(400, "Expected a JSON object body") end
+  return b
+end
+
+local function get_oauth(ctx)
+  return 200, settings(ctx.state)
+end
+
+local function put_oauth(ctx)
+  local b, o = json_body(ctx), ctx.state.oauth
+  local function int(name, min)
+    local v = b[name]
+    if v == nil then return nil end
+    local n = math.tointeger(v)
+    if not n or n < min then reply.raise(400, name .. " must be an integer >= " .. min) end
+    return n
+  end
+  local delay, ttl, code_ttl = int("token_delay_ms", 0), int("token_ttl", 1), int("code_ttl", 1)
+  local phase = b.token_delay_phase
+  if phase ~= nil and phase ~= "before" and phase ~= "after" then
+    reply.raise(400, "token_delay_phase must be before or after")
+  end
+  local auto = b.auto_approve
+  if auto ~= nil and auto ~= false and type(auto) ~= "string" then
+    reply.raise(400, "auto_approve must be a location id, company, default or false")
+  end
+  if b.deny ~= nil and type(b.deny) ~= "boolean" then reply.raise(400, "deny must be a boolean") end
+  o.delay_ms = delay or o.delay_ms
+  o.delay_phase = phase or o.delay_phase
+  o.token_ttl = ttl or o.token_ttl
+  o.code_ttl = code_ttl or o.code_ttl
+  if auto ~= nil then o.auto_approve = auto or nil end
+  if b.deny ~= nil then o.deny = b.deny end
+  return 200, settings(ctx.state)
+end
+
+local function put_location(ctx)
+  local b = json_body(ctx)
+  local loc = ctx.state:location(ctx.params.locationId)
+  if not loc then reply.raise(404, "Location not found") end
+  if b.active ~= nil then
+    if type(b.active) ~= "boolean" then reply.raise(400, "active must be a boolean") end
+    loc.active = b.active
+  end
+  return 200, { id = loc.id, name = loc.name, companyId = loc.company, active = loc.active }
+end
+
 M.routes = {
-  { method = "GET", path = "/__sim/stats", handler = stats, public = true, uncounted = true, family = "sim" },
-  { method = "GET", path = "/__sim/health", handler = health, public = true, uncounted = true, family = "sim" },
+  { method = "GET", path = "/__sim/stats", handler = stats },
+  { method = "GET", path = "/__sim/health", handler = health },
+  { method = "GET", path = "/__sim/oauth", handler = get_oauth },
+  { method = "PUT", path = "/__sim/oauth", handler = put_oauth },
+  { method = "PUT", path = "/__sim/locations/:locationId", handler = put_location },
 }
+for _, r in ipairs(M.routes) do
+  r.public, r.uncounted, r.family = true, true, "sim"
+end
 
 return M

@@ -1,9 +1,13 @@
 -- ghl.sim.auth: the checks every API route goes through before its handler,
 -- with HighLevel's observed answers: the Version header (401 "version header
 -- was not found." / "version header is invalid"), the bearer token (401
--- "Invalid JWT"), the token's scope (401 "The token is not authorized for
--- this scope.") and the location the request names (403 "The token does not
--- have access to this location."). Each check raises through reply.raise.
+-- "Invalid JWT": unknown or expired), the token kind (401 for a Private
+-- Integration Token on an OAuth-only route, and "This authClass type is not
+-- allowed to access this scope." for a Company token on a sub-account route
+-- or a Location token on an agency route), the token's scope (401 "The
+-- token is not authorized for this scope.") and the location the request
+-- names (403 "The token does not have access to this location."). Each
+-- check raises through reply.raise.
 local reply = require "ghl.sim.reply"
 
 local M = {}
@@ -34,22 +38,43 @@ function M.check_token(state, req)
   return rec
 end
 
+M.PIT_REFUSED = "Private Integration Tokens cannot be used on this route: use an Agency OAuth access token."
+M.WRONG_CLASS = "This authClass type is not allowed to access this scope."
+M.NO_SCOPE = "The token is not authorized for this scope."
+
+-- Token kinds a route accepts when it does not say (route.classes):
+-- sub-account routes take Location tokens only.
+M.LOCATION_ONLY = { location = true }
+
+-- Raises 401 unless the route accepts this kind of token: route.oauth_only
+-- refuses PITs (Agency-Access-Only / Location-Access-Only in the specs);
+-- route.classes is a set of authClasses ({location=true, company=true}).
+function M.check_class(token, route)
+  if route.oauth_only and token.source == "pit" then reply.raise(401, M.PIT_REFUSED) end
+  if not (route.classes or M.LOCATION_ONLY)[token.kind] then reply.raise(401, M.WRONG_CLASS) end
+end
+
 -- Raises 401 unless the token carries scope (nil scopes = every scope).
 function M.check_scope(token, scope)
   if scope and token.scopes and not token.scopes[scope] then
-    reply.raise(401, "The token is not authorized for this scope.")
+    reply.raise(401, M.NO_SCOPE)
   end
 end
 
--- Can this token act on location_id?
-function M.can_access(token, location_id)
+-- Can this token act on location_id? A Location token on its own location;
+-- a Company token on its company's locations (state needed to tell).
+function M.can_access(token, location_id, state)
   if token.kind == "location" then return token.location == location_id end
+  if token.kind == "company" and state then
+    local loc = state:location(location_id)
+    return loc ~= nil and loc.company == token.company
+  end
   return false
 end
 
 -- Raises 403 unless the token may act on location_id.
-function M.check_location(token, location_id)
-  if location_id ~= nil and not M.can_access(token, location_id) then
+function M.check_location(token, location_id, state)
+  if location_id ~= nil and not M.can_access(token, location_id, state) then
     reply.raise(403, "The token does not have access to this location.")
   end
 end

@@ -1,35 +1,70 @@
 -- ghl.sim: a HighLevel API simulator that runs inside ghlua. sim.new(config)
 -- builds an app: a state (ghl.sim.state), a rate limiter (ghl.sim.ratelimit)
--- and a route table (ghl.sim.router) filled from the route modules (contacts,
--- locations, admin, and faults when enabled). app:handle(req) is the request
--- pipeline, for ghl.server's handler contract:
+-- and a route table (ghl.sim.router) filled from the route modules (admin,
+-- contacts, locations, the OAuth endpoints and the consent screen, and
+-- faults when enabled). app:handle(req) is the request pipeline, for
+-- ghl.server's handler contract:
+--   0. forget delayed token-endpoint answers already sent (stats in_flight);
 --   1. match the route (404 "Cannot GET /path" when none);
---   2. public routes (/__sim, /__fault) run at once;
---   3. Version header (401), bearer token (401), scope (401);
---   4. rate limit for (app, token's location) (429); from here on every
---      response carries the five X-RateLimit-* headers;
---   5. JSON body (400 when malformed), locationId in path/query/body (403);
+--   2. public routes (/__sim, /__fault, /oauth/token, /oauth/reconnect, the
+--      consent screen) run at once;
+--   3. Version header (401), bearer token (401 Invalid JWT: unknown or
+--      expired), token kind (401: PIT on an OAuth-only route, wrong
+--      authClass), scope (401);
+--   4. rate limit for (app, token's location or company) (429); from here on
+--      every response carries the five X-RateLimit-* headers;
+--   5. body: JSON (400 when malformed), or form/JSON on form routes;
+--      locationId in path/query/body (403);
 --   6. the handler: returns status, value[, headers] for a JSON reply, or a
 --      raw response table; raises reply.raise(...) for API errors.
 -- A handler that fails any other way is a simulator bug: 500, logged with a
--- traceback on stderr. app:handle never raises.
+-- traceback on stderr. app:handle never raises; sim.new raises (a string)
+-- only on a malformed config.
 local reply = require "ghl.sim.reply"
 local state_mod = require "ghl.sim.state"
 local ratelimit = require "ghl.sim.ratelimit"
 local router_mod = require "ghl.sim.router"
 local auth = require "ghl.sim.auth"
+local scopes = require "ghl.sim.scopes"
 
 local M = {}
 local App = {}
 App.__index = App
 
 -- Route modules mounted by default; faults are added with config.faults.
-M.MODULES = { "ghl.sim.admin", "ghl.sim.contacts", "ghl.sim.locations" }
+M.MODULES = { "ghl.sim.admin", "ghl.sim.contacts", "ghl.sim.locations", "ghl.sim.oauth",
+  "ghl.sim.consent" }
+
+M.DEFAULT_REDIRECT = "http://localhost:3000/oauth/callback"
+
+-- Fill in an app's defaults: a realistic client id, a random secret, the
+-- default redirect URI, target user Location, every scope valid for it.
+function M.complete_app(state, app)
+  app = app or {}
+  app.user_type = app.user_type or "Location"
+  app.client_id = app.client_id or state:random_client_id()
+  app.client_secret = app.client_secret or state:random_uuid()
+  if not app.redirect_uris or #app.redirect_uris == 0 then app.redirect_uris = { M.DEFAULT_REDIRECT } end
+  app.scopes = app.scopes or scopes.all_for(app.user_type)
+  app.whitelabel = app.whitelabel or false
+  app.name = app.name or "Sim App"
+  return app
+end
 
 -- config fields (all optional):
 --   location      default location id        seed        integer seed
+--   company       company (agency) id         locations   extra locations
+--   inactive      array of location ids marked not active (added if new)
 --   contacts      seed contacts in the default location
 --   tokens        array of {token=, location=} (location nil: default)
+--   pits          array of {token=, resource=} (a location id or the
+--                 company id; nil: the default location)
+--   apps          array of {client_id, client_secret, redirect_uris,
+--                 scopes, user_type, whitelabel, name} (missing fields get
+--                 defaults; no apps: one default app)
+--   oauth         {token_ttl, code_ttl, auto_approve = nil | "default" |
+--                 LOCATION_ID | "company", deny, delay_ms, delay_phase =
+--                 "before" | "after"}
 --   rate          {max=, interval_ms=, daily=}
 --   faults        mount /__fault/ routes      base_url    "http://host:port"
 --   now, time, random_bytes   clocks and entropy (default: ghl.sys)
@@ -42,8 +77,8 @@ function M.new(config)
     local sys = require "ghl.sys"
     now, time, random_bytes = now or sys.now, time or sys.time, random_bytes or sys.random_bytes
   end
-  local state = state_mod.new { location = config.location, seed = config.seed,
-    now = now, time = time, random_bytes = random_bytes }
+  local state = state_mod.new { location = config.location, company = config.company,
+    seed = config.seed, now = now, time = time, random_bytes = random_bytes }
   local rate = config.rate or {}
   local app = setmetatable({
     state = state,
@@ -59,7 +94,14 @@ function M.new(config)
   for _, name in ipairs(M.MODULES) do app.router:add(require(name).routes) end
   if config.faults then app.router:add(require("ghl.sim.faults").routes) end
 
+  state:add_locations(config.locations or 0)
   for _, t in ipairs(config.tokens or {}) do state:add_token(t.token, t.location) end
+  for _, t in ipairs(config.pits or {}) do state:add_pit(t.token, t.resource) end
+  for _, id in ipairs(config.inactive or {}) do state:add_location(id).active = false end
+  local apps = config.apps or {}
+  if #apps == 0 then apps = { {} } end
+  for _, a in ipairs(apps) do state:add_app(M.complete_app(state, a)) end
+  for k, v in pairs(config.oauth or {}) do state.oauth[k] = v end
   require("ghl.sim.locations").seed(state, state.default_location)
   if config.contacts and config.contacts > 0 then
     require("ghl.sim.contacts").seed(state, state.default_location, config.contacts)
@@ -108,10 +150,12 @@ function App:dispatch(ctx)
   local version = auth.check_version(req)
   self.state:count_version(route.family or "other", version)
   local token = auth.check_token(self.state, req)
+  self.state:count_token_kind(token)
+  auth.check_class(token, route)
   auth.check_scope(token, route.scope)
   ctx.token = token
 
-  local ok, headers = self.limiter:take(token.app .. ":" .. token.location)
+  local ok, headers = self.limiter:take(token.app .. ":" .. token.resource)
   ctx.rate_headers = headers
   if not ok then
     -- daily or burst shows only in X-RateLimit-Daily-Remaining, as live
@@ -119,7 +163,15 @@ function App:dispatch(ctx)
     reply.raise(429, "Too Many Requests")
   end
 
-  if req.body and req.body:match("%S") then
+  if route.form then
+    -- form-encoded (HighLevel's documented encoding) or JSON
+    local ct = (req.headers["content-type"] or ""):lower()
+    if ct:find("application/x-www-form-urlencoded", 1, true) then
+      ctx.body = reply.form_decode(req.body)
+    elseif req.body and req.body:match("%S") then
+      ctx.body = reply.decode(req.body)
+    end
+  elseif req.body and req.body:match("%S") then
     local body, err = reply.decode(req.body)
     if body == nil then
       local pos = tostring(err):match("character (%d+)")
@@ -129,7 +181,7 @@ function App:dispatch(ctx)
     ctx.body = body
   end
   for _, loc in ipairs(auth.request_locations(params, ctx.query, ctx.body, route.body_location)) do
-    auth.check_location(token, loc)
+    auth.check_location(token, loc, self.state)
   end
   return to_response(route.handler(ctx))
 end
@@ -137,6 +189,8 @@ end
 -- Handle one request; always returns a response table.
 function App:handle(req)
   local t0 = self.now()
+  local due_ok, due_err = xpcall(self.state.run_due, debug.traceback, self.state)
+  if not due_ok then self.warn("ghlua sim: internal error: " .. tostring(due_err)) end
   req.headers = req.headers or {}
   -- absolute-form request target (the client took us for a proxy)
   req.path = req.path:match("^%a[%w+.-]*://[^/]*(/.*)$") or req.path

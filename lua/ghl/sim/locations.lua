@@ -3,7 +3,9 @@
 -- "contact.<snake_name>", dataType from the published enum) and custom values
 -- (fieldKey "{{ custom_values.<snake_name> }}"), plus the seed fields of the
 -- default location. The router has already checked that the token may use
--- the {locationId} in the path. Handlers raise through reply.raise: 422 for
+-- the {locationId} in the path (GET /locations/{id} also takes a Company
+-- token for one of its company's locations; the others are sub-account
+-- routes, Location tokens only). Handlers raise through reply.raise: 422 for
 -- body validation, 404 for unknown ids, 400 for a key that already exists.
 local reply = require "ghl.sim.reply"
 local validate = require "ghl.sim.validate"
@@ -199,8 +201,10 @@ end
 local function get_location(ctx)
   local loc = ctx.state:location(ctx.params.locationId)
   if not loc then reply.raise(404, "Location not found") end
-  return 200, { location = { id = loc.id, name = loc.name, timezone = "America/New_York",
-    country = "US", settings = { allowDuplicateContact = false } } }
+  return 200, { location = { id = loc.id, companyId = loc.company, name = loc.name,
+    address = loc.address1, city = loc.city, state = loc.state, postalCode = loc.postalCode,
+    timezone = "America/New_York", country = loc.country,
+    settings = { allowDuplicateContact = false } } }
 end
 
 -- ---- Routes ----
@@ -218,7 +222,8 @@ M.routes = {
   { method = "GET", path = "/locations/:locationId/customValues/:id", handler = get_value, scope = CV .. ".readonly" },
   { method = "PUT", path = "/locations/:locationId/customValues/:id", handler = update_value, scope = CV .. ".write" },
   { method = "DELETE", path = "/locations/:locationId/customValues/:id", handler = delete_value, scope = CV .. ".write" },
-  { method = "GET", path = "/locations/:locationId", handler = get_location, scope = "locations.readonly" },
+  { method = "GET", path = "/locations/:locationId", handler = get_location, scope = "locations.readonly",
+    classes = { location = true, company = true } },
 }
 for _, r in ipairs(M.routes) do r.family = "locations" end
 

@@ -3,7 +3,9 @@
 -- reply.array), reason phrases, HighLevel-shaped error bodies, and the
 -- exception used by route handlers: reply.raise(status, message, extra)
 -- throws a value the pipeline turns into an error response; anything else a
--- handler throws is a simulator bug and becomes a 500.
+-- handler throws is a simulator bug and becomes a 500. Also the small text
+-- helpers: URL and form encoding, HTML escaping and pages, redirects,
+-- base64url, ISO dates.
 local cjson = require "cjson.safe"
 
 local M = {}
@@ -184,6 +186,57 @@ function M.urlencode(s)
   return (tostring(s):gsub("[^%w%-%._~]", function(c)
     return string.format("%%%02X", c:byte())
   end))
+end
+
+-- Decode one application/x-www-form-urlencoded component ('+' is a space).
+function M.urldecode(s)
+  return (s:gsub("+", " "):gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
+end
+
+-- Parse an application/x-www-form-urlencoded body into a table (the last
+-- repeat of a name wins). Never raises.
+function M.form_decode(s)
+  local t = {}
+  for pair in tostring(s or ""):gmatch("[^&]+") do
+    local k, v = pair:match("^([^=]*)=?(.*)$")
+    if k ~= "" then t[M.urldecode(k)] = M.urldecode(v) end
+  end
+  return t
+end
+
+-- Escape text for HTML element content and attribute values.
+function M.html_escape(s)
+  return (tostring(s):gsub("[&<>\"']", { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;",
+    ['"'] = "&quot;", ["'"] = "&#39;" }))
+end
+
+-- An HTML response table.
+function M.html(status, body, headers)
+  local h = { ["Content-Type"] = "text/html; charset=utf-8", ["Cache-Control"] = "no-store" }
+  for k, v in pairs(headers or {}) do h[k] = v end
+  return { status = status, headers = h, body = body }
+end
+
+-- A 302 to url, with a tiny HTML body for clients that show it.
+function M.redirect(url)
+  return M.html(302, '<!DOCTYPE html><html><body>Redirecting to <a href="' .. M.html_escape(url) .. '">'
+    .. M.html_escape(url) .. "</a></body></html>\n", { Location = url })
+end
+
+-- Base64url without padding (JWT segments).
+local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+function M.base64url(data)
+  local out = {}
+  for i = 1, #data, 3 do
+    local a, b, c = data:byte(i, i + 2)
+    local n = (a << 16) | ((b or 0) << 8) | (c or 0)
+    local k = b == nil and 2 or c == nil and 3 or 4
+    for j = 1, k do
+      local idx = (n >> (6 * (4 - j))) & 63
+      out[#out + 1] = B64:sub(idx + 1, idx + 1)
+    end
+  end
+  return table.concat(out)
 end
 
 -- Query string from an array of {key, value} pairs (order kept).

@@ -1,7 +1,12 @@
 -- ghl.sim.router: a route table matched in order. A route is
 --   {method = "GET" | "*", path = "/contacts/:contactId", handler = f,
 --    family = "contacts", scope = "contacts.readonly",
---    public = true (no Version, token or rate limit: /__sim, /__fault),
+--    public = true (no Version, token or rate limit: /__sim, /__fault,
+--    /oauth/token, /oauth/reconnect, the consent screen),
+--    classes = {location = true, company = true} (the token authClasses
+--    accepted; default Location only: a sub-account route),
+--    oauth_only = true (Private Integration Tokens refused),
+--    form = true (the body may be form-encoded or JSON),
 --    body_location = true (the JSON body's locationId is checked against
 --    the token, as the DTO carries one)}
 -- ":name" segments capture one path segment into params. Trailing slashes

@@ -1,10 +1,12 @@
 -- ghl.sim.state: everything the simulator remembers, kept apart from the
--- routes so new route families (and later OAuth apps and token kinds) add
--- data here without touching the router. Holds the clocks and random
--- sources (injectable, so specs can drive time), the locations with their
--- contacts, custom fields and custom values, the token registry, and the
--- request statistics served at /__sim/stats. Nothing here raises on bad
--- input from clients; callers validate first.
+-- routes so new route families add data here without touching the router.
+-- Holds the clocks and random sources (injectable, so specs can drive
+-- time), the company (agency) and its locations with their contacts,
+-- custom fields and custom values, the OAuth apps, installs, authorization
+-- codes and refresh tokens, the access-token registry (static tokens, PITs
+-- and OAuth tokens), the held token-endpoint effects, and the request
+-- statistics served at /__sim/stats. Nothing here raises on bad input from
+-- clients; callers validate first.
 local M = {}
 local State = {}
 State.__index = State
@@ -59,10 +61,32 @@ end
 -- ---- State ----
 
 M.DEFAULT_LOCATION = "ve9EPM428h8vShlRW1KT"
+M.DEFAULT_COMPANY = "5DP4iH6HLkQsiKESj6rh"
 M.APP = "sim"
 
--- config: location (default location id), seed (integer or nil),
--- now() monotonic seconds, time() epoch seconds, random_bytes(n).
+-- Names and addresses given to the company's locations, in creation order.
+local PLACES = {
+  { "Sim Dental Downtown", "47 W 13th St", "New York", "NY", "10011" },
+  { "Sim Roofing Co", "1600 Pennsylvania Ave", "Austin", "TX", "78701" },
+  { "Sim Yoga Studio", "500 Market St", "San Francisco", "CA", "94105" },
+  { "Sim Auto Repair", "221 Baker Ave", "Denver", "CO", "80202" },
+  { "Sim Law Partners", "12 Beacon St", "Boston", "MA", "02108" },
+  { "Sim Pet Grooming", "880 Peachtree St", "Atlanta", "GA", "30309" },
+  { "Sim Coffee House", "1 Pike Pl", "Seattle", "WA", "98101" },
+  { "Sim HVAC Services", "300 Congress Ave", "Phoenix", "AZ", "85004" },
+}
+
+-- The counters under "oauth" in /__sim/stats (all start at 0).
+local OAUTH_COUNTERS = {
+  "token_received", "refresh_ok", "refresh_reuse", "refresh_invalid", "refresh_inactive",
+  "code_ok", "code_invalid", "client_invalid", "invalid_request", "superseded",
+  "codes_issued", "consent_shown", "consent_approved", "consent_denied", "consent_errors",
+  "location_tokens", "installed_locations", "reconnects",
+}
+
+-- config: location (default location id), company (company id), seed
+-- (integer or nil), now() monotonic seconds, time() epoch seconds,
+-- random_bytes(n).
 function M.new(config)
   config = config or {}
   local seed = config.seed
@@ -70,15 +94,31 @@ function M.new(config)
     local bytes = config.random_bytes and config.random_bytes(8)
     seed = bytes and string.unpack("<i8", bytes) or os.time()
   end
+  local oauth_stats = { token_requests = {} }
+  for _, k in ipairs(OAUTH_COUNTERS) do oauth_stats[k] = 0 end
   local self = setmetatable({
     now = config.now or os.clock,
     time = config.time or os.time,
+    random_bytes = config.random_bytes,
     rng = M.rng(seed),
     trace_rng = M.rng(seed ~ 0x5bd1e995),
+    oauth_rng = M.rng(seed ~ 0x6f617574),   -- company/location/user ids
     default_location = config.location or M.DEFAULT_LOCATION,
+    company = { id = config.company or M.DEFAULT_COMPANY, name = "Sim Agency" },
     locations = {},     -- id -> location
+    location_order = {},-- ids, creation order (picker, installedLocations)
     contacts = {},      -- id -> contact, all locations
-    tokens = {},        -- token string -> {token, kind, app, location, scopes}
+    tokens = {},        -- access token -> record (see register_token)
+    apps = {},          -- client_id -> app (see add_app)
+    app_order = {},     -- client ids, in order added
+    codes = {},         -- authorization code -> grant (see new_code)
+    refresh_tokens = {},-- refresh token -> grant record
+    installs = {},      -- client_id -> {company = install?, locations = {id -> install}}
+    held = {},          -- token-endpoint effects waiting for their new pair's first use
+    answers = {},       -- deadlines of delayed token-endpoint answers (in_flight)
+    oauth = {           -- token endpoint settings (ghl.sim.oauth)
+      token_ttl = 86399, code_ttl = 600, delay_ms = 0, delay_phase = "after",
+    },
     last_ms = 0,
     stats = {
       requests = 0,
@@ -86,8 +126,11 @@ function M.new(config)
       rate_limited = 0,   -- 429s from the limiter
       versions = {},      -- family -> {version -> count}
       last_version = {},  -- family -> version
+      token_kinds = {},   -- "static" | "pit" | "location" | "company" -> API requests
+      oauth = oauth_stats,
     },
   }, State)
+  self.user_id = self.oauth_rng:id(20)   -- the user who installs apps
   self:add_location(self.default_location)
   return self
 end
@@ -111,40 +154,253 @@ function State:trace_id()
   return self.trace_rng:uuid()
 end
 
+-- Add a location of the company (unless it exists). fields: name,
+-- address1, city, state, postalCode, country, active (default true).
 function State:add_location(id, fields)
   local loc = self.locations[id]
   if loc then return loc end
+  fields = fields or {}
+  local n = #self.location_order + 1
+  local place = PLACES[(n - 1) % #PLACES + 1]
   loc = {
     id = id,
-    name = (fields and fields.name) or ("Sim location " .. id:sub(1, 4)),
+    name = fields.name or (n <= #PLACES and place[1] or (place[1] .. " " .. n)),
+    address1 = fields.address1 or place[2], city = fields.city or place[3],
+    state = fields.state or place[4], postalCode = fields.postalCode or place[5],
+    country = fields.country or "US",
+    company = self.company.id,
+    active = fields.active ~= false,
     contacts = {},        -- id -> contact
     contact_count = 0,
     custom_fields = {},   -- array, kept in position order
     custom_values = {},   -- array, creation order
   }
   self.locations[id] = loc
+  self.location_order[n] = id
   return loc
+end
+
+-- n more locations with generated ids; returns their ids.
+function State:add_locations(n)
+  local ids = {}
+  for i = 1, n do
+    local id
+    repeat id = self.oauth_rng:id(20) until not self.locations[id]
+    self:add_location(id)
+    ids[i] = id
+  end
+  return ids
 end
 
 function State:location(id)
   return self.locations[id]
 end
 
+-- "47 W 13th St, New York, NY 10011, US"
+function State:address(loc)
+  return string.format("%s, %s, %s %s, %s", loc.address1, loc.city, loc.state, loc.postalCode, loc.country)
+end
+
+-- The company's locations, in creation order.
+function State:company_locations()
+  local out = {}
+  for _, id in ipairs(self.location_order) do
+    local loc = self.locations[id]
+    if loc.company == self.company.id then out[#out + 1] = loc end
+  end
+  return out
+end
+
+-- ---- Randomness for secrets (never the seeded generators) ----
+
+function State:random_hex(nbytes)
+  local b = self.random_bytes and self.random_bytes(nbytes)
+  if not b then
+    local t = {}
+    for i = 1, nbytes do t[i] = string.char(math.random(0, 255)) end
+    b = table.concat(t)
+  end
+  return (b:gsub(".", function(c) return string.format("%02x", c:byte()) end))
+end
+
+function State:random_raw(nbytes)
+  return (self:random_hex(nbytes):gsub("%x%x", function(h) return string.char(tonumber(h, 16)) end))
+end
+
+-- A uuid-v4-looking random string (client secrets).
+function State:random_uuid()
+  local s = self:random_hex(16)
+  return string.format("%s-%s-4%s-%x%s-%s", s:sub(1, 8), s:sub(9, 12), s:sub(14, 16),
+    8 + (tonumber(s:sub(17, 17), 16) & 3), s:sub(18, 20), s:sub(21, 32))
+end
+
+-- A realistic client id: "<24 hex>-<8 lowercase alnum>".
+function State:random_client_id()
+  local alnum = "abcdefghijklmnopqrstuvwxyz0123456789"
+  local tail = self:random_raw(8):gsub(".", function(c)
+    local k = c:byte() % #alnum + 1
+    return alnum:sub(k, k)
+  end)
+  return self:random_hex(12) .. "-" .. tail
+end
+
+-- ---- OAuth apps and installs ----
+
+-- Register an app: {client_id, client_secret, redirect_uris = {...},
+-- scopes = {...} (the app's configured scope set), user_type = "Location" |
+-- "Company", whitelabel, name}. Adds app_id (the part before '-') and
+-- scope_set.
+function State:add_app(app)
+  app.app_id = app.client_id:match("^([^-]+)") or app.client_id
+  app.scope_set = {}
+  for _, s in ipairs(app.scopes) do app.scope_set[s] = true end
+  if not self.apps[app.client_id] then self.app_order[#self.app_order + 1] = app.client_id end
+  self.apps[app.client_id] = app
+  self.installs[app.client_id] = self.installs[app.client_id] or { locations = {} }
+  return app
+end
+
+function State:app(client_id)
+  return client_id and self.apps[client_id]
+end
+
+-- Record an install of client_id on a location (location_id) or on the
+-- company (location_id nil).
+function State:install(client_id, location_id, scopes)
+  local ins = self.installs[client_id]
+  local rec = { scopes = scopes, at_ms = self:now_ms() }
+  if location_id then
+    ins.locations[location_id] = ins.locations[location_id] or rec
+  else
+    ins.company = ins.company or rec
+  end
+end
+
+-- The install of client_id covering a location (its own, or the company's
+-- bulk install), or the company install when location_id is nil.
+function State:installed(client_id, location_id)
+  local ins = self.installs[client_id]
+  if not ins then return nil end
+  if location_id == nil then return ins.company end
+  local loc = self.locations[location_id]
+  if ins.locations[location_id] then return ins.locations[location_id] end
+  if loc and loc.company == self.company.id then return ins.company end
+end
+
+-- ---- Authorization codes ----
+
+-- A new single-use code for grant {client_id, redirect_uri, auth_class,
+-- location, company, scopes (array), user_id}; expires after code_ttl s.
+function State:new_code(grant)
+  local code = self:random_hex(20)
+  grant.expires_at = self.time() + self.oauth.code_ttl
+  self.codes[code] = grant
+  self.stats.oauth.codes_issued = self.stats.oauth.codes_issued + 1
+  return code, grant.expires_at
+end
+
+-- The grant behind a live code, or nil (unknown, used or expired).
+function State:code(code)
+  local g = code and self.codes[code]
+  if not g or g.used or self.time() >= g.expires_at then return nil end
+  return g
+end
+
 -- ---- Tokens ----
 
--- Register a token. kind: "location" (a sub-account token; today the only
--- kind); scopes: nil for all scopes, else a set {["contacts.readonly"]=true}.
-function State:add_token(token, location, kind, scopes)
-  location = location or self.default_location
-  self:add_location(location)
-  local rec = { token = token, kind = kind or "location", app = M.APP,
-    location = location, scopes = scopes }
-  self.tokens[token] = rec
+-- Access-token records: {token, kind = "location" | "company" (the
+-- authClass, lower case), source = "static" | "pit" | "oauth", app (client
+-- id, or "sim"), location (Location tokens), company, resource (location or
+-- company id: the rate-limit bucket), scopes (nil = every scope, else a set
+-- {["contacts.readonly"] = true}), expires_at (epoch seconds; nil = never)}.
+function State:register_token(rec)
+  rec.company = rec.company or self.company.id
+  rec.resource = rec.resource or (rec.kind == "company" and rec.company or rec.location)
+  self.tokens[rec.token] = rec
   return rec
 end
 
+-- Register a static token (--token/--tokens): a Location token with every
+-- scope that never expires. kind and scopes are kept for older callers.
+function State:add_token(token, location, kind, scopes)
+  location = location or self.default_location
+  self:add_location(location)
+  return self:register_token { token = token, kind = kind or "location", source = "static",
+    app = M.APP, location = location, scopes = scopes }
+end
+
+-- Register a Private Integration Token: every scope, never expires. On the
+-- company when resource is the company id, else on location resource
+-- (default: the default location).
+function State:add_pit(token, resource)
+  if resource == self.company.id then
+    return self:register_token { token = token, kind = "company", source = "pit", app = M.APP }
+  end
+  local location = resource or self.default_location
+  self:add_location(location)
+  return self:register_token { token = token, kind = "location", source = "pit", app = M.APP,
+    location = location }
+end
+
+-- The record of a live token, or nil (unknown or expired). A token from a
+-- held answer becomes live here, on first use.
 function State:token(token)
-  return self.tokens[token]
+  if not token then return nil end
+  local rec = self.tokens[token]
+  if not rec and self:apply_held(token) then rec = self.tokens[token] end
+  if rec and rec.expires_at and self.time() >= rec.expires_at then return nil end
+  return rec
+end
+
+-- ---- Delayed token-endpoint answers ----
+
+-- Remember that a token-endpoint answer goes out at deadline (monotonic s).
+function State:add_answer(deadline)
+  self.answers[#self.answers + 1] = deadline
+end
+
+-- Hold back the effect of a token request (fn) until the new pair it
+-- answered with (tokens: {access, refresh}) is first presented; key is the
+-- grant the request presented (code or refresh token).
+function State:hold(key, fn, tokens)
+  self.held[#self.held + 1] = { key = key, fn = fn, tokens = tokens }
+end
+
+-- Drop held effects presenting key (their client gave up, or was killed,
+-- and the grant is presented again); returns how many.
+function State:drop_held(key)
+  local n = 0
+  for i = #self.held, 1, -1 do
+    if self.held[i].key == key then
+      table.remove(self.held, i)
+      n = n + 1
+    end
+  end
+  self.stats.oauth.superseded = self.stats.oauth.superseded + n
+  return n
+end
+
+-- Apply the held effect that answered with token (an access or refresh
+-- token), if any: its client got the answer. Returns true when applied.
+function State:apply_held(token)
+  for i, h in ipairs(self.held) do
+    for _, t in ipairs(h.tokens) do
+      if t == token then
+        table.remove(self.held, i)
+        h.fn()
+        return true
+      end
+    end
+  end
+  return false
+end
+
+-- Forget delayed answers already sent.
+function State:run_due()
+  local now = self.now()
+  for j = #self.answers, 1, -1 do
+    if self.answers[j] <= now then table.remove(self.answers, j) end
+  end
 end
 
 -- ---- Contacts store ----
@@ -238,14 +494,36 @@ function State:count_version(family, version)
   st.last_version[family] = version
 end
 
+-- Count an authenticated API request by the kind of its token.
+function State:count_token_kind(rec)
+  local k = rec.source == "oauth" and rec.kind or rec.source
+  local tk = self.stats.token_kinds
+  tk[k] = (tk[k] or 0) + 1
+end
+
+-- Add one to an oauth counter (a name from OAUTH_COUNTERS).
+function State:count_oauth(name)
+  local o = self.stats.oauth
+  o[name] = o[name] + 1
+end
+
 -- A JSON-ready copy of the counters.
 function State:stats_snapshot()
   local st = self.stats
   local locations = {}
   for id, loc in pairs(self.locations) do
     locations[id] = { contacts = loc.contact_count,
-      customFields = #loc.custom_fields, customValues = #loc.custom_values }
+      customFields = #loc.custom_fields, customValues = #loc.custom_values,
+      active = loc.active }
   end
+  local oauth = {}
+  for k, v in pairs(st.oauth) do oauth[k] = v end
+  local now, in_flight = self.now(), 0
+  for _, d in ipairs(self.answers) do
+    if d > now then in_flight = in_flight + 1 end
+  end
+  oauth.in_flight, oauth.held = in_flight, #self.held
+  oauth.token_delay_ms, oauth.token_delay_phase = self.oauth.delay_ms, self.oauth.delay_phase
   return {
     requests = st.requests,
     status = st.status,
@@ -254,6 +532,9 @@ function State:stats_snapshot()
     lastVersion = st.last_version,
     locations = locations,
     defaultLocation = self.default_location,
+    companyId = self.company.id,
+    tokenKinds = st.token_kinds,
+    oauth = oauth,
   }
 end
 

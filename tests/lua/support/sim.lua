@@ -2,11 +2,16 @@
 --   local s = sim.start { "--contacts", "250", ... }
 -- launches "$GHLUA sim --port 0 --ready-file TMP --quiet ..." with no_proxy
 -- set for loopback, waits (polling, 10 s at most) for the ready file, and
--- returns {url, token, location, pid, ready (the decoded file), log (path of
--- the process's stdout+stderr), headers(token?, version?) -> request
--- headers, stop() -> true once the process has exited cleanly}. Raises with
--- the process's output when it dies or never gets ready; raises at once when
--- GHLUA is unset.
+-- returns {url, token, location, pid, ready (the decoded file), ready_file
+-- (its path), log (path of the process's stdout+stderr), apps (ready.apps),
+-- app (the first app: client_id, client_secret, redirect_uris, ...),
+-- company (the company id), headers(token?, version?) -> request headers,
+-- stats() -> decoded /__sim/stats, oauth(settings) -> PUT /__sim/oauth
+-- (token_delay_ms, token_delay_phase, token_ttl, code_ttl, auto_approve,
+-- deny) and the decoded answer, output() -> what the process printed so
+-- far, stop() -> true once the process has exited cleanly}. Raises with
+-- the process's output when it dies or never gets ready; raises at once
+-- when GHLUA is unset.
 local cjson = require "cjson.safe"
 local sys = require "ghl.sys"
 
@@ -76,7 +81,25 @@ function M.start(argv)
   end
 
   local s = { url = info.url, token = info.token, location = info.locationId,
-    pid = math.tointeger(info.pid), ready = info, log = log }
+    pid = math.tointeger(info.pid), ready = info, ready_file = ready, log = log,
+    apps = info.apps, app = info.apps and info.apps[1], company = info.companyId }
+
+  function s.stats()
+    local http = require "ghl.http"
+    return assert(assert(http.request { url = s.url .. "/__sim/stats", timeout = 10 }):json())
+  end
+
+  function s.oauth(settings)
+    local http = require "ghl.http"
+    local resp = assert(http.request { method = "PUT", url = s.url .. "/__sim/oauth", json = settings,
+      timeout = 10 })
+    assert(resp.status == 200, "PUT /__sim/oauth: " .. resp.status .. " " .. resp.body)
+    return resp:json()
+  end
+
+  function s.output()
+    return slurp(log) or ""
+  end
 
   -- Authorization and Version headers for the API (token defaults to s.token).
   function s.headers(token, version)

@@ -4,7 +4,8 @@ local args = require "ghl.cli.args"
 
 local M = {}
 
-M.subcommands = { "url", "check" }
+M.subcommands = { "login", "exchange", "status", "token", "refresh", "logout",
+  "doctor", "reconnect", "locations", "pit", "url", "check" }
 M.summary = "OAuth: authorization links, login, tokens (ghlua auth --help)"
 M.usage = "ghlua auth SUBCOMMAND [options]  (" .. table.concat(M.subcommands, ", ") .. ")"
 

@@ -1,0 +1,367 @@
+-- ghl.auth: tokens that look after themselves. It owns the token store
+-- (ghl.store), finds the app and token for a location or company, refreshes
+-- before expiry and on "401 Invalid JWT", mints location tokens from an
+-- agency (Company) token, and keeps rotated refresh tokens safe across
+-- processes with the store's per-resource claim:
+--   1. claim the resource (short transaction), 2. re-read the token: if
+--   another process refreshed it, use that, 3. mark the claim "sending" and
+--   call /oauth/token with no transaction open, 4. commit the new pair and
+--   release the claim in one durable transaction.
+-- A claim left "sending" by a process that died may mean HighLevel already
+-- rotated the refresh token, so it is never presented again: the location
+-- token is minted anew from the Company token, or the Reconnect API is used,
+-- or the token is marked and `ghlua auth doctor` explains it.
+-- Expected failures raise ghl.error objects with a hint.
+local E = require "ghl.error"
+local oauth = require "ghl.oauth"
+local http = require "ghl.http"
+local sys = require "ghl.sys"
+
+local M = {}
+
+M.SKEW = 300          -- refresh this many seconds before expiry (at most)
+M.LEASE = 60          -- seconds a refresh claim lasts without renewal
+M.WAIT = 90           -- seconds to wait for another process's refresh
+
+local db
+
+-- The process's store, opened on first use.
+function M.store()
+  if not db then
+    local store = require "ghl.store"
+    db = assert(store.open(os.getenv("GHLUA_STORE")))
+  end
+  return db
+end
+
+-- Drop the cached store handle (tests, or after `auth logout --all`).
+function M.close()
+  if db then db:close(); db = nil end
+end
+
+local function fail(msg, hint, extra)
+  local t = extra or {}
+  t.kind, t.message, t.hint = t.kind or "auth", msg, hint
+  E.raise(t)
+end
+
+-- ---- Apps ----
+
+-- The app named `name`, or the only stored app, or one from the
+-- environment (GHL_CLIENT_ID, GHL_CLIENT_SECRET, GHL_REDIRECT_URI), named by
+-- its client id. Returns nil when there is none and `optional` is set.
+function M.app(name, optional)
+  local s = M.store()
+  if name then
+    local a = s:get_app(name)
+    if a then return a end
+    local env = M.env_app()
+    if env and (env.name == name or env.client_id == name) then return env end
+    if optional then return nil end
+    fail("no app named '" .. name .. "'", "add it with 'ghlua app add " .. name .. " --client-id ID --redirect-uri URI'",
+         { kind = "usage" })
+  end
+  local env = M.env_app()
+  if env then return env end
+  local apps = s:list_apps()
+  if #apps == 1 then return apps[1] end
+  if optional then return nil end
+  if #apps == 0 then
+    fail("no app configured", "run 'ghlua app add NAME --client-id ID --redirect-uri URI', or set GHL_CLIENT_ID and GHL_CLIENT_SECRET",
+         { kind = "usage" })
+  end
+  local names = {}
+  for _, a in ipairs(apps) do names[#names + 1] = a.name end
+  fail("several apps are stored (" .. table.concat(names, ", ") .. ")", "choose one with --app NAME", { kind = "usage" })
+end
+
+-- An app described by the environment, or nil.
+function M.env_app()
+  local id = os.getenv("GHL_CLIENT_ID")
+  if not id or id == "" then return nil end
+  return { name = id, client_id = id, client_secret = os.getenv("GHL_CLIENT_SECRET"),
+           redirect_uri = os.getenv("GHL_REDIRECT_URI"), from_env = true }
+end
+
+-- The secret of app `a`: stored, or GHL_CLIENT_SECRET for the same client.
+local function secret_of(a)
+  if a.client_secret and a.client_secret ~= "" then return a.client_secret end
+  local s = os.getenv("GHL_CLIENT_SECRET")
+  if s and s ~= "" then return s end
+  fail("no client secret for app '" .. a.name .. "'",
+       "set GHL_CLIENT_SECRET, or store it with 'ghlua app add " .. a.name .. " ...'", { kind = "usage" })
+end
+M.secret_of = secret_of
+
+-- ---- Saving tokens ----
+
+-- Store a token-endpoint answer `tok` for app `a`; returns the row.
+function M.save(a, tok, extra)
+  extra = extra or {}
+  local user_type = tok.userType or extra.user_type or (tok.locationId and "Location" or "Company")
+  local rid = user_type == "Location" and (tok.locationId or extra.location_id) or (tok.companyId or extra.company_id)
+  if not rid then
+    fail("the token answer names no location or company", "this is unexpected; run with -v to see the reply")
+  end
+  local row = {
+    app = a.name, resource_type = user_type, resource_id = rid, kind = "oauth",
+    access_token = tok.access_token, refresh_token = tok.refresh_token,
+    expires_at = sys.time() + (tonumber(tok.expires_in) or 86399),
+    scope = tok.scope, requested_scope = extra.requested_scope,
+    company_id = tok.companyId or extra.company_id, location_id = tok.locationId,
+    user_id = tok.userId, user_type = user_type, status = "ok",
+  }
+  assert(M.store():put_token(row))
+  return M.store():get_token(a.name, rid)
+end
+
+-- ---- Finding tokens ----
+
+local function describe(q)
+  return q.location and ("location " .. q.location) or q.company and ("company " .. q.company) or "any resource"
+end
+
+-- find{location=, company=, app=} -> the stored token row, or nil plus
+-- the Company row that could mint it (for a location).
+function M.find(q)
+  local s = M.store()
+  local rows = s:find_tokens { app = q.app, location = q.location, company = q.company }
+  if q.location == nil and q.company == nil and #rows == 0 then
+    local gl = os.getenv("GHL_LOCATION_ID")
+    if gl and gl ~= "" then return M.find { location = gl, app = q.app } end
+  end
+  if #rows == 1 then return rows[1] end
+  if #rows > 1 then
+    -- prefer OAuth over PIT, then the app asked for
+    local names = {}
+    for _, r in ipairs(rows) do names[#names + 1] = r.app .. ":" .. r.resource_type .. " " .. r.resource_id end
+    if q.location or q.company then
+      table.sort(rows, function(a, b) return (a.kind == "oauth") and b.kind ~= "oauth" end)
+      if rows[1].kind ~= rows[2].kind then return rows[1] end
+    end
+    fail("several tokens match " .. describe(q) .. " (" .. table.concat(names, ", ") .. ")",
+         "choose with --app NAME or --location ID", { kind = "usage" })
+  end
+  if q.location then
+    local companies = s:find_tokens { app = q.app, kind = "oauth" }
+    for _, r in ipairs(companies) do
+      if r.resource_type == "Company" then return nil, r end
+    end
+  end
+  return nil
+end
+
+-- ---- Refresh ----
+
+local function lifetime_skew(row)
+  local life = (row.expires_at or 0) - (row.refreshed_at or row.created_at or 0)
+  if life <= 0 then return M.SKEW end
+  return math.min(M.SKEW, life / 4)
+end
+
+local function fresh(row)
+  return row.kind == "pit" or (row.expires_at and row.expires_at - sys.time() > lifetime_skew(row))
+end
+M.fresh = fresh
+
+local function fields_of(tok)
+  return { access_token = tok.access_token, refresh_token = tok.refresh_token,
+           expires_at = sys.time() + (tonumber(tok.expires_in) or 86399),
+           scope = tok.scope, status = "ok", note = nil }
+end
+
+-- Mint a location token from Company row `crow`, as app `a`. Returns the
+-- token-endpoint answer.
+local function mint(crow, location_id)
+  if crow.kind == "pit" then
+    fail("a Private Integration Token cannot mint location tokens",
+         "HighLevel accepts only an agency OAuth token on /oauth/locationToken: log in with --user-type Company")
+  end
+  local ctoken = M.token { app = crow.app, company = crow.resource_id }
+  return oauth.location_token { access_token = ctoken, company_id = crow.resource_id, location_id = location_id }
+end
+
+-- Recover a token whose refresh token may be spent, without presenting it:
+-- mint again from a Company token, or use the Reconnect API. Returns the
+-- token-endpoint answer, or nil when neither is possible.
+local function recover(a, row)
+  local s = M.store()
+  if row.resource_type == "Location" then
+    for _, r in ipairs(s:find_tokens { app = row.app, kind = "oauth" }) do
+      if r.resource_type == "Company" then return mint(r, row.resource_id) end
+    end
+  end
+  local secret = a.client_secret or os.getenv("GHL_CLIENT_SECRET")
+  if secret and secret ~= "" then
+    local rc = oauth.reconnect { client_id = a.client_id, client_secret = secret,
+      location_id = row.resource_type == "Location" and row.resource_id or nil,
+      company_id = row.resource_type == "Company" and row.resource_id or nil }
+    return oauth.exchange { client_id = a.client_id, client_secret = secret, code = rc.authorizationCode,
+                            user_type = row.resource_type }
+  end
+  return nil
+end
+
+local STATUS = { invalid_grant = "spent", location_inactive = "inactive" }
+
+local function stamp(t)
+  return os.date("!%Y-%m-%dT%H:%M:%SZ", math.floor(t or sys.time()))
+end
+
+-- Refresh `row`, whose claim we hold, and commit. Returns the new row.
+-- `took_over` describes a dead process whose claim we took, if any.
+local function refresh_claimed(a, row, took_over)
+  local s = M.store()
+  local name, rid = a.name, row.resource_id
+  local tok, err
+  local risky = (took_over and took_over.phase == "sending") or row.status == "spent" or row.status == "uncertain"
+  if risky then
+    -- The refresh token may have been presented already: never again.
+    local ok, rec = pcall(recover, a, row)
+    if ok and rec then
+      tok = rec
+    else
+      if took_over and took_over.phase == "sending" then
+        s:set_status(name, rid, "uncertain", string.format(
+          "a refresh by process %d (started %s) died before saving the answer, so the refresh token may be spent",
+          took_over.pid or 0, stamp(took_over.started_at)))
+      end
+      s:release(name, rid)
+      if not ok and not E.is(rec) then error(rec, 0) end
+      fail(string.format("the refresh token of %s %s may be spent (%s)", row.resource_type, rid,
+                         (s:get_token(name, rid) or row).note or "interrupted refresh"),
+           string.format("run 'ghlua auth reconnect --%s %s', or log in again", row.resource_type:lower(), rid),
+           { code = "spent", cause = ok and nil or rec })
+    end
+  else
+    assert(s:claim_phase(name, rid, "sending"))
+    local ok, r = pcall(oauth.refresh, { client_id = a.client_id, client_secret = secret_of(a),
+      refresh_token = row.refresh_token, user_type = row.resource_type })
+    if ok then tok = r else err = r end
+    if err and E.is(err) and err.code == "invalid_grant" then
+      -- spent or revoked: mint again from the agency token, or reconnect
+      local rok, rec = pcall(recover, a, row)
+      if rok and rec then tok, err = rec, nil end
+    end
+  end
+  if err then
+    if not E.is(err) then s:release(name, rid); error(err, 0) end
+    if err.kind == "oauth" then
+      s:set_status(name, rid, STATUS[err.code] or row.status,
+                   string.format("refresh failed at %s: %s", stamp(), err.message))
+    elseif err.kind ~= "connect" then
+      -- a timeout or reset after sending: HighLevel may have rotated it
+      s:set_status(name, rid, "uncertain", string.format(
+        "the refresh answer was lost at %s (%s), so the refresh token may be spent", stamp(), err.message))
+    end
+    s:release(name, rid)
+    error(err, 0)
+  end
+  M.commit(name, rid, fields_of(tok))
+  return s:get_token(name, rid)
+end
+
+-- Commit a new pair durably. The pair is valid at HighLevel already, so it
+-- must not be dropped: a busy store is retried, and a claim lost because
+-- our lease ran out (another process took over and will not present the
+-- old refresh token) still saves the pair.
+function M.commit(name, rid, fields)
+  local s = M.store()
+  for _ = 1, 6 do
+    local ok, err = s:commit_refresh(name, rid, fields)
+    if ok then return true end
+    if err.kind == "claim" then
+      local cur = assert(s:get_token(name, rid))
+      cur.previous_refresh_token, cur.previous_refreshed_at = cur.refresh_token, cur.refreshed_at
+      cur.refreshed_at, cur.refreshed_by = math.floor(sys.time()), sys.getpid()
+      for k, v in pairs(fields) do cur[k] = v end
+      return assert(s:put_token(cur))
+    end
+    if err.code ~= "busy" then error(err, 0) end
+  end
+  E.raise { kind = "store", message = "the store stayed locked for a minute while saving a refreshed token",
+            hint = "find the process holding " .. s.path .. " open in a transaction" }
+end
+
+-- refresh(row, {stale=ACCESS_TOKEN}) -> new row. With stale, a row whose
+-- access token already differs (another process refreshed) is returned as
+-- it is; without, a row that is fresh again is.
+function M.refresh(row, opts)
+  opts = opts or {}
+  if row.kind == "pit" then return row end
+  local s = M.store()
+  local a = M.app(row.app)
+  local deadline = sys.now() + M.WAIT
+  local delay = 0.02
+  while true do
+    local cur = s:get_token(row.app, row.resource_id)
+    if not cur then fail("the token for " .. row.resource_type .. " " .. row.resource_id .. " was removed", "log in again") end
+    if (opts.stale and cur.access_token ~= opts.stale) or (not opts.stale and not opts.force and fresh(cur)) then
+      return cur
+    end
+    local got, info = s:claim(row.app, row.resource_id, M.LEASE)
+    if got == nil then error(info, 0) end
+    if got then
+      cur = s:get_token(row.app, row.resource_id)
+      if (opts.stale and cur.access_token ~= opts.stale) or (not opts.stale and not opts.force and fresh(cur)) then
+        s:release(row.app, row.resource_id)
+        return cur
+      end
+      return refresh_claimed(a, cur, info)
+    end
+    if sys.now() > deadline then
+      fail(string.format("process %d has been refreshing %s %s for too long", info.pid or 0, row.resource_type, row.resource_id),
+           "try again; if it persists run 'ghlua auth doctor'")
+    end
+    sys.sleep(delay + math.random() * delay)
+    delay = math.min(delay * 2, 0.25)
+  end
+end
+
+-- token{location=, company=, app=} -> access_token, row. Refreshes when
+-- near expiry and mints location tokens from a Company token on demand.
+function M.token(q)
+  q = q or {}
+  local row, crow = M.find(q)
+  if not row and crow and q.location then
+    local a = M.app(crow.app)
+    local tok = mint(crow, q.location)
+    row = M.save(a, tok, { user_type = "Location", location_id = q.location, company_id = crow.resource_id })
+  end
+  if not row then
+    fail("no token for " .. describe(q),
+         "log in with 'ghlua auth login'" .. (q.location and "" or ", or name one with --location ID"),
+         { kind = "auth", code = "no_token" })
+  end
+  if row.status == "uninstalled" then
+    fail("the app was uninstalled from " .. row.resource_type .. " " .. row.resource_id, "install it again with 'ghlua auth login'")
+  end
+  if not fresh(row) then row = M.refresh(row) end
+  return row.access_token, row
+end
+
+-- request(q, req) -> response: ghl.http.request with the bearer token for
+-- q = {location=, company=, app=}; on "401 Invalid JWT" the token is
+-- refreshed once and the request retried once. Other 401s (a missing
+-- scope, a wrong token type) never spend a refresh token.
+function M.request(q, req)
+  local token, row = M.token(q)
+  req.headers = req.headers or {}
+  for attempt = 1, 2 do
+    req.headers.Authorization = "Bearer " .. token
+    local resp, err = http.request(req)
+    if not resp then return nil, err end
+    local msg = (resp.status == 401 or resp.status == 403) and oauth.message_of(resp:json())
+    if msg and msg ~= "Invalid JWT" then
+      -- remembered for `ghlua auth doctor`; this never spends a refresh token
+      M.store():set_status(row.app, row.resource_id, row.status or "ok",
+        ("%s %s was refused at %s: %s"):format(req.method or "GET", (req.url or ""):gsub("^https?://[^/]+", ""):gsub("%?.*", ""),
+                                            os.date("!%Y-%m-%dT%H:%M:%SZ"), msg))
+    end
+    if msg ~= "Invalid JWT" or attempt == 2 or row.kind == "pit" then return resp end
+    row = M.refresh(row, { stale = token })
+    token = row.access_token
+  end
+end
+
+return M

@@ -1,0 +1,92 @@
+-- `ghlua auth doctor`: explain what is wrong with the stored tokens and
+-- what to run. It reads what every process recorded in the store (spent or
+-- uncertain refresh tokens, inactive locations, refused scopes, wrong token
+-- types, interrupted refreshes) and tries a refresh where one is due.
+-- Exit status 0 when everything is usable, 1 otherwise.
+local args = require "ghl.cli.args"
+local auth = require "ghl.auth"
+local common = require "ghl.cli.auth.common"
+local E = require "ghl.error"
+
+local M = {}
+
+M.summary = "explain token problems and what to run"
+M.usage = "ghlua auth doctor [--app NAME] [--offline]"
+
+local function say(row, problem, fix)
+  io.stdout:write(("%s %s (app %s): %s\n  fix: %s\n"):format(row.resource_type, row.resource_id, row.app, problem, fix))
+end
+
+local function flag(row)
+  return "--" .. row.resource_type:lower() .. " " .. row.resource_id
+end
+
+local function diagnose(row, offline)
+  local note = row.note and (" (" .. row.note .. ")") or ""
+  if row.kind ~= "pit" then
+    local a = auth.app(row.app, true)
+    if not a then
+      say(row, "its app '" .. row.app .. "' is not stored, so it cannot be refreshed",
+          "run 'ghlua app add " .. row.app .. " --client-id ID --redirect-uri URI', or set GHL_CLIENT_ID and GHL_CLIENT_SECRET")
+      return false
+    end
+  end
+  if row.status == "spent" then
+    say(row, "its refresh token was refused as already used or revoked" .. note ..
+        (row.previous_refreshed_at and ("; the previous one was replaced at " .. common.stamp(row.previous_refreshed_at)) or ""),
+        "run 'ghlua auth reconnect " .. flag(row) .. "' (no browser needed), or 'ghlua auth login' again")
+    return false
+  elseif row.status == "uncertain" then
+    say(row, "a refresh was interrupted after the refresh token was sent" .. note,
+        "run 'ghlua auth reconnect " .. flag(row) .. "' to get a new pair without the user")
+    return false
+  elseif row.status == "inactive" then
+    say(row, "HighLevel says the location is not active (paused or suspended)" .. note,
+        "reactivate the sub-account in HighLevel; the same refresh token works again afterwards")
+    return false
+  elseif row.status == "uninstalled" then
+    say(row, "the app was uninstalled from it" .. note, "install it again with 'ghlua auth login'")
+    return false
+  end
+  if row.note and row.note:find("not authorized for this scope", 1, true) then
+    say(row, "a call was refused for a missing scope" .. note,
+        "add the scope to the app in the marketplace, then 'ghlua auth login --scopes ...' again")
+    return false
+  end
+  if row.note and row.note:find("authClass", 1, true) then
+    say(row, "a Company (agency) token was used on a sub-account route" .. note,
+        "use a Location token: 'ghlua auth token --location ID' mints one from the agency token")
+    return false
+  end
+  if row.kind ~= "pit" and not auth.fresh(row) and not offline then
+    local ok, err = pcall(auth.refresh, row)
+    if not ok then
+      say(row, "it is expired and the refresh failed: " .. tostring(err),
+          E.is(err) and err.hint or "run with GHLUA_DEBUG=1 and report the error")
+      return false
+    end
+  end
+  return true
+end
+
+function M.run(argv)
+  local o = args.parse(argv, { app = "string", offline = "flag" }, M.usage)
+  local s = auth.store()
+  io.stdout:write("store: ", s.path, " (permissions ok)\n")
+  local rows = s:find_tokens { app = o.app }
+  if #rows == 0 then
+    io.stdout:write("no tokens stored: run 'ghlua auth login' (OAuth) or 'ghlua auth pit add' (Private Integration Token)\n")
+    return 1
+  end
+  local bad = 0
+  for _, row in ipairs(rows) do
+    if diagnose(row, o.offline) then
+      io.stdout:write("ok: ", common.line(s:get_token(row.app, row.resource_id) or row), "\n")
+    else
+      bad = bad + 1
+    end
+  end
+  return bad > 0 and 1 or 0
+end
+
+return M

@@ -1,0 +1,59 @@
+-- `ghlua auth pit add|remove`: Private Integration Tokens. The token is
+-- read from GHL_PIT or standard input (or a no-echo prompt), never from the
+-- command line; it is used as a bearer token and never refreshed.
+local args = require "ghl.cli.args"
+local auth = require "ghl.auth"
+local http = require "ghl.http"
+local sys = require "ghl.sys"
+local E = require "ghl.error"
+
+local M = {}
+
+M.summary = "store a Private Integration Token (pit add NAME --location ID)"
+M.usage = "ghlua auth pit add NAME --location ID | --company ID  (token on stdin or in GHL_PIT)"
+  .. " | ghlua auth pit remove NAME"
+
+local function read_token()
+  local t = os.getenv("GHL_PIT")
+  if t and t ~= "" then return t end
+  if sys.isatty(0) then
+    local s, err = sys.readpass("Private Integration Token: ")
+    if not s then error(err, 0) end
+    return s
+  end
+  return io.read("l")
+end
+
+function M.run(argv)
+  local sub = table.remove(argv, 1)
+  local o, rest = args.parse(argv, { location = "string", company = "string" }, M.usage)
+  local name = rest[1]
+  if (sub ~= "add" and sub ~= "remove") or not name or #rest > 1 then
+    args.usage("expected 'pit add NAME' or 'pit remove NAME'", M.usage)
+  end
+  local s = auth.store()
+  if sub == "remove" then
+    local n = 0
+    for _, r in ipairs(s:find_tokens { app = "pit:" .. name }) do s:delete_token(r.app, r.resource_id); n = n + 1 end
+    if n == 0 then E.raise { kind = "usage", message = "no PIT named '" .. name .. "'" } end
+    io.stdout:write("removed PIT ", name, "\n")
+    return 0
+  end
+  if not (o.location or o.company) or (o.location and o.company) then
+    args.usage("give --location ID or --company ID", M.usage)
+  end
+  local token = (read_token() or ""):match("^%s*(.-)%s*$")
+  if token == "" then E.raise("usage", "no token: pipe it on standard input or set GHL_PIT") end
+  if token:find("%s") then E.raise("usage", "the token contains spaces; paste only the token") end
+  if not token:match("^pit%-") then
+    io.stderr:write("ghlua: warning: Private Integration Tokens usually start with 'pit-'\n")
+  end
+  assert(s:put_token { app = "pit:" .. name, name = name, kind = "pit",
+    resource_type = o.location and "Location" or "Company", resource_id = o.location or o.company,
+    location_id = o.location, company_id = o.company, access_token = token, status = "ok" })
+  io.stdout:write(("stored PIT %s for %s %s (%s)\n"):format(name, o.location and "location" or "company",
+    o.location or o.company, http.redact(token)))
+  return 0
+end
+
+return M

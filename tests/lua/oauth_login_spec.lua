@@ -1,0 +1,206 @@
+-- OAuth end to end through the command line: store an app, log in with a
+-- browser (curl following redirects, then headless Chromium) while ghlua
+-- catches the redirect on loopback, paste-and-exchange by hand, and the
+-- failures a user meets on the way.
+local oauth = require "support.oauth"
+local run = require "support.run"
+local http = require "ghl.http"
+local cjson = require "cjson"
+
+local function status(o)
+  local r = o.ghlua { "auth", "status", "--json" }
+  assert.are.equal(0, r.code, r.err)
+  return cjson.decode(r.out)
+end
+
+-- A code from the simulator's consent endpoint, without a login waiting.
+local function fetch_code(o, state)
+  local resp = assert(http.request { url = o.sim.url .. "/v2/oauth/chooselocation", query = {
+    response_type = "code", client_id = o.client_id, redirect_uri = o.redirect_uri,
+    scope = "contacts.readonly", state = state } })
+  assert.are.equal(302, resp.status, resp.body)
+  return resp.headers.location, resp.headers.location:match("[?&]code=([^&]+)")
+end
+
+describe("ghlua app", function()
+  local o
+  setup(function() o = oauth.start { "--auto-approve" } end)
+  teardown(function() o.stop() end)
+
+  it("stores an app with the secret from GHL_CLIENT_SECRET and lists it redacted", function()
+    local r = o.add_app()
+    assert.matches("stored app app1", r.out)
+    assert.is_nil(r.out:find(o.secret, 1, true))
+    local l = o.ghlua { "app", "list" }
+    assert.are.equal(0, l.code)
+    assert.matches("app1%s+" .. o.client_id:gsub("%p", "%%%0"), l.out)
+    assert.matches("secret …SECR", l.out)
+    assert.is_nil(l.out:find(o.secret, 1, true))
+  end)
+
+  it("refuses to store an app without a secret when there is no terminal", function()
+    local r = o.ghlua({ "app", "add", "nosecret", "--client-id", "a-b", "--redirect-uri", "http://localhost:1/cb" },
+                      { env = { GHL_CLIENT_SECRET = "" } })
+    assert.are.equal(2, r.code)
+    assert.matches("no client secret: set GHL_CLIENT_SECRET", r.err)
+  end)
+
+  it("rejects a relative redirect URI and unknown scopes (status 2)", function()
+    local r = o.ghlua { "app", "add", "x", "--client-id", "a-b", "--redirect-uri", "/callback" }
+    assert.are.equal(2, r.code)
+    assert.matches("absolute", r.err)
+    r = o.ghlua { "app", "add", "x", "--client-id", "a-b", "--redirect-uri", "http://localhost:1/", "--scopes", "contacts.read" }
+    assert.are.equal(2, r.code)
+    assert.matches("contacts%.readonly", r.err)
+  end)
+
+  it("removes an app", function()
+    o.ghlua { "app", "add", "gone", "--client-id", "a-b", "--redirect-uri", "http://localhost:1/cb" }
+    local r = o.ghlua { "app", "remove", "gone" }
+    assert.are.equal(0, r.code, r.err)
+    r = o.ghlua { "app", "remove", "gone" }
+    assert.are.equal(2, r.code)
+  end)
+end)
+
+describe("ghlua auth login", function()
+  local o
+  before_each(function()
+    o = oauth.start { "--auto-approve" }
+    o.add_app()
+  end)
+  after_each(function() o.stop() end)
+
+  it("catches the redirect on loopback when the browser follows redirects, and stores the token", function()
+    local r = o.login()
+    assert.are.equal(0, r.code, r.err)
+    assert.matches("Logged in: token Location " .. o.sim.location, r.out)
+    assert.matches("Open this link to approve the app", r.err)
+    assert.matches("/v2/oauth/chooselocation%?response_type=code&client_id=" .. o.client_id:gsub("%p", "%%%0"), r.err)
+    local st = status(o)
+    assert.are.equal(1, #st)
+    assert.are.same({ "Location", o.sim.location, "app1", "ok" }, { st[1].type, st[1].resource, st[1].app, st[1].status })
+    assert.matches("^…", st[1].access_token)
+    assert.matches("contacts%.readonly", st[1].scopes)
+    -- the stored token works on the API
+    local t = o.ghlua { "auth", "token" }
+    assert.are.equal(0, t.code, t.err)
+    local resp = assert(http.request { url = o.sim.url .. "/contacts/", query = { locationId = o.sim.location },
+      headers = { Authorization = "Bearer " .. t.out:gsub("%s+$", ""), Version = "2021-07-28" } })
+    assert.are.equal(200, resp.status, resp.body)
+  end)
+
+  it("works with headless Chromium as the browser", function()
+    local profile = os.tmpname()
+    os.remove(profile)
+    local browser = "chromium --headless --no-sandbox --disable-gpu --no-first-run --disable-background-networking "
+      .. "--disable-component-update --disable-sync --user-data-dir=" .. profile .. " --dump-dom"
+    local r = o.ghlua({ "auth", "login", "--app", "app1" }, { env = { BROWSER = browser } })
+    os.execute("rm -rf " .. run.quote(profile))
+    assert.are.equal(0, r.code, r.err)
+    assert.matches("Logged in: token Location " .. o.sim.location, r.out)
+  end)
+
+  it("ignores a callback with the wrong state and takes the real one", function()
+    local script = os.tmpname()
+    local f = assert(io.open(script, "w"))
+    f:write("#!/bin/sh\ncurl -s -o /dev/null '", o.redirect_uri, "?code=forged&state=evil'\nexec curl -sfL -o /dev/null \"$1\"\n")
+    f:close()
+    os.execute("chmod +x " .. script)
+    local r = o.ghlua({ "auth", "login", "--app", "app1" }, { env = { BROWSER = script } })
+    os.remove(script)
+    assert.are.equal(0, r.code, r.err)
+    assert.matches("ignored a callback whose state does not match", r.err)
+    assert.matches("Logged in", r.out)
+  end)
+
+  it("reports an error callback (the user denied)", function()
+    o.stop()
+    o = oauth.start { "--auto-approve", "--deny" }
+    o.add_app()
+    local r = o.login()
+    assert.are.equal(1, r.code)
+    assert.matches("authorization refused: access_denied", r.err)
+    assert.are.equal(0, #status(o))
+  end)
+
+  it("gives up after --timeout with a clear message", function()
+    local r = o.ghlua({ "auth", "login", "--app", "app1", "--timeout", "1" }, { env = { BROWSER = "true" } })
+    assert.are.equal(1, r.code)
+    assert.matches("no approval arrived within 1 seconds", r.err)
+  end)
+
+  it("explains a redirect port that is taken", function()
+    local server = require "ghl.server"
+    local busy = assert(server.listen { port = o.port, handler = function() end })
+    local r = o.login()
+    busy:close()
+    assert.are.equal(1, r.code)
+    assert.matches("port " .. o.port .. " must be free", r.err)
+  end)
+
+  it("asks for the redirected URL or the code with --no-browser", function()
+    local _, code = fetch_code(o, "whatever")
+    local r = o.ghlua({ "auth", "login", "--app", "app1", "--no-browser" }, { stdin = code .. "\n" })
+    assert.are.equal(0, r.code, r.err)
+    assert.matches("paste the address you were sent to", r.err)
+    assert.matches("Logged in", r.out)
+  end)
+
+  it("refuses a pasted URL from another login (state mismatch)", function()
+    local url = fetch_code(o, "not-this-login")
+    local r = o.ghlua({ "auth", "login", "--app", "app1", "--no-browser" }, { stdin = url .. "\n" })
+    assert.are.equal(1, r.code)
+    assert.matches("state mismatch", r.err)
+  end)
+
+  it("exchanges a code by hand, and explains a code used twice", function()
+    local url = fetch_code(o, "s1")
+    local r = o.ghlua { "auth", "exchange", url, "--app", "app1" }
+    assert.are.equal(0, r.code, r.err)
+    assert.matches("Logged in", r.out)
+    r = o.ghlua { "auth", "exchange", url, "--app", "app1" }
+    assert.are.equal(1, r.code)
+    assert.matches("single%-use", r.err)
+  end)
+
+  it("explains a wrong client secret", function()
+    local url = fetch_code(o, "s2")
+    local r = o.ghlua({ "auth", "exchange", url, "--client-id", o.client_id, "--redirect-uri", o.redirect_uri },
+                      { env = { GHL_CLIENT_SECRET = "wrong-secret-value" } })
+    assert.are.equal(1, r.code)
+    assert.matches("client secret", r.err)
+    assert.is_nil(r.err:find("wrong-secret-value", 1, true))
+  end)
+
+  it("works with GHL_CLIENT_ID and GHL_CLIENT_SECRET and no stored app", function()
+    local r = o.ghlua({ "auth", "login", "--scopes", "contacts" },
+                      { env = { GHL_CLIENT_ID = o.client_id, GHL_REDIRECT_URI = o.redirect_uri, BROWSER = "curl -sfL -o /dev/null" } })
+    assert.are.equal(0, r.code, r.err)
+    assert.matches("Logged in", r.out)
+  end)
+
+  it("forgets tokens with logout", function()
+    assert.are.equal(0, o.login().code)
+    local r = o.ghlua { "auth", "logout", "--location", o.sim.location }
+    assert.are.equal(0, r.code, r.err)
+    assert.are.equal(0, #status(o))
+    assert.are.equal(2, o.ghlua({ "auth", "logout" }).code)
+  end)
+end)
+
+describe("ghlua auth check --app", function()
+  it("checks a link against a stored app", function()
+    local o = oauth.start {}
+    finally(o.stop)
+    o.add_app()
+    local good = o.ghlua { "auth", "url", "--client-id", o.client_id, "--redirect-uri", o.redirect_uri, "--scopes", "contacts" }
+    assert.are.equal(0, good.code, good.err)
+    local r = o.ghlua { "auth", "check", (good.out:gsub("%s+$", "")), "--app", "app1" }
+    assert.are.equal(0, r.code, r.out .. r.err)
+    local bad = good.out:gsub("localhost%%3A%d+", "localhost%%3A1"):gsub("%s+$", "")
+    r = o.ghlua { "auth", "check", bad, "--app", "app1" }
+    assert.are.equal(1, r.code)
+    assert.matches("redirect_mismatch", r.out .. r.err)
+  end)
+end)

@@ -1,0 +1,341 @@
+-- Tokens that look after themselves: refresh before expiry and on
+-- "401 Invalid JWT", eight processes sharing one store while the access
+-- token lives two seconds, kill -9 at several points of a refresh, agency
+-- tokens minting location tokens, PITs, and `auth doctor`.
+local oauth = require "support.oauth"
+local run = require "support.run"
+local sys = require "ghl.sys"
+local cjson = require "cjson"
+
+local function status(o)
+  local r = o.ghlua { "auth", "status", "--json" }
+  assert.are.equal(0, r.code, r.err)
+  return cjson.decode(r.out)
+end
+
+local function wait_until(f, what, limit)
+  local deadline = sys.now() + (limit or 10)
+  while not f() do
+    assert(sys.now() < deadline, "timed out waiting for " .. what)
+    sys.sleep(0.02)
+  end
+end
+
+-- Lua run in a child ghlua that makes n API calls through ghl.auth.request.
+local CALLS = [[
+local auth = require 'ghl.auth'
+local loc, n, pause = %q, %d, %s
+for i = 1, n do
+  local resp = assert(auth.request({ location = loc }, { url = os.getenv('GHLUA_API_BASE') .. '/contacts/',
+    query = { locationId = loc, limit = 1 }, headers = { Version = '2021-07-28' } }))
+  if resp.status ~= 200 then error('call ' .. i .. ': HTTP ' .. resp.status .. ' ' .. resp.body) end
+  if pause > 0 then require('ghl.sys').sleep(pause) end
+end
+print('ok')
+]]
+
+describe("token refresh", function()
+  local o
+  before_each(function()
+    o = oauth.start { "--auto-approve", "--token-ttl", "2", "--rate-max", "100000" }
+    o.add_app()
+    assert.are.equal(0, o.login().code)
+  end)
+  after_each(function() o.stop() end)
+
+  it("refreshes before expiry and keeps the previous refresh token", function()
+    local before = status(o)[1]
+    sys.sleep(1.6)
+    local r = o.ghlua { "auth", "token" }
+    assert.are.equal(0, r.code, r.err)
+    local after = status(o)[1]
+    assert.are_not.equal(before.access_token, after.access_token)
+    assert.are_not.equal(before.refresh_token, after.refresh_token)
+    assert.is_number(after.previous_refreshed_at)
+    assert.are.equal(0, o.stats().oauth.refresh_reuse)
+  end)
+
+  it("refreshes once on 401 Invalid JWT and retries once", function()
+    sys.sleep(2.2)    -- expired in the simulator; the store still thinks it has a moment
+    local r = o.lua(CALLS:format(o.sim.location, 1, "0"))
+    assert.are.same({ 0, "ok\n" }, { r.code, r.out }, r.err)
+    assert.is_true(o.stats().oauth.refresh_ok >= 1)
+  end)
+
+  it("never spends a refresh token on a 401 for a missing scope", function()
+    local r = o.lua([[
+      local auth = require 'ghl.auth'
+      local resp = assert(auth.request({}, { url = os.getenv('GHLUA_API_BASE') .. '/locations/' .. ]] ..
+      ("%q"):format(o.sim.location) .. [[ .. '', headers = { Version = '2021-07-28' } }))
+      print(resp.status)
+    ]])
+    assert.are.same({ 0, "401\n" }, { r.code, r.out }, r.err)
+    assert.are.equal(0, o.stats().oauth.refresh_ok)
+    local d = o.ghlua { "auth", "doctor" }
+    assert.are.equal(1, d.code)
+    assert.matches("refused for a missing scope", d.out)
+  end)
+
+  it("serves 8 processes × 50 calls while the token lives 2 s, presenting no refresh token twice", function()
+    local procs = {}
+    for i = 1, 8 do
+      local out = os.tmpname()
+      local code = CALLS:format(o.sim.location, 50, "0.05")
+      local env = {}
+      for k, v in pairs(o.env) do env[#env + 1] = k .. "=" .. run.quote(v) end
+      os.execute(("env %s %s -e %s >%s 2>&1; echo $? >>%s &"):format(table.concat(env, " "),
+        run.quote(os.getenv("GHLUA")), run.quote(code), out, out))
+      procs[i] = out
+    end
+    wait_until(function()
+      for _, p in ipairs(procs) do if not run.slurp(p):match("\n%d+\n$") then return false end end
+      return true
+    end, "8 processes", 120)
+    for i, p in ipairs(procs) do
+      assert.are.equal("ok\n0\n", run.slurp(p), "process " .. i)
+      os.remove(p)
+    end
+    local st = o.stats().oauth
+    assert.are.equal(0, st.refresh_reuse)
+    assert.is_true(st.refresh_ok >= 2, "the token should have expired and been refreshed during the run")
+  end)
+end)
+
+describe("kill -9 during a refresh", function()
+  local o, db
+  local function start(phase)
+    o = oauth.start { "--auto-approve", "--token-ttl", "1", "--token-delay-ms", "4000", "--token-delay-phase", phase }
+    o.add_app()
+    assert.are.equal(0, o.login().code)
+    db = o.home .. "/ghlua.db"
+  end
+  after_each(function() if o then o.stop() end end)
+
+  -- Start `ghlua auth token` in the background after expiry; returns its pid.
+  local function refresher()
+    sys.sleep(1.1)
+    local env = {}
+    for k, v in pairs(o.env) do env[#env + 1] = k .. "=" .. run.quote(v) end
+    local p = io.popen(("env %s %s auth token >/dev/null 2>&1 & echo $!"):format(table.concat(env, " "),
+      run.quote(os.getenv("GHLUA"))))
+    local pid = tonumber(p:read("a"):match("%d+"))
+    p:close()
+    return pid
+  end
+
+  local function consistent()
+    local r = run.sh("sqlite3 " .. run.quote(db) .. " 'PRAGMA integrity_check'")
+    assert.are.same({ 0, "ok\n" }, { r.code, r.out })
+  end
+
+  for _, phase in ipairs { "before", "after" } do
+    it("while the token request is in flight (" .. phase .. " the server rotates it)", function()
+      start(phase)
+      local pid = refresher()
+      wait_until(function() return (o.stats().oauth.in_flight or 0) >= 1 end, "the refresh request")
+      sys.kill(pid, 9)
+      consistent()
+      -- the next process recovers without presenting the old refresh token again
+      local r = o.ghlua { "auth", "token" }
+      assert.are.equal(0, r.code, r.err)
+      sys.sleep(4.2)   -- let the delayed request finish on the server
+      assert.are.equal(0, o.stats().oauth.refresh_reuse)
+      local d = o.ghlua { "auth", "doctor" }
+      assert.are.equal(0, d.code, d.out)
+    end)
+  end
+
+  it("while saving the answer (the store is locked by another process)", function()
+    o = oauth.start { "--auto-approve", "--token-ttl", "1", "--token-delay-ms", "500", "--token-delay-phase", "after" }
+    o.add_app()
+    assert.are.equal(0, o.login().code)
+    db = o.home .. "/ghlua.db"
+    local pid = refresher()
+    wait_until(function() return (o.stats().oauth.in_flight or 0) >= 1 end, "the refresh request")
+    -- hold the write lock so the commit waits, then kill the refresher there
+    local lock = io.popen("(echo 'BEGIN IMMEDIATE;'; sleep 2; echo 'ROLLBACK;') | sqlite3 " .. run.quote(db), "r")
+    sys.sleep(1.0)
+    sys.kill(pid, 9)
+    lock:close()
+    consistent()
+    local r = o.ghlua { "auth", "token" }
+    assert.are.equal(0, r.code, r.err)
+    assert.are.equal(0, o.stats().oauth.refresh_reuse)
+  end)
+
+  it("before the refresh started (waiting for the store): the old pair still works", function()
+    o = oauth.start { "--auto-approve", "--token-ttl", "1" }
+    o.add_app()
+    assert.are.equal(0, o.login().code)
+    db = o.home .. "/ghlua.db"
+    local lock = io.popen("(echo 'BEGIN IMMEDIATE;'; sleep 2; echo 'ROLLBACK;') | sqlite3 " .. run.quote(db), "r")
+    sys.sleep(0.2)
+    local pid = refresher()
+    sys.sleep(0.3)
+    sys.kill(pid, 9)
+    lock:close()
+    consistent()
+    local r = o.ghlua { "auth", "token" }
+    assert.are.equal(0, r.code, r.err)
+    local st = o.stats().oauth
+    assert.are.same({ 0, 1 }, { st.refresh_reuse, st.refresh_ok })
+  end)
+end)
+
+describe("agency tokens and PITs", function()
+  local o
+  before_each(function()
+    o = oauth.start { "--auto-approve", "company", "--app-type", "Company", "--locations", "120" }
+    o.add_app("contacts locations oauth")
+  end)
+  after_each(function() o.stop() end)
+
+  it("lists installed locations across pages and mints location tokens on demand", function()
+    -- an agency install: a Company code from the consent endpoint
+    local http = require "ghl.http"
+    local resp = assert(http.request { url = o.sim.url .. "/v2/oauth/chooselocation", query = {
+      response_type = "code", client_id = o.client_id, redirect_uri = o.redirect_uri, scope = "oauth.readonly oauth.write contacts.readonly" } })
+    local code = resp.headers.location:match("code=([^&]+)")
+    local r = o.ghlua { "auth", "exchange", code, "--app", "app1", "--user-type", "Company" }
+    assert.are.equal(0, r.code, r.err)
+    assert.matches("Company", r.out)
+    local l = o.ghlua { "auth", "locations", "--json" }
+    assert.are.equal(0, l.code, l.err)
+    local locs = cjson.decode(l.out)
+    assert.are.equal(121, #locs)
+    local t = o.ghlua { "auth", "token", "--location", locs[50]._id }
+    assert.are.equal(0, t.code, t.err)
+    local st = status(o)
+    assert.are.equal(2, #st)
+  end)
+
+  it("stores a PIT from stdin, uses it as a bearer token and never refreshes it", function()
+    local pit = "pit-3f1b2c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d"
+    o.stop()
+    o = oauth.start { "--pit", pit }
+    local r = o.ghlua({ "auth", "pit", "add", "ops", "--location", o.sim.location }, { stdin = pit .. "\n" })
+    assert.are.equal(0, r.code, r.err)
+    assert.matches("…4c5d", r.out)
+    assert.is_nil(r.out:find(pit, 1, true))
+    local c = o.lua(CALLS:format(o.sim.location, 3, "0"))
+    assert.are.same({ 0, "ok\n" }, { c.code, c.out }, c.err)
+    local l = o.ghlua { "auth", "locations" }
+    assert.are.equal(1, l.code)
+    assert.matches("no agency %(Company%) token", l.err)
+  end)
+end)
+
+describe("the store's permissions", function()
+  it("refuses a world-readable store with the chmod fix", function()
+    local o = oauth.start {}
+    o.add_app()
+    os.execute("chmod 644 " .. run.quote(o.home .. "/ghlua.db"))
+    local r = o.ghlua { "auth", "status" }
+    o.stop()
+    assert.are.equal(1, r.code)
+    assert.matches("chmod 600", r.err)
+  end)
+end)
+
+describe("auth doctor, reconnect and recovery", function()
+  local o
+  before_each(function()
+    o = oauth.start { "--auto-approve", "--token-ttl", "1" }
+    o.add_app()
+    assert.are.equal(0, o.login().code)
+  end)
+  after_each(function() o.stop() end)
+
+  -- Spend the stored refresh token behind the store's back, as a lost
+  -- process would have.
+  local function spend()
+    local r = o.lua([[
+      local db = require('ghl.store').open()
+      local row = db:find_tokens{}[1]
+      local tok = require('ghl.oauth').refresh { client_id = ]] .. ("%q"):format(o.client_id) .. [[,
+        client_secret = os.getenv('GHL_CLIENT_SECRET'), refresh_token = row.refresh_token }
+      print(tok.access_token ~= row.access_token)
+    ]])
+    assert.are.same({ 0, "true\n" }, { r.code, r.out }, r.err)
+  end
+
+  it("recovers a spent refresh token through the Reconnect API, without presenting it twice", function()
+    spend()
+    sys.sleep(1.1)
+    local r = o.ghlua { "auth", "token" }
+    assert.are.equal(0, r.code, r.err)
+    local st = o.stats().oauth
+    assert.are.equal(1, st.reconnects)
+    assert.are.equal(1, st.refresh_reuse)   -- the one refused presentation that revealed it
+    assert.are.equal(0, o.ghlua({ "auth", "doctor" }).code)
+  end)
+
+  it("explains a spent refresh token, and recovers it without presenting it", function()
+    local r = o.lua([[
+      local db = require('ghl.store').open()
+      local row = db:find_tokens{}[1]
+      db:set_status(row.app, row.resource_id, 'spent', 'refresh failed: Invalid grant: refresh token is invalid')
+    ]])
+    assert.are.equal(0, r.code, r.err)
+    local d = o.ghlua { "auth", "doctor", "--offline" }
+    assert.are.equal(1, d.code)
+    assert.matches("refused as already used or revoked", d.out)
+    assert.matches("fix: run 'ghlua auth reconnect %-%-location " .. o.sim.location .. "'", d.out)
+    sys.sleep(1.1)
+    r = o.ghlua { "auth", "token" }
+    assert.are.equal(0, r.code, r.err)
+    assert.are.same({ 0, 1 }, { o.stats().oauth.refresh_reuse, o.stats().oauth.reconnects })
+    o.ghlua { "app", "remove", "app1" }
+    assert.are.equal(0, o.ghlua({ "auth", "login", "--scopes", "contacts" },
+      { env = { GHL_CLIENT_ID = o.client_id, GHL_REDIRECT_URI = o.redirect_uri, BROWSER = "curl -sfL -o /dev/null" } }).code)
+    d = o.ghlua({ "auth", "doctor", "--offline" }, { env = { GHL_CLIENT_ID = "" } })
+    assert.are.equal(1, d.code)
+    assert.matches("app '" .. o.client_id:gsub("%p", "%%%0") .. "' is not stored", d.out)
+  end)
+
+  it("says a location is not active, and keeps the refresh token", function()
+    local http = require "ghl.http"
+    assert(http.request { method = "PUT", url = o.sim.url .. "/__sim/locations/" .. o.sim.location, json = { active = false } })
+    sys.sleep(1.1)
+    local r = o.ghlua { "auth", "token" }
+    assert.are.equal(1, r.code)
+    assert.matches("Location is not active", r.err)
+    assert.matches("paused or suspended", r.err)
+    local d = o.ghlua { "auth", "doctor" }
+    assert.are.equal(1, d.code)
+    assert.matches("not active", d.out)
+    assert(http.request { method = "PUT", url = o.sim.url .. "/__sim/locations/" .. o.sim.location, json = { active = true } })
+    r = o.ghlua { "auth", "refresh", "--all" }
+    assert.are.equal(0, r.code, r.err)
+    assert.matches("refreshed token Location", r.out)
+  end)
+
+  it("reconnects on request with `auth reconnect`", function()
+    local before = cjson.decode(o.ghlua({ "auth", "status", "--json" }).out)[1]
+    local r = o.ghlua { "auth", "reconnect", "--location", o.sim.location }
+    assert.are.equal(0, r.code, r.err)
+    assert.matches("reconnected: token Location", r.out)
+    local after = cjson.decode(o.ghlua({ "auth", "status", "--json" }).out)[1]
+    assert.are_not.equal(before.refresh_token, after.refresh_token)
+    assert.matches("Reconnect API", after.note)
+  end)
+
+  it("says when an agency token is used on a sub-account route", function()
+    o.stop()
+    o = oauth.start { "--auto-approve", "company", "--app-type", "Company" }
+    o.add_app("contacts oauth")
+    assert.are.equal(0, o.ghlua({ "auth", "login", "--app", "app1", "--user-type", "Company" },
+                                { env = { BROWSER = "curl -sfL -o /dev/null" } }).code)
+    local r = o.lua([[
+      local auth = require 'ghl.auth'
+      local row = require('ghl.store').open():find_tokens{}[1]
+      local resp = assert(auth.request({ company = row.resource_id }, { url = os.getenv('GHLUA_API_BASE') .. '/contacts/',
+        query = { locationId = ]] .. ("%q"):format(o.sim.location) .. [[ }, headers = { Version = '2021-07-28' } }))
+      print(resp.status)
+    ]])
+    assert.are.same({ 0, "401\n" }, { r.code, r.out }, r.err)
+    local d = o.ghlua { "auth", "doctor" }
+    assert.are.equal(1, d.code)
+    assert.matches("Company %(agency%) token was used on a sub%-account route", d.out)
+  end)
+end)
