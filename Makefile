@@ -6,7 +6,7 @@ PREFIX     ?= /usr/local
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 MAKEFLAGS  += --no-print-directory
 
-.PHONY: all deps test-deps build asan test test-plain test-asan demo install bench clean
+.PHONY: all deps test-deps build asan test test-plain test-asan demo install bench bench-deps bench-ref clean
 
 all: build
 
@@ -45,7 +45,16 @@ demo: build
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)
 
-bench: build
+# Benchmarks (not part of `make test`; a smoke run of bench/api.lua is):
+# Debian packages and the Node SDK on demand, the C reference programs of
+# bench/ into $(BUILD)/bench, then every bench/ script. Results go to stdout.
+bench-deps:
+	@sh .ci/deps bench
+
+bench-ref:
+	$(MAKE) -C bench OUT=$(abspath $(BUILD))/bench
+
+bench: bench-deps build bench-ref
 	sh bench/run.sh $(BUILD)/ghlua
 
 clean:

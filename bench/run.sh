@@ -1,8 +1,21 @@
 #!/bin/sh
 # `make bench`: every benchmark in bench/, against loopback servers only.
 # Usage: bench/run.sh path/to/ghlua
+# The API-client benchmark needs nginx, hyperfine and /usr/bin/time
+# (`sh .ci/deps bench`); the Node SDK it compares with is installed here on
+# demand (npm ci into bench/node/node_modules, not committed), and skipped
+# with a note when npm cannot install it.
 set -eu
 GHLUA=${1:-build/ghlua}
 cd "$(dirname "$0")/.."
 echo "## Token refresh (bench/refresh.lua)"
 "$GHLUA" bench/refresh.lua 5
+echo
+echo "## API client (bench/api.lua)"
+echo
+if [ ! -f bench/node/node_modules/@gohighlevel/api-client/package.json ]; then
+  if ! (cd bench/node && npm ci --no-audit --no-fund --loglevel=error >&2); then
+    echo "bench: npm ci failed in bench/node; the Node SDK rows are skipped" >&2
+  fi
+fi
+"$GHLUA" bench/api.lua

@@ -17,7 +17,9 @@
 #include "host.h"
 
 int luaopen_cjson_safe(lua_State *L);  /* not declared by lua-cjson.h */
+int luaopen_ghl_crypto(lua_State *L);
 int luaopen_ghl_http(lua_State *L);
+int luaopen_ghl_jq(lua_State *L);
 int luaopen_ghl_server(lua_State *L);
 int luaopen_ghl_store(lua_State *L);
 int luaopen_ghl_sys(lua_State *L);
@@ -27,7 +29,9 @@ volatile int ghl_interrupted = 0;
 /* Everything require-able that is written in C, like linit.c's list. */
 static const luaL_Reg native_modules[] = {
   {"ghl.error", luaopen_ghl_error},
+  {"ghl.crypto", luaopen_ghl_crypto},
   {"ghl.http", luaopen_ghl_http},
+  {"ghl.jq", luaopen_ghl_jq},
   {"ghl.server", luaopen_ghl_server},
   {"ghl.store", luaopen_ghl_store},
   {"ghl.sys", luaopen_ghl_sys},

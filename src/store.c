@@ -1,8 +1,8 @@
 /*
 ** ghl.store: the token store, one SQLite file at $GHLUA_HOME/ghlua.db
 ** (GHLUA_HOME defaults to ${XDG_CONFIG_HOME:-~/.config}/ghlua). It holds
-** apps, tokens per (app, resource), refresh claims and a small key/value
-** table.
+** apps, tokens per (app, resource), refresh claims, a small key/value
+** table and the webhook events received (schema 2).
 **
 ** Safety: the directory is created 0700 and the file 0600 whatever the
 ** umask; a store that others can access or another user owns is refused
@@ -37,7 +37,7 @@
 
 #define STORE_MT "ghl.store"
 #define APP_ID 0x67686C61      /* PRAGMA application_id: "ghla" */
-#define SCHEMA_VERSION 1       /* PRAGMA user_version */
+#define SCHEMA_VERSION 2       /* PRAGMA user_version */
 #define BUSY_MS 10000
 #define MAX_PHASE 64
 
@@ -64,6 +64,17 @@ static const char schema_v1[] =
   " ns TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,"
   " updated_at NUMERIC NOT NULL, PRIMARY KEY(ns, key));";
 
+/* Schema 2: webhook events, keyed by HighLevel's webhookId (the primary
+** key is the de-duplication). body is the raw request body, headers a JSON
+** object; status is received, handled or failed. */
+static const char schema_v2[] =
+  "CREATE TABLE events("
+  " id TEXT PRIMARY KEY NOT NULL, type TEXT, location_id TEXT, company_id TEXT,"
+  " received_at NUMERIC NOT NULL, body BLOB NOT NULL, headers TEXT,"
+  " verified BOOLEAN NOT NULL DEFAULT 0, status TEXT NOT NULL DEFAULT 'received',"
+  " note TEXT, attempts INTEGER NOT NULL DEFAULT 1, updated_at NUMERIC);"
+  "CREATE INDEX events_received ON events(received_at);";
+
 /* ---- Statements (prepared on first use, finalized on close) ---- */
 
 /* Claim statements share ?1 app, ?2 resource_id and the owner ?3 pid,
@@ -74,7 +85,8 @@ enum {
   S_PUT_APP, S_GET_APP, S_LIST_APPS, S_DEL_APP, S_DEL_APP_TOKENS, S_DEL_APP_CLAIMS,
   S_PUT_TOKEN, S_GET_TOKEN, S_FIND_TOKENS, S_DEL_TOKEN, S_DEL_TOKEN_CLAIM, S_SET_STATUS,
   S_GET_CLAIM, S_PUT_CLAIM, S_EXTEND_CLAIM, S_SET_PHASE, S_HELD, S_DEL_CLAIM,
-  S_COMMIT_REFRESH, S_KV_GET, S_KV_PUT, S_KV_DEL, S_CHECK, NSTMT
+  S_COMMIT_REFRESH, S_KV_GET, S_KV_PUT, S_KV_DEL, S_CHECK,
+  S_PUT_EVENT, S_GET_EVENT, S_LIST_EVENTS, S_RETRY_EVENT, S_SET_EVENT, NSTMT
 };
 
 static const char *const sql_text[NSTMT] = {
@@ -127,6 +139,18 @@ static const char *const sql_text[NSTMT] = {
   [S_KV_PUT] = "INSERT OR REPLACE INTO kv(ns, key, value, updated_at) VALUES(?1, ?2, ?3, ?4)",
   [S_KV_DEL] = "DELETE FROM kv WHERE ns = ?1 AND key = ?2",
   [S_CHECK] = "PRAGMA integrity_check",
+  [S_PUT_EVENT] = "INSERT OR IGNORE INTO events(id, type, location_id, company_id, received_at,"
+    " body, headers, verified, status, note, updated_at) VALUES(?1, ?2, ?3, ?4, COALESCE(?5, ?11),"
+    " CAST(?6 AS BLOB), ?7, COALESCE(?8, 0), COALESCE(?9, 'received'), ?10, ?11)",
+  [S_GET_EVENT] = "SELECT * FROM events WHERE id = ?1",
+  /* the newest ?3 (all when NULL) matching, oldest first */
+  [S_LIST_EVENTS] = "SELECT * FROM (SELECT rowid AS seq, * FROM events"
+    " WHERE (?1 IS NULL OR type = ?1) AND (?2 IS NULL OR received_at >= ?2)"
+    " AND (?4 IS NULL OR location_id = ?4)"
+    " ORDER BY received_at DESC, seq DESC LIMIT COALESCE(?3, -1)) ORDER BY received_at, seq",
+  [S_RETRY_EVENT] = "UPDATE events SET status = 'received', note = NULL, attempts = attempts + 1,"
+    " updated_at = ?2 WHERE id = ?1 AND status = 'failed'",
+  [S_SET_EVENT] = "UPDATE events SET status = ?2, note = ?3, updated_at = ?4 WHERE id = ?1",
 };
 
 /* ---- Record fields: what Lua tables may carry, in parameter order ---- */
@@ -156,6 +180,15 @@ static const struct field refresh_fields[] = {   /* S_COMMIT_REFRESH ?1..?12 */
 static const struct field find_fields[] = {      /* S_FIND_TOKENS ?1..?5 */
   {"app", 's'}, {"location", 's'}, {"company", 's'}, {"resource_id", 's'}, {"kind", 's'},
   {NULL, 0}
+};
+
+static const struct field event_fields[] = {     /* S_PUT_EVENT ?1..?10 */
+  {"id", 's'}, {"type", 's'}, {"location_id", 's'}, {"company_id", 's'}, {"received_at", 'n'},
+  {"body", 's'}, {"headers", 's'}, {"verified", 'b'}, {"status", 's'}, {"note", 's'}, {NULL, 0}
+};
+
+static const struct field list_event_fields[] = {  /* S_LIST_EVENTS ?1..?4 */
+  {"type", 's'}, {"since", 'n'}, {"limit", 'i'}, {"location", 's'}, {NULL, 0}
 };
 
 /* ---- Process identity (claim owner) ---- */
@@ -678,13 +711,17 @@ static int setup(lua_State *L, struct store *s) {
     return 2;
   }
   if (app_id == 0) {
-    snprintf(init, sizeof init, "PRAGMA application_id = %d; PRAGMA user_version = %d",
-             APP_ID, SCHEMA_VERSION);
+    snprintf(init, sizeof init, "PRAGMA application_id = %d; PRAGMA user_version = 1", APP_ID);
     if (sqlite3_exec(s->db, schema_v1, NULL, NULL, NULL) != SQLITE_OK ||
         sqlite3_exec(s->db, init, NULL, NULL, NULL) != SQLITE_OK)
       return db_fail(L, s);
+    version = 1;
   }
-  /* Migrations from user_version N to N+1 go here, in this transaction. */
+  /* Migrations from user_version N to N+1, in this transaction; a new
+  ** store is made at 1 and migrated like an old one. */
+  if (version < 2 && (sqlite3_exec(s->db, schema_v2, NULL, NULL, NULL) != SQLITE_OK ||
+                      sqlite3_exec(s->db, "PRAGMA user_version = 2", NULL, NULL, NULL) != SQLITE_OK))
+    return db_fail(L, s);
   if (commit(s) != SQLITE_OK) return db_fail(L, s);
   return 1;
 }
@@ -1089,6 +1126,75 @@ static int store_kv_delete(lua_State *L) {
   return push_write(L, s, stmt_args(L, s, S_KV_DEL, 2), 1);
 }
 
+/* ---- Webhook events ---- */
+
+/* db:put_event{id=, type=, location_id=, company_id=, received_at=, body=,
+** headers=, verified=, status=, note=} -> true, false when an event with
+** this id is already stored (the de-duplication: nothing is changed), or
+** nil, err. body is kept as raw bytes; received_at defaults to now. */
+static int store_put_event(lua_State *L) {
+  struct store *s = check_store(L);
+  sqlite3_stmt *st;
+  check_fields(L, 2, event_fields, "put_event");
+  check_value(L, 2, "id", 1, NULL, NULL, "put_event");
+  check_value(L, 2, "body", 1, NULL, NULL, "put_event");
+  if ((st = stmt(s, S_PUT_EVENT)) != NULL) {
+    bind_fields(L, 2, st, event_fields, 1);
+    sqlite3_bind_double(st, 11, now_f());
+  }
+  return push_write(L, s, st, 1);
+}
+
+/* db:get_event(id) -> event table | nil, or nil, err. */
+static int store_get_event(lua_State *L) {
+  struct store *s = check_store(L);
+  sqlite3_stmt *st = stmt_args(L, s, S_GET_EVENT, 1);
+  if (st == NULL) return db_fail(L, s);
+  return push_one(L, s, st);
+}
+
+/* db:list_events{type=, since=, limit=, location=} -> array of events,
+** oldest first: the newest `limit` (default all) of those of this type,
+** received at or after `since` (epoch seconds), for this location. Each
+** has a field seq, its insertion order. Or nil, err. */
+static int store_list_events(lua_State *L) {
+  struct store *s = check_store(L);
+  sqlite3_stmt *st;
+  if (lua_isnoneornil(L, 2)) {
+    lua_settop(L, 1);
+    lua_newtable(L);
+  }
+  check_fields(L, 2, list_event_fields, "list_events");
+  if ((st = stmt(s, S_LIST_EVENTS)) == NULL) return db_fail(L, s);
+  bind_fields(L, 2, st, list_event_fields, 1);
+  return push_rows(L, s, st);
+}
+
+/* db:retry_event(id) -> true when the event was stored with status
+** "failed" and now is "received" again, attempts one more: the caller may
+** run its handler once more (HighLevel redelivers after a 429). false when
+** it is missing or not failed (a true duplicate). Or nil, err. Atomic, so
+** two processes never both retry one event. */
+static int store_retry_event(lua_State *L) {
+  struct store *s = check_store(L);
+  sqlite3_stmt *st = stmt_args(L, s, S_RETRY_EVENT, 1);
+  if (st) sqlite3_bind_double(st, 2, now_f());
+  return push_write(L, s, st, 1);
+}
+
+/* db:set_event_status(id, status [, note]) -> true if the event exists,
+** else false; or nil, err. */
+static int store_set_event_status(lua_State *L) {
+  struct store *s = check_store(L);
+  sqlite3_stmt *st = stmt_args(L, s, S_SET_EVENT, 2);
+  luaL_optstring(L, 4, NULL);
+  if (st) {
+    bind_str(L, st, 3, 4);
+    sqlite3_bind_double(st, 4, now_f());
+  }
+  return push_write(L, s, st, 1);
+}
+
 /* ---- The handle ---- */
 
 /* db:check() -> true, or nil, err (kind "store", code "corrupt") with
@@ -1161,6 +1267,11 @@ static const luaL_Reg store_methods[] = {
   {"kv_get", store_kv_get},
   {"kv_put", store_kv_put},
   {"kv_delete", store_kv_delete},
+  {"put_event", store_put_event},
+  {"get_event", store_get_event},
+  {"list_events", store_list_events},
+  {"retry_event", store_retry_event},
+  {"set_event_status", store_set_event_status},
   {"check", store_check},
   {"close", store_close},
   {NULL, NULL}

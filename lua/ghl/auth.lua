@@ -14,7 +14,6 @@
 -- Expected failures raise ghl.error objects with a hint.
 local E = require "ghl.error"
 local oauth = require "ghl.oauth"
-local http = require "ghl.http"
 local sys = require "ghl.sys"
 
 local M = {}
@@ -125,11 +124,11 @@ end
 -- the Company row that could mint it (for a location).
 function M.find(q)
   local s = M.store()
-  local rows = s:find_tokens { app = q.app, location = q.location, company = q.company }
-  if q.location == nil and q.company == nil and #rows == 0 then
+  if q.location == nil and q.company == nil then
     local gl = os.getenv("GHL_LOCATION_ID")
     if gl and gl ~= "" then return M.find { location = gl, app = q.app } end
   end
+  local rows = s:find_tokens { app = q.app, location = q.location, company = q.company }
   if #rows == 1 then return rows[1] end
   if #rows > 1 then
     -- prefer OAuth over PIT, then the app asked for
@@ -338,30 +337,6 @@ function M.token(q)
   end
   if not fresh(row) then row = M.refresh(row) end
   return row.access_token, row
-end
-
--- request(q, req) -> response: ghl.http.request with the bearer token for
--- q = {location=, company=, app=}; on "401 Invalid JWT" the token is
--- refreshed once and the request retried once. Other 401s (a missing
--- scope, a wrong token type) never spend a refresh token.
-function M.request(q, req)
-  local token, row = M.token(q)
-  req.headers = req.headers or {}
-  for attempt = 1, 2 do
-    req.headers.Authorization = "Bearer " .. token
-    local resp, err = http.request(req)
-    if not resp then return nil, err end
-    local msg = (resp.status == 401 or resp.status == 403) and oauth.message_of(resp:json())
-    if msg and msg ~= "Invalid JWT" then
-      -- remembered for `ghlua auth doctor`; this never spends a refresh token
-      M.store():set_status(row.app, row.resource_id, row.status or "ok",
-        ("%s %s was refused at %s: %s"):format(req.method or "GET", (req.url or ""):gsub("^https?://[^/]+", ""):gsub("%?.*", ""),
-                                            os.date("!%Y-%m-%dT%H:%M:%SZ"), msg))
-    end
-    if msg ~= "Invalid JWT" or attempt == 2 or row.kind == "pit" then return resp end
-    row = M.refresh(row, { stale = token })
-    token = row.access_token
-  end
 end
 
 return M

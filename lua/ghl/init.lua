@@ -12,6 +12,7 @@ local lazy = {
   http = "ghl.http", server = "ghl.server", sys = "ghl.sys",
   inspect = "ghl.inspect", json = "cjson.safe",
   oauth = "ghl.oauth", auth = "ghl.auth", scopes = "ghl.scopes", store = "ghl.store",
+  crypto = "ghl.crypto", sso = "ghl.sso", webhooks = "ghl.webhooks",
 }
 
 setmetatable(ghl, {
@@ -24,6 +25,17 @@ setmetatable(ghl, {
     end
   end,
 })
+
+-- client{location=, company=, app=, token=} -> an API client (ghl.client).
+function ghl.client(o)
+  return require("ghl.client").new(o)
+end
+
+-- parallel(fns, {concurrency=N}) -> results in order, each a value or a
+-- ghl.error; HTTP requests inside the functions run concurrently.
+function ghl.parallel(fns, o)
+  return require("ghl.loop").run(fns, o)
+end
 
 -- try(f, ...) -> f's results, or nil, err when f raised. A ghl.error comes
 -- back as it is; any other error value (a bug) is re-raised, so mistakes are

@@ -21,14 +21,12 @@ local function wait_until(f, what, limit)
   end
 end
 
--- Lua run in a child ghlua that makes n API calls through ghl.auth.request.
+-- Lua run in a child ghlua that makes n API calls through ghl.client.
 local CALLS = [[
-local auth = require 'ghl.auth'
 local loc, n, pause = %q, %d, %s
+local c = require('ghl').client { location = loc }
 for i = 1, n do
-  local resp = assert(auth.request({ location = loc }, { url = os.getenv('GHLUA_API_BASE') .. '/contacts/',
-    query = { locationId = loc, limit = 1 }, headers = { Version = '2021-07-28' } }))
-  if resp.status ~= 200 then error('call ' .. i .. ': HTTP ' .. resp.status .. ' ' .. resp.body) end
+  c:get('/contacts/', { locationId = loc, limit = 1 })
   if pause > 0 then require('ghl.sys').sleep(pause) end
 end
 print('ok')
@@ -64,9 +62,8 @@ describe("token refresh", function()
 
   it("never spends a refresh token on a 401 for a missing scope", function()
     local r = o.lua([[
-      local auth = require 'ghl.auth'
-      local resp = assert(auth.request({}, { url = os.getenv('GHLUA_API_BASE') .. '/locations/' .. ]] ..
-      ("%q"):format(o.sim.location) .. [[ .. '', headers = { Version = '2021-07-28' } }))
+      local c = require('ghl').client {}
+      local resp = c:get('/locations/{locationId}', nil, { raw = true })
       print(resp.status)
     ]])
     assert.are.same({ 0, "401\n" }, { r.code, r.out }, r.err)
@@ -327,11 +324,10 @@ describe("auth doctor, reconnect and recovery", function()
     assert.are.equal(0, o.ghlua({ "auth", "login", "--app", "app1", "--user-type", "Company" },
                                 { env = { BROWSER = "curl -sfL -o /dev/null" } }).code)
     local r = o.lua([[
-      local auth = require 'ghl.auth'
       local row = require('ghl.store').open():find_tokens{}[1]
-      local resp = assert(auth.request({ company = row.resource_id }, { url = os.getenv('GHLUA_API_BASE') .. '/contacts/',
-        query = { locationId = ]] .. ("%q"):format(o.sim.location) .. [[ }, headers = { Version = '2021-07-28' } }))
-      print(resp.status)
+      local c = require('ghl').client { company = row.resource_id }
+      local _, err = require('ghl').try(c.get, c, '/contacts/', { locationId = ]] .. ("%q"):format(o.sim.location) .. [[ })
+      print(err.status)
     ]])
     assert.are.same({ 0, "401\n" }, { r.code, r.out }, r.err)
     local d = o.ghlua { "auth", "doctor" }

@@ -4,7 +4,7 @@
 local M = {}
 
 -- Commands in the order --help lists them.
-M.commands = { "auth", "app", "scopes", "sim" }
+M.commands = { "auth", "app", "api", "scopes", "sim", "webhook", "sso" }
 
 -- Print a command's usage line and help (a string, or a function giving one).
 function M.print_help(cmd)

@@ -4,7 +4,10 @@
 -- and, with --ready-file, a JSON file (mode 0600) written atomically once
 -- the port is open: {url, pid, locationId, token, companyId, userId,
 -- locations, apps = [{client_id, client_secret, redirect_uris, scopes,
--- user_type, whitelabel}], pits, authorizeUrl, tokenUrl}. Tokens and client
+-- user_type, whitelabel}], pits, authorizeUrl, tokenUrl, webhookUrl,
+-- webhookPublicKey, webhookPublicKeySpki, webhookPrivateKey,
+-- webhookRsaPublicKey}. Webhooks are sent between server rounds (see
+-- ghl.sim.webhooks). Tokens and client
 -- secrets are never printed in full. Bad flags or a malformed --apps file
 -- raise a ghl.error of kind "usage" (exit 2); an unreadable tokens or apps
 -- file or a port that cannot be bound raise the error as is (exit 1); an
@@ -14,15 +17,16 @@ local args = require "ghl.cli.args"
 
 local M = {}
 
-M.summary = "run a local HighLevel API simulator (OAuth, contacts, custom fields, custom values)"
+M.summary = "run a local HighLevel API simulator (OAuth, contacts, opportunities, calendars, ...)"
 
-M.usage = "ghlua sim [--port N] [--host H] [--tls --cert F --key F] [--contacts N] [--seed N]"
+M.usage = "ghlua sim [--port N] [--host H] [--tls --cert F --key F] [--contacts N] [--opportunities N] [--seed N]"
   .. " [--location ID] [--token T]... [--tokens FILE] [--pit T[:ID]]... [--ready-file F]"
   .. " [--app ID [--app-secret S] [--redirect-uri URI]... [--app-scopes LIST] [--app-type T] [--whitelabel]]"
   .. " [--apps FILE] [--company ID] [--locations N] [--inactive-location ID]..."
   .. " [--auto-approve [ID|company]] [--deny] [--token-ttl S] [--code-ttl S]"
   .. " [--token-delay-ms N] [--token-delay-phase before|after]"
-  .. " [--rate-max N] [--rate-interval-ms N] [--rate-daily N] [--faults] [--quiet]"
+  .. " [--webhook-url URL] [--webhook-key PEM] [--webhook-legacy-rsa] [--webhook-retry-delay S]"
+  .. " [--rate-max N] [--rate-interval-ms N] [--rate-daily N] [--faults] [--strict-version] [--quiet]"
 
 M.help = [[
 Serve a simulated HighLevel V2 API (services.leadconnectorhq.com) and its
@@ -42,6 +46,9 @@ Server
 
 Data
   --contacts N          seed N deterministic contacts in the default location
+  --opportunities N     seed N deterministic opportunities in the default
+                        location, spread over its contacts (10 contacts are
+                        seeded first when there are none)
   --seed N              random seed for ids and seed data (default 1)
   --location ID         default location id (default ve9EPM428h8vShlRW1KT)
   --company ID          company (agency) id (default 5DP4iH6HLkQsiKESj6rh)
@@ -91,6 +98,39 @@ Rate limits and faults
   --rate-interval-ms N  burst window length (default 10000)
   --rate-daily N        requests per day (default 200000)
   --faults              mount the /__fault/ test routes
+  --strict-version      simulator-strict: answer 401 "version header is
+                        invalid" to a published Version that is not the route
+                        family's own: 2021-07-28 for contacts, locations,
+                        opportunities, users and the OAuth helpers, 2021-04-15
+                        for calendars and conversations, v3 for v3 routes. The
+                        live API accepts any published version (FACTS §14).
+
+Limits are kept per app and per location (or company, for Company tokens).
+Both windows are fixed, not sliding: a burst window opens with the first
+request of a bucket and lasts --rate-interval-ms, the day is 86,400 s from
+the first request; refused requests do not count. Every API answer carries
+X-RateLimit-Limit-Daily, -Daily-Remaining, -Interval-Milliseconds, -Max and
+-Remaining, 429s included; a 429 for the daily limit has
+X-RateLimit-Daily-Remaining 0 and a message saying the daily limit is reached.
+
+Webhooks (FACTS §9; receive them with 'ghlua webhook serve')
+  --webhook-url URL     POST signed events to URL: ContactCreate, ContactUpdate,
+                        ContactDelete, ContactTagUpdate on contact writes,
+                        INSTALL when an app is first installed (consent, or
+                        /oauth/locationToken), UNINSTALL on POST /__sim/uninstall
+                        {"locationId":ID | "companyId":ID [, "clientId":ID]}.
+                        Deliveries never hold up the API; a 429 answer is
+                        retried like HighLevel does (6 times)
+  --webhook-retry-delay S  seconds before such a retry (default 600)
+  --webhook-key PEM     sign with this Ed25519 private key (PEM text or file);
+                        default: a new key pair each start. The public key is
+                        printed (SPKI base64, for --public-key) and written to
+                        the ready file (webhookPublicKey, webhookPublicKeySpki,
+                        webhookPrivateKey)
+  --webhook-legacy-rsa  also send X-WH-Signature (RSA-SHA256, a generated
+                        2048-bit key: webhookRsaPublicKey in the ready file)
+  GET /__sim/webhooks shows the key and the recent deliveries; POST
+  /__sim/webhooks {"type":...} signs and sends any event.
 
 Without --token or --tokens a random static token is generated; it is
 written to the ready file and shown on stdout only as its last four
@@ -98,13 +138,31 @@ characters, like client secrets.
 
 Routes: GET /v2/oauth/chooselocation and /oauth/chooselocation (consent;
 no auth), POST /oauth/token (form only), POST /oauth/reconnect (JSON),
-POST /oauth/locationToken, GET /oauth/installedLocations, /contacts
+POST /oauth/locationToken, GET /oauth/installedLocations (skip/limit),
+GET /oauth/installed-locations (Version v3; pageSize/pageToken), /contacts
 (create, get, update, delete, upsert, search, list, tags, duplicate),
-/locations/{id}, /locations/{id}/customFields, /locations/{id}/customValues.
-API routes need "Version" and "Authorization: Bearer"; OAuth tokens carry
-only their granted scopes. Simulator routes: GET /__sim/stats (counters,
-"oauth" section), GET|PUT /__sim/oauth (delay, TTLs, auto-approve at run
-time), PUT /__sim/locations/{id} {"active":false}.
+/opportunities (pipelines, create, get, update, delete, GET and POST
+search), /calendars (list, free-slots, appointments: create, get),
+/conversations (POST messages: SMS and Email, GET search), /users (list,
+get), /locations/{id}, /locations/search (skip/limit),
+/locations/{id}/customFields, /locations/{id}/customValues,
+/locations/{id}/tags. API routes need "Version" and "Authorization:
+Bearer"; OAuth tokens carry only their granted scopes.
+
+Simulator routes: GET /__sim/stats (counters, "oauth" section), GET|PUT
+/__sim/oauth (delay, TTLs, auto-approve at run time), PUT
+/__sim/locations/{id} {"active":false}, and for retry tests:
+  PUT /__sim/chaos {"rules":[{"method":"GET","path":"/contacts/","times":2,
+      "status":503}, ...]}  the next matching requests fail: status (with
+      optional message, headers), reset, close, and/or delay_ms; path is the
+      request path or route template, trailing slash ignored, never a
+      prefix (or "pattern": a Lua pattern). A rule fires after the route
+      matched and, on API routes, after the Version, token, scope and rate
+      limit checks; before the handler, so a failed request had no effect
+      (delay_ms alone: the request takes effect, its answer comes late).
+      GET shows the rules left, DELETE drops them.
+  GET /__sim/requests  the last 1000 requests (method, path, query, route,
+      version, status, at, chaos); ?method=&path= filter; DELETE empties.
 ]]
 
 local SPEC = {
@@ -118,6 +176,9 @@ local SPEC = {
   company = "string", locations = "number", ["inactive-location"] = "list",
   ["auto-approve"] = "string", deny = "flag", ["token-ttl"] = "number", ["code-ttl"] = "number",
   ["token-delay-ms"] = "number", ["token-delay-phase"] = "string",
+  opportunities = "number", ["strict-version"] = "flag",
+  ["webhook-url"] = "string", ["webhook-key"] = "string", ["webhook-legacy-rsa"] = "flag",
+  ["webhook-retry-delay"] = "number",
 }
 
 local function usage_error(msg)
@@ -323,6 +384,31 @@ local function hex(bytes)
   return (bytes:gsub(".", function(c) return string.format("%02x", c:byte()) end))
 end
 
+-- The webhook emitter's config (ghl.sim.webhooks) from the --webhook-*
+-- flags; --webhook-key is PEM text or a file holding it.
+local function webhooks_config(opts)
+  local key = opts["webhook-key"]
+  if key and not key:match("^%s*%-%-%-%-%-BEGIN") then
+    local f, err = io.open(key, "rb")
+    if not f then usage_error("--webhook-key: cannot read " .. key .. ": " .. tostring(err)) end
+    key = f:read("a")
+    f:close()
+  end
+  if key then
+    local crypto = require "ghl.crypto"
+    local ok, err = crypto.public_key(key)
+    if ok and ok.type ~= "ed25519" then usage_error("--webhook-key must be an Ed25519 key, got " .. ok.type) end
+    if ok then ok, err = crypto.ed25519_sign(key, "") end
+    if not ok then usage_error("--webhook-key: " .. err.message .. " (an Ed25519 private key in PEM is needed)") end
+  end
+  local url = opts["webhook-url"]
+  if url then check_uri(url, "--webhook-url") end
+  if opts["webhook-retry-delay"] and not url then usage_error("--webhook-retry-delay needs --webhook-url") end
+  local delay = opts["webhook-retry-delay"] or 600
+  if delay < 0 then usage_error("--webhook-retry-delay must not be negative") end
+  return { url = url, key = key, legacy_rsa = opts["webhook-legacy-rsa"] or false, retry_delay = delay }
+end
+
 -- Turn parsed flags into the ghl.sim config (raises usage errors).
 function M.config(opts)
   local sys = require "ghl.sys"
@@ -365,6 +451,8 @@ function M.config(opts)
     location = location,
     seed = int_flag(opts, "seed", math.mininteger, math.maxinteger, 1),
     contacts = int_flag(opts, "contacts", 0, 10000000, 0),
+    opportunities = int_flag(opts, "opportunities", 0, 10000000, 0),
+    strict_version = opts["strict-version"] or false,
     tokens = tokens,
     primary_token = primary,
     generated_token = generated,
@@ -381,6 +469,7 @@ function M.config(opts)
     inactive = inactive,
     apps = apps_config(opts),
     pits = pits_config(opts.pit),
+    webhooks = webhooks_config(opts),
     oauth = {
       token_ttl = int_flag(opts, "token-ttl", 1, 10 * 365 * 86400, 86399),
       code_ttl = int_flag(opts, "code-ttl", 1, 86400, 600),
@@ -415,6 +504,11 @@ local function ready_info(app, cfg, url)
     url = url, pid = sys.getpid(), locationId = cfg.location, token = cfg.primary_token or reply.null,
     companyId = state.company.id, userId = state.user_id, locations = locations, apps = apps,
     pits = pits, authorizeUrl = url .. "/v2/oauth/chooselocation", tokenUrl = url .. "/oauth/token",
+    webhookUrl = app.webhooks and app.webhooks.url or nil,
+    webhookPublicKey = app.webhooks and app.webhooks.public_key or nil,
+    webhookPublicKeySpki = app.webhooks and app.webhooks.public_spki or nil,
+    webhookPrivateKey = app.webhooks and app.webhooks.private_key or nil,
+    webhookRsaPublicKey = app.webhooks and app.webhooks.rsa_public or nil,
   }
 end
 
@@ -432,6 +526,7 @@ function M.run(argv)
   if not cfg.quiet then
     cfg.log = function(line) io.stderr:write(line, "\n") end
   end
+  cfg.webhooks.log = cfg.log
   local app = sim.new(cfg)
   local auto = cfg.oauth.auto_approve
   if auto and auto ~= "default" and auto ~= "company" and not app.state:location(auto) then
@@ -470,6 +565,11 @@ function M.run(argv)
   end
   io.stdout:write(string.format("ghlua sim: authorize at %s/v2/oauth/chooselocation, tokens at %s/oauth/token\n",
     url, url))
+  local wh = app.webhooks
+  io.stdout:write(string.format("ghlua sim: webhook public key %s (Ed25519%s)\n", wh.public_spki,
+    wh.rsa_public and "; legacy RSA key in the ready file" or ""))
+  io.stdout:write(wh.url and string.format("ghlua sim: sending webhooks to %s\n", wh.url)
+    or "ghlua sim: not sending webhooks (no --webhook-url)\n")
   io.stdout:flush()
 
   if cfg.ready_file then
@@ -477,7 +577,17 @@ function M.run(argv)
     if not ok then srv:close() error(werr, 0) end
   end
 
-  local ok, rerr = srv:run()
+  local ok, rerr
+  if wh.url then
+    -- serve in rounds and send the queued webhooks between them: a slow or
+    -- dead receiver never holds up an API request
+    repeat
+      ok, rerr = srv:step(wh:wait_time())
+      wh:pump()
+    until not ok
+  else
+    ok, rerr = srv:run()
+  end
   srv:close()
   if cfg.ready_file then os.remove(cfg.ready_file) end
   if not ok and rerr ~= nil and not (type(rerr) == "table" and rerr.kind == "interrupted") then

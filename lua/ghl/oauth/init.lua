@@ -12,6 +12,7 @@
 -- (arrays joined), code (invalid_grant, invalid_client, ...) and a hint.
 local http = require "ghl.http"
 local E = require "ghl.error"
+local hints = require "ghl.hints"
 
 local M = {}
 
@@ -22,44 +23,14 @@ function M.api_base()
   return (b and b ~= "") and b:gsub("/+$", "") or M.API_BASE
 end
 
--- Known token-endpoint messages: what they mean and what to do.
-local HINTS = {
-  { "refresh token is invalid", "invalid_grant",
-    "the refresh token was already used or revoked; run 'ghlua auth doctor'" },
-  { "authorization code", "invalid_grant",
-    "authorization codes are single-use and short-lived: approve again with 'ghlua auth login'" },
-  { "code is invalid", "invalid_grant",
-    "authorization codes are single-use and short-lived: approve again with 'ghlua auth login'" },
-  { "redirect", "redirect_uri_mismatch",
-    "the redirect URI must be exactly one registered on the app (scheme, host, port and path)" },
-  { "client", "invalid_client",
-    "check the client id (with its -suffix) and the client secret ('ghlua app add' or GHL_CLIENT_SECRET)" },
-  { "Location is not active", "location_inactive",
-    "the sub-account is paused or suspended; the same refresh token works again once it is active" },
-  { "not authorized for this scope", "missing_scope",
-    "the token lacks a scope this call needs: add it to the app and log in again" },
-  { "authClass type is not allowed", "wrong_token_type",
-    "an agency (Company) token was used where a sub-account (Location) token is needed" },
-  { "Invalid JWT", "invalid_token", "the access token is expired or revoked; refresh it" },
-}
-
-local function message_of(body)
-  if type(body) ~= "table" then return nil end
-  local m = body.message
-  if type(m) == "table" then m = table.concat(m, ", ") end
-  if type(m) ~= "string" or m == "" then m = body.error end
-  if type(m) == "table" then m = m.message end
-  return type(m) == "string" and m or nil
-end
+local message_of = hints.message_of
 M.message_of = message_of
 
 -- Turn a non-2xx token-endpoint answer into a ghl.error.
 local function oauth_error(where, resp, body)
   local msg = message_of(body) or ("HTTP " .. resp.status .. " with no message")
-  local code, hint = "http_" .. resp.status, nil
-  for _, h in ipairs(HINTS) do
-    if msg:find(h[1], 1, true) then code, hint = h[2], h[3]; break end
-  end
+  local code, hint = hints.lookup(msg)
+  code = code or ("http_" .. resp.status)
   return E.new { kind = "oauth", where = where, status = resp.status, message = msg, code = code,
                  hint = hint, traceId = type(body) == "table" and body.traceId or nil }
 end

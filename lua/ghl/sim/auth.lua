@@ -6,8 +6,9 @@
 -- allowed to access this scope." for a Company token on a sub-account route
 -- or a Location token on an agency route), the token's scope (401 "The
 -- token is not authorized for this scope.") and the location the request
--- names (403 "The token does not have access to this location."). Each
--- check raises through reply.raise.
+-- names (403 "The token does not have access to this location."); with
+-- --strict-version also the family's own Version (401). Each check raises
+-- through reply.raise.
 local reply = require "ghl.sim.reply"
 
 local M = {}
@@ -27,6 +28,24 @@ function M.check_version(req)
     reply.raise(401, "version header is invalid")
   end
   return v
+end
+
+-- Each route family's own Version (FACTS §5); route.version overrides.
+M.FAMILY_VERSIONS = {
+  contacts = "2021-07-28", locations = "2021-07-28", opportunities = "2021-07-28",
+  oauth = "2021-07-28", users = "2021-07-28",
+  calendars = "2021-04-15", conversations = "2021-04-15",
+  v3 = "v3",
+}
+
+-- --strict-version: raises 401 "version header is invalid" when version
+-- (already known to be published) is not the route family's own. Stricter
+-- than HighLevel, which accepts any published version (FACTS §14).
+function M.check_family_version(route, version)
+  local own = route.version or M.FAMILY_VERSIONS[route.family]
+  if own and version ~= own then
+    reply.raise(401, "version header is invalid")
+  end
 end
 
 -- Returns the token record for the request's bearer token, or raises 401.

@@ -6,7 +6,8 @@
 -- with id as the last key, so paging never repeats or skips a contact.
 -- Handlers raise through reply.raise: 422 for body validation, 400 for
 -- duplicates, unknown custom fields and unknown contacts, 403 for a contact
--- of another location.
+-- of another location. Writes queue webhooks (ContactCreate, ContactUpdate,
+-- ContactDelete, ContactTagUpdate) when the simulator sends them.
 local reply = require "ghl.sim.reply"
 local validate = require "ghl.sim.validate"
 local auth = require "ghl.sim.auth"
@@ -212,6 +213,13 @@ function M.find_duplicate(state, location_id, email, phone, except_id)
   return nil
 end
 
+-- Send a webhook about c (kind: ContactCreate, ContactUpdate,
+-- ContactDelete, ContactTagUpdate) when the simulator has an emitter
+-- (ghl.sim.webhooks); it only queues, so this never waits.
+local function notify(state, kind, c)
+  if state.webhooks then state.webhooks:contact(kind, M.present(c)) end
+end
+
 local function raise_duplicate(c, field)
   reply.raise(400, "This location does not allow duplicated contacts.", {
     meta = { contactId = c.id, contactName = full_name(c), matchingField = field },
@@ -244,6 +252,7 @@ local function create(ctx)
   local c = new_contact(state, loc)
   apply(c, body, resolved)
   state:put_contact(c)
+  notify(state, "ContactCreate", c)
   return 201, { contact = M.present(c) }
 end
 
@@ -262,12 +271,14 @@ local function update(ctx)
   if dup then raise_duplicate(dup, field) end
   apply(c, body, resolved)
   c.updated_ms = state:now_ms()
+  notify(state, "ContactUpdate", c)
   return 200, { succeded = true, contact = M.present(c) }
 end
 
 local function delete(ctx)
   local c = lookup(ctx)
   ctx.state:delete_contact(c)
+  notify(ctx.state, "ContactDelete", c)
   return 200, { succeded = true }
 end
 
@@ -289,11 +300,13 @@ local function upsert(ctx)
     end
     apply(c, body, resolved, skip)
     c.updated_ms = state:now_ms()
+    notify(state, "ContactUpdate", c)
     return 200, { new = false, contact = M.present(c), traceId = ctx.trace_id }
   end
   c = new_contact(state, loc)
   apply(c, body, resolved)
   state:put_contact(c)
+  notify(state, "ContactCreate", c)
   return 200, { new = true, contact = M.present(c), traceId = ctx.trace_id }
 end
 
@@ -306,6 +319,7 @@ local function add_tags(ctx)
   for _, t in ipairs(body.tags) do all[#all + 1] = t end
   c.tags = normalize_tags(all)
   c.updated_ms = ctx.state:now_ms()
+  notify(ctx.state, "ContactTagUpdate", c)
   return 201, { tags = copy_array(c.tags) }
 end
 
@@ -321,6 +335,7 @@ local function remove_tags(ctx)
   end
   c.tags = keep
   c.updated_ms = ctx.state:now_ms()
+  notify(ctx.state, "ContactTagUpdate", c)
   return 200, { tags = copy_array(c.tags) }
 end
 

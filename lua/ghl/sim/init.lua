@@ -1,22 +1,27 @@
 -- ghl.sim: a HighLevel API simulator that runs inside ghlua. sim.new(config)
 -- builds an app: a state (ghl.sim.state), a rate limiter (ghl.sim.ratelimit)
 -- and a route table (ghl.sim.router) filled from the route modules (admin,
--- contacts, locations, the OAuth endpoints and the consent screen, and
--- faults when enabled). app:handle(req) is the request pipeline, for
--- ghl.server's handler contract:
+-- contacts, locations, opportunities, calendars, conversations, users, the
+-- OAuth endpoints (v2 and v3) and the consent screen, the chaos rules and
+-- request log, and faults when enabled). app:handle(req) is the request
+-- pipeline, for ghl.server's handler contract:
 --   0. forget delayed token-endpoint answers already sent (stats in_flight);
 --   1. match the route (404 "Cannot GET /path" when none);
 --   2. public routes (/__sim, /__fault, /oauth/token, /oauth/reconnect, the
---      consent screen) run at once;
---   3. Version header (401), bearer token (401 Invalid JWT: unknown or
---      expired), token kind (401: PIT on an OAuth-only route, wrong
---      authClass), scope (401);
---   4. rate limit for (app, token's location or company) (429); from here on
+--      consent screen) run at once, after any chaos rule (ghl.sim.chaos);
+--   3. Version header (401), with --strict-version the family's own (401),
+--      bearer token (401 Invalid JWT: unknown or expired), token kind (401:
+--      PIT on an OAuth-only route, wrong authClass), scope (401);
+--   4. rate limit for (app, token's location or company) (429, its message
+--      naming the daily limit when that is the one spent); from here on
 --      every response carries the five X-RateLimit-* headers;
+--   4b. a chaos rule that matches answers instead (status, reset, close),
+--      or holds the answer back (delay_ms);
 --   5. body: JSON (400 when malformed), or form/JSON on form routes;
 --      locationId in path/query/body (403);
 --   6. the handler: returns status, value[, headers] for a JSON reply, or a
 --      raw response table; raises reply.raise(...) for API errors.
+-- Every request but /__sim/'s goes into the request log (GET /__sim/requests).
 -- A handler that fails any other way is a simulator bug: 500, logged with a
 -- traceback on stderr. app:handle never raises; sim.new raises (a string)
 -- only on a malformed config.
@@ -26,14 +31,16 @@ local ratelimit = require "ghl.sim.ratelimit"
 local router_mod = require "ghl.sim.router"
 local auth = require "ghl.sim.auth"
 local scopes = require "ghl.sim.scopes"
+local chaos_mod = require "ghl.sim.chaos"
 
 local M = {}
 local App = {}
 App.__index = App
 
 -- Route modules mounted by default; faults are added with config.faults.
-M.MODULES = { "ghl.sim.admin", "ghl.sim.contacts", "ghl.sim.locations", "ghl.sim.oauth",
-  "ghl.sim.consent" }
+M.MODULES = { "ghl.sim.admin", "ghl.sim.chaos", "ghl.sim.contacts", "ghl.sim.locations",
+  "ghl.sim.opportunities", "ghl.sim.calendars", "ghl.sim.conversations", "ghl.sim.users",
+  "ghl.sim.oauth", "ghl.sim.v3", "ghl.sim.consent", "ghl.sim.webhooks" }
 
 M.DEFAULT_REDIRECT = "http://localhost:3000/oauth/callback"
 
@@ -56,6 +63,9 @@ end
 --   company       company (agency) id         locations   extra locations
 --   inactive      array of location ids marked not active (added if new)
 --   contacts      seed contacts in the default location
+--   opportunities seed opportunities in the default location
+--   strict_version  a published Version other than the route family's
+--                 own gets 401 (the live API accepts any published one)
 --   tokens        array of {token=, location=} (location nil: default)
 --   pits          array of {token=, resource=} (a location id or the
 --                 company id; nil: the default location)
@@ -70,6 +80,8 @@ end
 --   now, time, random_bytes   clocks and entropy (default: ghl.sys)
 --   log           function(line) for request lines; nil = no request log
 --   warn          function(text) for bug reports (default: io.stderr)
+--   webhooks      {url, key, legacy_rsa, retry_delay, log}: sign and send
+--                 webhook events (ghl.sim.webhooks; app.webhooks)
 function M.new(config)
   config = config or {}
   local now, time, random_bytes = config.now, config.time, config.random_bytes
@@ -89,10 +101,17 @@ function M.new(config)
     log = config.log,
     warn = config.warn or function(text) io.stderr:write(text, "\n") end,
     now = now,
+    strict_version = config.strict_version or false,
+    chaos = chaos_mod.new(),
   }, App)
 
   for _, name in ipairs(M.MODULES) do app.router:add(require(name).routes) end
   if config.faults then app.router:add(require("ghl.sim.faults").routes) end
+  if config.webhooks then
+    -- signed deliveries of contact and install events (ghl.sim.webhooks)
+    app.webhooks = require("ghl.sim.webhooks").new(config.webhooks, state)
+    state.webhooks = app.webhooks
+  end
 
   state:add_locations(config.locations or 0)
   for _, t in ipairs(config.tokens or {}) do state:add_token(t.token, t.location) end
@@ -105,6 +124,10 @@ function M.new(config)
   require("ghl.sim.locations").seed(state, state.default_location)
   if config.contacts and config.contacts > 0 then
     require("ghl.sim.contacts").seed(state, state.default_location, config.contacts)
+  end
+  require("ghl.sim.locations").seed_tags(state, state.default_location)
+  if config.opportunities and config.opportunities > 0 then
+    require("ghl.sim.opportunities").seed(state, state.default_location, config.opportunities)
   end
   return app
 end
@@ -137,6 +160,15 @@ function App:error_response(ctx, status, message, extra, headers)
   return reply.json(status, reply.error_body(status, message, ctx.trace_id, extra), headers)
 end
 
+-- Fire the chaos rule matching this request, if any: returns its injected
+-- response, or nil (no rule, or one that only delays: ctx.chaos keeps it).
+function App:inject(ctx)
+  local rule = self.chaos:fire(ctx.req.method, ctx.req.path, ctx.route)
+  if not rule then return nil end
+  ctx.chaos = rule
+  return chaos_mod.response(rule, ctx)
+end
+
 -- Steps 1-6 above; raises reply errors, which handle() converts.
 function App:dispatch(ctx)
   local req = ctx.req
@@ -145,23 +177,33 @@ function App:dispatch(ctx)
     reply.raise(404, string.format("Cannot %s %s", req.method, req.path))
   end
   ctx.route, ctx.params = route, params
-  if route.public then return to_response(route.handler(ctx)) end
+  if route.public then
+    local injected = not route.uncounted and self:inject(ctx)
+    if injected then return injected end
+    return to_response(route.handler(ctx))
+  end
 
   local version = auth.check_version(req)
   self.state:count_version(route.family or "other", version)
+  if self.strict_version then auth.check_family_version(route, version) end
   local token = auth.check_token(self.state, req)
   self.state:count_token_kind(token)
   auth.check_class(token, route)
   auth.check_scope(token, route.scope)
   ctx.token = token
 
-  local ok, headers = self.limiter:take(token.app .. ":" .. token.resource)
+  local ok, headers, why = self.limiter:take(token.app .. ":" .. token.resource)
   ctx.rate_headers = headers
   if not ok then
-    -- daily or burst shows only in X-RateLimit-Daily-Remaining, as live
+    -- which limit: X-RateLimit-Daily-Remaining 0 and the message
     self.state.stats.rate_limited = self.state.stats.rate_limited + 1
+    if why == "daily" then
+      reply.raise(429, string.format("Too Many Requests: the daily limit of %d requests is reached", self.limiter.daily))
+    end
     reply.raise(429, "Too Many Requests")
   end
+  local injected = self:inject(ctx)
+  if injected then return injected end
 
   if route.form then
     -- form-encoded (HighLevel's documented encoding) or JSON
@@ -212,8 +254,18 @@ function App:handle(req)
   if ctx.rate_headers then
     resp.headers = merge(merge({}, ctx.rate_headers), resp.headers)
   end
+  if ctx.chaos and ctx.chaos.delay_ms and ctx.chaos.delay_ms > 0 then
+    resp.delay = (resp.delay or 0) + ctx.chaos.delay_ms / 1000
+  end
   local status = resp.status or 0
-  if not (ctx.route and ctx.route.uncounted) then self.state:count_request(status) end
+  if not (ctx.route and ctx.route.uncounted) then
+    self.state:count_request(status)
+    self.chaos:record { method = req.method, path = req.path, query = chaos_mod.query_string(req),
+      route = ctx.route and ctx.route.path or reply.null, version = req.headers["version"] or reply.null,
+      status = resp.reset and "reset" or resp.close and "close" or status,
+      at = math.floor(self.state.time() * 1000), chaos = ctx.chaos ~= nil,
+      delayMs = resp.delay and math.floor(resp.delay * 1000 + 0.5) or nil }
+  end
   if self.log then
     self.log(string.format("%s %s %s %.1fms", req.method, req.path,
       resp.close and "close" or resp.reset and "reset" or tostring(status),

@@ -1,12 +1,16 @@
 -- ghl.sim.locations: the location-scoped catalogue routes (Version
--- 2021-07-28): GET /locations/{id}, custom fields (fieldKey
--- "contact.<snake_name>", dataType from the published enum) and custom values
--- (fieldKey "{{ custom_values.<snake_name> }}"), plus the seed fields of the
--- default location. The router has already checked that the token may use
--- the {locationId} in the path (GET /locations/{id} also takes a Company
--- token for one of its company's locations; the others are sub-account
--- routes, Location tokens only). Handlers raise through reply.raise: 422 for
--- body validation, 404 for unknown ids, 400 for a key that already exists.
+-- 2021-07-28): GET /locations/{id}, GET /locations/search (skip/limit),
+-- custom fields (fieldKey "contact.<snake_name>", dataType from the
+-- published enum), custom values (fieldKey "{{ custom_values.<snake_name>
+-- }}") and the tag catalogue (/locations/{id}/tags: it starts with the tags
+-- of the location's contacts at its first use, at start-up for the default
+-- location), plus the seed fields of the default location. The router has
+-- already checked that the token may use the {locationId} in the path (GET
+-- /locations/{id} and /locations/search also take a Company token; the
+-- others are sub-account routes, Location tokens only). Handlers raise
+-- through reply.raise: 422 for validation, 404 for unknown custom fields,
+-- values and locations, 400 for unknown tags (the spec lists no 404 there)
+-- and for a key or tag name that already exists, 403 for another company.
 local reply = require "ghl.sim.reply"
 local validate = require "ghl.sim.validate"
 
@@ -198,20 +202,148 @@ local function delete_value(ctx)
   return 200, { succeded = true }
 end
 
+-- ---- Tags ----
+
+local TAG = { props = { name = "string" }, required = { "name" } }
+
+local function present_tag(t)
+  return { id = t.id, name = t.name, locationId = t.locationId }
+end
+
+-- The catalogue starts with the distinct tags of the location's contacts.
+local function init_tags(state, loc, store, rng)
+  store.list = {}
+  local names, seen = {}, {}
+  for _, c in ipairs(state:contacts_in(loc.id)) do
+    for _, t in ipairs(c.tags or {}) do
+      if not seen[t] then
+        seen[t] = true
+        names[#names + 1] = t
+      end
+    end
+  end
+  table.sort(names)
+  for _, n in ipairs(names) do
+    store.list[#store.list + 1] = { id = rng:id(20), name = n, locationId = loc.id }
+  end
+end
+
+local function tags_of(ctx)
+  return ctx.state:store(ctx.params.locationId, "tags", init_tags).list
+end
+
+local function tag_or_400(ctx)
+  for i, t in ipairs(tags_of(ctx)) do
+    if t.id == ctx.params.tagId then return t, i end
+  end
+  reply.raise(400, "Tag not found")
+end
+
+local function check_tag_name(ctx, name, except)
+  name = name:gsub("^%s+", ""):gsub("%s+$", "")
+  if name == "" then reply.invalid { "name should not be empty" } end
+  for _, t in ipairs(tags_of(ctx)) do
+    if t ~= except and t.name:lower() == name:lower() then
+      reply.raise(400, "A tag named " .. name .. " already exists")
+    end
+  end
+  return name
+end
+
+local function list_tags(ctx)
+  local out = array()
+  for _, t in ipairs(tags_of(ctx)) do out[#out + 1] = present_tag(t) end
+  return 200, { tags = out }
+end
+
+local function create_tag(ctx)
+  local body = ctx.body or {}
+  validate.assert(body, TAG)
+  local name = check_tag_name(ctx, body.name)
+  local list = tags_of(ctx)
+  local t = { id = ctx.state.rng:id(20), name = name, locationId = ctx.params.locationId }
+  list[#list + 1] = t
+  return 200, { tag = present_tag(t) }
+end
+
+local function get_tag(ctx)
+  return 200, { tag = present_tag(tag_or_400(ctx)) }
+end
+
+local function update_tag(ctx)
+  local body = ctx.body or {}
+  validate.assert(body, TAG)
+  local t = tag_or_400(ctx)
+  t.name = check_tag_name(ctx, body.name, t)
+  return 200, { tag = present_tag(t) }
+end
+
+local function delete_tag(ctx)
+  local _, i = tag_or_400(ctx)
+  table.remove(tags_of(ctx), i)
+  return 200, { succeded = true }
+end
+
+-- Build the default location's catalogue now, from its seeded contacts.
+function M.seed_tags(state, location_id)
+  state:store(location_id, "tags", init_tags)
+end
+
+-- ---- Locations ----
+
+local function present_location(loc)
+  return { id = loc.id, companyId = loc.company, name = loc.name,
+    address = loc.address1, city = loc.city, state = loc.state, postalCode = loc.postalCode,
+    timezone = "America/New_York", country = loc.country,
+    settings = { allowDuplicateContact = false } }
+end
+
+local function count_param(q, name, default)
+  local v = q[name]
+  if v == nil or v == "" then return default end
+  local n = math.tointeger(tonumber(v))
+  if not n or n < 0 then reply.invalid { name .. " must be a number string" } end
+  return n
+end
+
+-- GET /locations/search: the company's locations in creation order (a
+-- Location token sees only its own); skip/limit paging (limit default 10);
+-- order asc | desc. email is accepted and ignored.
+local function search_locations(ctx)
+  local state, tok, q = ctx.state, ctx.token, ctx.query
+  local skip, limit = count_param(q, "skip", 0), count_param(q, "limit", 10)
+  local order = q.order or "asc"
+  if order ~= "asc" and order ~= "desc" then
+    reply.invalid { "order must be one of the following values: asc, desc" }
+  end
+  if q.companyId and q.companyId ~= "" and q.companyId ~= tok.company then
+    reply.raise(403, "The token does not have access to this company.")
+  end
+  local list = {}
+  for _, loc in ipairs(state:company_locations()) do
+    if tok.kind == "company" or loc.id == tok.location then list[#list + 1] = loc end
+  end
+  if order == "desc" then
+    for i = 1, #list // 2 do list[i], list[#list - i + 1] = list[#list - i + 1], list[i] end
+  end
+  local out = array()
+  for i = skip + 1, math.min(#list, skip + limit) do out[#out + 1] = present_location(list[i]) end
+  return 200, { locations = out }
+end
+
 local function get_location(ctx)
   local loc = ctx.state:location(ctx.params.locationId)
   if not loc then reply.raise(404, "Location not found") end
-  return 200, { location = { id = loc.id, companyId = loc.company, name = loc.name,
-    address = loc.address1, city = loc.city, state = loc.state, postalCode = loc.postalCode,
-    timezone = "America/New_York", country = loc.country,
-    settings = { allowDuplicateContact = false } } }
+  return 200, { location = present_location(loc) }
 end
 
 -- ---- Routes ----
 
-local CF, CV = "locations/customFields", "locations/customValues"
+local CF, CV, TG = "locations/customFields", "locations/customValues", "locations/tags"
 
 M.routes = {
+  { method = "GET", path = "/locations/search", handler = search_locations, scope = "locations.readonly",
+    classes = { location = true, company = true } },
   { method = "GET", path = "/locations/:locationId/customFields", handler = list_fields, scope = CF .. ".readonly" },
   { method = "POST", path = "/locations/:locationId/customFields", handler = create_field, scope = CF .. ".write" },
   { method = "GET", path = "/locations/:locationId/customFields/:id", handler = get_field, scope = CF .. ".readonly" },
@@ -222,6 +354,11 @@ M.routes = {
   { method = "GET", path = "/locations/:locationId/customValues/:id", handler = get_value, scope = CV .. ".readonly" },
   { method = "PUT", path = "/locations/:locationId/customValues/:id", handler = update_value, scope = CV .. ".write" },
   { method = "DELETE", path = "/locations/:locationId/customValues/:id", handler = delete_value, scope = CV .. ".write" },
+  { method = "GET", path = "/locations/:locationId/tags", handler = list_tags, scope = TG .. ".readonly" },
+  { method = "POST", path = "/locations/:locationId/tags", handler = create_tag, scope = TG .. ".write" },
+  { method = "GET", path = "/locations/:locationId/tags/:tagId", handler = get_tag, scope = TG .. ".readonly" },
+  { method = "PUT", path = "/locations/:locationId/tags/:tagId", handler = update_tag, scope = TG .. ".write" },
+  { method = "DELETE", path = "/locations/:locationId/tags/:tagId", handler = delete_tag, scope = TG .. ".write" },
   { method = "GET", path = "/locations/:locationId", handler = get_location, scope = "locations.readonly",
     classes = { location = true, company = true } },
 }

@@ -329,8 +329,9 @@ local function count_param(q, name, default)
   return n
 end
 
-local function installed_locations(ctx)
-  local state, tok, q = ctx.state, ctx.token, ctx.query
+-- The query checks GET /oauth/installedLocations and its v3 twin share:
+-- companyId, appId, isInstalled (422).
+function M.check_installed_query(q)
   local msgs = {}
   if not present(q.companyId) then msgs[#msgs + 1] = "companyId should not be empty" end
   if not present(q.appId) then msgs[#msgs + 1] = "appId should not be empty" end
@@ -338,10 +339,16 @@ local function installed_locations(ctx)
     msgs[#msgs + 1] = "isInstalled must be a boolean value"
   end
   if #msgs > 0 then reply.invalid(msgs) end
-  local skip, limit = count_param(q, "skip", 0), count_param(q, "limit", 20)
+end
+
+-- The company's locations matching q's filters (isInstalled, query,
+-- locationId) as {_id, name, address, isInstalled, versionId, installedAt}
+-- items, and the app. Raises 403 for another company; returns nil when
+-- appId is not the token's app.
+function M.installed_items(state, tok, q)
   if q.companyId ~= tok.company then reply.raise(403, M.MSG.company) end
   local app = state:app(tok.app)
-  if not app or (q.appId ~= app.app_id and q.appId ~= app.client_id) then reply.raise(403, M.MSG.app) end
+  if not app or (q.appId ~= app.app_id and q.appId ~= app.client_id) then return nil end
   local ins = state.installs[app.client_id].locations
   local want = q.isInstalled and q.isInstalled == "true"
   local words = present(q.query) and q.query:lower()
@@ -359,6 +366,15 @@ local function installed_locations(ctx)
       list[#list + 1] = item
     end
   end
+  return list, app
+end
+
+local function installed_locations(ctx)
+  local state, q = ctx.state, ctx.query
+  M.check_installed_query(q)
+  local skip, limit = count_param(q, "skip", 0), count_param(q, "limit", 20)
+  local list = M.installed_items(state, ctx.token, q)
+  if not list then reply.raise(403, M.MSG.app) end
   local page = array()
   for i = skip + 1, math.min(#list, skip + limit) do page[#page + 1] = list[i] end
   state:count_oauth("installed_locations")

@@ -2,7 +2,9 @@
 -- routes so new route families add data here without touching the router.
 -- Holds the clocks and random sources (injectable, so specs can drive
 -- time), the company (agency) and its locations with their contacts,
--- custom fields and custom values, the OAuth apps, installs, authorization
+-- custom fields and custom values, the per-location records of the other
+-- route families (State:store: opportunities, calendars, conversations,
+-- users, tags), the OAuth apps, installs, authorization
 -- codes and refresh tokens, the access-token registry (static tokens, PITs
 -- and OAuth tokens), the held token-endpoint effects, and the request
 -- statistics served at /__sim/stats. Nothing here raises on bad input from
@@ -100,6 +102,7 @@ function M.new(config)
     now = config.now or os.clock,
     time = config.time or os.time,
     random_bytes = config.random_bytes,
+    seed = seed,
     rng = M.rng(seed),
     trace_rng = M.rng(seed ~ 0x5bd1e995),
     oauth_rng = M.rng(seed ~ 0x6f617574),   -- company/location/user ids
@@ -269,11 +272,16 @@ end
 function State:install(client_id, location_id, scopes)
   local ins = self.installs[client_id]
   local rec = { scopes = scopes, at_ms = self:now_ms() }
+  local new
   if location_id then
+    new = ins.locations[location_id] == nil
     ins.locations[location_id] = ins.locations[location_id] or rec
   else
+    new = ins.company == nil
     ins.company = ins.company or rec
   end
+  -- a first install is announced with an INSTALL webhook (ghl.sim.webhooks)
+  if new and self.webhooks then self.webhooks:install(client_id, location_id) end
 end
 
 -- The install of client_id covering a location (its own, or the company's
@@ -476,6 +484,45 @@ function State:add_custom_value(location_id, v)
   v.locationId = location_id
   loc.custom_values[#loc.custom_values + 1] = v
   return v
+end
+
+-- ---- Records of the other route families ----
+
+-- FNV-1a over s, as a 64-bit integer (seeds per-location generators).
+local function hash(s)
+  local h = -3750763034362895579   -- 0xcbf29ce484222325
+  for i = 1, #s do h = (h ~ s:byte(i)) * 0x100000001b3 end
+  return h
+end
+
+-- The location's records of a route family (name: "opportunities",
+-- "calendars", "conversations", "users", "tags"), a table made on first
+-- use: init(state, location, store, rng) fills it with seed data, rng being
+-- a generator of its own for (seed, name, location), so what a location
+-- starts with does not depend on the order of requests. nil when the
+-- location is unknown.
+function State:store(location_id, name, init)
+  local loc = self.locations[location_id]
+  if not loc then return nil end
+  loc.stores = loc.stores or {}
+  local s = loc.stores[name]
+  if not s then
+    s = {}
+    loc.stores[name] = s
+    if init then init(self, loc, s, M.rng((math.tointeger(self.seed) or 0) ~ hash(name .. "/" .. location_id))) end
+  end
+  return s
+end
+
+-- An index of a family's records by id across locations (id -> record).
+function State:records(name)
+  self.indexes = self.indexes or {}
+  local t = self.indexes[name]
+  if not t then
+    t = {}
+    self.indexes[name] = t
+  end
+  return t
 end
 
 -- ---- Statistics ----

@@ -1,0 +1,487 @@
+-- ghl.client: the API client every script, recipe and REPL line goes
+-- through.
+--   local c = ghl.client{location=ID | company=ID | app=NAME | token=T, base=URL}
+--   c:get(path, query, opts) / c:post(path, body, opts) / put / patch / delete
+--   c:request(method, path, opts)      opts: query, body (a value, sent as
+--                                       JSON), data (JSON text, sent as is),
+--                                       form, version, headers, raw (the
+--                                       response; resp.error for >= 400),
+--                                       timeout, retry
+--   c:paginate(path, params, opts)     iterator over items, every style
+--   c:batch(requests, {concurrency=N}) results in order (value or ghl.error)
+--   c:rate()                           the throttle's view of the limits
+--   c:prepare(method, path, opts)      the request it would send (dry run)
+-- The Version header comes from the operations table (ghl.api.ops), tokens
+-- from the store with automatic refresh (ghl.auth), and every request waits
+-- for the per-(app, resource) throttle fed by the X-RateLimit-* headers, so
+-- a 429 it could have seen coming never happens. 429s are retried after the
+-- interval; network errors and 5xx are retried with backoff for idempotent
+-- methods (or when opts.retry is set). HighLevel errors are raised as
+-- ghl.error {kind="http", status, message, traceId, method, path, hint}.
+local E = require "ghl.error"
+local loop = require "ghl.loop"
+local sys = require "ghl.sys"
+local hints = require "ghl.hints"
+local cjson = require "cjson.safe"
+
+local M = {}
+local Client = {}
+Client.__index = Client
+
+M.API_BASE = "https://services.leadconnectorhq.com"
+M.RETRIES = 3           -- network errors and 5xx, idempotent methods
+M.RETRIES_429 = 6
+M.BACKOFF = 0.5         -- seconds, doubled each time, with jitter
+M.BACKOFF_CAP = 30
+
+local IDEMPOTENT = { GET = true, HEAD = true, PUT = true, DELETE = true, OPTIONS = true }
+
+local ops_ok, ops = pcall(require, "ghl.api.ops")
+if not ops_ok then ops = nil end
+
+-- ---- The throttle ----
+
+-- One bucket per (app, resource), shared by every client and coroutine of
+-- the process. A sliding log of send times keeps at most `max` requests in
+-- any `interval`; the server's headers correct it.
+local buckets = {}
+
+local function bucket(key)
+  local b = buckets[key]
+  if not b then
+    b = { max = 100, interval = 10, sent = {}, head = 1, daily_remaining = nil, daily_limit = nil,
+          remaining = nil, blocked_until = 0 }
+    buckets[key] = b
+  end
+  return b
+end
+
+local MARGIN = 0.02 -- seconds added to each wait: our clock starts before the server's
+
+-- Wait until one more request fits, then count it as sent.
+local function acquire(b, what)
+  while true do
+    if b.daily_remaining == 0 then
+      E.raise { kind = "rate", message = "the daily request limit of " .. (b.daily_limit or "?") ..
+        " is used up for " .. what, hint = "nothing will succeed until the daily window resets; retry tomorrow" }
+    end
+    local now = sys.now()
+    while b.head <= #b.sent and b.sent[b.head] <= now - b.interval do b.head = b.head + 1 end
+    if b.head > 256 then
+      b.sent = table.move(b.sent, b.head, #b.sent, 1, {})
+      b.head = 1
+    end
+    local count = #b.sent - b.head + 1
+    local wait = 0
+    if b.blocked_until > now then wait = b.blocked_until - now
+    elseif count >= b.max then wait = b.sent[b.head] + b.interval - now + MARGIN end
+    if wait <= 0 then
+      b.sent[#b.sent + 1] = now
+      return
+    end
+    loop.sleep(wait)
+  end
+end
+
+-- Feed the bucket from a response's X-RateLimit-* headers.
+local function observe(b, h)
+  local max = tonumber(h["x-ratelimit-max"])
+  local interval = tonumber(h["x-ratelimit-interval-milliseconds"])
+  local remaining = tonumber(h["x-ratelimit-remaining"])
+  if max and max > 0 then b.max = max end
+  if interval and interval > 0 then b.interval = interval / 1000 end
+  b.daily_remaining = tonumber(h["x-ratelimit-daily-remaining"]) or b.daily_remaining
+  b.daily_limit = tonumber(h["x-ratelimit-limit-daily"]) or b.daily_limit
+  b.remaining = remaining
+  -- Others (another process, another tool) may share the budget: if the
+  -- server has none left, wait a whole interval.
+  if remaining == 0 then b.blocked_until = math.max(b.blocked_until, sys.now() + b.interval + MARGIN) end
+end
+
+-- ---- Construction ----
+
+-- new{location=, company=, app=, token=, base=, version=} -> client
+function M.new(o)
+  o = o or {}
+  if type(o) == "string" then o = { location = o } end
+  local c = setmetatable({
+    base = (o.base or os.getenv("GHLUA_API_BASE") or M.API_BASE):gsub("/+$", ""),
+    location = o.location, company = o.company, app = o.app, version = o.version,
+    timeout = o.timeout,
+  }, Client)
+  if o.token then
+    c.static_token = o.token
+    c.location = c.location or os.getenv("GHL_LOCATION_ID")
+    c.key = "token:" .. o.token:sub(-12) .. ":" .. (c.location or c.company or "")
+  else
+    local auth = require "ghl.auth"
+    local row, crow = auth.find { location = c.location, company = c.company, app = c.app }
+    if not row and not crow then
+      E.raise { kind = "auth", message = "no stored token for " .. (c.location and ("location " .. c.location)
+        or c.company and ("company " .. c.company) or "this client"),
+        hint = "log in with 'ghlua auth login', store a PIT with 'ghlua auth pit add', or pass token=" }
+    end
+    row = row or crow
+    c.app = c.app or row.app
+    if not c.location and not c.company then
+      if row.resource_type == "Location" then c.location = row.resource_id else c.company = row.resource_id end
+    end
+    c.company = c.company or row.company_id
+    c.kind = row.kind
+    c.key = c.app .. ":" .. (c.location or c.company)
+  end
+  c.bucket = bucket(c.key)
+  return c
+end
+
+setmetatable(M, { __call = function(_, o) return M.new(o) end })
+
+-- The bearer token and its store row (nil for a static token).
+function Client:token()
+  if self.static_token then return self.static_token end
+  local q = { app = self.app }
+  if self.location then q.location = self.location else q.company = self.company end
+  return require("ghl.auth").token(q)
+end
+
+-- ---- Building requests ----
+
+local function urlencode_segment(s)
+  return (tostring(s):gsub("[^%w%-._~]", function(ch) return ("%%%02X"):format(ch:byte()) end))
+end
+
+-- Fill {placeholders}: locationId/companyId from the client, others from
+-- params (removed from it). Raises for one that stays empty.
+function Client:fill(path, params)
+  return (path:gsub("{([%w_]+)}", function(name)
+    local v
+    if params and params[name] ~= nil then v = params[name]; params[name] = nil
+    elseif name == "locationId" then v = self.location
+    elseif name == "companyId" then v = self.company end
+    if v == nil then error(("path placeholder {%s} has no value: pass it in the params"):format(name), 4) end
+    return urlencode_segment(v)
+  end))
+end
+
+local function op_for(method, path, v3)
+  if not ops then return nil end
+  return ops.match(method, path, v3)
+end
+
+-- The request table for method/path/opts, before the token is added.
+function Client:build(method, path, opts)
+  method = method:upper()
+  opts = opts or {}
+  local query
+  if opts.query then
+    query = {}
+    for k, v in pairs(opts.query) do query[k] = v end
+  end
+  local body = opts.body
+  if type(body) == "table" and not getmetatable(body) then
+    local copy = {}
+    for k, v in pairs(body) do copy[k] = v end
+    body = copy
+  end
+  local filled = self:fill(path, query or (type(body) == "table" and body) or nil)
+  local bare = filled:gsub("%?.*", "")
+  local op = op_for(method, bare, opts.version == "v3")
+  local version = opts.version or self.version or (op and op.version)
+    or (ops and ops.version(method, bare, opts.version == "v3")) or "2021-07-28"
+  local headers = { Version = version, Accept = "application/json" }
+  if opts.data then headers["Content-Type"] = "application/json" end
+  for k, v in pairs(opts.headers or {}) do headers[k] = v end
+  return {
+    method = method, url = self.base .. filled, query = query, headers = headers,
+    json = body, form = opts.form, body = opts.data, timeout = opts.timeout or self.timeout or 60,
+  }, op, filled
+end
+
+-- prepare(method, path, opts) -> {method, url, headers (token redacted), body, version}
+function Client:prepare(method, path, opts)
+  local req = self:build(method, path, opts)
+  local http = require "ghl.http"
+  local token = self.static_token
+  if not token then   -- the stored token as it is: a dry run never refreshes
+    local row = require("ghl.auth").find { app = self.app, location = self.location,
+                                           company = not self.location and self.company or nil }
+    token = row and row.access_token
+  end
+  req.headers.Authorization = "Bearer " .. (token and http.redact(token) or "…")
+  local url = req.url
+  if req.query and next(req.query) then url = url .. (url:find("?", 1, true) and "&" or "?") .. assert(http.encode(req.query)) end
+  local body = req.body
+  if req.json ~= nil then body = require("cjson").encode(req.json)
+  elseif req.form then body = assert(http.encode(req.form)) end
+  return { method = req.method, url = url, headers = req.headers, body = body, version = req.headers.Version }
+end
+
+-- ---- Errors ----
+
+local function http_error(self, req, resp, body, op, path)
+  local msg = hints.message_of(body) or ("HTTP " .. resp.status)
+  local code, hint = hints.lookup(msg, { method = req.method, path = op and op.path or path,
+    scopes = op and op.scopes, location = self.location, status = resp.status })
+  if not hint and resp.status == 404 then hint = "check the path and the ids in it" end
+  local err = E.new { kind = "http", status = resp.status, message = msg, code = code, hint = hint,
+    traceId = type(body) == "table" and body.traceId or resp.headers["x-trace-id"],
+    method = req.method, path = path, where = req.method .. " " .. path,
+    meta = type(body) == "table" and body.meta or nil, body = resp.body }
+  return err
+end
+
+local function backoff(attempt)
+  local d = math.min(M.BACKOFF * 2 ^ (attempt - 1), M.BACKOFF_CAP)
+  return d / 2 + math.random() * d / 2
+end
+
+-- ---- Sending ----
+
+-- request(method, path, opts) -> decoded JSON (or the raw response with
+-- opts.raw). Raises ghl.error.
+function Client:request(method, path, opts)
+  opts = opts or {}
+  local req, op, filled = self:build(method, path, opts)
+  local token, row = self:token()
+  if op and op.pit == false and row and row.kind == "pit" then
+    E.raise { kind = "auth", code = "pit_refused", method = req.method, path = filled,
+      message = ("%s %s does not accept Private Integration Tokens"):format(req.method, op.path),
+      hint = "use an OAuth token for this call ('ghlua auth login')" }
+  end
+  local idempotent = IDEMPOTENT[req.method] or opts.retry
+  local attempt, n429, refreshed = 0, 0, false
+  local t0 = sys.now()
+  while true do
+    attempt = attempt + 1
+    acquire(self.bucket, self.location and ("location " .. self.location) or ("company " .. tostring(self.company)))
+    req.headers.Authorization = "Bearer " .. token
+    local resp, err = loop.request(req)
+    self.last = { method = req.method, url = req.url, query = req.query, version = req.headers.Version,
+      token = token, status = resp and resp.status, time = sys.now() - t0, attempts = attempt,
+      error = err, op = op, body = req.json }
+    if not resp then
+      -- a connect failure sent nothing, so any method may try again
+      if (idempotent or err.kind == "connect") and attempt <= M.RETRIES and err.kind ~= "interrupted"
+         and err.kind ~= "encode" then
+        loop.sleep(backoff(attempt))
+      else
+        err.method, err.path, err.where = req.method, filled, req.method .. " " .. filled
+        error(err, 0)
+      end
+    else
+      observe(self.bucket, resp.headers)
+      self.last.rate = self:rate()
+      local status = resp.status
+      if status == 429 then
+        if self.bucket.daily_remaining == 0 then
+          E.raise { kind = "rate", status = 429, method = req.method, path = filled,
+            message = ("the daily request limit (%s) is used up for %s"):format(self.bucket.daily_limit or "?",
+              self.location and ("location " .. self.location) or ("company " .. tostring(self.company))),
+            hint = "nothing will succeed until the daily window resets; no request was retried" }
+        end
+        n429 = n429 + 1
+        if n429 > M.RETRIES_429 then
+          error(http_error(self, req, resp, resp:json(), op, filled), 0)
+        end
+        local retry_after = tonumber(resp.headers["retry-after"])
+        local wait = retry_after or (self.bucket.interval)
+        loop.sleep(math.min(wait, M.BACKOFF_CAP) * (1 + math.random() * 0.1) + MARGIN)
+        attempt = attempt - 1
+      elseif status == 401 and not refreshed and row and row.kind ~= "pit"
+             and hints.message_of(resp:json()) == "Invalid JWT" then
+        refreshed = true
+        row = require("ghl.auth").refresh(row, { stale = token })
+        token = row.access_token
+        attempt = attempt - 1
+      elseif status >= 500 and idempotent and attempt <= M.RETRIES then
+        loop.sleep(backoff(attempt))
+      elseif status >= 400 then
+        local body = resp:json()
+        local e = http_error(self, req, resp, body, op, filled)
+        if row and (status == 401 or status == 403) and e.code ~= "invalid_token" then
+          require("ghl.auth").store():set_status(row.app, row.resource_id, row.status or "ok",
+            ("%s %s was refused at %s: %s"):format(req.method, filled:gsub("%?.*", ""), os.date("!%Y-%m-%dT%H:%M:%SZ"), e.message))
+        end
+        if opts.raw then resp.error = e; return resp end
+        error(e, 0)
+      else
+        if opts.raw then return resp end
+        if resp.body == "" then return true end
+        local v, derr = resp:json()
+        if v == nil then derr.method, derr.path = req.method, filled; error(derr, 0) end
+        return v
+      end
+    end
+  end
+end
+
+function Client:get(path, query, opts)
+  opts = opts or {}
+  opts.query = query or opts.query
+  return self:request("GET", path, opts)
+end
+
+for _, m in ipairs { "post", "put", "patch" } do
+  Client[m] = function(self, path, body, opts)
+    opts = opts or {}
+    opts.body = body
+    return self:request(m:upper(), path, opts)
+  end
+end
+
+function Client:delete(path, body, opts)
+  opts = opts or {}
+  opts.body = body
+  return self:request("DELETE", path, opts)
+end
+
+-- rate() -> the throttle's view: max, remaining, interval_ms, daily_limit,
+-- daily_remaining, in_window (requests sent in the current interval).
+function Client:rate()
+  local b = self.bucket
+  local now, n = sys.now(), 0
+  for i = b.head, #b.sent do if b.sent[i] > now - b.interval then n = n + 1 end end
+  return { max = b.max, remaining = b.remaining, interval_ms = math.floor(b.interval * 1000),
+           daily_limit = b.daily_limit, daily_remaining = b.daily_remaining, in_window = n,
+           blocked_for = math.max(0, b.blocked_until - now) }
+end
+
+-- ---- Pagination ----
+
+local function first_array(t)
+  if type(t) ~= "table" then return nil end
+  local best
+  for k, v in pairs(t) do
+    if type(v) == "table" and (#v > 0 or next(v) == nil) and k ~= "meta" and k ~= "pagination" then
+      if not best or #v > #t[best] then best = k end
+    end
+  end
+  return best
+end
+
+local STYLES = {}
+
+-- meta: GET with startAfterId/startAfter from meta (GET /contacts/, opportunities)
+STYLES.meta = function(c, path, params, o, emit)
+  local q = {}
+  for k, v in pairs(params) do q[k] = v end
+  q.limit = q.limit or 100
+  local snake = path:find("/opportunities/search", 1, true)
+  if snake and not q.location_id then q.location_id = c.location end
+  if not snake and not q.locationId and c.location then q.locationId = c.location end
+  while true do
+    local page = c:get(path, q, { version = o.version })
+    local items = page[o.items or first_array(page)] or {}
+    if not emit(items, page.meta and page.meta.total) then return end
+    local meta = page.meta or {}
+    if #items < tonumber(q.limit) or not (meta.nextPageUrl or meta.startAfterId) or meta.nextPageUrl == cjson.null then return end
+    q.startAfterId, q.startAfter = meta.startAfterId, meta.startAfter
+  end
+end
+
+-- page: POST body page/pageLimit (or limit), switching to searchAfter when
+-- the items carry it (deep paging).
+STYLES.page = function(c, path, params, o, emit)
+  local body = {}
+  for k, v in pairs(params) do body[k] = v end
+  local sizekey = o.size or (path:find("/opportunities", 1, true) and "limit" or "pageLimit")
+  body[sizekey] = body[sizekey] or 100
+  body.page = body.page or 1
+  if not body.locationId and c.location then body.locationId = c.location end
+  while true do
+    local page = c:request(o.method or "POST", path, { body = body, version = o.version })
+    local items = page[o.items or first_array(page)] or {}
+    if not emit(items, page.total) then return end
+    if #items < tonumber(body[sizekey]) then return end
+    local last = items[#items]
+    if type(last) == "table" and type(last.searchAfter) == "table" then
+      body.searchAfter, body.page = last.searchAfter, nil
+    else
+      body.page = body.page + 1
+    end
+  end
+end
+
+local function counter_style(skipkey, limitkey)
+  return function(c, path, params, o, emit)
+    local q = {}
+    for k, v in pairs(params) do q[k] = v end
+    q[limitkey] = q[limitkey] or 100
+    local skip = tonumber(q[skipkey]) or (skipkey == "page" and 1 or 0)
+    while true do
+      q[skipkey] = tostring(skip)
+      local page = c:get(path, q, { version = o.version })
+      local items = page[o.items or first_array(page)] or {}
+      if not emit(items, page.count or page.total) then return end
+      if #items < tonumber(q[limitkey]) then return end
+      skip = skip + (skipkey == "page" and 1 or #items)
+    end
+  end
+end
+STYLES.skip = counter_style("skip", "limit")
+STYLES.offset = counter_style("offset", "limit")
+STYLES.page_query = counter_style("page", "limit")
+
+-- token: v3 pageSize/pageToken, pagination.nextPageToken
+STYLES.token = function(c, path, params, o, emit)
+  local q = {}
+  for k, v in pairs(params) do q[k] = v end
+  q.pageSize = q.pageSize or 100
+  while true do
+    local page = c:get(path, q, { version = o.version or "v3" })
+    local items = page[o.items or (page.items and "items") or first_array(page)] or {}
+    local p = page.pagination or {}
+    if not emit(items, p.totalRecords) then return end
+    if not p.hasNextPage or not p.nextPageToken or p.nextPageToken == cjson.null then return end
+    q.pageToken = p.nextPageToken
+  end
+end
+
+-- paginate(path, params, {max=, style=, items=, method=, version=, on_page=})
+-- -> iterator over items.
+function Client:paginate(path, params, o)
+  o = o or {}
+  params = params or {}
+  local op
+  for _, m in ipairs(o.method and { o.method } or { "GET", "POST" }) do
+    local candidate = op_for(m, path, o.version == "v3")
+    if candidate and candidate.page and candidate.page.style then op = candidate; break end
+  end
+  local style = o.style or (op and op.page and op.page.style)
+  if not style then
+    error(("no pagination style known for %s: pass opts.style (meta, page, skip, offset, token, page_query)"):format(path), 2)
+  end
+  local run = STYLES[style] or error("unknown pagination style '" .. tostring(style) .. "'", 2)
+  o.items = o.items or (op and op.page and op.page.items)
+  o.size = o.size or (op and op.page and op.page.size)
+  if style == "page" then o.method = o.method or (op and op.method) or "POST" end
+  local max, count = o.max, 0
+  return coroutine.wrap(function()
+    run(self, path, params, o, function(items, total)
+      for _, item in ipairs(items) do
+        if max and count >= max then return false end
+        count = count + 1
+        coroutine.yield(item)
+      end
+      if o.on_page then o.on_page(count, total) end
+      return not (max and count >= max)
+    end)
+  end)
+end
+
+-- ---- Concurrency ----
+
+-- batch({{method, path, query=, body=, version=}, ...}, {concurrency=N})
+-- -> results in order, each a decoded value or a ghl.error.
+function Client:batch(requests, o)
+  local fns = {}
+  for i, r in ipairs(requests) do
+    fns[i] = function()
+      return self:request(r.method or r[1] or "GET", r.path or r[2], { query = r.query, body = r.body,
+        version = r.version, retry = r.retry })
+    end
+  end
+  return loop.run(fns, { concurrency = (o or {}).concurrency, progress = (o or {}).progress })
+end
+
+return M

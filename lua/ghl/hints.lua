@@ -1,0 +1,74 @@
+-- ghl.hints: the catalogue of HighLevel error messages we know, what they
+-- mean and what to do. One catalogue serves the token endpoint (ghl.oauth)
+-- and the API client (ghl.client). lookup(message, ctx) returns a short code
+-- and a one-line hint; ctx may carry {method, path, scopes (the operation's),
+-- location (the client's), status}.
+local M = {}
+
+local function scope_hint(ctx)
+  local want = ctx.scopes and #ctx.scopes > 0 and table.concat(ctx.scopes, " ") or nil
+  if want then
+    return ("%s %s needs the scope %s: add it to the app, then 'ghlua auth login --scopes \"%s\"'")
+      :format(ctx.method or "this call", ctx.path or "", want, want)
+  end
+  return "the token lacks a scope this call needs: add it to the app and log in again"
+end
+
+-- Ordered: the first entry whose text occurs in the message wins.
+M.catalogue = {
+  { "refresh token is invalid", "invalid_grant",
+    "the refresh token was already used or revoked; run 'ghlua auth doctor'" },
+  { "authorization code", "invalid_grant",
+    "authorization codes are single-use and short-lived: approve again with 'ghlua auth login'" },
+  { "redirect URI does not match", "redirect_uri_mismatch",
+    "the redirect URI must be exactly one registered on the app (scheme, host, port and path)" },
+  { "Invalid client", "invalid_client",
+    "check the client id (with its -suffix) and the client secret ('ghlua app add' or GHL_CLIENT_SECRET)" },
+  { "Location is not active", "location_inactive",
+    "the sub-account is paused or suspended; the same refresh token works again once it is active" },
+  { "not authorized for this scope", "missing_scope", scope_hint },
+  { "authClass type is not allowed", "wrong_token_type",
+    "an agency (Company) token was used on a sub-account route: use a Location token ('ghl.client{location=ID}' mints one from the agency token)" },
+  { "does not have access to this location", "wrong_location", function(ctx)
+    return ("the token belongs to %s, but the request names another location: use a client for that location (ghl.client{location=ID})")
+      :format(ctx.location and ("location " .. ctx.location) or "another location")
+  end },
+  { "Private Integration Tokens cannot", "pit_refused",
+    "this endpoint needs an OAuth token; a Private Integration Token is refused here" },
+  { "version header was not found", "missing_version",
+    "send a Version header (ghlua picks it per endpoint; a custom request needs opts.version)" },
+  { "version header is invalid", "bad_version",
+    "use a published Version: 2021-07-28 (most endpoints), 2021-04-15 (calendars, conversations) or v3" },
+  { "does not allow duplicated contacts", "duplicate_contact",
+    "a contact with this email or phone exists (its id is in err.meta.contactId): update it, or use ghl.contacts.upsert" },
+  { "should not exist", "unknown_property",
+    "remove the property from the body: this endpoint does not accept it (PUT /contacts/{id} refuses locationId, gender and companyName)" },
+  { "Invalid JWT", "invalid_token", "the access token is expired or revoked; it is refreshed automatically when stored by 'ghlua auth login'" },
+  { "Too Many Requests", "rate_limited", "slow down: ghlua throttles per app and location from the X-RateLimit headers" },
+}
+
+-- lookup(message, ctx) -> code, hint (nil, nil when unknown)
+function M.lookup(message, ctx)
+  if type(message) ~= "string" then return nil end
+  for _, h in ipairs(M.catalogue) do
+    if message:find(h[1], 1, true) then
+      local hint = h[3]
+      if type(hint) == "function" then hint = hint(ctx or {}) end
+      return h[2], hint
+    end
+  end
+  return nil
+end
+
+-- The human message of a HighLevel error body: message (arrays joined with
+-- ", "), else error (string or {message}), else nil.
+function M.message_of(body)
+  if type(body) ~= "table" then return nil end
+  local m = body.message
+  if type(m) == "table" then m = table.concat(m, ", ") end
+  if type(m) ~= "string" or m == "" then m = body.error end
+  if type(m) == "table" then m = m.message end
+  return type(m) == "string" and m or nil
+end
+
+return M

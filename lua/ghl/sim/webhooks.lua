@@ -1,0 +1,282 @@
+-- ghl.sim.webhooks: the simulator's webhook deliveries, signed like
+-- HighLevel's (FACTS §9) with a test key pair of its own: X-GHL-Signature,
+-- base64 Ed25519 over the raw body, and with legacy_rsa an X-WH-Signature
+-- (RSA-SHA256, a generated 2048-bit key; HighLevel's is 4096). Payloads are
+-- flat JSON with type, locationId, webhookId (a random uuid) and timestamp
+-- (ISO-8601): ContactCreate, ContactUpdate, ContactDelete, ContactTagUpdate
+-- (the contact as the API shows it), INSTALL (appId, versionId,
+-- installType, companyId, locationId, userId, companyName,
+-- isWhitelabelCompany) when an app is first installed on a location or the
+-- agency, UNINSTALL (appId and locationId, or companyId).
+--
+-- The simulator is single-threaded and must never wait for a receiver:
+-- emit() only queues; pump(), called from the server loop between rounds,
+-- starts deliveries with ghl.http.start and collects finished ones with
+-- http.perform(0). A receiver answering 429 gets the event again after
+-- retry_delay seconds, at most `retries` times (HighLevel: 6, ~10 min
+-- apart); any other answer or a transport failure is final, as on
+-- HighLevel. Without a URL, events are only counted and listed, not
+-- encoded or signed (contact writes stay as cheap as before).
+-- Routes (no Version, no token, not counted):
+--   GET  /__sim/webhooks   public key, URL, counters, recent deliveries
+--   POST /__sim/webhooks   JSON event: sign and send it as it is (type
+--                          required; webhookId, timestamp and locationId
+--                          filled in when missing)
+--   POST /__sim/uninstall  JSON {locationId | companyId [, clientId]}:
+--                          uninstall the app(s) installed there, revoke
+--                          their tokens, send UNINSTALL
+-- new() raises a string when the configured key is unusable.
+local crypto = require "ghl.crypto"
+local reply = require "ghl.sim.reply"
+
+local M = {}
+local Emitter = {}
+Emitter.__index = Emitter
+
+M.RECENT = 100          -- deliveries kept for GET /__sim/webhooks
+M.MAX_INFLIGHT = 16
+M.IDLE_WAIT = 0.25      -- longest server round while nothing is in flight
+M.BUSY_WAIT = 0.01
+
+-- new(cfg, state) -> emitter. cfg: url (nil: record only), key (PEM of an
+-- Ed25519 private key; nil: generate one), legacy_rsa, retry_delay
+-- (seconds, default 600), retries (default 6), timeout (default 10),
+-- log(line).
+function M.new(cfg, state)
+  cfg = cfg or {}
+  local priv = cfg.key
+  if not priv then
+    priv = assert(crypto.generate_key("ed25519"))
+  end
+  local info, err = crypto.public_key(priv)
+  if not info then error("webhook key: " .. err.message, 0) end
+  if info.type ~= "ed25519" then error("webhook key: expected an Ed25519 private key, got " .. info.type, 0) end
+  local _, serr = crypto.ed25519_sign(priv, "")
+  if serr then error("webhook key: " .. serr.message .. " (a private key is needed)", 0) end
+  local e = setmetatable({
+    state = state, url = cfg.url, private_key = priv, public_key = info.pem, public_spki = info.spki,
+    retry_delay = cfg.retry_delay or 600, retries = cfg.retries or 6, timeout = cfg.timeout or 10,
+    log = cfg.log, queue = {}, inflight = {}, n_inflight = 0, recent = {},
+    stats = { emitted = 0, delivered = 0, rejected = 0, failed = 0, retried = 0 },
+  }, Emitter)
+  if cfg.legacy_rsa then
+    e.rsa_private, e.rsa_public = assert(crypto.generate_key("rsa", 2048))
+  end
+  return e
+end
+
+function Emitter:note(line)
+  if self.log then self.log("webhook " .. line) end
+end
+
+-- Sign and queue one event (a table; webhookId and timestamp are added
+-- when missing). Returns the delivery record.
+function Emitter:emit(event)
+  local state = self.state
+  event.webhookId = event.webhookId or state:random_uuid()
+  event.timestamp = event.timestamp or reply.iso8601(state.time() * 1000)
+  self.stats.emitted = self.stats.emitted + 1
+  if not self.url then
+    local d = { webhookId = event.webhookId, type = event.type, attempts = 0, status = "not sent" }
+    self.recent[#self.recent + 1] = d
+    if #self.recent > M.RECENT then table.remove(self.recent, 1) end
+    return d
+  end
+  local body = reply.encode(event)
+  local headers = { ["Content-Type"] = "application/json",
+    ["X-GHL-Signature"] = crypto.base64_encode(assert(crypto.ed25519_sign(self.private_key, body))) }
+  if self.rsa_private then
+    headers["X-WH-Signature"] = crypto.base64_encode(assert(crypto.rsa_sha256_sign(self.rsa_private, body)))
+  end
+  local d = { webhookId = event.webhookId, type = event.type, body = body, headers = headers,
+    attempts = 0, due = state.now(), status = "queued" }
+  self.recent[#self.recent + 1] = d
+  if #self.recent > M.RECENT then table.remove(self.recent, 1) end
+  self.queue[#self.queue + 1] = d
+  return d
+end
+
+-- ---- Events ----
+
+-- A contact event: kind ContactCreate | ContactUpdate | ContactDelete |
+-- ContactTagUpdate; shown is the contact as the API presents it.
+function Emitter:contact(kind, shown)
+  local event = {}
+  for k, v in pairs(shown) do event[k] = v end
+  event.type = kind
+  return self:emit(event)
+end
+
+-- INSTALL of client_id on a location (location_id) or on the agency (nil).
+function Emitter:install(client_id, location_id)
+  local state = self.state
+  local app = state:app(client_id)
+  if not app then return nil end
+  return self:emit { type = "INSTALL", appId = app.app_id, versionId = app.app_id,
+    installType = location_id and "Location" or "Company", companyId = state.company.id,
+    locationId = location_id, userId = state.user_id, companyName = state.company.name,
+    isWhitelabelCompany = app.whitelabel or false }
+end
+
+-- UNINSTALL of client_id from a location or (location_id nil) the agency.
+function Emitter:uninstall(client_id, location_id)
+  local state = self.state
+  local app = state:app(client_id)
+  return self:emit { type = "UNINSTALL", appId = app and app.app_id or client_id, locationId = location_id,
+    companyId = not location_id and state.company.id or nil }
+end
+
+-- ---- Delivery ----
+
+-- Record the outcome of a delivery attempt (resp or err).
+function Emitter:finished(d, resp, err)
+  local now = self.state.now()
+  d.http_status, d.error = resp and resp.status or nil, err and tostring(err) or nil
+  if resp and resp.status >= 200 and resp.status < 300 then
+    d.status = "delivered"
+    self.stats.delivered = self.stats.delivered + 1
+  elseif resp and resp.status == 429 and d.attempts <= self.retries then
+    d.status, d.due = "retrying", now + self.retry_delay
+    self.stats.retried = self.stats.retried + 1
+    self.queue[#self.queue + 1] = d
+  elseif resp then
+    d.status = "rejected"
+    self.stats.rejected = self.stats.rejected + 1
+  else
+    d.status = "failed"
+    self.stats.failed = self.stats.failed + 1
+  end
+  self:note(string.format("%s %s -> %s%s", d.type, d.webhookId, resp and tostring(resp.status) or d.error,
+    d.status == "retrying" and string.format(" (retry in %gs)", self.retry_delay) or ""))
+end
+
+-- Start due deliveries and collect finished ones; never blocks.
+function Emitter:pump()
+  if #self.queue == 0 and self.n_inflight == 0 then return end
+  local http = require "ghl.http"
+  local now, i = self.state.now(), 1
+  while i <= #self.queue and self.n_inflight < M.MAX_INFLIGHT do
+    local d = self.queue[i]
+    if d.due <= now then
+      table.remove(self.queue, i)
+      d.attempts, d.status = d.attempts + 1, "sending"
+      local t, err = http.start { method = "POST", url = self.url, body = d.body, headers = d.headers,
+        timeout = self.timeout }
+      if t then
+        self.inflight[t] = d
+        self.n_inflight = self.n_inflight + 1
+      else
+        self:finished(d, nil, err)
+      end
+    else
+      i = i + 1
+    end
+  end
+  if self.n_inflight > 0 then
+    for _, t in ipairs(http.perform(0) or {}) do
+      local d = self.inflight[t]
+      if d then
+        self.inflight[t] = nil
+        self.n_inflight = self.n_inflight - 1
+        self:finished(d, t:response())
+      end
+    end
+  end
+end
+
+-- How long the server loop may wait for requests before pump() is due.
+function Emitter:wait_time()
+  if self.n_inflight > 0 then return M.BUSY_WAIT end
+  local wait, now = M.IDLE_WAIT, self.state.now()
+  for _, d in ipairs(self.queue) do
+    wait = math.min(wait, math.max(d.due - now, 0))
+  end
+  return wait
+end
+
+-- ---- Routes ----
+
+local function body_object(ctx)
+  local b = ctx.req.body and ctx.req.body:match("%S") and reply.decode(ctx.req.body)
+  if type(b) ~= "table" then reply.raise(400, "Expected a JSON object body") end
+  return b
+end
+
+local function need_emitter(ctx)
+  local e = ctx.state.webhooks
+  if not e then reply.raise(404, "this simulator has no webhook emitter") end
+  return e
+end
+
+local function show(ctx)
+  local e = need_emitter(ctx)
+  local list = reply.array()
+  for _, d in ipairs(e.recent) do
+    list[#list + 1] = { webhookId = d.webhookId, type = d.type, status = d.status, attempts = d.attempts,
+      httpStatus = d.http_status, error = d.error }
+  end
+  return 200, { url = e.url or reply.null, publicKey = e.public_key, publicKeySpki = e.public_spki,
+    legacyRsa = e.rsa_public ~= nil, rsaPublicKey = e.rsa_public, stats = e.stats, queued = #e.queue,
+    inFlight = e.n_inflight, deliveries = list }
+end
+
+local function send(ctx)
+  local e = need_emitter(ctx)
+  local event = body_object(ctx)
+  if type(event.type) ~= "string" or event.type == "" then reply.raise(400, "type must be a non-empty string") end
+  if event.locationId == nil and event.companyId == nil then event.locationId = ctx.state.default_location end
+  local d = e:emit(event)
+  return 202, { webhookId = d.webhookId, status = d.status }
+end
+
+-- Drop client_id's OAuth tokens for the location (or the agency).
+local function revoke(state, client_id, location_id)
+  for tok, rec in pairs(state.tokens) do
+    if rec.source == "oauth" and rec.app == client_id and
+        ((location_id and rec.kind == "location" and rec.location == location_id) or
+         (not location_id and rec.kind == "company")) then
+      state.tokens[tok] = nil
+    end
+  end
+  for tok, r in pairs(state.refresh_tokens) do
+    if r.client_id == client_id and ((location_id and r.auth_class == "Location" and r.location == location_id) or
+        (not location_id and r.auth_class == "Company")) then
+      state.refresh_tokens[tok] = nil
+    end
+  end
+end
+
+local function uninstall(ctx)
+  local state = ctx.state
+  local b = body_object(ctx)
+  local loc, company, client = b.locationId, b.companyId, b.clientId
+  if (loc == nil) == (company == nil) then reply.raise(400, "give locationId or companyId") end
+  if company ~= nil and company ~= state.company.id then reply.raise(404, "no company " .. tostring(company)) end
+  local done = reply.array()
+  for _, cid in ipairs(state.app_order) do
+    local ins = state.installs[cid]
+    if client == nil or client == cid then
+      local there = loc and ins.locations[loc] or (not loc and ins.company)
+      if there then
+        if loc then ins.locations[loc] = nil else ins.company = nil end
+        revoke(state, cid, loc)
+        local d = state.webhooks and state.webhooks:uninstall(cid, loc)
+        done[#done + 1] = { clientId = cid, locationId = loc, companyId = company,
+          webhookId = d and d.webhookId or nil }
+      end
+    end
+  end
+  if #done == 0 then reply.raise(404, "no app is installed on " .. (loc and ("location " .. loc) or "the agency")) end
+  return 200, { uninstalled = done }
+end
+
+M.routes = {
+  { method = "GET", path = "/__sim/webhooks", handler = show },
+  { method = "POST", path = "/__sim/webhooks", handler = send },
+  { method = "POST", path = "/__sim/uninstall", handler = uninstall },
+}
+for _, r in ipairs(M.routes) do
+  r.public, r.uncounted, r.family = true, true, "sim"
+end
+
+return M

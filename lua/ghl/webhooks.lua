@@ -1,0 +1,515 @@
+-- ghl.webhooks: receiving HighLevel webhooks (FACTS §9). Verifies a
+-- delivery before anything else looks at it: X-GHL-Signature is base64
+-- Ed25519 over the raw body, checked against HighLevel's published key
+-- (built in as M.PUBLIC_KEY, replaceable); the legacy X-WH-Signature is
+-- RSA-SHA256 with the key of the docs (M.RSA_PUBLIC_KEY), accepted only when
+-- asked for. Then it parses the JSON, refuses timestamps older (or newer)
+-- than max_age seconds, de-duplicates on webhookId through the store's
+-- events table (an event whose handler failed may come again: HighLevel
+-- redelivers after our 429), stores the event with its raw body and
+-- headers, runs the built-in handling (INSTALL mints and stores a location
+-- token when an agency token is stored; UNINSTALL marks the resource's
+-- stored tokens "uninstalled") and the user's handler
+-- `function(event, ctx)`, where ctx.client is an API client for the
+-- event's location, made on first use.
+--   M.receiver(opts):handle(req)  -> response, for ghl.server
+--   M.verify(body, headers, opts) -> scheme | nil, err
+--   M.parse(body), M.check_time(event, max_age), M.event_id(event, body)
+--   M.sign(body, private_key[, "rsa"]) -> base64 signature (tests, the simulator)
+--   M.replay_to_url(row, url), M.run_handler(handler, row, opts)
+-- Functions returning `nil, err` do so for what a sender got wrong
+-- (kind "signature", "decode", "stale", "duplicate"); load_handler and
+-- read_key raise ghl.errors for what the user got wrong.
+local crypto = require "ghl.crypto"
+local E = require "ghl.error"
+local cjson = require "cjson.safe"
+local sys = require "ghl.sys"
+
+local M = {}
+
+-- HighLevel's Ed25519 key for X-GHL-Signature (FACTS §9; raw key
+-- 8b61d1d6cacbe28d7c3bc0516bb815258ec6edbba96cddc7f40c09ac708388e8).
+M.PUBLIC_KEY = [[
+-----BEGIN PUBLIC KEY-----
+MCowBQYDK2VwAyEAi2HR1srL4o18O8BRa7gVJY7G7bupbN3H9AwJrHCDiOg=
+-----END PUBLIC KEY-----
+]]
+
+-- The RSA-4096 key for the legacy X-WH-Signature (DOCS-WH).
+M.RSA_PUBLIC_KEY = [[
+-----BEGIN PUBLIC KEY-----
+MIICIjANBgkqhkiG9w0BAQEFAAOCAg8AMIICCgKCAgEAokvo/r9tVgcfZ5DysOSC
+Frm602qYV0MaAiNnX9O8KxMbiyRKWeL9JpCpVpt4XHIcBOK4u3cLSqJGOLaPuXw6
+dO0t6Q/ZVdAV5Phz+ZtzPL16iCGeK9po6D6JHBpbi989mmzMryUnQJezlYJ3DVfB
+csedpinheNnyYeFXolrJvcsjDtfAeRx5ByHQmTnSdFUzuAnC9/GepgLT9SM4nCpv
+uxmZMxrJt5Rw+VUaQ9B8JSvbMPpez4peKaJPZHBbU3OdeCVx5klVXXZQGNHOs8gF
+3kvoV5rTnXV0IknLBXlcKKAQLZcY/Q9rG6Ifi9c+5vqlvHPCUJFT5XUGG5RKgOKU
+J062fRtN+rLYZUV+BjafxQauvC8wSWeYja63VSUruvmNj8xkx2zE/Juc+yjLjTXp
+IocmaiFeAO6fUtNjDeFVkhf5LNb59vECyrHD2SQIrhgXpO4Q3dVNA5rw576PwTzN
+h/AMfHKIjE4xQA1SZuYJmNnmVZLIZBlQAF9Ntd03rfadZ+yDiOXCCs9FkHibELhC
+HULgCsnuDJHcrGNd5/Ddm5hxGQ0ASitgHeMZ0kcIOwKDOzOU53lDza6/Y09T7sYJ
+PQe7z0cvj7aE4B+Ax1ZoZGPzpJlZtGXCsu9aTEGEnKzmsFqwcSsnw3JB31IGKAyk
+T1hhTiaCeIY/OwwwNUY2yvcCAwEAAQ==
+-----END PUBLIC KEY-----
+]]
+
+M.HEADER = "x-ghl-signature"
+M.LEGACY_HEADER = "x-wh-signature"
+M.MAX_AGE = 300           -- seconds; FACTS §9 "reject if older than ~5 min"
+
+local function fail(kind, code, message, extra)
+  local t = extra or {}
+  t.kind, t.code, t.message = kind, code, message
+  return nil, E.new(t)
+end
+
+-- ---- Keys ----
+
+-- The key text for a --public-key style value: the value itself when it
+-- is key text (PEM, or base64 / hex without a path separator that names a
+-- file), else the contents of the file it names. Checked with
+-- crypto.public_key; raises a ghl.error (kind "usage") naming `what`.
+function M.read_key(v, what)
+  what = what or "public key"
+  local text = v
+  if not v:match("^%s*%-%-%-%-%-BEGIN") then
+    local f = io.open(v, "rb")
+    if f then
+      text = f:read("a")
+      f:close()
+    elseif v:find("/", 1, true) and not v:match("^[%w+/=%s]+$") then
+      E.raise { kind = "usage", message = "cannot read " .. what .. " file " .. v }
+    end
+  end
+  local info, err = crypto.public_key(text)
+  if not info then E.raise { kind = "usage", message = "bad " .. what .. ": " .. err.message } end
+  return text, info
+end
+
+-- ---- Signatures ----
+
+-- A header's value, or nil when absent, empty or "N/A" (some senders'
+-- way of saying "not signed").
+local function header(headers, name)
+  local v = headers and headers[name]
+  if type(v) ~= "string" then return nil end
+  v = v:match("^%s*(.-)%s*$")
+  if v == "" or v == "N/A" then return nil end
+  return v
+end
+
+-- Check base64 signature sig over body with verify_fn and key.
+local function check(scheme, name, verify_fn, key, body, sig)
+  local raw, derr = crypto.base64_decode(sig)
+  if not raw then
+    return fail("signature", "malformed", name .. " is not base64: " .. derr.message)
+  end
+  local ok, err = verify_fn(key, body, raw)
+  if ok == nil then
+    return fail("signature", "bad_key", "the " .. scheme .. " key cannot be used: " .. err.message)
+  end
+  if not ok then
+    return fail("signature", "invalid", name .. " does not verify with the configured "
+      .. (scheme == "rsa" and "RSA" or "Ed25519") .. " key (body altered, or signed with another key)")
+  end
+  return scheme
+end
+
+-- verify(body, headers, opts) -> "ed25519" | "rsa" | "none", or nil, err
+-- (kind "signature", code missing | malformed | invalid | bad_key |
+-- legacy_only). headers: lower-case names. opts: public_key (key text,
+-- default M.PUBLIC_KEY), legacy_rsa (also accept X-WH-Signature when there
+-- is no X-GHL-Signature), rsa_public_key (default M.RSA_PUBLIC_KEY),
+-- no_verify ("none": nothing is checked). When X-GHL-Signature is present
+-- it alone decides.
+function M.verify(body, headers, opts)
+  opts = opts or {}
+  if opts.no_verify then return "none" end
+  local sig = header(headers, M.HEADER)
+  if sig then
+    return check("ed25519", "X-GHL-Signature", crypto.ed25519_verify, opts.public_key or M.PUBLIC_KEY, body, sig)
+  end
+  local legacy = header(headers, M.LEGACY_HEADER)
+  if legacy and opts.legacy_rsa then
+    return check("rsa", "X-WH-Signature", crypto.rsa_sha256_verify, opts.rsa_public_key or M.RSA_PUBLIC_KEY,
+      body, legacy)
+  end
+  if legacy then
+    return fail("signature", "legacy_only",
+      "only a legacy X-WH-Signature (RSA) header, which is not accepted without --legacy-rsa")
+  end
+  return fail("signature", "missing", "no X-GHL-Signature header")
+end
+
+-- sign(body, private_key [, "rsa"]) -> base64 signature, or nil, err.
+function M.sign(body, private_key, scheme)
+  local sig, err
+  if scheme == "rsa" then
+    sig, err = crypto.rsa_sha256_sign(private_key, body)
+  else
+    sig, err = crypto.ed25519_sign(private_key, body)
+  end
+  if not sig then return nil, err end
+  return crypto.base64_encode(sig)
+end
+
+-- ---- Events ----
+
+-- parse(body) -> event (the decoded JSON object), or nil, err (kind
+-- "decode"): it must be an object with a string `type`.
+function M.parse(body)
+  local v, err = cjson.decode(body)
+  if type(v) ~= "table" or (next(v) ~= nil and v[1] ~= nil) then
+    return fail("decode", "not_json", "the body is not a JSON object" .. (err and (": " .. err) or ""))
+  end
+  if type(v.type) ~= "string" or v.type == "" then
+    return fail("decode", "no_type", "the event has no \"type\"")
+  end
+  return v
+end
+
+-- Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
+-- days_from_civil).
+local function days(y, m, d)
+  y = m <= 2 and y - 1 or y
+  local era = (y >= 0 and y or y - 399) // 400
+  local yoe = y - era * 400
+  local doy = (153 * (m + (m > 2 and -3 or 9)) + 2) // 5 + d - 1
+  local doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+  return era * 146097 + doe - 719468
+end
+
+-- parse_time(v) -> epoch seconds, or nil: ISO-8601 ("2025-03-04T05:06:07.123Z",
+-- offsets "+02:00", no zone = UTC), or a number (milliseconds when it is
+-- past the year 33658, else seconds).
+function M.parse_time(v)
+  if type(v) == "number" then return v > 1e12 and v / 1000 or v end
+  if type(v) ~= "string" then return nil end
+  local y, mo, d, h, mi, s, frac, zone = v:match(
+    "^%s*(%d%d%d%d)%-(%d%d)%-(%d%d)[Tt ](%d%d):(%d%d):(%d%d)([.,]?%d*)(.-)%s*$")
+  if not y then return nil end
+  y, mo, d, h, mi, s = tonumber(y), tonumber(mo), tonumber(d), tonumber(h), tonumber(mi), tonumber(s)
+  if mo < 1 or mo > 12 or d < 1 or d > 31 or h > 23 or mi > 59 or s > 60 then return nil end
+  local t = days(y, mo, d) * 86400 + h * 3600 + mi * 60 + s
+  if #frac > 1 then t = t + tonumber("0." .. frac:sub(2)) end
+  if zone ~= "" and zone ~= "Z" and zone ~= "z" then
+    local sign, zh, zm = zone:match("^([+-])(%d%d):?(%d%d)$")
+    if not sign then return nil end
+    local off = tonumber(zh) * 3600 + tonumber(zm) * 60
+    t = sign == "+" and t - off or t + off
+  end
+  return t
+end
+
+-- timestamp([epoch]) -> "2025-03-04T05:06:07.123Z" (now by default).
+function M.timestamp(t)
+  t = t or sys.time()
+  local whole = math.floor(t)
+  return os.date("!%Y-%m-%dT%H:%M:%S", whole) .. string.format(".%03dZ", math.floor((t - whole) * 1000))
+end
+
+-- check_time(event, max_age [, now]) -> true, or nil, err (kind "stale"):
+-- the event's timestamp must be within max_age seconds of now, either way
+-- (a clock ahead by more is as suspect as a replay). max_age 0 or nil:
+-- no check.
+function M.check_time(event, max_age, now)
+  if not max_age or max_age <= 0 then return true end
+  local t = M.parse_time(event.timestamp)
+  if not t then
+    return fail("stale", event.timestamp == nil and "no_timestamp" or "bad_timestamp",
+      event.timestamp == nil and "the event has no timestamp, so its age cannot be checked (--max-age 0 skips the check)"
+      or ("the event's timestamp '" .. tostring(event.timestamp) .. "' is not ISO-8601"))
+  end
+  local age = (now or sys.time()) - t
+  if age > max_age then
+    return fail("stale", "stale", string.format("the event's timestamp %s is %d s old; the limit is %d s (--max-age)",
+      tostring(event.timestamp), math.floor(age), max_age))
+  end
+  if -age > max_age then
+    return fail("stale", "future", string.format("the event's timestamp %s is %d s in the future; the limit is %d s",
+      tostring(event.timestamp), math.floor(-age), max_age))
+  end
+  return true
+end
+
+local function hex(s)
+  return (s:gsub(".", function(c) return string.format("%02x", c:byte()) end))
+end
+
+-- event_id(event, body) -> the webhookId, or for an event without one
+-- "sha256:" and the first 40 hex digits of the body's SHA-256 (the same
+-- bytes are the same event).
+function M.event_id(event, body)
+  if type(event.webhookId) == "string" and event.webhookId ~= "" then return event.webhookId end
+  return "sha256:" .. hex(crypto.digest("sha256", body)):sub(1, 40)
+end
+
+-- ---- Handlers ----
+
+-- load_handler(path) -> function(event, ctx). The file returns it; raises
+-- a ghl.error (kind "usage") when it cannot be loaded or returns something
+-- else.
+function M.load_handler(path)
+  local chunk, err = loadfile(path, "t")
+  if not chunk then E.raise { kind = "usage", message = "cannot load handler " .. path .. ": " .. tostring(err) } end
+  local ok, fn = pcall(chunk)
+  if not ok then
+    if E.is(fn) then error(fn, 0) end
+    E.raise { kind = "usage", message = "handler " .. path .. " failed while loading: " .. tostring(fn) }
+  end
+  if type(fn) ~= "function" then
+    E.raise { kind = "usage", message = "handler " .. path .. " must return a function(event, ctx), not a " .. type(fn) }
+  end
+  return fn
+end
+
+-- An API client for q = {location=} or {company=}: ghl.client when it is
+-- there, else a table with location/company and token().
+local function make_client(q)
+  local ok, client = pcall(require, "ghl.client")
+  if ok then return client.new(q) end
+  return { location = q.location, company = q.company,
+           token = function() return require("ghl.auth").token(q) end }
+end
+
+-- context(event, row, opts) -> the handler's ctx: id, type, location,
+-- company, app (appId), headers, body (raw), verified (scheme), received_at,
+-- attempt, replay, store, log(fmt, ...), and client (made on first use).
+function M.context(event, row, opts)
+  opts = opts or {}
+  local ctx = {
+    id = row.id, type = event.type, location = event.locationId, company = event.companyId,
+    app = event.appId, headers = row.headers_table or {}, body = row.body, verified = row.scheme,
+    received_at = row.received_at, attempt = row.attempts or 1, replay = opts.replay or false,
+    store = opts.store, log = function(fmt, ...) (opts.log or print)("info", string.format(fmt, ...)) end,
+  }
+  return setmetatable(ctx, { __index = function(t, k)
+    if k ~= "client" then return nil end
+    local q = t.location and { location = t.location } or t.company and { company = t.company }
+    if not q then return nil end
+    local c = make_client(q)
+    rawset(t, "client", c)
+    return c
+  end })
+end
+
+-- run_handler(fn, event, ctx) -> true, or nil, err (its error, as text).
+function M.run_handler(fn, event, ctx)
+  local ok, err = xpcall(fn, function(e)
+    if E.is(e) then return tostring(e) end
+    return debug.traceback(tostring(e), 2)
+  end, event, ctx)
+  if ok then return true end
+  return nil, err
+end
+
+-- ---- Built-in handling (INSTALL / UNINSTALL, as the official SDK) ----
+
+-- Does stored app `name` have the app id `app_id` (the client id's part
+-- before '-')? true when app_id is nil.
+local function app_matches(auth, name, app_id)
+  if app_id == nil then return true end
+  local a = auth.app(name, true)
+  local cid = a and a.client_id
+  return cid ~= nil and (cid == app_id or cid:match("^([^-]+)") == app_id)
+end
+
+-- INSTALL with a locationId: mint a location token from a stored agency
+-- token of the same app and company, and store it. Returns a line for the
+-- log.
+local function install(event, db)
+  local auth = require "ghl.auth"
+  local loc = event.locationId
+  if type(loc) ~= "string" or loc == "" then
+    return "agency install of company " .. tostring(event.companyId) .. ": no location token to mint"
+  end
+  local crow
+  for _, r in ipairs(db:find_tokens { kind = "oauth" }) do
+    if not crow and r.resource_type == "Company" and (event.companyId == nil or r.resource_id == event.companyId)
+        and app_matches(auth, r.app, event.appId) then
+      crow = r
+    end
+  end
+  if not crow then
+    return "INSTALL on location " .. loc .. ": no agency (Company) token stored for this app, so no location token was minted"
+  end
+  local ctoken = auth.token { app = crow.app, company = crow.resource_id }
+  local tok = require("ghl.oauth").location_token { access_token = ctoken, company_id = crow.resource_id,
+    location_id = loc }
+  auth.save(auth.app(crow.app), tok, { user_type = "Location", location_id = loc, company_id = crow.resource_id })
+  return "INSTALL: stored a location token for " .. loc .. " (app " .. crow.app .. ")"
+end
+
+-- UNINSTALL: mark the stored OAuth tokens of the location (or, without
+-- one, the company) "uninstalled". Returns a line for the log.
+local function uninstall(event, db, id)
+  local auth = require "ghl.auth"
+  local q = event.locationId and { location = event.locationId } or event.companyId and { company = event.companyId }
+  if not q then return "UNINSTALL names no location or company" end
+  q.kind = "oauth"
+  local n = 0
+  for _, r in ipairs(db:find_tokens(q)) do
+    if app_matches(auth, r.app, event.appId) then
+      assert(db:set_status(r.app, r.resource_id, "uninstalled",
+        "UNINSTALL webhook " .. id .. " received " .. M.timestamp()))
+      n = n + 1
+    end
+  end
+  return string.format("UNINSTALL: marked %d stored token%s of %s %s uninstalled", n, n == 1 and "" or "s",
+    event.locationId and "location" or "company", event.locationId or event.companyId)
+end
+
+-- builtin(event, id, db) -> a log line or nil. Raises what minting raises.
+function M.builtin(event, id, db)
+  if event.type == "INSTALL" then return install(event, db) end
+  if event.type == "UNINSTALL" then return uninstall(event, db, id) end
+end
+
+-- ---- The receiver ----
+
+local Receiver = {}
+Receiver.__index = Receiver
+
+-- receiver(opts) -> r. opts: path (nil or "/": any), public_key,
+-- rsa_public_key, legacy_rsa, no_verify, max_age (default M.MAX_AGE; 0:
+-- off), handler (function or nil), builtins (default true), store (a
+-- ghl.store handle; default ghl.auth's), log(level, line) with level
+-- "event" (accepted), "reject", "error" or "info".
+function M.receiver(opts)
+  opts = opts or {}
+  local r = setmetatable({ opts = opts, path = opts.path, max_age = opts.max_age or M.MAX_AGE,
+    log = opts.log or function() end,
+    stats = { accepted = 0, rejected = 0, failed = 0, duplicates = 0 } }, Receiver)
+  if r.path == "/" or r.path == "" then r.path = nil end
+  return r
+end
+
+function Receiver:store()
+  return self.opts.store or require("ghl.auth").store()
+end
+
+local function answer(status, value)
+  return { status = status, headers = { ["Content-Type"] = "application/json" },
+           body = cjson.encode(value) }
+end
+
+-- Refuse a delivery: log it and answer status with the error.
+function Receiver:reject(req, status, err, level)
+  self.stats.rejected = self.stats.rejected + 1
+  self.log(level or "reject", string.format("%d %s %s from %s: %s", status, req.method, req.path,
+    req.remote or "?", tostring(err.message or err)))
+  return answer(status, { error = err.code or err.kind, message = err.message })
+end
+
+-- handle(req) -> response table (ghl.server's contract). Never raises for
+-- anything a sender does.
+function Receiver:handle(req)
+  local path = (req.path or "/"):gsub("%?.*$", "")
+  if self.path and path ~= self.path then
+    return self:reject(req, 404, { code = "not_found", message = "webhooks are received on " .. self.path })
+  end
+  if req.method ~= "POST" then
+    local resp = self:reject(req, 405, { code = "method", message = "webhooks are POSTed" })
+    resp.headers.Allow = "POST"
+    return resp
+  end
+  local body, headers = req.body or "", req.headers or {}
+  local scheme, err = M.verify(body, headers, self.opts)
+  if not scheme then return self:reject(req, 401, err) end
+  local event
+  event, err = M.parse(body)
+  if not event then return self:reject(req, 400, err) end
+  local ok
+  ok, err = M.check_time(event, self.max_age)
+  if not ok then return self:reject(req, 401, err) end
+
+  local id = M.event_id(event, body)
+  local db = self:store()
+  local row = { id = id, type = event.type, location_id = type(event.locationId) == "string" and event.locationId or nil,
+    company_id = type(event.companyId) == "string" and event.companyId or nil, received_at = sys.time(),
+    body = body, headers = cjson.encode(headers), verified = scheme ~= "none" }
+  local fresh, serr = db:put_event(row)
+  if fresh == nil then
+    self.log("error", "cannot store event " .. id .. ": " .. tostring(serr))
+    return answer(429, { error = "store", message = "the event could not be stored; send it again" })
+  end
+  if not fresh then
+    local again, rerr = db:retry_event(id)
+    if again == nil then
+      self.log("error", "cannot store event " .. id .. ": " .. tostring(rerr))
+      return answer(429, { error = "store", message = "the event could not be stored; send it again" })
+    end
+    if not again then
+      self.stats.duplicates = self.stats.duplicates + 1
+      return self:reject(req, 409, { code = "duplicate", message = "webhookId " .. id .. " was already received" })
+    end
+  end
+  row = db:get_event(id) or row
+  row.scheme, row.headers_table = scheme, headers
+  return self:dispatch(event, row, db)
+end
+
+-- Run the built-ins and the handler for a stored event; answer 200, or
+-- 429 (HighLevel redelivers) when either failed.
+function Receiver:dispatch(event, row, db)
+  local id = row.id
+  local function failed(what, msg)
+    self.stats.failed = self.stats.failed + 1
+    db:set_event_status(id, "failed", what .. ": " .. msg)
+    self.log("error", string.format("429 %s %s: %s failed: %s", event.type, id, what, msg))
+    return answer(429, { error = "handler", message = what .. " failed; HighLevel will redeliver" })
+  end
+  if self.opts.builtins ~= false then
+    local ok, line = xpcall(M.builtin, function(e)
+      if E.is(e) then return tostring(e) end
+      return debug.traceback(tostring(e), 2)
+    end, event, id, db)
+    if not ok then return failed("built-in " .. event.type .. " handling", line) end
+    if line then self.log("info", line) end
+  end
+  if self.opts.handler then
+    local ctx = M.context(event, row, { store = db, log = self.log })
+    local ok, herr = M.run_handler(self.opts.handler, event, ctx)
+    if not ok then return failed("the handler", herr) end
+  end
+  db:set_event_status(id, "handled")
+  self.stats.accepted = self.stats.accepted + 1
+  self.log("event", string.format("200 %s %s%s%s%s", event.type, id,
+    row.location_id and (" location " .. row.location_id) or "",
+    (row.attempts or 1) > 1 and (" (attempt " .. row.attempts .. ")") or "",
+    row.scheme == "none" and " (not verified)" or ""))
+  return answer(200, { ok = true, id = id })
+end
+
+-- ---- Replay ----
+
+-- The stored headers of row as a table.
+function M.headers_of(row)
+  local h = row.headers and cjson.decode(row.headers)
+  return type(h) == "table" and h or {}
+end
+
+-- replay_to_url(row, url) -> response, or nil, err: POST the stored raw
+-- body with its original Content-Type and signature headers (a signature
+-- covers the body only, so the copy verifies where the original did).
+function M.replay_to_url(row, url)
+  local h = M.headers_of(row)
+  local headers = { ["Content-Type"] = h["content-type"] or "application/json" }
+  if h[M.HEADER] then headers["X-GHL-Signature"] = h[M.HEADER] end
+  if h[M.LEGACY_HEADER] then headers["X-WH-Signature"] = h[M.LEGACY_HEADER] end
+  return require("ghl.http").request { method = "POST", url = url, body = row.body, headers = headers, timeout = 30 }
+end
+
+-- replay_to_handler(fn, row, opts) -> true, or nil, err text. The stored
+-- event goes to fn as on delivery, with ctx.replay = true; nothing is
+-- verified again and no built-in runs.
+function M.replay_to_handler(fn, row, opts)
+  local event, err = M.parse(row.body)
+  if not event then return nil, err.message end
+  row.headers_table = M.headers_of(row)
+  row.scheme = row.verified and "stored" or "none"
+  local ctx = M.context(event, row, { replay = true, store = opts and opts.store, log = opts and opts.log })
+  return M.run_handler(fn, event, ctx)
+end
+
+return M

@@ -1,0 +1,373 @@
+-- `ghlua api` as a user runs it against the simulator: requests with -q,
+-- -f, -d (text, @file, @-), the Version override, pagination (merged,
+-- NDJSON, --max), --include, --jq, --dry-run and --curl (nothing sent),
+-- compact and pretty output (colour only on a terminal, NO_COLOR), HTTP
+-- errors (exit 1, message and hint on stderr) and usage errors (exit 2).
+-- The token goes in GHL_TOKEN, never on the command line.
+local sim = require "support.sim"
+local run = require "support.run"
+local cjson = require "cjson"
+
+local s, env, home
+
+local function api(args, opts)
+  opts = opts or {}
+  local e = {}
+  for k, v in pairs(env) do e[k] = v end
+  for k, v in pairs(opts.env or {}) do e[k] = v end
+  local argv = { "api" }
+  for _, a in ipairs(args) do argv[#argv + 1] = a end
+  return run.ghlua(argv, { env = e, stdin = opts.stdin })
+end
+
+-- Decode a successful run's stdout.
+local function json(r)
+  assert.are.equal(0, r.code, r.err)
+  return cjson.decode(r.out)
+end
+
+-- The number of API requests the simulator has answered.
+local function requests()
+  return s.stats().requests
+end
+
+-- How many requests the simulator saw with this Version for a family.
+local function version_count(family, version)
+  local v = s.stats().versions[family]
+  return type(v) == "table" and (v[version] or 0) or (v == version and 1 or 0)
+end
+
+-- Run ghlua api on a pseudo-terminal (util-linux script); returns what
+-- the terminal showed (stdout and stderr together).
+local function on_tty(args, extra_env)
+  local parts = {}
+  for k, v in pairs(env) do parts[#parts + 1] = k .. "=" .. run.quote(v) end
+  for k, v in pairs(extra_env or {}) do parts[#parts + 1] = k .. "=" .. run.quote(v) end
+  local cmd = { run.quote(os.getenv("GHLUA")), "api" }
+  for _, a in ipairs(args) do cmd[#cmd + 1] = run.quote(a) end
+  local line = "env -u NO_COLOR " .. table.concat(parts, " ") .. " " .. table.concat(cmd, " ")
+  return run.sh("script -qec " .. run.quote(line) .. " /dev/null")
+end
+
+local function has_script()
+  return os.execute("command -v script >/dev/null 2>&1") == true
+end
+
+describe("ghlua api", function()
+  setup(function()
+    s = sim.start { "--contacts", "250", "--rate-max", "100000" }
+    home = os.tmpname()
+    os.remove(home)
+    env = { GHL_TOKEN = s.token, GHLUA_API_BASE = s.url, GHLUA_HOME = home,
+            no_proxy = sim.NO_PROXY, NO_PROXY = sim.NO_PROXY }
+  end)
+  teardown(function()
+    s.stop()
+    os.execute("rm -rf " .. run.quote(home))
+  end)
+
+  it("GETs a contact, filling {contactId} from -q, as one compact line", function()
+    local id = api { "GET", "/contacts/", "-q", "locationId=" .. s.location, "-q", "limit=1",
+                     "--jq", ".contacts[0].id", "--raw" }
+    assert.are.equal(0, id.code, id.err)
+    id = id.out:gsub("\n$", "")
+    assert.matches("^%w+$", id)
+    local r = api { "get", "/contacts/{contactId}", "-q", "contactId=" .. id }
+    assert.are.equal(0, r.code, r.err)
+    assert.matches("^{[^\n]*}\n$", r.out)
+    assert.are.equal(id, cjson.decode(r.out).contact.id)
+    assert.are.equal("", r.err)
+  end)
+
+  it("fills {locationId} from --location", function()
+    local r = json(api { "GET", "/locations/{locationId}", "--location", s.location })
+    assert.are.equal(s.location, r.location.id)
+  end)
+
+  it("POSTs -f fields, with K:=JSON for raw values and [] kept as []", function()
+    local r = api { "post", "/contacts/", "-f", "firstName=Ada", "-f", "locationId=" .. s.location,
+                    "-f", "dnd:=true", "-f", "tags:=[]", "-f", "email=ada@example.com" }
+    local c = json(r).contact
+    assert.are.equal("Ada", c.firstName)
+    assert.are.equal(true, c.dnd)
+    assert.matches('"tags":%[%]', r.out)        -- printed faithfully, not {}
+    assert.matches('"customFields":%[%]', r.out)
+  end)
+
+  it("makes a repeated -f key an array", function()
+    local r = json(api { "POST", "/contacts/", "-f", "firstName=Bo", "-f", "locationId=" .. s.location,
+                         "-f", "tags=one", "-f", "tags=two" })
+    assert.are.same({ "one", "two" }, r.contact.tags)
+  end)
+
+  it("POSTs a -d body from text, from @file and from @- (stdin)", function()
+    local body = '{"firstName":"%s","locationId":"' .. s.location .. '","tags":["x"]}'
+    assert.are.equal("Cy", json(api { "POST", "/contacts/", "-d", body:format("Cy") }).contact.firstName)
+    local path = os.tmpname()
+    local f = assert(io.open(path, "w"))
+    f:write(body:format("Di"))
+    f:close()
+    local r = api { "POST", "/contacts/", "-d", "@" .. path }
+    os.remove(path)
+    assert.are.equal("Di", json(r).contact.firstName)
+    r = api({ "POST", "/contacts/", "-d", "@-" }, { stdin = body:format("Ed") })
+    assert.are.equal("Ed", json(r).contact.firstName)
+  end)
+
+  it("sends -q query parameters", function()
+    local r = json(api { "GET", "/contacts/", "-q", "locationId=" .. s.location, "-q", "limit=3" })
+    assert.are.equal(3, #r.contacts)
+  end)
+
+  it("sends the --version override", function()
+    local before = version_count("contacts", "2023-02-21")
+    local r = api { "GET", "/contacts/", "-q", "locationId=" .. s.location, "-q", "limit=1",
+                    "--version", "2023-02-21" }
+    assert.are.equal(0, r.code, r.err)
+    assert.are.equal(before + 1, version_count("contacts", "2023-02-21"))
+  end)
+
+  describe("--paginate", function()
+    it("prints one merged array of every item", function()
+      local r = api { "GET", "/contacts/", "-q", "locationId=" .. s.location, "--paginate" }
+      local items = json(r)
+      assert.is_true(#items >= 250)
+      local seen = {}
+      for _, c in ipairs(items) do
+        assert.is_nil(seen[c.id], "duplicate " .. tostring(c.id))
+        seen[c.id] = true
+      end
+      assert.matches("^%[{", r.out)
+      assert.are.equal("", r.err)   -- no progress line: stderr is not a terminal
+    end)
+
+    it("prints one item per line with --ndjson", function()
+      local r = api { "GET", "/contacts/", "-q", "locationId=" .. s.location, "--paginate", "--ndjson" }
+      assert.are.equal(0, r.code, r.err)
+      local n = 0
+      for line in r.out:gmatch("[^\n]+") do
+        n = n + 1
+        assert.is_string(cjson.decode(line).id)
+      end
+      assert.is_true(n >= 250)
+    end)
+
+    it("stops after --max items", function()
+      local r = api { "GET", "/contacts/", "-q", "locationId=" .. s.location, "--paginate", "--max", "30" }
+      assert.are.equal(30, #json(r))
+      r = api { "GET", "/contacts/", "-q", "locationId=" .. s.location, "--paginate", "--max", "120",
+                "--ndjson", "--jq", ".id", "--raw" }
+      assert.are.equal(0, r.code, r.err)
+      local ids = {}
+      for id in r.out:gmatch("[^\n]+") do ids[#ids + 1] = id end
+      assert.are.equal(120, #ids)
+      assert.matches("^%w+$", ids[120])
+    end)
+
+    it("pages a POST search and runs --jq on the merged array", function()
+      local r = api { "POST", "/contacts/search", "-f", "locationId=" .. s.location, "--paginate",
+                      "--max", "150", "--jq", "length" }
+      assert.are.same({ 0, "150\n" }, { r.code, r.out })
+    end)
+
+    it("indents the merged array with --pretty", function()
+      local r = api { "GET", "/contacts/", "-q", "locationId=" .. s.location, "--paginate", "--max", "2", "--pretty" }
+      assert.are.equal(0, r.code, r.err)
+      assert.matches('^%[\n  {\n    "contactName": ', r.out)
+      assert.matches("\n  },\n  {\n", r.out)
+      assert.matches("\n  }\n%]\n$", r.out)
+      assert.are.equal(2, #cjson.decode(r.out))
+    end)
+
+    it("needs a pagination style for an endpoint it does not know", function()
+      local r = api { "GET", "/locations/{locationId}/customFields", "--location", s.location, "--paginate" }
+      assert.are.equal(2, r.code)
+      assert.matches("%-%-style", r.err)
+    end)
+  end)
+
+  it("prints the status line and headers with --include", function()
+    local r = api { "GET", "/contacts/", "-q", "locationId=" .. s.location, "-q", "limit=1", "--include" }
+    assert.are.equal(0, r.code, r.err)
+    local head, body = r.out:match("^(.-)\n\n(.*)$")
+    assert.matches("^HTTP 200 OK\n", head)
+    assert.matches("\ncontent%-type: application/json", head)
+    assert.are.equal(1, #cjson.decode(body).contacts)
+  end)
+
+  describe("--jq", function()
+    it("filters the body and prints each result", function()
+      local r = api { "GET", "/contacts/", "-q", "locationId=" .. s.location, "-q", "limit=3",
+                      "--jq", ".contacts[] | {id, tags}" }
+      assert.are.equal(0, r.code, r.err)
+      local n = 0
+      for line in r.out:gmatch("[^\n]+") do
+        n = n + 1
+        assert.is_string(cjson.decode(line).id)
+      end
+      assert.are.equal(3, n)
+      r = api { "GET", "/contacts/", "-q", "locationId=" .. s.location, "-q", "limit=2", "--jq", ".meta.total" }
+      assert.matches("^%d+\n$", r.out)
+    end)
+
+    it("is a usage error (exit 2) when the filter does not compile, before any request", function()
+      local before = requests()
+      local r = api { "GET", "/contacts/", "--jq", ".contacts[" }
+      assert.are.equal(2, r.code)
+      assert.matches("syntax error", r.err)
+      assert.are.equal(before, requests())
+    end)
+
+    it("exits 1 with jq's message for a runtime error", function()
+      local r = api { "GET", "/contacts/", "-q", "locationId=" .. s.location, "-q", "limit=1", "--jq", ".contacts.x" }
+      assert.are.equal(1, r.code)
+      assert.matches("jq: error: Cannot index array", r.err)
+    end)
+  end)
+
+  describe("--dry-run", function()
+    it("prints the request with the token redacted and sends nothing", function()
+      local before = requests()
+      local r = api { "POST", "/contacts/{contactId}/tags", "-q", "contactId=abc", "-q", "x=1", "-q", "x=2",
+                      "-d", '{"tags":[]}', "--dry-run" }
+      assert.are.equal(0, r.code, r.err)
+      assert.are.equal(before, requests())
+      local first = r.out:match("^[^\n]+")
+      assert.are.equal("POST " .. s.url .. "/contacts/abc/tags?x=1&x=2", first)
+      assert.matches("\nAuthorization: Bearer …" .. s.token:sub(-4) .. "\n", r.out)
+      assert.matches("\nVersion: 2021%-07%-28\n", r.out)
+      assert.matches("\nContent%-Type: application/json\n", r.out)
+      assert.matches('\n\n{"tags":%[%]}\n$', r.out)
+      assert.is_nil(r.out:find(s.token, 1, true))
+    end)
+
+    it("prints a shell-quoted curl command with --curl", function()
+      local before = requests()
+      local r = api { "POST", "/contacts/", "-d", [[{"firstName":"O'Hara"}]], "--dry-run", "--curl" }
+      assert.are.equal(0, r.code, r.err)
+      assert.are.equal(before, requests())
+      assert.matches("^curl %-X POST " .. s.url:gsub("%p", "%%%0") .. "/contacts/ ", r.out)
+      assert.matches("%-H 'Authorization: Bearer …" .. s.token:sub(-4) .. "'", r.out)
+      assert.matches([[%-%-data%-raw '{"firstName":"O'\''Hara"}']] .. "\n$", r.out)
+      assert.is_nil(r.out:find(s.token, 1, true))
+      -- it is one valid shell command
+      local sh = run.sh("sh -n -c " .. run.quote(r.out))
+      assert.are.equal(0, sh.code, sh.err)
+    end)
+  end)
+
+  describe("output", function()
+    it("is compact when not on a terminal and indented with sorted keys with --pretty", function()
+      local args = { "GET", "/locations/{locationId}", "--location", s.location }
+      local compact = api(args)
+      assert.matches("^{[^\n]+}\n$", compact.out)
+      table.insert(args, "--pretty")
+      local pretty = api(args)
+      assert.matches('^{\n  "location": {\n    "', pretty.out)
+      local keys = {}
+      for k in pretty.out:gmatch('\n    "([^"]+)":') do keys[#keys + 1] = k end
+      local sorted = { table.unpack(keys) }
+      table.sort(sorted)
+      assert.is_true(#keys > 2)
+      assert.are.same(sorted, keys)
+      assert.is_nil(pretty.out:find("\27", 1, true))   -- no colour off a terminal
+      assert.are.same(cjson.decode(compact.out), cjson.decode(pretty.out))
+    end)
+
+    it("is pretty and coloured on a terminal, without colour under NO_COLOR, compact with --compact", function()
+      if not has_script() then pending("util-linux script is not installed") return end
+      local args = { "GET", "/locations/{locationId}", "--location", s.location }
+      local tty = on_tty(args)
+      assert.are.equal(0, tty.code, tty.out)
+      assert.matches("\27%[", tty.out)
+      assert.matches('"location"', tty.out)
+      local plain = on_tty(args, { NO_COLOR = "1" })
+      assert.is_nil(plain.out:find("\27", 1, true))
+      assert.matches('^{\r?\n  "location": {', plain.out)
+      table.insert(args, "--compact")
+      local compact = on_tty(args)
+      assert.matches("^{[^\n]+}\r?\n$", compact.out)
+    end)
+
+    it("shows a progress line on a terminal's stderr and clears it", function()
+      if not has_script() then pending("util-linux script is not installed") return end
+      local tty = on_tty { "GET", "/contacts/", "-q", "locationId=" .. s.location, "--paginate", "--ndjson",
+                           "--jq", "empty" }
+      assert.are.equal(0, tty.code, tty.out)
+      assert.matches("\rghlua api: 100 of %d+ items", tty.out)
+      assert.matches("\r\27%[K$", tty.out)
+    end)
+  end)
+
+  describe("errors", function()
+    it("exits 1 with the message and hint on stderr for a 404", function()
+      local r = api { "GET", "/nowhere/at/all" }
+      assert.are.equal(1, r.code)
+      assert.are.equal("", r.out)
+      assert.matches("^ghlua: GET /nowhere/at/all: Cannot GET /nowhere/at/all %(HTTP 404", r.err)
+      assert.matches("hint: check the path", r.err)
+    end)
+
+    it("exits 1 with HighLevel's message for a 400, and --include shows the response", function()
+      local r = api { "GET", "/contacts/{contactId}", "-q", "contactId=nope" }
+      assert.are.equal(1, r.code)
+      assert.matches("Contact not found %(HTTP 400", r.err)
+      assert.are.equal(1, select(2, r.err:gsub("\n", "")))
+      r = api { "GET", "/contacts/{contactId}", "-q", "contactId=nope", "--include" }
+      assert.are.equal(1, r.code)
+      assert.matches("^HTTP 400 Bad Request\n", r.out)
+      assert.matches('"message":"Contact not found"', r.out)
+    end)
+
+    it("exits 1 with the hint for a bad Version", function()
+      local r = api { "GET", "/contacts/", "-q", "locationId=" .. s.location, "--version", "1999-01-01" }
+      assert.are.equal(1, r.code)
+      assert.matches("version header is invalid", r.err)
+      assert.matches("hint: use a published Version", r.err)
+    end)
+
+    -- {args, pattern on stderr}
+    local usage = {
+      { {}, "expected METHOD and PATH" },
+      { { "GET" }, "expected METHOD and PATH" },
+      { { "GET", "contacts" }, "PATH must start with '/'" },
+      { { "G3T", "/contacts/" }, "METHOD must be a word" },
+      { { "POST", "/contacts/", "-d", "{}", "-f", "a=b" }, "give %-d or %-f, not both" },
+      { { "POST", "/contacts/", "-d", '{"a": [1, 2}' }, "%-d: invalid JSON: .* at line 1, column 12" },
+      { { "POST", "/contacts/", "-d", '{"a":\n tru}' }, "%-d: invalid JSON: .* at line 2, column" },
+      { { "POST", "/contacts/", "-d", "" }, "%-d: invalid JSON: no value" },
+      { { "POST", "/contacts/", "-f", "n:=12x" }, "%-f n:=: invalid JSON" },
+      { { "POST", "/contacts/", "-f", "novalue" }, "%-f needs KEY=VALUE" },
+      { { "GET", "/contacts/", "-q", "novalue" }, "%-q needs KEY=VALUE" },
+      { { "GET", "/contacts/{contactId}" }, "{contactId} in PATH has no value" },
+      { { "GET", "/contacts/", "--curl" }, "%-%-curl needs %-%-dry%-run" },
+      { { "GET", "/contacts/", "--max", "3" }, "%-%-max needs %-%-paginate" },
+      { { "GET", "/contacts/", "--paginate", "--max", "0" }, "%-%-max must be a positive integer" },
+      { { "GET", "/contacts/", "--raw" }, "%-%-raw needs %-%-jq" },
+      { { "GET", "/contacts/", "--pretty", "--compact" }, "not both" },
+      { { "GET", "/contacts/", "--paginate", "--dry-run" }, "not with %-%-paginate" },
+      { { "GET", "/contacts/", "--bogus" }, "unknown option '%-%-bogus'" },
+      { { "GET", "/contacts/", "-x" }, "unknown option '%-x'" },
+      { { "GET", "/contacts/", "--location", "a", "--company", "b" }, "give %-%-location or %-%-company" },
+    }
+    for _, case in ipairs(usage) do
+      it("exits 2 for: ghlua api " .. table.concat(case[1], " "), function()
+        local before = requests()
+        local r = api(case[1])
+        assert.are.equal(2, r.code, r.err)
+        assert.matches(case[2], r.err)
+        assert.matches("usage: ghlua api METHOD PATH", r.err)
+        assert.are.equal("", r.out)
+        assert.are.equal(before, requests())
+      end)
+    end
+
+    it("documents GHL_TOKEN in --help", function()
+      local r = api { "--help" }
+      assert.are.equal(0, r.code)
+      assert.matches("usage: ghlua api METHOD PATH", r.out)
+      assert.matches("GHL_TOKEN", r.out)
+      assert.matches("NO_COLOR", r.out)
+    end)
+  end)
+end)

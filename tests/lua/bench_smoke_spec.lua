@@ -1,0 +1,94 @@
+-- A smoke run of the API-client benchmark (bench/api.lua --quick): nginx on
+-- loopback, the C references, a few requests per workload, and the
+-- throttle workload with a tiny limit (20 creates at 10 per second). It
+-- checks that the harness runs end to end and produces its numbers, not how
+-- fast anything is: timings on a shared test machine mean nothing, but a
+-- row that is missing, a workload that sent the wrong number of requests or
+-- a 429 that reached the caller are bugs.
+local cjson = require "cjson"
+local run = require "support.run"
+
+local SRC = os.getenv("GHLUA_SRC") or "."
+local BUILD = os.getenv("GHLUA_BUILD") or (SRC .. "/build")
+
+describe("bench/api.lua --quick", function()
+  local res, md
+
+  setup(function()
+    local json = os.tmpname()
+    local r = run.sh(table.concat({ "cd", run.quote(SRC), "&&", run.quote(os.getenv("GHLUA")), "bench/api.lua",
+      "--quick", "--json", run.quote(json), "--ref-dir", run.quote(BUILD .. "/bench-smoke") }, " "))
+    assert(r.code == 0, "bench/api.lua --quick failed (exit " .. tostring(r.code) .. "):\n" .. r.err .. r.out)
+    md = r.out
+    res = cjson.decode(run.slurp(json))
+    os.remove(json)
+  end)
+
+  local function positive(x) return type(x) == "number" and x > 0 and x < math.huge end
+
+  local function check_rows(list, requests, roles)
+    local seen = {}
+    for _, row in ipairs(list) do
+      seen[row.role] = true
+      assert.is_true(positive(row.median), row.name .. ": median")
+      assert.is_true(row.min <= row.median and row.median <= row.max, row.name .. ": min <= median <= max")
+      assert.is_true(positive(row.ratio), row.name .. ": ratio")
+      assert.is_number(row.server.cpu_share, row.name .. ": server CPU")
+      if requests then
+        assert.are.equal(requests, row.server.requests_per_run, row.name .. ": requests per run")
+        assert.is_true(row.server.conns_per_run >= 1, row.name .. ": connections per run")
+      end
+    end
+    for _, role in ipairs(roles) do assert.is_true(seen[role], "no row for " .. role) end
+  end
+
+  it("times every workload against its reference, with ratios", function()
+    local cfg, h1 = res.config, res.h1
+    assert.is_true(res.client, "ghl.client rows were skipped")
+    check_rows(h1.w1, nil, { "lua", "ghlua_empty", "ref", "ghlua", "curl_1ca" })
+    for _, row in ipairs(h1.w1) do
+      if row.role == "ref" or row.role == "ghlua" then
+        assert.are.equal(1, row.server.requests_per_run, row.name)
+      end
+    end
+    check_rows(h1.w2, cfg.requests, { "ref", "ghlua", "raw" })
+    check_rows(h1.w3, cfg.requests, { "ref", "ghlua", "parallel", "raw" })
+    check_rows(h1.w4, cfg.pages, { "ref", "ghlua", "raw" })
+    for _, w in ipairs { h1.w2, h1.w3, h1.w4 } do
+      for _, row in ipairs(w) do
+        if row.role == "ref" then assert.are.equal(1, row.ratio) end
+      end
+    end
+  end)
+
+  it("measures peak RSS for workloads 2 and 3", function()
+    local roles = {}
+    for _, r in ipairs(res.h1.w5) do
+      roles[r.role] = true
+      assert.is_true(positive(r.median), r.name)
+      assert.is_true(r.median > 1024, r.name .. ": more than 1 MiB (the value is in KiB)")
+    end
+    for _, role in ipairs { "ref2", "ref3", "ghlua2", "ghlua3" } do assert.is_true(roles[role], role) end
+  end)
+
+  it("runs the bulk job under the simulator's limit without a 429 reaching the caller", function()
+    local t = res.throttle
+    assert.are.equal(20, t.n)
+    assert.are.equal(20, t.ok)
+    assert.are.equal(0, t.seen_429)
+    assert.are.equal(0, t.other_errors)
+    assert.are.equal(1, t.t_min)          -- 20 at 10 per 1,000 ms: the second window opens after 1 s
+    assert.is_true(t.seconds >= t.t_min, "finished faster than the limit allows: " .. t.seconds)
+    assert.is_true(positive(t.ratio))
+    assert.is_true(t.server_requests >= 20)
+  end)
+
+  it("prints the Markdown tables with targets", function()
+    for _, heading in ipairs { "1. Cold start", "2. Sequential", "3. Concurrent", "4. Decoding", "5. Peak RSS",
+                               "6. Throttle" } do
+      assert.matches(heading, md, 1, true)
+    end
+    assert.matches("target ≤ 1.15", md, 1, true)
+    assert.matches("| 429s seen by the caller | 0 |", md, 1, true)
+  end)
+end)

@@ -1,0 +1,285 @@
+-- ghl.client against the simulator: Version per family, pagination in every
+-- style, the throttle and 429s, the daily limit, retries, hints, and
+-- concurrency with ghl.parallel and c:batch.
+local ghl = require "ghl"
+local sim = require "support.sim"
+local run = require "support.run"
+local http = require "ghl.http"
+local sys = require "ghl.sys"
+
+local function client(s, o)
+  o = o or {}
+  o.token, o.base, o.location = o.token or s.token, s.url, o.location or s.location
+  return ghl.client(o)
+end
+
+local function stats(s) return assert(http.request { url = s.url .. "/__sim/stats" }):json() end
+
+describe("ghl.client", function()
+  local s
+  setup(function() s = sim.start { "--contacts", "250", "--faults", "--opportunities", "250", "--rate-max", "100000" } end)
+  teardown(function() s.stop() end)
+
+  it("returns decoded JSON and fills {locationId} from its context", function()
+    local c = client(s)
+    local fields = c:get("/locations/{locationId}/customFields")
+    assert.is_table(fields.customFields)
+    assert.is_true(#fields.customFields > 0)
+    local one = c:get("/contacts/{contactId}", { contactId = c:get("/contacts/", { locationId = s.location, limit = 1 }).contacts[1].id })
+    assert.is_string(one.contact.id)
+  end)
+
+  it("picks the Version per endpoint family, and lets the caller override it", function()
+    local c = client(s)
+    c:get("/contacts/", { locationId = s.location, limit = 1 })
+    c:get("/calendars/", { locationId = s.location })
+    local function keys(t) local k = {} for name in pairs(t or {}) do k[#k + 1] = name end table.sort(k) return k end
+    local v = stats(s).versions
+    assert.are.same({ "2021-07-28" }, keys(v.contacts))
+    assert.are.same({ "2021-04-15" }, keys(v.calendars))
+    c:get("/contacts/", { locationId = s.location, limit = 1 }, { version = "2023-02-21" })
+    assert.are.equal(1, stats(s).versions.contacts["2023-02-21"])
+  end)
+
+  it("prepares a request without sending it, with the token redacted", function()
+    local p = client(s):prepare("POST", "/contacts/", { body = { firstName = "Ada" } })
+    assert.are.equal("POST", p.method)
+    assert.are.equal(s.url .. "/contacts/", p.url)
+    assert.are.equal("2021-07-28", p.version)
+    assert.matches("^Bearer …", p.headers.Authorization)
+    assert.are.equal('{"firstName":"Ada"}', p.body)
+  end)
+
+  describe("pagination, 250 items with no duplicates or gaps", function()
+    local function all(iter)
+      local ids, n = {}, 0
+      for item in iter do
+        local id = item.id or item._id
+        assert.is_nil(ids[id], "duplicate " .. tostring(id))
+        ids[id] = true
+        n = n + 1
+      end
+      return n
+    end
+
+    it("meta.nextPageUrl / startAfterId (GET /contacts/)", function()
+      assert.are.equal(250, all(client(s):paginate("/contacts/", { limit = 40 })))
+    end)
+
+    it("page/pageLimit then searchAfter (POST /contacts/search)", function()
+      assert.are.equal(250, all(client(s):paginate("/contacts/search", { pageLimit = 30 })))
+    end)
+
+    it("opportunities in both styles", function()
+      local c = client(s)
+      assert.are.equal(250, all(c:paginate("/opportunities/search", { limit = 60 }, { method = "GET" })))
+      assert.are.equal(250, all(c:paginate("/opportunities/search", { limit = 60 }, { method = "POST", style = "page" })))
+    end)
+
+    it("stops at max", function()
+      assert.are.equal(33, all(client(s):paginate("/contacts/", {}, { max = 33 })))
+    end)
+  end)
+
+  describe("errors and hints", function()
+    it("raises a ghl.error with status, message, traceId, method, path and hint", function()
+      local ok, err = pcall(client(s).post, client(s), "/contacts/", { locationId = s.location, email = "dup@example.com" })
+      assert.is_true(ok, tostring(err))
+      local _, e = ghl.try(client(s).post, client(s), "/contacts/", { locationId = s.location, email = "dup@example.com" })
+      assert.are.same({ "http", 400, "POST", "/contacts/", "duplicate_contact" }, { e.kind, e.status, e.method, e.path, e.code })
+      assert.is_string(e.traceId)
+      assert.is_string(e.meta.contactId)
+      assert.matches("upsert", e.hint)
+    end)
+
+    it("joins array messages (422)", function()
+      local c = client(s)
+      local id = c:get("/contacts/", { locationId = s.location, limit = 1 }).contacts[1].id
+      local _, e = ghl.try(c.put, c, "/contacts/" .. id, { gender = "x", locationId = s.location })
+      assert.are.equal(422, e.status)
+      assert.matches("should not exist, .*should not exist", e.message)
+      assert.are.equal("unknown_property", e.code)
+    end)
+
+    it("explains another location's id (403)", function()
+      local _, e = ghl.try(function() return client(s):get("/contacts/", { locationId = "otherLocation000001" }) end)
+      assert.are.same({ 403, "wrong_location" }, { e.status, e.code })
+      assert.matches("location " .. s.location, e.hint)
+    end)
+
+    it("reports a reply that is not JSON as a decode error", function()
+      local _, e = ghl.try(function() return client(s):get("/__fault/truncated-json") end)
+      assert.are.equal("decode", e.kind)
+    end)
+
+    it("gives every catalogue entry a code and a hint", function()
+      local hints = require "ghl.hints"
+      for _, h in ipairs(hints.catalogue) do
+        local code, hint = hints.lookup("xx " .. h[1] .. " yy", { method = "GET", path = "/p", scopes = { "a.readonly" }, location = "L" })
+        assert.are.equal(h[2], code)
+        assert.is_string(hint)
+      end
+      local _, hint = hints.lookup("The token is not authorized for this scope.", { method = "GET", path = "/contacts/", scopes = { "contacts.readonly" } })
+      assert.matches("contacts%.readonly", hint)
+      assert.matches("ghlua auth login %-%-scopes", hint)
+    end)
+  end)
+
+  describe("concurrency", function()
+    it("runs 200 requests with ghl.parallel, in order, one error isolated", function()
+      local c = client(s)
+      local ids = {}
+      for item in c:paginate("/contacts/", {}, { max = 200 }) do ids[#ids + 1] = item.id end
+      local fns = {}
+      for i = 1, 200 do
+        fns[i] = function() return c:get("/contacts/" .. (i == 57 and "missing-id" or ids[i])).contact.id end
+      end
+      local res = ghl.parallel(fns, { concurrency = 16 })
+      for i = 1, 200 do
+        if i == 57 then assert.is_true(ghl.error.is(res[i])) else assert.are.equal(ids[i], res[i]) end
+      end
+    end)
+
+    it("yields inside ghl.parallel instead of blocking", function()
+      local c = client(s)
+      local t0 = sys.now()
+      local fns = {}
+      for i = 1, 16 do fns[i] = function() return c:get("/__fault/slow", { ms = 400, i = i }) end end
+      local res = ghl.parallel(fns, { concurrency = 16 })
+      assert.are.equal(16, #res)
+      assert.is_true(sys.now() - t0 < 1.5, "16 × 400 ms ran one after another")
+    end)
+
+    it("c:batch returns results in order", function()
+      local c = client(s)
+      local res = c:batch({ { "GET", "/contacts/", query = { locationId = s.location, limit = 2 } }, { "GET", "/nope" },
+                            { "POST", "/contacts/search", body = { locationId = s.location, pageLimit = 3 } } }, { concurrency = 3 })
+      assert.are.equal(2, #res[1].contacts)
+      assert.are.equal(404, res[2].status)
+      assert.are.equal(3, #res[3].contacts)
+    end)
+  end)
+end)
+
+describe("rate limits", function()
+  it("throttles to the server's limit so the caller sees no 429 (5 per second)", function()
+    local s = sim.start { "--rate-max", "5", "--rate-interval-ms", "1000" }
+    finally(s.stop)
+    local c = client(s)
+    local t0 = sys.now()
+    for _ = 1, 22 do c:get("/contacts/", { locationId = s.location, limit = 1 }) end
+    local took = sys.now() - t0
+    assert.is_true(took >= 3.9, "too fast for 5 per second: " .. took)
+    assert.is_true(took < 6, "too slow: " .. took)
+    local st = stats(s).status
+    assert.are.same({ 22, nil }, { st["200"], st["429"] })
+    local r = c:rate()
+    assert.are.same({ 5, 1000 }, { r.max, r.interval_ms })
+  end)
+
+  it("retries 429s caused by another process after the interval", function()
+    local s = sim.start { "--rate-max", "5", "--rate-interval-ms", "1000" }
+    finally(s.stop)
+    local code = ([[
+      local c = require('ghl').client { token = %q, base = %q, location = %q }
+      for i = 1, 12 do c:get('/contacts/', { locationId = %q, limit = 1 }) end
+      print('ok')
+    ]]):format(s.token, s.url, s.location, s.location)
+    local a = io.popen(("%s -e %s 2>&1"):format(run.quote(os.getenv("GHLUA")), run.quote(code)))
+    local b = run.ghlua { "-e", code }
+    local aout = a:read("a")
+    a:close()
+    assert.are.same({ 0, "ok\n" }, { b.code, b.out }, b.err)
+    assert.are.equal("ok\n", aout)
+  end)
+
+  it("fails fast when the daily limit is used up, retrying nothing", function()
+    local s = sim.start { "--rate-daily", "3" }
+    finally(s.stop)
+    local c = client(s)
+    for _ = 1, 3 do c:get("/contacts/", { locationId = s.location, limit = 1 }) end
+    local t0 = sys.now()
+    local _, e = ghl.try(c.get, c, "/contacts/", { locationId = s.location, limit = 1 })
+    assert.are.equal("rate", e.kind)
+    assert.matches("daily request limit", e.message)
+    assert.is_true(sys.now() - t0 < 0.5)
+    assert.are.equal(3, stats(s).requests)
+  end)
+end)
+
+describe("retries", function()
+  local s
+  setup(function() s = sim.start {} end)
+  teardown(function() s.stop() end)
+
+  local function chaos(rules)
+    assert(http.request { method = "PUT", url = s.url .. "/__sim/chaos", json = { rules = rules } })
+    assert(http.request { method = "DELETE", url = s.url .. "/__sim/requests" })
+  end
+  local function attempts(method, path)
+    local log = assert(http.request { url = s.url .. "/__sim/requests" }):json()
+    local n = 0
+    for _, r in ipairs(log.requests or log) do
+      if r.method == method and r.path == path then n = n + 1 end
+    end
+    return n
+  end
+
+  it("retries a GET after 5xx and resets", function()
+    chaos { { method = "GET", path = "/contacts/", times = 1, status = 503 },
+            { method = "GET", path = "/contacts/", times = 1, reset = true } }
+    local v = client(s):get("/contacts/", { locationId = s.location, limit = 1 })
+    assert.is_table(v.contacts)
+    assert.are.equal(3, attempts("GET", "/contacts/"))
+  end)
+
+  it("does not retry a POST unless asked", function()
+    chaos { { method = "POST", path = "/contacts/", times = 1, status = 502 } }
+    local _, e = ghl.try(function() return client(s):post("/contacts/", { locationId = s.location, firstName = "A" }) end)
+    assert.are.equal(502, e.status)
+    assert.are.equal(1, attempts("POST", "/contacts/"))
+    chaos { { method = "POST", path = "/contacts/", times = 1, status = 502 } }
+    local v = client(s):post("/contacts/", { locationId = s.location, firstName = "B" }, { retry = true })
+    assert.are.equal("b", v.contact.firstName:lower())
+    assert.are.equal(2, attempts("POST", "/contacts/"))
+  end)
+end)
+
+describe("pagination with an agency token", function()
+  local oauth = require "support.oauth"
+  local o
+  setup(function()
+    o = oauth.start { "--auto-approve", "company", "--app-type", "Company", "--locations", "249", "--rate-max", "100000" }
+    o.add_app("oauth")
+    local resp = assert(http.request { url = o.sim.url .. "/v2/oauth/chooselocation", query = {
+      response_type = "code", client_id = o.client_id, redirect_uri = o.redirect_uri, scope = "oauth.readonly oauth.write" } })
+    local code = resp.headers.location:match("code=([^&]+)")
+    local r = o.ghlua { "auth", "exchange", code, "--app", "app1", "--user-type", "Company" }
+    assert(r.code == 0, r.err)
+  end)
+  teardown(function() o.stop() end)
+
+  -- Count items of a paginated listing in a child process using the store.
+  local function count(path, opts)
+    local r = o.lua(([[
+      local c = require('ghl').client {}
+      local seen, n = {}, 0
+      for item in c:paginate(%q, { companyId = c.company, appId = %q, %s }, %s) do
+        local id = item._id or item.id
+        assert(not seen[id], 'duplicate ' .. tostring(id))
+        seen[id], n = true, n + 1
+      end
+      print(n)
+    ]]):format(path, o.client_id:match("^[^-]+"), opts.params or "", opts.o or "{}"))
+    assert.are.equal(0, r.code, r.err)
+    return tonumber(r.out)
+  end
+
+  it("skip/limit (GET /oauth/installedLocations)", function()
+    assert.are.equal(250, count("/oauth/installedLocations", { params = "limit = 37" }))
+  end)
+
+  it("v3 pageSize/pageToken (GET /oauth/installed-locations)", function()
+    assert.are.equal(250, count("/oauth/installed-locations", { params = "pageSize = 41", o = "{ version = 'v3' }" }))
+  end)
+end)

@@ -1,0 +1,629 @@
+-- Webhooks end to end: `ghlua sim --webhook-url` signs events with its
+-- own Ed25519 key and `ghlua webhook serve --public-key <that key>` (both
+-- child processes) verifies, de-duplicates, stores and hands them to a
+-- handler file. Crafted deliveries (ghl.http, signatures made with
+-- ghl.crypto) show what is refused: a tampered body, a wrong key, a
+-- missing header, a replayed webhookId, a stale timestamp. Then handler
+-- failures (429 and redelivery), legacy RSA, list/show/replay/verify, the
+-- INSTALL/UNINSTALL built-ins against the token store, the simulator
+-- never waiting for a receiver, and the store's events table.
+local sim = require "support.sim"
+local oauth = require "support.oauth"
+local run = require "support.run"
+local http = require "ghl.http"
+local crypto = require "ghl.crypto"
+local webhooks = require "ghl.webhooks"
+local store = require "ghl.store"
+local sys = require "ghl.sys"
+local cjson = require "cjson"
+
+local q = run.quote
+local slurp = run.slurp
+
+local function tmpdir()
+  local d = os.tmpname()
+  os.remove(d)
+  assert(sys.mkdir(d, tonumber("700", 8)))
+  return d
+end
+
+local function wait_until(f, what, limit)
+  local deadline = sys.now() + (limit or 10)
+  while true do
+    local v = f()
+    if v then return v end
+    assert(sys.now() < deadline, "timed out waiting for " .. what)
+    sys.sleep(0.02)
+  end
+end
+
+local function alive(pid) return pid ~= nil and sys.kill(pid, 0) == true end
+
+-- `ghlua webhook serve ARGV...` in the background with env; waits for its
+-- ready file. Returns {url, port, pid, output(), stop()}.
+local function serve(argv, env)
+  local base = os.tmpname()
+  local ready, log, pidfile = base .. ".ready", base .. ".log", base .. ".pid"
+  local parts = { "env", "no_proxy=" .. sim.NO_PROXY, "NO_PROXY=" .. sim.NO_PROXY }
+  for k, v in pairs(env or {}) do parts[#parts + 1] = k .. "=" .. q(v) end
+  for _, a in ipairs { os.getenv("GHLUA"), "webhook", "serve", "--ready-file", ready } do parts[#parts + 1] = q(a) end
+  for _, a in ipairs(argv) do parts[#parts + 1] = q(a) end
+  local cmd = table.concat(parts, " ") .. " </dev/null >" .. q(log) .. " 2>&1 & echo $! >" .. q(pidfile)
+  assert(os.execute(cmd))
+  local info = wait_until(function()
+    local pid = tonumber((slurp(pidfile) or ""):match("%d+"))
+    if pid and not alive(pid) and slurp(ready) == "" then
+      error("webhook serve exited: " .. slurp(log))
+    end
+    local t = slurp(ready)
+    return t ~= "" and cjson.decode(t)
+  end, "webhook serve to get ready")
+  local s = { url = info.url, port = info.port, pid = math.tointeger(info.pid) }
+  function s.output() return slurp(log) end
+  function s.stop()
+    if alive(s.pid) then sys.kill(s.pid, 15) end
+    local limit = sys.now() + 5
+    while alive(s.pid) and sys.now() < limit do sys.sleep(0.02) end
+    if alive(s.pid) then sys.kill(s.pid, 9) end
+    for _, p in ipairs { base, ready, log, pidfile } do os.remove(p) end
+  end
+  return s
+end
+
+-- A handler file that appends one JSON line per call to its .out file
+-- and fails on purpose for events with fail = true, or once while the
+-- .fail file exists. Returns {path, out, fail, records()}.
+local function recorder()
+  local h = { path = os.tmpname() .. ".lua" }
+  h.out, h.fail = h.path .. ".out", h.path .. ".fail"
+  local f = assert(io.open(h.path, "w"))
+  f:write(string.format([[
+local OUT, FAIL = %q, %q
+return function(event, ctx)
+  local rec = { event = event, id = ctx.id, type = ctx.type, verified = ctx.verified, location = ctx.location,
+    attempt = ctx.attempt, replay = ctx.replay, signature = ctx.headers["x-ghl-signature"] }
+  if event.want_client then
+    rec.client_location = ctx.client.location
+    rec.client_token = ctx.client:token()
+  end
+  local f = assert(io.open(OUT, "a"))
+  f:write(require("cjson").encode(rec), "\n")
+  f:close()
+  if event.fail then error("failing on purpose for " .. ctx.id) end
+  local flag = io.open(FAIL)
+  if flag then
+    flag:close()
+    os.remove(FAIL)
+    error("failing once on purpose")
+  end
+end
+]], h.out, h.fail))
+  f:close()
+  function h.records()
+    local list = {}
+    for line in (slurp(h.out) .. ""):gmatch("[^\n]+") do list[#list + 1] = cjson.decode(line) end
+    return list
+  end
+  -- The records whose event matches pred.
+  function h.find(pred)
+    local hits = {}
+    for _, r in ipairs(h.records()) do if pred(r) then hits[#hits + 1] = r end end
+    return hits
+  end
+  function h.remove() for _, p in ipairs { h.path, h.out, h.fail } do os.remove(p) end end
+  return h
+end
+
+local function uuid()
+  local b = crypto.base64_encode(assert(sys.random_bytes(12))):gsub("[+/=]", "x")
+  return "wh-" .. b
+end
+
+-- A JSON event body with a fresh webhookId and timestamp unless given.
+local function event(fields)
+  fields.webhookId = fields.webhookId or uuid()
+  if fields.timestamp == nil then fields.timestamp = webhooks.timestamp() end
+  if fields.timestamp == false then fields.timestamp = nil end
+  return cjson.encode(fields), fields.webhookId
+end
+
+local function deliver(url, body, headers)
+  local h = { ["Content-Type"] = "application/json" }
+  for k, v in pairs(headers or {}) do h[k] = v end
+  local resp = assert(http.request { method = "POST", url = url, body = body, headers = h, timeout = 20 })
+  return resp, resp.body ~= "" and resp:json() or nil
+end
+
+local function signed(body, key)
+  return { ["X-GHL-Signature"] = assert(webhooks.sign(body, key)) }
+end
+
+describe("webhook serve with the simulator", function()
+  local s, srv, h, home, key, spki, url, loc
+
+  local function ghlua(args, opts)
+    opts = opts or {}
+    opts.env = opts.env or {}
+    opts.env.GHLUA_HOME = opts.env.GHLUA_HOME or home
+    return run.ghlua(args, opts)
+  end
+
+  local function api(method, path, body)
+    local resp = assert(http.request { method = method, url = s.url .. path, headers = s.headers(),
+      json = body, timeout = 10 })
+    assert(resp.status < 300, method .. " " .. path .. ": " .. resp.status .. " " .. resp.body)
+    return resp:json()
+  end
+
+  setup(function()
+    home = tmpdir()
+    local port = oauth.free_port()
+    url = ("http://127.0.0.1:%d/hooks"):format(port)
+    s = sim.start { "--webhook-url", url, "--webhook-retry-delay", "1" }
+    key, spki, loc = s.ready.webhookPrivateKey, s.ready.webhookPublicKeySpki, s.location
+    h = recorder()
+    srv = serve({ "--port", tostring(port), "--path", "/hooks", "--handler", h.path, "--public-key", spki },
+      { GHLUA_HOME = home })
+  end)
+
+  teardown(function()
+    srv.stop()
+    s.stop()
+    h.remove()
+    os.execute("rm -rf " .. q(home))
+  end)
+
+  it("prints the simulator's public key and writes the key pair to the ready file", function()
+    assert.matches("webhook public key " .. spki:gsub("%p", "%%%0"), s.output())
+    assert.matches("^MCowBQYDK2VwAyEA", spki)
+    assert.are.equal(spki, assert(crypto.public_key(key)).spki)
+    local info = assert(http.request { url = s.url .. "/__sim/webhooks" }):json()
+    assert.are.same({ spki, url }, { info.publicKeySpki, info.url })
+  end)
+
+  it("delivers signed contact events from the simulator to the handler", function()
+    local c = api("POST", "/contacts/", { locationId = loc, firstName = "Ada", email = "ada@example.com" }).contact
+    local rec = wait_until(function()
+      return h.find(function(r) return r.type == "ContactCreate" and r.event.id == c.id end)[1]
+    end, "ContactCreate at the handler")
+    assert.are.same({ "ed25519", loc, "ada@example.com", rec.id, 1 },
+      { rec.verified, rec.location, rec.event.email, rec.event.webhookId, rec.attempt })
+    assert.is_number(webhooks.parse_time(rec.event.timestamp))
+    assert.is_string(rec.signature)
+
+    api("PUT", "/contacts/" .. c.id, { lastName = "Lovelace" })
+    api("POST", "/contacts/" .. c.id .. "/tags", { tags = { "vip" } })
+    api("DELETE", "/contacts/" .. c.id)
+    for _, kind in ipairs { "ContactUpdate", "ContactTagUpdate", "ContactDelete" } do
+      wait_until(function()
+        return h.find(function(r) return r.type == kind and r.event.id == c.id end)[1]
+      end, kind .. " at the handler")
+    end
+    local tagged = h.find(function(r) return r.type == "ContactTagUpdate" and r.event.id == c.id end)[1]
+    assert.are.same({ "vip" }, tagged.event.tags)
+
+    local l = ghlua { "webhook", "list", "--type", "ContactDelete", "--json" }
+    assert.are.equal(0, l.code, l.err)
+    local rows = cjson.decode(l.out)
+    assert.are.same({ 1, "ContactDelete", "handled", true }, { #rows, rows[1].type, rows[1].status, rows[1].verified })
+    assert.matches("200 ContactCreate " .. rec.id:gsub("%p", "%%%0"), srv.output())
+  end)
+
+  it("accepts an event signed with the simulator's private key", function()
+    local body, id = event { type = "ContactCreate", locationId = loc, id = "crafted-1" }
+    local resp, reply = deliver(url, body, signed(body, key))
+    assert.are.same({ 200, true, id }, { resp.status, reply.ok, reply.id })
+    assert.are.equal(1, #h.find(function(r) return r.id == id end))
+  end)
+
+  it("rejects a tampered body with 401, before the handler", function()
+    local body, id = event { type = "ContactCreate", locationId = loc, id = "c-tamper", email = "a@example.com" }
+    local resp, reply = deliver(url, body:gsub("a@example", "b@example"), signed(body, key))
+    assert.are.same({ 401, "invalid" }, { resp.status, reply.error })
+    assert.are.equal(0, #h.find(function(r) return r.id == id end))
+    assert.are.equal(1, ghlua({ "webhook", "show", id }).code)
+    assert.matches("401 POST /hooks from 127%.0%.0%.1: X%-GHL%-Signature does not verify", srv.output())
+  end)
+
+  it("rejects a signature made with another key", function()
+    local other = assert(crypto.generate_key("ed25519"))
+    local body, id = event { type = "ContactCreate", locationId = loc, id = "c-wrongkey" }
+    local resp, reply = deliver(url, body, signed(body, other))
+    assert.are.same({ 401, "invalid" }, { resp.status, reply.error })
+    -- and HighLevel's real key is not ours either: the simulator's events
+    -- do not verify against the built-in key
+    assert.are_not.equal(spki, assert(crypto.public_key(webhooks.PUBLIC_KEY)).spki)
+    assert.are.equal(0, #h.find(function(r) return r.id == id end))
+  end)
+
+  it("rejects a missing, empty, N/A or malformed X-GHL-Signature", function()
+    local body, id = event { type = "ContactCreate", locationId = loc, id = "c-nosig" }
+    for _, case in ipairs {
+      { nil, "missing" }, { { ["X-GHL-Signature"] = "N/A" }, "missing" },
+      { { ["X-GHL-Signature"] = "not base64!" }, "malformed" },
+      { { ["X-WH-Signature"] = "c2ln" }, "legacy_only" },
+    } do
+      local resp, reply = deliver(url, body, case[1])
+      assert.are.same({ 401, case[2] }, { resp.status, reply.error })
+    end
+    assert.are.equal(0, #h.find(function(r) return r.id == id end))
+    assert.matches("no X%-GHL%-Signature header", srv.output())
+  end)
+
+  it("rejects a replayed webhookId with 409 and calls the handler once", function()
+    local body, id = event { type = "ContactCreate", locationId = loc, id = "c-replay" }
+    local hdr = signed(body, key)
+    assert.are.equal(200, deliver(url, body, hdr).status)
+    local resp, reply = deliver(url, body, hdr)
+    assert.are.same({ 409, "duplicate" }, { resp.status, reply.error })
+    assert.are.equal(1, #h.find(function(r) return r.id == id end))
+    assert.matches("409 .*" .. id:gsub("%p", "%%%0") .. " was already received", srv.output())
+  end)
+
+  it("rejects stale, future and missing timestamps", function()
+    for _, case in ipairs {
+      { webhooks.timestamp(sys.time() - 600), "stale" },
+      { webhooks.timestamp(sys.time() + 600), "future" },
+      { false, "no_timestamp" },
+      { "yesterday", "bad_timestamp" },
+    } do
+      local body, id = event { type = "ContactCreate", locationId = loc, timestamp = case[1] }
+      local resp, reply = deliver(url, body, signed(body, key))
+      assert.are.same({ 401, case[2] }, { resp.status, reply.error })
+      assert.are.equal(0, #h.find(function(r) return r.id == id end))
+    end
+    -- within the window (60 s old) is fine
+    local body = event { type = "ContactCreate", locationId = loc, timestamp = webhooks.timestamp(sys.time() - 60) }
+    assert.are.equal(200, deliver(url, body, signed(body, key)).status)
+  end)
+
+  it("answers 429 when the handler fails, logs it and keeps the event as failed", function()
+    local body, id = event { type = "ContactCreate", locationId = loc, fail = true }
+    local resp, reply = deliver(url, body, signed(body, key))
+    assert.are.same({ 429, "handler" }, { resp.status, reply.error })
+    assert.matches("429 ContactCreate " .. id:gsub("%p", "%%%0") .. ": the handler failed: .*failing on purpose",
+      srv.output())
+    local show = ghlua { "webhook", "show", id, "--json" }
+    local row = cjson.decode(show.out)
+    assert.are.same({ "failed", 1 }, { row.status, row.attempts })
+    assert.matches("failing on purpose", row.note)
+  end)
+
+  it("gets the simulator's redelivery after a 429 and runs the handler again", function()
+    local f = assert(io.open(h.fail, "w"))
+    f:close()
+    local c = api("POST", "/contacts/", { locationId = loc, firstName = "Retry" }).contact
+    local rec = wait_until(function()
+      return h.find(function(r) return r.event.id == c.id and r.attempt == 2 end)[1]
+    end, "the redelivery", 15)
+    assert.are.equal(2, #h.find(function(r) return r.event.id == c.id end))
+    local row = cjson.decode(ghlua({ "webhook", "show", rec.id, "--json" }).out)
+    assert.are.same({ "handled", 2 }, { row.status, row.attempts })
+    local info = assert(http.request { url = s.url .. "/__sim/webhooks" }):json()
+    local d
+    for _, x in ipairs(info.deliveries) do if x.webhookId == rec.id then d = x end end
+    assert.are.same({ "delivered", 2, 200 }, { d.status, d.attempts, d.httpStatus })
+  end)
+
+  it("refuses other paths and methods", function()
+    local body = event { type = "ContactCreate", locationId = loc }
+    assert.are.equal(404, deliver(srv.url .. "other", body, signed(body, key)).status)
+    assert.are.equal(405, assert(http.request { url = url }).status)
+  end)
+
+  describe("stored events", function()
+    local body, id
+
+    setup(function()
+      body, id = event { type = "OpportunityCreate", locationId = loc, id = "opp-1", name = "Deal é" }
+      assert.are.equal(200, deliver(url, body, signed(body, key)).status)
+    end)
+
+    it("lists them with filters", function()
+      local all = cjson.decode(ghlua({ "webhook", "list", "--json" }).out)
+      assert.is_true(#all >= 3)
+      local opp = cjson.decode(ghlua({ "webhook", "list", "--type", "OpportunityCreate", "--json" }).out)
+      assert.are.same({ 1, id, loc }, { #opp, opp[1].id, opp[1].location_id })
+      local last = cjson.decode(ghlua({ "webhook", "list", "--limit", "1", "--json" }).out)
+      assert.are.same({ 1, all[#all].id }, { #last, last[1].id })
+      assert.are.same({}, cjson.decode(ghlua({ "webhook", "list", "--since", "2099-01-01", "--json" }).out))
+      assert.are.equal(#all, #cjson.decode(ghlua({ "webhook", "list", "--since", "1h", "--json" }).out))
+      local text = ghlua { "webhook", "list", "--type", "OpportunityCreate" }
+      assert.matches(id:gsub("%p", "%%%0") .. "%s+OpportunityCreate%s+" .. loc .. "%s+handled", text.out)
+      assert.are.equal(2, ghlua({ "webhook", "list", "--since", "soon" }).code)
+    end)
+
+    it("shows one, with the raw body byte for byte", function()
+      local raw = ghlua { "webhook", "show", id, "--body" }
+      assert.are.same({ 0, body }, { raw.code, raw.out })
+      local rec = cjson.decode(ghlua({ "webhook", "show", id, "--json" }).out)
+      assert.are.same({ id, "OpportunityCreate", loc, true, "handled", body },
+        { rec.id, rec.type, rec.location_id, rec.verified, rec.status, rec.body })
+      assert.are.equal(signed(body, key)["X-GHL-Signature"], rec.headers["x-ghl-signature"])
+      local text = ghlua { "webhook", "show", id }
+      assert.matches("x%-ghl%-signature: ", text.out)
+      assert.matches("Deal é", text.out, 1, true)
+      local missing = ghlua { "webhook", "show", "no-such-id" }
+      assert.are.equal(1, missing.code)
+      assert.matches("no stored event no%-such%-id", missing.err)
+    end)
+
+    it("replays them to a handler", function()
+      local h2 = recorder()
+      local r = ghlua { "webhook", "replay", id, "--handler", h2.path }
+      assert.are.equal(0, r.code, r.err)
+      local recs = h2.records()
+      assert.are.same({ 1, id, true, "opp-1" }, { #recs, recs[1].id, recs[1].replay, recs[1].event.id })
+      local failing = ghlua { "webhook", "replay", id, "--handler", h2.path }
+      assert.are.equal(0, failing.code)
+      local f = assert(io.open(h2.fail, "w"))
+      f:close()
+      failing = ghlua { "webhook", "replay", id, "--handler", h2.path }
+      assert.are.equal(1, failing.code)
+      assert.matches("failing once on purpose", failing.err)
+      h2.remove()
+    end)
+
+    it("replays them to a URL with the original body and signature, which still verify there", function()
+      local home2, h3 = tmpdir(), recorder()
+      local other = serve({ "--port", "0", "--handler", h3.path, "--public-key", spki }, { GHLUA_HOME = home2 })
+      local r = ghlua { "webhook", "replay", id, "--to", other.url }
+      local again = ghlua { "webhook", "replay", id, "--to", other.url }
+      other.stop()
+      local recs = h3.records()
+      h3.remove()
+      os.execute("rm -rf " .. q(home2))
+      assert.are.equal(0, r.code, r.err)
+      assert.matches("HTTP 200", r.out)
+      assert.are.same({ 1, id, "ed25519", "Deal é" }, { #recs, recs[1].id, recs[1].verified, recs[1].event.name })
+      assert.are.equal(1, again.code)
+      assert.matches("HTTP 409", again.err)
+      assert.are.equal(2, ghlua({ "webhook", "replay", id }).code)
+    end)
+
+    it("verifies a body and signature: exit 0 or 1", function()
+      local sig = cjson.decode(ghlua({ "webhook", "show", id, "--json" }).out).headers["x-ghl-signature"]
+      local ok = ghlua({ "webhook", "verify", "--signature", sig, "--public-key", spki }, { stdin = body })
+      assert.are.equal(0, ok.code, ok.err)
+      assert.matches("Ed25519 signature verifies", ok.out)
+      local pem = os.tmpname()
+      local f = assert(io.open(pem, "w"))
+      f:write(assert(crypto.public_key(spki)).pem)
+      f:close()
+      assert.are.equal(0, ghlua({ "webhook", "verify", "--signature", sig, "--public-key", pem }, { stdin = body }).code)
+      os.remove(pem)
+      local bad = ghlua({ "webhook", "verify", "--signature", sig, "--public-key", spki }, { stdin = body .. " " })
+      assert.are.equal(1, bad.code)
+      assert.matches("does not verify", bad.err)
+      -- HighLevel's built-in key did not make this signature
+      assert.are.equal(1, ghlua({ "webhook", "verify", "--signature", sig }, { stdin = body }).code)
+      assert.are.equal(2, ghlua({ "webhook", "verify" }, { stdin = body }).code)
+      assert.are.equal(2, ghlua({ "webhook", "verify", "--signature", sig, "--public-key", "nonsense!" },
+        { stdin = body }).code)
+    end)
+  end)
+end)
+
+describe("legacy RSA signatures", function()
+  it("are accepted only with --legacy-rsa, and the simulator's verify with its RSA key", function()
+    local home, h = tmpdir(), recorder()
+    local rpriv, rpub = assert(crypto.generate_key("rsa", 2048))
+    local strict = serve({ "--port", "0", "--handler", h.path }, { GHLUA_HOME = home })
+    local legacy = serve({ "--port", "0", "--handler", h.path, "--legacy-rsa", "--rsa-public-key", rpub },
+      { GHLUA_HOME = home })
+    local body, id = event { type = "ContactCreate", locationId = "L1" }
+    local hdr = { ["X-WH-Signature"] = assert(webhooks.sign(body, rpriv, "rsa")) }
+    local r1, j1 = deliver(strict.url, body, hdr)
+    local r2 = deliver(legacy.url, body, hdr)
+    local bad = event { type = "ContactCreate", locationId = "L1" }
+    local r3, j3 = deliver(legacy.url, bad, hdr)
+    strict.stop()
+    legacy.stop()
+    assert.are.same({ 401, "legacy_only" }, { r1.status, j1.error })
+    assert.are.equal(200, r2.status)
+    assert.are.same({ 401, "invalid" }, { r3.status, j3.error })
+    local recs = h.records()
+    assert.are.same({ 1, id, "rsa" }, { #recs, recs[1].id, recs[1].verified })
+    local v = run.ghlua({ "webhook", "verify", "--legacy-rsa", "--signature", hdr["X-WH-Signature"], "--public-key", rpub },
+      { stdin = body, env = { GHLUA_HOME = home } })
+    assert.are.equal(0, v.code, v.err)
+    h.remove()
+
+    -- the simulator: --webhook-key loads our key, --webhook-legacy-rsa adds X-WH-Signature
+    local priv = assert(crypto.generate_key("ed25519"))
+    local keyfile = os.tmpname()
+    local f = assert(io.open(keyfile, "w"))
+    f:write(priv)
+    f:close()
+    local port = oauth.free_port()
+    local s = sim.start { "--webhook-url", ("http://127.0.0.1:%d/"):format(port), "--webhook-key", keyfile,
+      "--webhook-legacy-rsa" }
+    os.remove(keyfile)
+    local h2 = recorder()
+    local srv = serve({ "--port", tostring(port), "--handler", h2.path, "--public-key",
+      s.ready.webhookPublicKeySpki }, { GHLUA_HOME = home })
+    assert.are.equal(assert(crypto.public_key(priv)).spki, s.ready.webhookPublicKeySpki)
+    local resp = assert(http.request { method = "POST", url = s.url .. "/contacts/", headers = s.headers(),
+      json = { locationId = s.location, firstName = "Rsa" } })
+    assert.are.equal(201, resp.status)
+    local rec = wait_until(function() return h2.records()[1] end, "the event")
+    local row = cjson.decode(run.ghlua({ "webhook", "show", rec.id, "--json" }, { env = { GHLUA_HOME = home } }).out)
+    local rv = run.ghlua({ "webhook", "verify", "--legacy-rsa", "--signature", row.headers["x-wh-signature"],
+      "--public-key", s.ready.webhookRsaPublicKey }, { stdin = row.body, env = { GHLUA_HOME = home } })
+    srv.stop()
+    s.stop()
+    h2.remove()
+    os.execute("rm -rf " .. q(home))
+    assert.are.equal(0, rv.code, rv.err)
+  end)
+end)
+
+describe("the simulator with a slow or dead receiver", function()
+  it("keeps answering API requests at once", function()
+    local server = require "ghl.server"
+    -- listening but never served: connections are accepted, never answered
+    local hole = assert(server.listen { port = 0, handler = function() return { status = 200 } end })
+    local dead = oauth.free_port()
+    for _, target in ipairs { hole.url .. "/", ("http://127.0.0.1:%d/"):format(dead) } do
+      local s = sim.start { "--webhook-url", target }
+      local t0 = sys.now()
+      for i = 1, 5 do
+        local resp = assert(http.request { method = "POST", url = s.url .. "/contacts/", headers = s.headers(),
+          json = { locationId = s.location, firstName = "N" .. i }, timeout = 5 })
+        assert.are.equal(201, resp.status)
+      end
+      local took = sys.now() - t0
+      local info = assert(http.request { url = s.url .. "/__sim/webhooks", timeout = 5 }):json()
+      s.stop()
+      assert.is_true(took < 2, string.format("5 creates took %.2f s with receiver %s", took, target))
+      assert.are.equal(5, info.stats.emitted)
+    end
+    hole:close()
+  end)
+end)
+
+describe("INSTALL and UNINSTALL", function()
+  local o, srv, h
+
+  local function start(sim_args, user_type)
+    local port = oauth.free_port()
+    local argv = { "--webhook-url", ("http://127.0.0.1:%d/"):format(port) }
+    for _, a in ipairs(sim_args) do argv[#argv + 1] = a end
+    o = oauth.start(argv)
+    h = recorder()
+    srv = serve({ "--port", tostring(port), "--handler", h.path, "--public-key", o.sim.ready.webhookPublicKeySpki },
+      { GHLUA_HOME = o.home, GHLUA_API_BASE = o.sim.url, GHL_CLIENT_SECRET = o.secret })
+    o.add_app(user_type == "Company" and "contacts oauth" or nil)
+  end
+
+  local function tokens()
+    local r = o.ghlua { "auth", "status", "--json" }
+    assert.are.equal(0, r.code, r.err)
+    return cjson.decode(r.out)
+  end
+
+  after_each(function()
+    srv.stop()
+    o.stop()
+    h.remove()
+  end)
+
+  it("sends INSTALL on consent, gives ctx.client the location's token, and UNINSTALL marks it uninstalled", function()
+    start { "--auto-approve" }
+    assert.are.equal(0, o.login().code)
+    local app_id = o.client_id:match("^[^-]+")
+    local ins = wait_until(function()
+      return h.find(function(r) return r.type == "INSTALL" end)[1]
+    end, "INSTALL")
+    assert.are.same({ app_id, o.sim.location, o.sim.company }, { ins.event.appId, ins.event.locationId, ins.event.companyId })
+    assert.matches("no agency %(Company%) token stored", srv.output())
+
+    -- a handler's ctx.client talks for the event's location with the stored token
+    local resp = assert(http.request { method = "POST", url = o.sim.url .. "/__sim/webhooks",
+      json = { type = "ContactCreate", locationId = o.sim.location, want_client = true } })
+    assert.are.equal(202, resp.status)
+    local rec = wait_until(function()
+      return h.find(function(r) return r.event.want_client end)[1]
+    end, "the client event")
+    local tok = o.ghlua { "auth", "token", "--location", o.sim.location }
+    assert.are.same({ o.sim.location, tok.out }, { rec.client_location, rec.client_token .. "\n" })
+
+    resp = assert(http.request { method = "POST", url = o.sim.url .. "/__sim/uninstall",
+      json = { locationId = o.sim.location } })
+    assert.are.equal(200, resp.status, resp.body)
+    wait_until(function()
+      return h.find(function(r) return r.type == "UNINSTALL" end)[1]
+    end, "UNINSTALL")
+    local st = tokens()
+    assert.are.same({ 1, "uninstalled" }, { #st, st[1].status })
+    assert.matches("UNINSTALL webhook", st[1].note)
+    local after = o.ghlua { "auth", "token", "--location", o.sim.location }
+    assert.are.equal(1, after.code)
+    assert.matches("uninstalled", after.err)
+    assert.matches("UNINSTALL: marked 1 stored token of location", srv.output())
+  end)
+
+  it("mints and stores a location token on INSTALL when an agency token is stored", function()
+    start({ "--auto-approve", "company", "--app-type", "Company", "--locations", "2" }, "Company")
+    assert.are.equal(0, o.ghlua({ "auth", "login", "--app", "app1", "--user-type", "Company" },
+      { env = { BROWSER = "curl -sfL -o /dev/null" } }).code)
+    wait_until(function()
+      return h.find(function(r) return r.type == "INSTALL" and r.event.locationId == nil end)[1]
+    end, "the agency INSTALL")
+    assert.are.equal(1, #tokens())
+    local target = o.sim.ready.locations[2].id
+    local resp = assert(http.request { method = "POST", url = o.sim.url .. "/__sim/webhooks",
+      json = { type = "INSTALL", appId = o.client_id:match("^[^-]+"), companyId = o.sim.company, locationId = target } })
+    assert.are.equal(202, resp.status)
+    local row = wait_until(function()
+      for _, t in ipairs(tokens()) do
+        if t.type == "Location" and t.resource == target then return t end
+      end
+    end, "the minted location token")
+    assert.are.equal("ok", row.status)
+    assert.matches("INSTALL: stored a location token for " .. target, srv.output())
+    assert.is_true(o.stats().oauth.location_tokens >= 1)
+  end)
+end)
+
+describe("the store's events table", function()
+  local dir
+
+  before_each(function() dir = tmpdir() end)
+  after_each(function() os.execute("rm -rf " .. q(dir)) end)
+
+  it("de-duplicates on the id and lets only a failed event be retried", function()
+    local db = assert(store.open(dir .. "/ghlua.db"))
+    local ev = { id = "w1", type = "ContactCreate", location_id = "L1", body = '{"a":1}\0tail', headers = "{}",
+      verified = true }
+    assert.is_true(db:put_event(ev))
+    assert.is_false(db:put_event(ev))
+    assert.are.equal('{"a":1}\0tail', db:get_event("w1").body)
+    assert.is_false(db:retry_event("w1"))
+    assert.is_true(db:set_event_status("w1", "failed", "boom"))
+    assert.is_true(db:retry_event("w1"))
+    assert.is_false(db:retry_event("w1"))
+    local row = db:get_event("w1")
+    assert.are.same({ "received", 2 }, { row.status, row.attempts })
+    assert.is_true(db:put_event { id = "w2", type = "INSTALL", body = "{}", received_at = 1000 })
+    assert.are.same({ "w2" }, { db:list_events { type = "INSTALL" }[1].id })
+    assert.are.same({ "w1" }, { db:list_events { since = 2000 }[1].id })
+    assert.are.equal(1, #db:list_events { limit = 1 })
+    assert.has_error(function() db:put_event { id = "x" } end)
+    db:close()
+  end)
+
+  it("migrates a schema 1 store, keeping its tokens", function()
+    if not run.sh("command -v sqlite3").out:match("sqlite3") then
+      pending("no sqlite3 command")
+      return
+    end
+    local path = dir .. "/ghlua.db"
+    -- schema 1 as ghlua 0.1 made it (src/store.c schema_v1)
+    local sql = [[
+CREATE TABLE apps(name TEXT PRIMARY KEY NOT NULL, client_id TEXT NOT NULL, client_secret TEXT, redirect_uri TEXT,
+  scopes TEXT, whitelabel BOOLEAN NOT NULL DEFAULT 0, user_type TEXT, created_at NUMERIC NOT NULL, updated_at NUMERIC NOT NULL);
+CREATE TABLE tokens(app TEXT NOT NULL, resource_id TEXT NOT NULL, resource_type TEXT NOT NULL, kind TEXT NOT NULL,
+  access_token TEXT, refresh_token TEXT, expires_at NUMERIC, scope TEXT, requested_scope TEXT, company_id TEXT,
+  location_id TEXT, user_id TEXT, user_type TEXT, name TEXT, status TEXT NOT NULL, note TEXT, created_at NUMERIC NOT NULL,
+  refreshed_at NUMERIC, refreshed_by INTEGER, previous_refresh_token TEXT, previous_refreshed_at NUMERIC,
+  PRIMARY KEY(app, resource_id));
+CREATE INDEX tokens_resource ON tokens(resource_id);
+CREATE TABLE claims(app TEXT NOT NULL, resource_id TEXT NOT NULL, pid INTEGER NOT NULL, host TEXT NOT NULL,
+  nonce INTEGER NOT NULL, phase TEXT NOT NULL, started_at NUMERIC NOT NULL, lease_until NUMERIC NOT NULL,
+  PRIMARY KEY(app, resource_id));
+CREATE TABLE kv(ns TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, updated_at NUMERIC NOT NULL, PRIMARY KEY(ns, key));
+INSERT INTO tokens(app, resource_id, resource_type, kind, access_token, status, created_at)
+  VALUES('acme', 'LOC1', 'Location', 'oauth', 'at-1', 'ok', 1);
+PRAGMA application_id = 1734896737;
+PRAGMA user_version = 1;
+]]
+    local r = run.sh("umask 077 && sqlite3 " .. q(path), { stdin = sql })
+    assert.are.equal(0, r.code, r.err)
+    local db = assert(store.open(path))
+    assert.are.equal("at-1", db:get_token("acme", "LOC1").access_token)
+    assert.is_true(db:put_event { id = "w1", body = "{}" })
+    db:close()
+    assert.are.equal("2\n", run.sh("sqlite3 " .. q(path) .. " 'PRAGMA user_version'").out)
+  end)
+end)
