@@ -489,7 +489,7 @@ local function verdict(ratio, target) if not ratio then return "–" end return 
 
 local function timing_table(list, against, target_role, target)
   local ref = find(list, against)
-  print("| program | median ms | min ms | max ms | ratio | server CPU | conns/run | requests/run |")
+  print("| program | median ms | min ms | max ms | ratio | nginx CPU | conns/run | requests/run |")
   print("|---|---|---|---|---|---|---|---|")
   for _, r in ipairs(list) do
     local ratio = ref and r.median / ref.median
@@ -501,7 +501,7 @@ local function timing_table(list, against, target_role, target)
   end
 end
 
-local LABELS = { h1 = "HTTPS, HTTP/1.1 keep-alive", h2 = "HTTPS, HTTP/2 (one connection, multiplexed)",
+local LABELS = { h1 = "HTTPS, HTTP/1.1 keep-alive", h2 = "HTTPS, HTTP/2 offered (ALPN h2)",
   http = "Cleartext HTTP/1.1 (diagnostic: no TLS, no CA bundle)" }
 local function report_proto(proto, out)
   print(("\n### %s\n"):format(LABELS[proto]))
@@ -525,6 +525,35 @@ local function report_proto(proto, out)
   for _, r in ipairs(out.w5) do
     local t = (r.role == "ghlua2" or r.role == "ghlua3") and verdict(r.median / 1024, 16) or ""
     print(("| %s | %.1f | %.1f | %.1f | %s |"):format(r.name, r.median / 1024, r.min / 1024, r.max / 1024, t))
+  end
+end
+
+-- One line per target of the issue, on the first protocol measured.
+local function summary()
+  local out = RESULTS[CFG.protos[1]]
+  if not out.w1 then return end
+  print(("\n**Targets** (%s; ratios of medians)\n"):format(LABELS[CFG.protos[1]]))
+  print("| # | target | measured | verdict |")
+  print("|---|---|---|---|")
+  local function line(n, what, r, target, fmt)
+    print(("| %s | %s ≤ %s | %s | %s |"):format(n, what, target, r and fmt:format(r) or "–", r and verdict(r, target) or "–"))
+  end
+  local g = find(out.w1, "ghlua")
+  line(1, "ghlua one-GET script / curl CLI one GET", g and g.ratio, 1.3, "%.2f")
+  g = find(out.w2, "ghlua")
+  line(2, "c:get × " .. N .. " / C reference", g and g.ratio, 1.15, "%.2f")
+  g = find(out.w3, "ghlua")
+  line(3, "c:batch × " .. N .. " at " .. C .. " / C reference", g and g.ratio, 1.2, "%.2f")
+  g = find(out.w4, "ghlua")
+  line(4, "c:get of a 100-contact page × " .. P .. " / C reference", g and g.ratio, 1.3, "%.2f")
+  for _, role in ipairs { "ghlua2", "ghlua3" } do
+    g = find(out.w5, role)
+    line(5, "peak RSS, " .. (g and g.name or role) .. ", MiB", g and g.median / 1024, 16, "%.1f")
+  end
+  local t = RESULTS.throttle
+  if t then
+    print(("| 6 | 429s seen by the caller = 0 | %d | %s |"):format(t.seen_429, t.seen_429 == 0 and "met" or "**missed**"))
+    line(6, "bulk-job time / theoretical minimum", t.ratio, 1.05, "%.3f")
   end
 end
 
@@ -573,6 +602,7 @@ local function main()
     print(("| theoretical minimum, s | %.2f | |"):format(t.t_min))
     print(("| ratio | %s | ≤ 1.05: %s |"):format(t.ratio and ("%.3f"):format(t.ratio) or "–", verdict(t.ratio, 1.05)))
   end
+  summary()
   if opts.json then spit(opts.json, cjson.encode(RESULTS)) end
 end
 

@@ -18,6 +18,7 @@
 
 int luaopen_cjson_safe(lua_State *L);  /* not declared by lua-cjson.h */
 int luaopen_ghl_crypto(lua_State *L);
+int luaopen_ghl_csv(lua_State *L);
 int luaopen_ghl_http(lua_State *L);
 int luaopen_ghl_jq(lua_State *L);
 int luaopen_ghl_server(lua_State *L);
@@ -30,6 +31,7 @@ volatile int ghl_interrupted = 0;
 static const luaL_Reg native_modules[] = {
   {"ghl.error", luaopen_ghl_error},
   {"ghl.crypto", luaopen_ghl_crypto},
+  {"ghl._csv", luaopen_ghl_csv},
   {"ghl.http", luaopen_ghl_http},
   {"ghl.jq", luaopen_ghl_jq},
   {"ghl.server", luaopen_ghl_server},

@@ -1,4 +1,4 @@
-/* The interactive loop (lua.c's doREPL over libedit). */
+/* The interactive loop: libedit and signals here, the rest in lua/ghl/repl.lua. */
 #ifndef GHL_REPL_H
 #define GHL_REPL_H
 

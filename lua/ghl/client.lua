@@ -11,6 +11,13 @@
 --   c:batch(requests, {concurrency=N}) results in order (value or ghl.error)
 --   c:rate()                           the throttle's view of the limits
 --   c:prepare(method, path, opts)      the request it would send (dry run)
+--   c.contacts:create{...}             the resource modules (ghl.contacts, ...)
+--                                       bound to the client
+-- With dry_run = PLAN (a table), every write (a method other than GET/HEAD,
+-- unless the operations table says the route only reads, like POST
+-- /contacts/search) is appended to PLAN as {method, path, url, query, body,
+-- version, location} instead of being sent, and answers {dryRun = true,
+-- id = "dry-run-N"}; reads are sent as usual.
 -- The Version header comes from the operations table (ghl.api.ops), tokens
 -- from the store with automatic refresh (ghl.auth), and every request waits
 -- for the per-(app, resource) throttle fed by the X-RateLimit-* headers, so
@@ -26,7 +33,20 @@ local cjson = require "cjson.safe"
 
 local M = {}
 local Client = {}
-Client.__index = Client
+
+-- Resource modules reachable as bound views: c.contacts:create(fields) is
+-- ghl.contacts.create(c, fields).
+M.RESOURCES = { contacts = true, custom_fields = true, custom_values = true, tags = true,
+  opportunities = true, users = true, locations = true, conversations = true, calendars = true }
+
+Client.__index = function(c, k)
+  local v = Client[k]
+  if v ~= nil or not M.RESOURCES[k] then return v end
+  local view = require("ghl.resource").bind(require("ghl." .. k), c)
+  rawset(c, k, view)
+  return view
+end
+Client.__complete = M.RESOURCES   -- names for the REPL's completion (ghl.repl)
 
 M.API_BASE = "https://services.leadconnectorhq.com"
 M.RETRIES = 3           -- network errors and 5xx, idempotent methods
@@ -107,7 +127,7 @@ function M.new(o)
   local c = setmetatable({
     base = (o.base or os.getenv("GHLUA_API_BASE") or M.API_BASE):gsub("/+$", ""),
     location = o.location, company = o.company, app = o.app, version = o.version,
-    timeout = o.timeout,
+    timeout = o.timeout, dry_run = o.dry_run,
   }, Client)
   if o.token then
     c.static_token = o.token
@@ -235,13 +255,42 @@ local function backoff(attempt)
   return d / 2 + math.random() * d / 2
 end
 
+-- ---- Dry run ----
+
+-- Does this request only read? GET and HEAD do; so does another method on
+-- a route whose scopes are all ".readonly" (POST /contacts/search), or
+-- when opts.read says so.
+function M.is_read(method, op, opts)
+  if method == "GET" or method == "HEAD" or (opts and opts.read) then return true end
+  if not op or #op.scopes == 0 then return false end
+  for _, s in ipairs(op.scopes) do
+    if not s:find("%.readonly$") then return false end
+  end
+  return true
+end
+
+-- Record a write in the dry-run plan instead of sending it.
+function Client:record(req, filled, opts)
+  local plan = self.dry_run
+  local n = #plan + 1
+  plan[n] = { method = req.method, path = filled, url = req.url, query = req.query,
+    body = req.json ~= nil and req.json or req.form or req.body, version = req.headers.Version,
+    location = self.location, company = not self.location and self.company or nil }
+  local v = { dryRun = true, id = "dry-run-" .. n }
+  if opts.raw then
+    return { status = 200, headers = {}, body = "", dry_run = v, json = function() return v end }
+  end
+  return v
+end
+
 -- ---- Sending ----
 
 -- request(method, path, opts) -> decoded JSON (or the raw response with
--- opts.raw). Raises ghl.error.
+-- opts.raw). Raises ghl.error. With dry_run, a write is recorded instead.
 function Client:request(method, path, opts)
   opts = opts or {}
   local req, op, filled = self:build(method, path, opts)
+  if self.dry_run and not M.is_read(req.method, op, opts) then return self:record(req, filled, opts) end
   local token, row = self:token()
   if op and op.pit == false and row and row.kind == "pit" then
     E.raise { kind = "auth", code = "pit_refused", method = req.method, path = filled,

@@ -13,9 +13,13 @@ local lazy = {
   inspect = "ghl.inspect", json = "cjson.safe",
   oauth = "ghl.oauth", auth = "ghl.auth", scopes = "ghl.scopes", store = "ghl.store",
   crypto = "ghl.crypto", sso = "ghl.sso", webhooks = "ghl.webhooks",
+  contacts = "ghl.contacts", custom_fields = "ghl.custom_fields", custom_values = "ghl.custom_values",
+  tags = "ghl.tags", opportunities = "ghl.opportunities", users = "ghl.users", locations = "ghl.locations",
+  conversations = "ghl.conversations", calendars = "ghl.calendars", csv = "ghl.csv", recipe = "ghl.recipe",
 }
 
 setmetatable(ghl, {
+  __complete = lazy,   -- the names __index provides, for REPL completion (never called)
   __index = function(t, k)
     local name = lazy[k]
     if name then
@@ -35,6 +39,13 @@ end
 -- ghl.error; HTTP requests inside the functions run concurrently.
 function ghl.parallel(fns, o)
   return require("ghl.loop").run(fns, o)
+end
+
+-- each_location(fn, {locations = list | "all", concurrency = N, checkpoint =
+-- FILE, app =, company =, dry_run = PLAN}) -> report: fn(client, location)
+-- once per location of the agency, concurrently (ghl.fanout).
+function ghl.each_location(fn, o)
+  return require("ghl.fanout").each_location(fn, o)
 end
 
 -- try(f, ...) -> f's results, or nil, err when f raised. A ghl.error comes

@@ -11,7 +11,8 @@
 -- token when an agency token is stored; UNINSTALL marks the resource's
 -- stored tokens "uninstalled") and the user's handler
 -- `function(event, ctx)`, where ctx.client is an API client for the
--- event's location, made on first use.
+-- event's location, made on first use. Authorization and Cookie headers
+-- are not stored.
 --   M.receiver(opts):handle(req)  -> response, for ghl.server
 --   M.verify(body, headers, opts) -> scheme | nil, err
 --   M.parse(body), M.check_time(event, max_age), M.event_id(event, body)
@@ -388,6 +389,18 @@ function Receiver:store()
   return self.opts.store or require("ghl.auth").store()
 end
 
+-- Headers never stored: a sender's credentials have no business in the
+-- event log.
+local PRIVATE_HEADERS = { authorization = true, cookie = true, ["proxy-authorization"] = true }
+
+local function stored_headers(headers)
+  local keep = {}
+  for k, v in pairs(headers) do
+    if not PRIVATE_HEADERS[k] then keep[k] = v end
+  end
+  return cjson.encode(keep)
+end
+
 local function answer(status, value)
   return { status = status, headers = { ["Content-Type"] = "application/json" },
            body = cjson.encode(value) }
@@ -427,7 +440,7 @@ function Receiver:handle(req)
   local db = self:store()
   local row = { id = id, type = event.type, location_id = type(event.locationId) == "string" and event.locationId or nil,
     company_id = type(event.companyId) == "string" and event.companyId or nil, received_at = sys.time(),
-    body = body, headers = cjson.encode(headers), verified = scheme ~= "none" }
+    body = body, headers = stored_headers(headers), verified = scheme ~= "none" }
   local fresh, serr = db:put_event(row)
   if fresh == nil then
     self.log("error", "cannot store event " .. id .. ": " .. tostring(serr))

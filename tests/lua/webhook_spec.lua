@@ -209,11 +209,15 @@ describe("webhook serve with the simulator", function()
     assert.matches("200 ContactCreate " .. rec.id:gsub("%p", "%%%0"), srv.output())
   end)
 
-  it("accepts an event signed with the simulator's private key", function()
+  it("accepts an event signed with the simulator's private key, storing no credentials", function()
     local body, id = event { type = "ContactCreate", locationId = loc, id = "crafted-1" }
-    local resp, reply = deliver(url, body, signed(body, key))
+    local hdr = signed(body, key)
+    hdr.Authorization, hdr["X-Extra"] = "Bearer sekrit-token", "kept"
+    local resp, reply = deliver(url, body, hdr)
     assert.are.same({ 200, true, id }, { resp.status, reply.ok, reply.id })
     assert.are.equal(1, #h.find(function(r) return r.id == id end))
+    local row = cjson.decode(ghlua({ "webhook", "show", id, "--json" }).out)
+    assert.are.same({ "kept", nil }, { row.headers["x-extra"], row.headers.authorization })
   end)
 
   it("rejects a tampered body with 401, before the handler", function()

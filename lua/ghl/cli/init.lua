@@ -4,7 +4,7 @@
 local M = {}
 
 -- Commands in the order --help lists them.
-M.commands = { "auth", "app", "api", "scopes", "sim", "webhook", "sso" }
+M.commands = { "auth", "app", "api", "run", "scopes", "sim", "webhook", "sso" }
 
 -- Print a command's usage line and help (a string, or a function giving one).
 function M.print_help(cmd)
@@ -56,6 +56,12 @@ function M.help()
     "  GHLUA_CA_BUNDLE     a PEM file of extra trusted CA certificates, added to the",
     "                      system roots (TLS verification is always on)",
     "  GHLUA_DEBUG=1       add tracebacks to expected errors",
+    "  GHLUA_HOME          where the token store lives (default ~/.config/ghlua)",
+    "  GHLUA_API_BASE      API base URL (default https://services.leadconnectorhq.com)",
+    "  GHLUA_MARKETPLACE_BASE  scheme and host of authorization links",
+    "  GHL_CLIENT_ID, GHL_CLIENT_SECRET, GHL_REDIRECT_URI   an app without 'ghlua app add'",
+    "  GHL_LOCATION_ID     the default location; GHL_TOKEN a bearer token for 'ghlua api'",
+    "  GHL_PIT             a Private Integration Token for 'ghlua auth pit add'",
     "  http_proxy, https_proxy, no_proxy   honoured as libcurl does",
     "",
     "Exit status: 0 success, 1 failure, 2 usage error.",

@@ -7,8 +7,8 @@
 -- user_type, whitelabel}], pits, authorizeUrl, tokenUrl, webhookUrl,
 -- webhookPublicKey, webhookPublicKeySpki, webhookPrivateKey,
 -- webhookRsaPublicKey}. Webhooks are sent between server rounds (see
--- ghl.sim.webhooks). Tokens and client
--- secrets are never printed in full. Bad flags or a malformed --apps file
+-- ghl.sim.webhooks). Tokens and client secrets are never printed in full
+-- (the webhook key pair is a test pair). Bad flags or a malformed --apps file
 -- raise a ghl.error of kind "usage" (exit 2); an unreadable tokens or apps
 -- file or a port that cannot be bound raise the error as is (exit 1); an
 -- interrupt is a clean stop (exit 0).
@@ -140,7 +140,7 @@ Routes: GET /v2/oauth/chooselocation and /oauth/chooselocation (consent;
 no auth), POST /oauth/token (form only), POST /oauth/reconnect (JSON),
 POST /oauth/locationToken, GET /oauth/installedLocations (skip/limit),
 GET /oauth/installed-locations (Version v3; pageSize/pageToken), /contacts
-(create, get, update, delete, upsert, search, list, tags, duplicate),
+(create, get, update, delete, upsert, search, list, tags, notes, duplicate),
 /opportunities (pipelines, create, get, update, delete, GET and POST
 search), /calendars (list, free-slots, appointments: create, get),
 /conversations (POST messages: SMS and Email, GET search), /users (list,

@@ -18,14 +18,25 @@ local M = {}
 M.DEFAULT_PORT = 4242
 
 M.summary = "receive HighLevel webhooks locally: serve, list, show, replay, verify"
-M.usage = "ghlua webhook serve [--port N] [--host H] [--path P] [--handler FILE] [--public-key KEY|--no-verify]"
-  .. " [--legacy-rsa [--rsa-public-key KEY]] [--max-age S] [--no-builtins] [--ready-file F] [--quiet]"
-  .. " | ghlua webhook list [--type T] [--since WHEN] [--location ID] [--limit N] [--json]"
-  .. " | ghlua webhook show ID [--json|--body]"
-  .. " | ghlua webhook replay ID... (--handler FILE | --to URL)"
-  .. " | ghlua webhook verify --signature SIG [--public-key KEY] [--legacy-rsa] < body"
+M.usage = "ghlua webhook serve|list|show|replay|verify [options]"
 
-M.help = [[
+-- Each subcommand's usage line, shown with its usage errors.
+M.synopsis = {
+  serve = "ghlua webhook serve [--port N] [--host H] [--path P] [--handler FILE] [--public-key KEY|--no-verify]"
+    .. " [--legacy-rsa [--rsa-public-key KEY]] [--max-age S] [--no-builtins] [--ready-file F] [--quiet]",
+  list = "ghlua webhook list [--type T] [--since WHEN] [--location ID] [--limit N] [--json]",
+  show = "ghlua webhook show ID [--json|--body]",
+  replay = "ghlua webhook replay ID... (--handler FILE | --to URL)",
+  verify = "ghlua webhook verify --signature SIG [--public-key KEY] [--legacy-rsa] < body",
+}
+
+M.help = function()
+  local lines = {}
+  for _, sub in ipairs { "serve", "list", "show", "replay", "verify" } do lines[#lines + 1] = "  " .. M.synopsis[sub] end
+  return table.concat(lines, "\n") .. "\n\n" .. M.details
+end
+
+M.details = [[
 serve     listen for deliveries (default http://127.0.0.1:4242, any path;
           --path P: only P). Every delivery is verified before anything
           else: X-GHL-Signature, Ed25519 over the raw body, with
@@ -67,7 +78,9 @@ verify    read a body on stdin and check --signature SIG (base64), as
 
 -- ---- Helpers ----
 
-local function usage(msg) args.usage(msg, M.usage) end
+local current = M.usage   -- the running subcommand's usage line
+
+local function usage(msg) args.usage(msg, current) end
 
 local function out(fmt, ...)
   io.stdout:write(string.format(fmt, ...), "\n")
@@ -153,7 +166,7 @@ local SERVE = { port = "number", host = "string", path = "string", handler = "st
 
 local function serve(argv)
   local webhooks, server = require "ghl.webhooks", require "ghl.server"
-  local o, rest = args.parse(argv, SERVE, M.usage)
+  local o, rest = args.parse(argv, SERVE, current)
   if #rest > 0 then usage("unexpected argument '" .. rest[1] .. "'") end
   local port = o.port or M.DEFAULT_PORT
   if math.tointeger(port) == nil or port < 0 or port > 65535 then usage("--port must be 0..65535") end
@@ -219,7 +232,7 @@ end
 
 local function list(argv)
   local o, rest = args.parse(argv, { type = "string", since = "string", location = "string", limit = "number",
-    json = "flag" }, M.usage)
+    json = "flag" }, current)
   if #rest > 0 then usage("unexpected argument '" .. rest[1] .. "'") end
   local limit = o.limit and math.tointeger(o.limit)
   if o.limit and (not limit or limit < 1) then usage("--limit must be a positive integer") end
@@ -248,7 +261,7 @@ local function list(argv)
 end
 
 local function show(argv)
-  local o, rest = args.parse(argv, { json = "flag", body = "flag" }, M.usage)
+  local o, rest = args.parse(argv, { json = "flag", body = "flag" }, current)
   if #rest ~= 1 then usage("webhook show needs exactly one event ID") end
   if o.json and o.body then usage("give --json or --body, not both") end
   local row = get_event(rest[1])
@@ -287,7 +300,7 @@ end
 
 local function replay(argv)
   local webhooks = require "ghl.webhooks"
-  local o, ids = args.parse(argv, { handler = "string", to = "string" }, M.usage)
+  local o, ids = args.parse(argv, { handler = "string", to = "string" }, current)
   if #ids == 0 then usage("webhook replay needs at least one event ID") end
   if (o.handler and o.to) or not (o.handler or o.to) then usage("give --handler FILE or --to URL (one of them)") end
   if o.to and not o.to:match("^https?://[^/]") then usage("--to must be an http:// or https:// URL") end
@@ -324,7 +337,7 @@ end
 
 local function verify(argv)
   local webhooks = require "ghl.webhooks"
-  local o, rest = args.parse(argv, { signature = "string", ["public-key"] = "string", ["legacy-rsa"] = "flag" }, M.usage)
+  local o, rest = args.parse(argv, { signature = "string", ["public-key"] = "string", ["legacy-rsa"] = "flag" }, current)
   if #rest > 0 then usage("unexpected argument '" .. rest[1] .. "' (the body is read from stdin)") end
   if not o.signature then usage("webhook verify needs --signature SIG") end
   local key = o["public-key"] and webhooks.read_key(o["public-key"], "--public-key")
@@ -349,7 +362,13 @@ local SUBCOMMANDS = { serve = serve, list = list, show = show, replay = replay, 
 function M.run(argv)
   local sub = table.remove(argv, 1)
   local f = sub and SUBCOMMANDS[sub]
+  current = M.usage
   if not f then usage(sub and ("unknown webhook subcommand '" .. sub .. "'") or "missing webhook subcommand") end
+  current = M.synopsis[sub]
+  if argv[1] == "--help" or argv[1] == "-h" then
+    io.stdout:write("usage: ", current, "\n")
+    return 0
+  end
   return f(argv)
 end
 

@@ -349,7 +349,9 @@ end
 local function matches_query(c, q)
   if q == nil or q == "" then return true end
   q = q:lower()
-  for _, v in ipairs { full_name(c), c.firstName, c.lastName, c.email, c.phone, c.companyName } do
+  local fields = { full_name(c), c.firstName, c.lastName, c.email, c.phone, c.companyName }
+  for i = 1, 6 do   -- not ipairs: a missing name must not hide the email
+    local v = fields[i]
     if v and lower(v):find(q, 1, true) then return true end
   end
   return false

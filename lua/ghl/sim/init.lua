@@ -1,7 +1,7 @@
 -- ghl.sim: a HighLevel API simulator that runs inside ghlua. sim.new(config)
 -- builds an app: a state (ghl.sim.state), a rate limiter (ghl.sim.ratelimit)
 -- and a route table (ghl.sim.router) filled from the route modules (admin,
--- contacts, locations, opportunities, calendars, conversations, users, the
+-- contacts, notes, locations, opportunities, calendars, conversations, users, the
 -- OAuth endpoints (v2 and v3) and the consent screen, the chaos rules and
 -- request log, and faults when enabled). app:handle(req) is the request
 -- pipeline, for ghl.server's handler contract:
@@ -38,7 +38,7 @@ local App = {}
 App.__index = App
 
 -- Route modules mounted by default; faults are added with config.faults.
-M.MODULES = { "ghl.sim.admin", "ghl.sim.chaos", "ghl.sim.contacts", "ghl.sim.locations",
+M.MODULES = { "ghl.sim.admin", "ghl.sim.chaos", "ghl.sim.contacts", "ghl.sim.notes", "ghl.sim.locations",
   "ghl.sim.opportunities", "ghl.sim.calendars", "ghl.sim.conversations", "ghl.sim.users",
   "ghl.sim.oauth", "ghl.sim.v3", "ghl.sim.consent", "ghl.sim.webhooks" }
 

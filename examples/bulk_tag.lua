@@ -1,0 +1,38 @@
+-- bulk_tag.lua: add a tag to every contact matching a search (the query
+-- matches name, email, phone and company), optionally only those that
+-- already carry another tag. Contacts that have the tag already are
+-- skipped, so it can be run again safely.
+--
+--   ghlua run examples/bulk_tag.lua --param query=acme --param tag=acme-customer
+--   ghlua run examples/bulk_tag.lua --param tag=vip-2025 --param having=vip --dry-run
+--
+-- The tag is also added to the location's tag catalogue when missing.
+recipe {
+  name = "bulk_tag",
+  description = "tag every contact matching a search",
+  scopes = { "contacts.readonly", "contacts.write", "locations/tags.readonly", "locations/tags.write" },
+  writes = true,
+  params = {
+    tag = { type = "string", required = true, help = "the tag to add" },
+    query = { type = "string", help = "search text (default: every contact)" },
+    having = { type = "string", help = "only contacts that carry this tag" },
+    max = { type = "integer", help = "stop after this many contacts" },
+  },
+}
+
+return function(p, client)
+  local tag = p.tag:lower()
+  local params = { query = p.query }
+  if p.having then params.filters = { { field = "tags", operator = "eq", value = p.having } } end
+  local ids, seen = {}, 0
+  for contact in ghl.contacts.search(client, params, { max = p.max }) do
+    seen = seen + 1
+    local has = false
+    for _, t in ipairs(contact.tags or {}) do if t == tag then has = true end end
+    if not has then ids[#ids + 1] = contact.id end
+  end
+  ghl.tags.ensure(client, tag)
+  for _, id in ipairs(ids) do ghl.contacts.add_tags(client, id, { tag }) end
+  print(("%d contacts matched, %d tagged '%s', %d had it already"):format(seen, #ids, tag, seen - #ids))
+  return { matched = seen, tagged = #ids }
+end

@@ -1,0 +1,236 @@
+-- `ghlua run RECIPE`: run a recipe (ghl.recipe) with its parameters and a
+-- client, sandboxed unless --trust. It validates the parameters, checks the
+-- stored token's granted scopes against the manifest (naming what is
+-- missing; a GHL_TOKEN or a PIT has no recorded grant and is not checked),
+-- and then:
+--   --dry-run  runs it with reads sent and writes recorded, and prints the
+--              plan (method, path, body; secrets redacted);
+--   a recipe whose manifest says writes = true, without --yes: runs it dry
+--              first, shows the plan and asks on the terminal; with no
+--              terminal it refuses (exit 2) and names --yes;
+--   otherwise: runs it. --all-locations runs it once per location of the
+--              agency through ghl.each_location (concurrently, resumable
+--              with --checkpoint FILE) and prints a per-location report.
+-- The recipe's return value is printed (tables as JSON). Exit status: 0,
+-- 1 when it failed (or any location failed), 2 for usage errors.
+local args = require "ghl.cli.args"
+local recipe = require "ghl.recipe"
+local E = require "ghl.error"
+local sys = require "ghl.sys"
+
+local M = {}
+
+M.summary = "run a recipe (a shared Lua script) safely: sandbox, dry run, fan-out"
+M.usage = "ghlua run RECIPE [--param NAME=VALUE]... [--location ID | --all-locations] [--app NAME] "
+  .. "[--concurrency N] [--checkpoint FILE] [--dry-run] [--yes] [--trust] [--json]"
+
+M.help = [[
+Run RECIPE, a Lua file that calls recipe{name=, description=, scopes=,
+writes=, params=} and returns function(params, client, location).
+'ghlua run RECIPE --help' shows its manifest: parameters, scopes, writes.
+
+  --param NAME=VALUE   a parameter (repeatable), checked against the manifest
+  --location ID        run for this location (default: GHL_LOCATION_ID, or
+                       the only stored token)
+  --all-locations      run once per location where the app is installed,
+                       with location tokens minted from the agency login
+  --concurrency N      locations at a time with --all-locations (default 4)
+  --checkpoint FILE    with --all-locations: record finished locations in
+                       FILE; run again with it to skip them
+  --app NAME           the stored app to use
+  --dry-run            send reads, record writes, print the plan
+  --yes                do not ask before a recipe that writes
+  --trust              run without the sandbox (io, os, require of C
+                       modules, files outside the working directory)
+  --json               print the result (and the --all-locations report)
+                       as JSON on stdout; the recipe's own output goes
+                       to stderr
+
+Sandbox: without --trust a recipe has no io, os.execute, io.popen, package,
+debug or require of C modules, and ghl.csv reads and writes only under the
+working directory.
+
+Environment: GHL_TOKEN (a bearer token, used unless --app) with
+GHL_LOCATION_ID; otherwise the token store (ghlua auth login).
+]]
+
+local function usage(msg)
+  E.raise { kind = "usage", message = msg .. "; usage: " .. M.usage }
+end
+
+local function out(s) io.stdout:write(s, "\n") end
+
+local function print_result(v, json)
+  if v == nil then return end
+  if type(v) == "table" then
+    local cjson = require "cjson.safe"
+    local text = cjson.encode(v)
+    if text and json then out(text)
+    else out(text or require("ghl.inspect")(v)) end
+  else
+    out(tostring(v))
+  end
+end
+
+-- The client and the scopes granted to its token (nil: not known).
+local function make_client(o, plan)
+  local client_mod = require "ghl.client"
+  local token = os.getenv("GHL_TOKEN")
+  if token and token ~= "" and not o.app then
+    return client_mod.new { token = token, location = o.location, dry_run = plan }, nil
+  end
+  local c = client_mod.new { location = o.location, app = o.app, dry_run = plan }
+  local auth = require "ghl.auth"
+  local row, crow = auth.find { location = c.location, company = not c.location and c.company or nil, app = c.app }
+  row = row or crow
+  return c, row and row.scope
+end
+
+local function check_scopes(m, granted, what)
+  if granted == nil then return end
+  local missing = recipe.missing_scopes(m, granted)
+  if #missing > 0 then
+    E.raise { kind = "auth", code = "missing_scopes",
+      message = ("%s needs scopes the %s was not granted: %s"):format(m.name, what, table.concat(missing, " ")),
+      hint = "log in again with them: ghlua auth login --scopes '" .. table.concat(m.scopes, " ") .. "'" }
+  end
+end
+
+-- Run once (one client) or per location; returns the exit status.
+local function execute(r, params, o, plan, quiet)
+  local main = r.main
+  local function call(c, loc)
+    local p = {}
+    for k, v in pairs(params) do p[k] = v end
+    return main(p, r.trusted and c or recipe.client(c), loc)
+  end
+  if o["all-locations"] then
+    local report = require("ghl.fanout").each_location(function(c, loc) return call(c, loc) end, {
+      locations = "all", app = o.app, concurrency = o.concurrency, dry_run = plan,
+      checkpoint = not plan and o.checkpoint or nil })
+    if not quiet then
+      if o.json then
+        local list = {}
+        for i, e in ipairs(report.locations) do
+          list[i] = { id = e.id, name = e.name, ok = e.ok, skipped = e.skipped or nil, counts = e.counts,
+            error = e.error and E.tostring(e.error) or nil, result = e.result }
+        end
+        out(require("cjson").encode { locations = list, ok = report.ok, failed = report.failed,
+          skipped = report.skipped, total = report.total })
+      else
+        for _, l in ipairs(require("ghl.fanout").summary(report)) do out(l) end
+      end
+    end
+    return report.failed > 0 and 1 or 0
+  end
+  local c = r.client
+  local v = call(c, { id = c.location })
+  if not quiet then print_result(v, o.json) end
+  return 0
+end
+
+local function show_plan(plan, stream)
+  stream:write(("dry run: %d write%s planned, nothing was sent\n"):format(#plan, #plan == 1 and "" or "s"))
+  for _, l in ipairs(recipe.plan_lines(plan)) do stream:write(l, "\n") end
+end
+
+function M.run(argv)
+  local o, rest = args.parse(argv, { param = "list", location = "string", ["all-locations"] = "flag",
+    app = "string", concurrency = "number", checkpoint = "string", ["dry-run"] = "flag", yes = "flag",
+    trust = "flag", json = "flag", help = "flag" }, M.usage)
+  local path = rest[1]
+  if not path then
+    if o.help then require("ghl.cli").print_help(M); return 0 end
+    usage("which recipe? give its file")
+  end
+  if #rest > 1 then usage("unexpected argument '" .. rest[2] .. "'") end
+  if o.location and o["all-locations"] then usage("give --location or --all-locations, not both") end
+  if o.checkpoint and not o["all-locations"] then usage("--checkpoint goes with --all-locations") end
+
+  local function load_recipe()
+    local rr = recipe.load(path, { trust = o.trust })
+    if o.json then
+      -- stdout carries the JSON only; what the recipe prints goes to stderr
+      rawset(rr.env, "print", function(...)
+        local t = table.pack(...)
+        for i = 1, t.n do t[i] = tostring(t[i]) end
+        io.stderr:write(table.concat(t, "\t", 1, t.n), "\n")
+      end)
+    end
+    return rr
+  end
+  local r = load_recipe()
+  local m = r.manifest
+  if o.help then
+    io.stdout:write(recipe.help(m, path))
+    return 0
+  end
+  local raw = {}
+  for _, kv in ipairs(o.param or {}) do
+    local k, v = kv:match("^([^=]+)=(.*)$")
+    if not k then usage("--param takes NAME=VALUE, got '" .. kv .. "'") end
+    raw[k] = v
+  end
+  local params = recipe.params(m, raw)
+
+  -- the token and its grant, checked before anything runs
+  if o["all-locations"] then
+    local token = os.getenv("GHL_TOKEN")
+    if token and token ~= "" and not o.app then
+      usage("--all-locations needs an agency login in the store ('ghlua auth login --user-type Company'), not GHL_TOKEN")
+    end
+    local crow = require("ghl.locations").company_row { app = o.app }
+    o.app = o.app or crow.app
+    check_scopes(m, crow.scope, "agency token")
+  end
+
+  local function with_client(plan)
+    if not o["all-locations"] then
+      local c, granted = make_client(o, plan)
+      check_scopes(m, granted, "token")
+      r.client = c
+    end
+  end
+
+  if o["dry-run"] then
+    local plan = {}
+    with_client(plan)
+    local status = execute(r, params, o, plan)
+    show_plan(plan, io.stdout)
+    return status
+  end
+
+  if m.writes and not o.yes then
+    if not sys.isatty(0) then
+      E.raise { kind = "usage", code = "confirm",
+        message = ("%s writes to HighLevel and there is no terminal to confirm on"):format(m.name),
+        hint = "pass --yes to run it, or --dry-run to see what it would send" }
+    end
+    local plan = {}
+    with_client(plan)
+    -- the recipe's own output belongs to the real run
+    local env_print = rawget(r.env, "print")
+    rawset(r.env, "print", function() end)
+    local status = execute(r, params, o, plan, true)
+    rawset(r.env, "print", env_print)
+    if status ~= 0 then return status end
+    show_plan(plan, io.stderr)
+    if #plan == 0 then
+      io.stderr:write("nothing to write\n")
+      return 0
+    end
+    io.stderr:write(#plan == 1 and "send this write? [y/N] " or ("send these %d writes? [y/N] "):format(#plan))
+    io.stderr:flush()
+    local answer = io.stdin:read("l") or ""
+    if not answer:match("^%s*[yY]") then
+      io.stderr:write("nothing was sent\n")
+      return 1
+    end
+    -- a fresh load: the dry run may have left state in the recipe's globals
+    r = load_recipe()
+  end
+  with_client(nil)
+  return execute(r, params, o, nil)
+end
+
+return M

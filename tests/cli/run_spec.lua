@@ -1,0 +1,235 @@
+-- `ghlua run RECIPE`: the manifest as --help, parameter validation, the
+-- scope check against the stored grant, the dry run (counted in the
+-- simulator's request log), the confirmation prompt (refused without a
+-- terminal; `script` gives one), --trust, and --all-locations.
+local sim = require "support.sim"
+local run = require "support.run"
+local oauth = require "support.oauth"
+local agency = require "support.agency"
+local http = require "ghl.http"
+local cjson = require "cjson"
+
+local SRC = os.getenv("GHLUA_SRC") or "."
+local EX = SRC .. "/examples/"
+
+local dir
+setup(function()
+  dir = os.tmpname()
+  os.remove(dir)
+  assert(os.execute("mkdir -p " .. run.quote(dir)))
+end)
+teardown(function() os.execute("rm -rf " .. run.quote(dir)) end)
+
+local function file(name, text)
+  local path = dir .. "/" .. name
+  local f = assert(io.open(path, "w"))
+  f:write(text)
+  f:close()
+  return path
+end
+
+local function log(s, q)
+  return assert(assert(http.request { url = s.url .. "/__sim/requests", query = q }):json()).requests
+end
+
+local function clear(s)
+  assert(http.request { method = "DELETE", url = s.url .. "/__sim/requests" })
+end
+
+local function writes(s)
+  local n = 0
+  for _, r in ipairs(log(s)) do
+    if r.method ~= "GET" and not r.path:find("/search$") then n = n + 1 end
+  end
+  return n
+end
+
+describe("ghlua run with a token", function()
+  local s, env
+  setup(function()
+    s = sim.start { "--contacts", "12" }
+    env = { GHL_TOKEN = s.token, GHL_LOCATION_ID = s.location, GHLUA_API_BASE = s.url, GHLUA_HOME = dir .. "/home" }
+  end)
+  teardown(function() s.stop() end)
+
+  local function ghlua(args, o)
+    o = o or {}
+    local e = {}
+    for k, v in pairs(env) do e[k] = v end
+    for k, v in pairs(o.env or {}) do e[k] = v end
+    return run.ghlua(args, { env = e, stdin = o.stdin })
+  end
+
+  it("needs a recipe, and says what a file that is not one lacks", function()
+    local r = ghlua { "run" }
+    assert.are.equal(2, r.code)
+    assert.matches("which recipe", r.err)
+    r = ghlua { "run", file("plain.lua", "print('hi')") }
+    assert.are.equal(2, r.code)
+    assert.matches("does not call recipe", r.err)
+    r = ghlua { "run", dir .. "/nope.lua" }
+    assert.are.equal(2, r.code)
+    assert.matches("cannot read the recipe", r.err)
+  end)
+
+  it("shows the manifest with --help", function()
+    local r = ghlua { "run", EX .. "create_contact_by_key.lua", "--help" }
+    assert.are.equal(0, r.code, r.err)
+    assert.matches("^create_contact_by_key: create a contact with custom fields set by key", r.out)
+    assert.matches("%-%-param email=STRING", r.out)
+    assert.matches("\n  email +the contact's email %(string, required%)", r.out)
+    assert.matches("\n  update +update the contact when it exists %(boolean, default false%)", r.out)
+    assert.matches("Scopes: contacts.write locations/customFields.readonly", r.out)
+    assert.matches("Writes: yes", r.out)
+    assert.matches("Writes: no", ghlua({ "run", EX .. "pipeline_report.lua", "--help" }).out)
+  end)
+
+  it("validates the parameters before anything runs", function()
+    clear(s)
+    local r = ghlua { "run", EX .. "create_contact_by_key.lua", "--yes" }
+    assert.are.equal(2, r.code)
+    assert.matches("needs %-%-param email=VALUE", r.err)
+    r = ghlua { "run", EX .. "create_contact_by_key.lua", "--param", "email=a@b.c", "--param", "colour=red", "--yes" }
+    assert.are.equal(2, r.code)
+    assert.matches("has no parameter 'colour'", r.err)
+    assert.matches("its parameters: email, fields", r.err)
+    r = ghlua { "run", EX .. "bulk_tag.lua", "--param", "tag=x", "--param", "max=lots", "--yes" }
+    assert.are.equal(2, r.code)
+    assert.matches("max needs an integer", r.err)
+    r = ghlua { "run", EX .. "bulk_tag.lua", "--param", "tag", "--yes" }
+    assert.are.equal(2, r.code)
+    assert.matches("NAME=VALUE", r.err)
+    assert.are.equal(0, #log(s))
+  end)
+
+  it("dry run: performs the reads, sends zero writes, prints the plan", function()
+    clear(s)
+    local r = ghlua { "run", EX .. "create_contact_by_key.lua", "--param", "email=dry@example.com",
+                      "--param", "fields=budget=900,lead_source=ads", "--dry-run" }
+    assert.are.equal(0, r.code, r.err)
+    assert.matches("dry run: 1 write planned, nothing was sent", r.out)
+    assert.matches("1%. POST +/contacts/", r.out)
+    assert.matches('"email":"dry@example.com"', r.out)
+    assert.matches('"field_value":900', r.out)
+    assert.are.equal(0, writes(s))
+    assert.are.equal(1, #log(s, { method = "GET", path = "/locations/" .. s.location .. "/customFields" }))
+    -- a bigger one: the search runs, the 12 tag writes do not
+    clear(s)
+    r = ghlua { "run", EX .. "bulk_tag.lua", "--param", "tag=dry-tag", "--dry-run" }
+    assert.are.equal(0, r.code, r.err)
+    assert.matches("12 contacts matched, 12 tagged", r.out)
+    assert.matches("dry run: 13 writes planned", r.out)
+    assert.is_true(#log(s, { method = "POST", path = "/contacts/search" }) >= 1)
+    assert.are.equal(0, writes(s))
+  end)
+
+  it("dry run: redacts secrets in the plan", function()
+    local path = file("secret.lua", [[
+      recipe { name = "secret", writes = true }
+      return function(p, client)
+        client:post("/hooks/", { url = "https://example.com", apiToken = "sk_live_0123456789abcdefWXYZ",
+                                 nested = { password = "hunter2-is-not-a-good-one-9876" } })
+      end
+    ]])
+    local r = ghlua { "run", path, "--dry-run" }
+    assert.are.equal(0, r.code, r.err)
+    assert.is_nil(r.out:find("sk_live_0123456789abcdef", 1, true))
+    assert.is_nil(r.out:find("hunter2", 1, true))
+    assert.matches("…WXYZ", r.out)
+    assert.matches("…9876", r.out)
+    assert.matches("https://example.com", r.out, 1, true)
+  end)
+
+  it("refuses a writing recipe without a terminal, naming --yes, before sending anything", function()
+    clear(s)
+    local r = ghlua { "run", EX .. "create_contact_by_key.lua", "--param", "email=notty@example.com" }
+    assert.are.equal(2, r.code)
+    assert.matches("no terminal to confirm", r.err)
+    assert.matches("%-%-yes", r.err)
+    assert.are.equal(0, #log(s))
+    -- a recipe that only reads needs no confirmation
+    r = ghlua { "run", EX .. "pipeline_report.lua" }
+    assert.are.equal(0, r.code, r.err)
+  end)
+
+  it("asks on a terminal, showing the plan, and sends only after yes", function()
+    local function on_tty(answer, email)
+      local parts = { "env" }
+      for k, v in pairs(env) do parts[#parts + 1] = k .. "=" .. run.quote(v) end
+      for _, a in ipairs { os.getenv("GHLUA"), "run", EX .. "create_contact_by_key.lua", "--param", "email=" .. email } do
+        parts[#parts + 1] = run.quote(a)
+      end
+      return run.sh("script -qec " .. run.quote(table.concat(parts, " ")) .. " /dev/null", { stdin = answer .. "\n" })
+    end
+    clear(s)
+    local r = on_tty("n", "tty-no@example.com")
+    assert.are.equal(1, r.code, r.out)
+    assert.matches("1%. POST +/contacts/", r.out)
+    assert.matches("send this write%? %[y/N%]", r.out)
+    assert.matches("nothing was sent", r.out)
+    assert.is_nil(r.out:find("created contact", 1, true))
+    assert.are.equal(0, writes(s))
+    r = on_tty("y", "tty-yes@example.com")
+    assert.are.equal(0, r.code, r.out)
+    assert.matches("created contact %w+", r.out)
+    assert.are.equal(1, writes(s))
+  end)
+
+  it("runs a sandboxed recipe without io, and with --trust", function()
+    local path = file("io.lua", [[
+      recipe { name = "uses_io", writes = false }
+      return function() return io.open("/etc/hostname") and "opened" end
+    ]])
+    local r = ghlua { "run", path }
+    assert.are.equal(1, r.code)
+    assert.matches("global 'io'", r.err)
+    r = ghlua { "run", path, "--trust" }
+    assert.are.same({ 0, "opened\n" }, { r.code, r.out }, r.err)
+  end)
+
+  it("refuses --all-locations with GHL_TOKEN", function()
+    local r = ghlua { "run", EX .. "pipeline_report.lua", "--all-locations" }
+    assert.are.equal(2, r.code)
+    assert.matches("agency login", r.err)
+  end)
+end)
+
+describe("ghlua run with the token store", function()
+  it("checks the granted scopes against the manifest and names the missing ones", function()
+    local o = oauth.start { "--auto-approve" }
+    finally(o.stop)
+    o.add_app("contacts.readonly locations/customFields.readonly")
+    local l = o.login()
+    assert.are.equal(0, l.code, l.err)
+    clear(o.sim)
+    local r = o.ghlua { "run", EX .. "create_contact_by_key.lua", "--param", "email=a@example.com", "--yes" }
+    assert.are.equal(1, r.code)
+    assert.matches("create_contact_by_key needs scopes the token was not granted: contacts.write", r.err)
+    assert.matches("ghlua auth login %-%-scopes", r.err)
+    assert.are.equal(0, #log(o.sim))
+    r = o.ghlua { "run", EX .. "export_contacts_csv.lua", "--param", "file=" .. dir .. "/x.csv", "--trust" }
+    assert.are.equal(0, r.code, r.err)
+    assert.matches("wrote 0 contacts", r.out)
+  end)
+
+  it("runs once per location with --all-locations and reports each", function()
+    local a = agency.start(3, "opportunities.readonly")
+    finally(a.stop)
+    local r = a.ghlua { "run", EX .. "pipeline_report.lua", "--all-locations", "--concurrency", "2" }
+    assert.are.equal(0, r.code, r.err)
+    assert.matches("4 locations: 4 ok, 0 failed", r.out)
+    for _, l in ipairs(a.locations) do assert.matches(l.id .. " .* ok ", r.out) end
+    a.chaos { { method = "GET", path = "/opportunities/pipelines", times = 1, status = 400, message = "broken" } }
+    r = a.ghlua { "run", EX .. "pipeline_report.lua", "--all-locations", "--json" }
+    assert.are.equal(1, r.code)
+    local rep = cjson.decode(r.out)
+    assert.are.same({ 4, 3, 1 }, { rep.total, rep.ok, rep.failed })
+    local bad
+    for _, e in ipairs(rep.locations) do if not e.ok then bad = e end end
+    assert.matches("broken", bad.error)
+    -- the agency token lacks contacts.readonly: named before any location runs
+    r = a.ghlua { "run", EX .. "export_contacts_csv.lua", "--all-locations" }
+    assert.are.equal(1, r.code)
+    assert.matches("not granted: contacts.readonly", r.err)
+  end)
+end)
