@@ -7,6 +7,7 @@
 --     [--pages N] [--concurrency N] [--proto h1,h2] [--node|--no-node]
 --     [--throttle N] [--throttle-max N] [--throttle-interval-ms N]
 --     [--json FILE] [--ref-dir DIR] [--serve]
+--   build/ghlua bench/api.lua --report FILE    (the Markdown again, from --json)
 -- Workloads: 1 cold start, 2 sequential GETs over keep-alive, 3 concurrent
 -- GETs, 4 fetch-and-decode of a 100-contact page, 5 peak RSS of 2 and 3,
 -- 6 a bulk job of creates against the simulator's rate limit. Timings come
@@ -26,11 +27,12 @@ local function abs(p) return p:sub(1, 1) == "/" and p or PWD .. "/" .. p end
 local GHLUA = arg[-1]:find("/") and abs(arg[-1]) or io.popen("command -v " .. arg[-1]):read("l")
 local USAGE = "ghlua bench/api.lua [--quick] [--runs N] [--requests N] [--pages N] [--concurrency N]"
   .. " [--proto h1,h2] [--node|--no-node] [--throttle N] [--throttle-max N] [--throttle-interval-ms N]"
-  .. " [--json FILE] [--ref-dir DIR] [--serve]"
+  .. " [--json FILE] [--ref-dir DIR] [--serve] | --report FILE"
 local opts = args.parse(arg, {
   quick = "flag", runs = "number", requests = "number", pages = "number", concurrency = "number",
   proto = "string", node = "flag", ["no-node"] = "flag", throttle = "number", ["throttle-max"] = "number",
   ["throttle-interval-ms"] = "number", json = "string", ["ref-dir"] = "string", serve = "flag",
+  report = "string",
 }, USAGE)
 
 local QUICK = opts.quick
@@ -67,20 +69,27 @@ local function capture(cmd)
 end
 local function have(prog) return os.execute("command -v " .. q(prog) .. " >/dev/null 2>&1") end
 
-for _, prog in ipairs { "nginx", "hyperfine", "openssl", "cc", "make", "curl", "lua5.4" } do
-  if not have(prog) then error("bench/api.lua needs " .. prog .. ": run `sh .ci/deps bench`", 0) end
-end
-assert(io.open("/usr/bin/time") , "bench/api.lua needs /usr/bin/time: run `sh .ci/deps bench`")
 local NODE_DIR = ROOT .. "/bench/node"
-local USE_NODE = not opts["no-node"] and (opts.node or not QUICK)
-  and have("node") and io.open(NODE_DIR .. "/node_modules/@gohighlevel/api-client/package.json") ~= nil
-if opts.node and not USE_NODE then error("--node: bench/node/node_modules is not installed (bench/run.sh installs it)", 0) end
-local HAS_CLIENT = os.execute(q(GHLUA) .. " -e 'require \"ghl.client\"' >/dev/null 2>&1")
+local USE_NODE, HAS_CLIENT, DIR
+
+-- The tools, the Node SDK (when wanted), the client, a scratch directory.
+local function prepare()
+  for _, prog in ipairs { "nginx", "hyperfine", "openssl", "cc", "make", "curl", "lua5.4" } do
+    if not have(prog) then error("bench/api.lua needs " .. prog .. ": run `sh .ci/deps bench`", 0) end
+  end
+  if not io.open("/usr/bin/time") then error("bench/api.lua needs /usr/bin/time: run `sh .ci/deps bench`", 0) end
+  USE_NODE = not opts["no-node"] and (opts.node or not QUICK)
+    and have("node") and io.open(NODE_DIR .. "/node_modules/@gohighlevel/api-client/package.json") ~= nil
+  if opts.node and not USE_NODE then
+    error("--node: bench/node/node_modules is not installed (bench/run.sh installs it)", 0)
+  end
+  HAS_CLIENT = os.execute(q(GHLUA) .. " -e 'require \"ghl.client\"' >/dev/null 2>&1")
+  DIR = capture("mktemp -d /tmp/ghlua-bench.XXXXXX")
+  assert(DIR:match("^/tmp/ghlua%-bench%."), "mktemp failed")
+end
 
 -- ---- Scratch directory and cleanup ----
 
-local DIR = capture("mktemp -d /tmp/ghlua-bench.XXXXXX")
-assert(DIR:match("^/tmp/ghlua%-bench%."), "mktemp failed")
 local REF = abs(opts["ref-dir"] or GHLUA:match("^(.*)/[^/]*$") .. "/bench")
 local nginx_pid, sim_pid
 local function cleanup()
@@ -93,7 +102,7 @@ local function cleanup()
   if nginx_pid and sys.alive(nginx_pid) then sys.kill(nginx_pid, 9) end
   if sim_pid and sys.alive(sim_pid) then sys.kill(sim_pid, 9) end
   nginx_pid, sim_pid = nil, nil
-  os.execute("rm -rf " .. q(DIR))
+  if DIR then os.execute("rm -rf " .. q(DIR)) end
 end
 
 -- ---- Test data: a realistic contact and a 100-contact page ----
@@ -369,7 +378,7 @@ local W = q(ROOT .. "/bench/api_work.lua")
 local G = q(GHLUA)
 local NODE = "node " .. q(NODE_DIR .. "/sdk.js")
 local N, C, P = CFG.requests, CFG.concurrency, CFG.pages
-local RESULTS = { config = CFG, client = HAS_CLIENT and true or false, node = USE_NODE and true or false }
+local RESULTS = { config = CFG }
 
 -- The rows of a workload: {name, cmd, role}, leaving out the ghl.client
 -- rows when it is missing and the Node rows when they are not wanted.
@@ -489,14 +498,15 @@ local function verdict(ratio, target) if not ratio then return "–" end return 
 
 local function timing_table(list, against, target_role, target)
   local ref = find(list, against)
-  print("| program | median ms | min ms | max ms | ratio | nginx CPU | conns/run | requests/run |")
-  print("|---|---|---|---|---|---|---|---|")
+  print("| program | median ms | min ms | max ms | ratio | CPU ms | nginx CPU | conns/run | requests/run |")
+  print("|---|---|---|---|---|---|---|---|---|")
   for _, r in ipairs(list) do
     local ratio = ref and r.median / ref.median
     r.ratio = ratio
     local mark = (r.role == target_role and target) and (" (target ≤ %.2f: %s)"):format(target, verdict(ratio, target)) or ""
-    print(("| %s | %s | %s | %s | %s%s | %.0f%% | %.1f | %.0f |"):format(r.name, ms(r.median), ms(r.min), ms(r.max),
-      ratio and ("%.2f"):format(ratio) or "–", mark, r.server.cpu_share * 100, r.server.conns_per_run,
+    print(("| %s | %s | %s | %s | %s%s | %s | %.0f%% | %.1f | %.0f |"):format(r.name, ms(r.median), ms(r.min),
+      ms(r.max), ratio and ("%.2f"):format(ratio) or "–", mark, ms(r.user + r.system), r.server.cpu_share * 100,
+      r.server.conns_per_run,
       r.server.requests_per_run))
   end
 end
@@ -557,9 +567,33 @@ local function summary()
   end
 end
 
-local LOAD0
+-- The whole report, from RESULTS (also what --report prints from a saved
+-- --json file).
+local function report()
+  print(RESULTS.meta.machine)
+  print(RESULTS.meta.runs)
+  for _, proto in ipairs(CFG.protos) do report_proto(proto, RESULTS[proto]) end
+  local t = RESULTS.throttle
+  if t then
+    print(("\n**6. Throttle**: %d creates (c:batch, concurrency %d) against `ghlua sim` limited to %d per %d ms\n"):format(
+      t.n, t.concurrency, t.max, t.interval_ms))
+    print("| measure | value | target |")
+    print("|---|---|---|")
+    print(("| created | %d of %d | |"):format(t.ok, t.n))
+    print(("| 429s seen by the caller | %d | 0: %s |"):format(t.seen_429, t.seen_429 == 0 and "met" or "**missed**"))
+    print(("| 429s sent by the simulator | %d | |"):format(t.sent_429))
+    print(("| other errors | %d | |"):format(t.other_errors))
+    print(("| total time, s | %.2f | |"):format(t.seconds))
+    print(("| theoretical minimum, s | %.2f | |"):format(t.t_min))
+    print(("| ratio | %s | ≤ 1.05: %s |"):format(t.ratio and ("%.3f"):format(t.ratio) or "–", verdict(t.ratio, 1.05)))
+  end
+  summary()
+end
+
 local function main()
-  LOAD0 = capture("cut -d' ' -f1-3 /proc/loadavg")
+  local load0 = capture("cut -d' ' -f1-3 /proc/loadavg")
+  prepare()
+  RESULTS.client, RESULTS.node = HAS_CLIENT and true or false, USE_NODE and true or false
   io.stderr:write("building the C references in " .. REF .. "\n")
   sh(("make -s -C %s OUT=%s >&2"):format(q(ROOT .. "/bench"), q(REF)), "make -C bench")
   start_nginx()
@@ -577,33 +611,30 @@ local function main()
   if CFG.throttle > 0 then RESULTS.throttle = run_throttle() end
 
   local cpu = capture("sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1")
-  print(("Measured %s on %s (%s cores, %s); %s; %s; %s; %s%s."):format(os.date("!%Y-%m-%d"), cpu,
-    capture("nproc"), capture("uname -sr"), capture("nginx -v 2>&1"):gsub("^nginx version: ", ""),
-    capture("curl --version | head -1"):match("^(curl %S+)"), capture("hyperfine --version"),
-    USE_NODE and ("node " .. capture("node --version") .. ", @gohighlevel/api-client "
-      .. cjson.decode(slurp(NODE_DIR .. "/node_modules/@gohighlevel/api-client/package.json")).version) or "Node SDK not run",
-    HAS_CLIENT and "" or "; ghl.client missing: only the ghl.http rows"))
-  print(("Timed runs per program: %d for workloads 2-4, %d for workload 1 (interleaved in rounds, after one"
-    .. " warm-up run each), %d for peak RSS; medians, min and max; ratios are of medians. Load average before"
-    .. " the run: %s, after: %s."):format(CFG.runs, math.max(1, CFG.cold_runs // 5) * math.min(5, CFG.cold_runs),
-    CFG.rss_runs, LOAD0, capture("cut -d' ' -f1-3 /proc/loadavg")))
-  for _, proto in ipairs(CFG.protos) do report_proto(proto, RESULTS[proto]) end
-  local t = RESULTS.throttle
-  if t then
-    print(("\n**6. Throttle**: %d creates (c:batch, concurrency %d) against `ghlua sim` limited to %d per %d ms\n"):format(
-      t.n, t.concurrency, t.max, t.interval_ms))
-    print("| measure | value | target |")
-    print("|---|---|---|")
-    print(("| created | %d of %d | |"):format(t.ok, t.n))
-    print(("| 429s seen by the caller | %d | 0: %s |"):format(t.seen_429, t.seen_429 == 0 and "met" or "**missed**"))
-    print(("| 429s sent by the simulator | %d | |"):format(t.sent_429))
-    print(("| other errors | %d | |"):format(t.other_errors))
-    print(("| total time, s | %.2f | |"):format(t.seconds))
-    print(("| theoretical minimum, s | %.2f | |"):format(t.t_min))
-    print(("| ratio | %s | ≤ 1.05: %s |"):format(t.ratio and ("%.3f"):format(t.ratio) or "–", verdict(t.ratio, 1.05)))
-  end
-  summary()
+  RESULTS.meta = {
+    machine = ("Measured %s on %s (%s cores, %s); %s; %s; %s; %s%s."):format(os.date("!%Y-%m-%d"), cpu,
+      capture("nproc"), capture("uname -sr"), capture("nginx -v 2>&1"):gsub("^nginx version: ", ""),
+      capture("curl --version | head -1"):match("^(curl %S+)"), capture("hyperfine --version"),
+      USE_NODE and ("node " .. capture("node --version") .. ", @gohighlevel/api-client "
+        .. cjson.decode(slurp(NODE_DIR .. "/node_modules/@gohighlevel/api-client/package.json")).version)
+        or "Node SDK not run",
+      HAS_CLIENT and "" or "; ghl.client missing: only the ghl.http rows"),
+    runs = ("Timed runs per program: %d for workloads 2-4, %d for workload 1 (interleaved in rounds, after one"
+      .. " warm-up run each), %d for peak RSS; medians, min and max; ratios are of medians; CPU ms is the"
+      .. " program's mean user + system time. Load average before the run: %s, after: %s."):format(CFG.runs,
+      math.max(1, CFG.cold_runs // 5) * math.min(5, CFG.cold_runs), CFG.rss_runs, load0,
+      capture("cut -d' ' -f1-3 /proc/loadavg")),
+  }
+  report()
   if opts.json then spit(opts.json, cjson.encode(RESULTS)) end
+end
+
+if opts.report then
+  RESULTS = cjson.decode((assert(slurp(opts.report), "cannot read " .. opts.report)))
+  CFG = RESULTS.config
+  N, C, P = math.tointeger(CFG.requests), math.tointeger(CFG.concurrency), math.tointeger(CFG.pages)
+  report()
+  os.exit(0)
 end
 
 local ok, err = xpcall(main, debug.traceback)

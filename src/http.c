@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <lauxlib.h>
@@ -40,7 +41,7 @@ static struct {
   int npool;
   int running;             /* transfers in the multi */
   int trace;               /* print requests to stderr */
-  ghl_buf ca;              /* system roots + GHLUA_CA_BUNDLE, when set */
+  char ca_path[64];         /* private file: system roots + GHLUA_CA_BUNDLE */
   int ca_loaded;
 } G;
 
@@ -207,13 +208,18 @@ static void require(lua_State *L, const char *name) {
 
 /* ---- Transfers ---- */
 
-/* Load the system roots plus GHLUA_CA_BUNDLE once per process. Returns 0, or
-** -1 with an error pushed. */
+/* Combine the system roots and GHLUA_CA_BUNDLE once per process into a
+** private 0600 file (removed at exit). A file, unlike an in-memory blob,
+** lets libcurl cache the parsed store across connections. Returns 0, or -1
+** with an error pushed. */
 static int load_ca(lua_State *L, CURL *easy) {
   const char *extra = getenv("GHLUA_CA_BUNDLE");
   char *sys = NULL;
   const char *files[2];
-  int i;
+  const char *tmp = getenv("TMPDIR");
+  ghl_buf all = {0};
+  int i, fd;
+  FILE *out;
   if (G.ca_loaded || extra == NULL || *extra == '\0') return 0;
   curl_easy_getinfo(easy, CURLINFO_CAINFO, &sys);
   files[0] = sys ? sys : "/etc/ssl/certs/ca-certificates.crt";
@@ -224,19 +230,31 @@ static int load_ca(lua_State *L, CURL *easy) {
     FILE *f = fopen(files[i], "rb");
     if (f == NULL) {
       if (i == 0) continue;   /* no system roots: the extra bundle alone */
+      ghl_buf_free(&all);
       ghl_pusherror(L, "tls", "GHLUA_CA_BUNDLE=%s cannot be read; point it at a PEM file or unset it", extra);
-      ghl_buf_free(&G.ca);
       return -1;
     }
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) ghl_buf_add(&G.ca, chunk, n);
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) ghl_buf_add(&all, chunk, n);
     fclose(f);
-    ghl_buf_add(&G.ca, "\n", 1);
+    ghl_buf_add(&all, "\n", 1);
   }
-  if (strstr(G.ca.data ? G.ca.data : "", "-----BEGIN CERTIFICATE-----") == NULL) {
+  if (strstr(all.data ? all.data : "", "-----BEGIN CERTIFICATE-----") == NULL) {
+    ghl_buf_free(&all);
     ghl_pusherror(L, "tls", "GHLUA_CA_BUNDLE=%s holds no PEM certificate; point it at a PEM file or unset it", extra);
-    ghl_buf_free(&G.ca);
     return -1;
   }
+  snprintf(G.ca_path, sizeof G.ca_path, "%s/ghlua-ca-XXXXXX", tmp && *tmp && strlen(tmp) < 40 ? tmp : "/tmp");
+  fd = mkstemp(G.ca_path);
+  out = fd >= 0 ? fdopen(fd, "wb") : NULL;
+  if (out == NULL || fwrite(all.data, 1, all.len, out) != all.len || fclose(out) != 0) {
+    if (out == NULL && fd >= 0) close(fd);
+    if (fd >= 0) unlink(G.ca_path);
+    G.ca_path[0] = '\0';
+    ghl_buf_free(&all);
+    ghl_pusherror(L, "tls", "cannot write the combined CA bundle to a temporary file; check TMPDIR");
+    return -1;
+  }
+  ghl_buf_free(&all);
   G.ca_loaded = 1;
   return 0;
 }
@@ -463,10 +481,8 @@ static int start_transfer(lua_State *L) {
   curl_easy_setopt(t->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)(timeout < 10 ? timeout * 1000 : 10000));
   curl_easy_setopt(t->easy, CURLOPT_SSL_VERIFYPEER, 1L);
   curl_easy_setopt(t->easy, CURLOPT_SSL_VERIFYHOST, 2L);
-  if (G.ca_loaded) {
-    struct curl_blob blob = {G.ca.data, G.ca.len, CURL_BLOB_NOCOPY};
-    curl_easy_setopt(t->easy, CURLOPT_CAINFO_BLOB, &blob);
-  }
+  if (G.ca_loaded) curl_easy_setopt(t->easy, CURLOPT_CAINFO, G.ca_path);
+  curl_easy_setopt(t->easy, CURLOPT_PIPEWAIT, 1L);   /* share an HTTP/2 connection */
   curl_easy_setopt(t->easy, CURLOPT_SHARE, G.share);
   curl_easy_setopt(t->easy, CURLOPT_ERRORBUFFER, t->errbuf);
   curl_easy_setopt(t->easy, CURLOPT_WRITEFUNCTION, on_body);
@@ -799,7 +815,7 @@ static int state_gc(lua_State *L) {
   if (G.share) curl_share_cleanup(G.share);
   G.multi = NULL;
   G.share = NULL;
-  ghl_buf_free(&G.ca);
+  if (G.ca_loaded) unlink(G.ca_path);
   G.ca_loaded = 0;
   return 0;
 }
@@ -829,6 +845,8 @@ int luaopen_ghl_http(lua_State *L) {
     curl_share_setopt(G.share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
     curl_share_setopt(G.share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
     curl_multi_setopt(G.multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+    /* keep idle connections for bursts of concurrent requests */
+    curl_multi_setopt(G.multi, CURLMOPT_MAXCONNECTS, 64L);
     lua_newuserdatauv(L, 1, 0);                     /* sentinel */
     lua_newtable(L);
     lua_pushcfunction(L, state_gc);

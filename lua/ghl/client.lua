@@ -319,7 +319,9 @@ function Client:request(method, path, opts)
       end
     else
       observe(self.bucket, resp.headers)
-      self.last.rate = self:rate()
+      local b = self.bucket   -- a constant-time snapshot for :explain
+      self.last.rate = { max = b.max, remaining = b.remaining, interval_ms = math.floor(b.interval * 1000),
+                         daily_limit = b.daily_limit, daily_remaining = b.daily_remaining }
       local status = resp.status
       if status == 429 then
         if self.bucket.daily_remaining == 0 then
