@@ -123,37 +123,42 @@ local function field_value(item)
 end
 
 -- Resolve a request's customFields into {id, value} pairs for the location.
--- Elements: {id|key, field_value|fieldValue|value}; key is "budget" or
--- "contact.budget". Raises 422 for malformed elements, 400 for unknown ones.
-function M.resolve_custom_fields(state, location_id, list)
+-- Elements: {id|key, field_value|fieldValue|value}; a key is bare ("budget")
+-- or full ("contact.budget"). model is "contact" (default) or
+-- "opportunity"; for opportunities an id must name an opportunity field
+-- too. Raises 422 for malformed elements, 400 for unknown ones.
+function M.resolve_custom_fields(state, location_id, list, model)
+  model = model or "contact"
+  local label = model == "contact" and "custom field" or (model .. " custom field")
   local out = {}
-  for i, item in ipairs(list) do
+  for i, item in ipairs(list or {}) do
     if not validate.is_object(item) then
       reply.invalid { "each value in customFields must be an object" }
     end
-    local f
+    local f, what
     if item.id ~= nil then
-      f = type(item.id) == "string" and state:custom_field(location_id, item.id)
-      if not f then
-        reply.raise(400, string.format("customFields[%d]: custom field with id '%s' not found in this location",
-          i - 1, tostring(item.id)))
-      end
-    elseif item.key ~= nil then
-      f = state:custom_field_by_key(location_id, item.key)
-      if not f or f.model ~= "contact" then
-        reply.raise(400, string.format("customFields[%d]: custom field with key '%s' not found in this location",
-          i - 1, tostring(item.key)))
-      end
+      f, what = type(item.id) == "string" and state:custom_field(location_id, item.id), "id"
+      if f and model ~= "contact" and f.model ~= model then f = nil end
+    elseif item.key ~= nil and (model == "contact" or type(item.key) == "string") then
+      local key = item.key
+      if type(key) == "string" and not key:find(".", 1, true) then key = model .. "." .. key end
+      f, what = state:custom_field_by_key(location_id, key), "key"
+      if f and f.model ~= model then f = nil end
     else
       reply.invalid { "each value in customFields must have an id or a key" }
+    end
+    if not f then
+      reply.raise(400, string.format("customFields[%d]: %s with %s '%s' not found in this location",
+        i - 1, label, what, tostring(item[what])))
     end
     out[#out + 1] = { id = f.id, value = field_value(item) }
   end
   return out
 end
 
--- Merge resolved {id, value} pairs into the contact; null or "" removes.
-local function merge_custom_fields(c, resolved)
+-- Merge resolved {id, value} pairs into a record's customFields; null or ""
+-- removes a value.
+function M.merge_custom_fields(c, resolved)
   for _, r in ipairs(resolved) do
     local idx
     for i, f in ipairs(c.customFields) do
@@ -169,6 +174,7 @@ local function merge_custom_fields(c, resolved)
     end
   end
 end
+local merge_custom_fields = M.merge_custom_fields
 
 -- Copy body fields onto c (skip: set of names to ignore). JSON null clears.
 local function apply(c, body, resolved, skip)

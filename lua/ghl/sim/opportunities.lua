@@ -149,53 +149,13 @@ end
 
 -- ---- Writing ----
 
-local function field_value(item)
-  for _, k in ipairs { "field_value", "fieldValue", "value" } do
-    if item[k] ~= nil then return item[k] end
-  end
-  return null
-end
-
--- Resolve customFields against the location's opportunity fields; raises
--- 422 for malformed elements, 400 for unknown fields.
+-- customFields are shared with contacts (same shapes, another model).
 local function resolve_fields(state, location_id, list)
-  local out = {}
-  for i, item in ipairs(list or {}) do
-    if not validate.is_object(item) then reply.invalid { "each value in customFields must be an object" } end
-    local f, what
-    if item.id ~= nil then
-      f, what = type(item.id) == "string" and state:custom_field(location_id, item.id), "id"
-    elseif type(item.key) == "string" then
-      local key = item.key:find(".", 1, true) and item.key or ("opportunity." .. item.key)
-      f, what = state:custom_field_by_key(location_id, key), "key"
-    else
-      reply.invalid { "each value in customFields must have an id or a key" }
-    end
-    if not f or f.model ~= "opportunity" then
-      reply.raise(400, string.format("customFields[%d]: opportunity custom field with %s '%s' not found in this location",
-        i - 1, what, tostring(item[what])))
-    end
-    out[#out + 1] = { id = f.id, value = field_value(item) }
-  end
-  return out
+  return require("ghl.sim.contacts").resolve_custom_fields(state, location_id, list, "opportunity")
 end
 
--- Merge resolved {id, value} pairs; null or "" removes a value.
 local function merge_fields(o, resolved)
-  for _, r in ipairs(resolved) do
-    local idx
-    for i, f in ipairs(o.customFields) do
-      if f.id == r.id then idx = i end
-    end
-    local drop = r.value == null or r.value == ""
-    if idx and drop then
-      table.remove(o.customFields, idx)
-    elseif idx then
-      o.customFields[idx].value = r.value
-    elseif not drop then
-      o.customFields[#o.customFields + 1] = { id = r.id, value = r.value }
-    end
-  end
+  require("ghl.sim.contacts").merge_custom_fields(o, resolved)
 end
 
 local function pipeline_or_400(state, location_id, id)
