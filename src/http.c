@@ -20,8 +20,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
 #include <curl/curl.h>
 #include <lauxlib.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
 
 #include "buf.h"
 #include "error.h"
@@ -41,8 +46,9 @@ static struct {
   int npool;
   int running;             /* transfers in the multi */
   int trace;               /* print requests to stderr */
-  char ca_path[64];         /* private file: system roots + GHLUA_CA_BUNDLE */
-  int ca_loaded;
+  const char *ca_dir;      /* libcurl's CA directory, when it exists */
+  STACK_OF(X509_INFO) *ca_extra;  /* GHLUA_CA_BUNDLE, parsed once */
+  int ca_checked;
 } G;
 
 struct transfer {
@@ -208,60 +214,88 @@ static void require(lua_State *L, const char *name) {
 
 /* ---- Transfers ---- */
 
-/* Combine the system roots and GHLUA_CA_BUNDLE once per process into a
-** private 0600 file (removed at exit). A file, unlike an in-memory blob,
-** lets libcurl cache the parsed store across connections. Returns 0, or -1
-** with an error pushed. */
-static int load_ca(lua_State *L, CURL *easy) {
+/* Trust. The system roots come from libcurl's CA directory when it has one
+** (Debian: /etc/ssl/certs, hashed by update-ca-certificates): OpenSSL then
+** reads only the root a chain needs, where the bundle file costs about 30 ms
+** of parsing per process. Without a directory, libcurl's default bundle
+** stays. GHLUA_CA_BUNDLE is parsed once per process into G.ca_extra (owned
+** by G, freed by state_gc) and its certificates are added to every
+** connection's store by on_ssl_ctx. Returns 0, or -1 with an error pushed. */
+static int load_ca(lua_State *L) {
   const char *extra = getenv("GHLUA_CA_BUNDLE");
-  char *sys = NULL;
-  const char *files[2];
-  const char *tmp = getenv("TMPDIR");
-  ghl_buf all = {0};
-  int i, fd;
-  FILE *out;
-  if (G.ca_loaded || extra == NULL || *extra == '\0') return 0;
-  curl_easy_getinfo(easy, CURLINFO_CAINFO, &sys);
-  files[0] = sys ? sys : "/etc/ssl/certs/ca-certificates.crt";
-  files[1] = extra;
-  for (i = 0; i < 2; i++) {
-    char chunk[16384];
-    size_t n;
-    FILE *f = fopen(files[i], "rb");
-    if (f == NULL) {
-      if (i == 0) continue;   /* no system roots: the extra bundle alone */
-      ghl_buf_free(&all);
+  const curl_version_info_data *v;
+  struct stat st;
+  BIO *bio;
+  int i, ncert = 0;
+  if (G.ca_checked) return 0;
+  v = curl_version_info(CURLVERSION_NOW);
+  if (v->capath && stat(v->capath, &st) == 0 && S_ISDIR(st.st_mode)) G.ca_dir = v->capath;
+  if (extra && *extra) {
+    bio = BIO_new_file(extra, "r");
+    if (bio == NULL) {
+      ERR_clear_error();
       ghl_pusherror(L, "tls", "GHLUA_CA_BUNDLE=%s cannot be read; point it at a PEM file or unset it", extra);
       return -1;
     }
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) ghl_buf_add(&all, chunk, n);
-    fclose(f);
-    ghl_buf_add(&all, "\n", 1);
+    G.ca_extra = PEM_X509_INFO_read_bio(bio, NULL, NULL, NULL);
+    BIO_free(bio);
+    ERR_clear_error();
+    for (i = 0; G.ca_extra && i < sk_X509_INFO_num(G.ca_extra); i++)
+      if (sk_X509_INFO_value(G.ca_extra, i)->x509) ncert++;
+    if (ncert == 0) {
+      if (G.ca_extra) sk_X509_INFO_pop_free(G.ca_extra, X509_INFO_free);
+      G.ca_extra = NULL;
+      ghl_pusherror(L, "tls", "GHLUA_CA_BUNDLE=%s holds no PEM certificate; point it at a PEM file or unset it", extra);
+      return -1;
+    }
   }
-  if (strstr(all.data ? all.data : "", "-----BEGIN CERTIFICATE-----") == NULL) {
-    ghl_buf_free(&all);
-    ghl_pusherror(L, "tls", "GHLUA_CA_BUNDLE=%s holds no PEM certificate; point it at a PEM file or unset it", extra);
-    return -1;
-  }
-  snprintf(G.ca_path, sizeof G.ca_path, "%s/ghlua-ca-XXXXXX", tmp && *tmp && strlen(tmp) < 40 ? tmp : "/tmp");
-  fd = mkstemp(G.ca_path);
-  out = fd >= 0 ? fdopen(fd, "wb") : NULL;
-  if (out == NULL || fwrite(all.data, 1, all.len, out) != all.len || fclose(out) != 0) {
-    if (out == NULL && fd >= 0) close(fd);
-    if (fd >= 0) unlink(G.ca_path);
-    G.ca_path[0] = '\0';
-    ghl_buf_free(&all);
-    ghl_pusherror(L, "tls", "cannot write the combined CA bundle to a temporary file; check TMPDIR");
-    return -1;
-  }
-  ghl_buf_free(&all);
-  G.ca_loaded = 1;
+  G.ca_checked = 1;
   return 0;
 }
 
+/* CURLOPT_SSL_CTX_FUNCTION: add GHLUA_CA_BUNDLE's certificates to the
+** store libcurl set up. Never raises. */
+static CURLcode on_ssl_ctx(CURL *easy, void *ctx, void *ud) {
+  X509_STORE *store = SSL_CTX_get_cert_store((SSL_CTX *)ctx);
+  int i;
+  (void)easy;
+  (void)ud;
+  for (i = 0; G.ca_extra && i < sk_X509_INFO_num(G.ca_extra); i++) {
+    X509_INFO *xi = sk_X509_INFO_value(G.ca_extra, i);
+    if (xi->x509 && !X509_STORE_add_cert(store, xi->x509)) {
+      ERR_clear_error();   /* already there */
+    }
+  }
+  return CURLE_OK;
+}
+
+/* An easy handle from the pool, or a new one with the options every
+** request shares set once; start_transfer sets the rest each time. Owned
+** by the transfer until transfer_release pools or frees it. */
 static CURL *get_easy(void) {
+  CURL *easy;
   if (G.npool > 0) return G.pool[--G.npool];
-  return curl_easy_init();
+  easy = curl_easy_init();
+  if (easy == NULL) return NULL;
+  curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(easy, CURLOPT_USERAGENT, "ghlua/" GHLUA_VERSION);
+  curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");
+  curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+  curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
+  curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
+  if (G.ca_dir) {
+    curl_easy_setopt(easy, CURLOPT_CAINFO, NULL);
+    curl_easy_setopt(easy, CURLOPT_CAPATH, G.ca_dir);
+  }
+  /* a libcurl on another TLS library has no SSL_CTX: the bundle replaces the roots */
+  if (G.ca_extra && curl_easy_setopt(easy, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx) != CURLE_OK)
+    curl_easy_setopt(easy, CURLOPT_CAINFO, getenv("GHLUA_CA_BUNDLE"));
+  curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);   /* share an HTTP/2 connection */
+  curl_easy_setopt(easy, CURLOPT_SHARE, G.share);
+  curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
+  return easy;
 }
 
 /* Return t's easy handle to the pool (or free it) and release its memory.
@@ -274,7 +308,14 @@ static void transfer_release(struct transfer *t) {
     }
     t->active = 0;
     if (G.multi && G.npool < POOL_SIZE) {
-      curl_easy_reset(t->easy);
+      /* no curl_easy_reset: get_easy's options stay; drop what points
+         into t, and start_transfer sets the method and the rest */
+      curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, NULL);
+      curl_easy_setopt(t->easy, CURLOPT_POSTFIELDS, NULL);
+      curl_easy_setopt(t->easy, CURLOPT_ERRORBUFFER, NULL);
+      curl_easy_setopt(t->easy, CURLOPT_WRITEDATA, NULL);
+      curl_easy_setopt(t->easy, CURLOPT_HEADERDATA, NULL);
+      curl_easy_setopt(t->easy, CURLOPT_PRIVATE, NULL);
       G.pool[G.npool++] = t->easy;
     } else {
       curl_easy_cleanup(t->easy);
@@ -397,9 +438,9 @@ static int start_transfer(lua_State *L) {
   lua_pop(L, 1);
   t->url = full.data;                                /* owned by t now */
 
-  t->easy = get_easy();
+  if (load_ca(L) != 0) { lua_pushnil(L); lua_insert(L, -2); return 0; }
+  t->easy = get_easy();                              /* after load_ca: it reads G.ca_* */
   if (t->easy == NULL) return luaL_error(L, "out of memory");
-  if (load_ca(L, t->easy) != 0) { lua_pushnil(L); lua_insert(L, -2); return 0; }
 
   /* body: json= | form= | body= */
   if (lua_getfield(L, 1, "json") != LUA_TNIL) {
@@ -471,27 +512,18 @@ static int start_transfer(lua_State *L) {
   lua_pop(L, 1);
 
   curl_easy_setopt(t->easy, CURLOPT_URL, t->url);
-  curl_easy_setopt(t->easy, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, t->hdrs);
-  curl_easy_setopt(t->easy, CURLOPT_USERAGENT, "ghlua/" GHLUA_VERSION);
-  curl_easy_setopt(t->easy, CURLOPT_ACCEPT_ENCODING, "");
-  curl_easy_setopt(t->easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-  curl_easy_setopt(t->easy, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(t->easy, CURLOPT_TIMEOUT_MS, (long)(timeout * 1000));
   curl_easy_setopt(t->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)(timeout < 10 ? timeout * 1000 : 10000));
-  curl_easy_setopt(t->easy, CURLOPT_SSL_VERIFYPEER, 1L);
-  curl_easy_setopt(t->easy, CURLOPT_SSL_VERIFYHOST, 2L);
-  if (G.ca_loaded) curl_easy_setopt(t->easy, CURLOPT_CAINFO, G.ca_path);
-  curl_easy_setopt(t->easy, CURLOPT_PIPEWAIT, 1L);   /* share an HTTP/2 connection */
-  curl_easy_setopt(t->easy, CURLOPT_SHARE, G.share);
   curl_easy_setopt(t->easy, CURLOPT_ERRORBUFFER, t->errbuf);
-  curl_easy_setopt(t->easy, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(t->easy, CURLOPT_WRITEDATA, t);
-  curl_easy_setopt(t->easy, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(t->easy, CURLOPT_HEADERDATA, t);
   curl_easy_setopt(t->easy, CURLOPT_PRIVATE, t);
+  /* the method, from a clean GET (a pooled handle may have sent anything) */
+  curl_easy_setopt(t->easy, CURLOPT_CUSTOMREQUEST, NULL);
+  curl_easy_setopt(t->easy, CURLOPT_HTTPGET, 1L);
   if (strcmp(method, "GET") == 0 && t->reqbody.data == NULL) {
-    curl_easy_setopt(t->easy, CURLOPT_HTTPGET, 1L);
+    /* done */
   } else if (strcmp(method, "HEAD") == 0) {
     curl_easy_setopt(t->easy, CURLOPT_NOBODY, 1L);
   } else {
@@ -589,7 +621,7 @@ static const char *error_kind(CURLcode rc) {
 ** headers are joined with ", ". Stack: +1. */
 static void push_headers(lua_State *L, const ghl_buf *head) {
   const char *p = head->data, *end = head->data + head->len;
-  lua_newtable(L);
+  lua_createtable(L, 0, 16);
   if (p == NULL) return;
   while (p < end) {
     const char *eol = memchr(p, '\n', (size_t)(end - p));
@@ -598,10 +630,10 @@ static void push_headers(lua_State *L, const ghl_buf *head) {
     colon = memchr(p, ':', (size_t)(eol - p));
     if (colon && strncmp(p, "HTTP/", 5) != 0) {
       luaL_Buffer b;
-      const char *k;
-      luaL_buffinit(L, &b);
-      for (k = p; k < colon; k++) luaL_addchar(&b, (char)((*k >= 'A' && *k <= 'Z') ? *k + 32 : *k));
-      luaL_pushresult(&b);                           /* h name */
+      size_t i, n = (size_t)(colon - p);
+      char *name = luaL_buffinitsize(L, &b, n);
+      for (i = 0; i < n; i++) name[i] = (char)((p[i] >= 'A' && p[i] <= 'Z') ? p[i] + 32 : p[i]);
+      luaL_pushresultsize(&b, n);                    /* h name */
       v = colon + 1;
       while (v < eol && (*v == ' ' || *v == '\t')) v++;
       ve = eol;
@@ -663,7 +695,7 @@ static int push_response(lua_State *L, struct transfer *t) {
     transfer_release(t);
     return 2;
   }
-  lua_createtable(L, 0, 7);
+  lua_createtable(L, 0, 8);
   lua_pushinteger(L, status);
   lua_setfield(L, -2, "status");
   push_headers(L, &t->head);
@@ -753,10 +785,10 @@ static int response_json(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_getfield(L, 1, "body");
   lua_tolstring(L, -1, &n);
-  require(L, "cjson.safe");
-  lua_getfield(L, -1, "decode");
+  lua_pushvalue(L, lua_upvalueindex(1));             /* body decode */
+  lua_pushvalue(L, -1);
   lua_pushvalue(L, -3);
-  lua_call(L, 1, 2);                                 /* body cjson v msg */
+  lua_call(L, 1, 2);                                 /* body decode v msg */
   if (!lua_isnil(L, -2) || lua_isnil(L, -1)) { lua_pop(L, 1); return 1; }
   lua_getfield(L, 1, "headers");
   lua_getfield(L, -1, "content-type");
@@ -815,8 +847,9 @@ static int state_gc(lua_State *L) {
   if (G.share) curl_share_cleanup(G.share);
   G.multi = NULL;
   G.share = NULL;
-  if (G.ca_loaded) unlink(G.ca_path);
-  G.ca_loaded = 0;
+  if (G.ca_extra) sk_X509_INFO_pop_free(G.ca_extra, X509_INFO_free);
+  G.ca_extra = NULL;
+  G.ca_checked = 0;
   return 0;
 }
 
@@ -869,7 +902,10 @@ int luaopen_ghl_http(lua_State *L) {
   lua_pop(L, 1);
   luaL_newmetatable(L, RESPONSE_MT);
   lua_newtable(L);
-  lua_pushcfunction(L, response_json);
+  require(L, "cjson.safe");
+  lua_getfield(L, -1, "decode");
+  lua_remove(L, -2);
+  lua_pushcclosure(L, response_json, 1);             /* upvalue: cjson.safe.decode */
   lua_setfield(L, -2, "json");
   lua_setfield(L, -2, "__index");
   lua_pop(L, 1);

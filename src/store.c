@@ -646,7 +646,9 @@ static int query1(sqlite3 *db, const char *sql, char *out, size_t n) {
 ** statement so the three come from one snapshot. */
 static int read_schema(sqlite3 *db, long *app_id, long *version, long *tables) {
   sqlite3_stmt *st;
-  int rc = sqlite3_prepare_v2(db, "SELECT a.application_id, v.user_version,"
+  int rc;
+  *app_id = *version = *tables = 0;
+  rc = sqlite3_prepare_v2(db, "SELECT a.application_id, v.user_version,"
     " (SELECT count(*) FROM sqlite_master) FROM pragma_application_id a, pragma_user_version v",
     -1, &st, NULL);
   if (rc != SQLITE_OK) return rc;

@@ -221,4 +221,29 @@ describe("ghl.http over TLS", function()
     assert.are.equal(1, r.code)
     assert.matches("GHLUA_CA_BUNDLE=.-missing%.pem cannot be read; point it at a PEM file or unset it", r.err)
   end)
+
+  it("explains a GHLUA_CA_BUNDLE with no certificate in it", function()
+    local r = run.ghlua({ "-e", ("assert(require('ghl.http').request{url=%q})"):format(s.url) },
+                        { env = { GHLUA_CA_BUNDLE = dir .. "/key.pem" } })
+    assert.are.equal(1, r.code)
+    assert.matches("GHLUA_CA_BUNDLE=.-key%.pem holds no PEM certificate; point it at a PEM file or unset it", r.err)
+  end)
+
+  it("keeps trusting it over many new connections (a fresh TLS context each)", function()
+    local code = ([[
+      local http = require('ghl.http')
+      for i = 1, 5 do
+        local ts = {}
+        for j = 1, 4 do ts[j] = assert(http.start{url=%q, query={i=i, j=j}}) end
+        local left = 4
+        while left > 0 do
+          for _, t in ipairs(assert(http.perform(1))) do
+            assert(assert(t:response()).status == 200); left = left - 1
+          end
+        end
+      end
+      print('ok')]]):format(s.url .. "/__fault/echo")
+    local r = run.ghlua({ "-e", code }, { env = { GHLUA_CA_BUNDLE = dir .. "/cert.pem" } })
+    assert.are.same({ 0, "ok\n" }, { r.code, r.out }, r.err)
+  end)
 end)
