@@ -6,9 +6,12 @@
 -- Reads every operation of apps/*.json and apps/v3/*.json (the shared
 -- common-schemas files have no paths) and writes one row per operation,
 -- sorted by path, method and flavour (v2 before v3), so the output is
--- deterministic. An operation that declares no scopes (or no token types)
--- takes those of its twin in the other flavour (same method and path). Where
--- the specs are silent or wrong, FIXUPS below says what FACTS knows instead.
+-- deterministic; rows are lines of text, one long string per first path
+-- segment, so that loading the table builds nothing and ghl.api.ops parses
+-- only the rows its lookups need. An operation that declares no scopes (or
+-- no token types) takes those of its twin in the other flavour (same method
+-- and path). Where the specs are silent or wrong, FIXUPS below says what
+-- FACTS knows instead.
 -- A spec file that does not decode, an unknown security scheme, or a fix-up
 -- that no longer finds its operation is a bug in the input or here: the
 -- script stops with an error.
@@ -213,6 +216,41 @@ local function paging_of(doc, op, method, path)
   return page
 end
 
+-- Names of the required query parameters, in the spec's order: the
+-- operation's own and those of its path item (an operation's parameter
+-- replaces the path item's of the same name and location), local $refs
+-- (#/components/parameters/...) followed.
+local function query_of(doc, item, op)
+  local function param(p)
+    local ref = type(p) == "table" and p["$ref"]
+    if ref then
+      local name = ref:match("^#/components/parameters/(.+)$")
+      local params = type(doc.components) == "table" and doc.components.parameters
+      p = name and type(params) == "table" and params[name] or nil
+    end
+    return type(p) == "table" and type(p.name) == "string" and p or nil
+  end
+  local list, seen = {}, {}
+  local function add(params)
+    for _, raw in ipairs(type(params) == "table" and params or {}) do
+      local p = param(raw)
+      if p then
+        local key = tostring(p["in"]) .. " " .. p.name
+        if not seen[key] then
+          seen[key] = true
+          if p["in"] == "query" and p.required == true then
+            assert(not p.name:find("%s"), "query parameter name with a space: " .. p.name)
+            list[#list + 1] = p.name
+          end
+        end
+      end
+    end
+  end
+  add(op.parameters)
+  add(item.parameters)
+  return table.concat(list, " ")
+end
+
 local function summary_of(op)
   local s = type(op.summary) == "string" and op.summary or ""
   s = s:gsub("%s+", " "):match("^%s*(.-)%s*$")
@@ -243,7 +281,7 @@ for _, file in ipairs(files) do
         local scopes, tokens = security_of(op)
         local row = {
           m = method, p = path, v = version_of(op), s = scopes, d = summary_of(op), t = tokens,
-          f = family, x = v3 or nil, g = paging_of(doc, op, method, path),
+          f = family, x = v3 or nil, g = paging_of(doc, op, method, path), q = query_of(doc, item, op),
         }
         local fix = FIXUPS[method .. " " .. path .. (v3 and " v3" or "")]
         if fix then
@@ -296,13 +334,95 @@ end)
 
 local function q(s) return string.format("%q", s) end
 
-local function paging_text(g)
-  local cells = {}
-  for _, k in ipairs { "s", "i", "n", "c", "r" } do
-    if g[k] then cells[#cells + 1] = k .. "=" .. q(g[k]) end
+-- A path's first segment (nil for the root path): the key of `first`, and
+-- the group its row is filed under, except that rows whose first segment is
+-- a placeholder (or that have none) go to group "", which ghl.api.ops reads
+-- before any other.
+local function first_segment(path)
+  return path:match("^/([^/]+)")
+end
+
+local function group_of(path)
+  local seg = first_segment(path)
+  if not seg or seg:match("^{(.+)}$") then return "" end
+  return seg
+end
+
+-- A row's fields (see the header written below), as strings.
+local function cells_of(r)
+  local g = r.g or {}
+  assert(not r.g or g.s or g.i, "pagination without style or items: " .. r.m .. " " .. r.p)
+  assert(r.p ~= '"', "a path of \" (the short form's mark): " .. r.m)
+  local cells = {
+    r.m, r.p, r.x and "1" or "", r.v or "", r.f, r.s, r.t, r.a == false and "0" or "", r.q, r.d,
+    g.s or "", g.i or "", g.n or "", g.c or "", g.r or "", g.b and "1" or "",
+  }
+  for _, c in ipairs(cells) do
+    assert(not c:find("[\t\r\n]"), "tab or line break in a field of " .. r.m .. " " .. r.p)
   end
-  if g.b then cells[#cells + 1] = "b=true" end
-  return "{" .. table.concat(cells, ",") .. "}"
+  return cells
+end
+
+-- The line of row r, prev being the row above in its group: the short form
+-- when r is the v3 twin of prev and differs only in fields 3 to 5, else
+-- every field with the trailing empty ones left out.
+local function row_text(r, prev)
+  local cells = cells_of(r)
+  if prev and r.x and not prev.x and r.m == prev.m and r.p == prev.p then
+    local above, same = cells_of(prev), true
+    for i = 6, #cells do same = same and cells[i] == above[i] end
+    if same then return table.concat({ r.m, '"', cells[3], cells[4], cells[5] }, "\t") end
+  end
+  while cells[#cells] == "" do cells[#cells] = nil end
+  return table.concat(cells, "\t")
+end
+
+-- first: the default Version of the family owning most v2 operations under
+-- each first segment (ties: the family that sorts first).
+local first_counts = {}
+for _, r in ipairs(rows) do
+  local seg = first_segment(r.p)
+  if not r.x and seg then
+    local c = first_counts[seg] or {}
+    first_counts[seg] = c
+    c[r.f] = (c[r.f] or 0) + 1
+  end
+end
+local first = {}
+for seg, counts in pairs(first_counts) do
+  local names = {}
+  for f in pairs(counts) do names[#names + 1] = f end
+  table.sort(names)
+  local best, n = nil, 0
+  for _, f in ipairs(names) do
+    if counts[f] > n then best, n = f, counts[f] end
+  end
+  first[seg] = assert(defaults[best])
+end
+
+-- groups: the rows under each group, one per line, in the order of `rows`.
+local groups, last = {}, {}
+for _, r in ipairs(rows) do
+  local key = group_of(r.p)
+  groups[key] = groups[key] or {}
+  table.insert(groups[key], row_text(r, last[key]) .. "\n")
+  last[key] = r
+end
+for key, lines in pairs(groups) do groups[key] = table.concat(lines) end
+
+-- The level of the long brackets around the groups: the lowest whose
+-- closing bracket occurs in no group, so no row can end its string early.
+local level = 0
+for _, text in pairs(groups) do
+  while text:find("]" .. ("="):rep(level) .. "]", 1, true) do level = level + 1 end
+end
+local open, close = "[" .. ("="):rep(level) .. "[", "]" .. ("="):rep(level) .. "]"
+
+local function sorted_keys(t)
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = k end
+  table.sort(keys)
+  return keys
 end
 
 local out = {
@@ -310,33 +430,34 @@ local out = {
   "-- Regenerate from the repository root with:",
   "--   build/ghlua tools/gen_operations.lua /work/shared/highlevel/openapi > lua/ghl/api/operations.lua",
   "-- defaults: spec family (file stem) -> the Version most of its operations declare.",
-  "-- rows: one per operation, read by ghl.api.ops: m method, p path template, v Version",
-  "-- header (absent: none declared), s scopes (space-separated), d summary, t token types",
-  "-- (L Location, C Company; lower case = OAuth token only, no PIT; empty = not declared),",
-  "-- f family, x v3 spec, a=false no bearer token, g pagination: s style (meta | page |",
-  "-- skip | offset | token | page_query | cursor | after), i items array property, n page",
-  "-- size parameter, c cursor parameter, r response field with the next cursor, b = paging",
-  "-- fields go in the JSON body.",
+  "-- first: first path segment -> the default Version of the family owning most v2",
+  "-- operations under it.",
+  "-- groups: first path segment (\"\": a placeholder or none) -> its operations, one per",
+  "-- line, sorted by path, method and flavour (v2 first), ghl.api.ops parsing a group",
+  "-- only when a lookup needs it. Fields, tab-separated, trailing empty ones left out:",
+  "--   1 method, 2 path template, 3 v3 spec (1 or empty), 4 Version header (empty: none",
+  "--   declared), 5 family, 6 scopes (space-separated), 7 token types (L Location, C",
+  "--   Company; lower case = OAuth token only, no PIT; empty = not declared), 8 bearer",
+  "--   token (0: none), 9 required query parameters (space-separated), 10 summary;",
+  "--   pagination (all empty: none): 11 style (meta | page | skip | offset | token |",
+  "--   page_query | cursor | after), 12 items array property, 13 page size parameter,",
+  "--   14 cursor parameter, 15 response field with the next cursor, 16 paging fields go",
+  "--   in the JSON body (1 or empty).",
+  "-- A v3 row right after its v2 twin (same method and path) that differs from it only in",
+  "-- fields 3 to 5 is written short: fields 1 to 5, with \" for the path; the other fields",
+  "-- are those of the row above.",
   "return {",
   "defaults = {",
 }
-local fams = {}
-for f in pairs(defaults) do fams[#fams + 1] = f end
-table.sort(fams)
-for _, f in ipairs(fams) do out[#out + 1] = string.format("[%s]=%s,", q(f), q(defaults[f])) end
+for _, f in ipairs(sorted_keys(defaults)) do out[#out + 1] = string.format("[%s]=%s,", q(f), q(defaults[f])) end
 out[#out + 1] = "},"
-out[#out + 1] = "rows = {"
-for _, r in ipairs(rows) do
-  local cells = { "m=" .. q(r.m), "p=" .. q(r.p) }
-  if r.v then cells[#cells + 1] = "v=" .. q(r.v) end
-  if r.s ~= "" then cells[#cells + 1] = "s=" .. q(r.s) end
-  if r.d ~= "" then cells[#cells + 1] = "d=" .. q(r.d) end
-  if r.t ~= "" then cells[#cells + 1] = "t=" .. q(r.t) end
-  cells[#cells + 1] = "f=" .. q(r.f)
-  if r.x then cells[#cells + 1] = "x=true" end
-  if r.a == false then cells[#cells + 1] = "a=false" end
-  if r.g then cells[#cells + 1] = "g=" .. paging_text(r.g) end
-  out[#out + 1] = "{" .. table.concat(cells, ",") .. "},"
+out[#out + 1] = "first = {"
+for _, seg in ipairs(sorted_keys(first)) do out[#out + 1] = string.format("[%s]=%s,", q(seg), q(first[seg])) end
+out[#out + 1] = "},"
+out[#out + 1] = "groups = {"
+for _, key in ipairs(sorted_keys(groups)) do
+  -- The line break after the opening bracket is not part of the string.
+  out[#out + 1] = string.format("[%s]=%s\n%s%s,", q(key), open, groups[key], close)
 end
 out[#out + 1] = "},"
 out[#out + 1] = "}"

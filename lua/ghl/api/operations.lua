@@ -2,13 +2,22 @@
 -- Regenerate from the repository root with:
 --   build/ghlua tools/gen_operations.lua /work/shared/highlevel/openapi > lua/ghl/api/operations.lua
 -- defaults: spec family (file stem) -> the Version most of its operations declare.
--- rows: one per operation, read by ghl.api.ops: m method, p path template, v Version
--- header (absent: none declared), s scopes (space-separated), d summary, t token types
--- (L Location, C Company; lower case = OAuth token only, no PIT; empty = not declared),
--- f family, x v3 spec, a=false no bearer token, g pagination: s style (meta | page |
--- skip | offset | token | page_query | cursor | after), i items array property, n page
--- size parameter, c cursor parameter, r response field with the next cursor, b = paging
--- fields go in the JSON body.
+-- first: first path segment -> the default Version of the family owning most v2
+-- operations under it.
+-- groups: first path segment ("": a placeholder or none) -> its operations, one per
+-- line, sorted by path, method and flavour (v2 first), ghl.api.ops parsing a group
+-- only when a lookup needs it. Fields, tab-separated, trailing empty ones left out:
+--   1 method, 2 path template, 3 v3 spec (1 or empty), 4 Version header (empty: none
+--   declared), 5 family, 6 scopes (space-separated), 7 token types (L Location, C
+--   Company; lower case = OAuth token only, no PIT; empty = not declared), 8 bearer
+--   token (0: none), 9 required query parameters (space-separated), 10 summary;
+--   pagination (all empty: none): 11 style (meta | page | skip | offset | token |
+--   page_query | cursor | after), 12 items array property, 13 page size parameter,
+--   14 cursor parameter, 15 response field with the next cursor, 16 paging fields go
+--   in the JSON body (1 or empty).
+-- A v3 row right after its v2 twin (same method and path) that differs from it only in
+-- fields 3 to 5 is written short: fields 1 to 5, with " for the path; the other fields
+-- are those of the row above.
 return {
 defaults = {
 ["ad-manager"]="2021-07-28",
@@ -95,1209 +104,1339 @@ defaults = {
 ["workflows"]="2021-07-28",
 ["workflows-v3"]="v3",
 },
-rows = {
-{m="GET",p="/ad-publishing/facebook/ad-accounts",v="2021-07-28",s="adPublishing.readonly",d="Get ad accounts",t="L",f="ad-manager",g={s="cursor",n="limit",c="next"}},
-{m="GET",p="/ad-publishing/facebook/ad-accounts",v="2021-07-28",s="adPublishing.readonly",d="Get ad accounts",t="L",f="ad-publishing-v3",x=true,g={s="cursor",n="limit",c="next"}},
-{m="GET",p="/ad-publishing/facebook/ad-accounts/{adAccountId}",v="2021-07-28",s="adPublishing.readonly",d="Get ad account details",t="L",f="ad-manager"},
-{m="GET",p="/ad-publishing/facebook/ad-accounts/{adAccountId}",v="2021-07-28",s="adPublishing.readonly",d="Get ad account details",t="L",f="ad-publishing-v3",x=true},
-{m="DELETE",p="/ad-publishing/facebook/ad-accounts/{adAccountId}",v="2021-07-28",s="adPublishing.write",d="Delete ad account",t="L",f="ad-manager"},
-{m="DELETE",p="/ad-publishing/facebook/ad-accounts/{adAccountId}",v="2021-07-28",s="adPublishing.write",d="Delete ad account",t="L",f="ad-publishing-v3",x=true},
-{m="PUT",p="/ad-publishing/facebook/ads",v="2021-07-28",s="adPublishing.write",d="Upsert ad",t="L",f="ad-publishing-v3",x=true},
-{m="PUT",p="/ad-publishing/facebook/ads-v2",v="2021-07-28",s="adPublishing.write",d="Upsert ad",t="L",f="ad-manager"},
-{m="DELETE",p="/ad-publishing/facebook/ads/{adId}",v="2021-07-28",s="adPublishing.write",d="Delete ad",t="L",f="ad-manager"},
-{m="DELETE",p="/ad-publishing/facebook/ads/{adId}",v="2021-07-28",s="adPublishing.write",d="Delete ad",t="L",f="ad-publishing-v3",x=true},
-{m="POST",p="/ad-publishing/facebook/ads/{adId}/duplicate",v="2021-07-28",s="adPublishing.write",d="Duplicate ad",t="L",f="ad-manager"},
-{m="POST",p="/ad-publishing/facebook/ads/{adId}/duplicate",v="2021-07-28",s="adPublishing.write",d="Duplicate ad",t="L",f="ad-publishing-v3",x=true},
-{m="POST",p="/ad-publishing/facebook/ads/{adId}/pause",v="2021-07-28",s="adPublishing.write",d="Pause ad",t="L",f="ad-manager"},
-{m="POST",p="/ad-publishing/facebook/ads/{adId}/pause",v="2021-07-28",s="adPublishing.write",d="Pause ad",t="L",f="ad-publishing-v3",x=true},
-{m="POST",p="/ad-publishing/facebook/ads/{adId}/resume",v="2021-07-28",s="adPublishing.write",d="Resume ad",t="L",f="ad-manager"},
-{m="POST",p="/ad-publishing/facebook/ads/{adId}/resume",v="2021-07-28",s="adPublishing.write",d="Resume ad",t="L",f="ad-publishing-v3",x=true},
-{m="PUT",p="/ad-publishing/facebook/adsets",v="2021-07-28",s="adPublishing.write",d="Upsert adset",t="L",f="ad-manager"},
-{m="PUT",p="/ad-publishing/facebook/adsets",v="2021-07-28",s="adPublishing.write",d="Upsert adset",t="L",f="ad-publishing-v3",x=true},
-{m="DELETE",p="/ad-publishing/facebook/adsets/{adSetId}",v="2021-07-28",s="adPublishing.write",d="Delete ad set",t="L",f="ad-publishing-v3",x=true},
-{m="POST",p="/ad-publishing/facebook/adsets/{adSetId}/duplicate",v="2021-07-28",s="adPublishing.write",d="Duplicate ad set",t="L",f="ad-publishing-v3",x=true},
-{m="POST",p="/ad-publishing/facebook/adsets/{adSetId}/pause",v="2021-07-28",s="adPublishing.write",d="Pause ad set",t="L",f="ad-publishing-v3",x=true},
-{m="POST",p="/ad-publishing/facebook/adsets/{adSetId}/resume",v="2021-07-28",s="adPublishing.write",d="Resume ad set",t="L",f="ad-publishing-v3",x=true},
-{m="DELETE",p="/ad-publishing/facebook/adsets/{adsetId}",v="2021-07-28",s="adPublishing.write",d="Delete ad set",t="L",f="ad-manager"},
-{m="POST",p="/ad-publishing/facebook/adsets/{adsetId}/duplicate",v="2021-07-28",s="adPublishing.write",d="Duplicate ad set",t="L",f="ad-manager"},
-{m="POST",p="/ad-publishing/facebook/adsets/{adsetId}/pause",v="2021-07-28",s="adPublishing.write",d="Pause ad set",t="L",f="ad-manager"},
-{m="POST",p="/ad-publishing/facebook/adsets/{adsetId}/resume",v="2021-07-28",s="adPublishing.write",d="Resume ad set",t="L",f="ad-manager"},
-{m="GET",p="/ad-publishing/facebook/campaign/{campaignId}",v="2021-07-28",s="adPublishing.readonly",d="Get campaign with linked entities",t="L",f="ad-manager"},
-{m="GET",p="/ad-publishing/facebook/campaign/{campaignId}",v="2021-07-28",s="adPublishing.readonly",d="Get campaign with linked entities",t="L",f="ad-publishing-v3",x=true},
-{m="PUT",p="/ad-publishing/facebook/campaigns",v="2021-07-28",s="adPublishing.write",d="Upsert campaign",t="L",f="ad-manager"},
-{m="PUT",p="/ad-publishing/facebook/campaigns",v="2021-07-28",s="adPublishing.write",d="Upsert campaign",t="L",f="ad-publishing-v3",x=true},
-{m="DELETE",p="/ad-publishing/facebook/campaigns/{campaignId}",v="2021-07-28",s="adPublishing.write",d="Delete campaign",t="L",f="ad-manager"},
-{m="DELETE",p="/ad-publishing/facebook/campaigns/{campaignId}",v="2021-07-28",s="adPublishing.write",d="Delete campaign",t="L",f="ad-publishing-v3",x=true},
-{m="POST",p="/ad-publishing/facebook/campaigns/{campaignId}/duplicate",v="2021-07-28",s="adPublishing.write",d="Duplicate campaign",t="L",f="ad-manager"},
-{m="POST",p="/ad-publishing/facebook/campaigns/{campaignId}/duplicate",v="2021-07-28",s="adPublishing.write",d="Duplicate campaign",t="L",f="ad-publishing-v3",x=true},
-{m="POST",p="/ad-publishing/facebook/campaigns/{campaignId}/pause",v="2021-07-28",s="adPublishing.write",d="Pause campaign",t="L",f="ad-manager"},
-{m="POST",p="/ad-publishing/facebook/campaigns/{campaignId}/pause",v="2021-07-28",s="adPublishing.write",d="Pause campaign",t="L",f="ad-publishing-v3",x=true},
-{m="POST",p="/ad-publishing/facebook/campaigns/{campaignId}/publish",v="2021-07-28",s="adPublishing.write",d="Publish campaign",t="L",f="ad-manager"},
-{m="POST",p="/ad-publishing/facebook/campaigns/{campaignId}/publish",v="2021-07-28",s="adPublishing.write",d="Publish campaign",t="L",f="ad-publishing-v3",x=true},
-{m="GET",p="/ad-publishing/facebook/campaigns/{campaignId}/publishing-progress",v="v3",s="adPublishing.readonly",d="Get campaign publishing progress",t="L",f="ad-publishing-v3",x=true},
-{m="POST",p="/ad-publishing/facebook/campaigns/{campaignId}/resume",v="2021-07-28",s="adPublishing.write",d="Resume campaign",t="L",f="ad-manager"},
-{m="POST",p="/ad-publishing/facebook/campaigns/{campaignId}/resume",v="2021-07-28",s="adPublishing.write",d="Resume campaign",t="L",f="ad-publishing-v3",x=true},
-{m="GET",p="/ad-publishing/facebook/conversation-forms",v="2021-07-28",s="adPublishing.readonly",d="Get conversation forms",t="L",f="ad-manager"},
-{m="GET",p="/ad-publishing/facebook/conversation-forms",v="2021-07-28",s="adPublishing.readonly",d="Get conversation forms",t="L",f="ad-publishing-v3",x=true},
-{m="POST",p="/ad-publishing/facebook/conversation-forms",v="2021-07-28",s="adPublishing.write",d="Create conversation form",t="L",f="ad-manager"},
-{m="POST",p="/ad-publishing/facebook/conversation-forms",v="2021-07-28",s="adPublishing.write",d="Create conversation form",t="L",f="ad-publishing-v3",x=true},
-{m="GET",p="/ad-publishing/facebook/custom-audience",v="2021-07-28",s="adPublishing.readonly",d="Get custom audiences",t="L",f="ad-manager"},
-{m="GET",p="/ad-publishing/facebook/custom-audience",v="2021-07-28",s="adPublishing.readonly",d="Get custom audiences",t="L",f="ad-publishing-v3",x=true},
-{m="GET",p="/ad-publishing/facebook/custom-audience/{audienceId}",v="2021-07-28",s="adPublishing.readonly",d="Get custom audience by ID",t="L",f="ad-manager"},
-{m="GET",p="/ad-publishing/facebook/custom-audience/{audienceId}",v="2021-07-28",s="adPublishing.readonly",d="Get custom audience by ID",t="L",f="ad-publishing-v3",x=true},
-{m="PUT",p="/ad-publishing/facebook/custom-audience/{audienceId}",v="2021-07-28",s="adPublishing.write",d="Update custom audience",t="L",f="ad-manager"},
-{m="PUT",p="/ad-publishing/facebook/custom-audience/{audienceId}",v="2021-07-28",s="adPublishing.write",d="Update custom audience",t="L",f="ad-publishing-v3",x=true},
-{m="DELETE",p="/ad-publishing/facebook/custom-audience/{audienceId}",v="2021-07-28",s="adPublishing.write",d="Delete custom audience",t="L",f="ad-manager"},
-{m="DELETE",p="/ad-publishing/facebook/custom-audience/{audienceId}",v="2021-07-28",s="adPublishing.write",d="Delete custom audience",t="L",f="ad-publishing-v3",x=true},
-{m="PUT",p="/ad-publishing/facebook/custom-audience/{audienceId}/member",v="2021-07-28",s="adPublishing.write",d="Add custom audience member",t="L",f="ad-manager"},
-{m="PUT",p="/ad-publishing/facebook/custom-audience/{audienceId}/member",v="2021-07-28",s="adPublishing.write",d="Add custom audience member",t="L",f="ad-publishing-v3",x=true},
-{m="DELETE",p="/ad-publishing/facebook/custom-audience/{audienceId}/member",v="2021-07-28",s="adPublishing.write",d="Remove custom audience member",t="L",f="ad-manager"},
-{m="DELETE",p="/ad-publishing/facebook/custom-audience/{audienceId}/member",v="2021-07-28",s="adPublishing.write",d="Remove custom audience member",t="L",f="ad-publishing-v3",x=true},
-{m="PUT",p="/ad-publishing/facebook/custom-audience/{audienceId}/member/batch",v="2021-07-28",s="adPublishing.write",d="Batch update audience members",t="L",f="ad-manager"},
-{m="PUT",p="/ad-publishing/facebook/custom-audience/{audienceId}/member/batch",v="2021-07-28",s="adPublishing.write",d="Batch update audience members",t="L",f="ad-publishing-v3",x=true},
-{m="GET",p="/ad-publishing/facebook/entity",v="2021-07-28",s="adPublishing.readonly",d="Get entities",t="L",f="ad-manager",g={s="cursor",c="next"}},
-{m="GET",p="/ad-publishing/facebook/entity",v="2021-07-28",s="adPublishing.readonly",d="Get entities",t="L",f="ad-publishing-v3",x=true,g={s="cursor",c="next"}},
-{m="GET",p="/ad-publishing/facebook/integration",v="2021-07-28",s="adPublishing.readonly",d="Get Facebook integration",t="L",f="ad-manager"},
-{m="GET",p="/ad-publishing/facebook/integration",v="2021-07-28",s="adPublishing.readonly",d="Get Facebook integration",t="L",f="ad-publishing-v3",x=true},
-{m="POST",p="/ad-publishing/facebook/integration",v="2021-07-28",s="adPublishing.write",d="Create Facebook integration",t="L",f="ad-manager"},
-{m="POST",p="/ad-publishing/facebook/integration",v="2021-07-28",s="adPublishing.write",d="Create Facebook integration",t="L",f="ad-publishing-v3",x=true},
-{m="DELETE",p="/ad-publishing/facebook/integration",v="2021-07-28",s="adPublishing.write",d="Delete Facebook integration",t="L",f="ad-manager"},
-{m="DELETE",p="/ad-publishing/facebook/integration",v="2021-07-28",s="adPublishing.write",d="Delete Facebook integration",t="L",f="ad-publishing-v3",x=true},
-{m="GET",p="/ad-publishing/facebook/lead-form/{leadFormId}",v="2021-07-28",s="adPublishing.readonly",d="Get lead form by ID",t="L",f="ad-manager"},
-{m="GET",p="/ad-publishing/facebook/lead-form/{leadFormId}",v="2021-07-28",s="adPublishing.readonly",d="Get lead form by ID",t="L",f="ad-publishing-v3",x=true},
-{m="GET",p="/ad-publishing/facebook/me",v="2021-07-28",s="adPublishing.readonly",d="Get current Facebook user",t="L",f="ad-manager"},
-{m="GET",p="/ad-publishing/facebook/me",v="2021-07-28",s="adPublishing.readonly",d="Get current Facebook user",t="L",f="ad-publishing-v3",x=true},
-{m="DELETE",p="/ad-publishing/facebook/page",v="2021-07-28",s="adPublishing.write",d="Delete page connection",t="L",f="ad-manager"},
-{m="DELETE",p="/ad-publishing/facebook/page",v="2021-07-28",s="adPublishing.write",d="Delete page connection",t="L",f="ad-publishing-v3",x=true},
-{m="PUT",p="/ad-publishing/facebook/page/default",v="2021-07-28",s="adPublishing.write",d="Set default page",t="L",f="ad-manager"},
-{m="PUT",p="/ad-publishing/facebook/page/default",v="2021-07-28",s="adPublishing.write",d="Set default page",t="L",f="ad-publishing-v3",x=true},
-{m="GET",p="/ad-publishing/facebook/page/{pageId}/forms",v="2021-07-28",s="adPublishing.readonly",d="Get page lead forms",t="L",f="ad-manager"},
-{m="GET",p="/ad-publishing/facebook/page/{pageId}/forms",v="2021-07-28",s="adPublishing.readonly",d="Get page lead forms",t="L",f="ad-publishing-v3",x=true},
-{m="POST",p="/ad-publishing/facebook/page/{pageId}/forms",v="2021-07-28",s="adPublishing.write",d="Create page lead form",t="L",f="ad-manager"},
-{m="POST",p="/ad-publishing/facebook/page/{pageId}/forms",v="2021-07-28",s="adPublishing.write",d="Create page lead form",t="L",f="ad-publishing-v3",x=true},
-{m="GET",p="/ad-publishing/facebook/page/{pageId}/instagram",v="2021-07-28",s="adPublishing.readonly",d="Get Instagram accounts for page",t="L",f="ad-manager"},
-{m="GET",p="/ad-publishing/facebook/page/{pageId}/instagram",v="2021-07-28",s="adPublishing.readonly",d="Get Instagram accounts for page",t="L",f="ad-publishing-v3",x=true},
-{m="GET",p="/ad-publishing/facebook/pages",v="2021-07-28",s="adPublishing.readonly",d="Get Facebook pages",t="L",f="ad-manager"},
-{m="GET",p="/ad-publishing/facebook/pages",v="2021-07-28",s="adPublishing.readonly",d="Get Facebook pages",t="L",f="ad-publishing-v3",x=true},
-{m="GET",p="/ad-publishing/facebook/pixels",v="2021-07-28",s="adPublishing.readonly",d="Get conversion pixels",t="L",f="ad-manager"},
-{m="GET",p="/ad-publishing/facebook/pixels",v="2021-07-28",s="adPublishing.readonly",d="Get conversion pixels",t="L",f="ad-publishing-v3",x=true},
-{m="PUT",p="/ad-publishing/facebook/pixels",v="2021-07-28",s="adPublishing.write",d="Upsert conversion pixel",t="L",f="ad-manager"},
-{m="PUT",p="/ad-publishing/facebook/pixels",v="2021-07-28",s="adPublishing.write",d="Upsert conversion pixel",t="L",f="ad-publishing-v3",x=true},
-{m="GET",p="/ad-publishing/facebook/reporting",v="2021-07-28",s="adPublishing.readonly",d="Get reporting data",t="L",f="ad-manager"},
-{m="GET",p="/ad-publishing/facebook/reporting",v="2021-07-28",s="adPublishing.readonly",d="Get reporting data",t="L",f="ad-publishing-v3",x=true},
-{m="GET",p="/ad-publishing/facebook/reporting/campaign/{campaignId}",v="2021-07-28",s="adPublishing.readonly",d="Get campaign reporting",t="L",f="ad-manager"},
-{m="GET",p="/ad-publishing/facebook/reporting/campaign/{campaignId}",v="2021-07-28",s="adPublishing.readonly",d="Get campaign reporting",t="L",f="ad-publishing-v3",x=true},
-{m="GET",p="/ad-publishing/facebook/reporting/list",v="2021-07-28",s="adPublishing.readonly",d="Get reporting list",t="L",f="ad-manager"},
-{m="GET",p="/ad-publishing/facebook/reporting/list",v="2021-07-28",s="adPublishing.readonly",d="Get reporting list",t="L",f="ad-publishing-v3",x=true},
-{m="GET",p="/ad-publishing/facebook/targeting/search",v="2021-07-28",s="adPublishing.readonly",d="Search targeting options",t="L",f="ad-manager"},
-{m="GET",p="/ad-publishing/facebook/targeting/search",v="2021-07-28",s="adPublishing.readonly",d="Search targeting options",t="L",f="ad-publishing-v3",x=true},
-{m="GET",p="/ad-publishing/google/ad-accounts",v="2021-07-28",s="adPublishing.readonly",d="Get Google ad accounts",t="L",f="ad-manager"},
-{m="GET",p="/ad-publishing/google/ad-accounts",v="2021-07-28",s="adPublishing.readonly",d="Get Google ad accounts",t="L",f="ad-publishing-v3",x=true},
-{m="GET",p="/ad-publishing/google/ad-accounts/{adAccountId}",v="2021-07-28",s="adPublishing.readonly",d="Get ad account details",t="L",f="ad-manager"},
-{m="GET",p="/ad-publishing/google/ad-accounts/{adAccountId}",v="2021-07-28",s="adPublishing.readonly",d="Get ad account details",t="L",f="ad-publishing-v3",x=true},
-{m="DELETE",p="/ad-publishing/google/ad-accounts/{adAccountId}",v="2021-07-28",s="adPublishing.write",d="Delete ad account",t="L",f="ad-manager"},
-{m="DELETE",p="/ad-publishing/google/ad-accounts/{adAccountId}",v="2021-07-28",s="adPublishing.write",d="Delete ad account",t="L",f="ad-publishing-v3",x=true},
-{m="PUT",p="/ad-publishing/google/ads",v="2021-07-28",s="adPublishing.write",d="Upsert Google campaign",t="L",f="ad-manager"},
-{m="PUT",p="/ad-publishing/google/ads",v="2021-07-28",s="adPublishing.write",d="Upsert Google campaign",t="L",f="ad-publishing-v3",x=true},
-{m="GET",p="/ad-publishing/google/ads/{adId}",v="2021-07-28",s="adPublishing.readonly",d="Get Google campaign by ID",t="L",f="ad-manager"},
-{m="GET",p="/ad-publishing/google/ads/{adId}",v="2021-07-28",s="adPublishing.readonly",d="Get Google campaign by ID",t="L",f="ad-publishing-v3",x=true},
-{m="POST",p="/ad-publishing/google/ads/{adId}/publish",v="2021-07-28",s="adPublishing.write",d="Publish ad",t="L",f="ad-manager"},
-{m="POST",p="/ad-publishing/google/ads/{adId}/publish",v="2021-07-28",s="adPublishing.write",d="Publish ad",t="L",f="ad-publishing-v3",x=true},
-{m="GET",p="/ad-publishing/google/assets",v="2021-07-28",s="adPublishing.readonly",d="Get assets",t="L",f="ad-manager"},
-{m="GET",p="/ad-publishing/google/assets",v="2021-07-28",s="adPublishing.readonly",d="Get assets",t="L",f="ad-publishing-v3",x=true},
-{m="POST",p="/ad-publishing/google/assets",v="2021-07-28",s="adPublishing.write",d="Upsert assets",t="L",f="ad-manager"},
-{m="POST",p="/ad-publishing/google/assets",v="2021-07-28",s="adPublishing.write",d="Upsert assets",t="L",f="ad-publishing-v3",x=true},
-{m="GET",p="/ad-publishing/google/audiences",v="2021-07-28",s="adPublishing.readonly",d="Get audiences",t="L",f="ad-manager"},
-{m="GET",p="/ad-publishing/google/audiences",v="2021-07-28",s="adPublishing.readonly",d="Get audiences",t="L",f="ad-publishing-v3",x=true},
-{m="PUT",p="/ad-publishing/google/audiences",v="2021-07-28",s="adPublishing.write",d="Upsert audience",t="L",f="ad-manager"},
-{m="PUT",p="/ad-publishing/google/audiences",v="2021-07-28",s="adPublishing.write",d="Upsert audience",t="L",f="ad-publishing-v3",x=true},
-{m="GET",p="/ad-publishing/google/audiences/{audienceId}",v="2021-07-28",s="adPublishing.readonly",d="Get audience by ID",t="L",f="ad-manager"},
-{m="GET",p="/ad-publishing/google/audiences/{audienceId}",v="2021-07-28",s="adPublishing.readonly",d="Get audience by ID",t="L",f="ad-publishing-v3",x=true},
-{m="GET",p="/ad-publishing/google/conversion-goals",v="2021-07-28",s="adPublishing.readonly",d="Get conversion goals",t="L",f="ad-manager"},
-{m="GET",p="/ad-publishing/google/conversion-goals",v="2021-07-28",s="adPublishing.readonly",d="Get conversion goals",t="L",f="ad-publishing-v3",x=true},
-{m="GET",p="/ad-publishing/google/conversions",v="2021-07-28",s="adPublishing.readonly",d="Get conversions",t="L",f="ad-manager"},
-{m="GET",p="/ad-publishing/google/conversions",v="2021-07-28",s="adPublishing.readonly",d="Get conversions",t="L",f="ad-publishing-v3",x=true},
-{m="PUT",p="/ad-publishing/google/conversions",v="2021-07-28",s="adPublishing.write",d="Upsert conversion",t="L",f="ad-manager"},
-{m="PUT",p="/ad-publishing/google/conversions",v="2021-07-28",s="adPublishing.write",d="Upsert conversion",t="L",f="ad-publishing-v3",x=true},
-{m="GET",p="/ad-publishing/google/conversions/{conversionId}",v="2021-07-28",s="adPublishing.readonly",d="Get conversion by ID",t="L",f="ad-manager"},
-{m="GET",p="/ad-publishing/google/conversions/{conversionId}",v="2021-07-28",s="adPublishing.readonly",d="Get conversion by ID",t="L",f="ad-publishing-v3",x=true},
-{m="DELETE",p="/ad-publishing/google/conversions/{conversionId}",v="2021-07-28",s="adPublishing.write",d="Delete conversion",t="L",f="ad-manager"},
-{m="DELETE",p="/ad-publishing/google/conversions/{conversionId}",v="2021-07-28",s="adPublishing.write",d="Delete conversion",t="L",f="ad-publishing-v3",x=true},
-{m="GET",p="/ad-publishing/google/entity",v="2021-07-28",s="adPublishing.readonly",d="Get entities",t="L",f="ad-manager"},
-{m="GET",p="/ad-publishing/google/entity",v="2021-07-28",s="adPublishing.readonly",d="Get entities",t="L",f="ad-publishing-v3",x=true},
-{m="GET",p="/ad-publishing/google/integration",v="2021-07-28",s="adPublishing.readonly",d="Get Google integration",t="L",f="ad-manager"},
-{m="GET",p="/ad-publishing/google/integration",v="2021-07-28",s="adPublishing.readonly",d="Get Google integration",t="L",f="ad-publishing-v3",x=true},
-{m="POST",p="/ad-publishing/google/integration",v="2021-07-28",s="adPublishing.write",d="Create Google integration",t="L",f="ad-manager"},
-{m="POST",p="/ad-publishing/google/integration",v="2021-07-28",s="adPublishing.write",d="Create Google integration",t="L",f="ad-publishing-v3",x=true},
-{m="POST",p="/ad-publishing/google/keyword-ideas",v="2021-07-28",s="adPublishing.readonly",d="Get keyword ideas",t="L",f="ad-manager"},
-{m="POST",p="/ad-publishing/google/keyword-ideas",v="2021-07-28",s="adPublishing.readonly",d="Get keyword ideas",t="L",f="ad-publishing-v3",x=true},
-{m="GET",p="/ad-publishing/google/me",v="2021-07-28",s="adPublishing.readonly",d="Get current Google user",t="L",f="ad-manager"},
-{m="GET",p="/ad-publishing/google/me",v="2021-07-28",s="adPublishing.readonly",d="Get current Google user",t="L",f="ad-publishing-v3",x=true},
-{m="GET",p="/ad-publishing/google/reporting",v="2021-07-28",s="adPublishing.readonly",d="Get reporting data",t="L",f="ad-manager"},
-{m="GET",p="/ad-publishing/google/reporting",v="2021-07-28",s="adPublishing.readonly",d="Get reporting data",t="L",f="ad-publishing-v3",x=true},
-{m="GET",p="/ad-publishing/google/reporting/campaign/{campaignId}",v="2021-07-28",s="adPublishing.readonly",d="Get campaign reporting",t="L",f="ad-manager"},
-{m="GET",p="/ad-publishing/google/reporting/campaign/{campaignId}",v="2021-07-28",s="adPublishing.readonly",d="Get campaign reporting",t="L",f="ad-publishing-v3",x=true},
-{m="GET",p="/ad-publishing/google/reporting/list",v="2021-07-28",s="adPublishing.readonly",d="Get reporting list",t="L",f="ad-manager"},
-{m="GET",p="/ad-publishing/google/reporting/list",v="2021-07-28",s="adPublishing.readonly",d="Get reporting list",t="L",f="ad-publishing-v3",x=true},
-{m="GET",p="/ad-publishing/google/segments",v="2021-07-28",s="adPublishing.readonly",d="Get segments",t="L",f="ad-manager"},
-{m="GET",p="/ad-publishing/google/segments",v="2021-07-28",s="adPublishing.readonly",d="Get segments",t="L",f="ad-publishing-v3",x=true},
-{m="PUT",p="/ad-publishing/google/segments",v="2021-07-28",s="adPublishing.write",d="Upsert segment",t="L",f="ad-manager"},
-{m="PUT",p="/ad-publishing/google/segments",v="2021-07-28",s="adPublishing.write",d="Upsert segment",t="L",f="ad-publishing-v3",x=true},
-{m="POST",p="/ad-publishing/google/segments/offline-user-list-job",v="2021-07-28",s="adPublishing.write",d="Create offline user list job",t="L",f="ad-manager"},
-{m="POST",p="/ad-publishing/google/segments/offline-user-list-job",v="2021-07-28",s="adPublishing.write",d="Create offline user list job",t="L",f="ad-publishing-v3",x=true},
-{m="GET",p="/ad-publishing/google/segments/{segmentId}",v="2021-07-28",s="adPublishing.readonly",d="Get segment by ID",t="L",f="ad-manager"},
-{m="GET",p="/ad-publishing/google/segments/{segmentId}",v="2021-07-28",s="adPublishing.readonly",d="Get segment by ID",t="L",f="ad-publishing-v3",x=true},
-{m="DELETE",p="/ad-publishing/google/segments/{segmentId}",v="2021-07-28",s="adPublishing.write",d="Delete segment",t="L",f="ad-manager"},
-{m="DELETE",p="/ad-publishing/google/segments/{segmentId}",v="2021-07-28",s="adPublishing.write",d="Delete segment",t="L",f="ad-publishing-v3",x=true},
-{m="GET",p="/ad-publishing/google/target-interests",v="2021-07-28",s="adPublishing.readonly",d="Get target interests",t="L",f="ad-manager"},
-{m="GET",p="/ad-publishing/google/target-interests",v="2021-07-28",s="adPublishing.readonly",d="Get target interests",t="L",f="ad-publishing-v3",x=true},
-{m="GET",p="/ad-publishing/google/targeting/search",v="2021-07-28",s="adPublishing.readonly",d="Search targeting options",t="L",f="ad-manager"},
-{m="GET",p="/ad-publishing/google/targeting/search",v="2021-07-28",s="adPublishing.readonly",d="Search targeting options",t="L",f="ad-publishing-v3",x=true},
-{m="GET",p="/ad-publishing/linkedin/ad-account",v="2021-07-28",s="adPublishing.readonly",d="Get ad account details",t="L",f="ad-manager"},
-{m="GET",p="/ad-publishing/linkedin/ad-account",v="2021-07-28",s="adPublishing.readonly",d="Get ad account details",t="L",f="ad-publishing-v3",x=true},
-{m="DELETE",p="/ad-publishing/linkedin/ad-account",v="2021-07-28",s="adPublishing.write",d="Delete ad account",t="L",f="ad-manager"},
-{m="DELETE",p="/ad-publishing/linkedin/ad-account",v="2021-07-28",s="adPublishing.write",d="Delete ad account",t="L",f="ad-publishing-v3",x=true},
-{m="GET",p="/ad-publishing/linkedin/ad-accounts",v="2021-07-28",s="adPublishing.readonly",d="Get LinkedIn ad accounts",t="L",f="ad-manager"},
-{m="GET",p="/ad-publishing/linkedin/ad-accounts",v="2021-07-28",s="adPublishing.readonly",d="Get LinkedIn ad accounts",t="L",f="ad-publishing-v3",x=true},
-{m="PUT",p="/ad-publishing/linkedin/ads",v="2021-07-28",s="adPublishing.write",d="Upsert ad campaign group",t="L",f="ad-manager"},
-{m="PUT",p="/ad-publishing/linkedin/ads",v="2021-07-28",s="adPublishing.write",d="Upsert ad campaign group",t="L",f="ad-publishing-v3",x=true},
-{m="GET",p="/ad-publishing/linkedin/ads/{adId}",v="2021-07-28",s="adPublishing.readonly",d="Get ad campaign group",t="L",f="ad-manager"},
-{m="GET",p="/ad-publishing/linkedin/ads/{adId}",v="2021-07-28",s="adPublishing.readonly",d="Get ad campaign group",t="L",f="ad-publishing-v3",x=true},
-{m="POST",p="/ad-publishing/linkedin/ads/{adId}/publish",v="2021-07-28",s="adPublishing.write",d="Publish ad campaign group",t="L",f="ad-manager"},
-{m="POST",p="/ad-publishing/linkedin/ads/{adId}/publish",v="2021-07-28",s="adPublishing.write",d="Publish ad campaign group",t="L",f="ad-publishing-v3",x=true},
-{m="GET",p="/ad-publishing/linkedin/integration",v="2021-07-28",s="adPublishing.readonly",d="Get LinkedIn integration",t="L",f="ad-manager"},
-{m="GET",p="/ad-publishing/linkedin/integration",v="2021-07-28",s="adPublishing.readonly",d="Get LinkedIn integration",t="L",f="ad-publishing-v3",x=true},
-{m="POST",p="/ad-publishing/linkedin/integration",v="2021-07-28",s="adPublishing.write",d="Create LinkedIn integration",t="L",f="ad-manager"},
-{m="POST",p="/ad-publishing/linkedin/integration",v="2021-07-28",s="adPublishing.write",d="Create LinkedIn integration",t="L",f="ad-publishing-v3",x=true},
-{m="GET",p="/ad-publishing/linkedin/me",v="2021-07-28",s="adPublishing.readonly",d="Get current LinkedIn user",t="L",f="ad-manager"},
-{m="GET",p="/ad-publishing/linkedin/me",v="2021-07-28",s="adPublishing.readonly",d="Get current LinkedIn user",t="L",f="ad-publishing-v3",x=true},
-{m="GET",p="/ad-publishing/linkedin/reporting",v="2021-07-28",s="adPublishing.readonly",d="Get ad analytics",t="L",f="ad-manager"},
-{m="GET",p="/ad-publishing/linkedin/reporting",v="2021-07-28",s="adPublishing.readonly",d="Get ad analytics",t="L",f="ad-publishing-v3",x=true},
-{m="GET",p="/ad-publishing/linkedin/reporting/campaign-group/{campaignGroupId}",v="2021-07-28",s="adPublishing.readonly",d="Get campaign group reporting",t="L",f="ad-manager"},
-{m="GET",p="/ad-publishing/linkedin/reporting/campaign-group/{campaignGroupId}",v="2021-07-28",s="adPublishing.readonly",d="Get campaign group reporting",t="L",f="ad-publishing-v3",x=true},
-{m="GET",p="/ad-publishing/linkedin/reporting/list",v="2021-07-28",s="adPublishing.readonly",d="Get reporting list",t="L",f="ad-manager"},
-{m="GET",p="/ad-publishing/linkedin/reporting/list",v="2021-07-28",s="adPublishing.readonly",d="Get reporting list",t="L",f="ad-publishing-v3",x=true},
-{m="GET",p="/ad-publishing/linkedin/targeting/search",v="2021-07-28",s="adPublishing.readonly",d="Search targeting options",t="L",f="ad-manager"},
-{m="GET",p="/ad-publishing/linkedin/targeting/search",v="2021-07-28",s="adPublishing.readonly",d="Search targeting options",t="L",f="ad-publishing-v3",x=true},
-{m="POST",p="/ad-publishing/linkedin/{accountId}/form",v="2021-07-28",s="adPublishing.write",d="Create lead form",t="L",f="ad-manager"},
-{m="POST",p="/ad-publishing/linkedin/{accountId}/form",v="2021-07-28",s="adPublishing.write",d="Create lead form",t="L",f="ad-publishing-v3",x=true},
-{m="GET",p="/ad-publishing/linkedin/{accountId}/forms",v="2021-07-28",s="adPublishing.readonly",d="Get lead forms",t="L",f="ad-manager"},
-{m="GET",p="/ad-publishing/linkedin/{accountId}/forms",v="2021-07-28",s="adPublishing.readonly",d="Get lead forms",t="L",f="ad-publishing-v3",x=true},
-{m="PATCH",p="/ad-publishing/linkedin/{adId}/status",v="2021-07-28",s="adPublishing.write",d="Update ad status",t="L",f="ad-manager"},
-{m="PATCH",p="/ad-publishing/linkedin/{adId}/status",v="2021-07-28",s="adPublishing.write",d="Update ad status",t="L",f="ad-publishing-v3",x=true},
-{m="GET",p="/affiliate-manager/{locationId}/affiliates",v="2021-07-28",s="affiliate-manager.readonly",d="List Affiliates",t="L",f="affiliate-manager",g={s="skip",i="affiliates",n="limit"}},
-{m="GET",p="/affiliate-manager/{locationId}/affiliates",v="v3",s="affiliate-manager.readonly",d="List Affiliates",t="L",f="affiliate-manager-v3",x=true,g={s="skip",i="affiliates",n="limit"}},
-{m="GET",p="/affiliate-manager/{locationId}/affiliates/{affiliateId}",v="2021-07-28",s="affiliate-manager.readonly",d="Get Affiliate",t="L",f="affiliate-manager",g={i="campaignIds"}},
-{m="GET",p="/affiliate-manager/{locationId}/affiliates/{affiliateId}",v="v3",s="affiliate-manager.readonly",d="Get Affiliate",t="L",f="affiliate-manager-v3",x=true,g={i="campaignIds"}},
-{m="GET",p="/affiliate-manager/{locationId}/commissions",v="2021-07-28",s="affiliate-manager.readonly",d="List Commissions",t="L",f="affiliate-manager",g={s="skip",i="commissions",n="limit"}},
-{m="GET",p="/affiliate-manager/{locationId}/commissions",v="v3",s="affiliate-manager.readonly",d="List Commissions",t="L",f="affiliate-manager-v3",x=true,g={s="skip",i="commissions",n="limit"}},
-{m="GET",p="/affiliate-manager/{locationId}/payouts",v="2021-07-28",s="affiliate-manager.readonly",d="List Payouts",t="L",f="affiliate-manager",g={s="skip",i="payouts",n="limit"}},
-{m="GET",p="/affiliate-manager/{locationId}/payouts",v="v3",s="affiliate-manager.readonly",d="List Payouts",t="L",f="affiliate-manager-v3",x=true,g={s="skip",i="payouts",n="limit"}},
-{m="GET",p="/agent-studio/agent",v="2021-04-15",s="agent-studio.readonly",d="List Agents",t="L",f="agent-studio",g={s="offset",i="agents",n="limit"}},
-{m="GET",p="/agent-studio/agent",v="v3",s="agent-studio.readonly",d="List Agents",t="L",f="agent-studio-v3",x=true,g={s="offset",i="agents",n="limit"}},
-{m="POST",p="/agent-studio/agent",v="2021-04-15",s="agent-studio.write",d="Create Agent",t="L",f="agent-studio"},
-{m="POST",p="/agent-studio/agent",v="v3",s="agent-studio.write",d="Create Agent",t="L",f="agent-studio-v3",x=true},
-{m="PATCH",p="/agent-studio/agent/versions/{versionId}",v="2021-04-15",s="agent-studio.write",d="Update Agent",t="L",f="agent-studio"},
-{m="PATCH",p="/agent-studio/agent/versions/{versionId}",v="v3",s="agent-studio.write",d="Update Agent",t="L",f="agent-studio-v3",x=true},
-{m="POST",p="/agent-studio/agent/versions/{versionId}/publish",v="2021-04-15",s="agent-studio.write",d="Promote to Production",t="L",f="agent-studio"},
-{m="POST",p="/agent-studio/agent/versions/{versionId}/publish",v="v3",s="agent-studio.write",d="Promote to Production",t="L",f="agent-studio-v3",x=true},
-{m="GET",p="/agent-studio/agent/{agentId}",v="2021-04-15",s="agent-studio.readonly",d="Get Agent",t="L",f="agent-studio"},
-{m="GET",p="/agent-studio/agent/{agentId}",v="v3",s="agent-studio.readonly",d="Get Agent",t="L",f="agent-studio-v3",x=true},
-{m="PATCH",p="/agent-studio/agent/{agentId}",v="2021-04-15",s="agent-studio.write",d="Update Agent Metadata",t="L",f="agent-studio"},
-{m="PATCH",p="/agent-studio/agent/{agentId}",v="v3",s="agent-studio.write",d="Update Agent Metadata",t="L",f="agent-studio-v3",x=true},
-{m="DELETE",p="/agent-studio/agent/{agentId}",v="2021-04-15",s="agent-studio.write",d="Delete Agent",t="L",f="agent-studio"},
-{m="DELETE",p="/agent-studio/agent/{agentId}",v="v3",s="agent-studio.write",d="Delete Agent",t="L",f="agent-studio-v3",x=true},
-{m="POST",p="/agent-studio/agent/{agentId}/execute",v="2021-04-15",s="agent-studio.write",d="Execute Agent",t="L",f="agent-studio"},
-{m="POST",p="/agent-studio/agent/{agentId}/execute",v="v3",s="agent-studio.write",d="Execute Agent",t="L",f="agent-studio-v3",x=true},
-{m="GET",p="/agent-studio/public-api/agents",v="2021-04-15",s="agent-studio.readonly",d="List Agents (Deprecated)",t="L",f="agent-studio",g={s="offset",i="agents",n="limit"}},
-{m="GET",p="/agent-studio/public-api/agents",v="v3",s="agent-studio.readonly",d="List Agents (Deprecated)",t="L",f="agent-studio-v3",x=true,g={s="offset",i="agents",n="limit"}},
-{m="GET",p="/agent-studio/public-api/agents/{agentId}",v="2021-04-15",s="agent-studio.readonly",d="Get Agent (Deprecated)",t="L",f="agent-studio"},
-{m="GET",p="/agent-studio/public-api/agents/{agentId}",v="v3",s="agent-studio.readonly",d="Get Agent (Deprecated)",t="L",f="agent-studio-v3",x=true},
-{m="POST",p="/agent-studio/public-api/agents/{agentId}/execute",v="2021-04-15",s="agent-studio.write",d="Execute Agent (Deprecated)",t="L",f="agent-studio"},
-{m="POST",p="/agent-studio/public-api/agents/{agentId}/execute",v="v3",s="agent-studio.write",d="Execute Agent (Deprecated)",t="L",f="agent-studio-v3",x=true},
-{m="GET",p="/associations/",v="2021-07-28",s="associations.readonly",d="Get all associations for a sub-account / location",t="L",f="associations",g={s="skip",n="limit"}},
-{m="GET",p="/associations/",v="v3",s="associations.readonly",d="Get all associations for a sub-account / location",t="L",f="associations-v3",x=true,g={s="skip",n="limit"}},
-{m="POST",p="/associations/",v="2021-07-28",s="associations.write",d="Create Association",t="L",f="associations"},
-{m="POST",p="/associations/",v="v3",s="associations.write",d="Create Association",t="L",f="associations-v3",x=true},
-{m="GET",p="/associations/key/{key_name}",v="2021-07-28",s="associations.readonly",d="Get association key by key name",t="L",f="associations"},
-{m="GET",p="/associations/key/{key_name}",v="v3",s="associations.readonly",d="Get association key by key name",t="L",f="associations-v3",x=true},
-{m="GET",p="/associations/objectKey/{objectKey}",v="2021-07-28",s="associations.readonly",d="Get association by object keys",t="L",f="associations"},
-{m="GET",p="/associations/objectKey/{objectKey}",v="v3",s="associations.readonly",d="Get association by object keys",t="L",f="associations-v3",x=true},
-{m="POST",p="/associations/relations",v="2021-07-28",s="associations/relation.write",d="Create Relation for you associated entities.",t="L",f="associations"},
-{m="POST",p="/associations/relations",v="v3",s="associations/relation.write",d="Create Relation for you associated entities.",t="L",f="associations-v3",x=true},
-{m="GET",p="/associations/relations/{recordId}",v="2021-07-28",s="associations/relation.readonly",d="Get all relations By record Id",t="L",f="associations",g={s="skip",n="limit"}},
-{m="GET",p="/associations/relations/{recordId}",v="v3",s="associations/relation.readonly",d="Get all relations By record Id",t="L",f="associations-v3",x=true,g={s="skip",n="limit"}},
-{m="DELETE",p="/associations/relations/{relationId}",v="2021-07-28",s="associations/relation.write",d="Delete Relation",t="L",f="associations"},
-{m="DELETE",p="/associations/relations/{relationId}",v="v3",s="associations/relation.write",d="Delete Relation",t="L",f="associations-v3",x=true},
-{m="GET",p="/associations/{associationId}",v="2021-07-28",s="associations.readonly",d="Get association by ID",t="L",f="associations"},
-{m="GET",p="/associations/{associationId}",v="v3",s="associations.readonly",d="Get association by ID",t="L",f="associations-v3",x=true},
-{m="PUT",p="/associations/{associationId}",v="2021-07-28",s="associations.write",d="Update Association By Id",t="L",f="associations"},
-{m="PUT",p="/associations/{associationId}",v="v3",s="associations.write",d="Update Association By Id",t="L",f="associations-v3",x=true},
-{m="DELETE",p="/associations/{associationId}",v="2021-07-28",s="associations.write",d="Delete Association",t="L",f="associations"},
-{m="DELETE",p="/associations/{associationId}",v="v3",s="associations.write",d="Delete Association",t="L",f="associations-v3",x=true},
-{m="GET",p="/blogs/authors",v="2021-07-28",s="blogs/author.readonly",d="Get all authors",t="L",f="blogs",g={s="offset",i="authors",n="limit"}},
-{m="GET",p="/blogs/authors",v="v3",s="blogs/author.readonly",d="Get all authors",t="L",f="blogs-v3",x=true,g={s="offset",i="authors",n="limit"}},
-{m="GET",p="/blogs/categories",v="2021-07-28",s="blogs/category.readonly",d="Get all categories",t="L",f="blogs",g={s="offset",i="categories",n="limit"}},
-{m="GET",p="/blogs/categories",v="v3",s="blogs/category.readonly",d="Get all categories",t="L",f="blogs-v3",x=true,g={s="offset",i="categories",n="limit"}},
-{m="POST",p="/blogs/posts",v="2021-07-28",s="blogs/post.write",d="Create Blog Post",t="L",f="blogs"},
-{m="POST",p="/blogs/posts",v="v3",s="blogs/post.write",d="Create Blog Post",t="L",f="blogs-v3",x=true},
-{m="GET",p="/blogs/posts/all",v="2021-07-28",s="blogs/posts.readonly",d="Get Blog posts by Blog ID",t="L",f="blogs",g={s="offset",i="blogs",n="limit"}},
-{m="GET",p="/blogs/posts/all",v="v3",s="blogs/posts.readonly",d="Get Blog posts by Blog ID",t="L",f="blogs-v3",x=true,g={s="offset",i="blogs",n="limit"}},
-{m="GET",p="/blogs/posts/url-slug-exists",v="2021-07-28",s="blogs/check-slug.readonly",d="Check url slug",t="L",f="blogs"},
-{m="GET",p="/blogs/posts/url-slug-exists",v="v3",s="blogs/check-slug.readonly",d="Check url slug",t="L",f="blogs-v3",x=true},
-{m="PUT",p="/blogs/posts/{postId}",v="2021-07-28",s="blogs/post-update.write",d="Update Blog Post",t="L",f="blogs"},
-{m="PUT",p="/blogs/posts/{postId}",v="v3",s="blogs/post-update.write",d="Update Blog Post",t="L",f="blogs-v3",x=true},
-{m="GET",p="/blogs/site/all",v="2021-07-28",s="blogs/list.readonly",d="Get Blogs by Location ID",t="L",f="blogs",g={s="skip",i="data",n="limit"}},
-{m="GET",p="/blogs/site/all",v="v3",s="blogs/list.readonly",d="Get Blogs by Location ID",t="L",f="blogs-v3",x=true,g={s="skip",i="data",n="limit"}},
-{m="POST",p="/brand-boards/",v="2021-07-28",s="brand-boards/design-kit.write",d="Create a new brand board",t="L",f="brand-boards"},
-{m="POST",p="/brand-boards/",v="v3",s="brand-boards/design-kit.write",d="Create a new brand board",t="L",f="brand-boards-v3",x=true},
-{m="GET",p="/brand-boards/locations/{locationId}/brand-voices",v="v3",d="List Brand Voices",t="L",f="brand-boards-v3",x=true,g={s="offset",i="items",n="limit"}},
-{m="POST",p="/brand-boards/locations/{locationId}/brand-voices",v="v3",d="Create Brand Voice",t="L",f="brand-boards-v3",x=true},
-{m="GET",p="/brand-boards/locations/{locationId}/brand-voices/{brandVoiceId}",v="v3",d="Get Brand Voice",t="L",f="brand-boards-v3",x=true},
-{m="PATCH",p="/brand-boards/locations/{locationId}/brand-voices/{brandVoiceId}",v="v3",d="Update Brand Voice",t="L",f="brand-boards-v3",x=true},
-{m="DELETE",p="/brand-boards/locations/{locationId}/brand-voices/{brandVoiceId}",v="v3",d="Delete Brand Voice",t="L",f="brand-boards-v3",x=true},
-{m="POST",p="/brand-boards/locations/{locationId}/brand-voices/{brandVoiceId}/default",v="v3",d="Set Default Brand Voice",t="L",f="brand-boards-v3",x=true},
-{m="GET",p="/brand-boards/{locationId}",v="2021-07-28",s="brand-boards/design-kit.readonly",d="Get Brand Boards",t="L",f="brand-boards",g={s="offset",i="brandBoards",n="limit"}},
-{m="GET",p="/brand-boards/{locationId}",v="v3",s="brand-boards/design-kit.readonly",d="Get Brand Boards",t="L",f="brand-boards-v3",x=true,g={s="offset",i="brandBoards",n="limit"}},
-{m="GET",p="/brand-boards/{locationId}/{id}",v="2021-07-28",s="brand-boards/design-kit.readonly",d="Get Brand Board",t="L",f="brand-boards"},
-{m="GET",p="/brand-boards/{locationId}/{id}",v="v3",s="brand-boards/design-kit.readonly",d="Get Brand Board",t="L",f="brand-boards-v3",x=true},
-{m="PATCH",p="/brand-boards/{locationId}/{id}",v="2021-07-28",s="brand-boards/design-kit.write",d="Update a Brand Board",t="L",f="brand-boards"},
-{m="PATCH",p="/brand-boards/{locationId}/{id}",v="v3",s="brand-boards/design-kit.write",d="Update a Brand Board",t="L",f="brand-boards-v3",x=true},
-{m="DELETE",p="/brand-boards/{locationId}/{id}",v="2021-07-28",s="brand-boards/design-kit.write",d="Delete a Brand Board",t="L",f="brand-boards"},
-{m="DELETE",p="/brand-boards/{locationId}/{id}",v="v3",s="brand-boards/design-kit.write",d="Delete a Brand Board",t="L",f="brand-boards-v3",x=true},
-{m="GET",p="/businesses/",v="2021-07-28",s="businesses.readonly",d="Get Businesses by Location",t="L",f="businesses",g={s="skip",i="businesses",n="limit"}},
-{m="GET",p="/businesses/",v="v3",s="businesses.readonly",d="Get Businesses by Location",t="L",f="businesses-v3",x=true,g={s="skip",i="businesses",n="limit"}},
-{m="POST",p="/businesses/",v="2021-07-28",s="businesses.write",d="Create Business",t="L",f="businesses"},
-{m="POST",p="/businesses/",v="v3",s="businesses.write",d="Create Business",t="L",f="businesses-v3",x=true},
-{m="GET",p="/businesses/{businessId}",v="2021-07-28",s="businesses.readonly",d="Get Business",t="L",f="businesses"},
-{m="GET",p="/businesses/{businessId}",v="v3",s="businesses.readonly",d="Get Business",t="L",f="businesses-v3",x=true},
-{m="PUT",p="/businesses/{businessId}",v="2021-07-28",s="businesses.write",d="Update Business",t="L",f="businesses"},
-{m="PUT",p="/businesses/{businessId}",v="v3",s="businesses.write",d="Update Business",t="L",f="businesses-v3",x=true},
-{m="DELETE",p="/businesses/{businessId}",v="2021-07-28",s="businesses.write",d="Delete Business",t="L",f="businesses"},
-{m="DELETE",p="/businesses/{businessId}",v="v3",s="businesses.write",d="Delete Business",t="L",f="businesses-v3",x=true},
-{m="GET",p="/calendars/",v="2021-04-15",s="calendars.readonly",d="Get Calendars",t="L",f="calendars",g={i="calendars"}},
-{m="GET",p="/calendars/",v="v3",s="calendars.readonly",d="Get Calendars",t="L",f="calendars-v3",x=true,g={i="calendars"}},
-{m="POST",p="/calendars/",v="2021-04-15",s="calendars.write",d="Create Calendar",t="L",f="calendars"},
-{m="POST",p="/calendars/",v="v3",s="calendars.write",d="Create Calendar",t="L",f="calendars-v3",x=true},
-{m="GET",p="/calendars/appointments/{appointmentId}/notes",v="2021-04-15",s="calendars/events.readonly",d="Get Notes",t="L",f="calendars",g={s="offset",i="notes",n="limit"}},
-{m="GET",p="/calendars/appointments/{appointmentId}/notes",v="v3",s="calendars/events.readonly",d="Get Notes",t="L",f="calendars-v3",x=true,g={s="offset",i="notes",n="limit"}},
-{m="POST",p="/calendars/appointments/{appointmentId}/notes",v="2021-04-15",s="calendars/events.write",d="Create Note",t="L",f="calendars"},
-{m="POST",p="/calendars/appointments/{appointmentId}/notes",v="v3",s="calendars/events.write",d="Create Note",t="L",f="calendars-v3",x=true},
-{m="PUT",p="/calendars/appointments/{appointmentId}/notes/{noteId}",v="2021-04-15",s="calendars/events.write",d="Update Note",t="L",f="calendars"},
-{m="PUT",p="/calendars/appointments/{appointmentId}/notes/{noteId}",v="v3",s="calendars/events.write",d="Update Note",t="L",f="calendars-v3",x=true},
-{m="DELETE",p="/calendars/appointments/{appointmentId}/notes/{noteId}",v="2021-04-15",s="calendars/events.write",d="Delete Note",t="L",f="calendars"},
-{m="DELETE",p="/calendars/appointments/{appointmentId}/notes/{noteId}",v="v3",s="calendars/events.write",d="Delete Note",t="L",f="calendars-v3",x=true},
-{m="GET",p="/calendars/blocked-slots",v="2021-04-15",s="calendars/events.readonly",d="Get Blocked Slots",t="L",f="calendars",g={i="events"}},
-{m="GET",p="/calendars/blocked-slots",v="v3",s="calendars/events.readonly",d="Get Blocked Slots",t="L",f="calendars-v3",x=true,g={i="events"}},
-{m="GET",p="/calendars/events",v="2021-04-15",s="calendars/events.readonly",d="Get Calendar Events",t="L",f="calendars",g={i="events"}},
-{m="GET",p="/calendars/events",v="v3",s="calendars/events.readonly",d="Get Calendar Events",t="L",f="calendars-v3",x=true,g={i="events"}},
-{m="POST",p="/calendars/events/appointments",v="2021-04-15",s="calendars/events.write",d="Create appointment",t="L",f="calendars"},
-{m="POST",p="/calendars/events/appointments",v="v3",s="calendars/events.write",d="Create appointment",t="L",f="calendars-v3",x=true},
-{m="GET",p="/calendars/events/appointments/{eventId}",v="2021-04-15",s="calendars/events.readonly",d="Get Appointment",t="L",f="calendars"},
-{m="GET",p="/calendars/events/appointments/{eventId}",v="v3",s="calendars/events.readonly",d="Get Appointment",t="L",f="calendars-v3",x=true},
-{m="PUT",p="/calendars/events/appointments/{eventId}",v="2021-04-15",s="calendars/events.write",d="Update Appointment",t="L",f="calendars"},
-{m="PUT",p="/calendars/events/appointments/{eventId}",v="v3",s="calendars/events.write",d="Update Appointment",t="L",f="calendars-v3",x=true},
-{m="POST",p="/calendars/events/block-slots",v="2021-04-15",s="calendars/events.write",d="Create Block Slot",t="L",f="calendars"},
-{m="POST",p="/calendars/events/block-slots",v="v3",s="calendars/events.write",d="Create Block Slot",t="L",f="calendars-v3",x=true},
-{m="PUT",p="/calendars/events/block-slots/{eventId}",v="2021-04-15",s="calendars/events.write",d="Update Block Slot",t="L",f="calendars"},
-{m="PUT",p="/calendars/events/block-slots/{eventId}",v="v3",s="calendars/events.write",d="Update Block Slot",t="L",f="calendars-v3",x=true},
-{m="DELETE",p="/calendars/events/{eventId}",v="2021-04-15",s="calendars/events.write",d="Delete Event",t="L",f="calendars"},
-{m="DELETE",p="/calendars/events/{eventId}",v="v3",s="calendars/events.write",d="Delete Event",t="L",f="calendars-v3",x=true},
-{m="GET",p="/calendars/groups",v="2021-04-15",s="calendars/groups.readonly",d="Get Groups",t="L",f="calendars",g={i="groups"}},
-{m="GET",p="/calendars/groups",v="v3",s="calendars/groups.readonly",d="Get Groups",t="L",f="calendars-v3",x=true,g={i="groups"}},
-{m="POST",p="/calendars/groups",v="2021-04-15",s="calendars/groups.write",d="Create Calendar Group",t="L",f="calendars"},
-{m="POST",p="/calendars/groups",v="v3",s="calendars/groups.write",d="Create Calendar Group",t="L",f="calendars-v3",x=true},
-{m="POST",p="/calendars/groups/validate-slug",v="2021-04-15",s="calendars/groups.write",d="Validate group slug",t="L",f="calendars"},
-{m="POST",p="/calendars/groups/validate-slug",v="v3",s="calendars/groups.write",d="Validate group slug",t="L",f="calendars-v3",x=true},
-{m="PUT",p="/calendars/groups/{groupId}",v="2021-04-15",s="calendars/groups.write",d="Update Group",t="L",f="calendars"},
-{m="PUT",p="/calendars/groups/{groupId}",v="v3",s="calendars/groups.write",d="Update Group",t="L",f="calendars-v3",x=true},
-{m="DELETE",p="/calendars/groups/{groupId}",v="2021-04-15",s="calendars/groups.write",d="Delete Group",t="L",f="calendars"},
-{m="DELETE",p="/calendars/groups/{groupId}",v="v3",s="calendars/groups.write",d="Delete Group",t="L",f="calendars-v3",x=true},
-{m="PUT",p="/calendars/groups/{groupId}/status",v="2021-04-15",s="calendars/groups.write",d="Disable Group",t="L",f="calendars"},
-{m="PUT",p="/calendars/groups/{groupId}/status",v="v3",s="calendars/groups.write",d="Disable Group",t="L",f="calendars-v3",x=true},
-{m="GET",p="/calendars/resources/{resourceType}",v="2021-04-15",s="calendars/resources.readonly",d="List Calendar Resources",t="L",f="calendars",g={s="skip",n="limit"}},
-{m="GET",p="/calendars/resources/{resourceType}",v="v3",s="calendars/resources.readonly",d="List Calendar Resources",t="L",f="calendars-v3",x=true,g={s="skip",n="limit"}},
-{m="POST",p="/calendars/resources/{resourceType}",v="2021-04-15",s="calendars/resources.write",d="Create Calendar Resource",t="L",f="calendars"},
-{m="POST",p="/calendars/resources/{resourceType}",v="v3",s="calendars/resources.write",d="Create Calendar Resource",t="L",f="calendars-v3",x=true},
-{m="GET",p="/calendars/resources/{resourceType}/{id}",v="2021-04-15",s="calendars/resources.readonly",d="Get Calendar Resource",t="L",f="calendars",g={i="calendarIds"}},
-{m="GET",p="/calendars/resources/{resourceType}/{id}",v="v3",s="calendars/resources.readonly",d="Get Calendar Resource",t="L",f="calendars-v3",x=true,g={i="calendarIds"}},
-{m="PUT",p="/calendars/resources/{resourceType}/{id}",v="2021-04-15",s="calendars/resources.write",d="Update Calendar Resource",t="L",f="calendars"},
-{m="PUT",p="/calendars/resources/{resourceType}/{id}",v="v3",s="calendars/resources.write",d="Update Calendar Resource",t="L",f="calendars-v3",x=true},
-{m="DELETE",p="/calendars/resources/{resourceType}/{id}",v="2021-04-15",s="calendars/resources.write",d="Delete Calendar Resource",t="L",f="calendars"},
-{m="DELETE",p="/calendars/resources/{resourceType}/{id}",v="v3",s="calendars/resources.write",d="Delete Calendar Resource",t="L",f="calendars-v3",x=true},
-{m="POST",p="/calendars/schedules",v="2021-04-15",s="calendars.write",d="Create user availability schedule",t="L",f="calendars"},
-{m="POST",p="/calendars/schedules",v="v3",s="calendars.write",d="Create user availability schedule",t="L",f="calendars-v3",x=true},
-{m="GET",p="/calendars/schedules/event-calendar/{calendarId}",v="v3",s="calendars.readonly",d="Get event calendar availability schedule",t="L",f="calendars-v3",x=true},
-{m="POST",p="/calendars/schedules/event-calendar/{calendarId}",v="v3",s="calendars.write",d="Create event calendar availability schedule",t="L",f="calendars-v3",x=true},
-{m="PUT",p="/calendars/schedules/event-calendar/{calendarId}",v="v3",s="calendars.write",d="Update event calendar availability schedule",t="L",f="calendars-v3",x=true},
-{m="GET",p="/calendars/schedules/search",v="2021-04-15",s="calendars.readonly",d="List user availability schedule",t="L",f="calendars",g={s="skip",i="schedules",n="limit"}},
-{m="GET",p="/calendars/schedules/search",v="v3",s="calendars.readonly",d="List user availability schedule",t="L",f="calendars-v3",x=true,g={s="skip",i="schedules",n="limit"}},
-{m="GET",p="/calendars/schedules/{id}",v="2021-04-15",s="calendars.readonly",d="Get user availability schedule",t="L",f="calendars"},
-{m="GET",p="/calendars/schedules/{id}",v="v3",s="calendars.readonly",d="Get user availability schedule",t="L",f="calendars-v3",x=true},
-{m="PUT",p="/calendars/schedules/{id}",v="2021-04-15",s="calendars.write",d="Update user availability schedule",t="L",f="calendars"},
-{m="PUT",p="/calendars/schedules/{id}",v="v3",s="calendars.write",d="Update user availability schedule",t="L",f="calendars-v3",x=true},
-{m="DELETE",p="/calendars/schedules/{id}",v="2021-04-15",s="calendars.write",d="Delete user availability schedule",t="L",f="calendars"},
-{m="DELETE",p="/calendars/schedules/{id}",v="v3",s="calendars.write",d="Delete user availability schedule",t="L",f="calendars-v3",x=true},
-{m="PUT",p="/calendars/schedules/{id}/associations/{calendarId}",v="2021-04-15",s="calendars.write",d="Apply user availability schedule to a calendar",t="L",f="calendars"},
-{m="PUT",p="/calendars/schedules/{id}/associations/{calendarId}",v="v3",s="calendars.write",d="Apply user availability schedule to a calendar",t="L",f="calendars-v3",x=true},
-{m="DELETE",p="/calendars/schedules/{id}/associations/{calendarId}",v="2021-04-15",s="calendars.write",d="Remove user availability schedule from a calendar",t="L",f="calendars"},
-{m="DELETE",p="/calendars/schedules/{id}/associations/{calendarId}",v="v3",s="calendars.write",d="Remove user availability schedule from a calendar",t="L",f="calendars-v3",x=true},
-{m="GET",p="/calendars/services/bookings",v="v3",s="calendars/events.readonly",d="Get Service Bookings",t="L",f="calendars-v3",x=true,g={i="bookings"}},
-{m="POST",p="/calendars/services/bookings",v="v3",s="calendars/events.write",d="Create Service Booking",t="L",f="calendars-v3",x=true},
-{m="GET",p="/calendars/services/bookings/{bookingId}",v="v3",s="calendars/events.readonly",d="Get Service Booking by ID",t="L",f="calendars-v3",x=true,g={i="services"}},
-{m="PUT",p="/calendars/services/bookings/{bookingId}",v="v3",s="calendars/events.write",d="Update Service Booking",t="L",f="calendars-v3",x=true},
-{m="DELETE",p="/calendars/services/bookings/{bookingId}",v="v3",s="calendars/events.write",d="Delete Service Booking",t="L",f="calendars-v3",x=true},
-{m="GET",p="/calendars/services/catalog",v="v3",s="calendars.readonly",d="Get Services",t="L",f="calendars-v3",x=true,g={i="services"}},
-{m="POST",p="/calendars/services/catalog",v="v3",s="calendars.write",d="Create Service",t="L",f="calendars-v3",x=true},
-{m="GET",p="/calendars/services/catalog/{serviceId}",v="v3",s="calendars.readonly",d="Get Service by ID",t="L",f="calendars-v3",x=true},
-{m="PUT",p="/calendars/services/catalog/{serviceId}",v="v3",s="calendars.write",d="Update Service",t="L",f="calendars-v3",x=true},
-{m="DELETE",p="/calendars/services/catalog/{serviceId}",v="v3",s="calendars.write",d="Delete Service",t="L",f="calendars-v3",x=true},
-{m="GET",p="/calendars/services/locations",v="v3",s="calendars.readonly",d="Get Service Locations",t="L",f="calendars-v3",x=true,g={i="serviceLocations"}},
-{m="POST",p="/calendars/services/locations",v="v3",s="calendars.write",d="Create Service Location",t="L",f="calendars-v3",x=true},
-{m="GET",p="/calendars/services/locations/{serviceLocationId}",v="v3",s="calendars.readonly",d="Get Service Location by ID",t="L",f="calendars-v3",x=true},
-{m="PUT",p="/calendars/services/locations/{serviceLocationId}",v="v3",s="calendars.write",d="Update Service Location",t="L",f="calendars-v3",x=true},
-{m="DELETE",p="/calendars/services/locations/{serviceLocationId}",v="v3",s="calendars.write",d="Delete Service Location",t="L",f="calendars-v3",x=true},
-{m="GET",p="/calendars/{calendarId}",v="2021-04-15",s="calendars.readonly",d="Get Calendar",t="L",f="calendars"},
-{m="GET",p="/calendars/{calendarId}",v="v3",s="calendars.readonly",d="Get Calendar",t="L",f="calendars-v3",x=true},
-{m="PUT",p="/calendars/{calendarId}",v="2021-04-15",s="calendars.write",d="Update Calendar",t="L",f="calendars"},
-{m="PUT",p="/calendars/{calendarId}",v="v3",s="calendars.write",d="Update Calendar",t="L",f="calendars-v3",x=true},
-{m="DELETE",p="/calendars/{calendarId}",v="2021-04-15",s="calendars.write",d="Delete Calendar",t="L",f="calendars"},
-{m="DELETE",p="/calendars/{calendarId}",v="v3",s="calendars.write",d="Delete Calendar",t="L",f="calendars-v3",x=true},
-{m="GET",p="/calendars/{calendarId}/free-slots",v="2021-04-15",s="calendars.readonly",d="Get Free Slots",t="L",f="calendars"},
-{m="GET",p="/calendars/{calendarId}/free-slots",v="v3",s="calendars.readonly",d="Get Free Slots",t="L",f="calendars-v3",x=true},
-{m="GET",p="/calendars/{calendarId}/notifications",v="2021-04-15",s="calendars/events.readonly",d="Get notifications",t="L",f="calendars",g={s="skip",n="limit"}},
-{m="GET",p="/calendars/{calendarId}/notifications",v="v3",s="calendars/events.readonly",d="Get notifications",t="L",f="calendars-v3",x=true,g={s="skip",n="limit"}},
-{m="POST",p="/calendars/{calendarId}/notifications",v="2021-04-15",s="calendars/events.write",d="Create notification",t="L",f="calendars"},
-{m="POST",p="/calendars/{calendarId}/notifications",v="v3",s="calendars/events.write",d="Create notification",t="L",f="calendars-v3",x=true},
-{m="GET",p="/calendars/{calendarId}/notifications/{notificationId}",v="2021-04-15",s="calendars/events.readonly",d="Get notification",t="L",f="calendars"},
-{m="GET",p="/calendars/{calendarId}/notifications/{notificationId}",v="v3",s="calendars/events.readonly",d="Get notification",t="L",f="calendars-v3",x=true},
-{m="PUT",p="/calendars/{calendarId}/notifications/{notificationId}",v="2021-04-15",s="calendars/events.write",d="Update notification",t="L",f="calendars"},
-{m="PUT",p="/calendars/{calendarId}/notifications/{notificationId}",v="v3",s="calendars/events.write",d="Update notification",t="L",f="calendars-v3",x=true},
-{m="DELETE",p="/calendars/{calendarId}/notifications/{notificationId}",v="2021-04-15",s="calendars/events.write",d="Delete Notification",t="L",f="calendars"},
-{m="DELETE",p="/calendars/{calendarId}/notifications/{notificationId}",v="v3",s="calendars/events.write",d="Delete Notification",t="L",f="calendars-v3",x=true},
-{m="GET",p="/campaigns/",v="2021-07-28",s="campaigns.readonly",d="Get Campaigns",t="L",f="campaigns",g={i="campaigns"}},
-{m="GET",p="/campaigns/",v="v3",s="campaigns.readonly",d="Get Campaigns",t="L",f="campaigns-v3",x=true,g={i="campaigns"}},
-{m="POST",p="/chat-widget/",v="v3",s="chat-widget.write",d="Create Chat Widget",t="L",f="chat-widget-v3",x=true},
-{m="POST",p="/chat-widget/clone",v="v3",s="chat-widget.write",d="Clone Chat Widget",t="L",f="chat-widget-v3",x=true},
-{m="GET",p="/chat-widget/data/{locationId}/{id}",v="v3",s="chat-widget.readonly",d="Get Chat Widget",t="L",f="chat-widget-v3",x=true},
-{m="PUT",p="/chat-widget/data/{locationId}/{id}",v="v3",s="chat-widget.write",d="Update Chat Widget",t="L",f="chat-widget-v3",x=true},
-{m="PATCH",p="/chat-widget/data/{locationId}/{id}",v="v3",s="chat-widget.write",d="Patch Chat Widget",t="L",f="chat-widget-v3",x=true},
-{m="GET",p="/chat-widget/list",v="v3",s="chat-widget.readonly",d="List Chat Widgets",t="L",f="chat-widget-v3",x=true,g={s="offset",n="limit"}},
-{m="GET",p="/chat-widget/public/config/{id}",v="v3",d="Get Widget Config",f="chat-widget-v3",x=true},
-{m="DELETE",p="/chat-widget/{locationId}/{id}",v="v3",s="chat-widget.write",d="Delete Chat Widget",t="L",f="chat-widget-v3",x=true},
-{m="GET",p="/companies/{companyId}",v="2021-07-28",s="companies.readonly",d="Get Company",t="C",f="companies"},
-{m="GET",p="/companies/{companyId}",v="v3",s="companies.readonly",d="Get Company",t="C",f="companies-v3",x=true},
-{m="GET",p="/contacts/",v="2021-07-28",s="contacts.readonly",d="Get Contacts",t="L",f="contacts",g={s="meta",i="contacts",n="limit"}},
-{m="POST",p="/contacts/",v="2021-07-28",s="contacts.write",d="Create Contact",t="L",f="contacts"},
-{m="POST",p="/contacts/",v="v3",s="contacts.write",d="Create Contact",t="L",f="contacts-v3",x=true},
-{m="POST",p="/contacts/bulk/business",v="2021-07-28",d="Add/Remove Contacts From Business",f="contacts"},
-{m="POST",p="/contacts/bulk/business",v="v3",d="Add/Remove Contacts From Business",f="contacts-v3",x=true},
-{m="POST",p="/contacts/bulk/tags/update/{type}",v="2021-07-28",d="Update Contacts Tags",f="contacts"},
-{m="POST",p="/contacts/bulk/tags/update/{type}",v="v3",d="Update Contacts Tags",f="contacts-v3",x=true},
-{m="GET",p="/contacts/business/{businessId}",v="2021-07-28",s="contacts.readonly",d="Get Contacts By BusinessId",t="L",f="contacts",g={s="skip",i="contacts",n="limit"}},
-{m="GET",p="/contacts/business/{businessId}",v="v3",s="contacts.readonly",d="Get Contacts By BusinessId",t="L",f="contacts-v3",x=true,g={s="skip",i="contacts",n="limit"}},
-{m="POST",p="/contacts/search",v="2021-07-28",s="contacts.readonly",d="Search Contacts",t="L",f="contacts",g={s="page",i="contacts",n="pageLimit",b=true}},
-{m="POST",p="/contacts/search",v="v3",s="contacts.readonly",d="Search Contacts",t="L",f="contacts-v3",x=true,g={s="page",i="contacts",n="pageLimit",b=true}},
-{m="GET",p="/contacts/search/duplicate",v="2021-07-28",s="contacts.readonly",d="Get Duplicate Contact",t="L",f="contacts"},
-{m="GET",p="/contacts/search/duplicate",v="v3",s="contacts.readonly",d="Get Duplicate Contact",t="L",f="contacts-v3",x=true},
-{m="POST",p="/contacts/upsert",v="2021-07-28",s="contacts.write",d="Upsert Contact",t="L",f="contacts"},
-{m="POST",p="/contacts/upsert",v="v3",s="contacts.write",d="Upsert Contact",t="L",f="contacts-v3",x=true},
-{m="GET",p="/contacts/{contactId}",v="2021-07-28",s="contacts.readonly",d="Get Contact",t="L",f="contacts"},
-{m="GET",p="/contacts/{contactId}",v="v3",s="contacts.readonly",d="Get Contact",t="L",f="contacts-v3",x=true},
-{m="PUT",p="/contacts/{contactId}",v="2021-07-28",s="contacts.write",d="Update Contact",t="L",f="contacts"},
-{m="PUT",p="/contacts/{contactId}",v="v3",s="contacts.write",d="Update Contact",t="L",f="contacts-v3",x=true},
-{m="DELETE",p="/contacts/{contactId}",v="2021-07-28",s="contacts.write",d="Delete Contact",t="L",f="contacts"},
-{m="DELETE",p="/contacts/{contactId}",v="v3",s="contacts.write",d="Delete Contact",t="L",f="contacts-v3",x=true},
-{m="GET",p="/contacts/{contactId}/appointments",v="2021-07-28",s="contacts.readonly",d="Get Appointments for Contact",t="L",f="contacts",g={i="events"}},
-{m="GET",p="/contacts/{contactId}/appointments",v="v3",s="contacts.readonly",d="Get Appointments for Contact",t="L",f="contacts-v3",x=true,g={i="events"}},
-{m="DELETE",p="/contacts/{contactId}/campaigns/remove-all",v="v3",s="contacts.write",d="Remove Contact From Every Campaign",t="L",f="contacts-v3",x=true},
-{m="DELETE",p="/contacts/{contactId}/campaigns/removeAll",v="2021-07-28",s="contacts.write",d="Remove Contact From Every Campaign",t="L",f="contacts"},
-{m="POST",p="/contacts/{contactId}/campaigns/{campaignId}",v="2021-07-28",s="contacts.write",d="Add Contact to Campaign",t="L",f="contacts"},
-{m="POST",p="/contacts/{contactId}/campaigns/{campaignId}",v="v3",s="contacts.write",d="Add Contact to Campaign",t="L",f="contacts-v3",x=true},
-{m="DELETE",p="/contacts/{contactId}/campaigns/{campaignId}",v="2021-07-28",s="contacts.write",d="Remove Contact From Campaign",t="L",f="contacts"},
-{m="DELETE",p="/contacts/{contactId}/campaigns/{campaignId}",v="v3",s="contacts.write",d="Remove Contact From Campaign",t="L",f="contacts-v3",x=true},
-{m="POST",p="/contacts/{contactId}/followers",v="2021-07-28",s="contacts.write",d="Add Followers",t="L",f="contacts"},
-{m="POST",p="/contacts/{contactId}/followers",v="v3",s="contacts.write",d="Add Followers",t="L",f="contacts-v3",x=true},
-{m="DELETE",p="/contacts/{contactId}/followers",v="2021-07-28",s="contacts.write",d="Remove Followers",t="L",f="contacts"},
-{m="DELETE",p="/contacts/{contactId}/followers",v="v3",s="contacts.write",d="Remove Followers",t="L",f="contacts-v3",x=true},
-{m="GET",p="/contacts/{contactId}/notes",v="2021-07-28",s="contacts.readonly",d="Get All Notes",t="L",f="contacts",g={i="notes"}},
-{m="GET",p="/contacts/{contactId}/notes",v="v3",s="contacts.readonly",d="Get All Notes",t="L",f="contacts-v3",x=true,g={i="notes"}},
-{m="POST",p="/contacts/{contactId}/notes",v="2021-07-28",s="contacts.write",d="Create Note",t="L",f="contacts"},
-{m="POST",p="/contacts/{contactId}/notes",v="v3",s="contacts.write",d="Create Note",t="L",f="contacts-v3",x=true},
-{m="GET",p="/contacts/{contactId}/notes/{id}",v="2021-07-28",s="contacts.readonly",d="Get Note",t="L",f="contacts"},
-{m="GET",p="/contacts/{contactId}/notes/{id}",v="v3",s="contacts.readonly",d="Get Note",t="L",f="contacts-v3",x=true},
-{m="PUT",p="/contacts/{contactId}/notes/{id}",v="2021-07-28",s="contacts.write",d="Update Note",t="L",f="contacts"},
-{m="PUT",p="/contacts/{contactId}/notes/{id}",v="v3",s="contacts.write",d="Update Note",t="L",f="contacts-v3",x=true},
-{m="DELETE",p="/contacts/{contactId}/notes/{id}",v="2021-07-28",s="contacts.write",d="Delete Note",t="L",f="contacts"},
-{m="DELETE",p="/contacts/{contactId}/notes/{id}",v="v3",s="contacts.write",d="Delete Note",t="L",f="contacts-v3",x=true},
-{m="POST",p="/contacts/{contactId}/tags",v="2021-07-28",s="contacts.write",d="Add Tags",t="L",f="contacts"},
-{m="POST",p="/contacts/{contactId}/tags",v="v3",s="contacts.write",d="Add Tags",t="L",f="contacts-v3",x=true},
-{m="DELETE",p="/contacts/{contactId}/tags",v="2021-07-28",s="contacts.write",d="Remove Tags",t="L",f="contacts"},
-{m="DELETE",p="/contacts/{contactId}/tags",v="v3",s="contacts.write",d="Remove Tags",t="L",f="contacts-v3",x=true},
-{m="GET",p="/contacts/{contactId}/tasks",v="2021-07-28",s="contacts.readonly",d="Get all Tasks",t="L",f="contacts",g={i="tasks"}},
-{m="GET",p="/contacts/{contactId}/tasks",v="v3",s="contacts.readonly",d="Get all Tasks",t="L",f="contacts-v3",x=true,g={i="tasks"}},
-{m="POST",p="/contacts/{contactId}/tasks",v="2021-07-28",s="contacts.write",d="Create Task",t="L",f="contacts"},
-{m="POST",p="/contacts/{contactId}/tasks",v="v3",s="contacts.write",d="Create Task",t="L",f="contacts-v3",x=true},
-{m="GET",p="/contacts/{contactId}/tasks/{taskId}",v="2021-07-28",s="contacts.readonly",d="Get Task",t="L",f="contacts"},
-{m="GET",p="/contacts/{contactId}/tasks/{taskId}",v="v3",s="contacts.readonly",d="Get Task",t="L",f="contacts-v3",x=true},
-{m="PUT",p="/contacts/{contactId}/tasks/{taskId}",v="2021-07-28",s="contacts.write",d="Update Task",t="L",f="contacts"},
-{m="PUT",p="/contacts/{contactId}/tasks/{taskId}",v="v3",s="contacts.write",d="Update Task",t="L",f="contacts-v3",x=true},
-{m="DELETE",p="/contacts/{contactId}/tasks/{taskId}",v="2021-07-28",s="contacts.write",d="Delete Task",t="L",f="contacts"},
-{m="DELETE",p="/contacts/{contactId}/tasks/{taskId}",v="v3",s="contacts.write",d="Delete Task",t="L",f="contacts-v3",x=true},
-{m="PUT",p="/contacts/{contactId}/tasks/{taskId}/completed",v="2021-07-28",s="contacts.write",d="Update Task Completed",t="L",f="contacts"},
-{m="PUT",p="/contacts/{contactId}/tasks/{taskId}/completed",v="v3",s="contacts.write",d="Update Task Completed",t="L",f="contacts-v3",x=true},
-{m="POST",p="/contacts/{contactId}/workflow/{workflowId}",v="2021-07-28",s="contacts.write",d="Add Contact to Workflow",t="L",f="contacts"},
-{m="POST",p="/contacts/{contactId}/workflow/{workflowId}",v="v3",s="contacts.write",d="Add Contact to Workflow",t="L",f="contacts-v3",x=true},
-{m="DELETE",p="/contacts/{contactId}/workflow/{workflowId}",v="2021-07-28",s="contacts.write",d="Delete Contact from Workflow",t="L",f="contacts"},
-{m="DELETE",p="/contacts/{contactId}/workflow/{workflowId}",v="v3",s="contacts.write",d="Delete Contact from Workflow",t="L",f="contacts-v3",x=true},
-{m="POST",p="/conversation-ai/agents",v="2021-04-15",s="conversation-ai.write",d="Create an Agent",t="L",f="conversation-ai"},
-{m="POST",p="/conversation-ai/agents",v="v3",s="conversation-ai.write",d="Create an Agent",t="L",f="conversation-ai-v3",x=true},
-{m="GET",p="/conversation-ai/agents/search",v="2021-04-15",s="conversation-ai.readonly",d="Search Agents",t="L",f="conversation-ai",g={s="after",i="agents",n="limit",c="startAfter"}},
-{m="GET",p="/conversation-ai/agents/search",v="v3",s="conversation-ai.readonly",d="Search Agents",t="L",f="conversation-ai-v3",x=true,g={s="after",i="agents",n="limit",c="startAfter"}},
-{m="GET",p="/conversation-ai/agents/{agentId}",v="2021-04-15",s="conversation-ai.readonly",d="Get Agent",t="L",f="conversation-ai"},
-{m="GET",p="/conversation-ai/agents/{agentId}",v="v3",s="conversation-ai.readonly",d="Get Agent",t="L",f="conversation-ai-v3",x=true},
-{m="PUT",p="/conversation-ai/agents/{agentId}",v="2021-04-15",s="conversation-ai.write",d="Update Agent",t="L",f="conversation-ai"},
-{m="PUT",p="/conversation-ai/agents/{agentId}",v="v3",s="conversation-ai.write",d="Update Agent",t="L",f="conversation-ai-v3",x=true},
-{m="DELETE",p="/conversation-ai/agents/{agentId}",v="2021-04-15",s="conversation-ai.write",d="Delete Agent",t="L",f="conversation-ai"},
-{m="DELETE",p="/conversation-ai/agents/{agentId}",v="v3",s="conversation-ai.write",d="Delete Agent",t="L",f="conversation-ai-v3",x=true},
-{m="POST",p="/conversation-ai/agents/{agentId}/actions",v="2021-04-15",s="conversation-ai.write",d="Attach Action to Agent",t="L",f="conversation-ai"},
-{m="POST",p="/conversation-ai/agents/{agentId}/actions",v="v3",s="conversation-ai.write",d="Attach Action to Agent",t="L",f="conversation-ai-v3",x=true},
-{m="GET",p="/conversation-ai/agents/{agentId}/actions/list",v="2021-04-15",s="conversation-ai.readonly",d="List Actions for an Agent",t="L",f="conversation-ai",g={i="data"}},
-{m="GET",p="/conversation-ai/agents/{agentId}/actions/list",v="v3",s="conversation-ai.readonly",d="List Actions for an Agent",t="L",f="conversation-ai-v3",x=true,g={i="data"}},
-{m="GET",p="/conversation-ai/agents/{agentId}/actions/{actionId}",v="2021-04-15",s="conversation-ai.readonly",d="Get Action by ID",t="L",f="conversation-ai"},
-{m="GET",p="/conversation-ai/agents/{agentId}/actions/{actionId}",v="v3",s="conversation-ai.readonly",d="Get Action by ID",t="L",f="conversation-ai-v3",x=true},
-{m="PUT",p="/conversation-ai/agents/{agentId}/actions/{actionId}",v="2021-04-15",s="conversation-ai.write",d="Update Action",t="L",f="conversation-ai"},
-{m="PUT",p="/conversation-ai/agents/{agentId}/actions/{actionId}",v="v3",s="conversation-ai.write",d="Update Action",t="L",f="conversation-ai-v3",x=true},
-{m="DELETE",p="/conversation-ai/agents/{agentId}/actions/{actionId}",v="2021-04-15",s="conversation-ai.write",d="Remove Action from Agent",t="L",f="conversation-ai"},
-{m="DELETE",p="/conversation-ai/agents/{agentId}/actions/{actionId}",v="v3",s="conversation-ai.write",d="Remove Action from Agent",t="L",f="conversation-ai-v3",x=true},
-{m="PATCH",p="/conversation-ai/agents/{agentId}/followup-settings",v="2021-04-15",s="conversation-ai.write",d="Update Followup Settings",t="L",f="conversation-ai"},
-{m="PATCH",p="/conversation-ai/agents/{agentId}/followup-settings",v="v3",s="conversation-ai.write",d="Update Followup Settings",t="L",f="conversation-ai-v3",x=true},
-{m="GET",p="/conversation-ai/generations",v="2021-04-15",s="conversation-ai.readonly",d="Get the generation details",t="L",f="conversation-ai"},
-{m="GET",p="/conversation-ai/generations",v="v3",s="conversation-ai.readonly",d="Get the generation details",t="L",f="conversation-ai-v3",x=true},
-{m="POST",p="/conversations/",v="2021-04-15",s="conversations.write",d="Create Conversation",t="L",f="conversations"},
-{m="POST",p="/conversations/",v="v3",s="conversations.write",d="Create Conversation",t="L",f="conversations-v3",x=true},
-{m="GET",p="/conversations/locations/{locationId}/messages/{messageId}/transcription",v="2021-04-15",s="conversations/message.readonly",d="Get transcription by Message ID",t="L",f="conversations"},
-{m="GET",p="/conversations/locations/{locationId}/messages/{messageId}/transcription",v="v3",s="conversations/message.readonly",d="Get transcription by Message ID",t="L",f="conversations-v3",x=true},
-{m="GET",p="/conversations/locations/{locationId}/messages/{messageId}/transcription/download",v="2021-04-15",s="conversations/message.readonly",d="Download transcription by Message ID",t="L",f="conversations"},
-{m="GET",p="/conversations/locations/{locationId}/messages/{messageId}/transcription/download",v="v3",s="conversations/message.readonly",d="Download transcription by Message ID",t="L",f="conversations-v3",x=true},
-{m="POST",p="/conversations/messages",v="2021-04-15",s="conversations/message.write",d="Send a new message",t="L",f="conversations"},
-{m="POST",p="/conversations/messages",v="v3",s="conversations/message.write",d="Send a new message",t="L",f="conversations-v3",x=true},
-{m="DELETE",p="/conversations/messages/email/{emailMessageId}/schedule",s="conversations/message.write",d="Cancel a scheduled email message.",t="L",f="conversations"},
-{m="DELETE",p="/conversations/messages/email/{emailMessageId}/schedule",s="conversations/message.write",d="Cancel a scheduled email message.",t="L",f="conversations-v3",x=true},
-{m="GET",p="/conversations/messages/email/{id}",s="conversations/message.readonly",d="Get email by Id",t="L",f="conversations"},
-{m="GET",p="/conversations/messages/email/{id}",s="conversations/message.readonly",d="Get email by Id",t="L",f="conversations-v3",x=true},
-{m="PUT",p="/conversations/messages/email/{id}/status",v="v3",s="conversations/message.write",d="Update email message status",t="L",f="conversations-v3",x=true},
-{m="GET",p="/conversations/messages/export",v="2021-04-15",s="conversations/message.readonly",d="Export messages by location ID",t="L",f="conversations",g={s="cursor",i="messages",n="limit",c="cursor",r="nextCursor"}},
-{m="GET",p="/conversations/messages/export",v="v3",s="conversations/message.readonly",d="Export messages by location ID",t="L",f="conversations-v3",x=true,g={s="cursor",i="messages",n="limit",c="cursor",r="nextCursor"}},
-{m="POST",p="/conversations/messages/inbound",v="2021-04-15",s="conversations/message.write",d="Add an inbound message",t="L",f="conversations"},
-{m="POST",p="/conversations/messages/inbound",v="v3",s="conversations/message.write",d="Add an inbound message",t="L",f="conversations-v3",x=true},
-{m="POST",p="/conversations/messages/outbound",v="2021-04-15",s="conversations/message.write",d="Add an external outbound call",t="L",f="conversations"},
-{m="POST",p="/conversations/messages/outbound",v="v3",s="conversations/message.write",d="Add an external outbound call",t="L",f="conversations-v3",x=true},
-{m="POST",p="/conversations/messages/review-reply",v="2021-04-15",s="conversations/message.write",d="Send a review reply to Google My Business",t="L",f="conversations"},
-{m="POST",p="/conversations/messages/review-reply",v="v3",s="conversations/message.write",d="Send a review reply to Google My Business",t="L",f="conversations-v3",x=true},
-{m="POST",p="/conversations/messages/upload",v="2021-04-15",s="conversations/message.write",d="Upload file attachments",t="L",f="conversations"},
-{m="POST",p="/conversations/messages/upload",v="v3",s="conversations/message.write",d="Upload file attachments",t="L",f="conversations-v3",x=true},
-{m="POST",p="/conversations/messages/upload/complete",v="2021-04-15",s="conversations/message.write",d="Complete file upload",t="L",f="conversations"},
-{m="POST",p="/conversations/messages/upload/complete",v="v3",s="conversations/message.write",d="Complete file upload",t="L",f="conversations-v3",x=true},
-{m="POST",p="/conversations/messages/upload/initiate",v="2021-04-15",s="conversations/message.write",d="Initiate file upload to GCS",t="L",f="conversations"},
-{m="POST",p="/conversations/messages/upload/initiate",v="v3",s="conversations/message.write",d="Initiate file upload to GCS",t="L",f="conversations-v3",x=true},
-{m="GET",p="/conversations/messages/{id}",v="2021-04-15",s="conversations/message.readonly",d="Get message by message id",t="L",f="conversations",g={i="attachments"}},
-{m="GET",p="/conversations/messages/{id}",v="v3",s="conversations/message.readonly",d="Get message by message id",t="L",f="conversations-v3",x=true,g={i="attachments"}},
-{m="PUT",p="/conversations/messages/{messageId}/attachments",v="2021-04-15",s="conversations/message.write",d="Add message attachments",t="L",f="conversations"},
-{m="PUT",p="/conversations/messages/{messageId}/attachments",v="v3",s="conversations/message.write",d="Add message attachments",t="L",f="conversations-v3",x=true},
-{m="GET",p="/conversations/messages/{messageId}/locations/{locationId}/recording",v="2021-04-15",s="conversations/message.readonly",d="Get Recording by Message ID",t="L",f="conversations"},
-{m="GET",p="/conversations/messages/{messageId}/locations/{locationId}/recording",v="v3",s="conversations/message.readonly",d="Get Recording by Message ID",t="L",f="conversations-v3",x=true},
-{m="DELETE",p="/conversations/messages/{messageId}/schedule",v="2021-04-15",s="conversations/message.write",d="Cancel a scheduled message.",t="L",f="conversations"},
-{m="DELETE",p="/conversations/messages/{messageId}/schedule",v="v3",s="conversations/message.write",d="Cancel a scheduled message.",t="L",f="conversations-v3",x=true},
-{m="PUT",p="/conversations/messages/{messageId}/status",v="2021-04-15",s="conversations/message.write",d="Update message status",t="L",f="conversations"},
-{m="PUT",p="/conversations/messages/{messageId}/status",v="v3",s="conversations/message.write",d="Update message status",t="L",f="conversations-v3",x=true},
-{m="GET",p="/conversations/preferences/custom-subtypes",v="2021-04-15",d="Get All Custom Subtypes",f="conversations"},
-{m="POST",p="/conversations/preferences/custom-subtypes",v="2021-04-15",d="Create Custom Subtype",f="conversations"},
-{m="PUT",p="/conversations/preferences/custom-subtypes/{id}",v="2021-04-15",d="Update Custom Subtype",f="conversations"},
-{m="GET",p="/conversations/preferences/unsubscriptions/status",v="2021-04-15",d="Get Contact Unsubscription Status",f="conversations"},
-{m="POST",p="/conversations/preferences/unsubscriptions/user-change",v="2021-04-15",d="User Subscription Change",f="conversations"},
-{m="POST",p="/conversations/providers/live-chat/typing",v="2021-04-15",s="conversations/livechat.write",d="Agent/Ai-Bot is typing a message indicator for live chat",t="L",f="conversations"},
-{m="POST",p="/conversations/providers/live-chat/typing",v="v3",s="conversations/livechat.write",d="Agent/Ai-Bot is typing a message indicator for live chat",t="L",f="conversations-v3",x=true},
-{m="GET",p="/conversations/search",v="2021-04-15",s="conversations.readonly",d="Search Conversations",t="L",f="conversations",g={s="after",i="conversations",n="limit",c="startAfterDate"}},
-{m="GET",p="/conversations/search",v="v3",s="conversations.readonly",d="Search Conversations",t="L",f="conversations-v3",x=true,g={s="after",i="conversations",n="limit",c="startAfterDate"}},
-{m="GET",p="/conversations/{conversationId}",v="2021-04-15",s="conversations.readonly",d="Get Conversation",t="L",f="conversations"},
-{m="GET",p="/conversations/{conversationId}",v="v3",s="conversations.readonly",d="Get Conversation",t="L",f="conversations-v3",x=true},
-{m="PUT",p="/conversations/{conversationId}",v="2021-04-15",s="conversations.write",d="Update Conversation",t="L",f="conversations"},
-{m="PUT",p="/conversations/{conversationId}",v="v3",s="conversations.write",d="Update Conversation",t="L",f="conversations-v3",x=true},
-{m="DELETE",p="/conversations/{conversationId}",v="2021-04-15",s="conversations.write",d="Delete Conversation",t="L",f="conversations"},
-{m="DELETE",p="/conversations/{conversationId}",v="v3",s="conversations.write",d="Delete Conversation",t="L",f="conversations-v3",x=true},
-{m="GET",p="/conversations/{conversationId}/messages",v="2021-04-15",s="conversations/message.readonly",d="Get messages by conversation id",t="L",f="conversations",g={s="after",i="messages",n="limit",c="lastMessageId"}},
-{m="GET",p="/conversations/{conversationId}/messages",v="v3",s="conversations/message.readonly",d="Get messages by conversation id",t="L",f="conversations-v3",x=true,g={s="after",i="messages",n="limit",c="lastMessageId"}},
-{m="POST",p="/courses/courses-exporter/public/import",v="2021-07-28",d="Import Courses",t="L",f="courses"},
-{m="POST",p="/courses/courses-exporter/public/import",v="v3",d="Import Courses",t="L",f="courses-v3",x=true},
-{m="POST",p="/custom-fields/",v="2021-07-28",s="locations/customFields.write",d="Create Custom Field",t="L",f="custom-fields"},
-{m="POST",p="/custom-fields/",v="v3",s="locations/customFields.write",d="Create Custom Field",t="L",f="custom-fields-v3",x=true},
-{m="POST",p="/custom-fields/folder",v="2021-07-28",s="locations/customFields.write",d="Create Custom Field Folder",t="L",f="custom-fields"},
-{m="POST",p="/custom-fields/folder",v="v3",s="locations/customFields.write",d="Create Custom Field Folder",t="L",f="custom-fields-v3",x=true},
-{m="PUT",p="/custom-fields/folder/{id}",v="2021-07-28",s="locations/customFields.write",d="Update Custom Field Folder Name",t="L",f="custom-fields"},
-{m="PUT",p="/custom-fields/folder/{id}",v="v3",s="locations/customFields.write",d="Update Custom Field Folder Name",t="L",f="custom-fields-v3",x=true},
-{m="DELETE",p="/custom-fields/folder/{id}",v="2021-07-28",s="locations/customFields.write",d="Delete Custom Field Folder",t="L",f="custom-fields"},
-{m="DELETE",p="/custom-fields/folder/{id}",v="v3",s="locations/customFields.write",d="Delete Custom Field Folder",t="L",f="custom-fields-v3",x=true},
-{m="GET",p="/custom-fields/object-key/{objectKey}",v="2021-07-28",s="locations/customFields.readonly",d="Get Custom Fields By Object Key",t="L",f="custom-fields"},
-{m="GET",p="/custom-fields/object-key/{objectKey}",v="v3",s="locations/customFields.readonly",d="Get Custom Fields By Object Key",t="L",f="custom-fields-v3",x=true},
-{m="GET",p="/custom-fields/{id}",v="2021-07-28",s="locations/customFields.readonly",d="Get Custom Field / Folder By Id",t="L",f="custom-fields"},
-{m="GET",p="/custom-fields/{id}",v="v3",s="locations/customFields.readonly",d="Get Custom Field / Folder By Id",t="L",f="custom-fields-v3",x=true},
-{m="PUT",p="/custom-fields/{id}",v="2021-07-28",s="locations/customFields.write",d="Update Custom Field By Id",t="L",f="custom-fields"},
-{m="PUT",p="/custom-fields/{id}",v="v3",s="locations/customFields.write",d="Update Custom Field By Id",t="L",f="custom-fields-v3",x=true},
-{m="DELETE",p="/custom-fields/{id}",v="2021-07-28",s="locations/customFields.write",d="Delete Custom Field By Id",t="L",f="custom-fields"},
-{m="DELETE",p="/custom-fields/{id}",v="v3",s="locations/customFields.write",d="Delete Custom Field By Id",t="L",f="custom-fields-v3",x=true},
-{m="GET",p="/custom-menus/",v="2021-07-28",s="custom-menu-link.readonly",d="Get Custom Menu Links",t="C",f="custom-menus",g={s="skip",i="customMenus",n="limit"}},
-{m="GET",p="/custom-menus/",v="v3",s="custom-menu-link.readonly",d="Get Custom Menu Links",t="C",f="custom-menus-v3",x=true,g={s="skip",i="customMenus",n="limit"}},
-{m="POST",p="/custom-menus/",v="2021-07-28",s="custom-menu-link.write",d="Create Custom Menu Link",t="C",f="custom-menus"},
-{m="POST",p="/custom-menus/",v="v3",s="custom-menu-link.write",d="Create Custom Menu Link",t="C",f="custom-menus-v3",x=true},
-{m="GET",p="/custom-menus/{customMenuId}",v="2021-07-28",s="custom-menu-link.readonly",d="Get Custom Menu Link",t="C",f="custom-menus"},
-{m="GET",p="/custom-menus/{customMenuId}",v="v3",s="custom-menu-link.readonly",d="Get Custom Menu Link",t="C",f="custom-menus-v3",x=true},
-{m="PUT",p="/custom-menus/{customMenuId}",v="2021-07-28",s="custom-menu-link.write",d="Update Custom Menu Link",t="C",f="custom-menus"},
-{m="PUT",p="/custom-menus/{customMenuId}",v="v3",s="custom-menu-link.write",d="Update Custom Menu Link",t="C",f="custom-menus-v3",x=true},
-{m="DELETE",p="/custom-menus/{customMenuId}",v="2021-07-28",s="custom-menu-link.write",d="Delete Custom Menu Link",t="C",f="custom-menus"},
-{m="DELETE",p="/custom-menus/{customMenuId}",v="v3",s="custom-menu-link.write",d="Delete Custom Menu Link",t="C",f="custom-menus-v3",x=true},
-{m="POST",p="/email/verify",v="2021-07-28",s="lc-email.readonly",d="Email Verification",t="L",f="email-isv"},
-{m="POST",p="/email/verify",v="v3",s="lc-email.readonly",d="Email Verification",t="L",f="email-isv-v3",x=true},
-{m="GET",p="/emails/builder",v="2021-07-28",s="emails/builder.readonly",d="Fetch email templates",t="L",f="emails",g={s="offset",n="limit"}},
-{m="POST",p="/emails/builder",v="2021-07-28",s="emails/builder.write",d="Create a new template",t="L",f="emails"},
-{m="POST",p="/emails/builder/data",v="2021-07-28",s="emails/builder.write",d="Update a template",t="L",f="emails"},
-{m="DELETE",p="/emails/builder/{locationId}/{templateId}",v="2021-07-28",d="Delete a template",t="L",f="emails"},
-{m="GET",p="/emails/locations/{locationId}/campaigns/bulk-actions",v="v3",s="emails/campaigns.readonly",d="List Bulk Action Campaigns",t="L",f="emails-v3",x=true,g={s="offset",i="campaigns",n="limit"}},
-{m="GET",p="/emails/locations/{locationId}/campaigns/bulk-actions/{campaignId}",v="v3",s="emails/campaigns.readonly",d="Get Bulk Action Campaign by ID",t="L",f="emails-v3",x=true},
-{m="GET",p="/emails/locations/{locationId}/campaigns/emails",v="v3",s="emails/campaigns.readonly",d="List Email Campaigns",t="L",f="emails-v3",x=true,g={s="offset",i="campaigns",n="limit"}},
-{m="POST",p="/emails/locations/{locationId}/campaigns/emails",v="v3",s="emails/campaigns.write",d="Create Email Campaign",t="L",f="emails-v3",x=true},
-{m="GET",p="/emails/locations/{locationId}/campaigns/emails/{campaignId}",v="v3",s="emails/campaigns.readonly",d="Get Email Campaign by ID",t="L",f="emails-v3",x=true,g={i="variations"}},
-{m="PATCH",p="/emails/locations/{locationId}/campaigns/emails/{campaignId}",v="v3",s="emails/campaigns.write",d="Update Email Campaign",t="L",f="emails-v3",x=true},
-{m="DELETE",p="/emails/locations/{locationId}/campaigns/emails/{campaignId}",v="v3",s="emails/campaigns.write",d="Delete Campaign",t="L",f="emails-v3",x=true},
-{m="POST",p="/emails/locations/{locationId}/campaigns/emails/{campaignId}/schedule",v="v3",s="emails/campaigns.write",d="Schedule Campaign",t="L",f="emails-v3",x=true},
-{m="GET",p="/emails/locations/{locationId}/campaigns/stats/{source}/{sourceId}",v="v3",s="emails/stats.readonly",d="Get Campaign Statistics",t="L",f="emails-v3",x=true},
-{m="GET",p="/emails/locations/{locationId}/campaigns/workflows",v="v3",s="emails/campaigns.readonly",d="List Workflow Campaigns",t="L",f="emails-v3",x=true,g={s="offset",i="campaigns",n="limit"}},
-{m="GET",p="/emails/locations/{locationId}/campaigns/workflows/{campaignId}",v="v3",s="emails/campaigns.readonly",d="Get Workflow Campaign by ID",t="L",f="emails-v3",x=true,g={i="subSources"}},
-{m="GET",p="/emails/locations/{locationId}/templates",v="v3",s="emails/templates.readonly",d="List templates",t="L",f="emails-v3",x=true,g={s="offset",i="items",n="limit"}},
-{m="POST",p="/emails/locations/{locationId}/templates",v="v3",s="emails/templates.write",d="Create an email template",t="L",f="emails-v3",x=true},
-{m="POST",p="/emails/locations/{locationId}/templates/folders",v="v3",s="emails/templates.write",d="Create a template folder",t="L",f="emails-v3",x=true},
-{m="POST",p="/emails/locations/{locationId}/templates/import",v="v3",s="emails/templates.write",d="Import an email template",t="L",f="emails-v3",x=true},
-{m="GET",p="/emails/locations/{locationId}/templates/{templateId}",v="v3",s="emails/templates.readonly",d="Get Email Template by ID",t="L",f="emails-v3",x=true},
-{m="PATCH",p="/emails/locations/{locationId}/templates/{templateId}",v="v3",s="emails/templates.write",d="Update an email template",t="L",f="emails-v3",x=true},
-{m="DELETE",p="/emails/locations/{locationId}/templates/{templateId}",v="v3",s="emails/templates.write",d="Delete a template",t="L",f="emails-v3",x=true},
-{m="GET",p="/emails/schedule",v="2021-07-28",s="emails/schedule.readonly",d="Get Campaigns",t="L",f="emails",g={s="offset",n="limit"}},
-{m="GET",p="/forms/",v="2021-07-28",s="forms.readonly",d="Get Forms",t="L",f="forms",g={s="skip",i="forms",n="limit"}},
-{m="GET",p="/forms/",v="v3",s="forms.readonly",d="Get Forms",t="L",f="forms-v3",x=true,g={s="skip",i="forms",n="limit"}},
-{m="GET",p="/forms/submissions",v="2021-07-28",s="forms.readonly",d="Get Forms Submissions",t="L",f="forms",g={s="page_query",i="submissions",n="limit"}},
-{m="GET",p="/forms/submissions",v="v3",s="forms.readonly",d="Get Forms Submissions",t="L",f="forms-v3",x=true,g={s="page_query",i="submissions",n="limit"}},
-{m="POST",p="/forms/upload-custom-files",v="2021-07-28",s="forms.write",d="Upload files to custom fields",t="L",f="forms"},
-{m="POST",p="/forms/upload-custom-files",v="v3",s="forms.write",d="Upload files to custom fields",t="L",f="forms-v3",x=true},
-{m="GET",p="/funnels/funnel/list",d="Fetch List of Funnels",t="L",f="funnels",g={s="offset",n="limit"}},
-{m="GET",p="/funnels/funnel/list",d="Fetch List of Funnels",t="L",f="funnels-v3",x=true,g={s="offset",n="limit"}},
-{m="POST",p="/funnels/lookup/redirect",v="2021-07-28",s="funnels/redirect.write",d="Create Redirect",t="L",f="funnels"},
-{m="POST",p="/funnels/lookup/redirect",v="v3",s="funnels/redirect.write",d="Create Redirect",t="L",f="funnels-v3",x=true},
-{m="GET",p="/funnels/lookup/redirect/list",v="2021-07-28",s="funnels/redirect.readonly",d="Fetch List of Redirects",t="L",f="funnels",g={s="offset",n="limit"}},
-{m="GET",p="/funnels/lookup/redirect/list",v="v3",s="funnels/redirect.readonly",d="Fetch List of Redirects",t="L",f="funnels-v3",x=true,g={s="offset",n="limit"}},
-{m="PATCH",p="/funnels/lookup/redirect/{id}",v="2021-07-28",s="funnels/redirect.write",d="Update Redirect By Id",t="L",f="funnels"},
-{m="PATCH",p="/funnels/lookup/redirect/{id}",v="v3",s="funnels/redirect.write",d="Update Redirect By Id",t="L",f="funnels-v3",x=true},
-{m="DELETE",p="/funnels/lookup/redirect/{id}",v="2021-07-28",s="funnels/redirect.write",d="Delete Redirect By Id",t="L",f="funnels"},
-{m="DELETE",p="/funnels/lookup/redirect/{id}",v="v3",s="funnels/redirect.write",d="Delete Redirect By Id",t="L",f="funnels-v3",x=true},
-{m="GET",p="/funnels/page",d="Fetch list of funnel pages",t="L",f="funnels",g={s="offset",n="limit"}},
-{m="GET",p="/funnels/page",d="Fetch list of funnel pages",t="L",f="funnels-v3",x=true,g={s="offset",n="limit"}},
-{m="GET",p="/funnels/page/count",d="Fetch count of funnel pages",t="L",f="funnels"},
-{m="GET",p="/funnels/page/count",d="Fetch count of funnel pages",t="L",f="funnels-v3",x=true},
-{m="GET",p="/invoices/",v="2021-07-28",s="invoices.readonly",d="List invoices",t="LC",f="invoices",g={s="offset",i="invoices",n="limit"}},
-{m="GET",p="/invoices/",v="v3",s="invoices.readonly",d="List invoices",t="LC",f="invoices-v3",x=true,g={s="offset",i="invoices",n="limit"}},
-{m="POST",p="/invoices/",v="2021-07-28",s="invoices.write",d="Create Invoice",t="LC",f="invoices"},
-{m="POST",p="/invoices/",v="v3",s="invoices.write",d="Create Invoice",t="LC",f="invoices-v3",x=true},
-{m="POST",p="/invoices/estimate",v="2021-07-28",s="invoices/estimate.write",d="Create New Estimate",t="LC",f="invoices"},
-{m="POST",p="/invoices/estimate",v="v3",s="invoices/estimate.write",d="Create New Estimate",t="LC",f="invoices-v3",x=true},
-{m="GET",p="/invoices/estimate/list",v="2021-07-28",s="invoices/estimate.readonly",d="List Estimates",t="LC",f="invoices",g={s="offset",i="estimates",n="limit"}},
-{m="GET",p="/invoices/estimate/list",v="v3",s="invoices/estimate.readonly",d="List Estimates",t="LC",f="invoices-v3",x=true,g={s="offset",i="estimates",n="limit"}},
-{m="GET",p="/invoices/estimate/number/generate",v="2021-07-28",s="invoices/estimate.readonly",d="Generate Estimate Number",t="LC",f="invoices"},
-{m="GET",p="/invoices/estimate/number/generate",v="v3",s="invoices/estimate.readonly",d="Generate Estimate Number",t="LC",f="invoices-v3",x=true},
-{m="PATCH",p="/invoices/estimate/stats/last-visited-at",v="2021-07-28",d="Update estimate last visited at",t="LC",f="invoices"},
-{m="PATCH",p="/invoices/estimate/stats/last-visited-at",v="v3",d="Update estimate last visited at",t="LC",f="invoices-v3",x=true},
-{m="GET",p="/invoices/estimate/template",v="2021-07-28",s="invoices/estimate.readonly",d="List Estimate Templates",t="LC",f="invoices",g={s="offset",i="data",n="limit"}},
-{m="GET",p="/invoices/estimate/template",v="v3",s="invoices/estimate.readonly",d="List Estimate Templates",t="LC",f="invoices-v3",x=true,g={s="offset",i="data",n="limit"}},
-{m="POST",p="/invoices/estimate/template",v="2021-07-28",s="invoices/estimate.write",d="Create Estimate Template",t="LC",f="invoices"},
-{m="POST",p="/invoices/estimate/template",v="v3",s="invoices/estimate.write",d="Create Estimate Template",t="LC",f="invoices-v3",x=true},
-{m="GET",p="/invoices/estimate/template/preview",v="2021-07-28",s="invoices/estimate.readonly",d="Preview Estimate Template",t="LC",f="invoices",g={i="items"}},
-{m="GET",p="/invoices/estimate/template/preview",v="v3",s="invoices/estimate.readonly",d="Preview Estimate Template",t="LC",f="invoices-v3",x=true,g={i="items"}},
-{m="PUT",p="/invoices/estimate/template/{templateId}",v="2021-07-28",s="invoices/estimate.write",d="Update Estimate Template",t="LC",f="invoices"},
-{m="PUT",p="/invoices/estimate/template/{templateId}",v="v3",s="invoices/estimate.write",d="Update Estimate Template",t="LC",f="invoices-v3",x=true},
-{m="DELETE",p="/invoices/estimate/template/{templateId}",v="2021-07-28",s="invoices/estimate.write",d="Delete Estimate Template",t="LC",f="invoices"},
-{m="DELETE",p="/invoices/estimate/template/{templateId}",v="v3",s="invoices/estimate.write",d="Delete Estimate Template",t="LC",f="invoices-v3",x=true},
-{m="PUT",p="/invoices/estimate/{estimateId}",v="2021-07-28",s="invoices/estimate.write",d="Update Estimate",t="LC",f="invoices"},
-{m="PUT",p="/invoices/estimate/{estimateId}",v="v3",s="invoices/estimate.write",d="Update Estimate",t="LC",f="invoices-v3",x=true},
-{m="DELETE",p="/invoices/estimate/{estimateId}",v="2021-07-28",s="invoices/estimate.write",d="Delete Estimate",t="LC",f="invoices"},
-{m="DELETE",p="/invoices/estimate/{estimateId}",v="v3",s="invoices/estimate.write",d="Delete Estimate",t="LC",f="invoices-v3",x=true},
-{m="POST",p="/invoices/estimate/{estimateId}/invoice",v="2021-07-28",s="invoices/estimate.write",d="Create Invoice from Estimate",t="LC",f="invoices"},
-{m="POST",p="/invoices/estimate/{estimateId}/invoice",v="v3",s="invoices/estimate.write",d="Create Invoice from Estimate",t="LC",f="invoices-v3",x=true},
-{m="POST",p="/invoices/estimate/{estimateId}/send",v="2021-07-28",s="invoices/estimate.write",d="Send Estimate",t="LC",f="invoices"},
-{m="POST",p="/invoices/estimate/{estimateId}/send",v="v3",s="invoices/estimate.write",d="Send Estimate",t="LC",f="invoices-v3",x=true},
-{m="GET",p="/invoices/generate-invoice-number",v="2021-07-28",s="invoices.readonly",d="Generate Invoice Number",t="LC",f="invoices"},
-{m="GET",p="/invoices/generate-invoice-number",v="v3",s="invoices.readonly",d="Generate Invoice Number",t="LC",f="invoices-v3",x=true},
-{m="GET",p="/invoices/schedule",v="2021-07-28",s="invoices/schedule.readonly",d="List schedules",t="LC",f="invoices",g={s="offset",i="schedules",n="limit"}},
-{m="GET",p="/invoices/schedule",v="v3",s="invoices/schedule.readonly",d="List schedules",t="LC",f="invoices-v3",x=true,g={s="offset",i="schedules",n="limit"}},
-{m="POST",p="/invoices/schedule",v="2021-07-28",s="invoices/schedule.write",d="Create Invoice Schedule",t="LC",f="invoices"},
-{m="POST",p="/invoices/schedule",v="v3",s="invoices/schedule.write",d="Create Invoice Schedule",t="LC",f="invoices-v3",x=true},
-{m="GET",p="/invoices/schedule/{scheduleId}",v="2021-07-28",s="invoices/schedule.readonly",d="Get an schedule",t="LC",f="invoices",g={i="invoices"}},
-{m="GET",p="/invoices/schedule/{scheduleId}",v="v3",s="invoices/schedule.readonly",d="Get an schedule",t="LC",f="invoices-v3",x=true,g={i="invoices"}},
-{m="PUT",p="/invoices/schedule/{scheduleId}",v="2021-07-28",s="invoices/schedule.write",d="Update schedule",t="LC",f="invoices"},
-{m="PUT",p="/invoices/schedule/{scheduleId}",v="v3",s="invoices/schedule.write",d="Update schedule",t="LC",f="invoices-v3",x=true},
-{m="DELETE",p="/invoices/schedule/{scheduleId}",v="2021-07-28",s="invoices/schedule.write",d="Delete schedule",t="LC",f="invoices"},
-{m="DELETE",p="/invoices/schedule/{scheduleId}",v="v3",s="invoices/schedule.write",d="Delete schedule",t="LC",f="invoices-v3",x=true},
-{m="POST",p="/invoices/schedule/{scheduleId}/auto-payment",v="2021-07-28",s="invoices/schedule.write",d="Manage Auto payment for an schedule invoice",t="LC",f="invoices"},
-{m="POST",p="/invoices/schedule/{scheduleId}/auto-payment",v="v3",s="invoices/schedule.write",d="Manage Auto payment for an schedule invoice",t="LC",f="invoices-v3",x=true},
-{m="POST",p="/invoices/schedule/{scheduleId}/cancel",v="2021-07-28",s="invoices/schedule.write",d="Cancel an scheduled invoice",t="LC",f="invoices"},
-{m="POST",p="/invoices/schedule/{scheduleId}/cancel",v="v3",s="invoices/schedule.write",d="Cancel an scheduled invoice",t="LC",f="invoices-v3",x=true},
-{m="POST",p="/invoices/schedule/{scheduleId}/schedule",v="2021-07-28",s="invoices/schedule.write",d="Schedule an schedule invoice",t="LC",f="invoices"},
-{m="POST",p="/invoices/schedule/{scheduleId}/schedule",v="v3",s="invoices/schedule.write",d="Schedule an schedule invoice",t="LC",f="invoices-v3",x=true},
-{m="POST",p="/invoices/schedule/{scheduleId}/updateAndSchedule",v="2021-07-28",s="invoices/schedule.write",d="Update scheduled recurring invoice",t="LC",f="invoices"},
-{m="POST",p="/invoices/schedule/{scheduleId}/updateAndSchedule",v="v3",s="invoices/schedule.write",d="Update scheduled recurring invoice",t="LC",f="invoices-v3",x=true},
-{m="GET",p="/invoices/settings",v="2021-07-28",s="invoices.readonly",d="Get Invoice Settings",t="LC",f="invoices",g={i="customFields"}},
-{m="GET",p="/invoices/settings",v="v3",s="invoices.readonly",d="Get Invoice Settings",t="LC",f="invoices-v3",x=true,g={i="customFields"}},
-{m="PATCH",p="/invoices/stats/last-visited-at",v="2021-07-28",d="Update invoice last visited at",t="LC",f="invoices"},
-{m="PATCH",p="/invoices/stats/last-visited-at",v="v3",d="Update invoice last visited at",t="LC",f="invoices-v3",x=true},
-{m="GET",p="/invoices/template",v="2021-07-28",s="invoices/template.readonly",d="List templates",t="LC",f="invoices",g={s="offset",i="data",n="limit"}},
-{m="GET",p="/invoices/template",v="v3",s="invoices/template.readonly",d="List templates",t="LC",f="invoices-v3",x=true,g={s="offset",i="data",n="limit"}},
-{m="POST",p="/invoices/template",v="2021-07-28",s="invoices/template.write",d="Create template",t="LC",f="invoices"},
-{m="POST",p="/invoices/template",v="v3",s="invoices/template.write",d="Create template",t="LC",f="invoices-v3",x=true},
-{m="GET",p="/invoices/template/{templateId}",v="2021-07-28",s="invoices/template.readonly",d="Get an template",t="LC",f="invoices",g={i="items"}},
-{m="GET",p="/invoices/template/{templateId}",v="v3",s="invoices/template.readonly",d="Get an template",t="LC",f="invoices-v3",x=true,g={i="items"}},
-{m="PUT",p="/invoices/template/{templateId}",v="2021-07-28",s="invoices/template.write",d="Update template",t="LC",f="invoices"},
-{m="PUT",p="/invoices/template/{templateId}",v="v3",s="invoices/template.write",d="Update template",t="LC",f="invoices-v3",x=true},
-{m="DELETE",p="/invoices/template/{templateId}",v="2021-07-28",s="invoices/template.write",d="Delete template",t="LC",f="invoices"},
-{m="DELETE",p="/invoices/template/{templateId}",v="v3",s="invoices/template.write",d="Delete template",t="LC",f="invoices-v3",x=true},
-{m="PATCH",p="/invoices/template/{templateId}/late-fees-configuration",v="2021-07-28",d="Update template late fees configuration",t="LC",f="invoices"},
-{m="PATCH",p="/invoices/template/{templateId}/late-fees-configuration",v="v3",d="Update template late fees configuration",t="LC",f="invoices-v3",x=true},
-{m="PATCH",p="/invoices/template/{templateId}/payment-methods-configuration",v="2021-07-28",d="Update template late fees configuration",t="LC",f="invoices"},
-{m="PATCH",p="/invoices/template/{templateId}/payment-methods-configuration",v="v3",d="Update template late fees configuration",t="LC",f="invoices-v3",x=true},
-{m="POST",p="/invoices/text2pay",v="2021-07-28",s="invoices.write",d="Create & Send",t="L",f="invoices"},
-{m="POST",p="/invoices/text2pay",v="v3",s="invoices.write",d="Create & Send",t="L",f="invoices-v3",x=true},
-{m="GET",p="/invoices/{invoiceId}",v="2021-07-28",s="invoices.readonly",d="Get invoice",t="LC",f="invoices",g={i="invoiceItems"}},
-{m="GET",p="/invoices/{invoiceId}",v="v3",s="invoices.readonly",d="Get invoice",t="LC",f="invoices-v3",x=true,g={i="invoiceItems"}},
-{m="PUT",p="/invoices/{invoiceId}",v="2021-07-28",s="invoices.write",d="Update invoice",t="LC",f="invoices"},
-{m="PUT",p="/invoices/{invoiceId}",v="v3",s="invoices.write",d="Update invoice",t="LC",f="invoices-v3",x=true},
-{m="DELETE",p="/invoices/{invoiceId}",v="2021-07-28",s="invoices.write",d="Delete invoice",t="LC",f="invoices"},
-{m="DELETE",p="/invoices/{invoiceId}",v="v3",s="invoices.write",d="Delete invoice",t="LC",f="invoices-v3",x=true},
-{m="PATCH",p="/invoices/{invoiceId}/late-fees-configuration",v="2021-07-28",d="Update invoice late fees configuration",t="LC",f="invoices"},
-{m="PATCH",p="/invoices/{invoiceId}/late-fees-configuration",v="v3",d="Update invoice late fees configuration",t="LC",f="invoices-v3",x=true},
-{m="POST",p="/invoices/{invoiceId}/record-payment",v="2021-07-28",s="invoices.write",d="Record a manual payment for an invoice",t="LC",f="invoices"},
-{m="POST",p="/invoices/{invoiceId}/record-payment",v="v3",s="invoices.write",d="Record a manual payment for an invoice",t="LC",f="invoices-v3",x=true},
-{m="POST",p="/invoices/{invoiceId}/send",v="2021-07-28",s="invoices.write",d="Send invoice",t="LC",f="invoices"},
-{m="POST",p="/invoices/{invoiceId}/send",v="v3",s="invoices.write",d="Send invoice",t="LC",f="invoices-v3",x=true},
-{m="POST",p="/invoices/{invoiceId}/void",v="2021-07-28",s="invoices.write",d="Void invoice",t="LC",f="invoices"},
-{m="POST",p="/invoices/{invoiceId}/void",v="v3",s="invoices.write",d="Void invoice",t="LC",f="invoices-v3",x=true},
-{m="GET",p="/knowledge-bases/",v="2021-04-15",d="Get all knowledge bases for a location by location Id (paginated)",t="L",f="knowledge-base",g={s="after",n="limit",c="lastKnowledgeBaseId"}},
-{m="GET",p="/knowledge-bases/",v="v3",d="Get all knowledge bases for a location by location Id (paginated)",t="L",f="knowledge-base-v3",x=true,g={s="after",n="limit",c="lastKnowledgeBaseId"}},
-{m="POST",p="/knowledge-bases/",v="2021-04-15",d="Create a new knowledge base (max 15 knowledge bases per location)",t="L",f="knowledge-base"},
-{m="POST",p="/knowledge-bases/",v="v3",d="Create a new knowledge base (max 15 knowledge bases per location)",t="L",f="knowledge-base-v3",x=true},
-{m="GET",p="/knowledge-bases/crawler",v="2021-04-15",d="Get all trained page links by knowledge base",t="L",f="knowledge-base",g={s="page_query",i="urls"}},
-{m="GET",p="/knowledge-bases/crawler",v="v3",d="Get all trained page links by knowledge base",t="L",f="knowledge-base-v3",x=true,g={s="page_query",i="urls"}},
-{m="POST",p="/knowledge-bases/crawler",v="2021-04-15",d="Start crawling and discover pages for training",t="L",f="knowledge-base"},
-{m="POST",p="/knowledge-bases/crawler",v="v3",d="Start crawling and discover pages for training",t="L",f="knowledge-base-v3",x=true},
-{m="DELETE",p="/knowledge-bases/crawler",v="2021-04-15",d="Delete trained pages",t="L",f="knowledge-base"},
-{m="DELETE",p="/knowledge-bases/crawler",v="v3",d="Delete trained pages",t="L",f="knowledge-base-v3",x=true},
-{m="GET",p="/knowledge-bases/crawler/status",v="2021-04-15",d="Get crawling status for the latest operation",t="L",f="knowledge-base"},
-{m="GET",p="/knowledge-bases/crawler/status",v="v3",d="Get crawling status for the latest operation",t="L",f="knowledge-base-v3",x=true},
-{m="POST",p="/knowledge-bases/crawler/train",v="2021-04-15",d="Train discovered website pages and ingest into the knowledge base",t="L",f="knowledge-base"},
-{m="POST",p="/knowledge-bases/crawler/train",v="v3",d="Train discovered website pages and ingest into the knowledge base",t="L",f="knowledge-base-v3",x=true},
-{m="GET",p="/knowledge-bases/faqs",v="2021-04-15",d="Get all FAQs by knowledge base with pagination support",t="L",f="knowledge-base",g={s="after",i="faqs",n="limit",c="lastFaqId"}},
-{m="GET",p="/knowledge-bases/faqs",v="v3",d="Get all FAQs by knowledge base with pagination support",t="L",f="knowledge-base-v3",x=true,g={s="after",i="faqs",n="limit",c="lastFaqId"}},
-{m="POST",p="/knowledge-bases/faqs",v="2021-04-15",d="Create a new FAQ inside knowledge base",t="L",f="knowledge-base"},
-{m="POST",p="/knowledge-bases/faqs",v="v3",d="Create a new FAQ inside knowledge base",t="L",f="knowledge-base-v3",x=true},
-{m="PUT",p="/knowledge-bases/faqs/{id}",v="2021-04-15",d="Update an existing knowledge base FAQ",t="L",f="knowledge-base"},
-{m="PUT",p="/knowledge-bases/faqs/{id}",v="v3",d="Update an existing knowledge base FAQ",t="L",f="knowledge-base-v3",x=true},
-{m="DELETE",p="/knowledge-bases/faqs/{id}",v="2021-04-15",d="Delete an existing knowledge base FAQ",t="L",f="knowledge-base"},
-{m="DELETE",p="/knowledge-bases/faqs/{id}",v="v3",d="Delete an existing knowledge base FAQ",t="L",f="knowledge-base-v3",x=true},
-{m="PUT",p="/knowledge-bases/{id}",v="2021-04-15",d="Update a knowledge base",t="L",f="knowledge-base"},
-{m="PUT",p="/knowledge-bases/{id}",v="v3",d="Update a knowledge base",t="L",f="knowledge-base-v3",x=true},
-{m="GET",p="/knowledge-bases/{knowledgeBaseId}",v="2021-04-15",d="Get knowledge base by ID",t="L",f="knowledge-base"},
-{m="GET",p="/knowledge-bases/{knowledgeBaseId}",v="v3",d="Get knowledge base by ID",t="L",f="knowledge-base-v3",x=true},
-{m="DELETE",p="/knowledge-bases/{knowledgeBaseId}",v="2021-04-15",d="Delete a knowledge base",t="L",f="knowledge-base"},
-{m="DELETE",p="/knowledge-bases/{knowledgeBaseId}",v="v3",d="Delete a knowledge base",t="L",f="knowledge-base-v3",x=true},
-{m="GET",p="/links/",v="2021-07-28",s="links.readonly",d="Get Links",t="L",f="links",g={i="links"}},
-{m="GET",p="/links/",v="v3",s="links.readonly",d="Get Links",t="L",f="links-v3",x=true,g={i="links"}},
-{m="POST",p="/links/",v="2021-07-28",s="links.write",d="Create Link",t="L",f="links"},
-{m="POST",p="/links/",v="v3",s="links.write",d="Create Link",t="L",f="links-v3",x=true},
-{m="GET",p="/links/id/{linkId}",v="2021-07-28",s="links.readonly",d="Get Link by ID",t="L",f="links"},
-{m="GET",p="/links/id/{linkId}",v="v3",s="links.readonly",d="Get Link by ID",t="L",f="links-v3",x=true},
-{m="GET",p="/links/search",v="2021-04-15",s="links.readonly",d="Search Trigger Links",t="L",f="links",g={s="skip",i="links",n="limit"}},
-{m="GET",p="/links/search",v="v3",s="links.readonly",d="Search Trigger Links",t="L",f="links-v3",x=true,g={s="skip",i="links",n="limit"}},
-{m="PUT",p="/links/{linkId}",v="2021-07-28",s="links.write",d="Update Link",t="L",f="links"},
-{m="PUT",p="/links/{linkId}",v="v3",s="links.write",d="Update Link",t="L",f="links-v3",x=true},
-{m="DELETE",p="/links/{linkId}",v="2021-07-28",s="links.write",d="Delete Link",t="L",f="links"},
-{m="DELETE",p="/links/{linkId}",v="v3",s="links.write",d="Delete Link",t="L",f="links-v3",x=true},
-{m="POST",p="/locations/",v="2021-07-28",s="locations.write",d="Create Sub-Account (Formerly Location)",t="C",f="locations"},
-{m="POST",p="/locations/",v="v3",s="locations.write",d="Create Sub-Account (Formerly Location)",t="C",f="locations-v3",x=true},
-{m="GET",p="/locations/search",v="2021-07-28",s="locations.readonly",d="Search",t="LC",f="locations",g={s="skip",i="locations",n="limit"}},
-{m="GET",p="/locations/search",v="v3",s="locations.readonly",d="Search",t="LC",f="locations-v3",x=true,g={s="skip",i="locations",n="limit"}},
-{m="GET",p="/locations/{locationId}",v="2021-07-28",s="locations.readonly",d="Get Sub-Account (Formerly Location)",t="LC",f="locations"},
-{m="GET",p="/locations/{locationId}",v="v3",s="locations.readonly",d="Get Sub-Account (Formerly Location)",t="LC",f="locations-v3",x=true},
-{m="PUT",p="/locations/{locationId}",v="2021-07-28",s="locations.write",d="Put Sub-Account (Formerly Location)",t="C",f="locations"},
-{m="PUT",p="/locations/{locationId}",v="v3",s="locations.write",d="Put Sub-Account (Formerly Location)",t="C",f="locations-v3",x=true},
-{m="DELETE",p="/locations/{locationId}",v="2021-07-28",s="locations.internal-access-only",d="Delete Sub-Account (Formerly Location)",t="C",f="locations"},
-{m="DELETE",p="/locations/{locationId}",v="v3",s="locations.internal-access-only",d="Delete Sub-Account (Formerly Location)",t="C",f="locations-v3",x=true},
-{m="GET",p="/locations/{locationId}/conversationChannels/{type}",v="v3",s="locations.readonly",d="Get Conversation Channel",t="L",f="locations-v3",x=true},
-{m="GET",p="/locations/{locationId}/customFields",v="2021-07-28",s="locations/customFields.readonly",d="Get Custom Fields",t="L",f="locations",g={i="customFields"}},
-{m="GET",p="/locations/{locationId}/customFields",v="v3",s="locations/customFields.readonly",d="Get Custom Fields",t="L",f="locations-v3",x=true,g={i="customFields"}},
-{m="POST",p="/locations/{locationId}/customFields",v="2021-07-28",s="locations/customFields.write",d="Create Custom Field",t="L",f="locations"},
-{m="POST",p="/locations/{locationId}/customFields",v="v3",s="locations/customFields.write",d="Create Custom Field",t="L",f="locations-v3",x=true},
-{m="POST",p="/locations/{locationId}/customFields/upload",v="2021-07-28",s="locations/customFields.write",d="Uploads File to customFields",t="L",f="locations"},
-{m="POST",p="/locations/{locationId}/customFields/upload",v="v3",s="locations/customFields.write",d="Uploads File to customFields",t="L",f="locations-v3",x=true},
-{m="GET",p="/locations/{locationId}/customFields/{id}",v="2021-07-28",d="Get Custom Field",t="L",f="locations"},
-{m="GET",p="/locations/{locationId}/customFields/{id}",v="v3",d="Get Custom Field",t="L",f="locations-v3",x=true},
-{m="PUT",p="/locations/{locationId}/customFields/{id}",v="2021-07-28",d="Update Custom Field",t="L",f="locations"},
-{m="PUT",p="/locations/{locationId}/customFields/{id}",v="v3",d="Update Custom Field",t="L",f="locations-v3",x=true},
-{m="DELETE",p="/locations/{locationId}/customFields/{id}",v="2021-07-28",d="Delete Custom Field",t="L",f="locations"},
-{m="DELETE",p="/locations/{locationId}/customFields/{id}",v="v3",d="Delete Custom Field",t="L",f="locations-v3",x=true},
-{m="GET",p="/locations/{locationId}/customValues",v="2021-07-28",s="locations/customValues.readonly",d="Get Custom Values",t="L",f="locations",g={i="customValues"}},
-{m="GET",p="/locations/{locationId}/customValues",v="v3",s="locations/customValues.readonly",d="Get Custom Values",t="L",f="locations-v3",x=true,g={i="customValues"}},
-{m="POST",p="/locations/{locationId}/customValues",v="2021-07-28",s="locations/customValues.write",d="Create Custom Value",t="L",f="locations"},
-{m="POST",p="/locations/{locationId}/customValues",v="v3",s="locations/customValues.write",d="Create Custom Value",t="L",f="locations-v3",x=true},
-{m="GET",p="/locations/{locationId}/customValues/{id}",v="2021-07-28",d="Get Custom Value",t="L",f="locations"},
-{m="GET",p="/locations/{locationId}/customValues/{id}",v="v3",d="Get Custom Value",t="L",f="locations-v3",x=true},
-{m="PUT",p="/locations/{locationId}/customValues/{id}",v="2021-07-28",d="Update Custom Value",t="L",f="locations"},
-{m="PUT",p="/locations/{locationId}/customValues/{id}",v="v3",d="Update Custom Value",t="L",f="locations-v3",x=true},
-{m="DELETE",p="/locations/{locationId}/customValues/{id}",v="2021-07-28",d="Delete Custom Value",t="L",f="locations"},
-{m="DELETE",p="/locations/{locationId}/customValues/{id}",v="v3",d="Delete Custom Value",t="L",f="locations-v3",x=true},
-{m="GET",p="/locations/{locationId}/permissions",v="v3",s="locations/write",d="Get Permissions",t="C",f="locations-v3",x=true,g={i="permissions"}},
-{m="PUT",p="/locations/{locationId}/permissions",v="v3",s="locations/write",d="Update Permissions",t="C",f="locations-v3",x=true},
-{m="POST",p="/locations/{locationId}/recurring-tasks",v="2021-07-28",d="Create Recurring Task",t="L",f="locations"},
-{m="POST",p="/locations/{locationId}/recurring-tasks",v="v3",d="Create Recurring Task",t="L",f="locations-v3",x=true},
-{m="GET",p="/locations/{locationId}/recurring-tasks/{id}",v="2021-07-28",d="Get Recurring Task By Id",t="L",f="locations"},
-{m="GET",p="/locations/{locationId}/recurring-tasks/{id}",v="v3",d="Get Recurring Task By Id",t="L",f="locations-v3",x=true},
-{m="PUT",p="/locations/{locationId}/recurring-tasks/{id}",v="2021-07-28",d="Update Recurring Task",t="L",f="locations"},
-{m="PUT",p="/locations/{locationId}/recurring-tasks/{id}",v="v3",d="Update Recurring Task",t="L",f="locations-v3",x=true},
-{m="DELETE",p="/locations/{locationId}/recurring-tasks/{id}",v="2021-07-28",d="Delete Recurring Task",t="L",f="locations"},
-{m="DELETE",p="/locations/{locationId}/recurring-tasks/{id}",v="v3",d="Delete Recurring Task",t="L",f="locations-v3",x=true},
-{m="GET",p="/locations/{locationId}/tags",v="2021-07-28",s="locations/tags.readonly",d="Get Tags",t="L",f="locations",g={i="tags"}},
-{m="GET",p="/locations/{locationId}/tags",v="v3",s="locations/tags.readonly",d="Get Tags",t="L",f="locations-v3",x=true,g={i="tags"}},
-{m="POST",p="/locations/{locationId}/tags",v="2021-07-28",s="locations/tags.write",d="Create Tag",t="L",f="locations"},
-{m="POST",p="/locations/{locationId}/tags",v="v3",s="locations/tags.write",d="Create Tag",t="L",f="locations-v3",x=true},
-{m="GET",p="/locations/{locationId}/tags/{tagId}",v="2021-07-28",d="Get tag by id",t="L",f="locations"},
-{m="GET",p="/locations/{locationId}/tags/{tagId}",v="v3",d="Get tag by id",t="L",f="locations-v3",x=true},
-{m="PUT",p="/locations/{locationId}/tags/{tagId}",v="2021-07-28",d="Update tag",t="L",f="locations"},
-{m="PUT",p="/locations/{locationId}/tags/{tagId}",v="v3",d="Update tag",t="L",f="locations-v3",x=true},
-{m="DELETE",p="/locations/{locationId}/tags/{tagId}",v="2021-07-28",d="Delete tag",t="L",f="locations"},
-{m="DELETE",p="/locations/{locationId}/tags/{tagId}",v="v3",d="Delete tag",t="L",f="locations-v3",x=true},
-{m="POST",p="/locations/{locationId}/tasks/search",v="2021-07-28",s="locations/tasks.readonly",d="Task Search Filter",t="L",f="locations",g={s="skip",i="tasks",n="limit",b=true}},
-{m="POST",p="/locations/{locationId}/tasks/search",v="v3",s="locations/tasks.readonly",d="Task Search Filter",t="L",f="locations-v3",x=true,g={s="skip",i="tasks",n="limit",b=true}},
-{m="GET",p="/locations/{locationId}/templates",v="2021-07-28",s="locations/templates.readonly",d="GET all or email/sms templates",t="L",f="locations",g={s="skip",i="templates",n="limit"}},
-{m="GET",p="/locations/{locationId}/templates",v="v3",s="locations/templates.readonly",d="GET all or email/sms templates",t="L",f="locations-v3",x=true,g={s="skip",i="templates",n="limit"}},
-{m="DELETE",p="/locations/{locationId}/templates/{id}",v="2021-07-28",d="DELETE an email/sms template",t="L",f="locations"},
-{m="DELETE",p="/locations/{locationId}/templates/{id}",v="v3",d="DELETE an email/sms template",t="L",f="locations-v3",x=true},
-{m="GET",p="/locations/{locationId}/timezones",v="2021-07-28",s="locations.readonly",d="Fetch Timezones",t="L",f="locations"},
-{m="GET",p="/locations/{locationId}/timezones",v="v3",s="locations.readonly",d="Fetch Timezones",t="L",f="locations-v3",x=true},
-{m="GET",p="/marketplace/app/{appId}/installations",v="2021-07-28",s="marketplace-installer-details.readonly",d="Get Installer Details",t="lc",f="marketplace"},
-{m="GET",p="/marketplace/app/{appId}/installations",v="v3",s="marketplace-installer-details.readonly",d="Get Installer Details",t="lc",f="marketplace-v3",x=true},
-{m="DELETE",p="/marketplace/app/{appId}/installations",v="2021-07-28",s="oauth.write",d="Uninstall an application",t="lC",f="marketplace"},
-{m="DELETE",p="/marketplace/app/{appId}/installations",v="v3",s="oauth.write",d="Uninstall an application",t="lC",f="marketplace-v3",x=true},
-{m="GET",p="/marketplace/app/{appId}/rebilling-config/location/{locationId}",v="2021-07-28",s="oauth.readonly",d="Get rebilling config for an app subscription and usage plans",t="l",f="marketplace"},
-{m="GET",p="/marketplace/app/{appId}/rebilling-config/location/{locationId}",v="v3",s="oauth.readonly",d="Get rebilling config for an app subscription and usage plans",t="l",f="marketplace-v3",x=true},
-{m="GET",p="/marketplace/billing/charges",s="charges.readonly",d="Get all wallet charges",t="l",f="marketplace",g={s="skip",i="charges",n="limit"}},
-{m="GET",p="/marketplace/billing/charges",s="charges.readonly",d="Get all wallet charges",t="l",f="marketplace-v3",x=true,g={s="skip",i="charges",n="limit"}},
-{m="POST",p="/marketplace/billing/charges",s="charges.write",d="Create a new wallet charge",t="l",f="marketplace"},
-{m="POST",p="/marketplace/billing/charges",s="charges.write",d="Create a new wallet charge",t="l",f="marketplace-v3",x=true},
-{m="GET",p="/marketplace/billing/charges/has-funds",s="charges.readonly",d="Check if account has sufficient funds",t="l",f="marketplace"},
-{m="GET",p="/marketplace/billing/charges/has-funds",s="charges.readonly",d="Check if account has sufficient funds",t="l",f="marketplace-v3",x=true},
-{m="GET",p="/marketplace/billing/charges/{chargeId}",s="charges.readonly",d="Get specific wallet charge details",t="l",f="marketplace"},
-{m="GET",p="/marketplace/billing/charges/{chargeId}",s="charges.readonly",d="Get specific wallet charge details",t="l",f="marketplace-v3",x=true},
-{m="DELETE",p="/marketplace/billing/charges/{chargeId}",s="charges.write",d="Delete a wallet charge",t="l",f="marketplace"},
-{m="DELETE",p="/marketplace/billing/charges/{chargeId}",s="charges.write",d="Delete a wallet charge",t="l",f="marketplace-v3",x=true},
-{m="POST",p="/marketplace/external-auth/migration",v="2021-07-28",s="marketplace-external-auth-migration.write",d="Migrate external authentication connection",t="L",f="marketplace"},
-{m="POST",p="/marketplace/external-auth/migration",v="v3",s="marketplace-external-auth-migration.write",d="Migrate external authentication connection",t="L",f="marketplace-v3",x=true},
-{m="PUT",p="/medias/delete-files",v="2021-07-28",d="Bulk Delete / Trash Files or Folders",t="L",f="medias"},
-{m="PUT",p="/medias/delete-files",v="v3",d="Bulk Delete / Trash Files or Folders",t="L",f="medias-v3",x=true},
-{m="GET",p="/medias/files",v="2021-07-28",s="medias.readonly",d="Get List of Files/ Folders",t="L",f="medias",g={s="offset",i="files",n="limit"}},
-{m="GET",p="/medias/files",v="v3",s="medias.readonly",d="Get List of Files/ Folders",t="L",f="medias-v3",x=true,g={s="offset",i="files",n="limit"}},
-{m="POST",p="/medias/folder",v="2021-07-28",d="Create Folder",t="L",f="medias"},
-{m="POST",p="/medias/folder",v="v3",d="Create Folder",t="L",f="medias-v3",x=true},
-{m="PUT",p="/medias/update-files",v="2021-07-28",d="Bulk Update Files/ Folders",t="L",f="medias"},
-{m="PUT",p="/medias/update-files",v="v3",d="Bulk Update Files/ Folders",t="L",f="medias-v3",x=true},
-{m="POST",p="/medias/upload-file",v="2021-07-28",s="medias.write",d="Upload File into Media Storage",t="L",f="medias"},
-{m="POST",p="/medias/upload-file",v="v3",s="medias.write",d="Upload File into Media Storage",t="L",f="medias-v3",x=true},
-{m="POST",p="/medias/{id}",v="2021-07-28",d="Update File/ Folder",t="L",f="medias"},
-{m="POST",p="/medias/{id}",v="v3",d="Update File/ Folder",t="L",f="medias-v3",x=true},
-{m="DELETE",p="/medias/{id}",v="2021-07-28",s="medias.write",d="Delete File or Folder",t="L",f="medias"},
-{m="DELETE",p="/medias/{id}",v="v3",s="medias.write",d="Delete File or Folder",t="L",f="medias-v3",x=true},
-{m="GET",p="/oauth/installed-locations",v="v3",s="oauth.readonly",d="Get Location where app is installed",t="c",f="oauth-v3",x=true,g={s="token",i="items",n="pageSize",c="pageToken",r="pagination.nextPageToken"}},
-{m="GET",p="/oauth/installedLocations",v="2021-07-28",s="oauth.readonly",d="Get Location where app is installed",t="c",f="oauth",g={s="skip",i="locations",n="limit"}},
-{m="POST",p="/oauth/location-token",v="v3",s="oauth.write",d="Get Location Access Token from Agency Token",t="c",f="oauth-v3",x=true},
-{m="POST",p="/oauth/locationToken",v="2021-07-28",s="oauth.write",d="Get Location Access Token from Agency Token",t="c",f="oauth"},
-{m="POST",p="/oauth/token",d="Get Access Token",f="oauth",a=false},
-{m="POST",p="/oauth/token",v="v3",d="Get Access Token",f="oauth-v3",x=true,a=false},
-{m="GET",p="/objects/",v="2021-07-28",s="objects/schema.readonly",d="Get all objects for a location",t="L",f="objects",g={i="objects"}},
-{m="GET",p="/objects/",v="v3",s="objects/schema.readonly",d="Get all objects for a location",t="L",f="objects-v3",x=true,g={i="objects"}},
-{m="POST",p="/objects/",v="2021-07-28",s="objects/schema.write",d="Create Custom Object",t="C",f="objects"},
-{m="POST",p="/objects/",v="v3",s="objects/schema.write",d="Create Custom Object",t="C",f="objects-v3",x=true},
-{m="GET",p="/objects/{key}",v="2021-07-28",s="objects/schema.readonly",d="Get Object Schema by key / id",t="L",f="objects",g={i="fields"}},
-{m="GET",p="/objects/{key}",v="v3",s="objects/schema.readonly",d="Get Object Schema by key / id",t="L",f="objects-v3",x=true,g={i="fields"}},
-{m="PUT",p="/objects/{key}",v="2021-07-28",s="objects/schema.write",d="Update Object Schema By Key / Id",t="L",f="objects"},
-{m="PUT",p="/objects/{key}",v="v3",s="objects/schema.write",d="Update Object Schema By Key / Id",t="L",f="objects-v3",x=true},
-{m="POST",p="/objects/{schemaKey}/records",v="2021-07-28",s="objects/record.write",d="Create Record",t="L",f="objects"},
-{m="POST",p="/objects/{schemaKey}/records",v="v3",s="objects/record.write",d="Create Record",t="L",f="objects-v3",x=true},
-{m="POST",p="/objects/{schemaKey}/records/search",v="2021-07-28",s="objects/record.readonly",d="Search Object Records",t="L",f="objects",g={s="page",i="records",n="pageLimit",b=true}},
-{m="POST",p="/objects/{schemaKey}/records/search",v="v3",s="objects/record.readonly",d="Search Object Records",t="L",f="objects-v3",x=true,g={s="page",i="records",n="pageLimit",b=true}},
-{m="GET",p="/objects/{schemaKey}/records/{id}",v="2021-07-28",d="Get Record By Id",t="L",f="objects"},
-{m="GET",p="/objects/{schemaKey}/records/{id}",v="v3",d="Get Record By Id",t="L",f="objects-v3",x=true},
-{m="PUT",p="/objects/{schemaKey}/records/{id}",v="2021-07-28",d="Update Record",t="L",f="objects"},
-{m="PUT",p="/objects/{schemaKey}/records/{id}",v="v3",d="Update Record",t="L",f="objects-v3",x=true},
-{m="DELETE",p="/objects/{schemaKey}/records/{id}",v="2021-07-28",d="Delete Record",t="L",f="objects"},
-{m="DELETE",p="/objects/{schemaKey}/records/{id}",v="v3",d="Delete Record",t="L",f="objects-v3",x=true},
-{m="POST",p="/opportunities/",v="2021-07-28",s="opportunities.write",d="Create Opportunity",t="L",f="opportunities"},
-{m="POST",p="/opportunities/",v="v3",s="opportunities.write",d="Create Opportunity",t="L",f="opportunities-v3",x=true},
-{m="GET",p="/opportunities/lost-reason",v="2021-07-28",s="opportunities.readonly",d="Get lost reason",t="L",f="opportunities",g={s="skip",i="lostReasons",n="limit"}},
-{m="GET",p="/opportunities/lost-reason",v="v3",s="opportunities.readonly",d="Get lost reason",t="L",f="opportunities-v3",x=true,g={s="skip",i="lostReasons",n="limit"}},
-{m="GET",p="/opportunities/pipelines",v="2021-07-28",s="opportunities.readonly",d="Get Pipelines",t="L",f="opportunities",g={i="pipelines"}},
-{m="GET",p="/opportunities/pipelines",v="v3",s="opportunities.readonly",d="Get Pipelines",t="L",f="opportunities-v3",x=true,g={i="pipelines"}},
-{m="GET",p="/opportunities/search",v="2021-07-28",s="opportunities.readonly",d="Search Opportunity",t="L",f="opportunities",g={s="meta",i="opportunities",n="limit"}},
-{m="GET",p="/opportunities/search",v="v3",s="opportunities.readonly",d="Search Opportunity",t="L",f="opportunities-v3",x=true,g={s="meta",i="opportunities",n="limit"}},
-{m="POST",p="/opportunities/search",v="2021-07-28",s="opportunities.readonly",d="Search Opportunities",t="L",f="opportunities",g={s="page",i="opportunities",n="limit",b=true}},
-{m="POST",p="/opportunities/search",v="v3",s="opportunities.readonly",d="Search Opportunities",t="L",f="opportunities-v3",x=true,g={s="page",i="opportunities",n="limit",b=true}},
-{m="POST",p="/opportunities/upsert",v="2021-07-28",s="opportunities.write",d="Upsert Opportunity",t="L",f="opportunities"},
-{m="POST",p="/opportunities/upsert",v="v3",s="opportunities.write",d="Upsert Opportunity",t="L",f="opportunities-v3",x=true},
-{m="GET",p="/opportunities/{id}",v="2021-07-28",s="opportunities.readonly",d="Get Opportunity",t="L",f="opportunities"},
-{m="GET",p="/opportunities/{id}",v="v3",s="opportunities.readonly",d="Get Opportunity",t="L",f="opportunities-v3",x=true},
-{m="PUT",p="/opportunities/{id}",v="2021-07-28",s="opportunities.write",d="Update Opportunity",t="L",f="opportunities"},
-{m="PUT",p="/opportunities/{id}",v="v3",s="opportunities.write",d="Update Opportunity",t="L",f="opportunities-v3",x=true},
-{m="DELETE",p="/opportunities/{id}",v="2021-07-28",s="opportunities.write",d="Delete Opportunity",t="L",f="opportunities"},
-{m="DELETE",p="/opportunities/{id}",v="v3",s="opportunities.write",d="Delete Opportunity",t="L",f="opportunities-v3",x=true},
-{m="POST",p="/opportunities/{id}/followers",v="2021-07-28",s="opportunities.write",d="Add Followers",t="L",f="opportunities"},
-{m="POST",p="/opportunities/{id}/followers",v="v3",s="opportunities.write",d="Add Followers",t="L",f="opportunities-v3",x=true},
-{m="DELETE",p="/opportunities/{id}/followers",v="2021-07-28",s="opportunities.write",d="Remove Followers",t="L",f="opportunities"},
-{m="DELETE",p="/opportunities/{id}/followers",v="v3",s="opportunities.write",d="Remove Followers",t="L",f="opportunities-v3",x=true},
-{m="PUT",p="/opportunities/{id}/status",v="2021-07-28",s="opportunities.write",d="Update Opportunity Status",t="L",f="opportunities"},
-{m="PUT",p="/opportunities/{id}/status",v="v3",s="opportunities.write",d="Update Opportunity Status",t="L",f="opportunities-v3",x=true},
-{m="GET",p="/payments/coupon",v="2021-07-28",s="payments/coupons.readonly",d="Fetch Coupon",t="L",f="payments"},
-{m="GET",p="/payments/coupon",v="v3",s="payments/coupons.readonly",d="Fetch Coupon",t="L",f="payments-v3",x=true},
-{m="POST",p="/payments/coupon",v="2021-07-28",s="payments/coupons.write",d="Create Coupon",t="L",f="payments"},
-{m="POST",p="/payments/coupon",v="v3",s="payments/coupons.write",d="Create Coupon",t="L",f="payments-v3",x=true},
-{m="PUT",p="/payments/coupon",v="2021-07-28",s="payments/coupons.write",d="Update Coupon",t="L",f="payments"},
-{m="PUT",p="/payments/coupon",v="v3",s="payments/coupons.write",d="Update Coupon",t="L",f="payments-v3",x=true},
-{m="DELETE",p="/payments/coupon",v="2021-07-28",s="payments/coupons.write",d="Delete Coupon",t="L",f="payments"},
-{m="DELETE",p="/payments/coupon",v="v3",s="payments/coupons.write",d="Delete Coupon",t="L",f="payments-v3",x=true},
-{m="GET",p="/payments/coupon/list",v="2021-07-28",s="payments/coupons.readonly",d="List Coupons",t="L",f="payments",g={s="offset",i="data",n="limit"}},
-{m="GET",p="/payments/coupon/list",v="v3",s="payments/coupons.readonly",d="List Coupons",t="L",f="payments-v3",x=true,g={s="offset",i="data",n="limit"}},
-{m="PUT",p="/payments/custom-provider/capabilities",v="2021-07-28",s="payments/custom-provider.write",d="Custom-provider marketplace app update capabilities",t="L",f="payments"},
-{m="PUT",p="/payments/custom-provider/capabilities",v="v3",s="payments/custom-provider.write",d="Custom-provider marketplace app update capabilities",t="L",f="payments-v3",x=true},
-{m="GET",p="/payments/custom-provider/connect",v="2021-07-28",s="payments/custom-provider.readonly",d="Fetch given provider config",t="L",f="payments"},
-{m="GET",p="/payments/custom-provider/connect",v="v3",s="payments/custom-provider.readonly",d="Fetch given provider config",t="L",f="payments-v3",x=true},
-{m="POST",p="/payments/custom-provider/connect",v="2021-07-28",s="payments/custom-provider.write",d="Create new provider config",t="L",f="payments"},
-{m="POST",p="/payments/custom-provider/connect",v="v3",s="payments/custom-provider.write",d="Create new provider config",t="L",f="payments-v3",x=true},
-{m="POST",p="/payments/custom-provider/disconnect",v="2021-07-28",s="payments/custom-provider.write",d="Disconnect existing provider config",t="L",f="payments"},
-{m="POST",p="/payments/custom-provider/disconnect",v="v3",s="payments/custom-provider.write",d="Disconnect existing provider config",t="L",f="payments-v3",x=true},
-{m="POST",p="/payments/custom-provider/provider",v="2021-07-28",s="payments/custom-provider.write",d="Create new integration",t="L",f="payments"},
-{m="POST",p="/payments/custom-provider/provider",v="v3",s="payments/custom-provider.write",d="Create new integration",t="L",f="payments-v3",x=true},
-{m="DELETE",p="/payments/custom-provider/provider",v="2021-07-28",s="payments/custom-provider.write",d="Deleting an existing integration",t="L",f="payments"},
-{m="DELETE",p="/payments/custom-provider/provider",v="v3",s="payments/custom-provider.write",d="Deleting an existing integration",t="L",f="payments-v3",x=true},
-{m="GET",p="/payments/integrations/provider/whitelabel",v="2021-07-28",s="payments/integration.readonly",d="List White-label Integration Providers",t="L",f="payments",g={s="offset",n="limit"}},
-{m="GET",p="/payments/integrations/provider/whitelabel",v="v3",s="payments/integration.readonly",d="List White-label Integration Providers",t="L",f="payments-v3",x=true,g={s="offset",n="limit"}},
-{m="POST",p="/payments/integrations/provider/whitelabel",v="2021-07-28",s="payments/integration.write",d="Create White-label Integration Provider",t="L",f="payments"},
-{m="POST",p="/payments/integrations/provider/whitelabel",v="v3",s="payments/integration.write",d="Create White-label Integration Provider",t="L",f="payments-v3",x=true},
-{m="GET",p="/payments/orders",v="2021-07-28",s="payments/orders.readonly",d="List Orders",t="L",f="payments",g={s="offset",i="data",n="limit"}},
-{m="GET",p="/payments/orders",v="v3",s="payments/orders.readonly",d="List Orders",t="L",f="payments-v3",x=true,g={s="offset",i="data",n="limit"}},
-{m="GET",p="/payments/orders/{orderId}",v="2021-07-28",s="payments/orders.readonly",d="Get Order by ID",t="L",f="payments",g={i="items"}},
-{m="GET",p="/payments/orders/{orderId}",v="v3",s="payments/orders.readonly",d="Get Order by ID",t="L",f="payments-v3",x=true,g={i="items"}},
-{m="GET",p="/payments/orders/{orderId}/fulfillments",v="2021-07-28",s="payments/orders.readonly",d="List fulfillment",t="L",f="payments",g={i="data"}},
-{m="GET",p="/payments/orders/{orderId}/fulfillments",v="v3",s="payments/orders.readonly",d="List fulfillment",t="L",f="payments-v3",x=true,g={i="data"}},
-{m="POST",p="/payments/orders/{orderId}/fulfillments",v="2021-07-28",s="payments/orders.write",d="Create order fulfillment",t="L",f="payments"},
-{m="POST",p="/payments/orders/{orderId}/fulfillments",v="v3",s="payments/orders.write",d="Create order fulfillment",t="L",f="payments-v3",x=true},
-{m="GET",p="/payments/orders/{orderId}/notes",v="2021-07-28",d="List Order Notes",t="L",f="payments"},
-{m="GET",p="/payments/orders/{orderId}/notes",v="v3",d="List Order Notes",t="L",f="payments-v3",x=true},
-{m="POST",p="/payments/orders/{orderId}/record-payment",v="2021-07-28",s="payments/orders.collectPayment",d="Record Order Payment",t="L",f="payments"},
-{m="POST",p="/payments/orders/{orderId}/record-payment",v="v3",s="payments/orders.collectPayment",d="Record Order Payment",t="L",f="payments-v3",x=true},
-{m="GET",p="/payments/subscriptions",v="2021-07-28",s="payments/subscriptions.readonly",d="List Subscriptions",t="L",f="payments",g={s="offset",i="data",n="limit"}},
-{m="GET",p="/payments/subscriptions",v="v3",s="payments/subscriptions.readonly",d="List Subscriptions",t="L",f="payments-v3",x=true,g={s="offset",i="data",n="limit"}},
-{m="GET",p="/payments/subscriptions/{subscriptionId}",v="2021-07-28",s="payments/subscriptions.readonly",d="Get Subscription by ID",t="L",f="payments"},
-{m="GET",p="/payments/subscriptions/{subscriptionId}",v="v3",s="payments/subscriptions.readonly",d="Get Subscription by ID",t="L",f="payments-v3",x=true},
-{m="GET",p="/payments/transactions",v="2021-07-28",s="payments/transactions.readonly",d="List Transactions",t="L",f="payments",g={s="offset",i="data",n="limit"}},
-{m="GET",p="/payments/transactions",v="v3",s="payments/transactions.readonly",d="List Transactions",t="L",f="payments-v3",x=true,g={s="offset",i="data",n="limit"}},
-{m="GET",p="/payments/transactions/{transactionId}",v="2021-07-28",s="payments/transactions.readonly",d="Get Transaction by ID",t="L",f="payments"},
-{m="GET",p="/payments/transactions/{transactionId}",v="v3",s="payments/transactions.readonly",d="Get Transaction by ID",t="L",f="payments-v3",x=true},
-{m="GET",p="/phone-system/number-pools",v="2021-07-28",s="numberpools.read",d="List Number Pools",t="L",f="phone-system",g={i="data"}},
-{m="GET",p="/phone-system/number-pools",s="numberpools.read",d="List number pools",t="L",f="phone-system-v3",x=true},
-{m="GET",p="/phone-system/numbers/location/{locationId}",v="2021-07-28",s="phonenumbers.read",d="List active numbers",t="L",f="phone-system",g={s="page_query",i="numbers",n="pageSize"}},
-{m="GET",p="/phone-system/numbers/location/{locationId}",s="phonenumbers.read",d="List active numbers",t="L",f="phone-system-v3",x=true,g={s="page_query",n="pageSize"}},
-{m="GET",p="/phone-system/numbers/location/{locationId}/available",v="2021-07-28",s="phonenumbers.read",d="List available phone numbers",t="L",f="phone-system",g={i="numbers"}},
-{m="GET",p="/phone-system/numbers/location/{locationId}/available",s="phonenumbers.read",d="List available phone numbers",t="L",f="phone-system-v3",x=true},
-{m="POST",p="/phone-system/numbers/location/{locationId}/purchase",v="2021-07-28",s="phonenumbers.write",d="Purchase a phone number",t="L",f="phone-system"},
-{m="POST",p="/phone-system/numbers/location/{locationId}/purchase",s="phonenumbers.write",d="Purchase number for location",t="L",f="phone-system-v3",x=true},
-{m="GET",p="/products/",v="2021-07-28",s="products.readonly",d="List Products",t="LC",f="products",g={s="offset",i="products",n="limit"}},
-{m="GET",p="/products/",v="v3",s="products.readonly",d="List Products",t="LC",f="products-v3",x=true,g={s="offset",i="products",n="limit"}},
-{m="POST",p="/products/",v="2021-07-28",s="products.write",d="Create Product",t="LC",f="products"},
-{m="POST",p="/products/",v="v3",s="products.write",d="Create Product",t="LC",f="products-v3",x=true},
-{m="POST",p="/products/bulk-update",v="2021-07-28",s="products.write",d="Bulk Update Products",t="L",f="products"},
-{m="POST",p="/products/bulk-update",v="v3",s="products.write",d="Bulk Update Products",t="L",f="products-v3",x=true},
-{m="POST",p="/products/bulk-update/edit",v="2021-07-28",d="Bulk Edit Products and Prices",f="products"},
-{m="POST",p="/products/bulk-update/edit",v="v3",d="Bulk Edit Products and Prices",f="products-v3",x=true},
-{m="GET",p="/products/collections",v="2021-07-28",s="products/collection.readonly",d="Fetch Product Collections",t="L",f="products",g={s="offset",i="data",n="limit"}},
-{m="GET",p="/products/collections",v="v3",s="products/collection.readonly",d="Fetch Product Collections",t="L",f="products-v3",x=true,g={s="offset",i="data",n="limit"}},
-{m="POST",p="/products/collections",v="2021-07-28",s="products/collection.write",d="Create Product Collection",t="L",f="products"},
-{m="POST",p="/products/collections",v="v3",s="products/collection.write",d="Create Product Collection",t="L",f="products-v3",x=true},
-{m="GET",p="/products/collections/{collectionId}",v="2021-07-28",s="products/collection.readonly",d="Get Details about individual product collection",t="L",f="products"},
-{m="GET",p="/products/collections/{collectionId}",v="v3",s="products/collection.readonly",d="Get Details about individual product collection",t="L",f="products-v3",x=true},
-{m="PUT",p="/products/collections/{collectionId}",v="2021-07-28",s="products/collection.write",d="Update Product Collection",t="L",f="products"},
-{m="PUT",p="/products/collections/{collectionId}",v="v3",s="products/collection.write",d="Update Product Collection",t="L",f="products-v3",x=true},
-{m="DELETE",p="/products/collections/{collectionId}",v="2021-07-28",s="products/collection.write",d="Delete Product Collection",t="L",f="products"},
-{m="DELETE",p="/products/collections/{collectionId}",v="v3",s="products/collection.write",d="Delete Product Collection",t="L",f="products-v3",x=true},
-{m="GET",p="/products/inventory",v="2021-07-28",s="products/prices.readonly",d="List Inventory",t="LC",f="products",g={s="offset",i="inventory",n="limit"}},
-{m="GET",p="/products/inventory",v="v3",s="products/prices.readonly",d="List Inventory",t="LC",f="products-v3",x=true,g={s="offset",i="inventory",n="limit"}},
-{m="POST",p="/products/inventory",v="2021-07-28",s="products/prices.write",d="Update Inventory",t="LC",f="products"},
-{m="POST",p="/products/inventory",v="v3",s="products/prices.write",d="Update Inventory",t="LC",f="products-v3",x=true},
-{m="GET",p="/products/reviews",v="2021-07-28",s="products.readonly",d="Fetch Product Reviews",t="L",f="products",g={s="offset",i="data",n="limit"}},
-{m="GET",p="/products/reviews",v="v3",s="products.readonly",d="Fetch Product Reviews",t="L",f="products-v3",x=true,g={s="offset",i="data",n="limit"}},
-{m="POST",p="/products/reviews/bulk-update",v="2021-07-28",s="products.write",d="Update Product Reviews",t="L",f="products"},
-{m="POST",p="/products/reviews/bulk-update",v="v3",s="products.write",d="Update Product Reviews",t="L",f="products-v3",x=true},
-{m="GET",p="/products/reviews/count",v="2021-07-28",s="products.readonly",d="Fetch Review Count as per status",t="L",f="products",g={i="data"}},
-{m="GET",p="/products/reviews/count",v="v3",s="products.readonly",d="Fetch Review Count as per status",t="L",f="products-v3",x=true,g={i="data"}},
-{m="PUT",p="/products/reviews/{reviewId}",v="2021-07-28",s="products.write",d="Update Product Reviews",t="L",f="products"},
-{m="PUT",p="/products/reviews/{reviewId}",v="v3",s="products.write",d="Update Product Reviews",t="L",f="products-v3",x=true},
-{m="DELETE",p="/products/reviews/{reviewId}",v="2021-07-28",s="products.write",d="Delete Product Review",t="L",f="products"},
-{m="DELETE",p="/products/reviews/{reviewId}",v="v3",s="products.write",d="Delete Product Review",t="L",f="products-v3",x=true},
-{m="POST",p="/products/store/{storeId}",v="2021-07-28",s="products.write",d="Action to include/exclude the product in store",t="L",f="products"},
-{m="POST",p="/products/store/{storeId}",v="v3",s="products.write",d="Action to include/exclude the product in store",t="L",f="products-v3",x=true},
-{m="POST",p="/products/store/{storeId}/priority",v="2021-07-28",d="Update product display priorities in store",t="L",f="products"},
-{m="POST",p="/products/store/{storeId}/priority",v="v3",d="Update product display priorities in store",t="L",f="products-v3",x=true},
-{m="GET",p="/products/store/{storeId}/stats",v="2021-07-28",s="products.readonly",d="Fetch Product Store Stats",t="L",f="products"},
-{m="GET",p="/products/store/{storeId}/stats",v="v3",s="products.readonly",d="Fetch Product Store Stats",t="L",f="products-v3",x=true},
-{m="GET",p="/products/{productId}",v="2021-07-28",s="products.readonly",d="Get Product by ID",t="LC",f="products"},
-{m="GET",p="/products/{productId}",v="v3",s="products.readonly",d="Get Product by ID",t="LC",f="products-v3",x=true},
-{m="PUT",p="/products/{productId}",v="2021-07-28",s="products.write",d="Update Product by ID",t="LC",f="products"},
-{m="PUT",p="/products/{productId}",v="v3",s="products.write",d="Update Product by ID",t="LC",f="products-v3",x=true},
-{m="DELETE",p="/products/{productId}",v="2021-07-28",s="products.write",d="Delete Product by ID",t="LC",f="products"},
-{m="DELETE",p="/products/{productId}",v="v3",s="products.write",d="Delete Product by ID",t="LC",f="products-v3",x=true},
-{m="GET",p="/products/{productId}/price",v="2021-07-28",s="products/prices.readonly",d="List Prices for a Product",t="LC",f="products",g={s="offset",i="prices",n="limit"}},
-{m="GET",p="/products/{productId}/price",v="v3",s="products/prices.readonly",d="List Prices for a Product",t="LC",f="products-v3",x=true,g={s="offset",i="prices",n="limit"}},
-{m="POST",p="/products/{productId}/price",v="2021-07-28",s="products/prices.write",d="Create Price for a Product",t="LC",f="products"},
-{m="POST",p="/products/{productId}/price",v="v3",s="products/prices.write",d="Create Price for a Product",t="LC",f="products-v3",x=true},
-{m="GET",p="/products/{productId}/price/{priceId}",v="2021-07-28",s="products/prices.readonly",d="Get Price by ID for a Product",t="LC",f="products"},
-{m="GET",p="/products/{productId}/price/{priceId}",v="v3",s="products/prices.readonly",d="Get Price by ID for a Product",t="LC",f="products-v3",x=true},
-{m="PUT",p="/products/{productId}/price/{priceId}",v="2021-07-28",s="products/prices.write",d="Update Price by ID for a Product",t="LC",f="products"},
-{m="PUT",p="/products/{productId}/price/{priceId}",v="v3",s="products/prices.write",d="Update Price by ID for a Product",t="LC",f="products-v3",x=true},
-{m="DELETE",p="/products/{productId}/price/{priceId}",v="2021-07-28",s="products/prices.write",d="Delete Price by ID for a Product",t="LC",f="products"},
-{m="DELETE",p="/products/{productId}/price/{priceId}",v="v3",s="products/prices.write",d="Delete Price by ID for a Product",t="LC",f="products-v3",x=true},
-{m="GET",p="/proposals/document",v="2021-07-28",d="List documents",t="LC",f="proposals",g={s="skip",i="documents",n="limit"}},
-{m="GET",p="/proposals/document",v="v3",d="List documents",t="LC",f="proposals-v3",x=true,g={s="skip",i="documents",n="limit"}},
-{m="POST",p="/proposals/document/send",v="2021-07-28",d="Send document",t="LC",f="proposals"},
-{m="POST",p="/proposals/document/send",v="v3",d="Send document",t="LC",f="proposals-v3",x=true},
-{m="GET",p="/proposals/templates",v="2021-07-28",d="List templates",t="LC",f="proposals",g={s="skip",i="data",n="limit"}},
-{m="GET",p="/proposals/templates",v="v3",d="List templates",t="LC",f="proposals-v3",x=true,g={s="skip",i="data",n="limit"}},
-{m="POST",p="/proposals/templates/send",v="2021-07-28",d="Send template",t="LC",f="proposals"},
-{m="POST",p="/proposals/templates/send",v="v3",d="Send template",t="LC",f="proposals-v3",x=true},
-{m="GET",p="/saas-api/public-api/agency-plans/{companyId}",v="2021-04-15",d="Get Agency Plans",t="C",f="saas-api"},
-{m="GET",p="/saas-api/public-api/agency-plans/{companyId}",v="v3",d="Get Agency Plans",t="C",f="saas-v3",x=true},
-{m="POST",p="/saas-api/public-api/bulk-disable-saas/{companyId}",v="2021-04-15",d="Disable SaaS for locations",t="C",f="saas-api"},
-{m="POST",p="/saas-api/public-api/bulk-disable-saas/{companyId}",v="v3",d="Disable SaaS for locations",t="C",f="saas-v3",x=true},
-{m="POST",p="/saas-api/public-api/bulk-enable-saas/{companyId}",v="2021-04-15",d="Bulk Enable SaaS",t="C",f="saas-api"},
-{m="POST",p="/saas-api/public-api/bulk-enable-saas/{companyId}",v="v3",d="Bulk Enable SaaS",t="C",f="saas-v3",x=true},
-{m="GET",p="/saas-api/public-api/companies/{companyId}/locations/{locationId}/wallet-balance",v="v3",s="saas/company.read",d="Get Location Wallet Balance",t="C",f="saas-v3",x=true},
-{m="POST",p="/saas-api/public-api/companies/{companyId}/locations/{locationId}/wallet-balance/complimentary-credits",v="v3",s="saas/company.write",d="Update Location Wallet Balance",t="C",f="saas-v3",x=true},
-{m="POST",p="/saas-api/public-api/enable-saas/{locationId}",v="2021-04-15",d="Enable SaaS for Sub-Account (Formerly Location)",t="C",f="saas-api"},
-{m="POST",p="/saas-api/public-api/enable-saas/{locationId}",v="v3",d="Enable SaaS for Sub-Account (Formerly Location)",t="C",f="saas-v3",x=true},
-{m="GET",p="/saas-api/public-api/get-saas-subscription/{locationId}",v="2021-04-15",d="Get Location Subscription Details",t="C",f="saas-api"},
-{m="GET",p="/saas-api/public-api/get-saas-subscription/{locationId}",v="v3",d="Get Location Subscription Details",t="C",f="saas-v3",x=true},
-{m="GET",p="/saas-api/public-api/locations",v="2021-04-15",d="Get locations by stripeId with companyId",t="C",f="saas-api"},
-{m="GET",p="/saas-api/public-api/locations",v="v3",d="Get locations by stripeId with companyId",t="C",f="saas-v3",x=true},
-{m="POST",p="/saas-api/public-api/pause/{locationId}",v="2021-04-15",d="Pause location",t="C",f="saas-api"},
-{m="POST",p="/saas-api/public-api/pause/{locationId}",v="v3",d="Pause location",t="C",f="saas-v3",x=true},
-{m="GET",p="/saas-api/public-api/saas-locations/{companyId}",v="2021-04-15",d="Get SaaS Locations",t="C",f="saas-api",g={s="page_query",i="locations"}},
-{m="GET",p="/saas-api/public-api/saas-locations/{companyId}",v="v3",d="Get SaaS Locations",t="C",f="saas-v3",x=true,g={s="page_query",i="locations"}},
-{m="GET",p="/saas-api/public-api/saas-plan/{planId}",v="2021-04-15",d="Get SaaS Plan",t="C",f="saas-api"},
-{m="GET",p="/saas-api/public-api/saas-plan/{planId}",v="v3",d="Get SaaS Plan",t="C",f="saas-v3",x=true},
-{m="POST",p="/saas-api/public-api/update-rebilling/{companyId}",v="2021-04-15",d="Update Rebilling",t="C",f="saas-api"},
-{m="POST",p="/saas-api/public-api/update-rebilling/{companyId}",v="v3",d="Update Rebilling",t="C",f="saas-v3",x=true},
-{m="PUT",p="/saas-api/public-api/update-saas-subscription/{locationId}",v="2021-04-15",d="Update SaaS subscription",t="C",f="saas-api"},
-{m="PUT",p="/saas-api/public-api/update-saas-subscription/{locationId}",v="v3",d="Update SaaS subscription",t="C",f="saas-v3",x=true},
-{m="GET",p="/saas/agency-plans/{companyId}",v="2021-04-15",d="Get Agency Plans",t="C",f="saas-api"},
-{m="GET",p="/saas/agency-plans/{companyId}",v="v3",d="Get Agency Plans",t="C",f="saas-v3",x=true},
-{m="POST",p="/saas/allow-attach-rebilling/{locationId}",v="v3",s="saas/company.read",d="Allow Attach Rebilling",t="C",f="saas-v3",x=true},
-{m="POST",p="/saas/bulk-disable-saas/{companyId}",v="2021-04-15",d="Disable SaaS for locations",t="C",f="saas-api"},
-{m="POST",p="/saas/bulk-disable-saas/{companyId}",v="v3",d="Disable SaaS for locations",t="C",f="saas-v3",x=true},
-{m="POST",p="/saas/bulk-enable-saas/{companyId}",v="2021-04-15",d="Bulk Enable SaaS",t="C",f="saas-api"},
-{m="POST",p="/saas/bulk-enable-saas/{companyId}",v="v3",d="Bulk Enable SaaS",t="C",f="saas-v3",x=true},
-{m="POST",p="/saas/enable-saas/{locationId}",v="2021-04-15",d="Enable SaaS for Sub-Account (Formerly Location)",t="C",f="saas-api"},
-{m="POST",p="/saas/enable-saas/{locationId}",v="v3",d="Enable SaaS for Sub-Account (Formerly Location)",t="C",f="saas-v3",x=true},
-{m="GET",p="/saas/get-saas-subscription/{locationId}",v="2021-04-15",d="Get Location Subscription Details",t="C",f="saas-api"},
-{m="GET",p="/saas/get-saas-subscription/{locationId}",v="v3",d="Get Location Subscription Details",t="C",f="saas-v3",x=true},
-{m="GET",p="/saas/locations",v="2021-04-15",d="Get locations by stripeId with companyId",t="C",f="saas-api"},
-{m="GET",p="/saas/locations",v="v3",d="Get locations by stripeId with companyId",t="C",f="saas-v3",x=true},
-{m="POST",p="/saas/pause/{locationId}",v="2021-04-15",d="Pause location",t="C",f="saas-api"},
-{m="POST",p="/saas/pause/{locationId}",v="v3",d="Pause location",t="C",f="saas-v3",x=true},
-{m="GET",p="/saas/saas-locations/{companyId}",v="2021-04-15",d="Get SaaS Locations",t="C",f="saas-api",g={s="page_query"}},
-{m="GET",p="/saas/saas-locations/{companyId}",v="v3",d="Get SaaS Locations",t="C",f="saas-v3",x=true,g={s="page_query"}},
-{m="GET",p="/saas/saas-plan/{planId}",v="2021-04-15",d="Get SaaS Plan",t="C",f="saas-api"},
-{m="GET",p="/saas/saas-plan/{planId}",v="v3",d="Get SaaS Plan",t="C",f="saas-v3",x=true},
-{m="POST",p="/saas/update-rebilling/{companyId}",v="2021-04-15",d="Update Rebilling",t="C",f="saas-api"},
-{m="POST",p="/saas/update-rebilling/{companyId}",v="v3",d="Update Rebilling",t="C",f="saas-v3",x=true},
-{m="PUT",p="/saas/update-saas-subscription/{locationId}",v="2021-04-15",d="Update SaaS subscription",t="C",f="saas-api"},
-{m="PUT",p="/saas/update-saas-subscription/{locationId}",v="v3",d="Update SaaS subscription",t="C",f="saas-v3",x=true},
-{m="GET",p="/snapshots/",v="2021-07-28",d="Get Snapshots",t="C",f="snapshots",g={i="snapshots"}},
-{m="GET",p="/snapshots/",v="v3",d="Get Snapshots",t="C",f="snapshots-v3",x=true,g={i="snapshots"}},
-{m="POST",p="/snapshots/share/link",v="2021-07-28",d="Create Snapshot Share Link",t="C",f="snapshots"},
-{m="POST",p="/snapshots/share/link",v="v3",d="Create Snapshot Share Link",t="C",f="snapshots-v3",x=true},
-{m="GET",p="/snapshots/snapshot-status/{snapshotId}",v="2021-07-28",d="Get Snapshot Push between Dates",t="C",f="snapshots",g={i="data"}},
-{m="GET",p="/snapshots/snapshot-status/{snapshotId}",v="v3",d="Get Snapshot Push between Dates",t="C",f="snapshots-v3",x=true,g={i="data"}},
-{m="GET",p="/snapshots/snapshot-status/{snapshotId}/location/{locationId}",v="2021-07-28",d="Get Last Snapshot Push",t="C",f="snapshots"},
-{m="GET",p="/snapshots/snapshot-status/{snapshotId}/location/{locationId}",v="v3",d="Get Last Snapshot Push",t="C",f="snapshots-v3",x=true},
-{m="POST",p="/social-media-posting/category/queues",v="v3",s="socialplanner/category.write",d="Create a new category queue",t="L",f="social-planner-v3",x=true},
-{m="GET",p="/social-media-posting/category/queues/available-categories",v="v3",s="socialplanner/category.readonly",d="Get all categories with their queue status",t="L",f="social-planner-v3",x=true,g={s="skip",n="limit"}},
-{m="POST",p="/social-media-posting/category/queues/list",v="v3",s="socialplanner/category.readonly",d="Fetch category queues for a location",t="L",f="social-planner-v3",x=true,g={s="skip",n="limit",b=true}},
-{m="POST",p="/social-media-posting/category/queues/list/calendar",v="v3",s="socialplanner/category.readonly",d="Get scheduled posts calendar view",t="L",f="social-planner-v3",x=true},
-{m="DELETE",p="/social-media-posting/category/queues/{postId}/active-post",v="v3",s="socialplanner/category.write",d="Delete an active post and schedule the next one",t="L",f="social-planner-v3",x=true},
-{m="GET",p="/social-media-posting/category/queues/{queueId}",v="v3",s="socialplanner/category.readonly",d="Fetch a category queue by ID",t="L",f="social-planner-v3",x=true},
-{m="PUT",p="/social-media-posting/category/queues/{queueId}",v="v3",s="socialplanner/category.write",d="Update queue settings or status",t="L",f="social-planner-v3",x=true},
-{m="POST",p="/social-media-posting/category/queues/{queueId}/create/item",v="v3",s="socialplanner/category.write",d="Create a new item in the queue",t="L",f="social-planner-v3",x=true},
-{m="POST",p="/social-media-posting/category/queues/{queueId}/edit/calendar",v="v3",s="socialplanner/category.readonly",d="Fetch calendar view for an edit session",t="L",f="social-planner-v3",x=true},
-{m="POST",p="/social-media-posting/category/queues/{queueId}/edit/discard",v="v3",s="socialplanner/category.write",d="Discard edit session changes",t="L",f="social-planner-v3",x=true},
-{m="POST",p="/social-media-posting/category/queues/{queueId}/edit/save",v="v3",s="socialplanner/category.write",d="Save edit session changes",t="L",f="social-planner-v3",x=true},
-{m="POST",p="/social-media-posting/category/queues/{queueId}/edit/start",v="v3",s="socialplanner/category.write",d="Start or resume an edit session",t="L",f="social-planner-v3",x=true},
-{m="POST",p="/social-media-posting/category/queues/{queueId}/items",v="v3",s="socialplanner/category.readonly",d="Fetch items from a queue",t="L",f="social-planner-v3",x=true,g={s="skip",n="limit",b=true}},
-{m="PUT",p="/social-media-posting/category/queues/{queueId}/items/{itemId}",v="v3",s="socialplanner/category.write",d="Update an item in a queue",t="L",f="social-planner-v3",x=true},
-{m="DELETE",p="/social-media-posting/category/queues/{queueId}/items/{itemId}",v="v3",s="socialplanner/category.write",d="Delete an item from a queue",t="L",f="social-planner-v3",x=true},
-{m="POST",p="/social-media-posting/category/queues/{queueId}/items/{itemId}/clone",v="v3",s="socialplanner/category.write",d="Clone a queue item",t="L",f="social-planner-v3",x=true},
-{m="PUT",p="/social-media-posting/category/queues/{queueId}/items/{itemId}/reset",v="v3",s="socialplanner/category.write",d="Reset an item in a queue",t="L",f="social-planner-v3",x=true},
-{m="POST",p="/social-media-posting/category/queues/{queueId}/slots",v="v3",s="socialplanner/category.readonly",d="Fetch slot information for queue items",t="L",f="social-planner-v3",x=true,g={s="skip",n="limit",b=true}},
-{m="POST",p="/social-media-posting/comments/{platform}",v="v3",d="Create a comment or reply",f="social-planner-v3",x=true},
-{m="POST",p="/social-media-posting/comments/{platform}/list",v="v3",d="List comments for a post or thread",f="social-planner-v3",x=true,g={s="skip",n="limit",b=true}},
-{m="POST",p="/social-media-posting/comments/{platform}/{id}/like",v="v3",d="Like a comment",f="social-planner-v3",x=true},
-{m="DELETE",p="/social-media-posting/comments/{platform}/{id}/like",v="v3",d="Unlike a comment",f="social-planner-v3",x=true},
-{m="GET",p="/social-media-posting/oauth/facebook/start",v="2021-07-28",d="Starts OAuth For Facebook Account",t="L",f="social-media-posting"},
-{m="GET",p="/social-media-posting/oauth/google/start",v="2021-07-28",s="socialplanner/oauth.readonly",d="Starts OAuth For Google Account",t="L",f="social-media-posting"},
-{m="GET",p="/social-media-posting/oauth/instagram/start",v="2021-07-28",s="socialplanner/oauth.readonly",d="Starts OAuth For Instagram Account",t="L",f="social-media-posting"},
-{m="GET",p="/social-media-posting/oauth/linkedin/start",v="2021-07-28",d="Starts OAuth For LinkedIn Account",t="L",f="social-media-posting"},
-{m="GET",p="/social-media-posting/oauth/tiktok-business/start",v="2021-07-28",s="socialplanner/oauth.readonly",d="Starts OAuth For Tiktok Business Account",t="L",f="social-media-posting"},
-{m="GET",p="/social-media-posting/oauth/tiktok/start",v="2021-07-28",s="socialplanner/oauth.readonly",d="Starts OAuth For Tiktok Account",t="L",f="social-media-posting"},
-{m="GET",p="/social-media-posting/oauth/twitter/start",v="2021-07-28",s="socialplanner/oauth.readonly",d="Starts OAuth For Twitter Account",t="L",f="social-media-posting"},
-{m="GET",p="/social-media-posting/oauth/{locationId}/facebook/accounts/{accountId}",v="2021-07-28",d="Get facebook pages",t="L",f="social-media-posting"},
-{m="POST",p="/social-media-posting/oauth/{locationId}/facebook/accounts/{accountId}",v="2021-07-28",d="Attach facebook pages",t="L",f="social-media-posting"},
-{m="GET",p="/social-media-posting/oauth/{locationId}/google/locations/{accountId}",v="2021-07-28",d="Get google business locations",t="L",f="social-media-posting"},
-{m="POST",p="/social-media-posting/oauth/{locationId}/google/locations/{accountId}",v="2021-07-28",d="Set google business locations",t="L",f="social-media-posting"},
-{m="GET",p="/social-media-posting/oauth/{locationId}/instagram/accounts/{accountId}",v="2021-07-28",d="Get Instagram Professional Accounts",t="L",f="social-media-posting"},
-{m="POST",p="/social-media-posting/oauth/{locationId}/instagram/accounts/{accountId}",v="2021-07-28",d="Attach Instagram Professional Accounts",t="L",f="social-media-posting"},
-{m="GET",p="/social-media-posting/oauth/{locationId}/linkedin/accounts/{accountId}",v="2021-07-28",d="Get Linkedin pages and profile",t="L",f="social-media-posting"},
-{m="POST",p="/social-media-posting/oauth/{locationId}/linkedin/accounts/{accountId}",v="2021-07-28",d="Attach linkedin pages and profile",t="L",f="social-media-posting"},
-{m="GET",p="/social-media-posting/oauth/{locationId}/tiktok-business/accounts/{accountId}",v="2021-07-28",d="Get Tiktok Business profile",t="L",f="social-media-posting"},
-{m="GET",p="/social-media-posting/oauth/{locationId}/tiktok/accounts/{accountId}",v="2021-07-28",d="Get Tiktok profile",t="L",f="social-media-posting"},
-{m="POST",p="/social-media-posting/oauth/{locationId}/tiktok/accounts/{accountId}",v="2021-07-28",d="Attach Tiktok profile",t="L",f="social-media-posting"},
-{m="GET",p="/social-media-posting/oauth/{locationId}/twitter/accounts/{accountId}",v="2021-07-28",d="Get Twitter profile",f="social-media-posting"},
-{m="POST",p="/social-media-posting/oauth/{locationId}/twitter/accounts/{accountId}",v="2021-07-28",d="Attach Twitter profile",f="social-media-posting"},
-{m="GET",p="/social-media-posting/oauth/{locationId}/{platform}/accounts/{accountId}",v="v3",d="Get Available Accounts (Step 2 of 3)",f="social-planner-v3",x=true},
-{m="POST",p="/social-media-posting/oauth/{locationId}/{platform}/accounts/{accountId}",v="v3",d="Connect Account (Step 3 of 3)",f="social-planner-v3",x=true},
-{m="GET",p="/social-media-posting/oauth/{platform}/start",v="v3",d="Start OAuth Flow (Step 1 of 3)",f="social-planner-v3",x=true},
-{m="POST",p="/social-media-posting/statistics",v="2021-07-28",s="socialplanner/statistics.readonly",d="Get Social Media Statistics",t="L",f="social-media-posting"},
-{m="POST",p="/social-media-posting/statistics",v="v3",s="socialplanner/statistics.readonly",d="Get Social Media Statistics",t="L",f="social-planner-v3",x=true},
-{m="GET",p="/social-media-posting/{locationId}/accounts",v="2021-07-28",s="socialplanner/account.readonly",d="Get Accounts",t="L",f="social-media-posting"},
-{m="GET",p="/social-media-posting/{locationId}/accounts",v="v3",s="socialplanner/account.readonly",d="Get Accounts",t="L",f="social-planner-v3",x=true},
-{m="DELETE",p="/social-media-posting/{locationId}/accounts/{id}",v="2021-07-28",d="Delete Account",t="L",f="social-media-posting"},
-{m="DELETE",p="/social-media-posting/{locationId}/accounts/{id}",v="v3",d="Delete Account",t="L",f="social-planner-v3",x=true},
-{m="GET",p="/social-media-posting/{locationId}/categories",v="2021-07-28",s="socialplanner/category.readonly",d="Get categories by location id",t="L",f="social-media-posting",g={s="skip",n="limit"}},
-{m="GET",p="/social-media-posting/{locationId}/categories",v="v3",s="socialplanner/category.readonly",d="Get categories by location id",t="L",f="social-planner-v3",x=true,g={s="skip",n="limit"}},
-{m="GET",p="/social-media-posting/{locationId}/categories/{id}",v="2021-07-28",d="Get categories by id",t="L",f="social-media-posting"},
-{m="GET",p="/social-media-posting/{locationId}/categories/{id}",v="v3",d="Get categories by id",t="L",f="social-planner-v3",x=true},
-{m="GET",p="/social-media-posting/{locationId}/csv",v="2021-07-28",d="Get Upload Status",t="L",f="social-media-posting",g={s="skip",n="limit"}},
-{m="GET",p="/social-media-posting/{locationId}/csv",v="v3",d="Get Upload Status",t="L",f="social-planner-v3",x=true,g={s="skip",n="limit"}},
-{m="POST",p="/social-media-posting/{locationId}/csv",v="2021-07-28",s="socialplanner/csv.write",d="Upload CSV",t="L",f="social-media-posting"},
-{m="POST",p="/social-media-posting/{locationId}/csv",v="v3",s="socialplanner/csv.write",d="Upload CSV",t="L",f="social-planner-v3",x=true},
-{m="DELETE",p="/social-media-posting/{locationId}/csv/{csvId}/post/{postId}",v="2021-07-28",d="Delete CSV Post",t="L",f="social-media-posting"},
-{m="DELETE",p="/social-media-posting/{locationId}/csv/{csvId}/post/{postId}",v="v3",d="Delete CSV Post",t="L",f="social-planner-v3",x=true},
-{m="GET",p="/social-media-posting/{locationId}/csv/{id}",v="2021-07-28",d="Get CSV Post",t="L",f="social-media-posting",g={s="skip",n="limit"}},
-{m="GET",p="/social-media-posting/{locationId}/csv/{id}",v="v3",d="Get CSV Post",t="L",f="social-planner-v3",x=true,g={s="skip",n="limit"}},
-{m="PATCH",p="/social-media-posting/{locationId}/csv/{id}",v="2021-07-28",d="Start CSV Finalize",t="L",f="social-media-posting"},
-{m="PATCH",p="/social-media-posting/{locationId}/csv/{id}",v="v3",d="Start CSV Finalize",t="L",f="social-planner-v3",x=true},
-{m="DELETE",p="/social-media-posting/{locationId}/csv/{id}",v="2021-07-28",d="Delete CSV",t="L",f="social-media-posting"},
-{m="DELETE",p="/social-media-posting/{locationId}/csv/{id}",v="v3",d="Delete CSV",t="L",f="social-planner-v3",x=true},
-{m="POST",p="/social-media-posting/{locationId}/posts",v="2021-07-28",s="socialplanner/post.write",d="Create post",t="L",f="social-media-posting"},
-{m="POST",p="/social-media-posting/{locationId}/posts",v="v3",s="socialplanner/post.write",d="Create post",t="L",f="social-planner-v3",x=true},
-{m="POST",p="/social-media-posting/{locationId}/posts/bulk-delete",v="2021-07-28",d="Bulk Delete Social Planner Posts",t="L",f="social-media-posting"},
-{m="POST",p="/social-media-posting/{locationId}/posts/bulk-delete",v="v3",d="Bulk Delete Social Planner Posts",t="L",f="social-planner-v3",x=true},
-{m="POST",p="/social-media-posting/{locationId}/posts/list",v="2021-07-28",s="socialplanner/post.readonly",d="Get posts",t="L",f="social-media-posting",g={s="skip",n="limit",b=true}},
-{m="POST",p="/social-media-posting/{locationId}/posts/list",v="v3",s="socialplanner/post.readonly",d="Get posts",t="L",f="social-planner-v3",x=true,g={s="skip",n="limit",b=true}},
-{m="GET",p="/social-media-posting/{locationId}/posts/{id}",v="2021-07-28",d="Get post",t="L",f="social-media-posting"},
-{m="GET",p="/social-media-posting/{locationId}/posts/{id}",v="v3",d="Get post",t="L",f="social-planner-v3",x=true},
-{m="PUT",p="/social-media-posting/{locationId}/posts/{id}",v="2021-07-28",d="Edit post",t="L",f="social-media-posting"},
-{m="PUT",p="/social-media-posting/{locationId}/posts/{id}",v="v3",d="Edit post",t="L",f="social-planner-v3",x=true},
-{m="DELETE",p="/social-media-posting/{locationId}/posts/{id}",v="2021-07-28",d="Delete Post",t="L",f="social-media-posting"},
-{m="DELETE",p="/social-media-posting/{locationId}/posts/{id}",v="v3",d="Delete Post",t="L",f="social-planner-v3",x=true},
-{m="POST",p="/social-media-posting/{locationId}/set-accounts",v="2021-07-28",s="socialplanner/csv.write",d="Set Accounts",t="L",f="social-media-posting"},
-{m="POST",p="/social-media-posting/{locationId}/set-accounts",v="v3",s="socialplanner/csv.write",d="Set Accounts",t="L",f="social-planner-v3",x=true},
-{m="GET",p="/social-media-posting/{locationId}/tags",v="2021-07-28",d="Get tags by location id",t="L",f="social-media-posting",g={s="skip",n="limit"}},
-{m="GET",p="/social-media-posting/{locationId}/tags",v="v3",d="Get tags by location id",t="L",f="social-planner-v3",x=true,g={s="skip",n="limit"}},
-{m="POST",p="/social-media-posting/{locationId}/tags/details",v="2021-07-28",d="Get tags by ids",t="L",f="social-media-posting"},
-{m="POST",p="/social-media-posting/{locationId}/tags/details",v="v3",d="Get tags by ids",t="L",f="social-planner-v3",x=true},
-{m="GET",p="/store/shipping-carrier",d="List Shipping Carriers",t="L",f="store",g={i="data"}},
-{m="GET",p="/store/shipping-carrier",d="List Shipping Carriers",t="L",f="store-v3",x=true,g={i="data"}},
-{m="POST",p="/store/shipping-carrier",d="Create Shipping Carrier",t="L",f="store"},
-{m="POST",p="/store/shipping-carrier",d="Create Shipping Carrier",t="L",f="store-v3",x=true},
-{m="GET",p="/store/shipping-carrier/{shippingCarrierId}",d="Get Shipping Carrier",t="L",f="store"},
-{m="GET",p="/store/shipping-carrier/{shippingCarrierId}",d="Get Shipping Carrier",t="L",f="store-v3",x=true},
-{m="PUT",p="/store/shipping-carrier/{shippingCarrierId}",d="Update Shipping Carrier",t="L",f="store"},
-{m="PUT",p="/store/shipping-carrier/{shippingCarrierId}",d="Update Shipping Carrier",t="L",f="store-v3",x=true},
-{m="DELETE",p="/store/shipping-carrier/{shippingCarrierId}",d="Delete shipping carrier",t="L",f="store"},
-{m="DELETE",p="/store/shipping-carrier/{shippingCarrierId}",d="Delete shipping carrier",t="L",f="store-v3",x=true},
-{m="GET",p="/store/shipping-zone",d="List Shipping Zones",t="L",f="store",g={s="offset",i="data",n="limit"}},
-{m="GET",p="/store/shipping-zone",d="List Shipping Zones",t="L",f="store-v3",x=true,g={s="offset",i="data",n="limit"}},
-{m="POST",p="/store/shipping-zone",d="Create Shipping Zone",t="L",f="store"},
-{m="POST",p="/store/shipping-zone",d="Create Shipping Zone",t="L",f="store-v3",x=true},
-{m="POST",p="/store/shipping-zone/shipping-rates",d="Get available shipping rates",f="store"},
-{m="POST",p="/store/shipping-zone/shipping-rates",d="Get available shipping rates",f="store-v3",x=true},
-{m="GET",p="/store/shipping-zone/{shippingZoneId}",d="Get Shipping Zone",t="L",f="store"},
-{m="GET",p="/store/shipping-zone/{shippingZoneId}",d="Get Shipping Zone",t="L",f="store-v3",x=true},
-{m="PUT",p="/store/shipping-zone/{shippingZoneId}",d="Update Shipping Zone",t="L",f="store"},
-{m="PUT",p="/store/shipping-zone/{shippingZoneId}",d="Update Shipping Zone",t="L",f="store-v3",x=true},
-{m="DELETE",p="/store/shipping-zone/{shippingZoneId}",d="Delete shipping zone",t="L",f="store"},
-{m="DELETE",p="/store/shipping-zone/{shippingZoneId}",d="Delete shipping zone",t="L",f="store-v3",x=true},
-{m="GET",p="/store/shipping-zone/{shippingZoneId}/shipping-rate",d="List Shipping Rates",t="L",f="store",g={s="offset",i="data",n="limit"}},
-{m="GET",p="/store/shipping-zone/{shippingZoneId}/shipping-rate",d="List Shipping Rates",t="L",f="store-v3",x=true,g={s="offset",i="data",n="limit"}},
-{m="POST",p="/store/shipping-zone/{shippingZoneId}/shipping-rate",d="Create Shipping Rate",t="L",f="store"},
-{m="POST",p="/store/shipping-zone/{shippingZoneId}/shipping-rate",d="Create Shipping Rate",t="L",f="store-v3",x=true},
-{m="GET",p="/store/shipping-zone/{shippingZoneId}/shipping-rate/{shippingRateId}",d="Get Shipping Rate",t="L",f="store"},
-{m="GET",p="/store/shipping-zone/{shippingZoneId}/shipping-rate/{shippingRateId}",d="Get Shipping Rate",t="L",f="store-v3",x=true},
-{m="PUT",p="/store/shipping-zone/{shippingZoneId}/shipping-rate/{shippingRateId}",d="Update Shipping Rate",t="L",f="store"},
-{m="PUT",p="/store/shipping-zone/{shippingZoneId}/shipping-rate/{shippingRateId}",d="Update Shipping Rate",t="L",f="store-v3",x=true},
-{m="DELETE",p="/store/shipping-zone/{shippingZoneId}/shipping-rate/{shippingRateId}",d="Delete shipping rate",t="L",f="store"},
-{m="DELETE",p="/store/shipping-zone/{shippingZoneId}/shipping-rate/{shippingRateId}",d="Delete shipping rate",t="L",f="store-v3",x=true},
-{m="GET",p="/store/store-setting",d="Get Store Settings",t="L",f="store"},
-{m="GET",p="/store/store-setting",d="Get Store Settings",t="L",f="store-v3",x=true},
-{m="POST",p="/store/store-setting",d="Create/Update Store Settings",t="L",f="store"},
-{m="POST",p="/store/store-setting",d="Create/Update Store Settings",t="L",f="store-v3",x=true},
-{m="GET",p="/surveys/",v="2021-07-28",s="surveys.readonly",d="Get Surveys",t="L",f="surveys",g={s="skip",i="surveys",n="limit"}},
-{m="GET",p="/surveys/",v="v3",s="surveys.readonly",d="Get Surveys",t="L",f="surveys-v3",x=true,g={s="skip",i="surveys",n="limit"}},
-{m="GET",p="/surveys/submissions",v="2021-07-28",s="surveys.readonly",d="Get Surveys Submissions",t="L",f="surveys",g={s="page_query",i="submissions",n="limit"}},
-{m="GET",p="/surveys/submissions",v="v3",s="surveys.readonly",d="Get Surveys Submissions",t="L",f="surveys-v3",x=true,g={s="page_query",i="submissions",n="limit"}},
-{m="GET",p="/users/",v="2021-07-28",s="users.readonly",d="Get User by Location",t="L",f="users",g={i="users"}},
-{m="POST",p="/users/",v="2021-07-28",s="users.write",d="Create User",t="LC",f="users"},
-{m="POST",p="/users/",v="v3",s="users.write",d="Create User",t="LC",f="users-v3",x=true},
-{m="GET",p="/users/search",v="2021-07-28",s="users.readonly",d="Search Users",t="LC",f="users",g={s="skip",i="users",n="limit"}},
-{m="GET",p="/users/search",v="v3",s="users.readonly",d="Search Users",t="LC",f="users-v3",x=true,g={s="skip",i="users",n="limit"}},
-{m="POST",p="/users/search/filter-by-email",v="2021-07-28",s="users.readonly",d="Filter Users by Email",t="C",f="users",g={s="skip",i="users",n="limit",b=true}},
-{m="POST",p="/users/search/filter-by-email",v="v3",s="users.readonly",d="Filter Users by Email",t="C",f="users-v3",x=true,g={s="skip",i="users",n="limit",b=true}},
-{m="GET",p="/users/{userId}",v="2021-07-28",s="users.readonly",d="Get User",t="LC",f="users"},
-{m="GET",p="/users/{userId}",v="v3",s="users.readonly",d="Get User",t="LC",f="users-v3",x=true},
-{m="PUT",p="/users/{userId}",v="2021-07-28",s="users.write",d="Update User",t="LC",f="users"},
-{m="PUT",p="/users/{userId}",v="v3",s="users.write",d="Update User",t="LC",f="users-v3",x=true},
-{m="DELETE",p="/users/{userId}",v="2021-07-28",s="users.write",d="Delete User",t="LC",f="users"},
-{m="DELETE",p="/users/{userId}",v="v3",s="users.write",d="Delete User",t="LC",f="users-v3",x=true},
-{m="POST",p="/voice-ai/actions",v="2021-04-15",s="voice-ai-agent-goals.write",d="Create Agent Action",t="L",f="voice-ai"},
-{m="POST",p="/voice-ai/actions",v="v3",s="voice-ai-agent-goals.write",d="Create Agent Action",t="L",f="voice-ai-v3",x=true},
-{m="GET",p="/voice-ai/actions/{actionId}",v="2021-04-15",s="voice-ai-agent-goals.readonly",d="Get Agent Action",t="L",f="voice-ai"},
-{m="GET",p="/voice-ai/actions/{actionId}",v="v3",s="voice-ai-agent-goals.readonly",d="Get Agent Action",t="L",f="voice-ai-v3",x=true},
-{m="PUT",p="/voice-ai/actions/{actionId}",v="2021-04-15",s="voice-ai-agent-goals.write",d="Update Agent Action",t="L",f="voice-ai"},
-{m="PUT",p="/voice-ai/actions/{actionId}",v="v3",s="voice-ai-agent-goals.write",d="Update Agent Action",t="L",f="voice-ai-v3",x=true},
-{m="DELETE",p="/voice-ai/actions/{actionId}",v="2021-04-15",s="voice-ai-agent-goals.write",d="Delete Agent Action",t="L",f="voice-ai"},
-{m="DELETE",p="/voice-ai/actions/{actionId}",v="v3",s="voice-ai-agent-goals.write",d="Delete Agent Action",t="L",f="voice-ai-v3",x=true},
-{m="GET",p="/voice-ai/agents",v="2021-04-15",s="voice-ai-agents.readonly",d="List Agents",t="L",f="voice-ai",g={s="page_query",i="agents",n="pageSize"}},
-{m="GET",p="/voice-ai/agents",v="v3",s="voice-ai-agents.readonly",d="List Agents",t="L",f="voice-ai-v3",x=true,g={s="page_query",i="agents",n="pageSize"}},
-{m="POST",p="/voice-ai/agents",v="2021-04-15",s="voice-ai-agents.write",d="Create Agent",t="L",f="voice-ai"},
-{m="POST",p="/voice-ai/agents",v="v3",s="voice-ai-agents.write",d="Create Agent",t="L",f="voice-ai-v3",x=true},
-{m="GET",p="/voice-ai/agents/{agentId}",v="2021-04-15",s="voice-ai-agents.readonly",d="Get Agent",t="L",f="voice-ai"},
-{m="GET",p="/voice-ai/agents/{agentId}",v="v3",s="voice-ai-agents.readonly",d="Get Agent",t="L",f="voice-ai-v3",x=true},
-{m="PATCH",p="/voice-ai/agents/{agentId}",v="2021-04-15",s="voice-ai-agents.write",d="Patch Agent",t="L",f="voice-ai"},
-{m="PATCH",p="/voice-ai/agents/{agentId}",v="v3",s="voice-ai-agents.write",d="Patch Agent",t="L",f="voice-ai-v3",x=true},
-{m="DELETE",p="/voice-ai/agents/{agentId}",v="2021-04-15",s="voice-ai-agents.write",d="Delete Agent",t="L",f="voice-ai"},
-{m="DELETE",p="/voice-ai/agents/{agentId}",v="v3",s="voice-ai-agents.write",d="Delete Agent",t="L",f="voice-ai-v3",x=true},
-{m="GET",p="/voice-ai/dashboard/call-logs",v="2021-04-15",s="voice-ai-dashboard.readonly",d="List Call Logs",t="L",f="voice-ai",g={s="page_query",i="callLogs",n="pageSize"}},
-{m="GET",p="/voice-ai/dashboard/call-logs",v="v3",s="voice-ai-dashboard.readonly",d="List Call Logs",t="L",f="voice-ai-v3",x=true,g={s="page_query",i="callLogs",n="pageSize"}},
-{m="GET",p="/voice-ai/dashboard/call-logs/{callId}",v="2021-04-15",s="voice-ai-dashboard.readonly",d="Get Call Log",t="L",f="voice-ai",g={i="executedCallActions"}},
-{m="GET",p="/voice-ai/dashboard/call-logs/{callId}",v="v3",s="voice-ai-dashboard.readonly",d="Get Call Log",t="L",f="voice-ai-v3",x=true,g={i="executedCallActions"}},
-{m="GET",p="/workflows/",v="2021-07-28",s="workflows.readonly",d="Get Workflow",t="L",f="workflows",g={i="workflows"}},
-{m="GET",p="/workflows/",v="v3",s="workflows.readonly",d="Get Workflow",t="L",f="workflows-v3",x=true,g={i="workflows"}},
+first = {
+["ad-publishing"]="2021-07-28",
+["affiliate-manager"]="2021-07-28",
+["agent-studio"]="2021-04-15",
+["associations"]="2021-07-28",
+["blogs"]="2021-07-28",
+["brand-boards"]="2021-07-28",
+["businesses"]="2021-07-28",
+["calendars"]="2021-04-15",
+["campaigns"]="2021-07-28",
+["companies"]="2021-07-28",
+["contacts"]="2021-07-28",
+["conversation-ai"]="2021-04-15",
+["conversations"]="2021-04-15",
+["courses"]="2021-07-28",
+["custom-fields"]="2021-07-28",
+["custom-menus"]="2021-07-28",
+["email"]="2021-07-28",
+["emails"]="2021-07-28",
+["forms"]="2021-07-28",
+["funnels"]="2021-07-28",
+["invoices"]="2021-07-28",
+["knowledge-bases"]="2021-04-15",
+["links"]="2021-07-28",
+["locations"]="2021-07-28",
+["marketplace"]="2021-07-28",
+["medias"]="2021-07-28",
+["oauth"]="2021-07-28",
+["objects"]="2021-07-28",
+["opportunities"]="2021-07-28",
+["payments"]="2021-07-28",
+["phone-system"]="2021-07-28",
+["products"]="2021-07-28",
+["proposals"]="2021-07-28",
+["saas"]="2021-04-15",
+["saas-api"]="2021-04-15",
+["snapshots"]="2021-07-28",
+["social-media-posting"]="2021-07-28",
+["store"]="2021-07-28",
+["surveys"]="2021-07-28",
+["users"]="2021-07-28",
+["voice-ai"]="2021-04-15",
+["workflows"]="2021-07-28",
+},
+groups = {
+["ad-publishing"]=[[
+GET	/ad-publishing/facebook/ad-accounts		2021-07-28	ad-manager	adPublishing.readonly	L		locationId	Get ad accounts	cursor		limit	next
+GET	"	1	2021-07-28	ad-publishing-v3
+GET	/ad-publishing/facebook/ad-accounts/{adAccountId}		2021-07-28	ad-manager	adPublishing.readonly	L		locationId	Get ad account details
+GET	"	1	2021-07-28	ad-publishing-v3
+DELETE	/ad-publishing/facebook/ad-accounts/{adAccountId}		2021-07-28	ad-manager	adPublishing.write	L			Delete ad account
+DELETE	"	1	2021-07-28	ad-publishing-v3
+PUT	/ad-publishing/facebook/ads	1	2021-07-28	ad-publishing-v3	adPublishing.write	L			Upsert ad
+PUT	/ad-publishing/facebook/ads-v2		2021-07-28	ad-manager	adPublishing.write	L			Upsert ad
+DELETE	/ad-publishing/facebook/ads/{adId}		2021-07-28	ad-manager	adPublishing.write	L			Delete ad
+DELETE	"	1	2021-07-28	ad-publishing-v3
+POST	/ad-publishing/facebook/ads/{adId}/duplicate		2021-07-28	ad-manager	adPublishing.write	L			Duplicate ad
+POST	"	1	2021-07-28	ad-publishing-v3
+POST	/ad-publishing/facebook/ads/{adId}/pause		2021-07-28	ad-manager	adPublishing.write	L			Pause ad
+POST	"	1	2021-07-28	ad-publishing-v3
+POST	/ad-publishing/facebook/ads/{adId}/resume		2021-07-28	ad-manager	adPublishing.write	L			Resume ad
+POST	"	1	2021-07-28	ad-publishing-v3
+PUT	/ad-publishing/facebook/adsets		2021-07-28	ad-manager	adPublishing.write	L			Upsert adset
+PUT	"	1	2021-07-28	ad-publishing-v3
+DELETE	/ad-publishing/facebook/adsets/{adSetId}	1	2021-07-28	ad-publishing-v3	adPublishing.write	L			Delete ad set
+POST	/ad-publishing/facebook/adsets/{adSetId}/duplicate	1	2021-07-28	ad-publishing-v3	adPublishing.write	L			Duplicate ad set
+POST	/ad-publishing/facebook/adsets/{adSetId}/pause	1	2021-07-28	ad-publishing-v3	adPublishing.write	L			Pause ad set
+POST	/ad-publishing/facebook/adsets/{adSetId}/resume	1	2021-07-28	ad-publishing-v3	adPublishing.write	L			Resume ad set
+DELETE	/ad-publishing/facebook/adsets/{adsetId}		2021-07-28	ad-manager	adPublishing.write	L			Delete ad set
+POST	/ad-publishing/facebook/adsets/{adsetId}/duplicate		2021-07-28	ad-manager	adPublishing.write	L			Duplicate ad set
+POST	/ad-publishing/facebook/adsets/{adsetId}/pause		2021-07-28	ad-manager	adPublishing.write	L			Pause ad set
+POST	/ad-publishing/facebook/adsets/{adsetId}/resume		2021-07-28	ad-manager	adPublishing.write	L			Resume ad set
+GET	/ad-publishing/facebook/campaign/{campaignId}		2021-07-28	ad-manager	adPublishing.readonly	L		locationId	Get campaign with linked entities
+GET	"	1	2021-07-28	ad-publishing-v3
+PUT	/ad-publishing/facebook/campaigns		2021-07-28	ad-manager	adPublishing.write	L			Upsert campaign
+PUT	"	1	2021-07-28	ad-publishing-v3
+DELETE	/ad-publishing/facebook/campaigns/{campaignId}		2021-07-28	ad-manager	adPublishing.write	L			Delete campaign
+DELETE	"	1	2021-07-28	ad-publishing-v3
+POST	/ad-publishing/facebook/campaigns/{campaignId}/duplicate		2021-07-28	ad-manager	adPublishing.write	L			Duplicate campaign
+POST	"	1	2021-07-28	ad-publishing-v3
+POST	/ad-publishing/facebook/campaigns/{campaignId}/pause		2021-07-28	ad-manager	adPublishing.write	L			Pause campaign
+POST	"	1	2021-07-28	ad-publishing-v3
+POST	/ad-publishing/facebook/campaigns/{campaignId}/publish		2021-07-28	ad-manager	adPublishing.write	L			Publish campaign
+POST	"	1	2021-07-28	ad-publishing-v3
+GET	/ad-publishing/facebook/campaigns/{campaignId}/publishing-progress	1	v3	ad-publishing-v3	adPublishing.readonly	L		locationId	Get campaign publishing progress
+POST	/ad-publishing/facebook/campaigns/{campaignId}/resume		2021-07-28	ad-manager	adPublishing.write	L			Resume campaign
+POST	"	1	2021-07-28	ad-publishing-v3
+GET	/ad-publishing/facebook/conversation-forms		2021-07-28	ad-manager	adPublishing.readonly	L		locationId	Get conversation forms
+GET	"	1	2021-07-28	ad-publishing-v3
+POST	/ad-publishing/facebook/conversation-forms		2021-07-28	ad-manager	adPublishing.write	L			Create conversation form
+POST	"	1	2021-07-28	ad-publishing-v3
+GET	/ad-publishing/facebook/custom-audience		2021-07-28	ad-manager	adPublishing.readonly	L		locationId type adAccountId	Get custom audiences
+GET	"	1	2021-07-28	ad-publishing-v3
+GET	/ad-publishing/facebook/custom-audience/{audienceId}		2021-07-28	ad-manager	adPublishing.readonly	L		locationId	Get custom audience by ID
+GET	"	1	2021-07-28	ad-publishing-v3
+PUT	/ad-publishing/facebook/custom-audience/{audienceId}		2021-07-28	ad-manager	adPublishing.write	L			Update custom audience
+PUT	"	1	2021-07-28	ad-publishing-v3
+DELETE	/ad-publishing/facebook/custom-audience/{audienceId}		2021-07-28	ad-manager	adPublishing.write	L		locationId	Delete custom audience
+DELETE	"	1	2021-07-28	ad-publishing-v3
+PUT	/ad-publishing/facebook/custom-audience/{audienceId}/member		2021-07-28	ad-manager	adPublishing.write	L			Add custom audience member
+PUT	"	1	2021-07-28	ad-publishing-v3
+DELETE	/ad-publishing/facebook/custom-audience/{audienceId}/member		2021-07-28	ad-manager	adPublishing.write	L			Remove custom audience member
+DELETE	"	1	2021-07-28	ad-publishing-v3
+PUT	/ad-publishing/facebook/custom-audience/{audienceId}/member/batch		2021-07-28	ad-manager	adPublishing.write	L			Batch update audience members
+PUT	"	1	2021-07-28	ad-publishing-v3
+GET	/ad-publishing/facebook/entity		2021-07-28	ad-manager	adPublishing.readonly	L		locationId type entityType	Get entities	cursor			next
+GET	"	1	2021-07-28	ad-publishing-v3
+GET	/ad-publishing/facebook/integration		2021-07-28	ad-manager	adPublishing.readonly	L		locationId	Get Facebook integration
+GET	"	1	2021-07-28	ad-publishing-v3
+POST	/ad-publishing/facebook/integration		2021-07-28	ad-manager	adPublishing.write	L			Create Facebook integration
+POST	"	1	2021-07-28	ad-publishing-v3
+DELETE	/ad-publishing/facebook/integration		2021-07-28	ad-manager	adPublishing.write	L			Delete Facebook integration
+DELETE	"	1	2021-07-28	ad-publishing-v3
+GET	/ad-publishing/facebook/lead-form/{leadFormId}		2021-07-28	ad-manager	adPublishing.readonly	L		locationId	Get lead form by ID
+GET	"	1	2021-07-28	ad-publishing-v3
+GET	/ad-publishing/facebook/me		2021-07-28	ad-manager	adPublishing.readonly	L		locationId	Get current Facebook user
+GET	"	1	2021-07-28	ad-publishing-v3
+DELETE	/ad-publishing/facebook/page		2021-07-28	ad-manager	adPublishing.write	L		locationId pageId	Delete page connection
+DELETE	"	1	2021-07-28	ad-publishing-v3
+PUT	/ad-publishing/facebook/page/default		2021-07-28	ad-manager	adPublishing.write	L		locationId	Set default page
+PUT	"	1	2021-07-28	ad-publishing-v3
+GET	/ad-publishing/facebook/page/{pageId}/forms		2021-07-28	ad-manager	adPublishing.readonly	L		locationId	Get page lead forms
+GET	"	1	2021-07-28	ad-publishing-v3
+POST	/ad-publishing/facebook/page/{pageId}/forms		2021-07-28	ad-manager	adPublishing.write	L			Create page lead form
+POST	"	1	2021-07-28	ad-publishing-v3
+GET	/ad-publishing/facebook/page/{pageId}/instagram		2021-07-28	ad-manager	adPublishing.readonly	L		locationId	Get Instagram accounts for page
+GET	"	1	2021-07-28	ad-publishing-v3
+GET	/ad-publishing/facebook/pages		2021-07-28	ad-manager	adPublishing.readonly	L		locationId	Get Facebook pages
+GET	"	1	2021-07-28	ad-publishing-v3
+GET	/ad-publishing/facebook/pixels		2021-07-28	ad-manager	adPublishing.readonly	L		locationId	Get conversion pixels
+GET	"	1	2021-07-28	ad-publishing-v3
+PUT	/ad-publishing/facebook/pixels		2021-07-28	ad-manager	adPublishing.write	L			Upsert conversion pixel
+PUT	"	1	2021-07-28	ad-publishing-v3
+GET	/ad-publishing/facebook/reporting		2021-07-28	ad-manager	adPublishing.readonly	L		locationId groupBy startDate endDate type fields	Get reporting data
+GET	/ad-publishing/facebook/reporting	1	2021-07-28	ad-publishing-v3	adPublishing.readonly	L		locationId fields groupBy startDate endDate type	Get reporting data
+GET	/ad-publishing/facebook/reporting/campaign/{campaignId}		2021-07-28	ad-manager	adPublishing.readonly	L		locationId startDate endDate	Get campaign reporting
+GET	"	1	2021-07-28	ad-publishing-v3
+GET	/ad-publishing/facebook/reporting/list		2021-07-28	ad-manager	adPublishing.readonly	L		locationId listType startDate endDate campaignId type	Get reporting list
+GET	/ad-publishing/facebook/reporting/list	1	2021-07-28	ad-publishing-v3	adPublishing.readonly	L		locationId listType startDate endDate type	Get reporting list
+GET	/ad-publishing/facebook/targeting/search		2021-07-28	ad-manager	adPublishing.readonly	L		type query	Search targeting options
+GET	"	1	2021-07-28	ad-publishing-v3
+GET	/ad-publishing/google/ad-accounts		2021-07-28	ad-manager	adPublishing.readonly	L		locationId	Get Google ad accounts
+GET	"	1	2021-07-28	ad-publishing-v3
+GET	/ad-publishing/google/ad-accounts/{adAccountId}		2021-07-28	ad-manager	adPublishing.readonly	L		locationId	Get ad account details
+GET	"	1	2021-07-28	ad-publishing-v3
+DELETE	/ad-publishing/google/ad-accounts/{adAccountId}		2021-07-28	ad-manager	adPublishing.write	L			Delete ad account
+DELETE	"	1	2021-07-28	ad-publishing-v3
+PUT	/ad-publishing/google/ads		2021-07-28	ad-manager	adPublishing.write	L			Upsert Google campaign
+PUT	"	1	2021-07-28	ad-publishing-v3
+GET	/ad-publishing/google/ads/{adId}		2021-07-28	ad-manager	adPublishing.readonly	L		locationId	Get Google campaign by ID
+GET	"	1	2021-07-28	ad-publishing-v3
+POST	/ad-publishing/google/ads/{adId}/publish		2021-07-28	ad-manager	adPublishing.write	L			Publish ad
+POST	"	1	2021-07-28	ad-publishing-v3
+GET	/ad-publishing/google/assets		2021-07-28	ad-manager	adPublishing.readonly	L		locationId type	Get assets
+GET	"	1	2021-07-28	ad-publishing-v3
+POST	/ad-publishing/google/assets		2021-07-28	ad-manager	adPublishing.write	L			Upsert assets
+POST	"	1	2021-07-28	ad-publishing-v3
+GET	/ad-publishing/google/audiences		2021-07-28	ad-manager	adPublishing.readonly	L		locationId	Get audiences
+GET	"	1	2021-07-28	ad-publishing-v3
+PUT	/ad-publishing/google/audiences		2021-07-28	ad-manager	adPublishing.write	L			Upsert audience
+PUT	"	1	2021-07-28	ad-publishing-v3
+GET	/ad-publishing/google/audiences/{audienceId}		2021-07-28	ad-manager	adPublishing.readonly	L		locationId	Get audience by ID
+GET	"	1	2021-07-28	ad-publishing-v3
+GET	/ad-publishing/google/conversion-goals		2021-07-28	ad-manager	adPublishing.readonly	L		locationId	Get conversion goals
+GET	"	1	2021-07-28	ad-publishing-v3
+GET	/ad-publishing/google/conversions		2021-07-28	ad-manager	adPublishing.readonly	L		locationId	Get conversions
+GET	"	1	2021-07-28	ad-publishing-v3
+PUT	/ad-publishing/google/conversions		2021-07-28	ad-manager	adPublishing.write	L			Upsert conversion
+PUT	"	1	2021-07-28	ad-publishing-v3
+GET	/ad-publishing/google/conversions/{conversionId}		2021-07-28	ad-manager	adPublishing.readonly	L		locationId	Get conversion by ID
+GET	"	1	2021-07-28	ad-publishing-v3
+DELETE	/ad-publishing/google/conversions/{conversionId}		2021-07-28	ad-manager	adPublishing.write	L		locationId	Delete conversion
+DELETE	"	1	2021-07-28	ad-publishing-v3
+GET	/ad-publishing/google/entity		2021-07-28	ad-manager	adPublishing.readonly	L		locationId type entityType	Get entities
+GET	"	1	2021-07-28	ad-publishing-v3
+GET	/ad-publishing/google/integration		2021-07-28	ad-manager	adPublishing.readonly	L		locationId	Get Google integration
+GET	"	1	2021-07-28	ad-publishing-v3
+POST	/ad-publishing/google/integration		2021-07-28	ad-manager	adPublishing.write	L			Create Google integration
+POST	"	1	2021-07-28	ad-publishing-v3
+POST	/ad-publishing/google/keyword-ideas		2021-07-28	ad-manager	adPublishing.readonly	L		locationId	Get keyword ideas
+POST	"	1	2021-07-28	ad-publishing-v3
+GET	/ad-publishing/google/me		2021-07-28	ad-manager	adPublishing.readonly	L		locationId	Get current Google user
+GET	"	1	2021-07-28	ad-publishing-v3
+GET	/ad-publishing/google/reporting		2021-07-28	ad-manager	adPublishing.readonly	L		locationId startDate endDate type fields	Get reporting data
+GET	/ad-publishing/google/reporting	1	2021-07-28	ad-publishing-v3	adPublishing.readonly	L		locationId fields startDate endDate type	Get reporting data
+GET	/ad-publishing/google/reporting/campaign/{campaignId}		2021-07-28	ad-manager	adPublishing.readonly	L		locationId startDate endDate	Get campaign reporting
+GET	"	1	2021-07-28	ad-publishing-v3
+GET	/ad-publishing/google/reporting/list		2021-07-28	ad-manager	adPublishing.readonly	L		locationId listType startDate endDate type	Get reporting list
+GET	"	1	2021-07-28	ad-publishing-v3
+GET	/ad-publishing/google/segments		2021-07-28	ad-manager	adPublishing.readonly	L		locationId	Get segments
+GET	"	1	2021-07-28	ad-publishing-v3
+PUT	/ad-publishing/google/segments		2021-07-28	ad-manager	adPublishing.write	L		locationId type	Upsert segment
+PUT	"	1	2021-07-28	ad-publishing-v3
+POST	/ad-publishing/google/segments/offline-user-list-job		2021-07-28	ad-manager	adPublishing.write	L			Create offline user list job
+POST	"	1	2021-07-28	ad-publishing-v3
+GET	/ad-publishing/google/segments/{segmentId}		2021-07-28	ad-manager	adPublishing.readonly	L		locationId type	Get segment by ID
+GET	"	1	2021-07-28	ad-publishing-v3
+DELETE	/ad-publishing/google/segments/{segmentId}		2021-07-28	ad-manager	adPublishing.write	L		locationId type	Delete segment
+DELETE	"	1	2021-07-28	ad-publishing-v3
+GET	/ad-publishing/google/target-interests		2021-07-28	ad-manager	adPublishing.readonly	L		locationId type advertisingChannelType	Get target interests
+GET	"	1	2021-07-28	ad-publishing-v3
+GET	/ad-publishing/google/targeting/search		2021-07-28	ad-manager	adPublishing.readonly	L		type locationId	Search targeting options
+GET	"	1	2021-07-28	ad-publishing-v3
+GET	/ad-publishing/linkedin/ad-account		2021-07-28	ad-manager	adPublishing.readonly	L		locationId adAccountId	Get ad account details
+GET	"	1	2021-07-28	ad-publishing-v3
+DELETE	/ad-publishing/linkedin/ad-account		2021-07-28	ad-manager	adPublishing.write	L		locationId adAccountId	Delete ad account
+DELETE	"	1	2021-07-28	ad-publishing-v3
+GET	/ad-publishing/linkedin/ad-accounts		2021-07-28	ad-manager	adPublishing.readonly	L		locationId	Get LinkedIn ad accounts
+GET	"	1	2021-07-28	ad-publishing-v3
+PUT	/ad-publishing/linkedin/ads		2021-07-28	ad-manager	adPublishing.write	L			Upsert ad campaign group
+PUT	"	1	2021-07-28	ad-publishing-v3
+GET	/ad-publishing/linkedin/ads/{adId}		2021-07-28	ad-manager	adPublishing.readonly	L		locationId	Get ad campaign group
+GET	"	1	2021-07-28	ad-publishing-v3
+POST	/ad-publishing/linkedin/ads/{adId}/publish		2021-07-28	ad-manager	adPublishing.write	L			Publish ad campaign group
+POST	"	1	2021-07-28	ad-publishing-v3
+GET	/ad-publishing/linkedin/integration		2021-07-28	ad-manager	adPublishing.readonly	L		locationId	Get LinkedIn integration
+GET	"	1	2021-07-28	ad-publishing-v3
+POST	/ad-publishing/linkedin/integration		2021-07-28	ad-manager	adPublishing.write	L			Create LinkedIn integration
+POST	"	1	2021-07-28	ad-publishing-v3
+GET	/ad-publishing/linkedin/me		2021-07-28	ad-manager	adPublishing.readonly	L		locationId	Get current LinkedIn user
+GET	"	1	2021-07-28	ad-publishing-v3
+GET	/ad-publishing/linkedin/reporting		2021-07-28	ad-manager	adPublishing.readonly	L		locationId startDate endDate	Get ad analytics
+GET	"	1	2021-07-28	ad-publishing-v3
+GET	/ad-publishing/linkedin/reporting/campaign-group/{campaignGroupId}		2021-07-28	ad-manager	adPublishing.readonly	L		locationId startDate endDate	Get campaign group reporting
+GET	"	1	2021-07-28	ad-publishing-v3
+GET	/ad-publishing/linkedin/reporting/list		2021-07-28	ad-manager	adPublishing.readonly	L		locationId listType campaignId campaignGroupId startDate endDate	Get reporting list
+GET	"	1	2021-07-28	ad-publishing-v3
+GET	/ad-publishing/linkedin/targeting/search		2021-07-28	ad-manager	adPublishing.readonly	L		locationId facet	Search targeting options
+GET	"	1	2021-07-28	ad-publishing-v3
+POST	/ad-publishing/linkedin/{accountId}/form		2021-07-28	ad-manager	adPublishing.write	L		locationId	Create lead form
+POST	"	1	2021-07-28	ad-publishing-v3
+GET	/ad-publishing/linkedin/{accountId}/forms		2021-07-28	ad-manager	adPublishing.readonly	L		locationId	Get lead forms
+GET	"	1	2021-07-28	ad-publishing-v3
+PATCH	/ad-publishing/linkedin/{adId}/status		2021-07-28	ad-manager	adPublishing.write	L		locationId	Update ad status
+PATCH	"	1	2021-07-28	ad-publishing-v3
+]],
+["affiliate-manager"]=[[
+GET	/affiliate-manager/{locationId}/affiliates		2021-07-28	affiliate-manager	affiliate-manager.readonly	L			List Affiliates	skip	affiliates	limit
+GET	"	1	v3	affiliate-manager-v3
+GET	/affiliate-manager/{locationId}/affiliates/{affiliateId}		2021-07-28	affiliate-manager	affiliate-manager.readonly	L			Get Affiliate		campaignIds
+GET	"	1	v3	affiliate-manager-v3
+GET	/affiliate-manager/{locationId}/commissions		2021-07-28	affiliate-manager	affiliate-manager.readonly	L			List Commissions	skip	commissions	limit
+GET	"	1	v3	affiliate-manager-v3
+GET	/affiliate-manager/{locationId}/payouts		2021-07-28	affiliate-manager	affiliate-manager.readonly	L			List Payouts	skip	payouts	limit
+GET	"	1	v3	affiliate-manager-v3
+]],
+["agent-studio"]=[[
+GET	/agent-studio/agent		2021-04-15	agent-studio	agent-studio.readonly	L		locationId limit offset	List Agents	offset	agents	limit
+GET	"	1	v3	agent-studio-v3
+POST	/agent-studio/agent		2021-04-15	agent-studio	agent-studio.write	L			Create Agent
+POST	"	1	v3	agent-studio-v3
+PATCH	/agent-studio/agent/versions/{versionId}		2021-04-15	agent-studio	agent-studio.write	L			Update Agent
+PATCH	"	1	v3	agent-studio-v3
+POST	/agent-studio/agent/versions/{versionId}/publish		2021-04-15	agent-studio	agent-studio.write	L			Promote to Production
+POST	"	1	v3	agent-studio-v3
+GET	/agent-studio/agent/{agentId}		2021-04-15	agent-studio	agent-studio.readonly	L		locationId	Get Agent
+GET	"	1	v3	agent-studio-v3
+PATCH	/agent-studio/agent/{agentId}		2021-04-15	agent-studio	agent-studio.write	L			Update Agent Metadata
+PATCH	"	1	v3	agent-studio-v3
+DELETE	/agent-studio/agent/{agentId}		2021-04-15	agent-studio	agent-studio.write	L		locationId	Delete Agent
+DELETE	"	1	v3	agent-studio-v3
+POST	/agent-studio/agent/{agentId}/execute		2021-04-15	agent-studio	agent-studio.write	L			Execute Agent
+POST	"	1	v3	agent-studio-v3
+GET	/agent-studio/public-api/agents		2021-04-15	agent-studio	agent-studio.readonly	L		locationId limit offset	List Agents (Deprecated)	offset	agents	limit
+GET	"	1	v3	agent-studio-v3
+GET	/agent-studio/public-api/agents/{agentId}		2021-04-15	agent-studio	agent-studio.readonly	L		locationId	Get Agent (Deprecated)
+GET	"	1	v3	agent-studio-v3
+POST	/agent-studio/public-api/agents/{agentId}/execute		2021-04-15	agent-studio	agent-studio.write	L			Execute Agent (Deprecated)
+POST	"	1	v3	agent-studio-v3
+]],
+["associations"]=[[
+GET	/associations/		2021-07-28	associations	associations.readonly	L		locationId skip limit	Get all associations for a sub-account / location	skip		limit
+GET	"	1	v3	associations-v3
+POST	/associations/		2021-07-28	associations	associations.write	L			Create Association
+POST	"	1	v3	associations-v3
+GET	/associations/key/{key_name}		2021-07-28	associations	associations.readonly	L		locationId	Get association key by key name
+GET	"	1	v3	associations-v3
+GET	/associations/objectKey/{objectKey}		2021-07-28	associations	associations.readonly	L			Get association by object keys
+GET	"	1	v3	associations-v3
+POST	/associations/relations		2021-07-28	associations	associations/relation.write	L			Create Relation for you associated entities.
+POST	"	1	v3	associations-v3
+GET	/associations/relations/{recordId}		2021-07-28	associations	associations/relation.readonly	L		locationId skip limit	Get all relations By record Id	skip		limit
+GET	"	1	v3	associations-v3
+DELETE	/associations/relations/{relationId}		2021-07-28	associations	associations/relation.write	L		locationId	Delete Relation
+DELETE	"	1	v3	associations-v3
+GET	/associations/{associationId}		2021-07-28	associations	associations.readonly	L			Get association by ID
+GET	"	1	v3	associations-v3
+PUT	/associations/{associationId}		2021-07-28	associations	associations.write	L			Update Association By Id
+PUT	"	1	v3	associations-v3
+DELETE	/associations/{associationId}		2021-07-28	associations	associations.write	L			Delete Association
+DELETE	"	1	v3	associations-v3
+]],
+["blogs"]=[[
+GET	/blogs/authors		2021-07-28	blogs	blogs/author.readonly	L		locationId limit offset	Get all authors	offset	authors	limit
+GET	"	1	v3	blogs-v3
+GET	/blogs/categories		2021-07-28	blogs	blogs/category.readonly	L		locationId limit offset	Get all categories	offset	categories	limit
+GET	"	1	v3	blogs-v3
+POST	/blogs/posts		2021-07-28	blogs	blogs/post.write	L			Create Blog Post
+POST	"	1	v3	blogs-v3
+GET	/blogs/posts/all		2021-07-28	blogs	blogs/posts.readonly	L		locationId blogId limit offset	Get Blog posts by Blog ID	offset	blogs	limit
+GET	"	1	v3	blogs-v3
+GET	/blogs/posts/url-slug-exists		2021-07-28	blogs	blogs/check-slug.readonly	L		urlSlug locationId	Check url slug
+GET	"	1	v3	blogs-v3
+PUT	/blogs/posts/{postId}		2021-07-28	blogs	blogs/post-update.write	L			Update Blog Post
+PUT	"	1	v3	blogs-v3
+GET	/blogs/site/all		2021-07-28	blogs	blogs/list.readonly	L		locationId skip limit	Get Blogs by Location ID	skip	data	limit
+GET	"	1	v3	blogs-v3
+]],
+["brand-boards"]=[[
+POST	/brand-boards/		2021-07-28	brand-boards	brand-boards/design-kit.write	L			Create a new brand board
+POST	"	1	v3	brand-boards-v3
+GET	/brand-boards/locations/{locationId}/brand-voices	1	v3	brand-boards-v3		L			List Brand Voices	offset	items	limit
+POST	/brand-boards/locations/{locationId}/brand-voices	1	v3	brand-boards-v3		L			Create Brand Voice
+GET	/brand-boards/locations/{locationId}/brand-voices/{brandVoiceId}	1	v3	brand-boards-v3		L			Get Brand Voice
+PATCH	/brand-boards/locations/{locationId}/brand-voices/{brandVoiceId}	1	v3	brand-boards-v3		L			Update Brand Voice
+DELETE	/brand-boards/locations/{locationId}/brand-voices/{brandVoiceId}	1	v3	brand-boards-v3		L			Delete Brand Voice
+POST	/brand-boards/locations/{locationId}/brand-voices/{brandVoiceId}/default	1	v3	brand-boards-v3		L			Set Default Brand Voice
+GET	/brand-boards/{locationId}		2021-07-28	brand-boards	brand-boards/design-kit.readonly	L			Get Brand Boards	offset	brandBoards	limit
+GET	"	1	v3	brand-boards-v3
+GET	/brand-boards/{locationId}/{id}		2021-07-28	brand-boards	brand-boards/design-kit.readonly	L			Get Brand Board
+GET	"	1	v3	brand-boards-v3
+PATCH	/brand-boards/{locationId}/{id}		2021-07-28	brand-boards	brand-boards/design-kit.write	L			Update a Brand Board
+PATCH	"	1	v3	brand-boards-v3
+DELETE	/brand-boards/{locationId}/{id}		2021-07-28	brand-boards	brand-boards/design-kit.write	L			Delete a Brand Board
+DELETE	"	1	v3	brand-boards-v3
+]],
+["businesses"]=[[
+GET	/businesses/		2021-07-28	businesses	businesses.readonly	L		locationId	Get Businesses by Location	skip	businesses	limit
+GET	"	1	v3	businesses-v3
+POST	/businesses/		2021-07-28	businesses	businesses.write	L			Create Business
+POST	"	1	v3	businesses-v3
+GET	/businesses/{businessId}		2021-07-28	businesses	businesses.readonly	L			Get Business
+GET	"	1	v3	businesses-v3
+PUT	/businesses/{businessId}		2021-07-28	businesses	businesses.write	L			Update Business
+PUT	"	1	v3	businesses-v3
+DELETE	/businesses/{businessId}		2021-07-28	businesses	businesses.write	L			Delete Business
+DELETE	"	1	v3	businesses-v3
+]],
+["calendars"]=[[
+GET	/calendars/		2021-04-15	calendars	calendars.readonly	L		locationId	Get Calendars		calendars
+GET	"	1	v3	calendars-v3
+POST	/calendars/		2021-04-15	calendars	calendars.write	L			Create Calendar
+POST	"	1	v3	calendars-v3
+GET	/calendars/appointments/{appointmentId}/notes		2021-04-15	calendars	calendars/events.readonly	L		limit offset	Get Notes	offset	notes	limit
+GET	"	1	v3	calendars-v3
+POST	/calendars/appointments/{appointmentId}/notes		2021-04-15	calendars	calendars/events.write	L			Create Note
+POST	"	1	v3	calendars-v3
+PUT	/calendars/appointments/{appointmentId}/notes/{noteId}		2021-04-15	calendars	calendars/events.write	L			Update Note
+PUT	"	1	v3	calendars-v3
+DELETE	/calendars/appointments/{appointmentId}/notes/{noteId}		2021-04-15	calendars	calendars/events.write	L			Delete Note
+DELETE	"	1	v3	calendars-v3
+GET	/calendars/blocked-slots		2021-04-15	calendars	calendars/events.readonly	L		locationId startTime endTime	Get Blocked Slots		events
+GET	"	1	v3	calendars-v3
+GET	/calendars/events		2021-04-15	calendars	calendars/events.readonly	L		locationId startTime endTime	Get Calendar Events		events
+GET	"	1	v3	calendars-v3
+POST	/calendars/events/appointments		2021-04-15	calendars	calendars/events.write	L			Create appointment
+POST	"	1	v3	calendars-v3
+GET	/calendars/events/appointments/{eventId}		2021-04-15	calendars	calendars/events.readonly	L			Get Appointment
+GET	"	1	v3	calendars-v3
+PUT	/calendars/events/appointments/{eventId}		2021-04-15	calendars	calendars/events.write	L			Update Appointment
+PUT	"	1	v3	calendars-v3
+POST	/calendars/events/block-slots		2021-04-15	calendars	calendars/events.write	L			Create Block Slot
+POST	"	1	v3	calendars-v3
+PUT	/calendars/events/block-slots/{eventId}		2021-04-15	calendars	calendars/events.write	L			Update Block Slot
+PUT	"	1	v3	calendars-v3
+DELETE	/calendars/events/{eventId}		2021-04-15	calendars	calendars/events.write	L			Delete Event
+DELETE	"	1	v3	calendars-v3
+GET	/calendars/groups		2021-04-15	calendars	calendars/groups.readonly	L		locationId	Get Groups		groups
+GET	"	1	v3	calendars-v3
+POST	/calendars/groups		2021-04-15	calendars	calendars/groups.write	L			Create Calendar Group
+POST	"	1	v3	calendars-v3
+POST	/calendars/groups/validate-slug		2021-04-15	calendars	calendars/groups.write	L			Validate group slug
+POST	"	1	v3	calendars-v3
+PUT	/calendars/groups/{groupId}		2021-04-15	calendars	calendars/groups.write	L			Update Group
+PUT	"	1	v3	calendars-v3
+DELETE	/calendars/groups/{groupId}		2021-04-15	calendars	calendars/groups.write	L			Delete Group
+DELETE	"	1	v3	calendars-v3
+PUT	/calendars/groups/{groupId}/status		2021-04-15	calendars	calendars/groups.write	L			Disable Group
+PUT	"	1	v3	calendars-v3
+GET	/calendars/resources/{resourceType}		2021-04-15	calendars	calendars/resources.readonly	L		locationId limit skip	List Calendar Resources	skip		limit
+GET	"	1	v3	calendars-v3
+POST	/calendars/resources/{resourceType}		2021-04-15	calendars	calendars/resources.write	L			Create Calendar Resource
+POST	"	1	v3	calendars-v3
+GET	/calendars/resources/{resourceType}/{id}		2021-04-15	calendars	calendars/resources.readonly	L			Get Calendar Resource		calendarIds
+GET	"	1	v3	calendars-v3
+PUT	/calendars/resources/{resourceType}/{id}		2021-04-15	calendars	calendars/resources.write	L			Update Calendar Resource
+PUT	"	1	v3	calendars-v3
+DELETE	/calendars/resources/{resourceType}/{id}		2021-04-15	calendars	calendars/resources.write	L			Delete Calendar Resource
+DELETE	"	1	v3	calendars-v3
+POST	/calendars/schedules		2021-04-15	calendars	calendars.write	L			Create user availability schedule
+POST	"	1	v3	calendars-v3
+GET	/calendars/schedules/event-calendar/{calendarId}	1	v3	calendars-v3	calendars.readonly	L			Get event calendar availability schedule
+POST	/calendars/schedules/event-calendar/{calendarId}	1	v3	calendars-v3	calendars.write	L			Create event calendar availability schedule
+PUT	/calendars/schedules/event-calendar/{calendarId}	1	v3	calendars-v3	calendars.write	L			Update event calendar availability schedule
+GET	/calendars/schedules/search		2021-04-15	calendars	calendars.readonly	L		locationId userId	List user availability schedule	skip	schedules	limit
+GET	"	1	v3	calendars-v3
+GET	/calendars/schedules/{id}		2021-04-15	calendars	calendars.readonly	L			Get user availability schedule
+GET	"	1	v3	calendars-v3
+PUT	/calendars/schedules/{id}		2021-04-15	calendars	calendars.write	L			Update user availability schedule
+PUT	"	1	v3	calendars-v3
+DELETE	/calendars/schedules/{id}		2021-04-15	calendars	calendars.write	L			Delete user availability schedule
+DELETE	"	1	v3	calendars-v3
+PUT	/calendars/schedules/{id}/associations/{calendarId}		2021-04-15	calendars	calendars.write	L			Apply user availability schedule to a calendar
+PUT	"	1	v3	calendars-v3
+DELETE	/calendars/schedules/{id}/associations/{calendarId}		2021-04-15	calendars	calendars.write	L			Remove user availability schedule from a calendar
+DELETE	"	1	v3	calendars-v3
+GET	/calendars/services/bookings	1	v3	calendars-v3	calendars/events.readonly	L		locationId startTime endTime	Get Service Bookings		bookings
+POST	/calendars/services/bookings	1	v3	calendars-v3	calendars/events.write	L			Create Service Booking
+GET	/calendars/services/bookings/{bookingId}	1	v3	calendars-v3	calendars/events.readonly	L			Get Service Booking by ID		services
+PUT	/calendars/services/bookings/{bookingId}	1	v3	calendars-v3	calendars/events.write	L			Update Service Booking
+DELETE	/calendars/services/bookings/{bookingId}	1	v3	calendars-v3	calendars/events.write	L			Delete Service Booking
+GET	/calendars/services/catalog	1	v3	calendars-v3	calendars.readonly	L		locationId	Get Services		services
+POST	/calendars/services/catalog	1	v3	calendars-v3	calendars.write	L			Create Service
+GET	/calendars/services/catalog/{serviceId}	1	v3	calendars-v3	calendars.readonly	L			Get Service by ID
+PUT	/calendars/services/catalog/{serviceId}	1	v3	calendars-v3	calendars.write	L			Update Service
+DELETE	/calendars/services/catalog/{serviceId}	1	v3	calendars-v3	calendars.write	L			Delete Service
+GET	/calendars/services/locations	1	v3	calendars-v3	calendars.readonly	L		locationId	Get Service Locations		serviceLocations
+POST	/calendars/services/locations	1	v3	calendars-v3	calendars.write	L			Create Service Location
+GET	/calendars/services/locations/{serviceLocationId}	1	v3	calendars-v3	calendars.readonly	L			Get Service Location by ID
+PUT	/calendars/services/locations/{serviceLocationId}	1	v3	calendars-v3	calendars.write	L			Update Service Location
+DELETE	/calendars/services/locations/{serviceLocationId}	1	v3	calendars-v3	calendars.write	L			Delete Service Location
+GET	/calendars/{calendarId}		2021-04-15	calendars	calendars.readonly	L			Get Calendar
+GET	"	1	v3	calendars-v3
+PUT	/calendars/{calendarId}		2021-04-15	calendars	calendars.write	L			Update Calendar
+PUT	"	1	v3	calendars-v3
+DELETE	/calendars/{calendarId}		2021-04-15	calendars	calendars.write	L			Delete Calendar
+DELETE	"	1	v3	calendars-v3
+GET	/calendars/{calendarId}/free-slots		2021-04-15	calendars	calendars.readonly	L		startDate endDate	Get Free Slots
+GET	"	1	v3	calendars-v3
+GET	/calendars/{calendarId}/notifications		2021-04-15	calendars	calendars/events.readonly	L			Get notifications	skip		limit
+GET	"	1	v3	calendars-v3
+POST	/calendars/{calendarId}/notifications		2021-04-15	calendars	calendars/events.write	L			Create notification
+POST	"	1	v3	calendars-v3
+GET	/calendars/{calendarId}/notifications/{notificationId}		2021-04-15	calendars	calendars/events.readonly	L			Get notification
+GET	"	1	v3	calendars-v3
+PUT	/calendars/{calendarId}/notifications/{notificationId}		2021-04-15	calendars	calendars/events.write	L			Update notification
+PUT	"	1	v3	calendars-v3
+DELETE	/calendars/{calendarId}/notifications/{notificationId}		2021-04-15	calendars	calendars/events.write	L			Delete Notification
+DELETE	"	1	v3	calendars-v3
+]],
+["campaigns"]=[[
+GET	/campaigns/		2021-07-28	campaigns	campaigns.readonly	L		locationId	Get Campaigns		campaigns
+GET	"	1	v3	campaigns-v3
+]],
+["chat-widget"]=[[
+POST	/chat-widget/	1	v3	chat-widget-v3	chat-widget.write	L			Create Chat Widget
+POST	/chat-widget/clone	1	v3	chat-widget-v3	chat-widget.write	L			Clone Chat Widget
+GET	/chat-widget/data/{locationId}/{id}	1	v3	chat-widget-v3	chat-widget.readonly	L			Get Chat Widget
+PUT	/chat-widget/data/{locationId}/{id}	1	v3	chat-widget-v3	chat-widget.write	L			Update Chat Widget
+PATCH	/chat-widget/data/{locationId}/{id}	1	v3	chat-widget-v3	chat-widget.write	L			Patch Chat Widget
+GET	/chat-widget/list	1	v3	chat-widget-v3	chat-widget.readonly	L		locationId offset limit	List Chat Widgets	offset		limit
+GET	/chat-widget/public/config/{id}	1	v3	chat-widget-v3					Get Widget Config
+DELETE	/chat-widget/{locationId}/{id}	1	v3	chat-widget-v3	chat-widget.write	L			Delete Chat Widget
+]],
+["companies"]=[[
+GET	/companies/{companyId}		2021-07-28	companies	companies.readonly	C			Get Company
+GET	"	1	v3	companies-v3
+]],
+["contacts"]=[[
+GET	/contacts/		2021-07-28	contacts	contacts.readonly	L		locationId	Get Contacts	meta	contacts	limit
+POST	/contacts/		2021-07-28	contacts	contacts.write	L			Create Contact
+POST	"	1	v3	contacts-v3
+POST	/contacts/bulk/business		2021-07-28	contacts					Add/Remove Contacts From Business
+POST	"	1	v3	contacts-v3
+POST	/contacts/bulk/tags/update/{type}		2021-07-28	contacts					Update Contacts Tags
+POST	"	1	v3	contacts-v3
+GET	/contacts/business/{businessId}		2021-07-28	contacts	contacts.readonly	L		locationId	Get Contacts By BusinessId	skip	contacts	limit
+GET	"	1	v3	contacts-v3
+POST	/contacts/search		2021-07-28	contacts	contacts.readonly	L			Search Contacts	page	contacts	pageLimit			1
+POST	"	1	v3	contacts-v3
+GET	/contacts/search/duplicate		2021-07-28	contacts	contacts.readonly	L		locationId	Get Duplicate Contact
+GET	"	1	v3	contacts-v3
+POST	/contacts/upsert		2021-07-28	contacts	contacts.write	L			Upsert Contact
+POST	"	1	v3	contacts-v3
+GET	/contacts/{contactId}		2021-07-28	contacts	contacts.readonly	L			Get Contact
+GET	"	1	v3	contacts-v3
+PUT	/contacts/{contactId}		2021-07-28	contacts	contacts.write	L			Update Contact
+PUT	"	1	v3	contacts-v3
+DELETE	/contacts/{contactId}		2021-07-28	contacts	contacts.write	L			Delete Contact
+DELETE	"	1	v3	contacts-v3
+GET	/contacts/{contactId}/appointments		2021-07-28	contacts	contacts.readonly	L			Get Appointments for Contact		events
+GET	"	1	v3	contacts-v3
+DELETE	/contacts/{contactId}/campaigns/remove-all	1	v3	contacts-v3	contacts.write	L			Remove Contact From Every Campaign
+DELETE	/contacts/{contactId}/campaigns/removeAll		2021-07-28	contacts	contacts.write	L			Remove Contact From Every Campaign
+POST	/contacts/{contactId}/campaigns/{campaignId}		2021-07-28	contacts	contacts.write	L			Add Contact to Campaign
+POST	"	1	v3	contacts-v3
+DELETE	/contacts/{contactId}/campaigns/{campaignId}		2021-07-28	contacts	contacts.write	L			Remove Contact From Campaign
+DELETE	"	1	v3	contacts-v3
+POST	/contacts/{contactId}/followers		2021-07-28	contacts	contacts.write	L			Add Followers
+POST	"	1	v3	contacts-v3
+DELETE	/contacts/{contactId}/followers		2021-07-28	contacts	contacts.write	L			Remove Followers
+DELETE	"	1	v3	contacts-v3
+GET	/contacts/{contactId}/notes		2021-07-28	contacts	contacts.readonly	L			Get All Notes		notes
+GET	"	1	v3	contacts-v3
+POST	/contacts/{contactId}/notes		2021-07-28	contacts	contacts.write	L			Create Note
+POST	"	1	v3	contacts-v3
+GET	/contacts/{contactId}/notes/{id}		2021-07-28	contacts	contacts.readonly	L			Get Note
+GET	"	1	v3	contacts-v3
+PUT	/contacts/{contactId}/notes/{id}		2021-07-28	contacts	contacts.write	L			Update Note
+PUT	"	1	v3	contacts-v3
+DELETE	/contacts/{contactId}/notes/{id}		2021-07-28	contacts	contacts.write	L			Delete Note
+DELETE	"	1	v3	contacts-v3
+POST	/contacts/{contactId}/tags		2021-07-28	contacts	contacts.write	L			Add Tags
+POST	"	1	v3	contacts-v3
+DELETE	/contacts/{contactId}/tags		2021-07-28	contacts	contacts.write	L			Remove Tags
+DELETE	"	1	v3	contacts-v3
+GET	/contacts/{contactId}/tasks		2021-07-28	contacts	contacts.readonly	L			Get all Tasks		tasks
+GET	"	1	v3	contacts-v3
+POST	/contacts/{contactId}/tasks		2021-07-28	contacts	contacts.write	L			Create Task
+POST	"	1	v3	contacts-v3
+GET	/contacts/{contactId}/tasks/{taskId}		2021-07-28	contacts	contacts.readonly	L			Get Task
+GET	"	1	v3	contacts-v3
+PUT	/contacts/{contactId}/tasks/{taskId}		2021-07-28	contacts	contacts.write	L			Update Task
+PUT	"	1	v3	contacts-v3
+DELETE	/contacts/{contactId}/tasks/{taskId}		2021-07-28	contacts	contacts.write	L			Delete Task
+DELETE	"	1	v3	contacts-v3
+PUT	/contacts/{contactId}/tasks/{taskId}/completed		2021-07-28	contacts	contacts.write	L			Update Task Completed
+PUT	"	1	v3	contacts-v3
+POST	/contacts/{contactId}/workflow/{workflowId}		2021-07-28	contacts	contacts.write	L			Add Contact to Workflow
+POST	"	1	v3	contacts-v3
+DELETE	/contacts/{contactId}/workflow/{workflowId}		2021-07-28	contacts	contacts.write	L			Delete Contact from Workflow
+DELETE	"	1	v3	contacts-v3
+]],
+["conversation-ai"]=[[
+POST	/conversation-ai/agents		2021-04-15	conversation-ai	conversation-ai.write	L			Create an Agent
+POST	"	1	v3	conversation-ai-v3
+GET	/conversation-ai/agents/search		2021-04-15	conversation-ai	conversation-ai.readonly	L			Search Agents	after	agents	limit	startAfter
+GET	"	1	v3	conversation-ai-v3
+GET	/conversation-ai/agents/{agentId}		2021-04-15	conversation-ai	conversation-ai.readonly	L			Get Agent
+GET	"	1	v3	conversation-ai-v3
+PUT	/conversation-ai/agents/{agentId}		2021-04-15	conversation-ai	conversation-ai.write	L			Update Agent
+PUT	"	1	v3	conversation-ai-v3
+DELETE	/conversation-ai/agents/{agentId}		2021-04-15	conversation-ai	conversation-ai.write	L			Delete Agent
+DELETE	"	1	v3	conversation-ai-v3
+POST	/conversation-ai/agents/{agentId}/actions		2021-04-15	conversation-ai	conversation-ai.write	L			Attach Action to Agent
+POST	"	1	v3	conversation-ai-v3
+GET	/conversation-ai/agents/{agentId}/actions/list		2021-04-15	conversation-ai	conversation-ai.readonly	L			List Actions for an Agent		data
+GET	"	1	v3	conversation-ai-v3
+GET	/conversation-ai/agents/{agentId}/actions/{actionId}		2021-04-15	conversation-ai	conversation-ai.readonly	L			Get Action by ID
+GET	"	1	v3	conversation-ai-v3
+PUT	/conversation-ai/agents/{agentId}/actions/{actionId}		2021-04-15	conversation-ai	conversation-ai.write	L			Update Action
+PUT	"	1	v3	conversation-ai-v3
+DELETE	/conversation-ai/agents/{agentId}/actions/{actionId}		2021-04-15	conversation-ai	conversation-ai.write	L			Remove Action from Agent
+DELETE	"	1	v3	conversation-ai-v3
+PATCH	/conversation-ai/agents/{agentId}/followup-settings		2021-04-15	conversation-ai	conversation-ai.write	L			Update Followup Settings
+PATCH	"	1	v3	conversation-ai-v3
+GET	/conversation-ai/generations		2021-04-15	conversation-ai	conversation-ai.readonly	L		messageId source	Get the generation details
+GET	"	1	v3	conversation-ai-v3
+]],
+["conversations"]=[[
+POST	/conversations/		2021-04-15	conversations	conversations.write	L			Create Conversation
+POST	"	1	v3	conversations-v3
+GET	/conversations/locations/{locationId}/messages/{messageId}/transcription		2021-04-15	conversations	conversations/message.readonly	L			Get transcription by Message ID
+GET	"	1	v3	conversations-v3
+GET	/conversations/locations/{locationId}/messages/{messageId}/transcription/download		2021-04-15	conversations	conversations/message.readonly	L			Download transcription by Message ID
+GET	"	1	v3	conversations-v3
+POST	/conversations/messages		2021-04-15	conversations	conversations/message.write	L			Send a new message
+POST	"	1	v3	conversations-v3
+DELETE	/conversations/messages/email/{emailMessageId}/schedule			conversations	conversations/message.write	L			Cancel a scheduled email message.
+DELETE	"	1		conversations-v3
+GET	/conversations/messages/email/{id}			conversations	conversations/message.readonly	L			Get email by Id
+GET	"	1		conversations-v3
+PUT	/conversations/messages/email/{id}/status	1	v3	conversations-v3	conversations/message.write	L			Update email message status
+GET	/conversations/messages/export		2021-04-15	conversations	conversations/message.readonly	L		locationId	Export messages by location ID	cursor	messages	limit	cursor	nextCursor
+GET	"	1	v3	conversations-v3
+POST	/conversations/messages/inbound		2021-04-15	conversations	conversations/message.write	L			Add an inbound message
+POST	"	1	v3	conversations-v3
+POST	/conversations/messages/outbound		2021-04-15	conversations	conversations/message.write	L			Add an external outbound call
+POST	"	1	v3	conversations-v3
+POST	/conversations/messages/review-reply		2021-04-15	conversations	conversations/message.write	L			Send a review reply to Google My Business
+POST	"	1	v3	conversations-v3
+POST	/conversations/messages/upload		2021-04-15	conversations	conversations/message.write	L			Upload file attachments
+POST	"	1	v3	conversations-v3
+POST	/conversations/messages/upload/complete		2021-04-15	conversations	conversations/message.write	L			Complete file upload
+POST	"	1	v3	conversations-v3
+POST	/conversations/messages/upload/initiate		2021-04-15	conversations	conversations/message.write	L			Initiate file upload to GCS
+POST	"	1	v3	conversations-v3
+GET	/conversations/messages/{id}		2021-04-15	conversations	conversations/message.readonly	L			Get message by message id		attachments
+GET	"	1	v3	conversations-v3
+PUT	/conversations/messages/{messageId}/attachments		2021-04-15	conversations	conversations/message.write	L			Add message attachments
+PUT	"	1	v3	conversations-v3
+GET	/conversations/messages/{messageId}/locations/{locationId}/recording		2021-04-15	conversations	conversations/message.readonly	L			Get Recording by Message ID
+GET	"	1	v3	conversations-v3
+DELETE	/conversations/messages/{messageId}/schedule		2021-04-15	conversations	conversations/message.write	L			Cancel a scheduled message.
+DELETE	"	1	v3	conversations-v3
+PUT	/conversations/messages/{messageId}/status		2021-04-15	conversations	conversations/message.write	L			Update message status
+PUT	"	1	v3	conversations-v3
+GET	/conversations/preferences/custom-subtypes		2021-04-15	conversations				locationId	Get All Custom Subtypes
+POST	/conversations/preferences/custom-subtypes		2021-04-15	conversations				locationId	Create Custom Subtype
+PUT	/conversations/preferences/custom-subtypes/{id}		2021-04-15	conversations				locationId	Update Custom Subtype
+GET	/conversations/preferences/unsubscriptions/status		2021-04-15	conversations				locationId contactId	Get Contact Unsubscription Status
+POST	/conversations/preferences/unsubscriptions/user-change		2021-04-15	conversations					User Subscription Change
+POST	/conversations/providers/live-chat/typing		2021-04-15	conversations	conversations/livechat.write	L			Agent/Ai-Bot is typing a message indicator for live chat
+POST	"	1	v3	conversations-v3
+GET	/conversations/search		2021-04-15	conversations	conversations.readonly	L		locationId	Search Conversations	after	conversations	limit	startAfterDate
+GET	"	1	v3	conversations-v3
+GET	/conversations/{conversationId}		2021-04-15	conversations	conversations.readonly	L			Get Conversation
+GET	"	1	v3	conversations-v3
+PUT	/conversations/{conversationId}		2021-04-15	conversations	conversations.write	L			Update Conversation
+PUT	"	1	v3	conversations-v3
+DELETE	/conversations/{conversationId}		2021-04-15	conversations	conversations.write	L			Delete Conversation
+DELETE	"	1	v3	conversations-v3
+GET	/conversations/{conversationId}/messages		2021-04-15	conversations	conversations/message.readonly	L			Get messages by conversation id	after	messages	limit	lastMessageId
+GET	"	1	v3	conversations-v3
+]],
+["courses"]=[[
+POST	/courses/courses-exporter/public/import		2021-07-28	courses		L			Import Courses
+POST	"	1	v3	courses-v3
+]],
+["custom-fields"]=[[
+POST	/custom-fields/		2021-07-28	custom-fields	locations/customFields.write	L			Create Custom Field
+POST	"	1	v3	custom-fields-v3
+POST	/custom-fields/folder		2021-07-28	custom-fields	locations/customFields.write	L			Create Custom Field Folder
+POST	"	1	v3	custom-fields-v3
+PUT	/custom-fields/folder/{id}		2021-07-28	custom-fields	locations/customFields.write	L			Update Custom Field Folder Name
+PUT	"	1	v3	custom-fields-v3
+DELETE	/custom-fields/folder/{id}		2021-07-28	custom-fields	locations/customFields.write	L		locationId	Delete Custom Field Folder
+DELETE	"	1	v3	custom-fields-v3
+GET	/custom-fields/object-key/{objectKey}		2021-07-28	custom-fields	locations/customFields.readonly	L		locationId	Get Custom Fields By Object Key
+GET	"	1	v3	custom-fields-v3
+GET	/custom-fields/{id}		2021-07-28	custom-fields	locations/customFields.readonly	L			Get Custom Field / Folder By Id
+GET	"	1	v3	custom-fields-v3
+PUT	/custom-fields/{id}		2021-07-28	custom-fields	locations/customFields.write	L			Update Custom Field By Id
+PUT	"	1	v3	custom-fields-v3
+DELETE	/custom-fields/{id}		2021-07-28	custom-fields	locations/customFields.write	L			Delete Custom Field By Id
+DELETE	"	1	v3	custom-fields-v3
+]],
+["custom-menus"]=[[
+GET	/custom-menus/		2021-07-28	custom-menus	custom-menu-link.readonly	C			Get Custom Menu Links	skip	customMenus	limit
+GET	"	1	v3	custom-menus-v3
+POST	/custom-menus/		2021-07-28	custom-menus	custom-menu-link.write	C			Create Custom Menu Link
+POST	"	1	v3	custom-menus-v3
+GET	/custom-menus/{customMenuId}		2021-07-28	custom-menus	custom-menu-link.readonly	C			Get Custom Menu Link
+GET	"	1	v3	custom-menus-v3
+PUT	/custom-menus/{customMenuId}		2021-07-28	custom-menus	custom-menu-link.write	C			Update Custom Menu Link
+PUT	"	1	v3	custom-menus-v3
+DELETE	/custom-menus/{customMenuId}		2021-07-28	custom-menus	custom-menu-link.write	C			Delete Custom Menu Link
+DELETE	"	1	v3	custom-menus-v3
+]],
+["email"]=[[
+POST	/email/verify		2021-07-28	email-isv	lc-email.readonly	L		locationId	Email Verification
+POST	"	1	v3	email-isv-v3
+]],
+["emails"]=[[
+GET	/emails/builder		2021-07-28	emails	emails/builder.readonly	L		locationId	Fetch email templates	offset		limit
+POST	/emails/builder		2021-07-28	emails	emails/builder.write	L			Create a new template
+POST	/emails/builder/data		2021-07-28	emails	emails/builder.write	L			Update a template
+DELETE	/emails/builder/{locationId}/{templateId}		2021-07-28	emails		L			Delete a template
+GET	/emails/locations/{locationId}/campaigns/bulk-actions	1	v3	emails-v3	emails/campaigns.readonly	L			List Bulk Action Campaigns	offset	campaigns	limit
+GET	/emails/locations/{locationId}/campaigns/bulk-actions/{campaignId}	1	v3	emails-v3	emails/campaigns.readonly	L			Get Bulk Action Campaign by ID
+GET	/emails/locations/{locationId}/campaigns/emails	1	v3	emails-v3	emails/campaigns.readonly	L			List Email Campaigns	offset	campaigns	limit
+POST	/emails/locations/{locationId}/campaigns/emails	1	v3	emails-v3	emails/campaigns.write	L			Create Email Campaign
+GET	/emails/locations/{locationId}/campaigns/emails/{campaignId}	1	v3	emails-v3	emails/campaigns.readonly	L			Get Email Campaign by ID		variations
+PATCH	/emails/locations/{locationId}/campaigns/emails/{campaignId}	1	v3	emails-v3	emails/campaigns.write	L			Update Email Campaign
+DELETE	/emails/locations/{locationId}/campaigns/emails/{campaignId}	1	v3	emails-v3	emails/campaigns.write	L			Delete Campaign
+POST	/emails/locations/{locationId}/campaigns/emails/{campaignId}/schedule	1	v3	emails-v3	emails/campaigns.write	L			Schedule Campaign
+GET	/emails/locations/{locationId}/campaigns/stats/{source}/{sourceId}	1	v3	emails-v3	emails/stats.readonly	L			Get Campaign Statistics
+GET	/emails/locations/{locationId}/campaigns/workflows	1	v3	emails-v3	emails/campaigns.readonly	L			List Workflow Campaigns	offset	campaigns	limit
+GET	/emails/locations/{locationId}/campaigns/workflows/{campaignId}	1	v3	emails-v3	emails/campaigns.readonly	L			Get Workflow Campaign by ID		subSources
+GET	/emails/locations/{locationId}/templates	1	v3	emails-v3	emails/templates.readonly	L			List templates	offset	items	limit
+POST	/emails/locations/{locationId}/templates	1	v3	emails-v3	emails/templates.write	L			Create an email template
+POST	/emails/locations/{locationId}/templates/folders	1	v3	emails-v3	emails/templates.write	L			Create a template folder
+POST	/emails/locations/{locationId}/templates/import	1	v3	emails-v3	emails/templates.write	L			Import an email template
+GET	/emails/locations/{locationId}/templates/{templateId}	1	v3	emails-v3	emails/templates.readonly	L			Get Email Template by ID
+PATCH	/emails/locations/{locationId}/templates/{templateId}	1	v3	emails-v3	emails/templates.write	L			Update an email template
+DELETE	/emails/locations/{locationId}/templates/{templateId}	1	v3	emails-v3	emails/templates.write	L			Delete a template
+GET	/emails/schedule		2021-07-28	emails	emails/schedule.readonly	L		locationId	Get Campaigns	offset		limit
+]],
+["forms"]=[[
+GET	/forms/		2021-07-28	forms	forms.readonly	L		locationId	Get Forms	skip	forms	limit
+GET	"	1	v3	forms-v3
+GET	/forms/submissions		2021-07-28	forms	forms.readonly	L		locationId	Get Forms Submissions	page_query	submissions	limit
+GET	"	1	v3	forms-v3
+POST	/forms/upload-custom-files		2021-07-28	forms	forms.write	L		contactId locationId	Upload files to custom fields
+POST	"	1	v3	forms-v3
+]],
+["funnels"]=[[
+GET	/funnels/funnel/list			funnels		L		locationId	Fetch List of Funnels	offset		limit
+GET	"	1		funnels-v3
+POST	/funnels/lookup/redirect		2021-07-28	funnels	funnels/redirect.write	L			Create Redirect
+POST	"	1	v3	funnels-v3
+GET	/funnels/lookup/redirect/list		2021-07-28	funnels	funnels/redirect.readonly	L		locationId limit offset	Fetch List of Redirects	offset		limit
+GET	"	1	v3	funnels-v3
+PATCH	/funnels/lookup/redirect/{id}		2021-07-28	funnels	funnels/redirect.write	L			Update Redirect By Id
+PATCH	"	1	v3	funnels-v3
+DELETE	/funnels/lookup/redirect/{id}		2021-07-28	funnels	funnels/redirect.write	L		locationId	Delete Redirect By Id
+DELETE	"	1	v3	funnels-v3
+GET	/funnels/page			funnels		L		locationId funnelId limit offset	Fetch list of funnel pages	offset		limit
+GET	"	1		funnels-v3
+GET	/funnels/page/count			funnels		L		locationId funnelId	Fetch count of funnel pages
+GET	"	1		funnels-v3
+]],
+["invoices"]=[[
+GET	/invoices/		2021-07-28	invoices	invoices.readonly	LC		altId altType limit offset	List invoices	offset	invoices	limit
+GET	"	1	v3	invoices-v3
+POST	/invoices/		2021-07-28	invoices	invoices.write	LC			Create Invoice
+POST	"	1	v3	invoices-v3
+POST	/invoices/estimate		2021-07-28	invoices	invoices/estimate.write	LC			Create New Estimate
+POST	"	1	v3	invoices-v3
+GET	/invoices/estimate/list		2021-07-28	invoices	invoices/estimate.readonly	LC		altId altType limit offset	List Estimates	offset	estimates	limit
+GET	"	1	v3	invoices-v3
+GET	/invoices/estimate/number/generate		2021-07-28	invoices	invoices/estimate.readonly	LC		altId altType	Generate Estimate Number
+GET	"	1	v3	invoices-v3
+PATCH	/invoices/estimate/stats/last-visited-at		2021-07-28	invoices		LC			Update estimate last visited at
+PATCH	"	1	v3	invoices-v3
+GET	/invoices/estimate/template		2021-07-28	invoices	invoices/estimate.readonly	LC		altId altType limit offset	List Estimate Templates	offset	data	limit
+GET	"	1	v3	invoices-v3
+POST	/invoices/estimate/template		2021-07-28	invoices	invoices/estimate.write	LC			Create Estimate Template
+POST	"	1	v3	invoices-v3
+GET	/invoices/estimate/template/preview		2021-07-28	invoices	invoices/estimate.readonly	LC		altId altType templateId	Preview Estimate Template		items
+GET	"	1	v3	invoices-v3
+PUT	/invoices/estimate/template/{templateId}		2021-07-28	invoices	invoices/estimate.write	LC			Update Estimate Template
+PUT	"	1	v3	invoices-v3
+DELETE	/invoices/estimate/template/{templateId}		2021-07-28	invoices	invoices/estimate.write	LC			Delete Estimate Template
+DELETE	"	1	v3	invoices-v3
+PUT	/invoices/estimate/{estimateId}		2021-07-28	invoices	invoices/estimate.write	LC			Update Estimate
+PUT	"	1	v3	invoices-v3
+DELETE	/invoices/estimate/{estimateId}		2021-07-28	invoices	invoices/estimate.write	LC			Delete Estimate
+DELETE	"	1	v3	invoices-v3
+POST	/invoices/estimate/{estimateId}/invoice		2021-07-28	invoices	invoices/estimate.write	LC			Create Invoice from Estimate
+POST	"	1	v3	invoices-v3
+POST	/invoices/estimate/{estimateId}/send		2021-07-28	invoices	invoices/estimate.write	LC			Send Estimate
+POST	"	1	v3	invoices-v3
+GET	/invoices/generate-invoice-number		2021-07-28	invoices	invoices.readonly	LC		altId altType	Generate Invoice Number
+GET	"	1	v3	invoices-v3
+GET	/invoices/schedule		2021-07-28	invoices	invoices/schedule.readonly	LC		altId altType limit offset	List schedules	offset	schedules	limit
+GET	"	1	v3	invoices-v3
+POST	/invoices/schedule		2021-07-28	invoices	invoices/schedule.write	LC			Create Invoice Schedule
+POST	"	1	v3	invoices-v3
+GET	/invoices/schedule/{scheduleId}		2021-07-28	invoices	invoices/schedule.readonly	LC		altId altType	Get an schedule		invoices
+GET	"	1	v3	invoices-v3
+PUT	/invoices/schedule/{scheduleId}		2021-07-28	invoices	invoices/schedule.write	LC			Update schedule
+PUT	"	1	v3	invoices-v3
+DELETE	/invoices/schedule/{scheduleId}		2021-07-28	invoices	invoices/schedule.write	LC		altId altType	Delete schedule
+DELETE	"	1	v3	invoices-v3
+POST	/invoices/schedule/{scheduleId}/auto-payment		2021-07-28	invoices	invoices/schedule.write	LC			Manage Auto payment for an schedule invoice
+POST	"	1	v3	invoices-v3
+POST	/invoices/schedule/{scheduleId}/cancel		2021-07-28	invoices	invoices/schedule.write	LC			Cancel an scheduled invoice
+POST	"	1	v3	invoices-v3
+POST	/invoices/schedule/{scheduleId}/schedule		2021-07-28	invoices	invoices/schedule.write	LC			Schedule an schedule invoice
+POST	"	1	v3	invoices-v3
+POST	/invoices/schedule/{scheduleId}/updateAndSchedule		2021-07-28	invoices	invoices/schedule.write	LC			Update scheduled recurring invoice
+POST	"	1	v3	invoices-v3
+GET	/invoices/settings		2021-07-28	invoices	invoices.readonly	LC		altId altType	Get Invoice Settings		customFields
+GET	"	1	v3	invoices-v3
+PATCH	/invoices/stats/last-visited-at		2021-07-28	invoices		LC			Update invoice last visited at
+PATCH	"	1	v3	invoices-v3
+GET	/invoices/template		2021-07-28	invoices	invoices/template.readonly	LC		altId altType limit offset	List templates	offset	data	limit
+GET	"	1	v3	invoices-v3
+POST	/invoices/template		2021-07-28	invoices	invoices/template.write	LC			Create template
+POST	"	1	v3	invoices-v3
+GET	/invoices/template/{templateId}		2021-07-28	invoices	invoices/template.readonly	LC		altId altType	Get an template		items
+GET	"	1	v3	invoices-v3
+PUT	/invoices/template/{templateId}		2021-07-28	invoices	invoices/template.write	LC			Update template
+PUT	"	1	v3	invoices-v3
+DELETE	/invoices/template/{templateId}		2021-07-28	invoices	invoices/template.write	LC		altId altType	Delete template
+DELETE	"	1	v3	invoices-v3
+PATCH	/invoices/template/{templateId}/late-fees-configuration		2021-07-28	invoices		LC			Update template late fees configuration
+PATCH	"	1	v3	invoices-v3
+PATCH	/invoices/template/{templateId}/payment-methods-configuration		2021-07-28	invoices		LC			Update template late fees configuration
+PATCH	"	1	v3	invoices-v3
+POST	/invoices/text2pay		2021-07-28	invoices	invoices.write	L			Create & Send
+POST	"	1	v3	invoices-v3
+GET	/invoices/{invoiceId}		2021-07-28	invoices	invoices.readonly	LC		altId altType	Get invoice		invoiceItems
+GET	"	1	v3	invoices-v3
+PUT	/invoices/{invoiceId}		2021-07-28	invoices	invoices.write	LC			Update invoice
+PUT	"	1	v3	invoices-v3
+DELETE	/invoices/{invoiceId}		2021-07-28	invoices	invoices.write	LC		altId altType	Delete invoice
+DELETE	"	1	v3	invoices-v3
+PATCH	/invoices/{invoiceId}/late-fees-configuration		2021-07-28	invoices		LC			Update invoice late fees configuration
+PATCH	"	1	v3	invoices-v3
+POST	/invoices/{invoiceId}/record-payment		2021-07-28	invoices	invoices.write	LC			Record a manual payment for an invoice
+POST	"	1	v3	invoices-v3
+POST	/invoices/{invoiceId}/send		2021-07-28	invoices	invoices.write	LC			Send invoice
+POST	"	1	v3	invoices-v3
+POST	/invoices/{invoiceId}/void		2021-07-28	invoices	invoices.write	LC			Void invoice
+POST	"	1	v3	invoices-v3
+]],
+["knowledge-bases"]=[[
+GET	/knowledge-bases/		2021-04-15	knowledge-base		L		locationId	Get all knowledge bases for a location by location Id (paginated)	after		limit	lastKnowledgeBaseId
+GET	"	1	v3	knowledge-base-v3
+POST	/knowledge-bases/		2021-04-15	knowledge-base		L			Create a new knowledge base (max 15 knowledge bases per location)
+POST	"	1	v3	knowledge-base-v3
+GET	/knowledge-bases/crawler		2021-04-15	knowledge-base		L		knowledgeBaseId locationId	Get all trained page links by knowledge base	page_query	urls
+GET	"	1	v3	knowledge-base-v3
+POST	/knowledge-bases/crawler		2021-04-15	knowledge-base		L			Start crawling and discover pages for training
+POST	"	1	v3	knowledge-base-v3
+DELETE	/knowledge-bases/crawler		2021-04-15	knowledge-base		L			Delete trained pages
+DELETE	"	1	v3	knowledge-base-v3
+GET	/knowledge-bases/crawler/status		2021-04-15	knowledge-base		L		locationId operationId knowledgeBaseId	Get crawling status for the latest operation
+GET	"	1	v3	knowledge-base-v3
+POST	/knowledge-bases/crawler/train		2021-04-15	knowledge-base		L			Train discovered website pages and ingest into the knowledge base
+POST	"	1	v3	knowledge-base-v3
+GET	/knowledge-bases/faqs		2021-04-15	knowledge-base		L		knowledgeBaseId locationId	Get all FAQs by knowledge base with pagination support	after	faqs	limit	lastFaqId
+GET	"	1	v3	knowledge-base-v3
+POST	/knowledge-bases/faqs		2021-04-15	knowledge-base		L			Create a new FAQ inside knowledge base
+POST	"	1	v3	knowledge-base-v3
+PUT	/knowledge-bases/faqs/{id}		2021-04-15	knowledge-base		L			Update an existing knowledge base FAQ
+PUT	"	1	v3	knowledge-base-v3
+DELETE	/knowledge-bases/faqs/{id}		2021-04-15	knowledge-base		L			Delete an existing knowledge base FAQ
+DELETE	"	1	v3	knowledge-base-v3
+PUT	/knowledge-bases/{id}		2021-04-15	knowledge-base		L			Update a knowledge base
+PUT	"	1	v3	knowledge-base-v3
+GET	/knowledge-bases/{knowledgeBaseId}		2021-04-15	knowledge-base		L			Get knowledge base by ID
+GET	"	1	v3	knowledge-base-v3
+DELETE	/knowledge-bases/{knowledgeBaseId}		2021-04-15	knowledge-base		L			Delete a knowledge base
+DELETE	"	1	v3	knowledge-base-v3
+]],
+["links"]=[[
+GET	/links/		2021-07-28	links	links.readonly	L		locationId	Get Links		links
+GET	"	1	v3	links-v3
+POST	/links/		2021-07-28	links	links.write	L			Create Link
+POST	"	1	v3	links-v3
+GET	/links/id/{linkId}		2021-07-28	links	links.readonly	L		locationId	Get Link by ID
+GET	"	1	v3	links-v3
+GET	/links/search		2021-04-15	links	links.readonly	L		locationId	Search Trigger Links	skip	links	limit
+GET	"	1	v3	links-v3
+PUT	/links/{linkId}		2021-07-28	links	links.write	L			Update Link
+PUT	"	1	v3	links-v3
+DELETE	/links/{linkId}		2021-07-28	links	links.write	L			Delete Link
+DELETE	"	1	v3	links-v3
+]],
+["locations"]=[[
+POST	/locations/		2021-07-28	locations	locations.write	C			Create Sub-Account (Formerly Location)
+POST	"	1	v3	locations-v3
+GET	/locations/search		2021-07-28	locations	locations.readonly	LC			Search	skip	locations	limit
+GET	"	1	v3	locations-v3
+GET	/locations/{locationId}		2021-07-28	locations	locations.readonly	LC			Get Sub-Account (Formerly Location)
+GET	"	1	v3	locations-v3
+PUT	/locations/{locationId}		2021-07-28	locations	locations.write	C			Put Sub-Account (Formerly Location)
+PUT	"	1	v3	locations-v3
+DELETE	/locations/{locationId}		2021-07-28	locations	locations.internal-access-only	C		deleteTwilioAccount	Delete Sub-Account (Formerly Location)
+DELETE	"	1	v3	locations-v3
+GET	/locations/{locationId}/conversationChannels/{type}	1	v3	locations-v3	locations.readonly	L			Get Conversation Channel
+GET	/locations/{locationId}/customFields		2021-07-28	locations	locations/customFields.readonly	L			Get Custom Fields		customFields
+GET	"	1	v3	locations-v3
+POST	/locations/{locationId}/customFields		2021-07-28	locations	locations/customFields.write	L			Create Custom Field
+POST	"	1	v3	locations-v3
+POST	/locations/{locationId}/customFields/upload		2021-07-28	locations	locations/customFields.write	L			Uploads File to customFields
+POST	"	1	v3	locations-v3
+GET	/locations/{locationId}/customFields/{id}		2021-07-28	locations		L			Get Custom Field
+GET	"	1	v3	locations-v3
+PUT	/locations/{locationId}/customFields/{id}		2021-07-28	locations		L			Update Custom Field
+PUT	"	1	v3	locations-v3
+DELETE	/locations/{locationId}/customFields/{id}		2021-07-28	locations		L			Delete Custom Field
+DELETE	"	1	v3	locations-v3
+GET	/locations/{locationId}/customValues		2021-07-28	locations	locations/customValues.readonly	L			Get Custom Values		customValues
+GET	"	1	v3	locations-v3
+POST	/locations/{locationId}/customValues		2021-07-28	locations	locations/customValues.write	L			Create Custom Value
+POST	"	1	v3	locations-v3
+GET	/locations/{locationId}/customValues/{id}		2021-07-28	locations		L			Get Custom Value
+GET	"	1	v3	locations-v3
+PUT	/locations/{locationId}/customValues/{id}		2021-07-28	locations		L			Update Custom Value
+PUT	"	1	v3	locations-v3
+DELETE	/locations/{locationId}/customValues/{id}		2021-07-28	locations		L			Delete Custom Value
+DELETE	"	1	v3	locations-v3
+GET	/locations/{locationId}/permissions	1	v3	locations-v3	locations/write	C			Get Permissions		permissions
+PUT	/locations/{locationId}/permissions	1	v3	locations-v3	locations/write	C			Update Permissions
+POST	/locations/{locationId}/recurring-tasks		2021-07-28	locations		L			Create Recurring Task
+POST	"	1	v3	locations-v3
+GET	/locations/{locationId}/recurring-tasks/{id}		2021-07-28	locations		L			Get Recurring Task By Id
+GET	"	1	v3	locations-v3
+PUT	/locations/{locationId}/recurring-tasks/{id}		2021-07-28	locations		L			Update Recurring Task
+PUT	"	1	v3	locations-v3
+DELETE	/locations/{locationId}/recurring-tasks/{id}		2021-07-28	locations		L			Delete Recurring Task
+DELETE	"	1	v3	locations-v3
+GET	/locations/{locationId}/tags		2021-07-28	locations	locations/tags.readonly	L			Get Tags		tags
+GET	"	1	v3	locations-v3
+POST	/locations/{locationId}/tags		2021-07-28	locations	locations/tags.write	L			Create Tag
+POST	"	1	v3	locations-v3
+GET	/locations/{locationId}/tags/{tagId}		2021-07-28	locations		L			Get tag by id
+GET	"	1	v3	locations-v3
+PUT	/locations/{locationId}/tags/{tagId}		2021-07-28	locations		L			Update tag
+PUT	"	1	v3	locations-v3
+DELETE	/locations/{locationId}/tags/{tagId}		2021-07-28	locations		L			Delete tag
+DELETE	"	1	v3	locations-v3
+POST	/locations/{locationId}/tasks/search		2021-07-28	locations	locations/tasks.readonly	L			Task Search Filter	skip	tasks	limit			1
+POST	"	1	v3	locations-v3
+GET	/locations/{locationId}/templates		2021-07-28	locations	locations/templates.readonly	L		originId	GET all or email/sms templates	skip	templates	limit
+GET	"	1	v3	locations-v3
+DELETE	/locations/{locationId}/templates/{id}		2021-07-28	locations		L			DELETE an email/sms template
+DELETE	"	1	v3	locations-v3
+GET	/locations/{locationId}/timezones		2021-07-28	locations	locations.readonly	L			Fetch Timezones
+GET	"	1	v3	locations-v3
+]],
+["marketplace"]=[[
+GET	/marketplace/app/{appId}/installations		2021-07-28	marketplace	marketplace-installer-details.readonly	lc			Get Installer Details
+GET	"	1	v3	marketplace-v3
+DELETE	/marketplace/app/{appId}/installations		2021-07-28	marketplace	oauth.write	lC			Uninstall an application
+DELETE	"	1	v3	marketplace-v3
+GET	/marketplace/app/{appId}/rebilling-config/location/{locationId}		2021-07-28	marketplace	oauth.readonly	l			Get rebilling config for an app subscription and usage plans
+GET	"	1	v3	marketplace-v3
+GET	/marketplace/billing/charges			marketplace	charges.readonly	l			Get all wallet charges	skip	charges	limit
+GET	"	1		marketplace-v3
+POST	/marketplace/billing/charges			marketplace	charges.write	l			Create a new wallet charge
+POST	"	1		marketplace-v3
+GET	/marketplace/billing/charges/has-funds			marketplace	charges.readonly	l			Check if account has sufficient funds
+GET	"	1		marketplace-v3
+GET	/marketplace/billing/charges/{chargeId}			marketplace	charges.readonly	l			Get specific wallet charge details
+GET	"	1		marketplace-v3
+DELETE	/marketplace/billing/charges/{chargeId}			marketplace	charges.write	l			Delete a wallet charge
+DELETE	"	1		marketplace-v3
+POST	/marketplace/external-auth/migration		2021-07-28	marketplace	marketplace-external-auth-migration.write	L			Migrate external authentication connection
+POST	"	1	v3	marketplace-v3
+]],
+["medias"]=[[
+PUT	/medias/delete-files		2021-07-28	medias		L			Bulk Delete / Trash Files or Folders
+PUT	"	1	v3	medias-v3
+GET	/medias/files		2021-07-28	medias	medias.readonly	L		sortBy sortOrder type altType altId	Get List of Files/ Folders	offset	files	limit
+GET	"	1	v3	medias-v3
+POST	/medias/folder		2021-07-28	medias		L			Create Folder
+POST	"	1	v3	medias-v3
+PUT	/medias/update-files		2021-07-28	medias		L			Bulk Update Files/ Folders
+PUT	"	1	v3	medias-v3
+POST	/medias/upload-file		2021-07-28	medias	medias.write	L			Upload File into Media Storage
+POST	"	1	v3	medias-v3
+POST	/medias/{id}		2021-07-28	medias		L			Update File/ Folder
+POST	"	1	v3	medias-v3
+DELETE	/medias/{id}		2021-07-28	medias	medias.write	L		altType altId	Delete File or Folder
+DELETE	"	1	v3	medias-v3
+]],
+["oauth"]=[[
+GET	/oauth/installed-locations	1	v3	oauth-v3	oauth.readonly	c		companyId appId	Get Location where app is installed	token	items	pageSize	pageToken	pagination.nextPageToken
+GET	/oauth/installedLocations		2021-07-28	oauth	oauth.readonly	c		companyId appId	Get Location where app is installed	skip	locations	limit
+POST	/oauth/location-token	1	v3	oauth-v3	oauth.write	c			Get Location Access Token from Agency Token
+POST	/oauth/locationToken		2021-07-28	oauth	oauth.write	c			Get Location Access Token from Agency Token
+POST	/oauth/token			oauth			0		Get Access Token
+POST	"	1	v3	oauth-v3
+]],
+["objects"]=[[
+GET	/objects/		2021-07-28	objects	objects/schema.readonly	L		locationId	Get all objects for a location		objects
+GET	"	1	v3	objects-v3
+POST	/objects/		2021-07-28	objects	objects/schema.write	C			Create Custom Object
+POST	"	1	v3	objects-v3
+GET	/objects/{key}		2021-07-28	objects	objects/schema.readonly	L		locationId	Get Object Schema by key / id		fields
+GET	"	1	v3	objects-v3
+PUT	/objects/{key}		2021-07-28	objects	objects/schema.write	L			Update Object Schema By Key / Id
+PUT	"	1	v3	objects-v3
+POST	/objects/{schemaKey}/records		2021-07-28	objects	objects/record.write	L			Create Record
+POST	"	1	v3	objects-v3
+POST	/objects/{schemaKey}/records/search		2021-07-28	objects	objects/record.readonly	L			Search Object Records	page	records	pageLimit			1
+POST	"	1	v3	objects-v3
+GET	/objects/{schemaKey}/records/{id}		2021-07-28	objects		L			Get Record By Id
+GET	"	1	v3	objects-v3
+PUT	/objects/{schemaKey}/records/{id}		2021-07-28	objects		L		locationId	Update Record
+PUT	"	1	v3	objects-v3
+DELETE	/objects/{schemaKey}/records/{id}		2021-07-28	objects		L			Delete Record
+DELETE	"	1	v3	objects-v3
+]],
+["opportunities"]=[[
+POST	/opportunities/		2021-07-28	opportunities	opportunities.write	L			Create Opportunity
+POST	"	1	v3	opportunities-v3
+GET	/opportunities/lost-reason		2021-07-28	opportunities	opportunities.readonly	L		locationId	Get lost reason	skip	lostReasons	limit
+GET	"	1	v3	opportunities-v3
+GET	/opportunities/pipelines		2021-07-28	opportunities	opportunities.readonly	L		locationId	Get Pipelines		pipelines
+GET	"	1	v3	opportunities-v3
+GET	/opportunities/search		2021-07-28	opportunities	opportunities.readonly	L		location_id	Search Opportunity	meta	opportunities	limit
+GET	/opportunities/search	1	v3	opportunities-v3	opportunities.readonly	L		locationId	Search Opportunity	meta	opportunities	limit
+POST	/opportunities/search		2021-07-28	opportunities	opportunities.readonly	L			Search Opportunities	page	opportunities	limit			1
+POST	"	1	v3	opportunities-v3
+POST	/opportunities/upsert		2021-07-28	opportunities	opportunities.write	L			Upsert Opportunity
+POST	"	1	v3	opportunities-v3
+GET	/opportunities/{id}		2021-07-28	opportunities	opportunities.readonly	L			Get Opportunity
+GET	"	1	v3	opportunities-v3
+PUT	/opportunities/{id}		2021-07-28	opportunities	opportunities.write	L			Update Opportunity
+PUT	"	1	v3	opportunities-v3
+DELETE	/opportunities/{id}		2021-07-28	opportunities	opportunities.write	L			Delete Opportunity
+DELETE	"	1	v3	opportunities-v3
+POST	/opportunities/{id}/followers		2021-07-28	opportunities	opportunities.write	L			Add Followers
+POST	"	1	v3	opportunities-v3
+DELETE	/opportunities/{id}/followers		2021-07-28	opportunities	opportunities.write	L			Remove Followers
+DELETE	"	1	v3	opportunities-v3
+PUT	/opportunities/{id}/status		2021-07-28	opportunities	opportunities.write	L			Update Opportunity Status
+PUT	"	1	v3	opportunities-v3
+]],
+["payments"]=[[
+GET	/payments/coupon		2021-07-28	payments	payments/coupons.readonly	L		altId altType id code	Fetch Coupon
+GET	"	1	v3	payments-v3
+POST	/payments/coupon		2021-07-28	payments	payments/coupons.write	L			Create Coupon
+POST	"	1	v3	payments-v3
+PUT	/payments/coupon		2021-07-28	payments	payments/coupons.write	L			Update Coupon
+PUT	"	1	v3	payments-v3
+DELETE	/payments/coupon		2021-07-28	payments	payments/coupons.write	L			Delete Coupon
+DELETE	"	1	v3	payments-v3
+GET	/payments/coupon/list		2021-07-28	payments	payments/coupons.readonly	L		altId altType	List Coupons	offset	data	limit
+GET	"	1	v3	payments-v3
+PUT	/payments/custom-provider/capabilities		2021-07-28	payments	payments/custom-provider.write	L			Custom-provider marketplace app update capabilities
+PUT	"	1	v3	payments-v3
+GET	/payments/custom-provider/connect		2021-07-28	payments	payments/custom-provider.readonly	L		locationId	Fetch given provider config
+GET	"	1	v3	payments-v3
+POST	/payments/custom-provider/connect		2021-07-28	payments	payments/custom-provider.write	L		locationId	Create new provider config
+POST	"	1	v3	payments-v3
+POST	/payments/custom-provider/disconnect		2021-07-28	payments	payments/custom-provider.write	L		locationId	Disconnect existing provider config
+POST	"	1	v3	payments-v3
+POST	/payments/custom-provider/provider		2021-07-28	payments	payments/custom-provider.write	L		locationId	Create new integration
+POST	"	1	v3	payments-v3
+DELETE	/payments/custom-provider/provider		2021-07-28	payments	payments/custom-provider.write	L		locationId	Deleting an existing integration
+DELETE	"	1	v3	payments-v3
+GET	/payments/integrations/provider/whitelabel		2021-07-28	payments	payments/integration.readonly	L		altId altType	List White-label Integration Providers	offset		limit
+GET	"	1	v3	payments-v3
+POST	/payments/integrations/provider/whitelabel		2021-07-28	payments	payments/integration.write	L			Create White-label Integration Provider
+POST	"	1	v3	payments-v3
+GET	/payments/orders		2021-07-28	payments	payments/orders.readonly	L		altId	List Orders	offset	data	limit
+GET	"	1	v3	payments-v3
+GET	/payments/orders/{orderId}		2021-07-28	payments	payments/orders.readonly	L		altId	Get Order by ID		items
+GET	"	1	v3	payments-v3
+GET	/payments/orders/{orderId}/fulfillments		2021-07-28	payments	payments/orders.readonly	L		altId altType	List fulfillment		data
+GET	"	1	v3	payments-v3
+POST	/payments/orders/{orderId}/fulfillments		2021-07-28	payments	payments/orders.write	L			Create order fulfillment
+POST	"	1	v3	payments-v3
+GET	/payments/orders/{orderId}/notes		2021-07-28	payments		L		altId altType	List Order Notes
+GET	"	1	v3	payments-v3
+POST	/payments/orders/{orderId}/record-payment		2021-07-28	payments	payments/orders.collectPayment	L			Record Order Payment
+POST	"	1	v3	payments-v3
+GET	/payments/subscriptions		2021-07-28	payments	payments/subscriptions.readonly	L		altId altType	List Subscriptions	offset	data	limit
+GET	"	1	v3	payments-v3
+GET	/payments/subscriptions/{subscriptionId}		2021-07-28	payments	payments/subscriptions.readonly	L		altId altType	Get Subscription by ID
+GET	"	1	v3	payments-v3
+GET	/payments/transactions		2021-07-28	payments	payments/transactions.readonly	L		altId altType	List Transactions	offset	data	limit
+GET	"	1	v3	payments-v3
+GET	/payments/transactions/{transactionId}		2021-07-28	payments	payments/transactions.readonly	L		altId altType	Get Transaction by ID
+GET	"	1	v3	payments-v3
+]],
+["phone-system"]=[[
+GET	/phone-system/number-pools		2021-07-28	phone-system	numberpools.read	L			List Number Pools		data
+GET	/phone-system/number-pools	1		phone-system-v3	numberpools.read	L		locationId	List number pools
+GET	/phone-system/numbers/location/{locationId}		2021-07-28	phone-system	phonenumbers.read	L			List active numbers	page_query	numbers	pageSize
+GET	/phone-system/numbers/location/{locationId}	1		phone-system-v3	phonenumbers.read	L			List active numbers	page_query		pageSize
+GET	/phone-system/numbers/location/{locationId}/available		2021-07-28	phone-system	phonenumbers.read	L		countryCode	List available phone numbers		numbers
+GET	/phone-system/numbers/location/{locationId}/available	1		phone-system-v3	phonenumbers.read	L		firstPart lastPart anywhere numberTypes smsEnabled mmsEnabled voiceEnabled countryCode	List available phone numbers
+POST	/phone-system/numbers/location/{locationId}/purchase		2021-07-28	phone-system	phonenumbers.write	L			Purchase a phone number
+POST	/phone-system/numbers/location/{locationId}/purchase	1		phone-system-v3	phonenumbers.write	L			Purchase number for location
+]],
+["products"]=[[
+GET	/products/		2021-07-28	products	products.readonly	LC		locationId	List Products	offset	products	limit
+GET	"	1	v3	products-v3
+POST	/products/		2021-07-28	products	products.write	LC			Create Product
+POST	"	1	v3	products-v3
+POST	/products/bulk-update		2021-07-28	products	products.write	L			Bulk Update Products
+POST	"	1	v3	products-v3
+POST	/products/bulk-update/edit		2021-07-28	products					Bulk Edit Products and Prices
+POST	"	1	v3	products-v3
+GET	/products/collections		2021-07-28	products	products/collection.readonly	L		altId altType	Fetch Product Collections	offset	data	limit
+GET	"	1	v3	products-v3
+POST	/products/collections		2021-07-28	products	products/collection.write	L			Create Product Collection
+POST	"	1	v3	products-v3
+GET	/products/collections/{collectionId}		2021-07-28	products	products/collection.readonly	L		altId	Get Details about individual product collection
+GET	"	1	v3	products-v3
+PUT	/products/collections/{collectionId}		2021-07-28	products	products/collection.write	L			Update Product Collection
+PUT	"	1	v3	products-v3
+DELETE	/products/collections/{collectionId}		2021-07-28	products	products/collection.write	L		altId altType	Delete Product Collection
+DELETE	"	1	v3	products-v3
+GET	/products/inventory		2021-07-28	products	products/prices.readonly	LC		altId altType	List Inventory	offset	inventory	limit
+GET	"	1	v3	products-v3
+POST	/products/inventory		2021-07-28	products	products/prices.write	LC			Update Inventory
+POST	"	1	v3	products-v3
+GET	/products/reviews		2021-07-28	products	products.readonly	L		altId altType	Fetch Product Reviews	offset	data	limit
+GET	"	1	v3	products-v3
+POST	/products/reviews/bulk-update		2021-07-28	products	products.write	L			Update Product Reviews
+POST	"	1	v3	products-v3
+GET	/products/reviews/count		2021-07-28	products	products.readonly	L		altId altType	Fetch Review Count as per status		data
+GET	"	1	v3	products-v3
+PUT	/products/reviews/{reviewId}		2021-07-28	products	products.write	L			Update Product Reviews
+PUT	"	1	v3	products-v3
+DELETE	/products/reviews/{reviewId}		2021-07-28	products	products.write	L		altId altType productId	Delete Product Review
+DELETE	"	1	v3	products-v3
+POST	/products/store/{storeId}		2021-07-28	products	products.write	L			Action to include/exclude the product in store
+POST	"	1	v3	products-v3
+POST	/products/store/{storeId}/priority		2021-07-28	products		L			Update product display priorities in store
+POST	"	1	v3	products-v3
+GET	/products/store/{storeId}/stats		2021-07-28	products	products.readonly	L		altId altType	Fetch Product Store Stats
+GET	"	1	v3	products-v3
+GET	/products/{productId}		2021-07-28	products	products.readonly	LC		locationId	Get Product by ID
+GET	"	1	v3	products-v3
+PUT	/products/{productId}		2021-07-28	products	products.write	LC			Update Product by ID
+PUT	"	1	v3	products-v3
+DELETE	/products/{productId}		2021-07-28	products	products.write	LC		locationId	Delete Product by ID
+DELETE	"	1	v3	products-v3
+GET	/products/{productId}/price		2021-07-28	products	products/prices.readonly	LC		locationId	List Prices for a Product	offset	prices	limit
+GET	"	1	v3	products-v3
+POST	/products/{productId}/price		2021-07-28	products	products/prices.write	LC			Create Price for a Product
+POST	"	1	v3	products-v3
+GET	/products/{productId}/price/{priceId}		2021-07-28	products	products/prices.readonly	LC		locationId	Get Price by ID for a Product
+GET	"	1	v3	products-v3
+PUT	/products/{productId}/price/{priceId}		2021-07-28	products	products/prices.write	LC			Update Price by ID for a Product
+PUT	"	1	v3	products-v3
+DELETE	/products/{productId}/price/{priceId}		2021-07-28	products	products/prices.write	LC		locationId	Delete Price by ID for a Product
+DELETE	"	1	v3	products-v3
+]],
+["proposals"]=[[
+GET	/proposals/document		2021-07-28	proposals		LC		locationId	List documents	skip	documents	limit
+GET	"	1	v3	proposals-v3
+POST	/proposals/document/send		2021-07-28	proposals		LC			Send document
+POST	"	1	v3	proposals-v3
+GET	/proposals/templates		2021-07-28	proposals		LC		locationId	List templates	skip	data	limit
+GET	"	1	v3	proposals-v3
+POST	/proposals/templates/send		2021-07-28	proposals		LC			Send template
+POST	"	1	v3	proposals-v3
+]],
+["saas"]=[[
+GET	/saas/agency-plans/{companyId}		2021-04-15	saas-api		C			Get Agency Plans
+GET	"	1	v3	saas-v3
+POST	/saas/allow-attach-rebilling/{locationId}	1	v3	saas-v3	saas/company.read	C			Allow Attach Rebilling
+POST	/saas/bulk-disable-saas/{companyId}		2021-04-15	saas-api		C			Disable SaaS for locations
+POST	"	1	v3	saas-v3
+POST	/saas/bulk-enable-saas/{companyId}		2021-04-15	saas-api		C			Bulk Enable SaaS
+POST	"	1	v3	saas-v3
+POST	/saas/enable-saas/{locationId}		2021-04-15	saas-api		C			Enable SaaS for Sub-Account (Formerly Location)
+POST	"	1	v3	saas-v3
+GET	/saas/get-saas-subscription/{locationId}		2021-04-15	saas-api		C		companyId	Get Location Subscription Details
+GET	"	1	v3	saas-v3
+GET	/saas/locations		2021-04-15	saas-api		C		customerId subscriptionId companyId	Get locations by stripeId with companyId
+GET	"	1	v3	saas-v3
+POST	/saas/pause/{locationId}		2021-04-15	saas-api		C			Pause location
+POST	"	1	v3	saas-v3
+GET	/saas/saas-locations/{companyId}		2021-04-15	saas-api		C		page	Get SaaS Locations	page_query
+GET	"	1	v3	saas-v3
+GET	/saas/saas-plan/{planId}		2021-04-15	saas-api		C		companyId	Get SaaS Plan
+GET	"	1	v3	saas-v3
+POST	/saas/update-rebilling/{companyId}		2021-04-15	saas-api		C			Update Rebilling
+POST	"	1	v3	saas-v3
+PUT	/saas/update-saas-subscription/{locationId}		2021-04-15	saas-api		C			Update SaaS subscription
+PUT	"	1	v3	saas-v3
+]],
+["saas-api"]=[[
+GET	/saas-api/public-api/agency-plans/{companyId}		2021-04-15	saas-api		C			Get Agency Plans
+GET	"	1	v3	saas-v3
+POST	/saas-api/public-api/bulk-disable-saas/{companyId}		2021-04-15	saas-api		C			Disable SaaS for locations
+POST	"	1	v3	saas-v3
+POST	/saas-api/public-api/bulk-enable-saas/{companyId}		2021-04-15	saas-api		C			Bulk Enable SaaS
+POST	"	1	v3	saas-v3
+GET	/saas-api/public-api/companies/{companyId}/locations/{locationId}/wallet-balance	1	v3	saas-v3	saas/company.read	C			Get Location Wallet Balance
+POST	/saas-api/public-api/companies/{companyId}/locations/{locationId}/wallet-balance/complimentary-credits	1	v3	saas-v3	saas/company.write	C			Update Location Wallet Balance
+POST	/saas-api/public-api/enable-saas/{locationId}		2021-04-15	saas-api		C			Enable SaaS for Sub-Account (Formerly Location)
+POST	"	1	v3	saas-v3
+GET	/saas-api/public-api/get-saas-subscription/{locationId}		2021-04-15	saas-api		C		companyId	Get Location Subscription Details
+GET	"	1	v3	saas-v3
+GET	/saas-api/public-api/locations		2021-04-15	saas-api		C		companyId	Get locations by stripeId with companyId
+GET	"	1	v3	saas-v3
+POST	/saas-api/public-api/pause/{locationId}		2021-04-15	saas-api		C			Pause location
+POST	"	1	v3	saas-v3
+GET	/saas-api/public-api/saas-locations/{companyId}		2021-04-15	saas-api		C			Get SaaS Locations	page_query	locations
+GET	"	1	v3	saas-v3
+GET	/saas-api/public-api/saas-plan/{planId}		2021-04-15	saas-api		C		companyId	Get SaaS Plan
+GET	"	1	v3	saas-v3
+POST	/saas-api/public-api/update-rebilling/{companyId}		2021-04-15	saas-api		C			Update Rebilling
+POST	"	1	v3	saas-v3
+PUT	/saas-api/public-api/update-saas-subscription/{locationId}		2021-04-15	saas-api		C			Update SaaS subscription
+PUT	"	1	v3	saas-v3
+]],
+["snapshots"]=[[
+GET	/snapshots/		2021-07-28	snapshots		C		companyId	Get Snapshots		snapshots
+GET	"	1	v3	snapshots-v3
+POST	/snapshots/share/link		2021-07-28	snapshots		C		companyId	Create Snapshot Share Link
+POST	"	1	v3	snapshots-v3
+GET	/snapshots/snapshot-status/{snapshotId}		2021-07-28	snapshots		C		companyId from to lastDoc limit	Get Snapshot Push between Dates		data
+GET	/snapshots/snapshot-status/{snapshotId}	1	v3	snapshots-v3		C		companyId from to lastDoc	Get Snapshot Push between Dates		data
+GET	/snapshots/snapshot-status/{snapshotId}/location/{locationId}		2021-07-28	snapshots		C		companyId	Get Last Snapshot Push
+GET	"	1	v3	snapshots-v3
+]],
+["social-media-posting"]=[[
+POST	/social-media-posting/category/queues	1	v3	social-planner-v3	socialplanner/category.write	L			Create a new category queue
+GET	/social-media-posting/category/queues/available-categories	1	v3	social-planner-v3	socialplanner/category.readonly	L		locationId	Get all categories with their queue status	skip		limit
+POST	/social-media-posting/category/queues/list	1	v3	social-planner-v3	socialplanner/category.readonly	L			Fetch category queues for a location	skip		limit			1
+POST	/social-media-posting/category/queues/list/calendar	1	v3	social-planner-v3	socialplanner/category.readonly	L			Get scheduled posts calendar view
+DELETE	/social-media-posting/category/queues/{postId}/active-post	1	v3	social-planner-v3	socialplanner/category.write	L		locationId	Delete an active post and schedule the next one
+GET	/social-media-posting/category/queues/{queueId}	1	v3	social-planner-v3	socialplanner/category.readonly	L		locationId	Fetch a category queue by ID
+PUT	/social-media-posting/category/queues/{queueId}	1	v3	social-planner-v3	socialplanner/category.write	L			Update queue settings or status
+POST	/social-media-posting/category/queues/{queueId}/create/item	1	v3	social-planner-v3	socialplanner/category.write	L			Create a new item in the queue
+POST	/social-media-posting/category/queues/{queueId}/edit/calendar	1	v3	social-planner-v3	socialplanner/category.readonly	L			Fetch calendar view for an edit session
+POST	/social-media-posting/category/queues/{queueId}/edit/discard	1	v3	social-planner-v3	socialplanner/category.write	L			Discard edit session changes
+POST	/social-media-posting/category/queues/{queueId}/edit/save	1	v3	social-planner-v3	socialplanner/category.write	L			Save edit session changes
+POST	/social-media-posting/category/queues/{queueId}/edit/start	1	v3	social-planner-v3	socialplanner/category.write	L			Start or resume an edit session
+POST	/social-media-posting/category/queues/{queueId}/items	1	v3	social-planner-v3	socialplanner/category.readonly	L			Fetch items from a queue	skip		limit			1
+PUT	/social-media-posting/category/queues/{queueId}/items/{itemId}	1	v3	social-planner-v3	socialplanner/category.write	L			Update an item in a queue
+DELETE	/social-media-posting/category/queues/{queueId}/items/{itemId}	1	v3	social-planner-v3	socialplanner/category.write	L		locationId	Delete an item from a queue
+POST	/social-media-posting/category/queues/{queueId}/items/{itemId}/clone	1	v3	social-planner-v3	socialplanner/category.write	L			Clone a queue item
+PUT	/social-media-posting/category/queues/{queueId}/items/{itemId}/reset	1	v3	social-planner-v3	socialplanner/category.write	L			Reset an item in a queue
+POST	/social-media-posting/category/queues/{queueId}/slots	1	v3	social-planner-v3	socialplanner/category.readonly	L			Fetch slot information for queue items	skip		limit			1
+POST	/social-media-posting/comments/{platform}	1	v3	social-planner-v3				locationId	Create a comment or reply
+POST	/social-media-posting/comments/{platform}/list	1	v3	social-planner-v3				locationId	List comments for a post or thread	skip		limit			1
+POST	/social-media-posting/comments/{platform}/{id}/like	1	v3	social-planner-v3				locationId	Like a comment
+DELETE	/social-media-posting/comments/{platform}/{id}/like	1	v3	social-planner-v3				locationId	Unlike a comment
+GET	/social-media-posting/oauth/facebook/start		2021-07-28	social-media-posting		L		locationId userId	Starts OAuth For Facebook Account
+GET	/social-media-posting/oauth/google/start		2021-07-28	social-media-posting	socialplanner/oauth.readonly	L		locationId userId	Starts OAuth For Google Account
+GET	/social-media-posting/oauth/instagram/start		2021-07-28	social-media-posting	socialplanner/oauth.readonly	L		locationId userId	Starts OAuth For Instagram Account
+GET	/social-media-posting/oauth/linkedin/start		2021-07-28	social-media-posting		L		locationId userId	Starts OAuth For LinkedIn Account
+GET	/social-media-posting/oauth/tiktok-business/start		2021-07-28	social-media-posting	socialplanner/oauth.readonly	L		locationId userId	Starts OAuth For Tiktok Business Account
+GET	/social-media-posting/oauth/tiktok/start		2021-07-28	social-media-posting	socialplanner/oauth.readonly	L		locationId userId	Starts OAuth For Tiktok Account
+GET	/social-media-posting/oauth/twitter/start		2021-07-28	social-media-posting	socialplanner/oauth.readonly	L		locationId userId	Starts OAuth For Twitter Account
+GET	/social-media-posting/oauth/{locationId}/facebook/accounts/{accountId}		2021-07-28	social-media-posting		L			Get facebook pages
+POST	/social-media-posting/oauth/{locationId}/facebook/accounts/{accountId}		2021-07-28	social-media-posting		L			Attach facebook pages
+GET	/social-media-posting/oauth/{locationId}/google/locations/{accountId}		2021-07-28	social-media-posting		L			Get google business locations
+POST	/social-media-posting/oauth/{locationId}/google/locations/{accountId}		2021-07-28	social-media-posting		L			Set google business locations
+GET	/social-media-posting/oauth/{locationId}/instagram/accounts/{accountId}		2021-07-28	social-media-posting		L			Get Instagram Professional Accounts
+POST	/social-media-posting/oauth/{locationId}/instagram/accounts/{accountId}		2021-07-28	social-media-posting		L			Attach Instagram Professional Accounts
+GET	/social-media-posting/oauth/{locationId}/linkedin/accounts/{accountId}		2021-07-28	social-media-posting		L			Get Linkedin pages and profile
+POST	/social-media-posting/oauth/{locationId}/linkedin/accounts/{accountId}		2021-07-28	social-media-posting		L			Attach linkedin pages and profile
+GET	/social-media-posting/oauth/{locationId}/tiktok-business/accounts/{accountId}		2021-07-28	social-media-posting		L			Get Tiktok Business profile
+GET	/social-media-posting/oauth/{locationId}/tiktok/accounts/{accountId}		2021-07-28	social-media-posting		L			Get Tiktok profile
+POST	/social-media-posting/oauth/{locationId}/tiktok/accounts/{accountId}		2021-07-28	social-media-posting		L			Attach Tiktok profile
+GET	/social-media-posting/oauth/{locationId}/twitter/accounts/{accountId}		2021-07-28	social-media-posting					Get Twitter profile
+POST	/social-media-posting/oauth/{locationId}/twitter/accounts/{accountId}		2021-07-28	social-media-posting					Attach Twitter profile
+GET	/social-media-posting/oauth/{locationId}/{platform}/accounts/{accountId}	1	v3	social-planner-v3					Get Available Accounts (Step 2 of 3)
+POST	/social-media-posting/oauth/{locationId}/{platform}/accounts/{accountId}	1	v3	social-planner-v3					Connect Account (Step 3 of 3)
+GET	/social-media-posting/oauth/{platform}/start	1	v3	social-planner-v3				locationId userId	Start OAuth Flow (Step 1 of 3)
+POST	/social-media-posting/statistics		2021-07-28	social-media-posting	socialplanner/statistics.readonly	L		locationId	Get Social Media Statistics
+POST	"	1	v3	social-planner-v3
+GET	/social-media-posting/{locationId}/accounts		2021-07-28	social-media-posting	socialplanner/account.readonly	L			Get Accounts
+GET	"	1	v3	social-planner-v3
+DELETE	/social-media-posting/{locationId}/accounts/{id}		2021-07-28	social-media-posting		L			Delete Account
+DELETE	"	1	v3	social-planner-v3
+GET	/social-media-posting/{locationId}/categories		2021-07-28	social-media-posting	socialplanner/category.readonly	L			Get categories by location id	skip		limit
+GET	"	1	v3	social-planner-v3
+GET	/social-media-posting/{locationId}/categories/{id}		2021-07-28	social-media-posting		L			Get categories by id
+GET	"	1	v3	social-planner-v3
+GET	/social-media-posting/{locationId}/csv		2021-07-28	social-media-posting		L			Get Upload Status	skip		limit
+GET	/social-media-posting/{locationId}/csv	1	v3	social-planner-v3		L		userId	Get Upload Status	skip		limit
+POST	/social-media-posting/{locationId}/csv		2021-07-28	social-media-posting	socialplanner/csv.write	L			Upload CSV
+POST	"	1	v3	social-planner-v3
+DELETE	/social-media-posting/{locationId}/csv/{csvId}/post/{postId}		2021-07-28	social-media-posting		L			Delete CSV Post
+DELETE	"	1	v3	social-planner-v3
+GET	/social-media-posting/{locationId}/csv/{id}		2021-07-28	social-media-posting		L			Get CSV Post	skip		limit
+GET	"	1	v3	social-planner-v3
+PATCH	/social-media-posting/{locationId}/csv/{id}		2021-07-28	social-media-posting		L			Start CSV Finalize
+PATCH	"	1	v3	social-planner-v3
+DELETE	/social-media-posting/{locationId}/csv/{id}		2021-07-28	social-media-posting		L			Delete CSV
+DELETE	"	1	v3	social-planner-v3
+POST	/social-media-posting/{locationId}/posts		2021-07-28	social-media-posting	socialplanner/post.write	L			Create post
+POST	"	1	v3	social-planner-v3
+POST	/social-media-posting/{locationId}/posts/bulk-delete		2021-07-28	social-media-posting		L			Bulk Delete Social Planner Posts
+POST	"	1	v3	social-planner-v3
+POST	/social-media-posting/{locationId}/posts/list		2021-07-28	social-media-posting	socialplanner/post.readonly	L			Get posts	skip		limit			1
+POST	"	1	v3	social-planner-v3
+GET	/social-media-posting/{locationId}/posts/{id}		2021-07-28	social-media-posting		L			Get post
+GET	"	1	v3	social-planner-v3
+PUT	/social-media-posting/{locationId}/posts/{id}		2021-07-28	social-media-posting		L			Edit post
+PUT	"	1	v3	social-planner-v3
+DELETE	/social-media-posting/{locationId}/posts/{id}		2021-07-28	social-media-posting		L			Delete Post
+DELETE	"	1	v3	social-planner-v3
+POST	/social-media-posting/{locationId}/set-accounts		2021-07-28	social-media-posting	socialplanner/csv.write	L			Set Accounts
+POST	"	1	v3	social-planner-v3
+GET	/social-media-posting/{locationId}/tags		2021-07-28	social-media-posting		L			Get tags by location id	skip		limit
+GET	"	1	v3	social-planner-v3
+POST	/social-media-posting/{locationId}/tags/details		2021-07-28	social-media-posting		L			Get tags by ids
+POST	"	1	v3	social-planner-v3
+]],
+["store"]=[[
+GET	/store/shipping-carrier			store		L		altId altType	List Shipping Carriers		data
+GET	"	1		store-v3
+POST	/store/shipping-carrier			store		L			Create Shipping Carrier
+POST	"	1		store-v3
+GET	/store/shipping-carrier/{shippingCarrierId}			store		L		altId altType	Get Shipping Carrier
+GET	"	1		store-v3
+PUT	/store/shipping-carrier/{shippingCarrierId}			store		L			Update Shipping Carrier
+PUT	"	1		store-v3
+DELETE	/store/shipping-carrier/{shippingCarrierId}			store		L		altId altType	Delete shipping carrier
+DELETE	"	1		store-v3
+GET	/store/shipping-zone			store		L		altId altType	List Shipping Zones	offset	data	limit
+GET	"	1		store-v3
+POST	/store/shipping-zone			store		L			Create Shipping Zone
+POST	"	1		store-v3
+POST	/store/shipping-zone/shipping-rates			store					Get available shipping rates
+POST	"	1		store-v3
+GET	/store/shipping-zone/{shippingZoneId}			store		L		altId altType	Get Shipping Zone
+GET	"	1		store-v3
+PUT	/store/shipping-zone/{shippingZoneId}			store		L			Update Shipping Zone
+PUT	"	1		store-v3
+DELETE	/store/shipping-zone/{shippingZoneId}			store		L		altId altType	Delete shipping zone
+DELETE	"	1		store-v3
+GET	/store/shipping-zone/{shippingZoneId}/shipping-rate			store		L		altId altType	List Shipping Rates	offset	data	limit
+GET	"	1		store-v3
+POST	/store/shipping-zone/{shippingZoneId}/shipping-rate			store		L			Create Shipping Rate
+POST	"	1		store-v3
+GET	/store/shipping-zone/{shippingZoneId}/shipping-rate/{shippingRateId}			store		L		altId altType	Get Shipping Rate
+GET	"	1		store-v3
+PUT	/store/shipping-zone/{shippingZoneId}/shipping-rate/{shippingRateId}			store		L			Update Shipping Rate
+PUT	"	1		store-v3
+DELETE	/store/shipping-zone/{shippingZoneId}/shipping-rate/{shippingRateId}			store		L		altId altType	Delete shipping rate
+DELETE	"	1		store-v3
+GET	/store/store-setting			store		L		altId altType	Get Store Settings
+GET	"	1		store-v3
+POST	/store/store-setting			store		L			Create/Update Store Settings
+POST	"	1		store-v3
+]],
+["surveys"]=[[
+GET	/surveys/		2021-07-28	surveys	surveys.readonly	L		locationId	Get Surveys	skip	surveys	limit
+GET	"	1	v3	surveys-v3
+GET	/surveys/submissions		2021-07-28	surveys	surveys.readonly	L		locationId	Get Surveys Submissions	page_query	submissions	limit
+GET	"	1	v3	surveys-v3
+]],
+["users"]=[[
+GET	/users/		2021-07-28	users	users.readonly	L		locationId	Get User by Location		users
+POST	/users/		2021-07-28	users	users.write	LC			Create User
+POST	"	1	v3	users-v3
+GET	/users/search		2021-07-28	users	users.readonly	LC		companyId	Search Users	skip	users	limit
+GET	"	1	v3	users-v3
+POST	/users/search/filter-by-email		2021-07-28	users	users.readonly	C			Filter Users by Email	skip	users	limit			1
+POST	"	1	v3	users-v3
+GET	/users/{userId}		2021-07-28	users	users.readonly	LC			Get User
+GET	"	1	v3	users-v3
+PUT	/users/{userId}		2021-07-28	users	users.write	LC			Update User
+PUT	"	1	v3	users-v3
+DELETE	/users/{userId}		2021-07-28	users	users.write	LC			Delete User
+DELETE	"	1	v3	users-v3
+]],
+["voice-ai"]=[[
+POST	/voice-ai/actions		2021-04-15	voice-ai	voice-ai-agent-goals.write	L			Create Agent Action
+POST	"	1	v3	voice-ai-v3
+GET	/voice-ai/actions/{actionId}		2021-04-15	voice-ai	voice-ai-agent-goals.readonly	L		locationId	Get Agent Action
+GET	"	1	v3	voice-ai-v3
+PUT	/voice-ai/actions/{actionId}		2021-04-15	voice-ai	voice-ai-agent-goals.write	L			Update Agent Action
+PUT	"	1	v3	voice-ai-v3
+DELETE	/voice-ai/actions/{actionId}		2021-04-15	voice-ai	voice-ai-agent-goals.write	L		locationId agentId	Delete Agent Action
+DELETE	"	1	v3	voice-ai-v3
+GET	/voice-ai/agents		2021-04-15	voice-ai	voice-ai-agents.readonly	L		locationId	List Agents	page_query	agents	pageSize
+GET	"	1	v3	voice-ai-v3
+POST	/voice-ai/agents		2021-04-15	voice-ai	voice-ai-agents.write	L			Create Agent
+POST	"	1	v3	voice-ai-v3
+GET	/voice-ai/agents/{agentId}		2021-04-15	voice-ai	voice-ai-agents.readonly	L		locationId	Get Agent
+GET	"	1	v3	voice-ai-v3
+PATCH	/voice-ai/agents/{agentId}		2021-04-15	voice-ai	voice-ai-agents.write	L		locationId	Patch Agent
+PATCH	"	1	v3	voice-ai-v3
+DELETE	/voice-ai/agents/{agentId}		2021-04-15	voice-ai	voice-ai-agents.write	L		locationId	Delete Agent
+DELETE	"	1	v3	voice-ai-v3
+GET	/voice-ai/dashboard/call-logs		2021-04-15	voice-ai	voice-ai-dashboard.readonly	L		locationId	List Call Logs	page_query	callLogs	pageSize
+GET	"	1	v3	voice-ai-v3
+GET	/voice-ai/dashboard/call-logs/{callId}		2021-04-15	voice-ai	voice-ai-dashboard.readonly	L		locationId	Get Call Log		executedCallActions
+GET	"	1	v3	voice-ai-v3
+]],
+["workflows"]=[[
+GET	/workflows/		2021-07-28	workflows	workflows.readonly	L		locationId	Get Workflow		workflows
+GET	"	1	v3	workflows-v3
+]],
 },
 }

@@ -13,8 +13,11 @@
 -- (false: no token type takes a Private Integration Token), pit_tokens (the
 -- types that do), family (spec file stem), v3, auth (false: no bearer token,
 -- e.g. POST /oauth/token), page = {style, items, size, cursor, next, body}
--- or nil}; page styles are meta, page, skip, offset, token, page_query,
--- cursor and after (tools/gen_operations.lua says what each means).
+-- or nil, query = {name, ...} (required query parameters, e.g. locationId;
+-- empty: none)}; page styles are meta, page, skip, offset, token,
+-- page_query, cursor and after (tools/gen_operations.lua says what each
+-- means). The table is read lazily: loading ops costs next to nothing, and
+-- a lookup parses only the rows of its method under its first segment.
 -- Matching is by template: `{x}` matches one segment, the query string and a
 -- scheme://host prefix are ignored, a trailing slash is insignificant (the
 -- exact template wins a tie), literal segments beat placeholders
@@ -22,17 +25,30 @@
 -- flavour (v2 unless v3 is true) beat the other flavour's. Ops are shared
 -- with every caller: treat them as read-only. Lookups never fail; a
 -- non-string method or path is a bug and raises a string.
-local DATA = require "ghl.api.operations"
-
 local M = {}
 
 local DEFAULT_VERSION = "2021-07-28"
 local TOKEN = { L = "Location", C = "Company" }
+local METHODS = { "GET", "POST", "PUT", "PATCH", "DELETE" } -- those of tools/gen_operations.lua
+local METHOD_ORDER = {}
+for i, m in ipairs(METHODS) do METHOD_ORDER[m] = i end
+local DATA_NAME = "ghl.api.operations"
 
-local ROWS = {}
+-- Nothing is read at load. The first lookup reads the generated table and
+-- keeps its small maps; the rows come in groups, one text per first path
+-- segment, and a lookup puts into TRIE the rows of its method in the group
+-- of its path's first segment (if not done yet). A row stays a line of text
+-- in TRIE until a lookup returns it; only then is its op built, once, so
+-- later lookups return the same op.
+local DEFAULTS           -- family -> default Version (nil until init)
+local FIRST_VERSION      -- first segment -> Version of the family owning most v2 ops there
+local GROUPS             -- group -> its text with "\n" before each line, or false until needed
+local PARSED = {}        -- method -> {group -> true} once its rows there are in TRIE
 local TRIE = {}          -- method -> root node (see add)
-local FIRST_VERSION = {} -- first segment -> Version of the family owning most v2 ops there
-local TEMPLATES = {}     -- method or "*" -> sorted unique path templates
+local ALL                -- every op in the table's order, once all() or complete() needed it
+local TEMPLATES          -- method or "*" -> sorted unique path templates (complete)
+
+local find, sub, byte, match = string.find, string.sub, string.byte, string.match
 
 local function words(s)
   local t = {}
@@ -40,19 +56,94 @@ local function words(s)
   return t
 end
 
--- ---- Building the index at load ----
+-- ---- Reading the generated table ----
 
--- A node: lit = {segment -> node}, ph = the node after a placeholder, and
--- for templates ending here v2/v3 = {[ends in slash] = {op, names}}, names
--- being the template's placeholder names in order.
-local function add(op)
-  local node = TRIE[op.method]
-  if not node then node = {}; TRIE[op.method] = node end
+-- The generated table is ~100 KB of text: rather than keep it, ops holds it
+-- weakly (until the next garbage collection) and reads it again when a group
+-- not needed before is needed after that. It is loaded the way require would,
+-- without require's cache (package.loaded would keep it).
+local cache = setmetatable({}, { __mode = "v" })
+
+local function data()
+  local t = cache.t or package.loaded[DATA_NAME]
+  if t then cache.t = t; return t end
+  local tried = {}
+  for _, searcher in ipairs(package.searchers) do
+    local loader, extra = searcher(DATA_NAME)
+    if type(loader) == "function" then
+      t = loader(DATA_NAME, extra)
+      cache.t = t
+      return t
+    end
+    if type(loader) == "string" then tried[#tried + 1] = loader end
+  end
+  error("ops: module '" .. DATA_NAME .. "' not found:" .. table.concat(tried))
+end
+
+local function init()
+  local t = data()
+  DEFAULTS, FIRST_VERSION, GROUPS = t.defaults, t.first, {}
+  for group in pairs(t.groups) do GROUPS[group] = false end
+end
+
+-- A row's fields (the generated file's header says what each is); trailing
+-- empty fields may be missing.
+local function fields(line)
+  local t, pos = {}, 1
+  while true do
+    local tab = find(line, "\t", pos, true)
+    t[#t + 1] = sub(line, pos, (tab or 0) - 1)
+    if not tab then return t end
+    pos = tab + 1
+  end
+end
+
+local function opt(s)
+  if s ~= nil and s ~= "" then return s end
+  return nil
+end
+
+-- The entry of a row: {op, names}, names being the template's placeholder
+-- names in order.
+local function entry_of(line)
+  local f = fields(line)
+  local tokens, pit_tokens = {}, {}
+  for letter in (f[7] or ""):gmatch(".") do
+    tokens[#tokens + 1] = TOKEN[letter:upper()]
+    if letter == letter:upper() then pit_tokens[#pit_tokens + 1] = TOKEN[letter] end
+  end
+  local style, items = opt(f[11]), opt(f[12])
+  local op = {
+    method = f[1], path = f[2], version = opt(f[4]), scopes = words(f[6]), summary = f[10] or "",
+    tokens = tokens, pit = #tokens == 0 or #pit_tokens > 0, pit_tokens = pit_tokens,
+    family = f[5], v3 = f[3] == "1", auth = f[8] ~= "0", query = words(f[9]),
+    page = (style or items) and {
+      style = style, items = items, size = opt(f[13]), cursor = opt(f[14]), next = opt(f[15]),
+      body = f[16] == "1",
+    } or nil,
+  }
   local names = {}
   for seg in op.path:gmatch("[^/]+") do
-    local name = seg:match("^{(.+)}$")
-    if name then
-      names[#names + 1] = name
+    names[#names + 1] = seg:match("^{(.+)}$")
+  end
+  return { op = op, names = names }
+end
+
+-- The entry at ends[slash], built from its line the first time.
+local function entry(ends, slash)
+  local e = ends[slash]
+  if type(e) == "string" then e = entry_of(e); ends[slash] = e end
+  return e
+end
+
+-- A node: lit = {segment -> node}, ph = the node after a placeholder, and
+-- for templates ending here v2/v3 = {[ends in slash] = entry or its line}.
+local function add(line)
+  local method, path, x = match(line, "^([^\t]*)\t([^\t]*)\t?([^\t]*)")
+  local node = TRIE[method]
+  if not node then node = {}; TRIE[method] = node end
+  for seg in path:gmatch("[^/]+") do
+    if seg:match("^{(.+)}$") then
       node.ph = node.ph or {}
       node = node.ph
     else
@@ -61,65 +152,83 @@ local function add(op)
       node = node.lit[seg]
     end
   end
-  local flavour = op.v3 and "v3" or "v2"
+  local flavour = x == "1" and "v3" or "v2"
   node[flavour] = node[flavour] or {}
-  local slash = #op.path > 1 and op.path:sub(-1) == "/"
-  assert(not node[flavour][slash], "duplicate operation " .. op.method .. " " .. op.path)
-  node[flavour][slash] = { op = op, names = names }
+  local slash = #path > 1 and path:sub(-1) == "/"
+  assert(node[flavour][slash] == nil, "duplicate operation " .. method .. " " .. path)
+  node[flavour][slash] = line
 end
 
-local first_counts = {}
-for _, r in ipairs(DATA.rows) do
-  local tokens, pit_tokens = {}, {}
-  for letter in (r.t or ""):gmatch(".") do
-    tokens[#tokens + 1] = TOKEN[letter:upper()]
-    if letter == letter:upper() then pit_tokens[#pit_tokens + 1] = TOKEN[letter] end
-  end
-  local g = r.g
-  local op = {
-    method = r.m, path = r.p, version = r.v, scopes = words(r.s), summary = r.d or "",
-    tokens = tokens, pit = #tokens == 0 or #pit_tokens > 0, pit_tokens = pit_tokens,
-    family = r.f, v3 = r.x == true, auth = r.a ~= false,
-    page = g and { style = g.s, items = g.i, size = g.n, cursor = g.c, next = g.r, body = g.b == true } or nil,
-  }
-  ROWS[#ROWS + 1] = op
-  add(op)
+-- The full line of a v3 row written short (its path is `"`): its fields 1
+-- and 3 to 5, the others those of the line above (its v2 twin).
+local function unshorten(line, above)
+  local path, rest = match(above, "^[^\t]*\t([^\t]*)\t[^\t]*\t[^\t]*\t[^\t]*(.*)$")
+  local method, mid = match(line, '^([^\t]*)\t"(\t.*)$')
+  return method .. "\t" .. path .. mid .. rest
+end
 
-  local first = r.p:match("^/([^/]+)")
-  if not op.v3 and first then
-    local c = first_counts[first] or {}
-    first_counts[first] = c
-    c[r.f] = (c[r.f] or 0) + 1
+-- Puts method's rows of group into TRIE, if not done yet; the first time
+-- for method, those of group "" too (templates whose first segment is a
+-- placeholder match under any first segment).
+local function parse(group, method)
+  local done = PARSED[method]
+  if not done then
+    done = {}
+    PARSED[method] = done
+    if group ~= "" then parse("", method) end
   end
-
-  for _, key in ipairs { "*", r.m } do
-    local set = TEMPLATES[key] or {}
-    TEMPLATES[key] = set
-    set[r.p] = true
+  if done[group] or GROUPS[group] == nil then return end
+  done[group] = true
+  local text = GROUPS[group]
+  if not text then
+    text = "\n" .. data().groups[group]
+    GROUPS[group] = text
+  end
+  local key, pos, above = "\n" .. method .. "\t", 1, nil
+  while true do
+    local s = find(text, key, pos, true)
+    if not s then break end
+    local e = find(text, "\n", s + 1, true) or #text + 1
+    local line = sub(text, s + 1, e - 1)
+    if byte(line, #method + 2) == 34 then line = unshorten(line, above) end
+    add(line)
+    above, pos = line, e
   end
 end
 
-for first, counts in pairs(first_counts) do
-  local fams = {}
-  for f in pairs(counts) do fams[#fams + 1] = f end
-  table.sort(fams)
-  local best, n = nil, 0
-  for _, f in ipairs(fams) do
-    if counts[f] > n then best, n = f, counts[f] end
+-- Every row in TRIE and every op built; ALL in the table's order (path,
+-- method, v2 before v3).
+local function load_all()
+  if ALL then return end
+  if not GROUPS then init() end
+  for group in pairs(GROUPS) do
+    for _, method in ipairs(METHODS) do parse(group, method) end
   end
-  FIRST_VERSION[first] = DATA.defaults[best] or DEFAULT_VERSION
-end
-
-for key, set in pairs(TEMPLATES) do
-  local list = {}
-  for p in pairs(set) do list[#list + 1] = p end
-  table.sort(list)
-  TEMPLATES[key] = list
+  local all = {}
+  local function collect(node)
+    for _, flavour in ipairs { "v2", "v3" } do
+      local ends = node[flavour]
+      for _, slash in ipairs { false, true } do
+        if ends and ends[slash] ~= nil then all[#all + 1] = entry(ends, slash).op end
+      end
+    end
+    for _, child in pairs(node.lit or {}) do collect(child) end
+    if node.ph then collect(node.ph) end
+  end
+  for _, root in pairs(TRIE) do collect(root) end
+  local lines = 0
+  for _, text in pairs(GROUPS) do lines = lines + select(2, text:gsub("\n[^\n]", "")) end
+  assert(#all == lines, "ops: operations table has rows of a method ops does not know")
+  table.sort(all, function(a, b)
+    if a.path ~= b.path then return a.path < b.path end
+    if a.method ~= b.method then return METHOD_ORDER[a.method] < METHOD_ORDER[b.method] end
+    if a.v3 ~= b.v3 then return not a.v3 end
+    return a.family < b.family
+  end)
+  ALL = all
 end
 
 -- ---- Lookups ----
-
-local find, sub, byte = string.find, string.sub, string.byte
 
 local function check(method, path)
   if type(method) ~= "string" then error("ops: method must be a string, got " .. type(method), 3) end
@@ -141,14 +250,20 @@ end
 local w_path, w_len, w_slash, w_flavour
 local w_caps = {}
 
+-- The entry of a template ending at node in the walk's flavour, the one
+-- with the same trailing slash first; nil when none ends there.
+local function pick(node)
+  local ends = node[w_flavour]
+  if not ends then return nil end
+  if ends[w_slash] ~= nil then return entry(ends, w_slash) end
+  return entry(ends, not w_slash)
+end
+
 -- The entry for the rest of the path from pos at node: literal segments
 -- first, then a placeholder (so earlier literals win), then the template
 -- with the same trailing slash.
 local function walk(node, pos, depth)
-  if pos > w_len then
-    local ends = node[w_flavour]
-    return ends and (ends[w_slash] or ends[not w_slash]) or nil
-  end
+  if pos > w_len then return pick(node) end
   local e = find(w_path, "/", pos, true)
   local stop = e and e - 1 or w_len
   local seg = sub(w_path, pos, stop)
@@ -183,19 +298,26 @@ local function greedy(node, pos)
     end
     pos = stop + 2
   end
-  local ends = node[w_flavour]
-  return ends and (ends[w_slash] or ends[not w_slash]) or nil
+  return pick(node)
 end
 
 -- match(method, path [, v3]) -> op, params (placeholder name -> segment as
 -- written, not decoded) | nil. Rows of the requested flavour first.
 function M.match(method, path, v3)
   if type(method) ~= "string" or type(path) ~= "string" then check(method, path) end
-  local root = TRIE[method] or TRIE[method:upper()]
-  if not root then return nil end
+  if not METHOD_ORDER[method] then
+    method = method:upper()
+    if not METHOD_ORDER[method] then return nil end
+  end
   local p, slash, start = normalize(path)
+  if start > #p then return nil end
+  -- The rows this lookup can match, unless already in TRIE.
+  if not GROUPS then init() end
+  local e = find(p, "/", start, true)
+  parse(sub(p, start, e and e - 1 or #p), method)
+  local root = TRIE[method]
+  if not root then return nil end
   w_path, w_len, w_slash = p, #p, slash
-  if start > w_len then return nil end
   w_flavour = v3 and "v3" or "v2"
   local found = greedy(root, start) or walk(root, start, 1)
   if not found then
@@ -213,8 +335,9 @@ end
 -- "2021-07-28" ("v3" when v3 is asked for and nothing matches).
 function M.version(method, path, v3)
   check(method, path)
+  if not GROUPS then init() end
   local op = M.match(method, path, v3)
-  if op then return op.version or DATA.defaults[op.family] or DEFAULT_VERSION end
+  if op then return op.version or DEFAULTS[op.family] or DEFAULT_VERSION end
   if v3 then return "v3" end
   local p, _, start = normalize(path)
   local first = p:match("^[^/]+", start)
@@ -245,6 +368,23 @@ end
 -- complete(prefix [, method]) -> sorted unique templates starting with prefix.
 function M.complete(prefix, method)
   if type(prefix) ~= "string" then error("ops.complete: prefix must be a string", 2) end
+  if not TEMPLATES then
+    load_all()
+    local sets = {}
+    for _, op in ipairs(ALL) do
+      for _, key in ipairs { "*", op.method } do
+        sets[key] = sets[key] or {}
+        sets[key][op.path] = true
+      end
+    end
+    TEMPLATES = {}
+    for key, set in pairs(sets) do
+      local list = {}
+      for p in pairs(set) do list[#list + 1] = p end
+      table.sort(list)
+      TEMPLATES[key] = list
+    end
+  end
   local list = TEMPLATES[method and method:upper() or "*"] or {}
   local lo, hi = 1, #list + 1
   while lo < hi do                      -- first template >= prefix
@@ -262,8 +402,9 @@ end
 -- all() -> a fresh array of every op, in the table's order (path, method,
 -- v2 before v3).
 function M.all()
+  load_all()
   local t = {}
-  for i, op in ipairs(ROWS) do t[i] = op end
+  for i, op in ipairs(ALL) do t[i] = op end
   return t
 end
 
