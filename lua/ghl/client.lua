@@ -18,6 +18,9 @@
 -- /contacts/search) is appended to PLAN as {method, path, url, query, body,
 -- version, location} instead of being sent, and answers {dryRun = true,
 -- id = "dry-run-N"}; reads are sent as usual.
+-- Path placeholders such as {locationId} come from the client's context,
+-- and so do required locationId/companyId query parameters the caller left
+-- out (GET /contacts/ needs no explicit locationId).
 -- The Version header comes from the operations table (ghl.api.ops), tokens
 -- from the store with automatic refresh (ghl.auth), and every request waits
 -- for the per-(app, resource) throttle fed by the X-RateLimit-* headers, so
@@ -78,12 +81,18 @@ end
 
 local MARGIN = 0.02 -- seconds added to each wait: our clock starts before the server's
 
--- Wait until one more request fits, then count it as sent.
-local function acquire(b, what)
+-- What a client's budget is for, in messages: "location ID".
+local function owner(c)
+  return c.location and ("location " .. c.location) or ("company " .. tostring(c.company))
+end
+
+-- Wait until one more request of client c fits, then count it as sent.
+local function acquire(c)
+  local b = c.bucket
   while true do
     if b.daily_remaining == 0 then
       E.raise { kind = "rate", message = "the daily request limit of " .. (b.daily_limit or "?") ..
-        " is used up for " .. what, hint = "nothing will succeed until the daily window resets; retry tomorrow" }
+        " is used up for " .. owner(c), hint = "nothing will succeed until the daily window resets; retry tomorrow" }
     end
     local now = sys.now()
     while b.head <= #b.sent and b.sent[b.head] <= now - b.interval do b.head = b.head + 1 end
@@ -166,6 +175,8 @@ end
 
 -- ---- Building requests ----
 
+local find = string.find
+
 local function urlencode_segment(s)
   return (tostring(s):gsub("[^%w%-._~]", function(ch) return ("%%%02X"):format(ch:byte()) end))
 end
@@ -173,6 +184,7 @@ end
 -- Fill {placeholders}: locationId/companyId from the client, others from
 -- params (removed from it). Raises for one that stays empty.
 function Client:fill(path, params)
+  if not find(path, "{", 1, true) then return path end
   return (path:gsub("{([%w_]+)}", function(name)
     local v
     if params and params[name] ~= nil then v = params[name]; params[name] = nil
@@ -181,6 +193,26 @@ function Client:fill(path, params)
     if v == nil then error(("path placeholder {%s} has no value: pass it in the params"):format(name), 4) end
     return urlencode_segment(v)
   end))
+end
+
+-- Required query parameters the client's context can answer.
+local CONTEXT_PARAMS = { locationId = "location", location_id = "location",
+                         companyId = "company", company_id = "company" }
+
+-- Fill op's required locationId/companyId query parameters (and their
+-- snake_case forms) from the client unless the caller gave them, in query
+-- or in the path's own query string (from q on). Returns the query table.
+function Client:fill_query(op, query, path, q)
+  for _, name in ipairs(op.query) do
+    local from = CONTEXT_PARAMS[name]
+    local v = from and self[from]
+    if v and not (query and query[name] ~= nil)
+       and not (q and find(path, "[?&]" .. name .. "=", q)) then
+      query = query or {}
+      query[name] = v
+    end
+  end
+  return query
 end
 
 local function op_for(method, path, v3)
@@ -204,13 +236,17 @@ function Client:build(method, path, opts)
     body = copy
   end
   local filled = self:fill(path, query or (type(body) == "table" and body) or nil)
-  local bare = filled:gsub("%?.*", "")
+  local q = find(filled, "?", 1, true)
+  local bare = q and filled:sub(1, q - 1) or filled
   local op = op_for(method, bare, opts.version == "v3")
+  if op and #op.query > 0 then query = self:fill_query(op, query, filled, q) end
   local version = opts.version or self.version or (op and op.version)
     or (ops and ops.version(method, bare, opts.version == "v3")) or "2021-07-28"
   local headers = { Version = version, Accept = "application/json" }
   if opts.data then headers["Content-Type"] = "application/json" end
-  for k, v in pairs(opts.headers or {}) do headers[k] = v end
+  if opts.headers then
+    for k, v in pairs(opts.headers) do headers[k] = v end
+  end
   return {
     method = method, url = self.base .. filled, query = query, headers = headers,
     json = body, form = opts.form, body = opts.data, timeout = opts.timeout or self.timeout or 60,
@@ -302,7 +338,7 @@ function Client:request(method, path, opts)
   local t0 = sys.now()
   while true do
     attempt = attempt + 1
-    acquire(self.bucket, self.location and ("location " .. self.location) or ("company " .. tostring(self.company)))
+    acquire(self)
     req.headers.Authorization = "Bearer " .. token
     local resp, err = loop.request(req)
     self.last = { method = req.method, url = req.url, query = req.query, version = req.headers.Version,
@@ -327,7 +363,7 @@ function Client:request(method, path, opts)
         if self.bucket.daily_remaining == 0 then
           E.raise { kind = "rate", status = 429, method = req.method, path = filled,
             message = ("the daily request limit (%s) is used up for %s"):format(self.bucket.daily_limit or "?",
-              self.location and ("location " .. self.location) or ("company " .. tostring(self.company))),
+              owner(self)),
             hint = "nothing will succeed until the daily window resets; no request was retried" }
         end
         n429 = n429 + 1
@@ -523,8 +559,11 @@ end
 -- ---- Concurrency ----
 
 -- batch({{method, path, query=, body=, version=}, ...}, {concurrency=N})
--- -> results in order, each a decoded value or a ghl.error.
+-- -> results in order, each a decoded value or a ghl.error. With each =
+-- function(i, v), results go to it as they arrive instead of being kept
+-- (ghl.loop.run), and batch returns the number of errors.
 function Client:batch(requests, o)
+  o = o or {}
   local fns = {}
   for i, r in ipairs(requests) do
     fns[i] = function()
@@ -532,7 +571,7 @@ function Client:batch(requests, o)
         version = r.version, retry = r.retry })
     end
   end
-  return loop.run(fns, { concurrency = (o or {}).concurrency, progress = (o or {}).progress })
+  return loop.run(fns, { concurrency = o.concurrency, progress = o.progress, each = o.each })
 end
 
 return M

@@ -35,8 +35,10 @@ function ghl.client(o)
   return require("ghl.client").new(o)
 end
 
--- parallel(fns, {concurrency=N}) -> results in order, each a value or a
--- ghl.error; HTTP requests inside the functions run concurrently.
+-- parallel(fns, {concurrency=N, each=}) -> results in order, each a value or a
+-- ghl.error; HTTP requests inside the functions run concurrently. With
+-- each = function(i, v), results are handed over as they arrive and not
+-- kept; parallel then returns the number of errors.
 function ghl.parallel(fns, o)
   return require("ghl.loop").run(fns, o)
 end

@@ -8,6 +8,9 @@
 --   the function's first value or its error (a ghl.error; any other error
 --   is wrapped in one of kind "error" with a traceback). A "done/total"
 --   progress line goes to stderr when it is a terminal, unless progress=false.
+--   With each = function(i, v), every result goes to it as it arrives
+--   (completion order) and none is kept, so memory stays flat however many
+--   functions run; run then returns the number of errors.
 local http = require "ghl.http"
 local sys = require "ghl.sys"
 local E = require "ghl.error"
@@ -62,7 +65,8 @@ function M.run(fns, opts)
   if sched then error("ghl.parallel cannot be nested", 2) end
   local n = #fns
   local limit = math.max(1, math.floor(opts.concurrency or 16))
-  local results, ready, done, nexti = {}, {}, 0, 1
+  local results, ready, done, nexti, active, failed = {}, {}, 0, 1, 0, 0
+  local each = opts.each
   local index = {}
   local progress = opts.progress ~= false and sys.isatty(2)
   sched = { tasks = {}, waiting = {}, sleeping = {} }
@@ -71,17 +75,21 @@ function M.run(fns, opts)
     if coroutine.status(co) == "dead" then
       sched.tasks[co] = nil
       local i = index[co]
+      index[co] = nil
       if not okr then v = E.new { kind = "error", message = tostring(ok) } end
-      results[i] = v
-      done = done + 1
+      done, active = done + 1, active - 1
+      if each then
+        if okr and ok == false or not okr then failed = failed + 1 end
+        each(i, v)
+      else
+        results[i] = v
+      end
       if progress then io.stderr:write(("\r%d/%d"):format(done, n)) end
     end
   end
   local ok, err = pcall(function()
     while done < n do
       -- start new tasks up to the concurrency limit
-      local active = 0
-      for _ in pairs(sched.tasks) do active = active + 1 end
       while active < limit and nexti <= n do
         local co = wrap(fns[nexti], nexti)
         index[co] = nexti
@@ -120,6 +128,7 @@ function M.run(fns, opts)
   sched = nil
   if progress then io.stderr:write("\r\27[K") end
   if not ok then error(err, 0) end
+  if each then return failed end
   return results
 end
 

@@ -29,6 +29,22 @@ describe("ghl.client", function()
     assert.is_string(one.contact.id)
   end)
 
+  it("fills a required locationId query parameter from its context, never over the caller's", function()
+    local c = client(s)
+    assert.are.equal(2, #c:get("/contacts/", { limit = 2 }).contacts)
+    assert.are.equal(s.location, c.last.query.locationId)
+    assert.is_table(c:get("/calendars/").calendars)
+    assert.are.equal(s.location, c.last.query.locationId)
+    -- written in the path, or given: left alone
+    c:get("/contacts/?locationId=" .. s.location .. "&limit=1")
+    assert.is_nil(c.last.query)
+    local _, e = ghl.try(function() return c:get("/contacts/", { locationId = "otherLocation000001" }) end)
+    assert.are.equal(403, e.status)
+    -- a client without a location fills nothing: the server's 422 explains it
+    local bare = ghl.client { token = s.token, base = s.url }
+    assert.is_nil(bare:build("GET", "/contacts/").query)
+  end)
+
   it("picks the Version per endpoint family, and lets the caller override it", function()
     local c = client(s)
     c:get("/contacts/", { locationId = s.location, limit = 1 })
@@ -157,6 +173,31 @@ describe("ghl.client", function()
       assert.are.equal(2, #res[1].contacts)
       assert.are.equal(404, res[2].status)
       assert.are.equal(3, #res[3].contacts)
+    end)
+
+    it("hands results to each= as they arrive and keeps none", function()
+      local c = client(s)
+      local reqs = {}
+      for i = 1, 40 do
+        reqs[i] = { "GET", "/__fault/slow", query = { ms = (41 - i) * 5, i = i } }
+      end
+      reqs[7] = { "GET", "/nope" }
+      local order, seen, errs = {}, {}, {}
+      local failed = c:batch(reqs, { concurrency = 40, each = function(i, v)
+        order[#order + 1] = i
+        if ghl.error.is(v) then errs[#errs + 1] = i else seen[i] = true end
+      end })
+      assert.are.equal(1, failed)
+      assert.are.same({ 7 }, errs)
+      assert.are.equal(40, #order)
+      for i = 1, 40 do assert.is_true(i == 7 or seen[i], "no result for " .. i) end
+      -- the slowest (i = 1) finishes last: completion order, not request order
+      assert.are.equal(1, order[#order])
+      -- ghl.parallel takes the same option
+      local n = 0
+      assert.are.equal(0, ghl.parallel({ function() return 1 end, function() return 2 end },
+        { each = function(_, v) n = n + v end }))
+      assert.are.equal(3, n)
     end)
   end)
 end)
