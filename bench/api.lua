@@ -375,6 +375,9 @@ end
 -- ---- The workloads ----
 
 local W = q(ROOT .. "/bench/api_work.lua")
+-- The CA directory ghlua reads system roots from on demand (libcurl's
+-- default on Debian and Ubuntu); the "roots on demand" rows use it too.
+local CAPATH = "/etc/ssl/certs"
 local G = q(GHLUA)
 local NODE = "node " .. q(NODE_DIR .. "/sdk.js")
 local N, C, P = CFG.requests, CFG.concurrency, CFG.pages
@@ -400,6 +403,7 @@ local function run_proto(proto)
   local page = q(base_url(proto) .. "/contacts/?locationId=" .. LOCATION_ID .. "&limit=100")
   local node_here = USE_NODE and proto == CFG.protos[1]
   local out = {}
+  local ONDEMAND = "env BENCH_CA=" .. q(DIR .. "/cert.pem") .. " BENCH_CAPATH=" .. q(CAPATH) .. " "
   local CURL = "curl -sS --fail -o /dev/null -H 'Authorization: Bearer bench-pit-0123456789abcdef'"
     .. " -H 'Version: 2021-07-28' -H 'Accept: application/json' --cacert "
   if proto ~= "http" then
@@ -410,6 +414,8 @@ local function run_proto(proto)
       { "curl CLI, one GET", CURL .. q(DIR .. "/ca.pem") .. " " .. url, "ref" },
       { "ghlua, one GET (ghl.client)", G .. " " .. W .. " get1", "ghlua", client = true },
       { "curl CLI, one GET, test certificate only", CURL .. q(DIR .. "/cert.pem") .. " " .. url, "curl_1ca" },
+      { "curl CLI, one GET, roots on demand (--capath, as ghlua)", CURL .. q(DIR .. "/cert.pem") .. " --capath "
+        .. q(CAPATH) .. " " .. url, "curl_capath" },
       { "node -e ''", "node -e ''", "node_empty", node = true },
       { "Node SDK, one GET", NODE .. " get1", "node", node = true },
     }, node_here), math.max(1, CFG.cold_runs // 5), math.min(5, CFG.cold_runs))
@@ -418,6 +424,7 @@ local function run_proto(proto)
   io.stderr:write(("%s: workload 2 (%d sequential GETs)\n"):format(proto, N))
   out.w2 = measure(rows({
     { "C reference (curl easy, reused handle)", q(REF .. "/ref_seq") .. " " .. url .. " " .. N, "ref" },
+    { "C reference, roots on demand (as ghlua)", ONDEMAND .. q(REF .. "/ref_seq") .. " " .. url .. " " .. N, "ref_capath" },
     { "ghlua c:get loop", G .. " " .. W .. " seq " .. N, "ghlua", client = true },
     { "ghlua ghl.http.request loop (no client)", G .. " " .. W .. " raw-seq " .. N, "raw" },
     { "Node SDK getContact loop", NODE .. " seq " .. N, "node", node = true },
@@ -426,7 +433,11 @@ local function run_proto(proto)
   io.stderr:write(("%s: workload 3 (%d GETs at concurrency %d)\n"):format(proto, N, C))
   out.w3 = measure(rows({
     { "C reference (curl multi)", q(REF .. "/ref_multi") .. " " .. url .. " " .. N .. " " .. C, "ref" },
+    { "C reference (curl multi), roots on demand (as ghlua)", ONDEMAND .. q(REF .. "/ref_multi") .. " " .. url .. " "
+      .. N .. " " .. C, "ref_capath" },
     { "ghlua c:batch", G .. " " .. W .. " batch " .. N .. " " .. C, "ghlua", client = true },
+    { "ghlua c:batch with each= (results not kept)", G .. " " .. W .. " stream " .. N .. " " .. C, "stream",
+      client = true },
     { "ghlua ghl.parallel of c:get", G .. " " .. W .. " parallel " .. N .. " " .. C, "parallel", client = true },
     { "ghlua http.start/perform (no client)", G .. " " .. W .. " raw-conc " .. N .. " " .. C, "raw" },
     { "Node SDK, " .. C .. " async workers", NODE .. " conc " .. N .. " " .. C, "node", node = true },
@@ -447,7 +458,10 @@ local function run_proto(proto)
     { "workload 2, C reference", q(REF .. "/ref_seq") .. " " .. url .. " " .. N, "ref2" },
     { "workload 3, C reference", q(REF .. "/ref_multi") .. " " .. url .. " " .. N .. " " .. C, "ref3" },
     { "workload 2, ghlua c:get loop", G .. " " .. W .. " seq " .. N, "ghlua2", client = true },
-    { "workload 3, ghlua c:batch", G .. " " .. W .. " batch " .. N .. " " .. C, "ghlua3", client = true },
+    { "workload 3, ghlua c:batch (keeps all 1,000 decoded contacts)", G .. " " .. W .. " batch " .. N .. " " .. C,
+      "ghlua3", client = true },
+    { "workload 3, ghlua c:batch with each=", G .. " " .. W .. " stream " .. N .. " " .. C, "ghlua3s",
+      client = true },
     { "workload 2, ghlua (no client)", G .. " " .. W .. " raw-seq " .. N, "raw2" },
     { "workload 3, ghlua (no client)", G .. " " .. W .. " raw-conc " .. N .. " " .. C, "raw3" },
     { "workload 2, Node SDK", NODE .. " seq " .. N, "node2", node = true },
@@ -533,7 +547,7 @@ local function report_proto(proto, out)
   print("| program | median MiB | min MiB | max MiB | target |")
   print("|---|---|---|---|---|")
   for _, r in ipairs(out.w5) do
-    local t = (r.role == "ghlua2" or r.role == "ghlua3") and verdict(r.median / 1024, 16) or ""
+    local t = (r.role == "ghlua2" or r.role == "ghlua3" or r.role == "ghlua3s") and verdict(r.median / 1024, 16) or ""
     print(("| %s | %.1f | %.1f | %.1f | %s |"):format(r.name, r.median / 1024, r.min / 1024, r.max / 1024, t))
   end
 end
@@ -556,7 +570,7 @@ local function summary()
   line(3, "c:batch × " .. N .. " at " .. C .. " / C reference", g and g.ratio, 1.2, "%.2f")
   g = find(out.w4, "ghlua")
   line(4, "c:get of a 100-contact page × " .. P .. " / C reference", g and g.ratio, 1.3, "%.2f")
-  for _, role in ipairs { "ghlua2", "ghlua3" } do
+  for _, role in ipairs { "ghlua2", "ghlua3", "ghlua3s" } do
     g = find(out.w5, role)
     line(5, "peak RSS, " .. (g and g.name or role) .. ", MiB", g and g.median / 1024, 16, "%.1f")
   end

@@ -3,7 +3,8 @@
 --   ghlua bench/api_work.lua MODE [N [C]]
 -- Modes through ghl.client (token=, base=): get1 (one GET of a contact, for
 -- cold start), seq N (N GETs one after the other), batch N C (c:batch of N
--- GETs at concurrency C), parallel N C (ghl.parallel of N functions each
+-- GETs at concurrency C), stream N C (the same with each=, keeping no
+-- result), parallel N C (ghl.parallel of N functions each
 -- doing c:get), decode N (N GETs of a 100-contact page, decoded), creates
 -- N C (c:batch of N POST /contacts/ at concurrency C; prints a JSON line
 -- {n, ok, seen_429, other_errors, seconds} on stdout). The same without the
@@ -56,6 +57,19 @@ function modes.batch()
   local res = client():batch(reqs, { concurrency = C })
   assert(#res == N, "batch returned " .. #res .. " results")
   for i = 1, N do check_contact(res[i]) end
+end
+
+-- Like batch, but each result goes to a callback as it arrives and none is
+-- kept: what the C reference does with its bodies.
+function modes.stream()
+  local reqs = {}
+  for i = 1, N do reqs[i] = { method = "GET", path = CONTACT_PATH } end
+  local seen = 0
+  local failed = client():batch(reqs, { concurrency = C, each = function(_, v)
+    check_contact(v)
+    seen = seen + 1
+  end })
+  assert(failed == 0 and seen == N, ("stream: %d results, %d errors"):format(seen, failed))
 end
 
 function modes.parallel()
@@ -143,7 +157,7 @@ end
 
 local run = modes[MODE]
 if not run then
-  io.stderr:write("usage: ghlua bench/api_work.lua get1|seq|batch|parallel|decode|creates|raw-seq|raw-conc|raw-decode [N [C]]\n")
+  io.stderr:write("usage: ghlua bench/api_work.lua get1|seq|batch|stream|parallel|decode|creates|raw-seq|raw-conc|raw-decode [N [C]]\n")
   os.exit(2)
 end
 run()

@@ -2,7 +2,8 @@
 ** Shared pieces of the reference programs (bench/ref_*.c): what a careful C
 ** programmer writes with libcurl alone, to measure ghlua against. Each
 ** program takes URL and a count on the command line, reads the CA bundle
-** from $BENCH_CA and the bearer token from $BENCH_TOKEN, sends the same
+** from $BENCH_CA (and a CA directory from $BENCH_CAPATH, whose roots
+** OpenSSL loads on demand) and the bearer token from $BENCH_TOKEN, sends the same
 ** headers as ghl.client (Authorization, Version, Accept, Accept-Encoding),
 ** checks every answer (HTTP 200, a body), and exits 1 with a message on the
 ** first failure, so a timing never hides a broken run.
@@ -62,7 +63,7 @@ static struct curl_slist *ref_headers(void) {
 /* Set the options of one GET of url on easy, writing into b. The handle
 ** keeps these options, so a reused handle is set up once. */
 static void ref_setup(CURL *easy, const char *url, struct curl_slist *hdrs, struct body *b) {
-  const char *ca = getenv("BENCH_CA");
+  const char *ca = getenv("BENCH_CA"), *capath = getenv("BENCH_CAPATH");
   curl_easy_setopt(easy, CURLOPT_URL, url);
   curl_easy_setopt(easy, CURLOPT_HTTPHEADER, hdrs);
   curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");
@@ -71,6 +72,7 @@ static void ref_setup(CURL *easy, const char *url, struct curl_slist *hdrs, stru
   curl_easy_setopt(easy, CURLOPT_WRITEDATA, b);
   curl_easy_setopt(easy, CURLOPT_PRIVATE, b);
   if (ca && *ca) curl_easy_setopt(easy, CURLOPT_CAINFO, ca);
+  if (capath && *capath) curl_easy_setopt(easy, CURLOPT_CAPATH, capath);
 }
 
 /* Check a finished transfer: curl result, HTTP 200, a non-empty body. */
