@@ -2,7 +2,8 @@
 -- process per timed run):
 --   ghlua bench/api_work.lua MODE [N [C]]
 -- Modes through ghl.client (token=, base=): get1 (one GET of a contact, for
--- cold start), seq N (N GETs one after the other), batch N C (c:batch of N
+-- cold start), seq N (N GETs one after the other), seq-raw N (the same
+-- with raw=true: checked, not decoded), batch N C (c:batch of N
 -- GETs at concurrency C), stream N C (the same with each=, keeping no
 -- result), parallel N C (ghl.parallel of N functions each
 -- doing c:get), decode N (N GETs of a 100-contact page, decoded), creates
@@ -49,6 +50,18 @@ end
 function modes.seq()
   local c = client()
   for _ = 1, N do check_contact(c:get(CONTACT_PATH)) end
+end
+
+-- The same work as the C reference: status and body checked, nothing
+-- decoded (raw=true returns the response).
+modes["seq-raw"] = function()
+  local c = client()
+  for _ = 1, N do
+    local r = c:get(CONTACT_PATH, nil, { raw = true })
+    if r.status ~= 200 or not r.body:find(CONTACT, 1, true) then
+      error("unexpected answer for " .. CONTACT_PATH .. ": HTTP " .. r.status)
+    end
+  end
 end
 
 function modes.batch()
@@ -157,7 +170,7 @@ end
 
 local run = modes[MODE]
 if not run then
-  io.stderr:write("usage: ghlua bench/api_work.lua get1|seq|batch|stream|parallel|decode|creates|raw-seq|raw-conc|raw-decode [N [C]]\n")
+  io.stderr:write("usage: ghlua bench/api_work.lua get1|seq|seq-raw|batch|stream|parallel|decode|creates|raw-seq|raw-conc|raw-decode [N [C]]\n")
   os.exit(2)
 end
 run()

@@ -73,7 +73,7 @@ local function bucket(key)
   local b = buckets[key]
   if not b then
     b = { max = 100, interval = 10, sent = {}, head = 1, daily_remaining = nil, daily_limit = nil,
-          remaining = nil, blocked_until = 0 }
+          remaining = nil, blocked_until = 0, probing = false, answered = false }
     buckets[key] = b
   end
   return b
@@ -87,6 +87,9 @@ local function owner(c)
 end
 
 -- Wait until one more request of client c fits, then count it as sent.
+-- Until a bucket has had an answer it does not know the server's limit, so
+-- its first request goes alone (the probe) and the others wait for it.
+-- Returns true for the probe: its caller must call settle(b, got_answer).
 local function acquire(c)
   local b = c.bucket
   while true do
@@ -102,14 +105,23 @@ local function acquire(c)
     end
     local count = #b.sent - b.head + 1
     local wait = 0
-    if b.blocked_until > now then wait = b.blocked_until - now
+    if b.probing then wait = 0.005
+    elseif b.blocked_until > now then wait = b.blocked_until - now
     elseif count >= b.max then wait = b.sent[b.head] + b.interval - now + MARGIN end
     if wait <= 0 then
       b.sent[#b.sent + 1] = now
-      return
+      if not b.answered then b.probing = true; return true end
+      return false
     end
     loop.sleep(wait)
   end
+end
+
+-- The probe of bucket b ended, with an answer or not (then the next
+-- request probes again).
+local function settle(b, answered)
+  b.probing = false
+  b.answered = b.answered or answered
 end
 
 -- Feed the bucket from a response's X-RateLimit-* headers.
@@ -338,9 +350,11 @@ function Client:request(method, path, opts)
   local t0 = sys.now()
   while true do
     attempt = attempt + 1
-    acquire(self)
+    local probe = acquire(self)
     req.headers.Authorization = "Bearer " .. token
-    local resp, err = loop.request(req)
+    local rok, resp, err = pcall(loop.request, req)
+    if probe then settle(self.bucket, rok and resp ~= nil) end
+    if not rok then error(resp, 0) end
     self.last = { method = req.method, url = req.url, query = req.query, version = req.headers.Version,
       token = token, status = resp and resp.status, time = sys.now() - t0, attempts = attempt,
       error = err, op = op, body = req.json }

@@ -218,6 +218,18 @@ describe("rate limits", function()
     assert.are.same({ 5, 1000 }, { r.max, r.interval_ms })
   end)
 
+  it("learns the limit from a first request before a concurrent burst, so the server sends no 429", function()
+    local s = sim.start { "--rate-max", "5", "--rate-interval-ms", "1000" }
+    finally(s.stop)
+    local c = client(s, { token = s.token })
+    local reqs = {}
+    for i = 1, 12 do reqs[i] = { "GET", "/contacts/", query = { limit = 1, i = i } } end
+    local res = c:batch(reqs, { concurrency = 12 })
+    for i = 1, 12 do assert.is_table(res[i].contacts, tostring(res[i])) end
+    local st = stats(s).status
+    assert.are.same({ 12, nil }, { st["200"], st["429"] })
+  end)
+
   it("retries 429s caused by another process after the interval", function()
     local s = sim.start { "--rate-max", "5", "--rate-interval-ms", "1000" }
     finally(s.stop)
