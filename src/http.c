@@ -291,7 +291,6 @@ static CURL *get_easy(void) {
   /* a libcurl on another TLS library has no SSL_CTX: the bundle replaces the roots */
   if (G.ca_extra && curl_easy_setopt(easy, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx) != CURLE_OK)
     curl_easy_setopt(easy, CURLOPT_CAINFO, getenv("GHLUA_CA_BUNDLE"));
-  curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);   /* share an HTTP/2 connection */
   curl_easy_setopt(easy, CURLOPT_SHARE, G.share);
   curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
@@ -519,6 +518,9 @@ static int start_transfer(lua_State *L) {
   curl_easy_setopt(t->easy, CURLOPT_WRITEDATA, t);
   curl_easy_setopt(t->easy, CURLOPT_HEADERDATA, t);
   curl_easy_setopt(t->easy, CURLOPT_PRIVATE, t);
+  /* wait for a connection that may multiplex (HTTP/2, so TLS only); over
+     cleartext that wait would queue behind a slow request in flight */
+  curl_easy_setopt(t->easy, CURLOPT_PIPEWAIT, strncmp(t->url, "https://", 8) == 0 ? 1L : 0L);
   /* the method, from a clean GET (a pooled handle may have sent anything) */
   curl_easy_setopt(t->easy, CURLOPT_CUSTOMREQUEST, NULL);
   curl_easy_setopt(t->easy, CURLOPT_HTTPGET, 1L);
@@ -781,15 +783,16 @@ static int transfer_done(lua_State *L) {
 /* resp:json() -> value | nil, err(kind "decode"). */
 static int response_json(lua_State *L) {
   size_t n = 0;
-  const char *ctype;
+  const char *ctype, *why;
   luaL_checktype(L, 1, LUA_TTABLE);
-  lua_getfield(L, 1, "body");
-  lua_tolstring(L, -1, &n);
-  lua_pushvalue(L, lua_upvalueindex(1));             /* body decode */
-  lua_pushvalue(L, -1);
-  lua_pushvalue(L, -3);
-  lua_call(L, 1, 2);                                 /* body decode v msg */
-  if (!lua_isnil(L, -2) || lua_isnil(L, -1)) { lua_pop(L, 1); return 1; }
+  lua_settop(L, 1);
+  lua_getfield(L, 1, "body");                        /* resp body */
+  lua_tolstring(L, 2, &n);
+  lua_pushvalue(L, lua_upvalueindex(1));             /* cjson.safe.decode */
+  lua_pushvalue(L, 2);
+  lua_call(L, 1, 2);                                 /* resp body v msg */
+  if (!lua_isnil(L, 3) || lua_isnil(L, 4)) { lua_settop(L, 3); return 1; }
+  why = lua_tostring(L, 4);
   lua_getfield(L, 1, "headers");
   lua_getfield(L, -1, "content-type");
   ctype = lua_tostring(L, -1);
@@ -804,8 +807,7 @@ static int response_json(lua_State *L) {
              lua_tostring(L, -2), lua_tostring(L, -1), lua_tostring(L, -3));
   else
     ghl_fail(L, "decode", "%s %s: reply is not valid JSON (HTTP %s, %d bytes): %s",
-             lua_tostring(L, -2), lua_tostring(L, -1), lua_tostring(L, -3), (int)n,
-             lua_tostring(L, -7));
+             lua_tostring(L, -2), lua_tostring(L, -1), lua_tostring(L, -3), (int)n, why ? why : "?");
   return 2;
 }
 

@@ -86,10 +86,13 @@ local function owner(c)
   return c.location and ("location " .. c.location) or ("company " .. tostring(c.company))
 end
 
+local PROBE_WAIT = 2 -- seconds others wait for a bucket's first answer at most
+
 -- Wait until one more request of client c fits, then count it as sent.
 -- Until a bucket has had an answer it does not know the server's limit, so
--- its first request goes alone (the probe) and the others wait for it.
--- Returns true for the probe: its caller must call settle(b, got_answer).
+-- its first request goes alone (the probe) and the others wait for it, for
+-- PROBE_WAIT at most (a probe abandoned by Ctrl-C never settles). Returns
+-- true for the probe: its caller must call settle(b, got_answer).
 local function acquire(c)
   local b = c.bucket
   while true do
@@ -105,12 +108,12 @@ local function acquire(c)
     end
     local count = #b.sent - b.head + 1
     local wait = 0
-    if b.probing then wait = 0.005
+    if b.probing and b.probing > now then wait = 0.005
     elseif b.blocked_until > now then wait = b.blocked_until - now
     elseif count >= b.max then wait = b.sent[b.head] + b.interval - now + MARGIN end
     if wait <= 0 then
       b.sent[#b.sent + 1] = now
-      if not b.answered then b.probing = true; return true end
+      if not b.answered then b.probing = now + PROBE_WAIT; return true end
       return false
     end
     loop.sleep(wait)

@@ -230,6 +230,20 @@ describe("rate limits", function()
     assert.are.same({ 12, nil }, { st["200"], st["429"] })
   end)
 
+  it("does not wait forever on a first request abandoned by an aborted batch", function()
+    local s = sim.start { "--faults" }
+    finally(s.stop)
+    local c = client(s, { token = s.token })
+    local ok, err = pcall(ghl.parallel, {
+      function() return c:get("/__fault/slow", { ms = 3000 }) end,   -- the probe, left in flight
+      function() return 1 end,
+    }, { each = function(i) if i == 2 then error("stop here", 0) end end })
+    assert.are.same({ false, "stop here" }, { ok, err })
+    local t0 = sys.now()
+    assert.is_table(c:get("/contacts/", { limit = 1 }).contacts)
+    assert.is_true(sys.now() - t0 < 3.5, "waited " .. (sys.now() - t0) .. " s")
+  end)
+
   it("retries 429s caused by another process after the interval", function()
     local s = sim.start { "--rate-max", "5", "--rate-interval-ms", "1000" }
     finally(s.stop)

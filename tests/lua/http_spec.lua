@@ -28,6 +28,16 @@ describe("ghl.http", function()
     assert.is_number(resp.time)
   end)
 
+  it("does not queue a request behind a slow one on the same host", function()
+    local sys = require "ghl.sys"
+    local slow = assert(http.start { url = s.url .. "/__fault/slow", query = { ms = 2000 } })
+    local t0 = sys.now()
+    assert.are.equal(200, assert(http.request { url = s.url .. "/__fault/echo" }).status)
+    assert.is_true(sys.now() - t0 < 1, "waited " .. (sys.now() - t0) .. " s for the slow request")
+    while not slow:done() do http.perform(1) end
+    assert.are.equal(200, assert(slow:response()).status)
+  end)
+
   it("treats 4xx and 5xx as normal responses", function()
     local resp = assert(http.request { url = s.url .. "/__fault/status", query = { code = 503 } })
     assert.are.equal(503, resp.status)
@@ -91,7 +101,7 @@ describe("ghl.http", function()
     local v, err = resp:json()
     assert.is_nil(v)
     assert.are.equal("decode", err.kind)
-    assert.matches("reply is not valid JSON", err.message)
+    assert.matches("reply is not valid JSON %(HTTP 200, %d+ bytes%): Expected .- at character %d+$", err.message)
   end)
 
   it("reports a transfer cut short, an empty reply and a reset as network errors", function()
