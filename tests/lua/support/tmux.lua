@@ -34,6 +34,13 @@ local function sh(cmd)
   return text, ok and 0 or code
 end
 
+-- Sessions not stopped yet; whatever a failed test left is killed when the
+-- test process closes its Lua state, so no tmux server outlives the run.
+local live = {}
+M._reaper = setmetatable({}, { __gc = function()
+  for t in pairs(live) do t.stop() end
+end })
+
 function M.available()
   return os.execute("command -v tmux >/dev/null 2>&1") == true
 end
@@ -132,10 +139,12 @@ function M.start(argv, opts)
   end
 
   function t.stop()
+    live[t] = nil
     tmux("kill-server")
     os.execute("rm -rf " .. q(dir))
   end
 
+  live[t] = true
   return t
 end
 
