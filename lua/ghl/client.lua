@@ -150,8 +150,9 @@ function M.new(o)
   if type(o) == "string" then o = { location = o } end
   local c = setmetatable({
     base = (o.base or os.getenv("GHLUA_API_BASE") or M.API_BASE):gsub("/+$", ""),
-    location = o.location, company = o.company, app = o.app, version = o.version,
-    timeout = o.timeout, dry_run = o.dry_run,
+    location = o.location, company = o.company, app = o.app,
+    -- false, not nil: a missing field would go through Client.__index
+    version = o.version or false, timeout = o.timeout or false, dry_run = o.dry_run or false,
   }, Client)
   if o.token then
     c.static_token = o.token
@@ -232,7 +233,7 @@ end
 
 local function op_for(method, path, v3)
   if not ops then return nil end
-  return ops.match(method, path, v3)
+  return ops.op(method, path, v3)
 end
 
 -- The request table for method/path/opts, before the token is added.
@@ -250,11 +251,11 @@ function Client:build(method, path, opts)
     for k, v in pairs(body) do copy[k] = v end
     body = copy
   end
-  local filled = self:fill(path, query or (type(body) == "table" and body) or nil)
+  local filled = Client.fill(self, path, query or (type(body) == "table" and body) or nil)
   local q = find(filled, "?", 1, true)
   local bare = q and filled:sub(1, q - 1) or filled
   local op = op_for(method, bare, opts.version == "v3")
-  if op and #op.query > 0 then query = self:fill_query(op, query, filled, q) end
+  if op and #op.query > 0 then query = Client.fill_query(self, op, query, filled, q) end
   local version = opts.version or self.version or (op and op.version)
     or (ops and ops.version(method, bare, opts.version == "v3")) or "2021-07-28"
   local headers = { Version = version, Accept = "application/json" }
@@ -340,9 +341,9 @@ end
 -- opts.raw). Raises ghl.error. With dry_run, a write is recorded instead.
 function Client:request(method, path, opts)
   opts = opts or {}
-  local req, op, filled = self:build(method, path, opts)
+  local req, op, filled = Client.build(self, method, path, opts)
   if self.dry_run and not M.is_read(req.method, op, opts) then return self:record(req, filled, opts) end
-  local token, row = self:token()
+  local token, row = Client.token(self)
   if op and op.pit == false and row and row.kind == "pit" then
     E.raise { kind = "auth", code = "pit_refused", method = req.method, path = filled,
       message = ("%s %s does not accept Private Integration Tokens"):format(req.method, op.path),

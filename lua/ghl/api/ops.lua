@@ -3,6 +3,7 @@
 -- ghl.api.operations (regenerate with
 --   build/ghlua tools/gen_operations.lua /work/shared/highlevel/openapi > lua/ghl/api/operations.lua).
 --   ops.match(method, path [, v3]) -> op, params | nil
+--   ops.op(method, path [, v3]) -> op | nil (match without params)
 --   ops.version(method, path [, v3]) -> Version header value (never nil)
 --   ops.scopes_for(method, path [, v3]) -> {scope, ...}
 --   ops.accepts(op, token_type, is_pit) -> boolean
@@ -301,10 +302,9 @@ local function greedy(node, pos)
   return pick(node)
 end
 
--- match(method, path [, v3]) -> op, params (placeholder name -> segment as
--- written, not decoded) | nil. Rows of the requested flavour first.
-function M.match(method, path, v3)
-  if type(method) ~= "string" or type(path) ~= "string" then check(method, path) end
+-- The entry (see entry_of) of the template path matches, nil for none; the
+-- placeholders' segments are left in w_caps.
+local function lookup(method, path, v3)
   if not METHOD_ORDER[method] then
     method = method:upper()
     if not METHOD_ORDER[method] then return nil end
@@ -324,10 +324,26 @@ function M.match(method, path, v3)
     w_flavour = v3 and "v2" or "v3"
     found = walk(root, start, 1)
   end
+  return found
+end
+
+-- match(method, path [, v3]) -> op, params (placeholder name -> segment as
+-- written, not decoded) | nil. Rows of the requested flavour first.
+function M.match(method, path, v3)
+  if type(method) ~= "string" or type(path) ~= "string" then check(method, path) end
+  local found = lookup(method, path, v3)
   if not found then return nil end
   local params, names = {}, found.names
   for i = 1, #names do params[names[i]] = w_caps[i] end
   return found.op, params
+end
+
+-- op(method, path [, v3]) -> the op match would return, without building
+-- params (the client's per-request lookup).
+function M.op(method, path, v3)
+  if type(method) ~= "string" or type(path) ~= "string" then check(method, path) end
+  local found = lookup(method, path, v3)
+  return found and found.op
 end
 
 -- version(method, path [, v3]) -> the op's Version, else its family's
