@@ -9,8 +9,8 @@
 --   is wrapped in one of kind "error" with a traceback). A "done/total"
 --   progress line goes to stderr when it is a terminal, unless progress=false.
 --   With each = function(i, v), every result goes to it as it arrives
---   (completion order) and none is kept, so memory stays flat however many
---   functions run; run then returns the number of errors.
+--   (completion order) and none is kept, so memory does not grow with the
+--   results; run then returns the number of errors.
 local http = require "ghl.http"
 local sys = require "ghl.sys"
 local E = require "ghl.error"
