@@ -347,40 +347,44 @@ describe("ghl.api.ops.complete", function()
   end)
 end)
 
-describe("ghl.api.ops speed", function()
-  it("matches 100k requests well under a second", function()
+-- How fast lookups are is measured by the client benchmark (bench/), not
+-- here: a timed test on a shared machine proves nothing. What is checked is
+-- what makes them cheap: the work a lookup does and the heap it keeps.
+describe("ghl.api.ops cost", function()
+  it("matches a long mixed stream of requests, the same op each time", function()
     local reqs = {
       { "GET", "/contacts/abc123" }, { "POST", "/contacts/search" },
       { "GET", "/calendars/events?locationId=x&startTime=1" }, { "PUT", "/locations/L1/customFields/F1" },
       { "GET", "/no-such/path" }, { "GET", "/conversations/c1/messages" },
       { "GET", "https://services.leadconnectorhq.com/contacts/?startAfterId=a" },
     }
-    local hits, t0 = 0, os.clock()
+    local hits, first = 0, {}
     for i = 1, 100000 do
-      local r = reqs[i % #reqs + 1]
-      if ops.match(r[1], r[2]) then hits = hits + 1 end
+      local k = i % #reqs + 1
+      local op = ops.match(reqs[k][1], reqs[k][2])
+      if op then
+        hits = hits + 1
+        first[k] = first[k] or op
+        assert(op == first[k], "a lookup built a new op")
+      end
     end
-    local took = os.clock() - t0
-    assert.is_true(hits > 80000)
-    assert.is_true(took < 1, ("100k matches took %.2f s"):format(took))
+    assert.are.equal(100000 - 14286, hits)   -- all but /no-such/path (i % 7 == 4)
   end)
 
   -- In a fresh process: loading the module, then one lookup in each of two
-  -- groups (CPU time and live heap). Building every op at load took ~15 ms
-  -- and ~1.8 MB; parsing lazily takes ~1.5 ms (~3 ms under ASan) and ~70 KB.
-  it("loads cheaply, parsing only what lookups touch", function()
+  -- groups. Building every op at load kept ~1.8 MB of heap (and took
+  -- ~15 ms); parsing lazily keeps ~70 KB (and takes ~1.5 ms).
+  it("loads lazily, keeping only what lookups touch", function()
     local r = run.ghlua({ "-e", [[
-      local t, kb = os.clock(), collectgarbage("count")
+      local kb = collectgarbage("count")
       local ops = require "ghl.api.ops"
       assert(ops.match("GET", "/contacts/abc").path == "/contacts/{contactId}")
       assert(ops.version("GET", "/calendars/x") == "2021-04-15")
       collectgarbage()
-      print((os.clock() - t) * 1000, collectgarbage("count") - kb)
+      print(collectgarbage("count") - kb)
     ]] })
     assert.are.equal("", r.err)
-    local ms, kb = r.out:match("^(%S+)%s+(%S+)")
-    ms, kb = tonumber(ms), tonumber(kb)
-    assert.is_true(ms < 8, ("load and two lookups took %.2f ms"):format(ms))
+    local kb = tonumber(r.out:match("^(%S+)"))
     assert.is_true(kb < 300, ("load and two lookups keep %.0f KB"):format(kb))
   end)
 
