@@ -81,6 +81,7 @@ local function normalize_tags(list)
   return out
 end
 
+-- The contact's display name: first and last name, else its name.
 local function full_name(c)
   local n = ((c.firstName or "") .. " " .. (c.lastName or "")):gsub("^%s+", ""):gsub("%s+$", "")
   if n == "" then n = c.name or "" end
@@ -94,6 +95,8 @@ local function copy_array(list, f)
   for i, v in ipairs(list or {}) do out[i] = f and f(v) or v end
   return out
 end
+
+M.full_name = full_name
 
 -- The contact as the API returns it. customFields are [{id, value}] only.
 function M.present(c)
@@ -347,10 +350,7 @@ end
 
 -- ---- Searching ----
 
-local function lower(v)
-  if v == nil or v == null then return "" end
-  return tostring(v):lower()
-end
+local lower = reply.lower
 
 local function matches_query(c, q)
   if q == nil or q == "" then return true end

@@ -19,6 +19,7 @@
 local reply = require "ghl.sim.reply"
 local validate = require "ghl.sim.validate"
 local auth = require "ghl.sim.auth"
+local contacts = require "ghl.sim.contacts"
 
 local M = {}
 
@@ -54,12 +55,6 @@ local function present_text(v)
   return type(v) == "string" and v ~= "" and v or nil
 end
 
-local function full_name(c)
-  local n = ((c.firstName or "") .. " " .. (c.lastName or "")):gsub("^%s+", ""):gsub("%s+$", "")
-  if n == "" then n = c.name or "" end
-  return n
-end
-
 local function present(state, cv)
   local c = state.contacts[cv.contactId] or {}
   local last = cv.messages[#cv.messages]
@@ -68,7 +63,7 @@ local function present(state, cv)
     lastMessageBody = last and last.body or "", lastMessageType = last and last.kind or null,
     lastMessageDirection = "outbound", lastMessageDate = cv.last_ms,
     type = cv.channel, unreadCount = 0, starred = false,
-    fullName = full_name(c), contactName = full_name(c), email = c.email or null, phone = c.phone or null,
+    fullName = contacts.full_name(c), contactName = contacts.full_name(c), email = c.email or null, phone = c.phone or null,
     dateAdded = cv.added_ms, dateUpdated = cv.last_ms,
   }
 end
@@ -144,7 +139,7 @@ local function search(ctx)
       and status ~= "unread" and status ~= "starred"   -- every message is outbound: nothing unread
     if ok and words then
       ok = false
-      for _, v in ipairs { full_name(c), c.email or "", c.phone or "", cv.messages[#cv.messages].body } do
+      for _, v in ipairs { contacts.full_name(c), c.email or "", c.phone or "", cv.messages[#cv.messages].body } do
         if v:lower():find(words, 1, true) then ok = true end
       end
     end

@@ -298,20 +298,12 @@ local function present_location(loc)
     settings = { allowDuplicateContact = false } }
 end
 
-local function count_param(q, name, default)
-  local v = q[name]
-  if v == nil or v == "" then return default end
-  local n = math.tointeger(tonumber(v))
-  if not n or n < 0 then reply.invalid { name .. " must be a number string" } end
-  return n
-end
-
 -- GET /locations/search: the company's locations in creation order (a
 -- Location token sees only its own); skip/limit paging (limit default 10);
 -- order asc | desc. email is accepted and ignored.
 local function search_locations(ctx)
   local state, tok, q = ctx.state, ctx.token, ctx.query
-  local skip, limit = count_param(q, "skip", 0), count_param(q, "limit", 10)
+  local skip, limit = reply.count_param(q, "skip", 0), reply.count_param(q, "limit", 10)
   local order = q.order or "asc"
   if order ~= "asc" and order ~= "desc" then
     reply.invalid { "order must be one of the following values: asc, desc" }

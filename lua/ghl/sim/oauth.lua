@@ -321,14 +321,6 @@ end
 
 -- ---- GET /oauth/installedLocations ----
 
-local function count_param(q, name, default)
-  local v = q[name]
-  if v == nil or v == "" then return default end
-  local n = math.tointeger(tonumber(v))
-  if not n or n < 0 then reply.invalid { name .. " must be a number string" } end
-  return n
-end
-
 -- The query checks GET /oauth/installedLocations and its v3 twin share:
 -- companyId, appId, isInstalled (422).
 function M.check_installed_query(q)
@@ -372,7 +364,7 @@ end
 local function installed_locations(ctx)
   local state, q = ctx.state, ctx.query
   M.check_installed_query(q)
-  local skip, limit = count_param(q, "skip", 0), count_param(q, "limit", 20)
+  local skip, limit = reply.count_param(q, "skip", 0), reply.count_param(q, "limit", 20)
   local list = M.installed_items(state, ctx.token, q)
   if not list then reply.raise(403, M.MSG.app) end
   local page = array()

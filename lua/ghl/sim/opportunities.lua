@@ -117,9 +117,7 @@ end
 -- ---- Presenting ----
 
 local function contact_name(c)
-  local n = ((c.firstName or "") .. " " .. (c.lastName or "")):gsub("^%s+", ""):gsub("%s+$", "")
-  if n == "" then n = c.name or "" end
-  return n
+  return require("ghl.sim.contacts").full_name(c)
 end
 
 local function present_pipeline(p)
@@ -240,10 +238,7 @@ end
 
 -- ---- Searching ----
 
-local function lower(v)
-  if v == nil or v == null then return "" end
-  return tostring(v):lower()
-end
+local lower = reply.lower
 
 -- A predicate for the filters f = {pipeline_id, pipeline_stage_id,
 -- contact_id, status, assigned_to, q}.

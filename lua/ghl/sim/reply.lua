@@ -275,6 +275,23 @@ function M.parse_iso8601(s)
 end
 
 -- "Lead Source" -> "lead_source".
+-- count_param(query, name, default) -> a non-negative integer query
+-- parameter (default when absent or empty); anything else is a 422 naming
+-- it, as HighLevel answers for skip and limit.
+function M.count_param(q, name, default)
+  local v = q[name]
+  if v == nil or v == "" then return default end
+  local n = math.tointeger(tonumber(v))
+  if not n or n < 0 then M.invalid { name .. " must be a number string" } end
+  return n
+end
+
+-- lower(v) -> v as lower-case text for searching ("" for nil and null).
+function M.lower(v)
+  if v == nil or v == M.null then return "" end
+  return tostring(v):lower()
+end
+
 function M.snake_case(s)
   s = tostring(s):gsub("'", ""):gsub("\u{2019}", ""):gsub("(%l)(%u)", "%1_%2"):lower()
   s = s:gsub("[^%w]+", "_"):gsub("^_+", ""):gsub("_+$", "")
