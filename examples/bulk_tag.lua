@@ -10,7 +10,8 @@
 recipe {
   name = "bulk_tag",
   description = "tag every contact matching a search",
-  scopes = { "contacts.readonly", "contacts.write", "locations/tags.readonly", "locations/tags.write" },
+  scopes = { "contacts.readonly", "contacts.write", "locations/tags.readonly", "locations/tags.write",
+    "locations/customFields.readonly" },
   writes = true,
   params = {
     tag = { type = "string", required = true, help = "the tag to add" },

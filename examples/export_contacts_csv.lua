@@ -13,7 +13,7 @@ recipe {
   scopes = { "contacts.readonly", "locations/customFields.readonly" },
   writes = false,
   params = {
-    file = { type = "string", default = "contacts.csv", help = "the CSV file to write" },
+    file = { type = "output_file", default = "contacts.csv", help = "the CSV file to write" },
     query = { type = "string", help = "only contacts matching this search" },
   },
 }

@@ -17,7 +17,7 @@ recipe {
   scopes = { "contacts.write", "locations/customFields.readonly" },
   writes = true,
   params = {
-    file = { type = "file", required = true, help = "CSV file with a header row" },
+    file = { type = "input_file", required = true, help = "CSV file with a header row" },
     tag = { type = "string", help = "a tag to add to every imported contact" },
   },
 }

@@ -1,14 +1,12 @@
 /*
 ** ghl._csv: the native core of ghl.csv, a binding of libcsv (Debian's
 ** libcsv3, RFC 4180 quoting, fields with embedded delimiters, quotes and
-** newlines) plus the two path helpers the recipe sandbox needs.
+** newlines).
 **   _csv.parser{delim=",", quote='"', strict=true} -> parser
 **   parser:feed(chunk) -> rows, lines [, err]
 **   parser:finish()    -> rows, lines [, err]
 **   parser:close()     (also __gc and __close)
 **   _csv.format(fields, n, delim, quote) -> one record, without line end
-**   _csv.realpath(path) -> canonical absolute path | nil, err
-**   _csv.getcwd() -> path | nil, err
 ** rows is an array of records (arrays of strings), lines the physical line
 ** each record starts on (1-based; CRLF, LF and a lone CR each end a line,
 ** so do the ones inside quoted fields; blank lines are skipped but
@@ -309,27 +307,6 @@ static int csv_format(lua_State *L) {
   return 1;
 }
 
-/* ---- Paths (for the recipe sandbox) ---- */
-
-/* realpath(path) -> canonical absolute path (symlinks resolved), or nil,
-** err when it does not exist. */
-static int csv_realpath(lua_State *L) {
-  const char *path = luaL_checkstring(L, 1);
-  char *r = realpath(path, NULL);
-  if (r == NULL) return ghl_fail(L, "os", "%s: %s", path, strerror(errno));
-  lua_pushstring(L, r);
-  free(r);
-  return 1;
-}
-
-/* getcwd() -> the working directory, or nil, err. */
-static int csv_getcwd(lua_State *L) {
-  char buf[PATH_MAX];
-  if (getcwd(buf, sizeof buf) == NULL) return ghl_fail(L, "os", "getcwd: %s", strerror(errno));
-  lua_pushstring(L, buf);
-  return 1;
-}
-
 static const luaL_Reg parser_methods[] = {
   {"feed", parser_feed},
   {"finish", parser_finish},
@@ -347,8 +324,6 @@ static const luaL_Reg parser_meta[] = {
 static const luaL_Reg csv_funcs[] = {
   {"parser", csv_new_parser},
   {"format", csv_format},
-  {"realpath", csv_realpath},
-  {"getcwd", csv_getcwd},
   {NULL, NULL}
 };
 

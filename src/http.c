@@ -839,6 +839,43 @@ static int http_encode(lua_State *L) {
   return 1;
 }
 
+/* parse_url(url) -> {scheme, host, port (number), path, query, fragment,
+** user, password} (absent parts are nil), or nil, err: libcurl's own URL
+** parser, so a URL is read the way the transfer will read it. */
+static int http_parse_url(lua_State *L) {
+  static const struct { CURLUPart part; const char *name; } parts[] = {
+    {CURLUPART_SCHEME, "scheme"}, {CURLUPART_HOST, "host"}, {CURLUPART_PATH, "path"},
+    {CURLUPART_QUERY, "query"}, {CURLUPART_FRAGMENT, "fragment"}, {CURLUPART_USER, "user"},
+    {CURLUPART_PASSWORD, "password"}, {CURLUPART_OPTIONS, "options"},
+  };
+  const char *url = luaL_checkstring(L, 1);
+  CURLU *u = curl_url();
+  CURLUcode rc;
+  char *v;
+  size_t i;
+  if (u == NULL) return ghl_fail(L, "url", "out of memory");
+  rc = curl_url_set(u, CURLUPART_URL, url, 0);
+  if (rc != CURLUE_OK) {
+    curl_url_cleanup(u);
+    return ghl_fail(L, "url", "not a URL libcurl accepts (%s)", curl_url_strerror(rc));
+  }
+  lua_createtable(L, 0, 8);
+  for (i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+    if (curl_url_get(u, parts[i].part, &v, 0) == CURLUE_OK) {
+      lua_pushstring(L, v);
+      curl_free(v);
+      lua_setfield(L, -2, parts[i].name);
+    }
+  }
+  if (curl_url_get(u, CURLUPART_PORT, &v, CURLU_DEFAULT_PORT) == CURLUE_OK) {
+    lua_pushinteger(L, strtol(v, NULL, 10));
+    curl_free(v);
+    lua_setfield(L, -2, "port");
+  }
+  curl_url_cleanup(u);
+  return 1;
+}
+
 /* __gc of the module sentinel: tear down the multi at lua_close. */
 static int state_gc(lua_State *L) {
   int i;
@@ -869,6 +906,7 @@ static const luaL_Reg http_funcs[] = {
   {"trace", http_trace},
   {"redact", http_redact},
   {"encode", http_encode},
+  {"parse_url", http_parse_url},
   {NULL, NULL}
 };
 

@@ -4,6 +4,8 @@
 ** bytes, file modes. Expected failures return nil, ghl.error.
 */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <signal.h>
 #include <string.h>
 #include <stdio.h>
@@ -13,6 +15,7 @@
 #include <unistd.h>
 
 #include <lauxlib.h>
+#include <lualib.h>
 #include <openssl/rand.h>
 
 #include "error.h"
@@ -152,6 +155,79 @@ static int sys_readpass(lua_State *L) {
   return 1;
 }
 
+/* closef of the streams sys.open makes (liolib's io_fclose). */
+static int stream_close(lua_State *L) {
+  luaL_Stream *p = (luaL_Stream *)luaL_checkudata(L, 1, LUA_FILEHANDLE);
+  int res = fclose(p->f);
+  return luaL_fileresult(L, (res == 0), NULL);
+}
+
+/* open(dir, name, mode) -> a Lua file, or nil, err. Opens the file name
+** inside the directory dir (which must itself be no symlink), never
+** following a symlink in name, and only a regular file. mode: "r" (read),
+** "w" (create; fails when it exists) or "w+" (create or truncate). The
+** file is owned by Lua (closed by :close() or the collector). */
+static int sys_open(lua_State *L) {
+  const char *dir = luaL_checkstring(L, 1);
+  const char *name = luaL_checkstring(L, 2);
+  const char *mode = luaL_checkstring(L, 3);
+  int flags, dfd, fd;
+  struct stat st;
+  luaL_Stream *p;
+  if (strcmp(mode, "r") == 0) flags = O_RDONLY;
+  else if (strcmp(mode, "w") == 0) flags = O_WRONLY | O_CREAT | O_EXCL;
+  else if (strcmp(mode, "w+") == 0) flags = O_WRONLY | O_CREAT | O_TRUNC;
+  else return luaL_argerror(L, 3, "mode must be r, w or w+");
+  if (strchr(name, '/') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0 || *name == '\0')
+    return luaL_argerror(L, 2, "a file name, not a path");
+  p = (luaL_Stream *)lua_newuserdatauv(L, sizeof(luaL_Stream), 0);
+  p->closef = NULL;                                 /* closed until opened */
+  luaL_setmetatable(L, LUA_FILEHANDLE);
+  dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dfd < 0) return ghl_fail(L, "io", "%s: %s", dir, strerror(errno));
+  fd = openat(dfd, name, flags | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0666);
+  close(dfd);
+  if (fd < 0) {
+    if (errno == ELOOP) return ghl_fail(L, "sandbox", "%s/%s is a symbolic link", dir, name);
+    if (errno == EEXIST) return ghl_fail(L, "exists", "%s/%s exists", dir, name);
+    return ghl_fail(L, "io", "%s/%s: %s", dir, name, strerror(errno));
+  }
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return ghl_fail(L, "sandbox", "%s/%s is not a regular file", dir, name);
+  }
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  p->f = fdopen(fd, flags == O_RDONLY ? "rb" : "wb");
+  if (p->f == NULL) {
+    close(fd);
+    return ghl_fail(L, "io", "%s/%s: %s", dir, name, strerror(errno));
+  }
+  p->closef = stream_close;
+  return 1;
+}
+
+/* realpath(path) -> canonical absolute path (symlinks resolved), or nil,
+** err when it does not exist. */
+static int sys_realpath(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  char *r = realpath(path, NULL);
+  if (r == NULL) return ghl_fail(L, "os", "%s: %s", path, strerror(errno));
+  lua_pushstring(L, r);
+  free(r);
+  return 1;
+}
+
+/* lstat(path) -> the type of path itself: "file", "dir", "link" or
+** "other", or nil, err. */
+static int sys_lstat(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  struct stat st;
+  if (lstat(path, &st) != 0) return ghl_fail(L, "os", "%s: %s", path, strerror(errno));
+  lua_pushstring(L, S_ISLNK(st.st_mode) ? "link" : S_ISREG(st.st_mode) ? "file"
+                    : S_ISDIR(st.st_mode) ? "dir" : "other");
+  return 1;
+}
+
 /* alive(pid) -> whether a process with this pid exists. */
 static int sys_alive(lua_State *L) {
   pid_t pid = (pid_t)luaL_checkinteger(L, 1);
@@ -172,6 +248,9 @@ static const luaL_Reg sys_funcs[] = {
   {"stat", sys_stat},
   {"chmod", sys_chmod},
   {"mkdir", sys_mkdir},
+  {"open", sys_open},
+  {"realpath", sys_realpath},
+  {"lstat", sys_lstat},
   {NULL, NULL}
 };
 

@@ -32,15 +32,13 @@ local E = require "ghl.error"
 local loop = require "ghl.loop"
 local sys = require "ghl.sys"
 local hints = require "ghl.hints"
-local cjson = require "cjson.safe"
 
 local M = {}
 local Client = {}
 
 -- Resource modules reachable as bound views: c.contacts:create(fields) is
 -- ghl.contacts.create(c, fields).
-M.RESOURCES = { contacts = true, custom_fields = true, custom_values = true, tags = true,
-  opportunities = true, users = true, locations = true, conversations = true, calendars = true }
+M.RESOURCES = require("ghl.resource").NAMES
 
 Client.__index = function(c, k)
   local v = Client[k]
@@ -144,6 +142,22 @@ end
 
 -- ---- Construction ----
 
+-- A client's static token lives here, not in a field: nothing that prints
+-- or walks the client (ghl.inspect, the REPL, a recipe) can reach it.
+local static = setmetatable({}, { __mode = "k" })
+
+-- static_token(c) -> the token the client was made with (token=), or nil.
+function M.static_token(c)
+  return static[c]
+end
+
+local function token_id(token)
+  local ok, crypto = pcall(require, "ghl.crypto")
+  local d = ok and crypto.digest("sha256", token)
+  if not d then return tostring(#token) end
+  return (d:sub(1, 8):gsub(".", function(ch) return ("%02x"):format(ch:byte()) end))
+end
+
 -- new{location=, company=, app=, token=, base=, version=} -> client
 function M.new(o)
   o = o or {}
@@ -153,11 +167,13 @@ function M.new(o)
     location = o.location, company = o.company, app = o.app,
     -- false, not nil: a missing field would go through Client.__index
     version = o.version or false, timeout = o.timeout or false, dry_run = o.dry_run or false,
+    guard = false,
   }, Client)
   if o.token then
-    c.static_token = o.token
+    static[c] = o.token
     c.location = c.location or os.getenv("GHL_LOCATION_ID")
-    c.key = "token:" .. o.token:sub(-12) .. ":" .. (c.location or c.company or "")
+    -- the bucket is the token's: named by a digest, never by its characters
+    c.key = "token:" .. token_id(o.token) .. ":" .. (c.location or c.company or "")
   else
     local auth = require "ghl.auth"
     local row, crow = auth.find { location = c.location, company = c.company, app = c.app }
@@ -183,7 +199,8 @@ setmetatable(M, { __call = function(_, o) return M.new(o) end })
 
 -- The bearer token and its store row (nil for a static token).
 function Client:token()
-  if self.static_token then return self.static_token end
+  local t = static[self]
+  if t then return t end
   local q = { app = self.app }
   if self.location then q.location = self.location else q.company = self.company end
   return require("ghl.auth").token(q)
@@ -273,7 +290,7 @@ end
 function Client:prepare(method, path, opts)
   local req = self:build(method, path, opts)
   local http = require "ghl.http"
-  local token = self.static_token
+  local token = static[self]
   if not token then   -- the stored token as it is: a dry run never refreshes
     local row = require("ghl.auth").find { app = self.app, location = self.location,
                                            company = not self.location and self.company or nil }
@@ -342,6 +359,7 @@ end
 function Client:request(method, path, opts)
   opts = opts or {}
   local req, op, filled = Client.build(self, method, path, opts)
+  if self.guard then self.guard(self, req, op) end   -- a sandboxed recipe's checks (ghl.sandbox)
   if self.dry_run and not M.is_read(req.method, op, opts) then return self:record(req, filled, opts) end
   local token, row = Client.token(self)
   if op and op.pit == false and row and row.kind == "pit" then
@@ -360,7 +378,7 @@ function Client:request(method, path, opts)
     if probe then settle(self.bucket, rok and resp ~= nil) end
     if not rok then error(resp, 0) end
     self.last = { method = req.method, url = req.url, query = req.query, version = req.headers.Version,
-      token = token, status = resp and resp.status, time = sys.now() - t0, attempts = attempt,
+      token_hint = #token >= 12 and "\u{2026}" .. token:sub(-4) or "\u{2026}", status = resp and resp.status, time = sys.now() - t0, attempts = attempt,
       error = err, op = op, body = req.json }
     if not resp then
       -- a connect failure sent nothing, so any method may try again
@@ -453,125 +471,10 @@ end
 
 -- ---- Pagination ----
 
-local function first_array(t)
-  if type(t) ~= "table" then return nil end
-  local best
-  for k, v in pairs(t) do
-    if type(v) == "table" and (#v > 0 or next(v) == nil) and k ~= "meta" and k ~= "pagination" then
-      if not best or #v > #t[best] then best = k end
-    end
-  end
-  return best
-end
-
-local STYLES = {}
-
--- meta: GET with startAfterId/startAfter from meta (GET /contacts/, opportunities)
-STYLES.meta = function(c, path, params, o, emit)
-  local q = {}
-  for k, v in pairs(params) do q[k] = v end
-  q.limit = q.limit or 100
-  local snake = path:find("/opportunities/search", 1, true)
-  if snake and not q.location_id then q.location_id = c.location end
-  if not snake and not q.locationId and c.location then q.locationId = c.location end
-  while true do
-    local page = c:get(path, q, { version = o.version })
-    local items = page[o.items or first_array(page)] or {}
-    if not emit(items, page.meta and page.meta.total) then return end
-    local meta = page.meta or {}
-    if #items < tonumber(q.limit) or not (meta.nextPageUrl or meta.startAfterId) or meta.nextPageUrl == cjson.null then return end
-    q.startAfterId, q.startAfter = meta.startAfterId, meta.startAfter
-  end
-end
-
--- page: POST body page/pageLimit (or limit), switching to searchAfter when
--- the items carry it (deep paging).
-STYLES.page = function(c, path, params, o, emit)
-  local body = {}
-  for k, v in pairs(params) do body[k] = v end
-  local sizekey = o.size or (path:find("/opportunities", 1, true) and "limit" or "pageLimit")
-  body[sizekey] = body[sizekey] or 100
-  body.page = body.page or 1
-  if not body.locationId and c.location then body.locationId = c.location end
-  while true do
-    local page = c:request(o.method or "POST", path, { body = body, version = o.version })
-    local items = page[o.items or first_array(page)] or {}
-    if not emit(items, page.total) then return end
-    if #items < tonumber(body[sizekey]) then return end
-    local last = items[#items]
-    if type(last) == "table" and type(last.searchAfter) == "table" then
-      body.searchAfter, body.page = last.searchAfter, nil
-    else
-      body.page = body.page + 1
-    end
-  end
-end
-
-local function counter_style(skipkey, limitkey)
-  return function(c, path, params, o, emit)
-    local q = {}
-    for k, v in pairs(params) do q[k] = v end
-    q[limitkey] = q[limitkey] or 100
-    local skip = tonumber(q[skipkey]) or (skipkey == "page" and 1 or 0)
-    while true do
-      q[skipkey] = tostring(skip)
-      local page = c:get(path, q, { version = o.version })
-      local items = page[o.items or first_array(page)] or {}
-      if not emit(items, page.count or page.total) then return end
-      if #items < tonumber(q[limitkey]) then return end
-      skip = skip + (skipkey == "page" and 1 or #items)
-    end
-  end
-end
-STYLES.skip = counter_style("skip", "limit")
-STYLES.offset = counter_style("offset", "limit")
-STYLES.page_query = counter_style("page", "limit")
-
--- token: v3 pageSize/pageToken, pagination.nextPageToken
-STYLES.token = function(c, path, params, o, emit)
-  local q = {}
-  for k, v in pairs(params) do q[k] = v end
-  q.pageSize = q.pageSize or 100
-  while true do
-    local page = c:get(path, q, { version = o.version or "v3" })
-    local items = page[o.items or (page.items and "items") or first_array(page)] or {}
-    local p = page.pagination or {}
-    if not emit(items, p.totalRecords) then return end
-    if not p.hasNextPage or not p.nextPageToken or p.nextPageToken == cjson.null then return end
-    q.pageToken = p.nextPageToken
-  end
-end
-
 -- paginate(path, params, {max=, style=, items=, method=, version=, on_page=})
--- -> iterator over items.
+-- -> iterator over items (ghl.paginate: every style).
 function Client:paginate(path, params, o)
-  o = o or {}
-  params = params or {}
-  local op
-  for _, m in ipairs(o.method and { o.method } or { "GET", "POST" }) do
-    local candidate = op_for(m, path, o.version == "v3")
-    if candidate and candidate.page and candidate.page.style then op = candidate; break end
-  end
-  local style = o.style or (op and op.page and op.page.style)
-  if not style then
-    error(("no pagination style known for %s: pass opts.style (meta, page, skip, offset, token, page_query)"):format(path), 2)
-  end
-  local run = STYLES[style] or error("unknown pagination style '" .. tostring(style) .. "'", 2)
-  o.items = o.items or (op and op.page and op.page.items)
-  o.size = o.size or (op and op.page and op.page.size)
-  if style == "page" then o.method = o.method or (op and op.method) or "POST" end
-  local max, count = o.max, 0
-  return coroutine.wrap(function()
-    run(self, path, params, o, function(items, total)
-      for _, item in ipairs(items) do
-        if max and count >= max then return false end
-        count = count + 1
-        coroutine.yield(item)
-      end
-      if o.on_page then o.on_page(count, total) end
-      return not (max and count >= max)
-    end)
-  end)
+  return require("ghl.paginate").iterate(self, path, params, o)
 end
 
 -- ---- Concurrency ----

@@ -15,12 +15,12 @@
 --     columns in order; by default the first row's keys, sorted). Values:
 --     strings as they are, integral numbers without ".0", booleans as
 --     true/false, nil and JSON null as empty, tables as JSON.
---   csv.sandbox(root) -> the same functions, limited to files under root
---     (symlinks resolved): what a recipe gets as ghl.csv.
+--   A recipe run sandboxed gets these through the host (ghl.sandbox), which
+--   opens only the files its parameters name and passes opts.file.
 -- A malformed record, or with header a record whose number of fields is
 -- not the header's (unless ragged), raises a ghl.error of kind "csv" whose
 -- message starts "line N:" and whose field line is N. A file that cannot
--- be opened raises kind "io"; a path outside the sandbox kind "sandbox".
+-- be opened raises kind "io".
 local native = require "ghl._csv"
 local E = require "ghl.error"
 local cjson = require "cjson.safe"
@@ -45,8 +45,11 @@ local function source(arg, o)
       return arg
     end, function() end, "text"
   end
-  local path = o.check and o.check(arg, "read") or arg
-  local f, err = io.open(path, "rb")
+  if o.file then   -- a file the caller opened (ghl.sandbox); the caller closes it
+    local f = o.file
+    return function() return f:read(M.CHUNK) end, function() end, o.name or arg
+  end
+  local f, err = io.open(arg, "rb")
   if not f then fail { kind = "io", message = "cannot open " .. arg .. ": " .. tostring(err) } end
   return function() return f:read(M.CHUNK) end, function() f:close() end, arg
 end
@@ -189,65 +192,13 @@ end
 function M.write(path, rows, o)
   o = o or {}
   if type(path) ~= "string" then error("csv.write: path must be a string", 2) end
-  local real = o.check and o.check(path, "write") or path
   local text = M.encode(rows, o)
-  local f, err = io.open(real, "wb")
+  local f, err = io.open(path, "wb")
   if not f then fail { kind = "io", message = "cannot write " .. path .. ": " .. tostring(err) } end
   local ok, werr = f:write(text)
   f:close()
   if not ok then fail { kind = "io", message = "cannot write " .. path .. ": " .. tostring(werr) } end
   return #rows
-end
-
--- ---- The sandbox ----
-
-local function dirname(p)
-  local d = p:match("^(.*)/[^/]*$")
-  if d == nil then return "." end
-  if d == "" then return "/" end
-  return d
-end
-
--- inside(root, path) -> whether the resolved path lies under root.
-local function inside(root, p)
-  return p == root or p:sub(1, #root + 1) == root .. "/"
-end
-
--- A checker: the path resolved, or a raise of kind "sandbox".
-function M.checker(root)
-  local real_root = assert(native.realpath(root))
-  return function(path, mode)
-    local function refuse()
-      E.raise { kind = "sandbox", message = ("%s: a recipe may only %s files under %s"):format(path, mode, real_root),
-                hint = "copy the file into the working directory, or run with --trust" }
-    end
-    if path:find("%z") then refuse() end
-    local real = native.realpath(path)
-    if not real then
-      local dir = native.realpath(dirname(path))
-      if not dir then return path end
-      real = dir .. "/" .. path:match("[^/]*$")
-    end
-    if not inside(real_root, real) then refuse() end
-    return real
-  end
-end
-
--- sandbox(root) -> {read, parse, write, encode} limited to root.
-function M.sandbox(root)
-  local check = M.checker(root or assert(native.getcwd()))
-  local function with(o)
-    local t = {}
-    for k, v in pairs(o or {}) do t[k] = v end
-    t.check = check
-    return t
-  end
-  return {
-    read = function(arg, o) return M.read(arg, with(o)) end,
-    parse = M.parse,
-    encode = M.encode,
-    write = function(path, rows, o) return M.write(path, rows, with(o)) end,
-  }
 end
 
 return M

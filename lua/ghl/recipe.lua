@@ -6,38 +6,31 @@
 --           default = nil, help = "..."} } }
 --   return function(params, client, location) ... end
 -- Parameter types: string, number, integer, boolean, list (comma
--- separated), file (a path that must exist). writes defaults to true.
---   recipe.load(path, {trust = bool}) -> {manifest, main, path, trusted}
---   recipe.params(manifest, raw) -> typed params (raw: name -> string)
+-- separated), input_file (a file that must exist; "file" is the same) and
+-- output_file (a file the recipe writes; one that exists is replaced only
+-- with overwrite = true in the manifest or --force). writes defaults to
+-- true.
+--   recipe.load(path, {trust=, max_memory=, timeout=, output=})
+--       -> {manifest, main, path, trusted, box}
+--   recipe.params(manifest, raw, {force=}) -> typed params (raw: name -> string)
 --   recipe.missing_scopes(manifest, granted) -> {scope, ...}
 --   recipe.help(manifest, path) -> text for `ghlua run RECIPE --help`
---   recipe.client(client) -> the view of a client a sandboxed recipe gets
 --   recipe.plan_lines(plan) -> the dry-run plan as text lines, secrets redacted
--- The sandbox (unless trust): the recipe's globals are the safe base
--- functions, string, table, math, utf8, coroutine, os.time/clock/date/
--- difftime, print, and a `ghl` holding the resource modules, csv (files
--- under the working directory only), json, error, try, parallel and
--- inspect, all read-only. There is no io, os.execute, os.getenv, io.popen,
--- package (so no package.loadlib), debug, dofile, loadfile or
--- collectgarbage; load takes text chunks only; require gives the ghl
--- modules above and Lua files next to the recipe (sandboxed too), and
--- refuses C modules and anything else. The client a recipe gets sends
--- only paths on its own API host and never shows its token. Breaking a
--- rule raises a ghl.error of kind "sandbox" naming --trust. A malformed
--- manifest or bad parameters raise kind "usage".
+-- Unless trust, the recipe runs in a Lua state of its own (ghl.sandbox:
+-- box is its handle), where its client, ghl.csv and require ask the host,
+-- which checks every request against the manifest (API host, writes,
+-- scopes) and opens only the files its file parameters name. With trust it
+-- runs in this state with the whole library. A malformed manifest or bad
+-- parameters raise kind "usage".
 local E = require "ghl.error"
 
 local M = {}
 
-M.TYPES = { string = true, number = true, integer = true, boolean = true, list = true, file = true }
+M.TYPES = { string = true, number = true, integer = true, boolean = true, list = true, file = true,
+  input_file = true, output_file = true }
 
 local function usage(msg, hint)
   E.raise { kind = "usage", message = msg, hint = hint }
-end
-
-local function sandbox_error(msg)
-  E.raise { kind = "sandbox", message = msg,
-            hint = "recipes run sandboxed; run it with --trust if you trust its author" }
 end
 
 -- ---- The manifest ----
@@ -64,161 +57,39 @@ local function check_manifest(m, path)
     local t = p.type or "string"
     if not M.TYPES[t] then
       usage(where .. ": params." .. name .. " has an unknown type '" .. tostring(t) .. "'",
-            "types: string, number, integer, boolean, list, file")
+            "types: string, number, integer, boolean, list, input_file, output_file")
     end
-    out.params[name] = { type = t, required = p.required == true, default = p.default, help = p.help }
+    if t == "file" then t = "input_file" end
+    if p.help ~= nil and type(p.help) ~= "string" then usage(where .. ": params." .. name .. ".help must be a string") end
+    local d = p.default
+    if d ~= nil and type(d) ~= "string" and type(d) ~= "number" and type(d) ~= "boolean" then
+      if type(d) ~= "table" then usage(where .. ": params." .. name .. ".default must be a plain value") end
+      for _, x in ipairs(d) do
+        if type(x) ~= "string" then usage(where .. ": params." .. name .. ".default must be a list of strings") end
+      end
+    end
+    if t:find("_file$") and d ~= nil and type(d) ~= "string" then
+      usage(where .. ": params." .. name .. ".default must be a file name")
+    end
+    out.params[name] = { type = t, required = p.required == true, default = d, help = p.help,
+                         overwrite = t == "output_file" and p.overwrite == true or nil }
     out.order[#out.order + 1] = name
   end
   table.sort(out.order)
   return out
 end
 
--- ---- The sandbox ----
-
-local function readonly(t, name)
-  return setmetatable({}, {
-    __index = t,
-    __newindex = function(_, k) error(("%s is read-only (cannot set %s)"):format(name, tostring(k)), 2) end,
-    __pairs = function() return next, t, nil end,
-    __metatable = false,
-  })
-end
-
-local function copy_lib(t, drop)
-  local c = {}
-  for k, v in pairs(t) do
-    if not (drop and drop[k]) then c[k] = v end
-  end
-  return c
-end
-
-local RESOURCE_NAMES = { "contacts", "custom_fields", "custom_values", "tags", "opportunities", "users",
-  "locations", "conversations", "calendars" }
-
--- What a sandboxed recipe must not reach: functions that read the token
--- store for themselves.
-local DENY = { locations = { installed = true, company_row = true } }
-
--- The resource module `name` as a sandboxed recipe sees it.
-local resources = {}
-local function resource(name)
-  if not resources[name] then
-    local deny = DENY[name] or {}
-    local t = {}
-    for k, v in pairs(require("ghl." .. name)) do
-      if not deny[k] then t[k] = v end
-    end
-    resources[name] = readonly(t, "ghl." .. name)
-  end
-  return resources[name]
-end
-
-local CLIENT_METHODS = { "get", "post", "put", "patch", "delete", "request", "paginate", "batch", "rate", "prepare" }
-local CLIENT_FIELDS = { location = true, company = true, app = true, base = true, kind = true }
-
-local function check_path(path)
-  if type(path) ~= "string" or not path:match("^/[^/\\]") and path ~= "/" then
-    sandbox_error("a recipe may only send paths on the API host, like '/contacts/', not " .. string.format("%q", tostring(path)))
-  end
-  return path
-end
-
--- client(real) -> the client a sandboxed recipe gets: the request methods
--- and the public fields, no token, and only paths on the API host.
-function M.client(real)
-  local view = {}
-  local methods = {}
-  for _, name in ipairs(CLIENT_METHODS) do
-    methods[name] = function(self, a, b, ...)
-      if self ~= view then error("call client methods with ':' (client:" .. name .. "(...))", 2) end
-      if name == "batch" then
-        for _, r in ipairs(type(a) == "table" and a or {}) do check_path(r.path or r[2]) end
-      elseif name == "request" or name == "prepare" then
-        check_path(b)
-      elseif name ~= "rate" then
-        check_path(a)
-      end
-      return real[name](real, a, b, ...)
-    end
-  end
-  return setmetatable(view, {
-    __index = function(t, k)
-      if methods[k] then return methods[k] end
-      if CLIENT_FIELDS[k] then return real[k] end
-      if require("ghl.client").RESOURCES[k] then
-        local v = require("ghl.resource").bind(resource(k), t)
-        rawset(t, k, v)
-        return v
-      end
-      return nil
-    end,
-    __newindex = function(_, k) error("the client is read-only (cannot set " .. tostring(k) .. ")", 2) end,
-    __tostring = function() return "ghl.client (" .. tostring(real.location or real.company) .. ")" end,
-    __metatable = false,
-  })
-end
-
--- The ghl a sandboxed recipe sees.
-local function sandbox_ghl(root)
-  local ghl = require "ghl"
-  local t = { _VERSION = ghl._VERSION, try = ghl.try, parallel = ghl.parallel,
-    json = readonly(require "cjson.safe", "ghl.json"), error = readonly(E, "ghl.error"),
-    inspect = function(v, o) return require("ghl.inspect")(v, o) end,
-    csv = readonly(require("ghl.csv").sandbox(root), "ghl.csv") }
-  for _, name in ipairs(RESOURCE_NAMES) do t[name] = resource(name) end
-  return readonly(t, "ghl")
-end
-
-local SAFE = { "assert", "error", "ipairs", "next", "pairs", "pcall", "print", "rawequal", "rawget",
-  "rawlen", "rawset", "select", "tonumber", "tostring", "type", "xpcall", "_VERSION", "setmetatable" }
-
--- env(dir, root, recipe_fn) -> a fresh sandbox environment.
-local function sandbox_env(dir, root, recipe_fn)
-  local env = {}
-  for _, k in ipairs(SAFE) do env[k] = _G[k] end
-  env.string = copy_lib(string, { dump = true })
-  env.table = copy_lib(table)
-  env.math = copy_lib(math)
-  env.utf8 = copy_lib(utf8)
-  env.coroutine = copy_lib(coroutine)
-  env.os = { time = os.time, clock = os.clock, date = os.date, difftime = os.difftime }
-  env.getmetatable = function(v)
-    if type(v) == "string" then return nil end
-    return getmetatable(v)
-  end
-  env.load = function(chunk, name, _, e)
-    return load(chunk, name, "t", e or env)
-  end
-  env.recipe = recipe_fn
-  env.ghl = sandbox_ghl(root)
-  env._G = env
-  local loaded = {}
-  env.require = function(name)
-    if type(name) ~= "string" then error("require: module name must be a string", 2) end
-    if loaded[name] ~= nil then return loaded[name] end
-    if name == "ghl" then return env.ghl end
-    local short = name:match("^ghl%.([%w_]+)$")
-    if short and type(env.ghl[short]) == "table" then return env.ghl[short] end
-    if name:match("^[%w_]+[%w_.]*$") then
-      local path = package.searchpath(name, dir .. "/?.lua")
-      if path then
-        local f = io.open(path, "rb")
-        local text = f and f:read("a")
-        if f then f:close() end
-        local chunk, err = load(text or "", "@" .. path, "t", env)
-        if not chunk then error(err, 2) end
-        local v = chunk(name)
-        if v == nil then v = true end
-        loaded[name] = v
-        return v
-      end
-    end
-    sandbox_error(("require '%s' is not allowed in a recipe: only the ghl modules and Lua files next to the recipe are"):format(name))
-  end
-  return env
-end
-
 -- ---- Loading ----
+
+local function check_loaded(path, has_manifest, has_main)
+  if not has_manifest then
+    usage(path .. " is not a recipe: it does not call recipe{name=, ...}",
+          "run a plain script with 'ghlua " .. path .. "'; a recipe calls recipe{...} with its manifest, then returns its main function")
+  end
+  if not has_main then
+    usage(path .. ": the recipe must return its main function (return function(params, client) ... end)")
+  end
+end
 
 local function read_file(path)
   local f, err = io.open(path, "rb")
@@ -228,39 +99,41 @@ local function read_file(path)
   return text
 end
 
--- load(path, {trust=}) -> {manifest, main, path, trusted}.
+-- load(path, {trust=, max_memory=, timeout=, output=}) -> {manifest, main,
+-- path, trusted, box}; main(params, client, location).
 function M.load(path, o)
   o = o or {}
   local text = read_file(path)
-  local manifest
-  local function recipe_fn(m)
-    if manifest then usage(path .. ": recipe{...} is called twice") end
-    manifest = check_manifest(m, path)
-    return manifest
-  end
   local dir = path:match("^(.*)/[^/]*$") or "."
-  local env
   if o.trust then
-    env = setmetatable({ recipe = recipe_fn, ghl = require "ghl" }, { __index = _G })
-  else
-    env = sandbox_env(dir, o.root or assert(require("ghl._csv").getcwd()), recipe_fn)
+    local manifest
+    local env = setmetatable({ ghl = require "ghl" }, { __index = _G })
+    env.recipe = function(m)
+      if manifest then usage(path .. ": recipe{...} is called twice") end
+      manifest = check_manifest(m, path)
+      return manifest
+    end
+    local chunk, err = load(text, "@" .. path, "t", env)
+    if not chunk then E.raise { kind = "usage", message = "the recipe does not compile: " .. tostring(err) } end
+    local main = chunk()
+    check_loaded(path, manifest ~= nil, type(main) == "function")
+    return { manifest = manifest, main = main, path = path, trusted = true, env = env }
   end
-  local chunk, err = load(text, "@" .. path, "t", env)
-  if not chunk then E.raise { kind = "usage", message = "the recipe does not compile: " .. tostring(err) } end
-  local main = chunk()
-  if not manifest then
-    usage(path .. " is not a recipe: it does not call recipe{name=, ...}",
-          "a recipe calls recipe{...} with its manifest, then returns its main function")
+  local box = require("ghl.sandbox").new { dir = dir, max_memory = o.max_memory, timeout = o.timeout,
+                                           output = o.output }
+  local info = box:load(text, "@" .. path)
+  if info.compile_error then
+    E.raise { kind = "usage", message = "the recipe does not compile: " .. tostring(info.compile_error) }
   end
-  if type(main) ~= "function" then
-    usage(path .. ": the recipe must return its main function (return function(params, client) ... end)")
-  end
-  return { manifest = manifest, main = main, path = path, trusted = o.trust == true, env = env }
+  check_loaded(path, info.manifest ~= nil, info.has_main)
+  local manifest = check_manifest(info.manifest, path)
+  return { manifest = manifest, path = path, trusted = false, box = box,
+           main = function(params, client, location) return box:main(params, client, location) end }
 end
 
 -- ---- Parameters ----
 
-local function convert(name, p, v)
+local function convert(name, p, v, sandboxed)
   local t = p.type
   if t == "string" then return v end
   if t == "number" then
@@ -287,8 +160,12 @@ local function convert(name, p, v)
     end
     return out
   end
-  if t == "file" then
+  if t == "input_file" then
     local f = io.open(v, "rb")
+    if not f and sandboxed and require("ghl.sys").lstat(v) == "link" then
+      E.raise { kind = "sandbox", message = ("--param %s: %s is a symbolic link; a recipe reads only regular files"):format(name, v),
+        hint = "name the file itself, or run with --trust if you trust the recipe's author" }
+    end
     if not f then usage(("--param %s: no readable file '%s'"):format(name, v)) end
     f:close()
     return v
@@ -296,8 +173,21 @@ local function convert(name, p, v)
   return v
 end
 
--- params(manifest, raw) -> typed params; raises kind "usage".
-function M.params(m, raw)
+-- An output file that exists is replaced only when the manifest or the
+-- user says so.
+local function check_output(name, p, v, force)
+  if p.type ~= "output_file" or type(v) ~= "string" or p.overwrite or force then return end
+  local f = io.open(v, "rb")
+  if f then
+    f:close()
+    E.raise { kind = "exists", message = ("%s exists, and the recipe would overwrite it"):format(v),
+      hint = ("pass --force to let it, or name another file with --param %s=FILE"):format(name) }
+  end
+end
+
+-- params(manifest, raw, {force=, sandboxed=}) -> typed params; raises kind "usage"
+-- (and kind "exists" for an output file that exists, unless force).
+function M.params(m, raw, o)
   local out = {}
   for name, v in pairs(raw or {}) do
     local p = m.params[name]
@@ -305,7 +195,7 @@ function M.params(m, raw)
       usage(("%s has no parameter '%s'"):format(m.name, name),
             #m.order > 0 and ("its parameters: " .. table.concat(m.order, ", ")) or "it takes no parameters")
     end
-    out[name] = convert(name, p, v)
+    out[name] = convert(name, p, v, o and o.sandboxed)
   end
   for _, name in ipairs(m.order) do
     local p = m.params[name]
@@ -316,6 +206,7 @@ function M.params(m, raw)
         usage(("%s needs --param %s=VALUE%s"):format(m.name, name, p.help and (" (" .. p.help .. ")") or ""))
       end
     end
+    check_output(name, p, out[name], o and o.force)
   end
   return out
 end
@@ -349,7 +240,7 @@ function M.help(m, path)
       or ("[--param " .. name .. "=" .. p.type:upper() .. "]")
   end
   lines[#lines + 1] = "usage: ghlua run " .. (path or "RECIPE") .. (#args > 0 and (" " .. table.concat(args, " ")) or "")
-    .. " [--location ID | --all-locations] [--dry-run] [--yes] [--trust]"
+    .. " [--location ID | --all-locations] [--dry-run] [--yes] [--force] [--trust]"
   lines[#lines + 1] = ""
   if #m.order > 0 then
     lines[#lines + 1] = "Parameters:"
@@ -420,6 +311,9 @@ function M.plan_lines(plan)
       if type(body) == "table" then body = (cjson.encode(M.redact(body)) or "?"):gsub("\\/", "/") end
       lines[#lines + 1] = "       " .. tostring(body)
     end
+  end
+  for _, f in ipairs(plan.files or {}) do
+    lines[#lines + 1] = ("     file   %s: %d row%s, not written"):format(f.path, f.rows, f.rows == 1 and "" or "s")
   end
   return lines
 end

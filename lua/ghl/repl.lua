@@ -40,6 +40,11 @@ local E = require "ghl.error"
 local inspect = require "ghl.inspect"
 local sys = require "ghl.sys"
 
+-- The token a client was made with (token=), kept out of its fields.
+local function static_token(c)
+  return require("ghl.client").static_token(c)
+end
+
 local M = {}
 
 M.PROMPT, M.PROMPT2 = "ghlua> ", ">> "
@@ -507,9 +512,9 @@ function Session:secrets()
   add(os.getenv("GHL_CLIENT_SECRET")); add(os.getenv("GHL_PIT")); add(os.getenv("GHL_TOKEN"))
   for _, name in ipairs { "client", "c" } do
     local v = rawget(_G, name)
-    if is_client(v) then add(rawget(v, "static_token")) end
+    if is_client(v) then add(static_token(v)) end
   end
-  if self.last_client then add(rawget(self.last_client, "static_token")) end
+  if self.last_client then add(static_token(self.last_client)) end
   if self.sim then for _, s in ipairs(self.sim.secrets) do add(s) end end
   return list
 end
@@ -517,7 +522,7 @@ end
 -- The stored token row behind client c (nil for a static token), and the
 -- Company row that would mint it.
 function Session:row_of(c)
-  if not is_client(c) or rawget(c, "static_token") or not self:store() then return nil end
+  if not is_client(c) or static_token(c) or not self:store() then return nil end
   local ok, row, crow = pcall(require("ghl.auth").find, { app = c.app, location = c.location,
     company = not c.location and c.company or nil })
   if not ok then return nil end
@@ -526,13 +531,13 @@ end
 
 -- One line about client c: app, location or company, token and expiry.
 function Session:describe(c)
-  if self.sim and rawget(c, "static_token") == self.sim.token then
+  if self.sim and static_token(c) == self.sim.token then
     return string.format("simulator %s · location %s · static token %s (every scope, never expires)",
       self.sim.url, tostring(c.location), redact(self.sim.token))
   end
-  if rawget(c, "static_token") then
+  if static_token(c) then
     return string.format("%s %s · static token %s", c.location and "location" or "company",
-      tostring(c.location or c.company), redact(c.static_token))
+      tostring(c.location or c.company), redact(static_token(c)))
   end
   local where = c.location and ("location " .. c.location) or ("company " .. tostring(c.company))
   local row, crow = self:row_of(c)
@@ -726,9 +731,9 @@ end
 function cmd.whoami(s)
   local c = need_client(s)
   local function line(k, v) say(string.format("%-9s %s", k, v)) end
-  if rawget(c, "static_token") then
-    local sim = s.sim and c.static_token == s.sim.token
-    line("token", "static token " .. redact(c.static_token) .. (sim and " (the simulator's)" or ""))
+  if static_token(c) then
+    local sim = s.sim and static_token(c) == s.sim.token
+    line("token", "static token " .. redact(static_token(c)) .. (sim and " (the simulator's)" or ""))
     if c.location then line("location", c.location) else line("company", tostring(c.company)) end
     line("base", c.base)
     line("scopes", sim and "every scope (a simulator token)" or "not known for a static token")
@@ -812,7 +817,7 @@ function cmd.scopes(s, args)
     say("granted (" .. #list .. "):")
     for _, sc in ipairs(list) do say("  " .. sc) end
   elseif c then
-    say("granted: not known for this token (" .. (rawget(c, "static_token") and "a static token" or "none recorded") .. ")")
+    say("granted: not known for this token (" .. (static_token(c) and "a static token" or "none recorded") .. ")")
   end
   local used = s:used_scopes(true)
   local names = {}
@@ -851,14 +856,14 @@ function cmd.explain(s)
   say(l.method .. " " .. full_url(l))
   line("Version", tostring(l.version))
   local tok
-  if rawget(c, "static_token") then
-    tok = "static token " .. redact(l.token) .. (s.sim and c.static_token == s.sim.token and " (the simulator's)" or "")
+  if static_token(c) then
+    tok = "static token " .. redact(static_token(c)) .. (s.sim and static_token(c) == s.sim.token and " (the simulator's)" or "")
   else
     local row = s:row_of(c)
     if row and row.kind == "pit" then tok = "Private Integration Token '" .. tostring(row.name) .. "'"
     else tok = "OAuth " .. tostring(row and row.resource_type or "") .. " token of app " .. tostring(c.app) end
     tok = tok .. " for " .. (c.location and ("location " .. c.location) or ("company " .. tostring(c.company)))
-      .. " " .. redact(l.token)
+      .. " " .. tostring(l.token_hint)
   end
   line("token", tok)
   local status = l.status and tostring(l.status)
@@ -885,7 +890,7 @@ function cmd.curl(s)
   local l = last_request(s)
   local parts = { "curl -sS" .. (l.method ~= "GET" and (" -X " .. l.method) or "") }
   parts[#parts + 1] = "'" .. full_url(l):gsub("'", "'\\''") .. "'"
-  parts[#parts + 1] = "-H " .. shell_quote("Authorization: Bearer " .. redact(l.token))
+  parts[#parts + 1] = "-H " .. shell_quote("Authorization: Bearer " .. tostring(l.token_hint))
   parts[#parts + 1] = "-H " .. shell_quote("Version: " .. tostring(l.version))
   parts[#parts + 1] = "-H " .. shell_quote("Accept: application/json")
   if l.body ~= nil then
@@ -998,7 +1003,7 @@ function cmd.use(s, args)
     return
   end
   local c
-  if s.sim and (not s:store() or s.client and rawget(s.client, "static_token") == s.sim.token) then
+  if s.sim and (not s:store() or s.client and static_token(s.client) == s.sim.token) then
     c = require("ghl.client").new { token = s.sim.token, base = s.sim.url, location = id }
   else
     c = require("ghl.client").new { location = id }

@@ -13,6 +13,11 @@ local ops = require "ghl.api.ops"
 
 local M = {}
 
+-- The resource modules, by their name under ghl (ghl.contacts, ...): a
+-- client's c.contacts is the module bound to it.
+M.NAMES = { contacts = true, custom_fields = true, custom_values = true, tags = true,
+  opportunities = true, users = true, locations = true, conversations = true, calendars = true }
+
 -- scopes(module [, name]) -> {name = {scope, ...}} for every endpoint, or
 -- the list for one; read from the operations table.
 function M.scopes(mod, name)

@@ -125,9 +125,9 @@ describe("ghlua run with a token", function()
 
   it("dry run: redacts secrets in the plan", function()
     local path = file("secret.lua", [[
-      recipe { name = "secret", writes = true }
+      recipe { name = "secret", writes = true, scopes = { "contacts.write" } }
       return function(p, client)
-        client:post("/hooks/", { url = "https://example.com", apiToken = "sk_live_0123456789abcdefWXYZ",
+        client:post("/contacts/", { url = "https://example.com", apiToken = "sk_live_0123456789abcdefWXYZ",
                                  nested = { password = "hunter2-is-not-a-good-one-9876" } })
       end
     ]])

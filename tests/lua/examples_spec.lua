@@ -131,10 +131,18 @@ describe("the recipe examples", function()
     assert.are.equal(1, r.code)
     assert.matches("bad_row%.csv: line 3", r.err)
     assert.are.equal(0, writes(s.url))
-    -- outside the working directory: refused by the sandbox
-    r = ghlua_in_dir({ "run", EX .. "import_contacts_csv.lua", "--param", "file=/etc/hostname", "--yes" }, env)
+    -- the file the user names is the one it may read: never one in a
+    -- dot-directory, nor a symlink
+    assert(os.execute("mkdir -p " .. run.quote(dir .. "/.hidden")))
+    write(".hidden/in.csv", "email\nhid@example.com\n")
+    r = ghlua_in_dir({ "run", EX .. "import_contacts_csv.lua", "--param", "file=.hidden/in.csv", "--yes" }, env)
     assert.are.equal(1, r.code)
-    assert.matches("may only read files under", r.err)
+    assert.matches("dot%-directory", r.err)
+    assert(os.execute("ln -s in.csv " .. run.quote(dir .. "/link.csv")))
+    r = ghlua_in_dir({ "run", EX .. "import_contacts_csv.lua", "--param", "file=link.csv", "--yes" }, env)
+    assert.are.equal(1, r.code)
+    assert.matches("symbolic link", r.err)
+    assert.are.equal(0, writes(s.url))
   end)
 
   it("export_contacts_csv.lua writes every contact with custom fields as key columns", function()

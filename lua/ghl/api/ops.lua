@@ -66,8 +66,13 @@ end
 local cache = setmetatable({}, { __mode = "v" })
 
 local function data()
-  local t = cache.t or package.loaded[DATA_NAME]
+  local t = cache.t or (package and package.loaded[DATA_NAME])
   if t then cache.t = t; return t end
+  if not package then   -- a recipe's own state has require only (ghl.sandbox.child)
+    t = require(DATA_NAME)
+    cache.t = t
+    return t
+  end
   local tried = {}
   for _, searcher in ipairs(package.searchers) do
     local loader, extra = searcher(DATA_NAME)

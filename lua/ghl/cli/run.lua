@@ -22,7 +22,8 @@ local M = {}
 
 M.summary = "run a recipe (a shared Lua script) safely: sandbox, dry run, fan-out"
 M.usage = "ghlua run RECIPE [--param NAME=VALUE]... [--location ID | --all-locations] [--app NAME] "
-  .. "[--concurrency N] [--checkpoint FILE] [--dry-run] [--yes] [--trust] [--json]"
+  .. "[--concurrency N] [--checkpoint FILE] [--dry-run] [--yes] [--force] [--max-memory SIZE] "
+  .. "[--timeout SECONDS] [--trust] [--json]"
 
 M.help = [[
 Run RECIPE, a Lua file that calls recipe{name=, description=, scopes=,
@@ -40,15 +41,24 @@ writes=, params=} and returns function(params, client, location).
   --app NAME           the stored app to use
   --dry-run            send reads, record writes, print the plan
   --yes                do not ask before a recipe that writes
-  --trust              run without the sandbox (io, os, require of C
-                       modules, files outside the working directory)
+  --force              let the recipe replace output files that exist
+  --max-memory SIZE    the recipe's memory limit (default 512M; K, M, G)
+  --timeout SECONDS    end the recipe after this long (default: none on a
+                       terminal, 3600 otherwise)
+  --trust              run it as your own script: no sandbox and no limits,
+                       the whole library, io and os, any file, any host
   --json               print the result (and the --all-locations report)
                        as JSON on stdout; the recipe's own output goes
                        to stderr
 
-Sandbox: without --trust a recipe has no io, os.execute, io.popen, package,
-debug or require of C modules, and ghl.csv reads and writes only under the
-working directory.
+Sandbox: without --trust a recipe runs in a Lua state of its own, and
+ghlua makes its requests for it. It can call only the API host, only the
+routes its manifest's scopes cover, and no write at all when the manifest
+says writes = false. It reads and writes only the files named by its
+input_file and output_file parameters (never a symlink, a dot-directory
+or the token store's directory), and requires only the ghl modules and
+Lua files beside it. It has no io, os (but the clock), package or debug,
+and never sees a token.
 
 Environment: GHL_TOKEN (a bearer token, used unless --app) with
 GHL_LOCATION_ID; otherwise the token store (ghlua auth login).
@@ -102,7 +112,7 @@ local function execute(r, params, o, plan, quiet)
   local function call(c, loc)
     local p = {}
     for k, v in pairs(params) do p[k] = v end
-    return main(p, r.trusted and c or recipe.client(c), loc)
+    return main(p, c, loc)
   end
   if o["all-locations"] then
     local report = require("ghl.fanout").each_location(function(c, loc) return call(c, loc) end, {
@@ -130,13 +140,16 @@ local function execute(r, params, o, plan, quiet)
 end
 
 local function show_plan(plan, stream)
-  stream:write(("dry run: %d write%s planned, nothing was sent\n"):format(#plan, #plan == 1 and "" or "s"))
+  local files = plan.files and #plan.files or 0
+  stream:write(("dry run: %d write%s planned%s, nothing was sent\n"):format(#plan, #plan == 1 and "" or "s",
+    files > 0 and (" and %d file%s"):format(files, files == 1 and "" or "s") or ""))
   for _, l in ipairs(recipe.plan_lines(plan)) do stream:write(l, "\n") end
 end
 
 function M.run(argv)
   local o, rest = args.parse(argv, { param = "list", location = "string", ["all-locations"] = "flag",
     app = "string", concurrency = "number", checkpoint = "string", ["dry-run"] = "flag", yes = "flag",
+    force = "flag", ["max-memory"] = "string", timeout = "number",
     trust = "flag", json = "flag", help = "flag" }, M.usage)
   local path = rest[1]
   if not path then
@@ -147,9 +160,21 @@ function M.run(argv)
   if o.location and o["all-locations"] then usage("give --location or --all-locations, not both") end
   if o.checkpoint and not o["all-locations"] then usage("--checkpoint goes with --all-locations") end
 
+  local max_memory
+  if o["max-memory"] then
+    max_memory = require("ghl.sandbox").parse_size(o["max-memory"])
+    if not max_memory or max_memory < 1024 * 1024 then
+      usage("--max-memory takes a size of at least 1M, like 256M or 2G, got '" .. o["max-memory"] .. "'")
+    end
+  end
+  if o.timeout and o.timeout <= 0 then usage("--timeout takes a number of seconds above 0") end
+  if o.trust and (o.timeout or max_memory) then usage("--timeout and --max-memory limit the sandbox; --trust runs without it") end
+  local timeout = o.timeout or (not sys.isatty(0) and 3600 or nil)
+
   local function load_recipe()
-    local rr = recipe.load(path, { trust = o.trust })
-    if o.json then
+    local rr = recipe.load(path, { trust = o.trust, max_memory = max_memory, timeout = timeout,
+                                   output = o.json and 2 or 1 })
+    if o.json and rr.trusted then
       -- stdout carries the JSON only; what the recipe prints goes to stderr
       rawset(rr.env, "print", function(...)
         local t = table.pack(...)
@@ -171,7 +196,15 @@ function M.run(argv)
     if not k then usage("--param takes NAME=VALUE, got '" .. kv .. "'") end
     raw[k] = v
   end
-  local params = recipe.params(m, raw)
+  local params = recipe.params(m, raw, { force = o.force, sandboxed = not o.trust })
+  -- what the sandbox lets it do: the manifest's word and the files named
+  local function allow(rr)
+    if rr.box then
+      rr.box:grant(params, rr.manifest)
+      rr.box:policy { manifest = rr.manifest, force = o.force }
+    end
+  end
+  allow(r)
 
   -- the token and its grant, checked before anything runs
   if o["all-locations"] then
@@ -209,10 +242,10 @@ function M.run(argv)
     local plan = {}
     with_client(plan)
     -- the recipe's own output belongs to the real run
-    local env_print = rawget(r.env, "print")
-    rawset(r.env, "print", function() end)
+    local env_print = r.env and rawget(r.env, "print")
+    if r.box then r.box:set { mute = true } else rawset(r.env, "print", function() end) end
     local status = execute(r, params, o, plan, true)
-    rawset(r.env, "print", env_print)
+    if r.box then r.box:set { mute = false } else rawset(r.env, "print", env_print) end
     if status ~= 0 then return status end
     show_plan(plan, io.stderr)
     if #plan == 0 then
@@ -227,7 +260,9 @@ function M.run(argv)
       return 1
     end
     -- a fresh load: the dry run may have left state in the recipe's globals
+    if r.box then r.box:close() end
     r = load_recipe()
+    allow(r)
   end
   with_client(nil)
   return execute(r, params, o, nil)
