@@ -595,6 +595,7 @@ local LIMIT_ROWS = {
   { "limit_busy_loop", args = { "--timeout", "1" }, expect = "timeout" },
   { "limit_pcall_loop", args = { "--timeout", "1" }, expect = "timeout" },
   { "limit_coroutine_loop", args = { "--timeout", "1" }, expect = "timeout" },
+  { "limit_c_pattern", args = { "--timeout", "1" }, expect = "timeout" },
   { "limit_table_growth", args = { "--max-memory", "64M" }, expect = "memory" },
   { "limit_string_doubling", args = { "--max-memory", "64M" }, expect = "memory" },
   { "limit_pcall_memory", args = { "--max-memory", "64M" }, expect = "memory" },
