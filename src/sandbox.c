@@ -529,6 +529,7 @@ static int sandbox_resume(lua_State *L) {
   arm_watchdog(s);
   status = lua_resume(T, C, n, &nres);
   disarm_watchdog(s);
+  if (status == LUA_ERRMEM && !s->killed) s->killed = "memory";
   if (s->killed) {
     lua_rawgetp(C, LUA_REGISTRYINDEX, &THREADS);
     lua_pushnil(C);

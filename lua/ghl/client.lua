@@ -378,7 +378,8 @@ function Client:request(method, path, opts)
     if probe then settle(self.bucket, rok and resp ~= nil) end
     if not rok then error(resp, 0) end
     self.last = { method = req.method, url = req.url, query = req.query, version = req.headers.Version,
-      token_hint = #token >= 12 and "\u{2026}" .. token:sub(-4) or "\u{2026}", status = resp and resp.status, time = sys.now() - t0, attempts = attempt,
+      token_hint = #token >= 12 and "\u{2026}" .. token:sub(-4) or "\u{2026}",   -- never the token itself
+      status = resp and resp.status, time = sys.now() - t0, attempts = attempt,
       error = err, op = op, body = req.json }
     if not resp then
       -- a connect failure sent nothing, so any method may try again
