@@ -11,6 +11,9 @@ cd "$(dirname "$0")/.."
 echo "## Token refresh (bench/refresh.lua)"
 "$GHLUA" bench/refresh.lua 5
 echo
+echo "## Recipe sandbox boundary (bench/sandbox.lua)"
+"$GHLUA" bench/sandbox.lua 1000 5
+echo
 echo "## API client (bench/api.lua)"
 echo
 if [ ! -f bench/node/node_modules/@gohighlevel/api-client/package.json ]; then
