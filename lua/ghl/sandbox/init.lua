@@ -473,12 +473,15 @@ function Box:drive(id, client)
   if client then
     client.guard = function(c, req, op) return self:guard(c, req, op) end
   end
-  local r = table.pack(sb:resume(id))
-  while r[1] == "yield" do
-    local answer = self:answer(r[3], client)
-    r = table.pack(sb:resume(id, answer))
-  end
-  if client then client.guard = guarded end
+  local ok, r = pcall(function()
+    local res = table.pack(sb:resume(id))
+    while res[1] == "yield" do
+      res = table.pack(sb:resume(id, self:answer(res[3], client)))
+    end
+    return res
+  end)
+  if client then client.guard = guarded end   -- the client is the host's again, whatever happened
+  if not ok then error(r, 0) end
   if r[1] == "done" then return table.unpack(r, 2, r.n) end
   if r[1] == "killed" then error(self:limit_error(r[2]), 0) end
   error(from_recipe(r[2]), 0)
