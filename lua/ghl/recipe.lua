@@ -12,7 +12,8 @@
 -- true.
 --   recipe.load(path, {trust=, max_memory=, timeout=, output=})
 --       -> {manifest, main, path, trusted, box}
---   recipe.params(manifest, raw, {force=}) -> typed params (raw: name -> string)
+--   recipe.params(manifest, raw, {force=, sandboxed=}) -> typed params (raw:
+--       name -> string)
 --   recipe.missing_scopes(manifest, granted) -> {scope, ...}
 --   recipe.help(manifest, path) -> text for `ghlua run RECIPE --help`
 --   recipe.plan_lines(plan) -> the dry-run plan as text lines, secrets redacted
