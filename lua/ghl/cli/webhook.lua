@@ -82,13 +82,16 @@ local current = M.usage   -- the running subcommand's usage line
 
 local function usage(msg) args.usage(msg, current) end
 
+-- A line on stdout; stored or received bytes in it are shown escaped.
 local function out(fmt, ...)
-  io.stdout:write(string.format(fmt, ...), "\n")
+  io.stdout:write(E.sanitize(string.format(fmt, ...), true), "\n")
   io.stdout:flush()
 end
 
-local function warn(line)
-  io.stderr:write("ghlua webhook: ", line, "\n")
+-- A line on stderr; outside bytes in it are shown escaped (multiline:
+-- newlines kept, for a handler's traceback).
+local function warn(line, multiline)
+  io.stderr:write("ghlua webhook: ", E.sanitize(line, multiline), "\n")
   io.stderr:flush()
 end
 
@@ -175,7 +178,7 @@ local function serve(argv)
   end
   if o["rsa-public-key"] and not o["legacy-rsa"] then usage("--rsa-public-key needs --legacy-rsa") end
   local max_age = o["max-age"] or webhooks.MAX_AGE
-  if max_age < 0 then usage("--max-age must not be negative") end
+  if not (max_age >= 0 and max_age < math.huge) then usage("--max-age must be a number of seconds, 0 or more") end
   local path = o.path
   if path and path:sub(1, 1) ~= "/" then usage("--path must start with '/'") end
   local key, info = webhooks.PUBLIC_KEY, nil
@@ -197,9 +200,9 @@ local function serve(argv)
     store = db,
     log = function(level, line)
       if level == "event" then
-        out("%s %s", os.date("%H:%M:%S"), line)
+        out("%s %s", os.date("%H:%M:%S"), E.sanitize(line))   -- one line
       elseif level ~= "info" or not quiet then
-        warn(line)
+        warn(line, level == "error")
       end
     end,
   }
@@ -292,7 +295,7 @@ local function show(argv)
   out("headers")
   for _, k in ipairs(names) do out("  %s: %s", k, tostring(headers[k])) end
   out("body")
-  io.stdout:write(row.body, row.body:sub(-1) == "\n" and "" or "\n")
+  io.stdout:write(E.sanitize(row.body, true), row.body:sub(-1) == "\n" and "" or "\n")
   return 0
 end
 
@@ -350,7 +353,7 @@ local function verify(argv)
   end
   local scheme, err = webhooks.verify(body, headers, opts)
   if not scheme then
-    io.stderr:write("ghlua webhook verify: ", err.message, "\n")
+    io.stderr:write("ghlua webhook verify: ", E.sanitize(err.message), "\n")
     return 1
   end
   out("ok: %s signature verifies over %d bytes", scheme == "rsa" and "RSA-SHA256" or "Ed25519", #body)
