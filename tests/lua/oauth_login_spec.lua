@@ -7,6 +7,16 @@ local run = require "support.run"
 local http = require "ghl.http"
 local cjson = require "cjson"
 
+-- An executable $BROWSER script (sh) with the given body; $1 is the link.
+local function browser_script(body)
+  local path = os.tmpname()
+  local f = assert(io.open(path, "w"))
+  f:write("#!/bin/sh\n", body)
+  f:close()
+  assert(os.execute("chmod +x " .. run.quote(path)))
+  return path
+end
+
 local function status(o)
   local r = o.ghlua { "auth", "status", "--json" }
   assert.are.equal(0, r.code, r.err)
@@ -102,11 +112,11 @@ describe("ghlua auth login", function()
   end)
 
   it("ignores a callback with the wrong state and takes the real one", function()
-    local script = os.tmpname()
-    local f = assert(io.open(script, "w"))
-    f:write("#!/bin/sh\ncurl -s -o /dev/null '", o.redirect_uri, "?code=forged&state=evil'\nexec curl -sfL -o /dev/null \"$1\"\n")
-    f:close()
-    os.execute("chmod +x " .. script)
+    local script = browser_script [[
+loc=$(curl -s -o /dev/null -w '%{redirect_url}' "$1")
+curl -s -o /dev/null "${loc%%\?*}?code=forged&state=evil"
+exec curl -s -o /dev/null "$loc"
+]]
     local r = o.ghlua({ "auth", "login", "--app", "app1" }, { env = { BROWSER = script } })
     os.remove(script)
     assert.are.equal(0, r.code, r.err)
@@ -131,12 +141,22 @@ describe("ghlua auth login", function()
   end)
 
   it("explains a redirect port that is taken", function()
-    local server = require "ghl.server"
-    local busy = assert(server.listen { port = o.port, handler = function() end })
+    local busy = o.hold()
     local r = o.login()
-    busy:close()
+    o.release(busy)
     assert.are.equal(1, r.code)
     assert.matches("port " .. o.port .. " must be free", r.err)
+  end)
+
+  it("survives its redirect port being taken before the login binds it (support.oauth moves the app)", function()
+    local server = require "ghl.server"
+    local first = o.port
+    local thief = assert(server.listen { host = "localhost", port = first, handler = function() end })
+    local r = o.login()
+    thief:close()
+    assert.are.equal(0, r.code, r.err)
+    assert.are_not.equal(first, o.port)
+    assert.matches("waiting on http://localhost:" .. o.port .. "/callback", r.err)
   end)
 
   it("asks for the redirected URL or the code with --no-browser", function()

@@ -157,13 +157,19 @@ describe("webhook serve with the simulator", function()
 
   setup(function()
     home = tmpdir()
-    local port = oauth.free_port()
-    url = ("http://127.0.0.1:%d/hooks"):format(port)
-    s = sim.start { "--webhook-url", url, "--webhook-retry-delay", "1" }
-    key, spki, loc = s.ready.webhookPrivateKey, s.ready.webhookPublicKeySpki, s.location
+    -- the receiver binds port 0 first, then the simulator is told where it
+    -- is and signs with our key: no port is chosen ahead of its bind
+    key = assert(crypto.generate_key("ed25519"))
+    spki = assert(crypto.public_key(key)).spki
+    local keyfile = sim.tmpfile { key }
     h = recorder()
-    srv = serve({ "--port", tostring(port), "--path", "/hooks", "--handler", h.path, "--public-key", spki },
+    srv = serve({ "--port", "0", "--path", "/hooks", "--handler", h.path, "--public-key", spki },
       { GHLUA_HOME = home })
+    url = ("http://127.0.0.1:%d/hooks"):format(srv.port)
+    s = sim.start { "--webhook-url", url, "--webhook-retry-delay", "1", "--webhook-key", keyfile }
+    os.remove(keyfile)
+    loc = s.location
+    assert.are.equal(spki, s.ready.webhookPublicKeySpki)
   end)
 
   teardown(function()
@@ -176,7 +182,7 @@ describe("webhook serve with the simulator", function()
   it("prints the simulator's public key and writes the key pair to the ready file", function()
     assert.matches("webhook public key " .. spki:gsub("%p", "%%%0"), s.output())
     assert.matches("^MCowBQYDK2VwAyEA", spki)
-    assert.are.equal(spki, assert(crypto.public_key(key)).spki)
+    assert.are.equal(spki, assert(crypto.public_key(s.ready.webhookPrivateKey)).spki)
     local info = assert(http.request { url = s.url .. "/__sim/webhooks" }):json()
     assert.are.same({ spki, url }, { info.publicKeySpki, info.url })
   end)
@@ -526,13 +532,12 @@ describe("legacy RSA signatures", function()
     local f = assert(io.open(keyfile, "w"))
     f:write(priv)
     f:close()
-    local port = oauth.free_port()
-    local s = sim.start { "--webhook-url", ("http://127.0.0.1:%d/"):format(port), "--webhook-key", keyfile,
+    local h2 = recorder()
+    local srv = serve({ "--port", "0", "--handler", h2.path, "--public-key", assert(crypto.public_key(priv)).spki },
+      { GHLUA_HOME = home })
+    local s = sim.start { "--webhook-url", ("http://127.0.0.1:%d/"):format(srv.port), "--webhook-key", keyfile,
       "--webhook-legacy-rsa" }
     os.remove(keyfile)
-    local h2 = recorder()
-    local srv = serve({ "--port", tostring(port), "--handler", h2.path, "--public-key",
-      s.ready.webhookPublicKeySpki }, { GHLUA_HOME = home })
     assert.are.equal(assert(crypto.public_key(priv)).spki, s.ready.webhookPublicKeySpki)
     local resp = assert(http.request { method = "POST", url = s.url .. "/contacts/", headers = s.headers(),
       json = { locationId = s.location, firstName = "Rsa" } })
@@ -576,14 +581,27 @@ end)
 describe("INSTALL and UNINSTALL", function()
   local o, srv, h
 
+  -- The simulator must know the receiver's port and the receiver the
+  -- simulator's URL, so the port is chosen first (support.oauth.free_port:
+  -- below the ephemeral range); if it was taken before serve bound it,
+  -- start both again on another.
   local function start(sim_args, user_type)
-    local port = oauth.free_port()
-    local argv = { "--webhook-url", ("http://127.0.0.1:%d/"):format(port) }
-    for _, a in ipairs(sim_args) do argv[#argv + 1] = a end
-    o = oauth.start(argv)
-    h = recorder()
-    srv = serve({ "--port", tostring(port), "--handler", h.path, "--public-key", o.sim.ready.webhookPublicKeySpki },
-      { GHLUA_HOME = o.home, GHLUA_API_BASE = o.sim.url, GHL_CLIENT_SECRET = o.secret })
+    for attempt = 1, 5 do
+      local port = oauth.free_port()
+      local argv = { "--webhook-url", ("http://127.0.0.1:%d/"):format(port) }
+      for _, a in ipairs(sim_args) do argv[#argv + 1] = a end
+      o = oauth.start(argv)
+      h = recorder()
+      local ok, err = pcall(serve, { "--port", tostring(port), "--handler", h.path, "--public-key",
+        o.sim.ready.webhookPublicKeySpki }, { GHLUA_HOME = o.home, GHLUA_API_BASE = o.sim.url, GHL_CLIENT_SECRET = o.secret })
+      if ok then
+        srv = err
+        break
+      end
+      o.stop()
+      h.remove()
+      if attempt == 5 or not tostring(err):find("Address already in use", 1, true) then error(err, 0) end
+    end
     o.add_app(user_type == "Company" and "contacts oauth" or nil)
   end
 
