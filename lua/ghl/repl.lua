@@ -472,8 +472,8 @@ function Session:store()
     self.store_error = db
     return nil
   end
-  self.db = db
-  return db
+  self.db = db.raw or db   -- optional reads: a failing store reads as empty here
+  return self.db
 end
 
 function Session:rows()
