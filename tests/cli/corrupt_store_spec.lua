@@ -1,15 +1,15 @@
 -- A damaged token store as a user meets it: every command that reads or
 -- writes the store prints the store's one-line message and exits 1 (no Lua
 -- traceback, nothing on stdout), `auth doctor` explains it and says what to
--- do, `webhook serve` answers 429 (HighLevel redelivers) with one log line,
--- and the file is left byte for byte as it was. Three kinds of damage:
+-- do, `webhook serve` refuses to start (and a receiver whose store fails
+-- answers 429, so HighLevel redelivers, with one log line), and the file is
+-- left byte for byte as it was. Three kinds of damage:
 -- pages overwritten in the middle, a truncated file, and garbage.
 local run = require "support.run"
 local store = require "ghl.store"
 local sys = require "ghl.sys"
 local crypto = require "ghl.crypto"
 local webhooks = require "ghl.webhooks"
-local http = require "ghl.http"
 local cjson = require "cjson"
 
 local q = run.quote
@@ -123,37 +123,28 @@ describe("a damaged token store", function()
     end)
   end
 
-  it("makes webhook serve answer 429, log one line, and keep the file", function()
+  it("makes webhook serve refuse to start, and a receiver answer 429 with one log line", function()
     local bad = damage(DAMAGE[1][3])
+    local r = ghlua { "webhook", "serve", "--port", "0" }
+    assert.are.equal(1, r.code, r.out .. r.err)
+    assert.matches("^ghlua: token store [^\n]+malformed[^\n]+\n$", r.err)
+    assert.is_true(slurp(path) == bad)
+    -- a store that fails after the receiver started: HighLevel is told to
+    -- send the event again, and the log has one line
+    local db = assert(store.open(path))
+    local lines = {}
     local priv = assert(crypto.generate_key("ed25519"))
-    local spki = assert(crypto.public_key(priv)).spki
-    local base = os.tmpname()
-    local ready, log = base .. ".ready", base .. ".log"
-    local p = assert(io.popen(("env GHLUA_HOME=%s no_proxy=127.0.0.1 %s webhook serve --port 0 --public-key %s"
-      .. " --ready-file %s </dev/null >%s 2>&1 & echo $!"):format(q(dir), q(os.getenv("GHLUA")), q(spki), q(ready), q(log))))
-    local pid = math.tointeger(tonumber(p:read("l")))
-    p:close()
-    local deadline = sys.now() + 10
-    while slurp(ready) == "" do
-      assert(sys.now() < deadline and sys.kill(pid, 0), "webhook serve not ready: " .. slurp(log))
-      sys.sleep(0.02)
-    end
-    local url = cjson.decode(slurp(ready)).url
+    local rec = webhooks.receiver { store = db, public_key = assert(crypto.public_key(priv)).pem,
+      log = function(level, line) lines[#lines + 1] = level .. " " .. line end }
     local body = cjson.encode { type = "ContactCreate", locationId = "LOC1", webhookId = "w-damaged",
       timestamp = webhooks.timestamp() }
-    local resp = assert(http.request { method = "POST", url = url, body = body, timeout = 10,
-      headers = { ["Content-Type"] = "application/json", ["X-GHL-Signature"] = assert(webhooks.sign(body, priv)) } })
-    sys.kill(pid, 15)
-    while sys.kill(pid, 0) and sys.now() < deadline + 5 do sys.sleep(0.02) end
-    local out = slurp(log)
-    for _, f in ipairs { base, ready, log } do os.remove(f) end
+    local resp = rec:handle { method = "POST", path = "/", remote = "127.0.0.1", body = body,
+      headers = { ["content-type"] = "application/json", ["x-ghl-signature"] = assert(webhooks.sign(body, priv)) } }
+    db:close()
     assert.are.equal(429, resp.status, resp.body)
-    assert.are.equal("store", resp:json().error)
-    local lines = {}
-    for l in out:gmatch("[^\n]+") do if l:find("w%-damaged") then lines[#lines + 1] = l end end
-    assert.are.equal(1, #lines, out)
-    assert.matches("^ghlua webhook: 429 POST / from 127%.0%.0%.1: cannot store event w%-damaged: token store .*malformed", lines[1])
-    assert.is_nil(out:find("traceback", 1, true), out)
+    assert.are.equal("store", cjson.decode(resp.body).error)
+    assert.are.equal(1, #lines, table.concat(lines, "\n"))
+    assert.matches("^error 429 POST / from 127%.0%.0%.1: cannot store event w%-damaged: token store .*malformed", lines[1])
     assert.is_true(slurp(path) == bad)
   end)
 end)

@@ -46,10 +46,14 @@ serve     listen for deliveries (default http://127.0.0.1:4242, any path;
           the one in HighLevel's docs, or --rsa-public-key). --no-verify
           accepts unsigned deliveries (stored as not verified; local tests
           only). Answers: 401 bad or missing signature, or a timestamp
-          more than --max-age seconds (default 300; 0: no check) away from
-          now; 409 a webhookId already received; 400 not a JSON event; 200
-          stored and handled; 429 the handler or a built-in failed, so
-          HighLevel redelivers (the redelivery runs it again).
+          that is missing, not a time between 1970 and 9999, or more than
+          --max-age seconds (default 300; 0: no check) away from now; 409
+          a webhookId already received; 400 not a JSON event (strict JSON,
+          an object with a "type", at most 64 levels deep, string ids);
+          200 stored and handled; 429 the handler or a built-in failed, or
+          the store could not record it, so HighLevel redelivers (the
+          redelivery runs it again). Each refusal is one line on stderr,
+          with bytes a terminal would act on shown escaped (\x1b).
           Built-ins (--no-builtins: off): INSTALL of a location mints and
           stores its token when an agency (Company) token of the app is
           stored; UNINSTALL marks the location's (or company's) stored
@@ -192,6 +196,9 @@ local function serve(argv)
   end
   local handler = o.handler and live_handler(o.handler)
   local db = store()
+  -- a store that cannot be read is reported now, not as a 429 per delivery
+  db:find_tokens {}
+  db:list_events { limit = 1 }
 
   local quiet = o.quiet
   local receiver = webhooks.receiver {
