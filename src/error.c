@@ -5,6 +5,7 @@
 ** them with ghl.error.new{...} or raises them with ghl.error.raise(...).
 */
 #include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <lauxlib.h>
@@ -53,6 +54,80 @@ static int error_tostring(lua_State *L) {
   luaL_pushresult(&b);
   luaL_gsub(L, lua_tostring(L, -1), "\n", " ");
   return 1;
+}
+
+/* ---- Making outside bytes safe to print ---- */
+
+/* Length of the valid UTF-8 sequence at s[0..n) (RFC 3629: no overlongs,
+** no surrogates, nothing above U+10FFFF), 0 if it is not one; *cp gets the
+** code point. */
+static size_t utf8_seq(const unsigned char *s, size_t n, unsigned long *cp) {
+  unsigned char c = s[0];
+  size_t len, i;
+  unsigned char lo = 0x80, hi = 0xBF;
+  if (c < 0x80) { *cp = c; return 1; }
+  if (c >= 0xC2 && c <= 0xDF) { len = 2; *cp = c & 0x1F; }
+  else if (c >= 0xE0 && c <= 0xEF) {
+    len = 3; *cp = c & 0x0F;
+    if (c == 0xE0) lo = 0xA0;
+    if (c == 0xED) hi = 0x9F;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    len = 4; *cp = c & 0x07;
+    if (c == 0xF0) lo = 0x90;
+    if (c == 0xF4) hi = 0x8F;
+  } else return 0;
+  if (n < len) return 0;
+  for (i = 1; i < len; i++) {
+    unsigned char t = s[i];
+    if (t < (i == 1 ? lo : 0x80) || t > (i == 1 ? hi : 0xBF)) return 0;
+    *cp = (*cp << 6) | (t & 0x3F);
+  }
+  return len;
+}
+
+/* Code points a terminal acts on or that reorder text: C1 controls, and
+** the bidirectional embeddings, overrides and isolates. */
+static int unsafe_cp(unsigned long cp) {
+  return (cp >= 0x80 && cp <= 0x9F) || (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069);
+}
+
+void ghl_addsanitized(luaL_Buffer *b, const char *str, size_t len, int multiline) {
+  const unsigned char *s = (const unsigned char *)str;
+  size_t i = 0;
+  char esc[16];
+  while (i < len) {
+    unsigned long cp;
+    size_t n = utf8_seq(s + i, len - i, &cp);
+    if (n == 0) {                                 /* not UTF-8: this byte */
+      snprintf(esc, sizeof esc, "\\x%02x", s[i]);
+      luaL_addstring(b, esc);
+      i++;
+    } else if (n == 1 && (s[i] < 0x20 || s[i] == 0x7F) && s[i] != '\t' && !(multiline && s[i] == '\n')) {
+      snprintf(esc, sizeof esc, "\\x%02x", s[i]);
+      luaL_addstring(b, esc);
+      i++;
+    } else if (unsafe_cp(cp)) {
+      snprintf(esc, sizeof esc, "\\u{%lx}", cp);
+      luaL_addstring(b, esc);
+      i += n;
+    } else {
+      luaL_addlstring(b, str + i, n);
+      i += n;
+    }
+  }
+}
+
+const char *ghl_sanitized(lua_State *L, int idx, int multiline) {
+  luaL_Buffer b;
+  size_t len;
+  const char *s;
+  idx = lua_absindex(L, idx);
+  s = luaL_tolstring(L, idx, &len);              /* ... str */
+  luaL_buffinit(L, &b);
+  ghl_addsanitized(&b, s, len, multiline);
+  luaL_pushresult(&b);                           /* ... str safe */
+  lua_remove(L, -2);
+  return lua_tostring(L, -1);
 }
 
 /* ---- C API ---- */
@@ -145,7 +220,18 @@ static int error_raise(lua_State *L) {
   return lua_error(L);
 }
 
+/* sanitize(v [, multiline]) -> string: tostring(v) with control bytes,
+** invalid UTF-8, C1 controls and bidi overrides shown escaped (\x1b,
+** \u{202e}), so outside bytes printed in a message cannot drive the
+** terminal. Tab is kept, and newline when multiline is true. */
+static int error_sanitize(lua_State *L) {
+  luaL_checkany(L, 1);
+  ghl_sanitized(L, 1, lua_toboolean(L, 2));
+  return 1;
+}
+
 static const luaL_Reg error_funcs[] = {
+  {"sanitize", error_sanitize},
   {"new", error_new},
   {"is", error_is},
   {"raise", error_raise},

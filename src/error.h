@@ -11,6 +11,7 @@
 #define GHL_ERROR_H
 
 #include <lua.h>
+#include <lauxlib.h>
 
 #define GHL_ERROR_MT "ghl.error"
 
@@ -23,6 +24,14 @@ int ghl_fail(lua_State *L, const char *kind, const char *fmt, ...);
 
 /* Is the value at idx a ghl.error? */
 int ghl_iserror(lua_State *L, int idx);
+
+/* Append len bytes of s to b, printable: C0 controls (but tab, and newline
+** when multiline), DEL and invalid UTF-8 bytes as \xNN, C1 controls and
+** bidi overrides/isolates as \u{NNNN}; valid UTF-8 text is kept. */
+void ghl_addsanitized(luaL_Buffer *b, const char *s, size_t len, int multiline);
+
+/* Push tostring(value at idx) made printable as above; returns it. Stack: +1. */
+const char *ghl_sanitized(lua_State *L, int idx, int multiline);
 
 int luaopen_ghl_error(lua_State *L);
 

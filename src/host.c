@@ -166,16 +166,18 @@ int ghl_report(lua_State *L) {
       code = 2;
     lua_pop(L, 1);
     if (lua_getfield(L, -1, "traceback") == LUA_TSTRING) {
-      fprintf(stderr, "ghlua: %s\n", lua_tostring(L, -1));
-      lua_pop(L, 1);
+      fprintf(stderr, "ghlua: %s\n", ghl_sanitized(L, -1, 1));
+      lua_pop(L, 2);
     } else {
       lua_pop(L, 1);
-      fprintf(stderr, "ghlua: %s\n", luaL_tolstring(L, -1, NULL));
+      fprintf(stderr, "ghlua: %s\n", ghl_sanitized(L, -1, 0));
       lua_pop(L, 1);
     }
+  } else if (lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER) {
+    fprintf(stderr, "ghlua: %s\n", ghl_sanitized(L, -1, 1));   /* a bug: message and traceback */
+    lua_pop(L, 1);
   } else {
-    const char *msg = lua_tostring(L, -1);
-    fprintf(stderr, "ghlua: %s\n", msg ? msg : "(error object is not a string)");
+    fprintf(stderr, "ghlua: (error object is not a string)\n");
   }
   fflush(stderr);
   lua_pop(L, 1);

@@ -383,7 +383,7 @@ static int call_handler(lua_State *L)
 }
 
 /* Message handler: the error as a string (honouring __tostring) plus a
-** traceback. An "interrupted" error means the host's SIGINT hook fired in
+** traceback, made printable (ghl_sanitized). An "interrupted" error means the host's SIGINT hook fired in
 ** the handler and consumed ghl_interrupted: set it again, so that the
 ** loop stops too. */
 static int msghandler(lua_State *L)
@@ -392,6 +392,7 @@ static int msghandler(lua_State *L)
       && strcmp(lua_tostring(L, -1), "interrupted") == 0)
     ghl_interrupted = 1;
   luaL_traceback(L, L, luaL_tolstring(L, 1, NULL), 1);
+  ghl_sanitized(L, -1, 1);    /* request bytes may be in it; printed below */
   return 1;
 }
 

@@ -5,6 +5,7 @@
 */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <signal.h>
 #include <string.h>
@@ -73,6 +74,23 @@ static int sys_kill(lua_State *L) {
 /* isatty(fd) -> boolean (0 stdin, 1 stdout, 2 stderr). */
 static int sys_isatty(lua_State *L) {
   lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
+  return 1;
+}
+
+/* readable(fd [, seconds=0]) -> true when a read on fd would not block
+** (data, end of file or an error to report), false when seconds passed
+** first. A buffered Lua file may already hold what poll() no longer
+** sees: make it unbuffered (f:setvbuf("no")) before polling its fd. */
+static int sys_readable(lua_State *L) {
+  struct pollfd p;
+  double secs = luaL_optnumber(L, 2, 0);
+  int r;
+  p.fd = (int)luaL_checkinteger(L, 1);
+  p.events = POLLIN;
+  p.revents = 0;
+  luaL_argcheck(L, secs >= 0 && secs <= 86400, 2, "out of range (0..86400)");
+  r = poll(&p, 1, (int)(secs * 1000));
+  lua_pushboolean(L, r > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL)) != 0);
   return 1;
 }
 
@@ -244,6 +262,7 @@ static const luaL_Reg sys_funcs[] = {
   {"getpid", sys_getpid},
   {"kill", sys_kill},
   {"isatty", sys_isatty},
+  {"readable", sys_readable},
   {"random_bytes", sys_random_bytes},
   {"stat", sys_stat},
   {"chmod", sys_chmod},

@@ -24,11 +24,41 @@ M.WAIT = 90           -- seconds to wait for another process's refresh
 
 local db
 
--- The process's store, opened on first use.
+-- Methods whose callers decide on every failure themselves (commit retries
+-- a busy store): the checked handle returns their nil, err unchanged.
+local RETURNS_ERR = { commit_refresh = true }
+
+-- A ghl.store handle whose methods raise what the native ones return as
+-- nil, err (a damaged or locked store, a full disk), so no caller can take
+-- a failure for "nothing stored". A lost refresh claim (kind "claim") is an
+-- outcome, not a failure, and is still returned. h.raw is the native
+-- handle, for callers that answer store failures themselves; h.path works.
+function M.checked(raw)
+  local wrapped = {}
+  return setmetatable({ raw = raw }, {
+    __index = function(_, k)
+      local v = raw[k]
+      if type(v) ~= "function" then return v end
+      local f = wrapped[k]
+      if not f then
+        f = function(_, ...)
+          local r = table.pack(v(raw, ...))
+          if r[1] == nil and E.is(r[2]) and r[2].kind ~= "claim" and not RETURNS_ERR[k] then error(r[2], 0) end
+          return table.unpack(r, 1, r.n)
+        end
+        wrapped[k] = f
+      end
+      return f
+    end,
+    __tostring = function() return tostring(raw) end,
+  })
+end
+
+-- The process's store, opened on first use, as a checked handle.
 function M.store()
   if not db then
     local store = require "ghl.store"
-    db = assert(store.open(os.getenv("GHLUA_STORE")))
+    db = M.checked(assert(store.open(os.getenv("GHLUA_STORE"))))
   end
   return db
 end

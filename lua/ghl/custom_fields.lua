@@ -53,7 +53,7 @@ M.db = nil
 local function store()
   if M.db ~= nil then return M.db or nil end
   local ok, db = pcall(function() return require("ghl.auth").store() end)
-  if ok then return db end
+  if ok then return db.raw or db end   -- a cache: a failing store is a miss, not an error
   return nil
 end
 

@@ -60,15 +60,50 @@ function M.lookup(message, ctx)
   return nil
 end
 
--- The human message of a HighLevel error body: message (arrays joined with
--- ", "), else error (string or {message}), else nil.
+local cjson = require "cjson.safe"
+
+local MAX_DEPTH = 8      -- nested error objects followed at most this deep
+local MAX_PART = 200     -- bytes of an element shown as JSON
+
+local text_of
+
+-- The message of one array element: its own message, else the element
+-- itself as compact JSON (cut at MAX_PART bytes).
+local function part_of(v, depth)
+  local m = text_of(v, depth)
+  if m or type(v) ~= "table" then return m end
+  local j = cjson.encode(v)
+  if not j then return nil end
+  return #j > MAX_PART and (j:sub(1, MAX_PART) .. "…") or j
+end
+
+-- The text of a JSON value as a message, or nil: a string as it is, a
+-- number or boolean written out, an array's elements joined with ", ", an
+-- object's `message`, else its `error`. Never raises, whatever the value.
+text_of = function(v, depth)
+  local t = type(v)
+  if t == "string" then return v ~= "" and v or nil end
+  if t == "number" then return v == v and string.format("%.14g", v) or "NaN" end
+  if t == "boolean" then return tostring(v) end
+  if t ~= "table" or depth > MAX_DEPTH then return nil end
+  if v[1] ~= nil then
+    local parts = {}
+    for i = 1, #v do
+      local m = part_of(v[i], depth + 1)
+      if m then parts[#parts + 1] = m end
+    end
+    return #parts > 0 and table.concat(parts, ", ") or nil
+  end
+  return text_of(v.message, depth + 1) or text_of(v.error, depth + 1)
+end
+
+-- The human message of a HighLevel error body (decoded JSON, any shape):
+-- message (arrays joined with ", "; nested error objects followed), else
+-- error (a string or {message}); a body that is a JSON string is its own
+-- message; else nil. Total: any value gives a string or nil.
 function M.message_of(body)
-  if type(body) ~= "table" then return nil end
-  local m = body.message
-  if type(m) == "table" then m = table.concat(m, ", ") end
-  if type(m) ~= "string" or m == "" then m = body.error end
-  if type(m) == "table" then m = m.message end
-  return type(m) == "string" and m or nil
+  if type(body) ~= "table" and type(body) ~= "string" then return nil end
+  return text_of(body, 0)
 end
 
 return M

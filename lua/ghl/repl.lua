@@ -472,8 +472,8 @@ function Session:store()
     self.store_error = db
     return nil
   end
-  self.db = db
-  return db
+  self.db = db.raw or db   -- optional reads: a failing store reads as empty here
+  return self.db
 end
 
 function Session:rows()
@@ -664,13 +664,13 @@ function Session:report(err)
       local suffix = " — hint: " .. tostring(hint):gsub("\n", " ")
       if line:sub(-#suffix) == suffix then line = line:sub(1, -#suffix - 1) end
     end
-    w:write(paint("31", "error: ") .. line, "\n")
-    if hint ~= nil then w:write(paint("2", "hint: ") .. tostring(hint), "\n") end
+    w:write(paint("31", "error: ") .. E.sanitize(line), "\n")
+    if hint ~= nil then w:write(paint("2", "hint: ") .. E.sanitize(hint), "\n") end
     local tb = rawget(err, "traceback")
-    if type(tb) == "string" then w:write(prune_traceback(tb), "\n") end
+    if type(tb) == "string" then w:write(E.sanitize(prune_traceback(tb), true), "\n") end
   else
     local msg = type(err) == "string" and err or ("(error object is a " .. type(err) .. " value)")
-    w:write(paint("31", "error: ") .. prune_traceback(msg), "\n")
+    w:write(paint("31", "error: ") .. E.sanitize(prune_traceback(msg), true), "\n")
   end
   w:flush()
 end

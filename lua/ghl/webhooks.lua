@@ -20,11 +20,22 @@
 --   M.replay_to_url(row, url), M.run_handler(handler, row, opts)
 -- Functions returning `nil, err` do so for what a sender got wrong
 -- (kind "signature", "decode", "stale", "duplicate"); load_handler and
--- read_key raise ghl.errors for what the user got wrong.
+-- read_key raise ghl.errors for what the user got wrong. Whatever a sender
+-- puts in a body, signed or not (a timestamp of 1e30, NaN, a nested table,
+-- a body nested 1000 deep), the receiver answers a 4xx and logs one line
+-- with outside bytes escaped (ghl.error.sanitize); a store that fails
+-- gives 429 (HighLevel redelivers), never a 500.
 local crypto = require "ghl.crypto"
 local E = require "ghl.error"
 local cjson = require "cjson.safe"
 local sys = require "ghl.sys"
+
+-- The decoder for bodies: strict JSON (no NaN, Infinity or hex numbers)
+-- and at most MAX_DEPTH levels of nesting; HighLevel's events have a few.
+local MAX_DEPTH = 64
+local strict = cjson.new()
+strict.decode_invalid_numbers(false)
+strict.decode_max_depth(MAX_DEPTH)
 
 local M = {}
 
@@ -156,17 +167,55 @@ end
 
 -- ---- Events ----
 
+-- Fields that name things and must be strings when present (JSON null
+-- counts as absent and is removed).
+local STRING_FIELDS = { "webhookId", "locationId", "companyId", "appId" }
+
 -- parse(body) -> event (the decoded JSON object), or nil, err (kind
--- "decode"): it must be an object with a string `type`.
+-- "decode"): strict JSON, nested at most MAX_DEPTH deep, an object with a
+-- string `type`, and webhookId, locationId, companyId, appId strings when
+-- present.
 function M.parse(body)
-  local v, err = cjson.decode(body)
+  if type(body) ~= "string" then return fail("decode", "not_json", "the body is not a JSON object") end
+  local v, err = strict.decode(body)
+  if v == nil and err and err:find("too many nested", 1, true) then
+    return fail("decode", "too_deep", ("the body is nested more than %d levels deep"):format(MAX_DEPTH))
+  end
   if type(v) ~= "table" or (next(v) ~= nil and v[1] ~= nil) then
     return fail("decode", "not_json", "the body is not a JSON object" .. (err and (": " .. err) or ""))
   end
   if type(v.type) ~= "string" or v.type == "" then
     return fail("decode", "no_type", "the event has no \"type\"")
   end
+  for _, k in ipairs(STRING_FIELDS) do
+    if v[k] == cjson.null then v[k] = nil end
+    if v[k] ~= nil and type(v[k]) ~= "string" then
+      return fail("decode", "bad_field", ("the event's %s is %s, not a string"):format(k, M.describe(v[k])))
+    end
+  end
   return v
+end
+
+-- describe(v) -> a short printable account of a JSON value for messages:
+-- strings quoted (cut at 40 characters, control bytes escaped), numbers as
+-- they are, else "an object", "an array", "null", "true"/"false".
+function M.describe(v)
+  local t = type(v)
+  if t == "string" then
+    if #v > 40 then   -- cut at 40 bytes, not inside a UTF-8 sequence
+      local n = 40
+      while n > 36 and (v:byte(n + 1) & 0xC0) == 0x80 do n = n - 1 end
+      v = v:sub(1, n) .. "…"
+    end
+    return "'" .. E.sanitize(v) .. "'"
+  elseif t == "number" then
+    return v ~= v and "NaN" or string.format("%.17g", v)
+  elseif t == "table" then
+    return (next(v) ~= nil and v[1] ~= nil) and "an array" or "an object"
+  elseif v == cjson.null then
+    return "null"
+  end
+  return tostring(v)
 end
 
 -- Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
@@ -180,25 +229,35 @@ local function days(y, m, d)
   return era * 146097 + doe - 719468
 end
 
+-- The times parse_time accepts: from 1970 to the end of year 9999.
+local LATEST = 253402300799
+
 -- parse_time(v) -> epoch seconds, or nil: ISO-8601 ("2025-03-04T05:06:07.123Z",
 -- offsets "+02:00", no zone = UTC), or a number (milliseconds when it is
--- past the year 33658, else seconds).
+-- past the year 33658, else seconds). Anything else, or a time outside
+-- 1970..9999 (NaN, infinities, 1e30, negative numbers), gives nil.
 function M.parse_time(v)
-  if type(v) == "number" then return v > 1e12 and v / 1000 or v end
-  if type(v) ~= "string" then return nil end
-  local y, mo, d, h, mi, s, frac, zone = v:match(
-    "^%s*(%d%d%d%d)%-(%d%d)%-(%d%d)[Tt ](%d%d):(%d%d):(%d%d)([.,]?%d*)(.-)%s*$")
-  if not y then return nil end
-  y, mo, d, h, mi, s = tonumber(y), tonumber(mo), tonumber(d), tonumber(h), tonumber(mi), tonumber(s)
-  if mo < 1 or mo > 12 or d < 1 or d > 31 or h > 23 or mi > 59 or s > 60 then return nil end
-  local t = days(y, mo, d) * 86400 + h * 3600 + mi * 60 + s
-  if #frac > 1 then t = t + tonumber("0." .. frac:sub(2)) end
-  if zone ~= "" and zone ~= "Z" and zone ~= "z" then
-    local sign, zh, zm = zone:match("^([+-])(%d%d):?(%d%d)$")
-    if not sign then return nil end
-    local off = tonumber(zh) * 3600 + tonumber(zm) * 60
-    t = sign == "+" and t - off or t + off
+  local t
+  if type(v) == "number" then
+    t = v > 1e12 and v / 1000 or v
+  elseif type(v) == "string" and #v <= 64 then
+    local y, mo, d, h, mi, s, frac, zone = v:match(
+      "^%s*(%d%d%d%d)%-(%d%d)%-(%d%d)[Tt ](%d%d):(%d%d):(%d%d)([.,]?%d*)(.-)%s*$")
+    if not y then return nil end
+    y, mo, d, h, mi, s = tonumber(y), tonumber(mo), tonumber(d), tonumber(h), tonumber(mi), tonumber(s)
+    if mo < 1 or mo > 12 or d < 1 or d > 31 or h > 23 or mi > 59 or s > 60 then return nil end
+    t = days(y, mo, d) * 86400 + h * 3600 + mi * 60 + s
+    if #frac > 1 then t = t + tonumber("0." .. frac:sub(2)) end
+    if zone ~= "" and zone ~= "Z" and zone ~= "z" then
+      local sign, zh, zm = zone:match("^([+-])(%d%d):?(%d%d)$")
+      if not sign or tonumber(zh) > 23 or tonumber(zm) > 59 then return nil end
+      local off = tonumber(zh) * 3600 + tonumber(zm) * 60
+      t = sign == "+" and t - off or t + off
+    end
+  else
+    return nil
   end
+  if not (t >= 0 and t <= LATEST) then return nil end   -- also NaN
   return t
 end
 
@@ -215,20 +274,25 @@ end
 -- no check.
 function M.check_time(event, max_age, now)
   if not max_age or max_age <= 0 then return true end
-  local t = M.parse_time(event.timestamp)
+  local v = event.timestamp
+  if v == cjson.null then v = nil end
+  local t = M.parse_time(v)
   if not t then
-    return fail("stale", event.timestamp == nil and "no_timestamp" or "bad_timestamp",
-      event.timestamp == nil and "the event has no timestamp, so its age cannot be checked (--max-age 0 skips the check)"
-      or ("the event's timestamp '" .. tostring(event.timestamp) .. "' is not ISO-8601"))
+    if v == nil then
+      return fail("stale", "no_timestamp",
+        "the event has no timestamp, so its age cannot be checked (--max-age 0 skips the check)")
+    end
+    return fail("stale", "bad_timestamp", "the event's timestamp is " .. M.describe(v)
+      .. ", not a time between 1970 and 9999 (ISO-8601, or epoch seconds or milliseconds)")
   end
   local age = (now or sys.time()) - t
   if age > max_age then
-    return fail("stale", "stale", string.format("the event's timestamp %s is %d s old; the limit is %d s (--max-age)",
-      tostring(event.timestamp), math.floor(age), max_age))
+    return fail("stale", "stale", string.format("the event's timestamp %s is %d s old; the limit is %s s (--max-age)",
+      M.describe(v), math.floor(age), max_age))
   end
   if -age > max_age then
-    return fail("stale", "future", string.format("the event's timestamp %s is %d s in the future; the limit is %d s",
-      tostring(event.timestamp), math.floor(-age), max_age))
+    return fail("stale", "future", string.format("the event's timestamp %s is %d s in the future; the limit is %s s",
+      M.describe(v), math.floor(-age), max_age))
   end
   return true
 end
@@ -385,8 +449,15 @@ function M.receiver(opts)
   return r
 end
 
+-- The store as a checked handle (its failures raise; see ghl.auth.checked).
 function Receiver:store()
-  return self.opts.store or require("ghl.auth").store()
+  local db = self.opts.store or require("ghl.auth").store()
+  if db.raw == nil then db = require("ghl.auth").checked(db) end
+  return db
+end
+
+local function store_failure(e)
+  return E.is(e) and (e.kind == "store" or e.kind == "permissions")
 end
 
 -- Headers never stored: a sender's credentials have no business in the
@@ -406,18 +477,23 @@ local function answer(status, value)
            body = cjson.encode(value) }
 end
 
--- Refuse a delivery: log it and answer status with the error.
+-- "METHOD PATH from REMOTE", printable whatever the request carried.
+local function request_line(req)
+  return E.sanitize(string.format("%s %s from %s", tostring(req.method), tostring(req.path), req.remote or "?"))
+end
+
+-- Refuse a delivery: log it (one line) and answer status with the error.
 function Receiver:reject(req, status, err, level)
   self.stats.rejected = self.stats.rejected + 1
-  self.log(level or "reject", string.format("%d %s %s from %s: %s", status, req.method, req.path,
-    req.remote or "?", tostring(err.message or err)))
+  self.log(level or "reject", string.format("%d %s: %s", status, request_line(req),
+    E.sanitize(err.message or err)))
   return answer(status, { error = err.code or err.kind, message = err.message })
 end
 
 -- handle(req) -> response table (ghl.server's contract). Never raises for
--- anything a sender does.
+-- anything a sender does; a store that fails gives 429 and one log line.
 function Receiver:handle(req)
-  local path = (req.path or "/"):gsub("%?.*$", "")
+  local path = (type(req.path) == "string" and req.path or "/"):gsub("%?.*$", "")
   if self.path and path ~= self.path then
     return self:reject(req, 404, { code = "not_found", message = "webhooks are received on " .. self.path })
   end
@@ -435,24 +511,26 @@ function Receiver:handle(req)
   local ok
   ok, err = M.check_time(event, self.max_age)
   if not ok then return self:reject(req, 401, err) end
+  local resp
+  ok, resp = pcall(self.record, self, req, event, body, headers, scheme)
+  if ok then return resp end
+  if not store_failure(resp) then error(resp, 0) end
+  self.stats.failed = self.stats.failed + 1
+  self.log("error", string.format("429 %s: cannot store event %s: %s", request_line(req),
+    E.sanitize(M.event_id(event, body)), E.sanitize(resp.message)))
+  return answer(429, { error = "store", message = "the event could not be stored; send it again" })
+end
 
+-- Store a verified event (de-duplicated) and dispatch it. Raises what the
+-- store raises.
+function Receiver:record(req, event, body, headers, scheme)
   local id = M.event_id(event, body)
   local db = self:store()
-  local row = { id = id, type = event.type, location_id = type(event.locationId) == "string" and event.locationId or nil,
-    company_id = type(event.companyId) == "string" and event.companyId or nil, received_at = sys.time(),
+  local row = { id = id, type = event.type, location_id = event.locationId, company_id = event.companyId,
+    received_at = sys.time(),
     body = body, headers = stored_headers(headers), verified = scheme ~= "none" }
-  local fresh, serr = db:put_event(row)
-  if fresh == nil then
-    self.log("error", "cannot store event " .. id .. ": " .. tostring(serr))
-    return answer(429, { error = "store", message = "the event could not be stored; send it again" })
-  end
-  if not fresh then
-    local again, rerr = db:retry_event(id)
-    if again == nil then
-      self.log("error", "cannot store event " .. id .. ": " .. tostring(rerr))
-      return answer(429, { error = "store", message = "the event could not be stored; send it again" })
-    end
-    if not again then
+  if not db:put_event(row) then
+    if not db:retry_event(id) then
       self.stats.duplicates = self.stats.duplicates + 1
       return self:reject(req, 409, { code = "duplicate", message = "webhookId " .. id .. " was already received" })
     end
@@ -469,7 +547,8 @@ function Receiver:dispatch(event, row, db)
   local function failed(what, msg)
     self.stats.failed = self.stats.failed + 1
     db:set_event_status(id, "failed", what .. ": " .. msg)
-    self.log("error", string.format("429 %s %s: %s failed: %s", event.type, id, what, msg))
+    self.log("error", E.sanitize(string.format("429 %s %s: %s failed: ", event.type, id, what))
+      .. E.sanitize(msg, true))
     return answer(429, { error = "handler", message = what .. " failed; HighLevel will redeliver" })
   end
   if self.opts.builtins ~= false then
@@ -478,7 +557,7 @@ function Receiver:dispatch(event, row, db)
       return debug.traceback(tostring(e), 2)
     end, event, id, db)
     if not ok then return failed("built-in " .. event.type .. " handling", line) end
-    if line then self.log("info", line) end
+    if line then self.log("info", E.sanitize(line)) end
   end
   if self.opts.handler then
     local ctx = M.context(event, row, { store = db, log = self.log })
@@ -487,10 +566,10 @@ function Receiver:dispatch(event, row, db)
   end
   db:set_event_status(id, "handled")
   self.stats.accepted = self.stats.accepted + 1
-  self.log("event", string.format("200 %s %s%s%s%s", event.type, id,
+  self.log("event", E.sanitize(string.format("200 %s %s%s%s%s", event.type, id,
     row.location_id and (" location " .. row.location_id) or "",
     (row.attempts or 1) > 1 and (" (attempt " .. row.attempts .. ")") or "",
-    row.scheme == "none" and " (not verified)" or ""))
+    row.scheme == "none" and " (not verified)" or "")))
   return answer(200, { ok = true, id = id })
 end
 

@@ -120,6 +120,17 @@ describe("ghlua interpreter", function()
       assert.matches("slow\nstack traceback:", r.err)
     end)
 
+    it("shows control bytes and invalid UTF-8 in any error message escaped", function()
+      local r = ghlua { "-e", [[require('ghl.error').raise('http', 'got \27[2J\27]0;owned\7 and \255 here')]] }
+      assert.are.same({ 1, "ghlua: got \\x1b[2J\\x1b]0;owned\\x07 and \\xff here\n" }, { r.code, r.err })
+      r = ghlua { "-e", [[error("bug with \27[31m red")]] }
+      assert.are.equal(1, r.code)
+      assert.matches("^ghlua: %(command line%):1: bug with \\x1b%[31m red\nstack traceback:\n", r.err)
+      r = ghlua({ "-e", [[require('ghl.error').raise('http', 'x\27[2J')]] }, { env = { GHLUA_DEBUG = "1" } })
+      assert.matches("^ghlua: x\\x1b%[2J\nstack traceback:", r.err)
+      assert.is_nil(r.err:find("\27", 1, true))
+    end)
+
     it("gives a command's usage errors status 2", function()
       local r = ghlua { "sim", "--no-such-flag" }
       assert.are.equal(2, r.code)

@@ -7,6 +7,16 @@ local run = require "support.run"
 local http = require "ghl.http"
 local cjson = require "cjson"
 
+-- An executable $BROWSER script (sh) with the given body; $1 is the link.
+local function browser_script(body)
+  local path = os.tmpname()
+  local f = assert(io.open(path, "w"))
+  f:write("#!/bin/sh\n", body)
+  f:close()
+  assert(os.execute("chmod +x " .. run.quote(path)))
+  return path
+end
+
 local function status(o)
   local r = o.ghlua { "auth", "status", "--json" }
   assert.are.equal(0, r.code, r.err)
@@ -102,16 +112,85 @@ describe("ghlua auth login", function()
   end)
 
   it("ignores a callback with the wrong state and takes the real one", function()
-    local script = os.tmpname()
-    local f = assert(io.open(script, "w"))
-    f:write("#!/bin/sh\ncurl -s -o /dev/null '", o.redirect_uri, "?code=forged&state=evil'\nexec curl -sfL -o /dev/null \"$1\"\n")
-    f:close()
-    os.execute("chmod +x " .. script)
+    local script = browser_script [[
+loc=$(curl -s -o /dev/null -w '%{redirect_url}' "$1")
+curl -s -o /dev/null "${loc%%\?*}?code=forged&state=evil"
+exec curl -s -o /dev/null "$loc"
+]]
     local r = o.ghlua({ "auth", "login", "--app", "app1" }, { env = { BROWSER = script } })
     os.remove(script)
     assert.are.equal(0, r.code, r.err)
     assert.matches("ignored a callback whose state does not match", r.err)
     assert.matches("Logged in", r.out)
+  end)
+
+  it("does not accept a callback without state on its own, and stores nothing", function()
+    -- the redirect comes back without state (as an attacker's would);
+    -- the browser gets a page that says what to do
+    local page = os.tmpname()
+    local script = browser_script(([[
+loc=$(curl -s -o /dev/null -w '%%{redirect_url}' "$1")
+curl -s -o %s "$(printf '%%s' "$loc" | sed 's/&state=[^&]*//')"
+]]):format(run.quote(page)))
+    local r = o.ghlua({ "auth", "login", "--app", "app1", "--timeout", "2" }, { env = { BROWSER = script } })
+    os.remove(script)
+    local html = run.slurp(page)
+    os.remove(page)
+    assert.are.equal(1, r.code, r.err)
+    assert.matches("a callback without state arrived on port " .. o.port .. "; it is not accepted on its own", r.err)
+    assert.matches("paste the address your browser shows", r.err)
+    assert.matches("no approval arrived within 2 seconds; 1 callback without state was not accepted", r.err)
+    assert.matches("Confirm in the terminal", html)
+    assert.matches("paste it into the terminal", html)
+    assert.is_nil(r.out:find("Logged in", 1, true))
+    assert.are.equal(0, #status(o))
+    assert.are.equal(0, o.stats().oauth.token_received)
+  end)
+
+  it("completes the login with the paste of the address the browser shows", function()
+    local fifo = os.tmpname()
+    os.remove(fifo)
+    assert(os.execute("mkfifo -m 600 " .. run.quote(fifo)))
+    -- the browser is sent back without state, gets the page, and the user
+    -- pastes the address it shows into the waiting terminal
+    local script = browser_script(([[
+loc=$(curl -s -o /dev/null -w '%%{redirect_url}' "$1")
+bare=$(printf '%%s' "$loc" | sed 's/&state=[^&]*//')
+curl -s -o /dev/null "$bare"
+printf 'not an address
+%%s
+' "$bare" > %s
+]]):format(run.quote(fifo)))
+    local cmd = "sh -c " .. run.quote(run.quote(os.getenv("GHLUA")) .. " auth login --app app1 0<>" .. run.quote(fifo))
+    local env = { BROWSER = script }
+    for k, v in pairs(o.env) do env[k] = v end
+    local r = run.sh(cmd, { env = env })
+    os.remove(script)
+    os.remove(fifo)
+    assert.are.equal(0, r.code, r.err)
+    assert.matches("a callback without state arrived", r.err)
+    assert.matches("that is neither a redirected URL nor a code", r.err)
+    assert.matches("the pasted address carries no state either; taken because you pasted it", r.err)
+    assert.matches("Logged in: token Location " .. o.sim.location, r.out)
+    assert.are.equal(1, #status(o))
+  end)
+
+  it("still takes the real redirect after a forged callback without state", function()
+    local forged, forged_code = fetch_code(o, "attacker")
+    forged = forged:gsub("&state=[^&]*", "")
+    local script = browser_script(([[
+curl -s -o /dev/null %s
+exec curl -sfL -o /dev/null "$1"
+]]):format(run.quote(forged)))
+    local r = o.ghlua({ "auth", "login", "--app", "app1" }, { env = { BROWSER = script } })
+    os.remove(script)
+    assert.are.equal(0, r.code, r.err)
+    assert.matches("a callback without state arrived", r.err)
+    assert.matches("Logged in", r.out)
+    -- the forged code was never exchanged: it still works once
+    assert.are.equal(1, o.stats().oauth.token_received)
+    local x = o.ghlua { "auth", "exchange", forged_code, "--app", "app1" }
+    assert.are.equal(0, x.code, x.err)
   end)
 
   it("reports an error callback (the user denied)", function()
@@ -131,12 +210,22 @@ describe("ghlua auth login", function()
   end)
 
   it("explains a redirect port that is taken", function()
-    local server = require "ghl.server"
-    local busy = assert(server.listen { port = o.port, handler = function() end })
+    local busy = o.hold()
     local r = o.login()
-    busy:close()
+    o.release(busy)
     assert.are.equal(1, r.code)
     assert.matches("port " .. o.port .. " must be free", r.err)
+  end)
+
+  it("survives its redirect port being taken before the login binds it (support.oauth moves the app)", function()
+    local server = require "ghl.server"
+    local first = o.port
+    local thief = assert(server.listen { host = "localhost", port = first, handler = function() end })
+    local r = o.login()
+    thief:close()
+    assert.are.equal(0, r.code, r.err)
+    assert.are_not.equal(first, o.port)
+    assert.matches("waiting on http://localhost:" .. o.port .. "/callback", r.err)
   end)
 
   it("asks for the redirected URL or the code with --no-browser", function()

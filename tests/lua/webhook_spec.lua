@@ -157,13 +157,19 @@ describe("webhook serve with the simulator", function()
 
   setup(function()
     home = tmpdir()
-    local port = oauth.free_port()
-    url = ("http://127.0.0.1:%d/hooks"):format(port)
-    s = sim.start { "--webhook-url", url, "--webhook-retry-delay", "1" }
-    key, spki, loc = s.ready.webhookPrivateKey, s.ready.webhookPublicKeySpki, s.location
+    -- the receiver binds port 0 first, then the simulator is told where it
+    -- is and signs with our key: no port is chosen ahead of its bind
+    key = assert(crypto.generate_key("ed25519"))
+    spki = assert(crypto.public_key(key)).spki
+    local keyfile = sim.tmpfile { key }
     h = recorder()
-    srv = serve({ "--port", tostring(port), "--path", "/hooks", "--handler", h.path, "--public-key", spki },
+    srv = serve({ "--port", "0", "--path", "/hooks", "--handler", h.path, "--public-key", spki },
       { GHLUA_HOME = home })
+    url = ("http://127.0.0.1:%d/hooks"):format(srv.port)
+    s = sim.start { "--webhook-url", url, "--webhook-retry-delay", "1", "--webhook-key", keyfile }
+    os.remove(keyfile)
+    loc = s.location
+    assert.are.equal(spki, s.ready.webhookPublicKeySpki)
   end)
 
   teardown(function()
@@ -176,7 +182,7 @@ describe("webhook serve with the simulator", function()
   it("prints the simulator's public key and writes the key pair to the ready file", function()
     assert.matches("webhook public key " .. spki:gsub("%p", "%%%0"), s.output())
     assert.matches("^MCowBQYDK2VwAyEA", spki)
-    assert.are.equal(spki, assert(crypto.public_key(key)).spki)
+    assert.are.equal(spki, assert(crypto.public_key(s.ready.webhookPrivateKey)).spki)
     local info = assert(http.request { url = s.url .. "/__sim/webhooks" }):json()
     assert.are.same({ spki, url }, { info.publicKeySpki, info.url })
   end)
@@ -279,6 +285,93 @@ describe("webhook serve with the simulator", function()
     -- within the window (60 s old) is fine
     local body = event { type = "ContactCreate", locationId = loc, timestamp = webhooks.timestamp(sys.time() - 60) }
     assert.are.equal(200, deliver(url, body, signed(body, key)).status)
+  end)
+
+  -- The lines serve logged while f ran, checked to be one per refusal and
+  -- free of raw control bytes.
+  local function logged_during(f)
+    local before = #srv.output()
+    f()
+    local new = srv.output():sub(before + 1)
+    assert.is_nil(new:find("[%z\1-\8\11-\31\127]"), "raw control bytes in the log: " .. new)
+    assert.is_nil(new:find("traceback", 1, true), new)
+    assert.is_nil(new:find("server handler", 1, true), new)
+    local lines = {}
+    for l in new:gmatch("[^\n]+") do lines[#lines + 1] = l end
+    return lines
+  end
+
+  it("refuses every hostile timestamp in a correctly signed body with a 4xx and one log line", function()
+    local cases = {
+      { "1e30", 401, "bad_timestamp" }, { "-1e30", 401, "bad_timestamp" }, { "1e400", 401, "bad_timestamp" },
+      { "-1e400", 401, "bad_timestamp" }, { "-1", 401, "bad_timestamp" }, { "0.5", 401, "stale" },
+      { "9.3e15", 401, "bad_timestamp" }, { "NaN", 400, "not_json" }, { "nan", 400, "not_json" },
+      { "Infinity", 400, "not_json" }, { "-Infinity", 400, "not_json" }, { "0x7fffffff", 400, "not_json" },
+      { '"1e30"', 401, "bad_timestamp" }, { '""', 401, "bad_timestamp" }, { '"NaN"', 401, "bad_timestamp" },
+      { '"9999-99-99T99:99:99Z"', 401, "bad_timestamp" }, { '"0000-01-01T00:00:00Z"', 401, "bad_timestamp" },
+      { '"2025-01-01T00:00:00+99:99"', 401, "bad_timestamp" }, { '"2025-01-01T00:00:00 junk"', 401, "bad_timestamp" },
+      { '"\\u001b[2J\\u001b]0;owned\\u0007 2025-01-01T00:00:00Z"', 401, "bad_timestamp" },
+      { '"' .. ("9"):rep(100000) .. '"', 401, "bad_timestamp" },
+      { '"2025-01-01T00:00:00' .. (" "):rep(100000) .. 'x"', 401, "bad_timestamp" },
+      { "{}", 401, "bad_timestamp" }, { "[]", 401, "bad_timestamp" }, { '{"a":[{"b":1e30}]}', 401, "bad_timestamp" },
+      { "[1e30, NaN]", 400, "not_json" }, { "true", 401, "bad_timestamp" }, { "null", 401, "no_timestamp" },
+      { nil, 401, "no_timestamp" },
+    }
+    local lines = logged_during(function()
+      for _, case in ipairs(cases) do
+        local body = '{"type":"ContactCreate","locationId":"' .. loc .. '","webhookId":"' .. uuid() .. '"'
+          .. (case[1] and (',"timestamp":' .. case[1]) or "") .. "}"
+        local resp, reply = deliver(url, body, signed(body, key))
+        assert.are.same({ case[2], case[3] }, { resp.status, reply.error }, "timestamp " .. tostring(case[1]):sub(1, 40))
+      end
+    end)
+    assert.are.equal(#cases, #lines, table.concat(lines, "\n"))
+    for _, l in ipairs(lines) do assert.matches("^ghlua webhook: 40[01] POST /hooks from 127%.0%.0%.1: ", l) end
+    -- the escape sequence in the timestamp is shown escaped
+    assert.matches("timestamp is '\\x1b%[2J\\x1b%]0;owned\\x07 2025", srv.output())
+    -- and the receiver still works
+    local body = event { type = "ContactCreate", locationId = loc }
+    assert.are.equal(200, deliver(url, body, signed(body, key)).status)
+  end)
+
+  it("refuses signed bodies that are not an event object, nested too deep, or with ids that are not strings", function()
+    local deep = function(n) return '{"type":"X","a":' .. ("["):rep(n) .. ("]"):rep(n) .. "}" end
+    local cases = {
+      { "[]", "no_type" }, { "[1,2]", "not_json" }, { '"ContactCreate"', "not_json" }, { "42", "not_json" },
+      { "null", "not_json" }, { "", "not_json" }, { "{", "not_json" }, { "\255\254{}", "not_json" },
+      { '{"type":{"a":1}}', "no_type" }, { '{"type":""}', "no_type" }, { deep(65), "too_deep" },
+      { deep(5000), "too_deep" }, { ("["):rep(100000), "too_deep" },
+      { '{"type":"ContactCreate","locationId":{"id":"x"}}', "bad_field" },
+      { '{"type":"ContactCreate","webhookId":[1]}', "bad_field" }, { '{"type":"INSTALL","companyId":1e30}', "bad_field" },
+      { '{"type":"UNINSTALL","appId":true}', "bad_field" },
+    }
+    local lines = logged_during(function()
+      for _, case in ipairs(cases) do
+        local resp, reply = deliver(url, case[1], signed(case[1], key))
+        assert.are.same({ 400, case[2] }, { resp.status, reply.error }, case[1]:sub(1, 40))
+      end
+    end)
+    assert.are.equal(#cases, #lines, table.concat(lines, "\n"))
+    for _, l in ipairs(lines) do assert.matches("^ghlua webhook: 400 POST /hooks from 127%.0%.0%.1: ", l) end
+    -- nested 64 deep is still an event
+    local body = '{"type":"ContactCreate","locationId":"' .. loc .. '","webhookId":"' .. uuid() .. '","timestamp":"'
+      .. webhooks.timestamp() .. '","a":' .. ("["):rep(63) .. ("]"):rep(63) .. "}"
+    assert.are.equal(200, deliver(url, body, signed(body, key)).status)
+  end)
+
+  it("logs a request with a binary method and path escaped", function()
+    local raw = os.tmpname()
+    local f = assert(io.open(raw, "wb"))
+    f:write("G\27[31mT\7 /hooks\27]0;owned\7\1\255%1b[2J HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    f:close()
+    local lines = logged_during(function()
+      local r = run.sh("bash -c " .. q("exec 3<>/dev/tcp/127.0.0.1/" .. math.tointeger(srv.port) .. " && cat " .. q(raw)
+        .. " >&3 && cat <&3"))
+      assert.matches("^HTTP/1%.1 40[45]", r.out, nil, nil, r.err)
+    end)
+    os.remove(raw)
+    assert.are.equal(1, #lines)
+    assert.matches("\\x1b%[31mT\\x07 /hooks\\x1b%]0;owned\\x07\\x01\\xff", lines[1])
   end)
 
   it("answers 429 when the handler fails, logs it and keeps the event as failed", function()
@@ -439,13 +532,12 @@ describe("legacy RSA signatures", function()
     local f = assert(io.open(keyfile, "w"))
     f:write(priv)
     f:close()
-    local port = oauth.free_port()
-    local s = sim.start { "--webhook-url", ("http://127.0.0.1:%d/"):format(port), "--webhook-key", keyfile,
+    local h2 = recorder()
+    local srv = serve({ "--port", "0", "--handler", h2.path, "--public-key", assert(crypto.public_key(priv)).spki },
+      { GHLUA_HOME = home })
+    local s = sim.start { "--webhook-url", ("http://127.0.0.1:%d/"):format(srv.port), "--webhook-key", keyfile,
       "--webhook-legacy-rsa" }
     os.remove(keyfile)
-    local h2 = recorder()
-    local srv = serve({ "--port", tostring(port), "--handler", h2.path, "--public-key",
-      s.ready.webhookPublicKeySpki }, { GHLUA_HOME = home })
     assert.are.equal(assert(crypto.public_key(priv)).spki, s.ready.webhookPublicKeySpki)
     local resp = assert(http.request { method = "POST", url = s.url .. "/contacts/", headers = s.headers(),
       json = { locationId = s.location, firstName = "Rsa" } })
@@ -489,14 +581,27 @@ end)
 describe("INSTALL and UNINSTALL", function()
   local o, srv, h
 
+  -- The simulator must know the receiver's port and the receiver the
+  -- simulator's URL, so the port is chosen first (support.oauth.free_port:
+  -- below the ephemeral range); if it was taken before serve bound it,
+  -- start both again on another.
   local function start(sim_args, user_type)
-    local port = oauth.free_port()
-    local argv = { "--webhook-url", ("http://127.0.0.1:%d/"):format(port) }
-    for _, a in ipairs(sim_args) do argv[#argv + 1] = a end
-    o = oauth.start(argv)
-    h = recorder()
-    srv = serve({ "--port", tostring(port), "--handler", h.path, "--public-key", o.sim.ready.webhookPublicKeySpki },
-      { GHLUA_HOME = o.home, GHLUA_API_BASE = o.sim.url, GHL_CLIENT_SECRET = o.secret })
+    for attempt = 1, 5 do
+      local port = oauth.free_port()
+      local argv = { "--webhook-url", ("http://127.0.0.1:%d/"):format(port) }
+      for _, a in ipairs(sim_args) do argv[#argv + 1] = a end
+      o = oauth.start(argv)
+      h = recorder()
+      local ok, err = pcall(serve, { "--port", tostring(port), "--handler", h.path, "--public-key",
+        o.sim.ready.webhookPublicKeySpki }, { GHLUA_HOME = o.home, GHLUA_API_BASE = o.sim.url, GHL_CLIENT_SECRET = o.secret })
+      if ok then
+        srv = err
+        break
+      end
+      o.stop()
+      h.remove()
+      if attempt == 5 or not tostring(err):find("Address already in use", 1, true) then error(err, 0) end
+    end
     o.add_app(user_type == "Company" and "contacts oauth" or nil)
   end
 

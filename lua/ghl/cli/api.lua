@@ -232,7 +232,7 @@ local function print_head(resp)
   for k in pairs(resp.headers) do names[#names + 1] = k end
   table.sort(names)
   io.stdout:write(("HTTP %d %s\n"):format(resp.status, REASONS[resp.status] or ""))
-  for _, k in ipairs(names) do io.stdout:write(k, ": ", resp.headers[k], "\n") end
+  for _, k in ipairs(names) do io.stdout:write(E.sanitize(k .. ": " .. tostring(resp.headers[k])), "\n") end
   io.stdout:write("\n")
 end
 

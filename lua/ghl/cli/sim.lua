@@ -524,7 +524,7 @@ function M.run(argv)
   local sim, server = require "ghl.sim", require "ghl.server"
   local reply = require "ghl.sim.reply"
   if not cfg.quiet then
-    cfg.log = function(line) io.stderr:write(line, "\n") end
+    cfg.log = function(line) io.stderr:write(E.sanitize(line, true), "\n") end
   end
   cfg.webhooks.log = cfg.log
   local app = sim.new(cfg)

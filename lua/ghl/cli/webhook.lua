@@ -46,10 +46,14 @@ serve     listen for deliveries (default http://127.0.0.1:4242, any path;
           the one in HighLevel's docs, or --rsa-public-key). --no-verify
           accepts unsigned deliveries (stored as not verified; local tests
           only). Answers: 401 bad or missing signature, or a timestamp
-          more than --max-age seconds (default 300; 0: no check) away from
-          now; 409 a webhookId already received; 400 not a JSON event; 200
-          stored and handled; 429 the handler or a built-in failed, so
-          HighLevel redelivers (the redelivery runs it again).
+          that is missing, not a time between 1970 and 9999, or more than
+          --max-age seconds (default 300; 0: no check) away from now; 409
+          a webhookId already received; 400 not a JSON event (strict JSON,
+          an object with a "type", at most 64 levels deep, string ids);
+          200 stored and handled; 429 the handler or a built-in failed, or
+          the store could not record it, so HighLevel redelivers (the
+          redelivery runs it again). Each refusal is one line on stderr,
+          with bytes a terminal would act on shown escaped (\x1b).
           Built-ins (--no-builtins: off): INSTALL of a location mints and
           stores its token when an agency (Company) token of the app is
           stored; UNINSTALL marks the location's (or company's) stored
@@ -82,13 +86,16 @@ local current = M.usage   -- the running subcommand's usage line
 
 local function usage(msg) args.usage(msg, current) end
 
+-- A line on stdout; stored or received bytes in it are shown escaped.
 local function out(fmt, ...)
-  io.stdout:write(string.format(fmt, ...), "\n")
+  io.stdout:write(E.sanitize(string.format(fmt, ...), true), "\n")
   io.stdout:flush()
 end
 
-local function warn(line)
-  io.stderr:write("ghlua webhook: ", line, "\n")
+-- A line on stderr; outside bytes in it are shown escaped (multiline:
+-- newlines kept, for a handler's traceback).
+local function warn(line, multiline)
+  io.stderr:write("ghlua webhook: ", E.sanitize(line, multiline), "\n")
   io.stderr:flush()
 end
 
@@ -175,7 +182,7 @@ local function serve(argv)
   end
   if o["rsa-public-key"] and not o["legacy-rsa"] then usage("--rsa-public-key needs --legacy-rsa") end
   local max_age = o["max-age"] or webhooks.MAX_AGE
-  if max_age < 0 then usage("--max-age must not be negative") end
+  if not (max_age >= 0 and max_age < math.huge) then usage("--max-age must be a number of seconds, 0 or more") end
   local path = o.path
   if path and path:sub(1, 1) ~= "/" then usage("--path must start with '/'") end
   local key, info = webhooks.PUBLIC_KEY, nil
@@ -189,6 +196,9 @@ local function serve(argv)
   end
   local handler = o.handler and live_handler(o.handler)
   local db = store()
+  -- a store that cannot be read is reported now, not as a 429 per delivery
+  db:find_tokens {}
+  db:list_events { limit = 1 }
 
   local quiet = o.quiet
   local receiver = webhooks.receiver {
@@ -197,9 +207,9 @@ local function serve(argv)
     store = db,
     log = function(level, line)
       if level == "event" then
-        out("%s %s", os.date("%H:%M:%S"), line)
+        out("%s %s", os.date("%H:%M:%S"), E.sanitize(line))   -- one line
       elseif level ~= "info" or not quiet then
-        warn(line)
+        warn(line, level == "error")
       end
     end,
   }
@@ -292,7 +302,7 @@ local function show(argv)
   out("headers")
   for _, k in ipairs(names) do out("  %s: %s", k, tostring(headers[k])) end
   out("body")
-  io.stdout:write(row.body, row.body:sub(-1) == "\n" and "" or "\n")
+  io.stdout:write(E.sanitize(row.body, true), row.body:sub(-1) == "\n" and "" or "\n")
   return 0
 end
 
@@ -350,7 +360,7 @@ local function verify(argv)
   end
   local scheme, err = webhooks.verify(body, headers, opts)
   if not scheme then
-    io.stderr:write("ghlua webhook verify: ", err.message, "\n")
+    io.stderr:write("ghlua webhook verify: ", E.sanitize(err.message), "\n")
     return 1
   end
   out("ok: %s signature verifies over %d bytes", scheme == "rsa" and "RSA-SHA256" or "Ed25519", #body)

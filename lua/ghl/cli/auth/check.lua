@@ -64,7 +64,8 @@ end
 
 local function line(p)
   local tag = p.level == "warning" and (p.code .. ", warning") or p.code
-  return string.format("%s: %s \u{2014} fix: %s [%s]\n", p.level == "note" and "note" or "problem", p.message, p.fix, tag)
+  return E.sanitize(string.format("%s: %s \u{2014} fix: %s [%s]", p.level == "note" and "note" or "problem",
+    p.message, p.fix, tag)) .. "\n"
 end
 
 function M.run(argv)
@@ -94,8 +95,8 @@ function M.run(argv)
   local types = require("ghl.scopes").token_types(link.scopes)
   local token = #types.Company > 0 and "an agency (Company) app"
     or #types.Location > 0 and "a sub-account (Location) or agency app" or "either app type"
-  io.stdout:write(string.format("ok: %s%s, client %s, %d scope%s for %s\n", link.authority, link.path,
-    link.params.client_id.value, #link.scopes, #link.scopes == 1 and "" or "s", token))
+  io.stdout:write(E.sanitize(string.format("ok: %s%s, client %s, %d scope%s for %s", link.authority, link.path,
+    link.params.client_id.value, #link.scopes, #link.scopes == 1 and "" or "s", token)), "\n")
   return 0
 end
 

@@ -14,7 +14,8 @@ M.summary = "explain token problems and what to run"
 M.usage = "ghlua auth doctor [--app NAME] [--offline]"
 
 local function say(row, problem, fix)
-  io.stdout:write(("%s %s (app %s): %s\n  fix: %s\n"):format(row.resource_type, row.resource_id, row.app, problem, fix))
+  io.stdout:write(E.sanitize(("%s %s (app %s): %s\n  fix: %s"):format(row.resource_type, row.resource_id, row.app,
+    problem, fix), true), "\n")
 end
 
 local function flag(row)
@@ -69,11 +70,54 @@ local function diagnose(row, offline)
   return true
 end
 
+-- What to do about a store that cannot be used: err is the store's error
+-- (kind "store" or "permissions"; code "corrupt", "notadb", "busy", ...).
+local function store_fix(err, path)
+  local q = path:match("^[%w%%._/+@:,=-]+$") and path or ("'" .. path:gsub("'", "'\\''") .. "'")
+  if err.kind == "permissions" then
+    local cmd = tostring(err.message):match("run: (.+)$")
+    return err.hint or (cmd and ("run '" .. cmd .. "'")) or "make the store private to you (chmod 600, its directory 700)"
+  end
+  if err.code == "corrupt" or err.code == "notadb" then
+    return ("its tokens cannot be read: move it aside with 'mv %s %s.damaged', then store the app again"
+      .. " ('ghlua app add') and log in again ('ghlua auth login'); sqlite3's .recover command may save"
+      .. " rows it still holds"):format(q, q)
+  elseif err.code == "foreign" then
+    return "point GHLUA_HOME (or GHLUA_STORE) at another place, or move the file aside"
+  elseif err.code == "version" then
+    return "use the newer ghlua that wrote it, or move the file aside"
+  elseif err.code == "busy" or err.code == "locked" then
+    return "another process keeps the store locked: find it with 'fuser " .. q .. "', stop it, then try again"
+  elseif err.code == "full" then
+    return "free some disk space, then try again"
+  elseif err.code == "readonly" or err.code == "cantopen" then
+    return "make the file and its directory writable by you, then try again"
+  end
+  return "see the message; run with GHLUA_DEBUG=1 if it is unclear"
+end
+
+-- Explain a store that cannot be used; exit status 1.
+local function store_problem(err, path)
+  io.stdout:write(E.sanitize(E.is(err) and err.message or err), "\n  fix: ", E.sanitize(store_fix(err, path)), "\n")
+  return 1
+end
+
+local function store_error(e)
+  return E.is(e) and (e.kind == "store" or e.kind == "permissions")
+end
+
 function M.run(argv)
   local o = args.parse(argv, { app = "string", offline = "flag" }, M.usage)
-  local s = auth.store()
-  io.stdout:write("store: ", s.path, " (permissions ok)\n")
-  local rows = s:find_tokens { app = o.app }
+  local path = os.getenv("GHLUA_STORE") or require("ghl.store").default_path() or "the token store"
+  local ok, s = pcall(auth.store)
+  if not ok then
+    if store_error(s) then return store_problem(s, path) end
+    error(s, 0)
+  end
+  local rows, err = s.raw:check()
+  if rows then rows, err = s.raw:find_tokens { app = o.app } end
+  if not rows then return store_problem(err, s.path) end
+  io.stdout:write("store: ", s.path, " (permissions ok, integrity ok)\n")
   if #rows == 0 then
     io.stdout:write("no tokens stored: run 'ghlua auth login' (OAuth) or 'ghlua auth pit add' (Private Integration Token)\n")
     return 1
@@ -81,7 +125,7 @@ function M.run(argv)
   local bad = 0
   for _, row in ipairs(rows) do
     if diagnose(row, o.offline) then
-      io.stdout:write("ok: ", common.line(s:get_token(row.app, row.resource_id) or row), "\n")
+      io.stdout:write("ok: ", E.sanitize(common.line(s:get_token(row.app, row.resource_id) or row)), "\n")
     else
       bad = bad + 1
     end

@@ -44,7 +44,7 @@ function M.run(argv)
     io.stdout:write(#locs == 0 and "[]" or require("cjson").encode(locs), "\n")
   else
     for _, l in ipairs(locs) do
-      io.stdout:write(("%-22s %s\n"):format(l._id or l.id or "?", l.name or ""))
+      io.stdout:write(E.sanitize(("%-22s %s"):format(tostring(l._id or l.id or "?"), tostring(l.name or ""))), "\n")
     end
     io.stderr:write(#locs, " locations\n")
   end

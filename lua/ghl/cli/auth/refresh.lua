@@ -30,7 +30,7 @@ function M.run(argv)
         io.stdout:write("refreshed ", common.line(r), "\n")
       else
         failed = failed + 1
-        io.stderr:write("ghlua: ", row.resource_type, " ", row.resource_id, ": ", tostring(r), "\n")
+        io.stderr:write("ghlua: ", E.sanitize(row.resource_type .. " " .. row.resource_id .. ": " .. tostring(r)), "\n")
       end
     end
   end

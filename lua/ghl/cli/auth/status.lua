@@ -3,6 +3,7 @@
 local args = require "ghl.cli.args"
 local auth = require "ghl.auth"
 local common = require "ghl.cli.auth.common"
+local E = require "ghl.error"
 
 local M = {}
 
@@ -22,19 +23,20 @@ function M.run(argv)
     io.stdout:write("no tokens stored; run 'ghlua auth login' or 'ghlua auth pit add'\n")
     return 0
   end
+  -- rows hold what HighLevel answered (ids, scopes, error messages in
+  -- notes): printed with control bytes escaped
+  local function put(...) io.stdout:write(E.sanitize(table.concat({ ... })), "\n") end
   for _, r in ipairs(rows) do
-    io.stdout:write(common.line(r), "\n")
+    put(common.line(r))
     if r.kind ~= "pit" then
-      io.stdout:write("  refresh token ", require("ghl.http").redact(r.refresh_token or ""),
+      put("  refresh token ", require("ghl.http").redact(r.refresh_token or ""),
         r.refreshed_at and (", last refreshed " .. common.stamp(r.refreshed_at) .. " by process " .. (r.refreshed_by or "?"))
-          or (", obtained " .. common.stamp(r.created_at) .. ", not refreshed yet"), "\n")
+          or (", obtained " .. common.stamp(r.created_at) .. ", not refreshed yet"))
     end
-    if r.company_id and r.resource_type == "Location" then io.stdout:write("  company ", r.company_id, "\n") end
-    io.stdout:write("  scopes granted: ", r.scope or "(unknown)", "\n")
-    if r.requested_scope and r.requested_scope ~= r.scope then
-      io.stdout:write("  scopes requested: ", r.requested_scope, "\n")
-    end
-    if r.note then io.stdout:write("  note: ", r.note, "\n") end
+    if r.company_id and r.resource_type == "Location" then put("  company ", r.company_id) end
+    put("  scopes granted: ", r.scope or "(unknown)")
+    if r.requested_scope and r.requested_scope ~= r.scope then put("  scopes requested: ", r.requested_scope) end
+    if r.note then put("  note: ", r.note) end
   end
   return 0
 end
