@@ -46,12 +46,14 @@
 ** caller's fn takes does not count), counts the output, and kills the worker
 ** past either. The worker runs under RLIMIT_CPU (a second past the timeout:
 ** the backstop while the parent waits in fn) and a memory limit counted
-** from the size it was forked at: RLIMIT_AS in a plain build; under
-** AddressSanitizer RLIMIT_AS cannot be used (the runtime has reserved
-** terabytes of shadow address space, so the limit would be either past
-** reach or hit inside the runtime), so the worker counts the live bytes of
-** the heap through the sanitizer's allocator hooks instead. Either way
-** libjq's out-of-memory handler, or the hook, reports "memory" and exits.
+** from the size it was forked at: RLIMIT_AS in a plain build. Under
+** AddressSanitizer RLIMIT_AS does not work: the runtime reserves about
+** 20 TB of address space at start, small allocations grow inside that
+** reservation where RLIMIT_AS sees no growth (a test got 390 MB past a
+** 64 MB limit), and large ones fail inside the runtime's own mappings,
+** which then dies. So there the worker counts the heap's live bytes
+** through the sanitizer's allocator hooks instead. Either way libjq's
+** out-of-memory handler, or the hook, reports "memory" and exits.
 **
 ** After fork. The parent is single-threaded Lua, but libcurl's threaded
 ** resolver may have a thread. The worker only uses malloc (glibc makes it
@@ -59,7 +61,9 @@
 ** every other descriptor (sockets, SQLite files), never calls into Lua,
 ** never flushes the parent's stdio buffers (it leaves by _exit, and glibc's
 ** abort does not flush), ignores SIGINT (the parent decides on Ctrl-C),
-** dumps no core, and dies with the parent (PR_SET_PDEATHSIG). Its stderr
+** takes SIGABRT the default way (no inherited handler reports libjq's
+** assertions as crashes), dumps no core, and dies with the parent
+** (PR_SET_PDEATHSIG). Its stderr
 ** (libjq's assertion text, jq's `stderr` builtin) goes to the parent, which
 ** passes it on after a run and reads it to name an abort. At most
 ** MAX_WORKERS workers live at once: past that, the least recently used idle
@@ -322,7 +326,8 @@ static void on_free(const volatile void *ptr) {
   W.live -= (long long)__sanitizer_get_allocated_size(ptr);
 }
 #else
-/* The worker's virtual size in bytes (0 when unknown). */
+/* The worker's virtual size in bytes (0 when unknown: without /proc a
+** plain build has no memory limit, only the others). */
 static double vm_size(void) {
   char b[64];
   ssize_t k;
@@ -483,7 +488,11 @@ static void worker_main(int sock, int errfd, pid_t parent, const char *filter,
                         const struct limits *lim) __attribute__((noreturn));
 static void worker_main(int sock, int errfd, pid_t parent, const char *filter,
                         const struct limits *lim) {
-  static const int dfl[] = {SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGALRM, SIGCHLD, SIGXCPU, SIGUSR1, SIGUSR2};
+  /* SIGABRT too: libjq's failed assertions are the expected, contained
+  ** case, so no handler (a sanitizer's with handle_abort, a fuzzer's)
+  ** should report them as crashes; SIGSEGV and the like keep theirs. */
+  static const int dfl[] = {SIGABRT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGALRM, SIGCHLD, SIGXCPU,
+                            SIGUSR1, SIGUSR2};
   struct rlimit nocore = {0, 0};
   struct sigaction sa;
   sigset_t none;
