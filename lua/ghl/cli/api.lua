@@ -89,8 +89,8 @@ Environment
                    limit)
 
 Exit status: 0 success, 1 an HTTP or network error (its message and hint on
-standard error), a --jq runtime error or a filter ended by a limit, 2 a
-usage error.
+standard error), a --jq runtime error or a filter that was ended (a limit,
+an abort inside libjq), 2 a usage error.
 
 Examples
   ghlua api GET /contacts/{contactId} -q contactId=abc123
