@@ -974,7 +974,7 @@ static int ended(lua_State *L, struct program *p, int why, const struct limits *
     hint = "raise the limit with GHLUA_JQ_OUTPUT=MiB (0: no limit)";
   } else if (status != -1 && WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT) {
     reason = "abort";
-    if (strstr(p->filter, "date") || strstr(p->filter, "time")) {
+    if (p->filter && (strstr(p->filter, "date") || strstr(p->filter, "time"))) {
       ghl_pusherror(L, "jq", "jq: libjq aborted on this filter (an out-of-range date?)");
       hint = "libjq 1.6's date functions stop on numbers out of range; check the timestamps the filter converts";
     } else {
@@ -1195,6 +1195,7 @@ static int program_run(lua_State *L) {
         lua_pushvalue(L, fnidx);
         lua_insert(L, -2);
         lua_call(L, 1, 0);
+        if (p->filter == NULL) return luaL_error(L, "jq program closed inside its own run");
         if (deadline > 0) deadline += mono() - t0;  /* fn's time is not the filter's */
       } else {
         lua_rawseti(L, outidx, ++count);
