@@ -14,6 +14,9 @@ echo
 echo "## Recipe sandbox boundary (bench/sandbox.lua)"
 "$GHLUA" bench/sandbox.lua 1000 5
 echo
+echo "## jq filters in a worker process (bench/jq.lua; --base OLD_GHLUA compares)"
+"$GHLUA" bench/jq.lua --rounds 3
+echo
 echo "## API client (bench/api.lua)"
 echo
 if [ ! -f bench/node/node_modules/@gohighlevel/api-client/package.json ]; then

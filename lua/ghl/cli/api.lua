@@ -10,7 +10,8 @@
 -- Errors: bad flags, bad JSON in -d/-f, an unfilled {placeholder} and a
 -- --jq filter that does not compile are usage errors (exit 2); HTTP errors
 -- and transport failures are the client's ghl.error (exit 1, one line with
--- the hint), and so is a --jq runtime error.
+-- the hint), and so is a --jq runtime error or a filter that ghl.jq ended
+-- (it runs in a process of its own, under limits: see ghl.jq).
 local E = require "ghl.error"
 local args = require "ghl.cli.args"
 local jq = require "ghl.jq"
@@ -51,7 +52,9 @@ Output
   --include             print the status line and the response headers
                         (lower-case names, sorted) before the body
   --jq FILTER           run a jq filter (libjq 1.6) on the body and print
-                        each result, one per line when compact
+                        each result, one per line when compact; the filter
+                        runs in a process of its own, within the limits
+                        below
   --raw                 with --jq, print string results without quotes
   --paginate            follow the pages of a list endpoint and print one
                         merged JSON array of the items
@@ -79,9 +82,15 @@ Environment
   GHLUA_API_BASE   the API base URL (default https://services.leadconnectorhq.com)
   NO_COLOR         when set and not empty, never colour
   JQ_COLORS        jq's colour settings
+  GHLUA_JQ_TIMEOUT the seconds a --jq filter may run on one body (default
+                   30; 0: no limit)
+  GHLUA_JQ_MEMORY  the MiB of memory it may use (default 512; 0: no limit)
+  GHLUA_JQ_OUTPUT  the MiB it may print for one body (default 1024; 0: no
+                   limit)
 
 Exit status: 0 success, 1 an HTTP or network error (its message and hint on
-standard error) or a --jq runtime error, 2 a usage error.
+standard error), a --jq runtime error or a filter that was ended (a limit,
+an abort inside libjq), 2 a usage error.
 
 Examples
   ghlua api GET /contacts/{contactId} -q contactId=abc123
@@ -361,7 +370,8 @@ function M.run(argv)
   if o.jq then
     local err
     prog, err = jq.compile(o.jq)
-    if not prog then usage("--jq: " .. err.message) end
+    if not prog and err.kind == "usage" then usage("--jq: " .. err.message) end
+    if not prog then error(err, 0) end
   end
   local fmt = output_format(o)
 
