@@ -116,8 +116,12 @@ static const char *const sql_text[NSTMT] = {
   [S_SET_STATUS] = "UPDATE tokens SET status = ?3, note = ?4 WHERE app = ?1 AND resource_id = ?2",
   [S_GET_CLAIM] = "SELECT pid, phase, started_at, lease_until, host = ?4,"
     " pid = ?3 AND host = ?4 AND nonce = ?5 FROM claims WHERE app = ?1 AND resource_id = ?2",
+  /* A takeover keeps the phase of the claim it replaces unless that was
+  ** 'claimed': a refresh that may have been sent stays "may be sent" until
+  ** its token is committed, however many owners die in a row. */
   [S_PUT_CLAIM] = "INSERT OR REPLACE INTO claims(app, resource_id, pid, host, nonce, phase,"
-    " started_at, lease_until) VALUES(?1, ?2, ?3, ?4, ?5, 'claimed', ?6, ?7)",
+    " started_at, lease_until) VALUES(?1, ?2, ?3, ?4, ?5, COALESCE((SELECT phase FROM claims"
+    " WHERE app = ?1 AND resource_id = ?2 AND phase <> 'claimed'), 'claimed'), ?6, ?7)",
   [S_EXTEND_CLAIM] = "UPDATE claims SET lease_until = ?6 WHERE " OWNER,
   [S_SET_PHASE] = "UPDATE claims SET phase = ?6 WHERE " OWNER " AND lease_until > ?7",
   [S_HELD] = "SELECT 1 FROM claims WHERE " OWNER,
@@ -973,10 +977,14 @@ static void push_claim(lua_State *L, const struct claim *c, const char *reason) 
 /* db:claim(app, resource_id [, lease_seconds=60]) -> true [, prev] |
 ** false, holder | nil, err.
 ** true: this process holds the claim until lease_seconds from now. prev is
-** nil when the claim was free or already ours (a re-claim extends the
-** lease), or describes the holder it took over from, with reason "dead" or
-** "expired": if prev.phase says a refresh may have been sent, the token may
-** already be rotated. false: a live process holds it; holder says who.
+** nil when the claim was free or already ours in phase "claimed" (a
+** re-claim extends the lease); it describes the holder it took over from,
+** with reason "dead" or "expired", or our own claim left in another phase
+** (reason "own": an earlier attempt of this process never finished). If
+** prev.phase is not "claimed", a refresh may have been sent and the token
+** may already be rotated. A takeover never downgrades the phase: the claim
+** keeps prev.phase unless it was "claimed". false: a live process holds
+** it; holder says who.
 ** The live case is decided without the write lock, so waiters polling a
 ** busy resource do not slow its holder down. */
 static int store_claim(lua_State *L) {
@@ -1006,8 +1014,8 @@ static int store_claim(lua_State *L) {
   }
   if (run(st) != SQLITE_OK || commit(s) != SQLITE_OK) return db_fail(L, s);
   lua_pushboolean(L, 1);
-  if (!c.found || c.mine) return 1;
-  push_claim(L, &c, reason);
+  if (!c.found || (c.mine && strcmp(c.phase, "claimed") == 0)) return 1;
+  push_claim(L, &c, c.mine ? "own" : reason);
   return 2;
 }
 
