@@ -1019,6 +1019,27 @@ static int store_claim(lua_State *L) {
   return 2;
 }
 
+/* db:claim_of(app, resource_id) -> nil | {pid=, phase=, started_at=,
+** lease_until= [, reason=]}, or nil, err: the claim on (app, resource_id)
+** as it stands, without taking or changing it (for `ghlua auth doctor`).
+** reason is "own" for this process's claim, "dead" or "expired" for one
+** that may be taken over; none for a live holder's. */
+static int store_claim_of(lua_State *L) {
+  struct store *s = check_store(L);
+  struct claim c;
+  const char *reason;
+  luaL_checkstring(L, 2);
+  luaL_checkstring(L, 3);
+  if (read_claim(L, s, &c) != SQLITE_OK) return db_fail(L, s);
+  if (!c.found) {
+    lua_pushnil(L);
+    return 1;
+  }
+  reason = c.mine ? "own" : claim_stale(&c, now_f());
+  push_claim(L, &c, reason);
+  return 1;
+}
+
 /* Push nil, ghl.error{kind="claim"} saying what became of the claim on
 ** (app, resource_id) at stack 2, 3 that this process expected to hold. */
 static int claim_lost(lua_State *L, struct store *s) {
@@ -1272,6 +1293,7 @@ static const luaL_Reg store_methods[] = {
   {"set_status", store_set_status},
   {"claim", store_claim},
   {"claim_phase", store_claim_phase},
+  {"claim_of", store_claim_of},
   {"commit_refresh", store_commit_refresh},
   {"release", store_release_claim},
   {"kv_get", store_kv_get},

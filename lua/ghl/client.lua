@@ -165,7 +165,7 @@ local function observe(b, h)
   -- Others (another process, another tool) may share the budget: if the
   -- server has none left, wait a whole interval.
   if remaining and remaining <= 0 then
-    b.blocked_until = math.max(b.blocked_until, sys.now() + b.interval + MARGIN)
+    b.blocked_until = math.max(b.blocked_until, sys.now() + math.min(b.interval, M.MAX_WAIT) + MARGIN)
   end
   return max ~= nil or interval ~= nil or remaining ~= nil
 end
