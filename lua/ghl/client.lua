@@ -381,7 +381,7 @@ local function redirect_error(x, resp)
   local to = resp.headers.location
   return E.new { kind = "http", code = "redirect", status = resp.status, where = x.where,
     method = x.req.method, path = x.path,
-    message = ("unexpected redirect (HTTP %d)%s"):format(resp.status, to and (" to " .. printable(to)) or ""),
+    message = "unexpected redirect" .. (to and (" to " .. printable(to)) or ""),
     hint = ("ghlua follows no redirects: check GHLUA_API_BASE (requests go to %s)"):format(origin(x.req.url)) }
 end
 
@@ -392,17 +392,17 @@ end
 local function unknown_error(x, resp, err)
   local why
   if resp then
-    why = ("the server answered HTTP %d (%s)"):format(resp.status,
-      hints.message_of(resp:json()) or "no message")
+    why = "the server answered with an error after receiving it: "
+      .. printable(hints.message_of(resp:json()) or ("HTTP " .. resp.status))
   else
     why = ("no complete answer arrived (%s)"):format(
       (tostring(err.message or err.kind):gsub("^%u+ %S+: ", "")))
   end
   local e = x.unknown and x.unknown(why, resp, err) or E.new {
+    kind = resp and "http" or err.kind,
     message = "the request may have been applied: " .. why,
     hint = "the outcome is unknown: check whether it took effect (look the record up) before sending it again" }
-  e.kind = e.kind or (resp and "http" or err.kind)
-  e.code = e.code or "outcome_unknown"
+  e.code = "outcome_unknown"
   e.status = e.status or (resp and resp.status or nil)
   e.where = e.where or x.where
   e.method, e.path = e.method or x.req.method, e.path or x.path
@@ -625,10 +625,18 @@ function Client:request(method, path, opts)
     if opts.raw and answered and err.kind ~= "rate" then answered.error = err; return answered end
     error(err, 0)
   end
-  if opts.raw then return resp end
   -- 204 No Content, or an empty answer to a write: nothing to decode. A
   -- GET promised JSON, so an empty body there is a decode error.
-  if resp.status == 204 or (resp.body == "" and req.method ~= "GET") then return true end
+  local empty_get = resp.body == "" and resp.status ~= 204 and req.method == "GET"
+  if opts.raw then
+    if empty_get then
+      local _, derr = resp:json()
+      derr.method, derr.path = req.method, filled
+      resp.error = derr
+    end
+    return resp
+  end
+  if resp.status == 204 or (resp.body == "" and not empty_get) then return true end
   local v, derr = resp:json()
   if v == nil then derr.method, derr.path = req.method, filled; error(derr, 0) end
   return v
