@@ -267,7 +267,7 @@ local function reconnect_rounds(a, target, keep)
     if ok then return tok end
     if not (E.is(tok) and tok.code == "outcome_unknown") then error(tok, 0) end
     last = tok
-    if round < M.RECOVER_TRIES then loop.sleep(0.5 * round) end
+    if round < M.RECOVER_TRIES then loop.sleep(0.2 * round) end
   end
   E.raise { kind = "oauth", code = "outcome_unknown", where = "oauth.exchange",
     message = string.format("%d Reconnect codes in a row met an unknown outcome (last: %s)", M.RECOVER_TRIES,

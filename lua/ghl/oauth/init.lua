@@ -20,6 +20,7 @@ local hints = require "ghl.hints"
 local M = {}
 
 M.API_BASE = "https://services.leadconnectorhq.com"
+M.TIMEOUT = 30   -- seconds per OAuth request, unless the call gives timeout
 
 function M.api_base()
   local b = os.getenv("GHLUA_API_BASE")
@@ -53,7 +54,7 @@ local function call(where, req, o)
   req.path = nil
   req.headers = req.headers or {}
   req.headers.Accept = "application/json"
-  req.timeout = req.timeout or 30
+  req.timeout = req.timeout or M.TIMEOUT
   local x = { req = req, key = client.bucket_key(o.client_id, o.resource), owner = o.owner,
     where = where, path = path, safe = o.safe, learns = o.learns, unknown = o.unknown,
     answer_error = function(resp) return oauth_error(where, resp, resp:json()) end }
