@@ -1,9 +1,11 @@
 -- ghl.oauth: HighLevel's OAuth 2.0 endpoints, one call each, with no state
 -- of their own (the token store and automatic refresh live in ghl.auth).
 --   authorize_url{...}, check_url(url, opts)      (from ghl.oauth.url)
---   exchange{client_id, client_secret, code, redirect_uri?, user_type?}
---   refresh{client_id, client_secret, refresh_token, user_type?}
---   location_token{access_token, company_id, location_id}
+--   exchange{client_id, client_secret, code, redirect_uri?, user_type?,
+--            location_id? | company_id?}   (a Reconnect code's resource)
+--   refresh{client_id, client_secret, refresh_token, user_type?,
+--           location_id? | company_id?}    (the resource refreshed)
+--   location_token{access_token, company_id, location_id, client_id?}
 --   installed_locations{access_token, company_id, app_id, skip?, limit?, is_installed?}
 --   reconnect{client_id, client_secret, location_id | company_id}
 --   parse_callback(text) -> code, state   (a redirected URL or a bare code)
@@ -84,21 +86,20 @@ local function need(t, field, where)
   return t[field]
 end
 
--- "location ID" / "company ID" for t.location_id / t.company_id, or the
--- resource t.resource names ({type, id} or an id), or nil.
+-- The resource id of t.location_id / t.company_id and "location ID" /
+-- "company ID" for messages, or nil.
 local function resource_of(t)
   if t.location_id then return t.location_id, "location " .. t.location_id end
   if t.company_id then return t.company_id, "company " .. t.company_id end
-  if t.resource then return t.resource, "resource " .. t.resource end
   return nil
 end
 
 -- exchange{client_id, client_secret, code, redirect_uri?, user_type?,
--- resource?}: the token-endpoint call for an authorization code. Never
--- sent again once it may have reached HighLevel (a code is single-use):
--- an unknown outcome raises code "outcome_unknown". resource (the location
--- or company a Reconnect code is for) picks the throttle bucket; a login
--- code's resource is unknown until the answer, so it uses the app's
+-- location_id? | company_id?}: the token-endpoint call for an authorization
+-- code. Never sent again once it may have reached HighLevel (a code is
+-- single-use): an unknown outcome raises code "outcome_unknown". The
+-- location or company a Reconnect code is for picks the throttle bucket; a
+-- login code's resource is unknown until the answer, so it uses the app's
 -- token-endpoint bucket ("APPID:token").
 function M.exchange(t)
   local client_id = need(t, "client_id", "oauth.exchange")
@@ -111,17 +112,18 @@ function M.exchange(t)
   return call("oauth.exchange", { method = "POST", path = "/oauth/token", form = form, timeout = t.timeout }, {
     client_id = client_id, resource = rid or "token", owner = owner or ("the token endpoint of app " .. client_id),
     safe = false, learns = false,
-    unknown = t.unknown or function(why)
+    unknown = function(why)
       return E.new { kind = "oauth", message = "the authorization code may have been used: " .. why,
         hint = "a code works once: approve the app again ('ghlua auth login') to get a new one" }
     end })
 end
 
--- refresh{client_id, client_secret, refresh_token, user_type?, resource?}:
+-- refresh{client_id, client_secret, refresh_token, user_type?,
+-- location_id? | company_id?}:
 -- never sent again once it may have reached HighLevel (the refresh token
 -- rotates): an unknown outcome raises code "outcome_unknown", and the
 -- caller must treat the refresh token as spent (ghl.auth recovers without
--- presenting it). resource (the location or company id) is the bucket.
+-- presenting it). The location or company refreshed is the bucket.
 function M.refresh(t)
   local client_id = need(t, "client_id", "oauth.refresh")
   local form = { client_id = client_id,
