@@ -15,7 +15,9 @@
 ** writes, busy_timeout 10 s) and none stays open between calls, so no lock
 ** is held while Lua does HTTP. A refresh is serialised per (app, resource)
 ** by a claim row owned by a process, which others take over once the owner
-** is dead or its lease has expired (see store_claim). Expected failures
+** is dead or its lease has expired, keeping the phase it was left in (see
+** store_claim): "may have been sent" survives any number of owners killed
+** in a row. Expected failures
 ** return nil, ghl.error (kind "store", "permissions" or "claim"); misuse
 ** raises. Nothing here prints, and error messages never carry secrets.
 */

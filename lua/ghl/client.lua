@@ -5,8 +5,10 @@
 --   c:request(method, path, opts)      opts: query, body (a value, sent as
 --                                       JSON), data (JSON text, sent as is),
 --                                       form, version, headers, raw (the
---                                       response; resp.error for >= 400),
---                                       timeout, retry
+--                                       response; resp.error for >= 400,
+--                                       a 3xx, an empty GET answer or an
+--                                       unknown outcome), timeout, retry
+--                                       (safe to send again: see M.decide)
 --   c:paginate(path, params, opts)     iterator over items, every style
 --   c:batch(requests, {concurrency=N}) results in order (value or ghl.error)
 --   c:rate()                           the throttle's view of the limits
@@ -458,7 +460,7 @@ function M.decide(x, resp, err)
       end
       return "fail", err
     end
-    if (kind == "connect" or x.safe) and x.attempt <= (x.retries or M.RETRIES) then
+    if (kind == "connect" or x.safe) and x.attempt <= M.RETRIES then
       return "retry", backoff(x.attempt)
     end
     if kind == "connect" or kind == "tls" or x.safe then return "fail", err end
@@ -482,7 +484,7 @@ function M.decide(x, resp, err)
   end
   if status >= 500 then
     if not x.safe then return "fail", unknown_error(x, resp, nil) end
-    if x.attempt <= (x.retries or M.RETRIES) then return "retry", backoff(x.attempt) end
+    if x.attempt <= M.RETRIES then return "retry", backoff(x.attempt) end
     return "fail", x.answer_error(resp)
   end
   if status >= 400 then return "fail", x.answer_error(resp) end
