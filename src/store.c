@@ -15,7 +15,9 @@
 ** writes, busy_timeout 10 s) and none stays open between calls, so no lock
 ** is held while Lua does HTTP. A refresh is serialised per (app, resource)
 ** by a claim row owned by a process, which others take over once the owner
-** is dead or its lease has expired (see store_claim). Expected failures
+** is dead or its lease has expired, keeping the phase it was left in (see
+** store_claim): "may have been sent" survives any number of owners killed
+** in a row. Expected failures
 ** return nil, ghl.error (kind "store", "permissions" or "claim"); misuse
 ** raises. Nothing here prints, and error messages never carry secrets.
 */
@@ -116,8 +118,12 @@ static const char *const sql_text[NSTMT] = {
   [S_SET_STATUS] = "UPDATE tokens SET status = ?3, note = ?4 WHERE app = ?1 AND resource_id = ?2",
   [S_GET_CLAIM] = "SELECT pid, phase, started_at, lease_until, host = ?4,"
     " pid = ?3 AND host = ?4 AND nonce = ?5 FROM claims WHERE app = ?1 AND resource_id = ?2",
+  /* A takeover keeps the phase of the claim it replaces unless that was
+  ** 'claimed': a refresh that may have been sent stays "may be sent" until
+  ** its token is committed, however many owners die in a row. */
   [S_PUT_CLAIM] = "INSERT OR REPLACE INTO claims(app, resource_id, pid, host, nonce, phase,"
-    " started_at, lease_until) VALUES(?1, ?2, ?3, ?4, ?5, 'claimed', ?6, ?7)",
+    " started_at, lease_until) VALUES(?1, ?2, ?3, ?4, ?5, COALESCE((SELECT phase FROM claims"
+    " WHERE app = ?1 AND resource_id = ?2 AND phase <> 'claimed'), 'claimed'), ?6, ?7)",
   [S_EXTEND_CLAIM] = "UPDATE claims SET lease_until = ?6 WHERE " OWNER,
   [S_SET_PHASE] = "UPDATE claims SET phase = ?6 WHERE " OWNER " AND lease_until > ?7",
   [S_HELD] = "SELECT 1 FROM claims WHERE " OWNER,
@@ -973,10 +979,14 @@ static void push_claim(lua_State *L, const struct claim *c, const char *reason) 
 /* db:claim(app, resource_id [, lease_seconds=60]) -> true [, prev] |
 ** false, holder | nil, err.
 ** true: this process holds the claim until lease_seconds from now. prev is
-** nil when the claim was free or already ours (a re-claim extends the
-** lease), or describes the holder it took over from, with reason "dead" or
-** "expired": if prev.phase says a refresh may have been sent, the token may
-** already be rotated. false: a live process holds it; holder says who.
+** nil when the claim was free or already ours in phase "claimed" (a
+** re-claim extends the lease); it describes the holder it took over from,
+** with reason "dead" or "expired", or our own claim left in another phase
+** (reason "own": an earlier attempt of this process never finished). If
+** prev.phase is not "claimed", a refresh may have been sent and the token
+** may already be rotated. A takeover never downgrades the phase: the claim
+** keeps prev.phase unless it was "claimed". false: a live process holds
+** it; holder says who.
 ** The live case is decided without the write lock, so waiters polling a
 ** busy resource do not slow its holder down. */
 static int store_claim(lua_State *L) {
@@ -1006,9 +1016,30 @@ static int store_claim(lua_State *L) {
   }
   if (run(st) != SQLITE_OK || commit(s) != SQLITE_OK) return db_fail(L, s);
   lua_pushboolean(L, 1);
-  if (!c.found || c.mine) return 1;
-  push_claim(L, &c, reason);
+  if (!c.found || (c.mine && strcmp(c.phase, "claimed") == 0)) return 1;
+  push_claim(L, &c, c.mine ? "own" : reason);
   return 2;
+}
+
+/* db:claim_of(app, resource_id) -> nil | {pid=, phase=, started_at=,
+** lease_until= [, reason=]}, or nil, err: the claim on (app, resource_id)
+** as it stands, without taking or changing it (for `ghlua auth doctor`).
+** reason is "own" for this process's claim, "dead" or "expired" for one
+** that may be taken over; none for a live holder's. */
+static int store_claim_of(lua_State *L) {
+  struct store *s = check_store(L);
+  struct claim c;
+  const char *reason;
+  luaL_checkstring(L, 2);
+  luaL_checkstring(L, 3);
+  if (read_claim(L, s, &c) != SQLITE_OK) return db_fail(L, s);
+  if (!c.found) {
+    lua_pushnil(L);
+    return 1;
+  }
+  reason = c.mine ? "own" : claim_stale(&c, now_f());
+  push_claim(L, &c, reason);
+  return 1;
 }
 
 /* Push nil, ghl.error{kind="claim"} saying what became of the claim on
@@ -1264,6 +1295,7 @@ static const luaL_Reg store_methods[] = {
   {"set_status", store_set_status},
   {"claim", store_claim},
   {"claim_phase", store_claim_phase},
+  {"claim_of", store_claim_of},
   {"commit_refresh", store_commit_refresh},
   {"release", store_release_claim},
   {"kv_get", store_kv_get},

@@ -7,14 +7,21 @@
 --   another process refreshed it, use that, 3. mark the claim "sending" and
 --   call /oauth/token with no transaction open, 4. commit the new pair and
 --   release the claim in one durable transaction.
--- A claim left "sending" by a process that died may mean HighLevel already
--- rotated the refresh token, so it is never presented again: the location
--- token is minted anew from the Company token, or the Reconnect API is used,
--- or the token is marked and `ghlua auth doctor` explains it.
+-- A claim left in phase "sending" (or "recovering") by a process that died,
+-- a refresh whose outcome is unknown (a 5xx, a timeout, a reset once it
+-- was sent) and a refresh token refused as used all mean HighLevel may have
+-- rotated the refresh token, so it is never presented again: the token is
+-- marked "uncertain" (or "spent") in the store first, then the location
+-- token is minted anew from the Company token, or the Reconnect API is
+-- used, or `ghlua auth doctor` explains it. A takeover keeps the phase of
+-- the claim it took over (ghl.store), so any number of processes killed in
+-- a row during a recovery never lead to the old refresh token.
+-- Coroutines of one process (ghl.parallel) take turns per resource.
 -- Expected failures raise ghl.error objects with a hint.
 local E = require "ghl.error"
 local oauth = require "ghl.oauth"
 local sys = require "ghl.sys"
+local loop = require "ghl.loop"
 
 local M = {}
 
@@ -193,101 +200,217 @@ local function fresh(row)
 end
 M.fresh = fresh
 
-local function fields_of(tok)
+local function fields_of(tok, note)
   return { access_token = tok.access_token, refresh_token = tok.refresh_token,
            expires_at = sys.time() + (tonumber(tok.expires_in) or 86399),
-           scope = tok.scope, status = "ok", note = nil }
+           scope = tok.scope, status = "ok", note = note }
 end
-
--- Mint a location token from Company row `crow`, as app `a`. Returns the
--- token-endpoint answer.
-local function mint(crow, location_id)
-  if crow.kind == "pit" then
-    fail("a Private Integration Token cannot mint location tokens",
-         "HighLevel accepts only an agency OAuth token on /oauth/locationToken: log in with --user-type Company")
-  end
-  local ctoken = M.token { app = crow.app, company = crow.resource_id }
-  return oauth.location_token { access_token = ctoken, company_id = crow.resource_id, location_id = location_id }
-end
-
--- Recover a token whose refresh token may be spent, without presenting it:
--- mint again from a Company token, or use the Reconnect API. Returns the
--- token-endpoint answer, or nil when neither is possible.
-local function recover(a, row)
-  local s = M.store()
-  if row.resource_type == "Location" then
-    for _, r in ipairs(s:find_tokens { app = row.app, kind = "oauth" }) do
-      if r.resource_type == "Company" then return mint(r, row.resource_id) end
-    end
-  end
-  local secret = a.client_secret or os.getenv("GHL_CLIENT_SECRET")
-  if secret and secret ~= "" then
-    local rc = oauth.reconnect { client_id = a.client_id, client_secret = secret,
-      location_id = row.resource_type == "Location" and row.resource_id or nil,
-      company_id = row.resource_type == "Company" and row.resource_id or nil }
-    return oauth.exchange { client_id = a.client_id, client_secret = secret, code = rc.authorizationCode,
-                            user_type = row.resource_type }
-  end
-  return nil
-end
-
-local STATUS = { invalid_grant = "spent", location_inactive = "inactive" }
 
 local function stamp(t)
   return os.date("!%Y-%m-%dT%H:%M:%SZ", math.floor(t or sys.time()))
 end
 
+-- ---- One task at a time per resource, inside this process ----
+
+-- The store's claim belongs to a process, and coroutines of one process
+-- (ghl.parallel) share it, so they take turns here: key -> the coroutine
+-- refreshing, recovering or minting that resource. A waiter inside a
+-- scheduler yields until the holder is done (its <close> releases the
+-- entry however it ends, coroutine.close included), for M.WAIT at most.
+-- A waiter on the main thread, or one whose holder is dead, cannot see the
+-- holder progress and goes on at once: the store then reports the holder's
+-- unfinished phase (claim prev.reason "own"), so a refresh token that may
+-- have been sent is still never presented again.
+local busy = {}
+
+local function exclusive(key, f, ...)
+  local me, main = coroutine.running()
+  local deadline = sys.now() + M.WAIT
+  while busy[key] and busy[key] ~= me and not main and coroutine.status(busy[key]) ~= "dead"
+        and sys.now() < deadline do
+    loop.sleep(0.01)
+  end
+  if busy[key] == me then return f(...) end   -- re-entered by its holder
+  busy[key] = me
+  local _ <close> = setmetatable({}, { __close = function()
+    if busy[key] == me then busy[key] = nil end
+  end })
+  return f(...)
+end
+
+-- ---- Location tokens from an agency token ----
+
+-- mint(crow, location_id) -> the token-endpoint answer: a Location token
+-- minted from Company row `crow` (throttled in the Company's bucket).
+local function mint(crow, location_id)
+  if crow.kind == "pit" then
+    fail("a Private Integration Token cannot mint location tokens",
+         "HighLevel accepts only an agency OAuth token on /oauth/locationToken: log in with --user-type Company")
+  end
+  local a = M.app(crow.app, true)
+  local ctoken = M.token { app = crow.app, company = crow.resource_id }
+  return oauth.location_token { access_token = ctoken, company_id = crow.resource_id, location_id = location_id,
+                                client_id = a and a.client_id or nil }
+end
+M.mint = mint
+
+-- ---- Recovery without presenting a refresh token ----
+
+M.RECOVER_TRIES = 4   -- Reconnect + exchange rounds at most
+
+-- Renew our claim on (a, rid) before a recovery call, so a slow recovery
+-- keeps it; raises when another process has taken it over meanwhile.
+local function renew(s, a, rid)
+  local got, info = s:claim(a.name, rid, M.LEASE)
+  if got == nil then error(info, 0) end
+  if not got then
+    fail(string.format("process %d took over %s while it was being recovered", info.pid or 0, rid),
+         "check 'ghlua auth status' in a moment; 'ghlua auth doctor' explains what is left")
+  end
+end
+
+local function secret_or_nil(a)
+  local secret = a.client_secret
+  if not secret or secret == "" then secret = os.getenv("GHL_CLIENT_SECRET") end
+  if secret and secret ~= "" then return secret end
+  return nil
+end
+
+-- Reconnect API + exchange of its code for target {location= | company=},
+-- RECOVER_TRIES rounds at most: Reconnect only yields a new code each
+-- time, so it is retried freely, and a code whose exchange met an unknown
+-- outcome is never presented again: the next round gets a new one. keep(),
+-- when given, runs before each call (renews our claim). Returns the
+-- token-endpoint answer.
+local function reconnect_rounds(a, target, keep)
+  local secret = secret_of(a)
+  local user_type = target.location and "Location" or "Company"
+  local last
+  for round = 1, M.RECOVER_TRIES do
+    if keep then keep() end
+    local rc = oauth.reconnect { client_id = a.client_id, client_secret = secret,
+      location_id = target.location, company_id = target.company }
+    if keep then keep() end
+    local ok, tok = pcall(oauth.exchange, { client_id = a.client_id, client_secret = secret,
+      code = rc.authorizationCode, user_type = user_type,
+      location_id = target.location, company_id = target.company })
+    if ok then return tok end
+    if not (E.is(tok) and tok.code == "outcome_unknown") then error(tok, 0) end
+    last = tok
+    if round < M.RECOVER_TRIES then loop.sleep(0.2 * round) end
+  end
+  E.raise { kind = "oauth", code = "outcome_unknown", where = "oauth.exchange",
+    message = string.format("%d Reconnect codes in a row met an unknown outcome (last: %s)", M.RECOVER_TRIES,
+      last.message), hint = "HighLevel's token endpoint is failing; try again later" }
+end
+
+-- Get a new pair for `row`, whose refresh token may be spent, without
+-- presenting it. We hold the claim, and the row's status ("uncertain" or
+-- "spent") is durable already, so a process killed at any step below
+-- leaves a store that the next process recovers from the same way: mint
+-- again from a stored Company token (a Location), else the Reconnect API
+-- (reconnect_rounds). Returns the token-endpoint answer and how it was
+-- got, or nil when there is no way (no Company token, no client secret).
+local function recover(a, row)
+  local s = M.store()
+  local rid = row.resource_id
+  local function keep() renew(s, a, rid) end
+  keep()
+  assert(s:claim_phase(a.name, rid, "recovering"))
+  local first
+  if row.resource_type == "Location" then
+    for _, r in ipairs(s:find_tokens { app = row.app, kind = "oauth" }) do
+      if r.resource_type == "Company" then
+        local ok, tok = pcall(mint, r, rid)
+        if ok then return tok, "minted again from the agency token" end
+        if not E.is(tok) then error(tok, 0) end
+        first = tok
+        break
+      end
+    end
+  end
+  if not secret_or_nil(a) then
+    if first then error(first, 0) end
+    return nil
+  end
+  local target = row.resource_type == "Location" and { location = rid } or { company = rid }
+  return reconnect_rounds(a, target, keep), "recovered through the Reconnect API"
+end
+
+-- We hold the claim on `row` and its status says the refresh token may be
+-- spent (durably): recover it and commit, or release the claim and raise
+-- why it stays unusable.
+local function recover_claimed(a, row)
+  local s = M.store()
+  local name, rid = a.name, row.resource_id
+  local ok, tok, how = pcall(recover, a, row)
+  if ok and tok then
+    M.commit(name, rid, fields_of(tok, how .. " at " .. stamp()))
+    return s:get_token(name, rid)
+  end
+  s:release(name, rid)
+  if not ok and not E.is(tok) then error(tok, 0) end
+  local cur = s:get_token(name, rid) or row
+  fail(string.format("the refresh token of %s %s may be spent (%s)%s", row.resource_type, rid,
+                     cur.note or "interrupted refresh", ok and "" or ("; recovering it failed: " .. tok.message)),
+       string.format("run 'ghlua auth reconnect --%s %s', or log in again", row.resource_type:lower(), rid),
+       { code = "spent", cause = ok and nil or tok })
+end
+
+local STATUS = { invalid_grant = "spent", location_inactive = "inactive" }
+
 -- Refresh `row`, whose claim we hold, and commit. Returns the new row.
--- `took_over` describes a dead process whose claim we took, if any.
+-- `took_over` describes the claim we took (a dead process's, or our own
+-- unfinished one), if any. The refresh token is presented only when no
+-- earlier attempt may have presented it; otherwise, and after an unknown
+-- outcome, "may be spent" is written to the store before any recovery call.
 local function refresh_claimed(a, row, took_over)
   local s = M.store()
   local name, rid = a.name, row.resource_id
-  local tok, err
-  local risky = (took_over and took_over.phase == "sending") or row.status == "spent" or row.status == "uncertain"
-  if risky then
+  local function mark(status, note)
+    local ok, err = s:set_status(name, rid, status, note)
+    if ok == nil then s:release(name, rid); error(err, 0) end
+  end
+  if (took_over and took_over.phase ~= "claimed") or row.status == "spent" or row.status == "uncertain" then
     -- The refresh token may have been presented already: never again.
-    local ok, rec = pcall(recover, a, row)
-    if ok and rec then
-      tok = rec
-    else
-      if took_over and took_over.phase == "sending" then
-        s:set_status(name, rid, "uncertain", string.format(
-          "a refresh by process %d (started %s) died before saving the answer, so the refresh token may be spent",
-          took_over.pid or 0, stamp(took_over.started_at)))
-      end
-      s:release(name, rid)
-      if not ok and not E.is(rec) then error(rec, 0) end
-      fail(string.format("the refresh token of %s %s may be spent (%s)", row.resource_type, rid,
-                         (s:get_token(name, rid) or row).note or "interrupted refresh"),
-           string.format("run 'ghlua auth reconnect --%s %s', or log in again", row.resource_type:lower(), rid),
-           { code = "spent", cause = ok and nil or rec })
+    if row.status ~= "spent" and row.status ~= "uncertain" then
+      mark("uncertain", string.format(
+        "a refresh by process %d (started %s) stopped in phase '%s' before saving its answer, so the refresh token may be spent",
+        took_over.pid or 0, stamp(took_over.started_at), took_over.phase))
     end
-  else
-    assert(s:claim_phase(name, rid, "sending"))
-    local ok, r = pcall(oauth.refresh, { client_id = a.client_id, client_secret = secret_of(a),
-      refresh_token = row.refresh_token, user_type = row.resource_type })
-    if ok then tok = r else err = r end
-    if err and E.is(err) and err.code == "invalid_grant" then
-      -- spent or revoked: mint again from the agency token, or reconnect
-      local rok, rec = pcall(recover, a, row)
-      if rok and rec then tok, err = rec, nil end
-    end
+    return recover_claimed(a, row)
   end
-  if err then
-    if not E.is(err) then s:release(name, rid); error(err, 0) end
-    if err.kind == "oauth" then
-      s:set_status(name, rid, STATUS[err.code] or row.status,
-                   string.format("refresh failed at %s: %s", stamp(), err.message))
-    elseif err.kind ~= "connect" then
-      -- a timeout or reset after sending: HighLevel may have rotated it
-      s:set_status(name, rid, "uncertain", string.format(
-        "the refresh answer was lost at %s (%s), so the refresh token may be spent", stamp(), err.message))
-    end
-    s:release(name, rid)
-    error(err, 0)
+  assert(s:claim_phase(name, rid, "sending"))
+  local ok, r = pcall(oauth.refresh, { client_id = a.client_id, client_secret = secret_of(a),
+    refresh_token = row.refresh_token, user_type = row.resource_type,
+    location_id = row.resource_type == "Location" and rid or nil,
+    company_id = row.resource_type == "Company" and rid or nil })
+  if ok then
+    M.commit(name, rid, fields_of(r))
+    return s:get_token(name, rid)
   end
-  M.commit(name, rid, fields_of(tok))
-  return s:get_token(name, rid)
+  local err = r
+  if not E.is(err) then s:release(name, rid); error(err, 0) end
+  if err.code == "outcome_unknown" then
+    -- a 5xx, a timeout or a reset once the request was sent: HighLevel
+    -- may have rotated it
+    mark("uncertain", string.format("the refresh answer was lost at %s (%s), so the refresh token may be spent",
+                                    stamp(), err.message))
+    return recover_claimed(a, row)
+  elseif err.kind == "oauth" and err.code == "invalid_grant" then
+    -- spent or revoked: mint again from the agency token, or reconnect
+    mark("spent", string.format("refresh failed at %s: %s", stamp(), err.message))
+    return recover_claimed(a, row)
+  elseif err.kind == "interrupted" then
+    mark("uncertain", string.format("a refresh was interrupted at %s after it was sent, so the refresh token may be spent",
+                                    stamp()))
+  elseif err.kind == "oauth" then
+    mark(STATUS[err.code] or row.status, string.format("refresh failed at %s: %s", stamp(), err.message))
+  end
+  -- nothing reached HighLevel (a refused connection, a 429 to the end) or
+  -- it refused the request: the refresh token is as it was
+  s:release(name, rid)
+  error(err, 0)
 end
 
 -- Commit a new pair durably. The pair is valid at HighLevel already, so it
@@ -304,6 +427,7 @@ function M.commit(name, rid, fields)
       cur.previous_refresh_token, cur.previous_refreshed_at = cur.refresh_token, cur.refreshed_at
       cur.refreshed_at, cur.refreshed_by = math.floor(sys.time()), sys.getpid()
       for k, v in pairs(fields) do cur[k] = v end
+      if fields.note == nil then cur.note = nil end
       return assert(s:put_token(cur))
     end
     if err.code ~= "busy" then error(err, 0) end
@@ -312,50 +436,112 @@ function M.commit(name, rid, fields)
             hint = "find the process holding " .. s.path .. " open in a transaction" }
 end
 
--- refresh(row, {stale=ACCESS_TOKEN}) -> new row. With stale, a row whose
--- access token already differs (another process refreshed) is returned as
--- it is; without, a row that is fresh again is.
-function M.refresh(row, opts)
-  opts = opts or {}
-  if row.kind == "pit" then return row end
+-- Claim (a, rid), waiting (yielding inside ghl.parallel) while a live
+-- process holds it, until done(cur) says another process did the work.
+-- Returns true, cur, prev (we hold the claim) or false, cur (done).
+local function claim_when_free(a, row, done)
   local s = M.store()
-  local a = M.app(row.app)
   local deadline = sys.now() + M.WAIT
   local delay = 0.02
   while true do
     local cur = s:get_token(row.app, row.resource_id)
     if not cur then fail("the token for " .. row.resource_type .. " " .. row.resource_id .. " was removed", "log in again") end
-    if (opts.stale and cur.access_token ~= opts.stale) or (not opts.stale and not opts.force and fresh(cur)) then
-      return cur
-    end
+    if done(cur) then return false, cur end
     local got, info = s:claim(row.app, row.resource_id, M.LEASE)
     if got == nil then error(info, 0) end
     if got then
       cur = s:get_token(row.app, row.resource_id)
-      if (opts.stale and cur.access_token ~= opts.stale) or (not opts.stale and not opts.force and fresh(cur)) then
+      if done(cur) and not (info and info.phase ~= "claimed") then
         s:release(row.app, row.resource_id)
-        return cur
+        return false, cur
       end
-      return refresh_claimed(a, cur, info)
+      return true, cur, info
     end
     if sys.now() > deadline then
       fail(string.format("process %d has been refreshing %s %s for too long", info.pid or 0, row.resource_type, row.resource_id),
            "try again; if it persists run 'ghlua auth doctor'")
     end
-    sys.sleep(delay + math.random() * delay)
+    loop.sleep(delay + math.random() * delay)
     delay = math.min(delay * 2, 0.25)
   end
 end
 
+-- refresh(row, {stale=ACCESS_TOKEN, force=}) -> new row. With stale, a row
+-- whose access token already differs (another process refreshed) is
+-- returned as it is; without, a row that is fresh again is (unless force).
+-- A row whose refresh token may be spent is recovered without presenting
+-- it (Company token, Reconnect API).
+function M.refresh(row, opts)
+  opts = opts or {}
+  if row.kind == "pit" then return row end
+  local a = M.app(row.app)
+  return exclusive("refresh\0" .. row.app .. "\0" .. row.resource_id, function()
+    local function done(cur)
+      if cur.status == "spent" or cur.status == "uncertain" then return false end
+      if opts.stale then return cur.access_token ~= opts.stale end
+      return not opts.force and fresh(cur)
+    end
+    local got, cur, info = claim_when_free(a, row, done)
+    if not got then return cur end
+    return refresh_claimed(a, cur, info)
+  end)
+end
+
+-- reconnect(a, {location= | company=}) -> the stored row: a new pair for an
+-- installed resource through the Reconnect API, under the refresh claim
+-- (so it never races a refresh), committed over the stored row or saved as
+-- a new one. Its claim phase is "recovering" from the first call on, so a
+-- process killed on the way leaves the next one recovering, never
+-- presenting the old refresh token.
+function M.reconnect(a, target)
+  local rid = target.location or target.company
+  local rtype = target.location and "Location" or "Company"
+  local s = M.store()
+  return exclusive("refresh\0" .. a.name .. "\0" .. rid, function()
+    local row = s:get_token(a.name, rid)
+    if not row then   -- nothing stored to protect
+      return M.save(a, reconnect_rounds(a, target),
+                    { user_type = rtype, location_id = target.location, company_id = target.company })
+    end
+    local got, info = s:claim(a.name, rid, M.LEASE)
+    if got == nil then error(info, 0) end
+    if not got then
+      E.raise { kind = "auth", message = ("process %d is refreshing this token right now"):format(info.pid or 0),
+                hint = "wait a moment and check 'ghlua auth status'" }
+    end
+    local ok, tok = pcall(function()
+      if info and info.phase ~= "claimed" and row.status ~= "spent" and row.status ~= "uncertain" then
+        assert(s:set_status(a.name, rid, "uncertain", string.format(
+          "a refresh by process %d (started %s) stopped in phase '%s' before saving its answer, so the refresh token may be spent",
+          info.pid or 0, stamp(info.started_at), info.phase)))
+      end
+      assert(s:claim_phase(a.name, rid, "recovering"))
+      return reconnect_rounds(a, target, function() renew(s, a, rid) end)
+    end)
+    if not ok then
+      s:release(a.name, rid)
+      error(tok, 0)
+    end
+    M.commit(a.name, rid, fields_of(tok, "recovered through the Reconnect API at " .. stamp()))
+    return s:get_token(a.name, rid)
+  end)
+end
+
 -- token{location=, company=, app=} -> access_token, row. Refreshes when
--- near expiry and mints location tokens from a Company token on demand.
+-- near expiry (or recovers a token whose refresh token may be spent) and
+-- mints location tokens from a Company token on demand.
 function M.token(q)
   q = q or {}
   local row, crow = M.find(q)
   if not row and crow and q.location then
-    local a = M.app(crow.app)
-    local tok = mint(crow, q.location)
-    row = M.save(a, tok, { user_type = "Location", location_id = q.location, company_id = crow.resource_id })
+    row = exclusive("mint\0" .. crow.app .. "\0" .. q.location, function()
+      -- another task of this process may have minted it meanwhile
+      local again = M.store():get_token(crow.app, q.location)
+      if again then return again end
+      local a = M.app(crow.app)
+      local tok = mint(crow, q.location)
+      return M.save(a, tok, { user_type = "Location", location_id = q.location, company_id = crow.resource_id })
+    end)
   end
   if not row then
     fail("no token for " .. describe(q),

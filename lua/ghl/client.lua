@@ -5,8 +5,10 @@
 --   c:request(method, path, opts)      opts: query, body (a value, sent as
 --                                       JSON), data (JSON text, sent as is),
 --                                       form, version, headers, raw (the
---                                       response; resp.error for >= 400),
---                                       timeout, retry
+--                                       response; resp.error for >= 400,
+--                                       a 3xx, an empty GET answer or an
+--                                       unknown outcome), timeout, retry
+--                                       (safe to send again: see M.decide)
 --   c:paginate(path, params, opts)     iterator over items, every style
 --   c:batch(requests, {concurrency=N}) results in order (value or ghl.error)
 --   c:rate()                           the throttle's view of the limits
@@ -24,10 +26,14 @@
 -- The Version header comes from the operations table (ghl.api.ops), tokens
 -- from the store with automatic refresh (ghl.auth), and every request waits
 -- for the per-(app, resource) throttle fed by the X-RateLimit-* headers, so
--- a 429 it could have seen coming never happens. 429s are retried after the
--- interval; network errors and 5xx are retried with backoff for idempotent
--- methods (or when opts.retry is set). HighLevel errors are raised as
--- ghl.error {kind="http", status, message, traceId, method, path, hint}.
+-- a 429 it could have seen coming never happens. One request path serves
+-- this client and ghl.oauth: M.send sends once, M.decide is the one retry
+-- policy (its comment is the rule: 429s and refused connections are sent
+-- again, other failures only for idempotent requests), M.perform loops.
+-- HighLevel errors are raised as ghl.error {kind="http", status, message,
+-- traceId, method, path, hint}; a 3xx is an error too (no redirect is
+-- followed); a write whose outcome is unknown (a timeout, a reset or a 5xx
+-- after it was sent) raises code "outcome_unknown": "may have been applied".
 local E = require "ghl.error"
 local loop = require "ghl.loop"
 local sys = require "ghl.sys"
@@ -62,10 +68,25 @@ if not ops_ok then ops = nil end
 
 -- ---- The throttle ----
 
--- One bucket per (app, resource), shared by every client and coroutine of
--- the process. A sliding log of send times keeps at most `max` requests in
--- any `interval`; the server's headers correct it.
+-- One bucket per (app, resource), shared by every client, coroutine and
+-- OAuth call of the process (ghl.oauth sends through M.perform too). A
+-- sliding log of send times keeps at most `max` requests in any
+-- `interval`; the server's headers correct it.
 local buckets = {}
+
+-- What the server's rate-limit headers may make the client do, at most:
+-- a burst window of 100 ms to 60 s, 1 to 10000 requests per window, and
+-- no single wait (Retry-After, a window, a backoff) longer than MAX_WAIT.
+-- HighLevel sends 10000 ms and 100 requests; anything outside these
+-- bounds is a broken or hostile answer, not a reason to sleep for days.
+M.INTERVAL_MS = { 100, 60000 }
+M.MAX_REQUESTS = { 1, 10000 }
+M.MAX_WAIT = 60
+
+local function clamp(v, lo, hi)
+  if v ~= v then return lo end   -- NaN
+  return math.max(lo, math.min(hi, v))
+end
 
 local function bucket(key)
   local b = buckets[key]
@@ -76,6 +97,7 @@ local function bucket(key)
   end
   return b
 end
+M.bucket = bucket
 
 local MARGIN = 0.02 -- seconds added to each wait: our clock starts before the server's
 
@@ -86,17 +108,22 @@ end
 
 local PROBE_WAIT = 2 -- seconds others wait for a bucket's first answer at most
 
--- Wait until one more request of client c fits, then count it as sent.
--- Until a bucket has had an answer it does not know the server's limit, so
--- its first request goes alone (the probe) and the others wait for it, for
--- PROBE_WAIT at most (a probe abandoned by Ctrl-C never settles). Returns
--- true for the probe: its caller must call settle(b, got_answer).
-local function acquire(c)
-  local b = c.bucket
+-- Sleep s seconds, never more than MAX_WAIT (yields inside ghl.parallel).
+local function wait(s)
+  loop.sleep(clamp(s, 0, M.MAX_WAIT))
+end
+
+-- Wait until one more request fits in bucket b (whose budget is `who`'s,
+-- for messages), then count it as sent. Until a bucket has had an answer
+-- it does not know the server's limit, so its first request goes alone
+-- (the probe) and the others wait for it, for PROBE_WAIT at most (a probe
+-- abandoned by Ctrl-C never settles). Returns true for the probe: its
+-- caller must call settle(b, got_answer).
+local function acquire(b, who)
   while true do
     if b.daily_remaining == 0 then
       E.raise { kind = "rate", message = "the daily request limit of " .. (b.daily_limit or "?") ..
-        " is used up for " .. owner(c), hint = "nothing will succeed until the daily window resets; retry tomorrow" }
+        " is used up for " .. who, hint = "nothing will succeed until the daily window resets; retry tomorrow" }
     end
     local now = sys.now()
     while b.head <= #b.sent and b.sent[b.head] <= now - b.interval do b.head = b.head + 1 end
@@ -105,39 +132,52 @@ local function acquire(c)
       b.head = 1
     end
     local count = #b.sent - b.head + 1
-    local wait = 0
-    if b.probing and b.probing > now then wait = 0.005
-    elseif b.blocked_until > now then wait = b.blocked_until - now
-    elseif count >= b.max then wait = b.sent[b.head] + b.interval - now + MARGIN end
-    if wait <= 0 then
+    local w = 0
+    if b.probing and b.probing > now then w = 0.005
+    elseif b.blocked_until > now then w = b.blocked_until - now
+    elseif count >= b.max then w = b.sent[b.head] + b.interval - now + MARGIN end
+    if w <= 0 then
       b.sent[#b.sent + 1] = now
       if not b.answered then b.probing = now + PROBE_WAIT; return true end
       return false
     end
-    loop.sleep(wait)
+    wait(w)
   end
 end
 
--- The probe of bucket b ended, with an answer or not (then the next
--- request probes again).
+-- The probe of bucket b ended, with an answer that told the limits or not
+-- (then the next request probes again).
 local function settle(b, answered)
   b.probing = false
   b.answered = b.answered or answered
 end
 
--- Feed the bucket from a response's X-RateLimit-* headers.
+-- Feed the bucket from a response's X-RateLimit-* headers, clamped (see
+-- INTERVAL_MS, MAX_REQUESTS). Returns true when the answer carried them.
 local function observe(b, h)
   local max = tonumber(h["x-ratelimit-max"])
   local interval = tonumber(h["x-ratelimit-interval-milliseconds"])
   local remaining = tonumber(h["x-ratelimit-remaining"])
-  if max and max > 0 then b.max = max end
-  if interval and interval > 0 then b.interval = interval / 1000 end
-  b.daily_remaining = tonumber(h["x-ratelimit-daily-remaining"]) or b.daily_remaining
+  if max and max > 0 then b.max = math.floor(clamp(max, M.MAX_REQUESTS[1], M.MAX_REQUESTS[2])) end
+  if interval and interval > 0 then b.interval = clamp(interval, M.INTERVAL_MS[1], M.INTERVAL_MS[2]) / 1000 end
+  local daily = tonumber(h["x-ratelimit-daily-remaining"])
+  if daily then b.daily_remaining = math.max(0, daily) end
   b.daily_limit = tonumber(h["x-ratelimit-limit-daily"]) or b.daily_limit
   b.remaining = remaining
   -- Others (another process, another tool) may share the budget: if the
   -- server has none left, wait a whole interval.
-  if remaining == 0 then b.blocked_until = math.max(b.blocked_until, sys.now() + b.interval + MARGIN) end
+  if remaining and remaining <= 0 then
+    b.blocked_until = math.max(b.blocked_until, sys.now() + math.min(b.interval, M.MAX_WAIT) + MARGIN)
+  end
+  return max ~= nil or interval ~= nil or remaining ~= nil
+end
+
+-- The bucket of an app's budget for a resource: HighLevel counts "per
+-- Marketplace app per location or company" (FACTS §6), so the app is named
+-- by its app id (the client id up to "-": installedLocations' appId).
+function M.bucket_key(client_id, resource)
+  client_id = tostring(client_id)
+  return (client_id:match("^([^-]+)%-") or client_id) .. ":" .. tostring(resource)
 end
 
 -- ---- Construction ----
@@ -189,7 +229,8 @@ function M.new(o)
     end
     c.company = c.company or row.company_id
     c.kind = row.kind
-    c.key = c.app .. ":" .. (c.location or c.company)
+    local a = auth.app(c.app, true)
+    c.key = M.bucket_key(a and a.client_id or c.app, c.location or c.company)
   end
   c.bucket = bucket(c.key)
   return c
@@ -324,6 +365,182 @@ local function backoff(attempt)
   return d / 2 + math.random() * d / 2
 end
 
+-- Printable, bounded text from a header the server chose.
+local function printable(s)
+  s = tostring(s or ""):gsub("[%c\127]", "?")
+  if #s > 200 then s = s:sub(1, 200) .. "\u{2026}" end
+  return s
+end
+
+-- The origin (scheme://host:port) of a URL.
+local function origin(url)
+  return url:match("^(%a[%w+.-]*://[^/?#]*)") or url
+end
+
+-- A 3xx answer: ghlua follows no redirect, so it is an error that says
+-- where the server pointed and which setting is likely wrong.
+local function redirect_error(x, resp)
+  local to = resp.headers.location
+  return E.new { kind = "http", code = "redirect", status = resp.status, where = x.where,
+    method = x.req.method, path = x.path,
+    message = "unexpected redirect" .. (to and (" to " .. printable(to)) or ""),
+    hint = ("ghlua follows no redirects: check GHLUA_API_BASE (requests go to %s)"):format(origin(x.req.url)) }
+end
+
+-- The error for a request that may have reached the server and whose
+-- outcome is unknown: `why` says what happened (a transport error or an
+-- HTTP 5xx answer). x.unknown words it for its caller (ghl.oauth: "the
+-- refresh token may be spent"); the default is the one for API writes.
+local function unknown_error(x, resp, err)
+  local why
+  if resp then
+    why = "the server answered with an error after receiving it: "
+      .. printable(hints.message_of(resp:json()) or ("HTTP " .. resp.status))
+  else
+    why = ("no complete answer arrived (%s)"):format(
+      (tostring(err.message or err.kind):gsub("^%u+ %S+: ", "")))
+  end
+  local e = x.unknown and x.unknown(why, resp, err) or E.new {
+    kind = resp and "http" or err.kind,
+    message = "the request may have been applied: " .. why,
+    hint = "the outcome is unknown: check whether it took effect (look the record up) before sending it again" }
+  e.code = "outcome_unknown"
+  e.status = e.status or (resp and resp.status or nil)
+  e.where = e.where or x.where
+  e.method, e.path = e.method or x.req.method, e.path or x.path
+  if resp then e.body = resp.body end
+  return e
+end
+
+-- ---- The request path: send once, then one policy ----
+
+M.RETRY_KINDS = { connect = true, timeout = true, network = true, tls = true }
+
+-- decide(x, resp, err) -> action, value: what to do after one send of the
+-- request described by x (see M.perform) that got response `resp`, or the
+-- transport error `err`. Actions: "done" (resp is the answer), "retry"
+-- (send again after `value` seconds of backoff), "wait" (a 429: send again
+-- after `value` seconds), "refresh" (401 Invalid JWT: refresh the token
+-- and send again), "fail" (raise `value`, a ghl.error).
+--
+-- THE RETRY RULE. A request is sent again only when sending it twice
+-- cannot do twice what it does:
+--   * A 429 had no effect: every request waits it out and is sent again,
+--     after Retry-After when the server gives one, else the burst window
+--     (X-RateLimit-Interval-Milliseconds), both clamped to MAX_WAIT; and a
+--     used-up daily budget fails at once.
+--   * A transport error of kind "connect" (connection refused, DNS
+--     failure) means nothing was sent: every request may try again.
+--   * An idempotent request (GET, HEAD, PUT, DELETE, OPTIONS, a route the
+--     operations table says only reads, like POST /contacts/search, and
+--     whatever the caller marks safe: opts.retry, Reconnect, locationToken)
+--     is also sent again after any other network error (timeout, reset,
+--     TLS) or a 5xx, with exponential backoff, RETRIES times at most.
+--   * A non-idempotent request (any other POST, PATCH; token exchange and
+--     refresh always) is NEVER sent again after a timeout, a reset, a
+--     connection that died after the request went out, or a 5xx once the
+--     body was sent: the server may have acted on it (created the record,
+--     rotated the refresh token). It fails with code "outcome_unknown"
+--     ("may have been applied"), and its caller decides: an API write
+--     tells the user to check before sending it again; a refresh treats
+--     its refresh token as spent and recovers without presenting it
+--     (ghl.auth); a login code exchange asks for a new approval.
+--   * A TLS handshake error sends nothing, but trying again does not fix
+--     a certificate: a non-idempotent request fails at once, as it is.
+--   * 401 "Invalid JWT" refreshes the token once, when the caller can.
+--   * A 3xx is an error (ghlua follows no redirect), a 4xx is the
+--     server's refusal, and neither is sent again.
+function M.decide(x, resp, err)
+  if not resp then
+    local kind = err.kind
+    if not M.RETRY_KINDS[kind] then   -- interrupted, encode (nothing sent), too_large (answered)
+      if kind == "too_large" and not x.safe then return "fail", unknown_error(x, nil, err) end
+      if kind == "interrupted" and not x.safe then
+        err.hint = "the request may have been applied: check whether it took effect before sending it again"
+      end
+      return "fail", err
+    end
+    if (kind == "connect" or x.safe) and x.attempt <= M.RETRIES then
+      return "retry", backoff(x.attempt)
+    end
+    if kind == "connect" or kind == "tls" or x.safe then return "fail", err end
+    return "fail", unknown_error(x, nil, err)
+  end
+  local status = resp.status
+  if status == 429 then
+    local b = x.bucket
+    if b.daily_remaining == 0 then
+      return "fail", E.new { kind = "rate", status = 429, method = x.req.method, path = x.path, where = x.where,
+        message = ("the daily request limit (%s) is used up for %s"):format(b.daily_limit or "?", x.owner),
+        hint = "nothing will succeed until the daily window resets; no request was retried" }
+    end
+    if x.n429 >= M.RETRIES_429 then return "fail", x.answer_error(resp) end
+    local retry_after = tonumber(resp.headers["retry-after"])
+    local w = (retry_after and retry_after >= 0) and retry_after or b.interval
+    return "wait", clamp(w, 0, M.MAX_WAIT) * (1 + math.random() * 0.1) + MARGIN
+  end
+  if status == 401 and x.refresh and not x.refreshed and hints.message_of(resp:json()) == "Invalid JWT" then
+    return "refresh"
+  end
+  if status >= 500 then
+    if not x.safe then return "fail", unknown_error(x, resp, nil) end
+    if x.attempt <= M.RETRIES then return "retry", backoff(x.attempt) end
+    return "fail", x.answer_error(resp)
+  end
+  if status >= 400 then return "fail", x.answer_error(resp) end
+  if status >= 300 then return "fail", redirect_error(x, resp) end
+  if status < 200 then return "fail", x.answer_error(resp) end
+  return "done"
+end
+
+-- send(x) -> resp | nil, err: one attempt, through the throttle of x.bucket
+-- and ghl.loop (so it yields inside ghl.parallel). Rate-limit headers of
+-- the answer feed the bucket; x.learns = false (the token endpoint, which
+-- sends none) leaves a bucket that has not learnt its limits probing.
+function M.send(x)
+  local probe = acquire(x.bucket, x.owner)
+  local rok, resp, err = pcall(loop.request, x.req)
+  local told = rok and resp ~= nil and observe(x.bucket, resp.headers)
+  if probe then settle(x.bucket, rok and resp ~= nil and (told or x.learns ~= false)) end
+  if not rok then error(resp, 0) end
+  return resp, err
+end
+
+-- perform(x) -> resp | nil, err [, resp]: send the request x.req until the
+-- policy (M.decide) says done or fail. resp is a 2xx answer; on failure err
+-- is the ghl.error to raise and resp the answer it came with, if any.
+-- x: req (a ghl.http request), key (bucket: M.bucket_key) or bucket,
+-- owner ("location ID", for messages), where ("POST /contacts/"), path,
+-- safe (may be sent again after it may have reached the server: see the
+-- rule at M.decide), answer_error(resp) -> ghl.error for a refused
+-- request, refresh() -> the new bearer token (optional), unknown(why,
+-- resp, err) -> the outcome-unknown error (optional), learns (false: the
+-- answers carry no rate-limit headers), on_send(resp, err) (optional).
+function M.perform(x)
+  x.bucket = x.bucket or bucket(x.key)
+  x.attempt, x.n429, x.refreshed = 0, 0, false
+  x.where = x.where or (x.req.method .. " " .. (x.path or x.req.url))
+  while true do
+    x.attempt = x.attempt + 1
+    local resp, err = M.send(x)
+    if x.on_send then x.on_send(resp, err) end
+    local action, v = M.decide(x, resp, err)
+    if action == "done" then return resp end
+    if action == "fail" then return nil, v, resp end
+    if action == "wait" then
+      x.n429, x.attempt = x.n429 + 1, x.attempt - 1
+      wait(v)
+    elseif action == "refresh" then
+      x.refreshed, x.attempt = true, x.attempt - 1
+      local token = x.refresh()
+      if not token then return nil, x.answer_error(resp), resp end
+      x.req.headers.Authorization = "Bearer " .. token
+    else
+      wait(v)
+    end
+  end
+end
+
 -- ---- Dry run ----
 
 -- Does this request only read? GET and HEAD do; so does another method on
@@ -354,6 +571,12 @@ end
 
 -- ---- Sending ----
 
+-- May this request be sent again after it may have reached the server?
+-- (the rule at M.decide)
+function M.retry_safe(method, op, opts)
+  return IDEMPOTENT[method] or M.is_read(method, op, opts) or (opts and opts.retry) and true or false
+end
+
 -- request(method, path, opts) -> decoded JSON (or the raw response with
 -- opts.raw). Raises ghl.error. With dry_run, a write is recorded instead.
 function Client:request(method, path, opts)
@@ -367,76 +590,58 @@ function Client:request(method, path, opts)
       message = ("%s %s does not accept Private Integration Tokens"):format(req.method, op.path),
       hint = "use an OAuth token for this call ('ghlua auth login')" }
   end
-  local idempotent = IDEMPOTENT[req.method] or opts.retry
-  local attempt, n429, refreshed = 0, 0, false
+  req.headers.Authorization = "Bearer " .. token
   local t0 = sys.now()
-  while true do
-    attempt = attempt + 1
-    local probe = acquire(self)
-    req.headers.Authorization = "Bearer " .. token
-    local rok, resp, err = pcall(loop.request, req)
-    if probe then settle(self.bucket, rok and resp ~= nil) end
-    if not rok then error(resp, 0) end
+  local x = { req = req, bucket = self.bucket, owner = owner(self), path = filled,
+    where = req.method .. " " .. filled, safe = M.retry_safe(req.method, op, opts) }
+  function x.answer_error(resp)
+    return http_error(self, req, resp, resp:json(), op, filled)
+  end
+  if row and row.kind ~= "pit" then
+    function x.refresh()
+      row = require("ghl.auth").refresh(row, { stale = token })
+      token = row.access_token
+      return token
+    end
+  end
+  function x.on_send(resp, err)
     self.last = { method = req.method, url = req.url, query = req.query, version = req.headers.Version,
       token_hint = #token >= 12 and "\u{2026}" .. token:sub(-4) or "\u{2026}",   -- never the token itself
-      status = resp and resp.status, time = sys.now() - t0, attempts = attempt,
+      status = resp and resp.status, time = sys.now() - t0, attempts = x.attempt,
       error = err, op = op, body = req.json }
-    if not resp then
-      -- a connect failure sent nothing, so any method may try again
-      if (idempotent or err.kind == "connect") and attempt <= M.RETRIES and err.kind ~= "interrupted"
-         and err.kind ~= "encode" then
-        loop.sleep(backoff(attempt))
-      else
-        err.method, err.path, err.where = req.method, filled, req.method .. " " .. filled
-        error(err, 0)
-      end
-    else
-      observe(self.bucket, resp.headers)
+    if resp then
       local b = self.bucket   -- a constant-time snapshot for :explain
       self.last.rate = { max = b.max, remaining = b.remaining, interval_ms = math.floor(b.interval * 1000),
                          daily_limit = b.daily_limit, daily_remaining = b.daily_remaining }
-      local status = resp.status
-      if status == 429 then
-        if self.bucket.daily_remaining == 0 then
-          E.raise { kind = "rate", status = 429, method = req.method, path = filled,
-            message = ("the daily request limit (%s) is used up for %s"):format(self.bucket.daily_limit or "?",
-              owner(self)),
-            hint = "nothing will succeed until the daily window resets; no request was retried" }
-        end
-        n429 = n429 + 1
-        if n429 > M.RETRIES_429 then
-          error(http_error(self, req, resp, resp:json(), op, filled), 0)
-        end
-        local retry_after = tonumber(resp.headers["retry-after"])
-        local wait = retry_after or (self.bucket.interval)
-        loop.sleep(math.min(wait, M.BACKOFF_CAP) * (1 + math.random() * 0.1) + MARGIN)
-        attempt = attempt - 1
-      elseif status == 401 and not refreshed and row and row.kind ~= "pit"
-             and hints.message_of(resp:json()) == "Invalid JWT" then
-        refreshed = true
-        row = require("ghl.auth").refresh(row, { stale = token })
-        token = row.access_token
-        attempt = attempt - 1
-      elseif status >= 500 and idempotent and attempt <= M.RETRIES then
-        loop.sleep(backoff(attempt))
-      elseif status >= 400 then
-        local body = resp:json()
-        local e = http_error(self, req, resp, body, op, filled)
-        if row and (status == 401 or status == 403) and e.code ~= "invalid_token" then
-          require("ghl.auth").store():set_status(row.app, row.resource_id, row.status or "ok",
-            ("%s %s was refused at %s: %s"):format(req.method, filled:gsub("%?.*", ""), os.date("!%Y-%m-%dT%H:%M:%SZ"), e.message))
-        end
-        if opts.raw then resp.error = e; return resp end
-        error(e, 0)
-      else
-        if opts.raw then return resp end
-        if resp.body == "" then return true end
-        local v, derr = resp:json()
-        if v == nil then derr.method, derr.path = req.method, filled; error(derr, 0) end
-        return v
-      end
     end
   end
+  local resp, err, answered = M.perform(x)
+  if not resp then
+    err.method, err.path = err.method or req.method, err.path or filled
+    err.where = err.where or (req.method .. " " .. filled)
+    local status = answered and answered.status
+    if row and (status == 401 or status == 403) and err.code ~= "invalid_token" then
+      require("ghl.auth").store():set_status(row.app, row.resource_id, row.status or "ok",
+        ("%s %s was refused at %s: %s"):format(req.method, filled:gsub("%?.*", ""), os.date("!%Y-%m-%dT%H:%M:%SZ"), err.message))
+    end
+    if opts.raw and answered and err.kind ~= "rate" then answered.error = err; return answered end
+    error(err, 0)
+  end
+  -- 204 No Content, or an empty answer to a write: nothing to decode. A
+  -- GET promised JSON, so an empty body there is a decode error.
+  local empty_get = resp.body == "" and resp.status ~= 204 and req.method == "GET"
+  if opts.raw then
+    if empty_get then
+      local _, derr = resp:json()
+      derr.method, derr.path = req.method, filled
+      resp.error = derr
+    end
+    return resp
+  end
+  if resp.status == 204 or (resp.body == "" and not empty_get) then return true end
+  local v, derr = resp:json()
+  if v == nil then derr.method, derr.path = req.method, filled; error(derr, 0) end
+  return v
 end
 
 function Client:get(path, query, opts)

@@ -351,3 +351,135 @@ describe("pagination with an agency token", function()
     assert.are.equal(250, count("/oauth/installed-locations", { params = "pageSize = 41", o = "{ version = 'v3' }" }))
   end)
 end)
+
+describe("writes whose outcome is unknown, redirects, empty answers, hostile rate-limit headers", function()
+  local s, home
+  setup(function()
+    s = sim.start { "--rate-max", "100000", "--faults" }
+    home = os.tmpname()
+    os.remove(home)
+  end)
+  teardown(function()
+    s.stop()
+    os.execute("rm -rf " .. run.quote(home))
+  end)
+
+  local function chaos(rules)
+    assert(http.request { method = "PUT", url = s.url .. "/__sim/chaos", json = { rules = rules } })
+    assert(http.request { method = "DELETE", url = s.url .. "/__sim/requests" })
+  end
+  local function sent(method, path)
+    return assert(http.request { url = s.url .. "/__sim/requests", query = { method = method, path = path } }):json().total
+  end
+  local function contacts() return stats(s).locations[s.location].contacts end
+  -- `ghlua api ...` with the simulator's token
+  local function api(args)
+    local argv = { "api" }
+    for _, a in ipairs(args) do argv[#argv + 1] = a end
+    return run.ghlua(argv, { env = { GHL_TOKEN = s.token, GHLUA_API_BASE = s.url, GHLUA_HOME = home,
+      GHL_LOCATION_ID = s.location, no_proxy = sim.NO_PROXY, NO_PROXY = sim.NO_PROXY } })
+  end
+
+  it("a POST whose answer is held back past the timeout: 'may have been applied', sent once, created once", function()
+    local before = contacts()
+    chaos { { method = "POST", path = "/contacts/", delay_ms = 2500 } }
+    local c = client(s)
+    local _, e = ghl.try(c.post, c, "/contacts/", { locationId = s.location, firstName = "Held", email = "held@example.com" }, { timeout = 1 })
+    assert.are.same({ "timeout", "outcome_unknown", "POST", "/contacts/" }, { e.kind, e.code, e.method, e.path })
+    assert.matches("may have been applied", e.message)
+    assert.matches("check whether it took effect", e.hint)
+    assert.is_nil(tostring(e):find("\n"))
+    assert.are.equal(1, sent("POST", "/contacts/"))
+    assert.are.equal(before + 1, contacts())
+  end)
+
+  it("a POST or PATCH answered 5xx is not sent again and says so; PUT and read-only POSTs are", function()
+    chaos { { method = "POST", path = "/contacts/", status = 503 } }
+    local c = client(s)
+    local _, e = ghl.try(c.post, c, "/contacts/", { locationId = s.location, firstName = "Five" })
+    assert.are.same({ "http", 503, "outcome_unknown" }, { e.kind, e.status, e.code })
+    assert.matches("may have been applied: the server answered with an error after receiving it", e.message)
+    assert.matches("%(HTTP 503", tostring(e))
+    assert.are.equal(1, sent("POST", "/contacts/"))
+    chaos {}
+    _, e = ghl.try(c.patch, c, "/__fault/status", { firstName = "P" }, { query = { code = 502 } })
+    assert.are.same({ 502, "outcome_unknown" }, { e.status, e.code })
+    assert.are.equal(1, sent("PATCH", "/__fault/status"))
+    local id = c:post("/contacts/", { locationId = s.location, firstName = "Target" }).contact.id
+    chaos { { method = "PUT", pattern = "^/contacts/", status = 503 } }
+    assert.is_table(c:put("/contacts/" .. id, { firstName = "Put" }).contact)
+    assert.are.equal(2, sent("PUT", "/contacts/" .. id))
+    chaos { { method = "POST", path = "/contacts/search", status = 503, times = 2 } }
+    assert.is_table(c:post("/contacts/search", { locationId = s.location, pageLimit = 1 }).contacts)
+    assert.are.equal(3, sent("POST", "/contacts/search"))
+  end)
+
+  it("a POST to a refused connection is tried again: nothing was sent", function()
+    local port = require("support.oauth").free_port()
+    local c = ghl.client { token = s.token, base = "http://127.0.0.1:" .. port, location = s.location }
+    local M = require "ghl.client"
+    local backoff = M.BACKOFF
+    M.BACKOFF = 0.01
+    local _, e = ghl.try(c.post, c, "/contacts/", { firstName = "Nobody" })
+    M.BACKOFF = backoff
+    assert.are.equal("connect", e.kind)
+    assert.is_nil(e.code)
+    assert.are.equal(M.RETRIES + 1, c.last.attempts)
+  end)
+
+  it("a 3xx is an error that names GHLUA_API_BASE, in the API and on the command line", function()
+    chaos { { method = "GET", path = "/contacts/", status = 302, times = 2,
+              headers = { Location = "https://elsewhere.example/contacts/\27[31m" } } }
+    local c = client(s)
+    local _, e = ghl.try(c.get, c, "/contacts/", { limit = 1 })
+    assert.are.same({ "http", 302, "redirect" }, { e.kind, e.status, e.code })
+    assert.matches("^unexpected redirect to https://elsewhere%.example/contacts/%?%[31m$", e.message)
+    assert.matches("GHLUA_API_BASE", e.hint)
+    local r = api { "GET", "/contacts/", "-q", "limit=1" }
+    assert.are.equal(1, r.code)
+    assert.matches("^ghlua: GET /contacts/: unexpected redirect to .* %(HTTP 302%)", r.err)
+    assert.matches("GHLUA_API_BASE", r.err)
+    assert.is_nil(r.err:find("\27", 1, true))
+    assert.is_nil(r.err:find("traceback", 1, true))
+  end)
+
+  it("an empty 200 to a GET is a decode error; a 204 and an empty answer to a write are true", function()
+    chaos { { method = "GET", path = "/contacts/", status = 200, body = "" } }
+    local c = client(s)
+    local _, e = ghl.try(c.get, c, "/contacts/", { limit = 1 })
+    assert.are.equal("decode", e.kind)
+    assert.matches("empty reply where JSON was expected", e.message)
+    chaos { { method = "GET", path = "/contacts/", status = 204, body = "" } }
+    assert.is_true(c:get("/contacts/", { limit = 1 }))
+    local id = c:post("/contacts/", { locationId = s.location, firstName = "Gone" }).contact.id
+    chaos { { method = "DELETE", pattern = "^/contacts/", status = 200, body = "" } }
+    assert.is_true(c:delete("/contacts/" .. id))
+    chaos { { method = "GET", path = "/contacts/", status = 200, body = "" } }
+    local r = api { "GET", "/contacts/", "-q", "limit=1" }
+    assert.are.equal(1, r.code)
+    assert.matches("empty reply where JSON was expected", r.err)
+  end)
+
+  it("clamps X-RateLimit-* headers and Retry-After, so a hostile answer cannot make it sleep for ages", function()
+    local huge = { ["X-RateLimit-Interval-Milliseconds"] = "1e15", ["X-RateLimit-Max"] = "1e15",
+                   ["X-RateLimit-Remaining"] = "5", ["Retry-After"] = "1e15" }
+    chaos { { method = "GET", path = "/contacts/", status = 200, headers = huge } }
+    local c = client(s, { token = s.token .. "", location = s.location })
+    c:get("/contacts/", { limit = 1 })
+    local rate = c:rate()
+    assert.are.same({ 60000, 10000 }, { rate.interval_ms, rate.max })
+    -- a 429 that asks for 1e15 ms waits MAX_WAIT at most (lowered here so
+    -- the test is quick; the default is 60 s), and then succeeds
+    huge["X-RateLimit-Remaining"] = "0"
+    chaos { { method = "GET", path = "/contacts/", status = 429, headers = huge } }
+    local M = require "ghl.client"
+    local max_wait = M.MAX_WAIT
+    M.MAX_WAIT = 0.2
+    local ok, v = pcall(c.get, c, "/contacts/", { limit = 1 })
+    M.MAX_WAIT = max_wait
+    assert.is_true(ok, tostring(v))
+    assert.is_table(v.contacts)
+    assert.are.equal(2, sent("GET", "/contacts/"))
+    assert.is_true(c:rate().blocked_for <= 60.1)
+  end)
+end)

@@ -335,3 +335,173 @@ describe("auth doctor, reconnect and recovery", function()
     assert.matches("Company %(agency%) token was used on a sub%-account route", d.out)
   end)
 end)
+
+describe("OAuth calls on the client's request path", function()
+  local http = require "ghl.http"
+  local o
+  after_each(function() if o then o.stop() end o = nil end)
+
+  local function chaos(rules)
+    local r = assert(http.request { method = "PUT", url = o.sim.url .. "/__sim/chaos", json = { rules = rules } })
+    assert(r.status == 200, r.body)
+  end
+  local function log(path)
+    return assert(http.request { url = o.sim.url .. "/__sim/requests", query = { path = path } }):json().requests
+  end
+
+  local function location_login(extra)
+    local argv = { "--auto-approve" }
+    for _, a in ipairs(extra or {}) do argv[#argv + 1] = a end
+    o = oauth.start(argv)
+    o.add_app()
+    assert.are.equal(0, o.login().code)
+  end
+
+  -- An agency install (Company token) over a company of n + 1 locations.
+  local function agency(n, extra)
+    local argv = { "--auto-approve", "company", "--app-type", "Company", "--locations", tostring(n) }
+    for _, a in ipairs(extra or {}) do argv[#argv + 1] = a end
+    o = oauth.start(argv)
+    o.add_app("contacts locations oauth")
+    local resp = assert(http.request { url = o.sim.url .. "/v2/oauth/chooselocation", query = {
+      response_type = "code", client_id = o.client_id, redirect_uri = o.redirect_uri,
+      scope = "oauth.readonly oauth.write contacts.readonly" } })
+    local code = resp.headers.location:match("code=([^&]+)")
+    local r = o.ghlua { "auth", "exchange", code, "--app", "app1", "--user-type", "Company" }
+    assert.are.equal(0, r.code, r.err)
+  end
+
+  -- Lua for a child: list the installed locations with the agency token,
+  -- then mint a token for each inside ghl.parallel; prints "ok failed".
+  local MINT_ALL = [[
+    local ghl, auth = require 'ghl', require 'ghl.auth'
+    local crow
+    for _, r in ipairs(auth.store():find_tokens { kind = 'oauth' }) do
+      if r.resource_type == 'Company' then crow = r end
+    end
+    local locs = require('ghl.cli.auth.locations').list(crow)
+    local fns = {}
+    for i, l in ipairs(locs) do fns[i] = function() return (auth.token { location = l._id }) end end
+    local res = ghl.parallel(fns, { concurrency = 16, progress = false })
+    local ok, failed = 0, 0
+    for _, v in ipairs(res) do
+      if type(v) == 'string' then ok = ok + 1 else failed = failed + 1; io.stderr:write(tostring(v), '\n') end
+    end
+    print(ok, failed)
+  ]]
+
+  it("refresh under 5xx fault injection: 40 cycles succeed, no refresh token presented twice", function()
+    location_login()
+    for i = 1, 40 do
+      -- the refresh meets a 503; with times 2 or 3, so do the exchanges of
+      -- the first Reconnect codes
+      chaos { { path = "/oauth/token", status = 503, times = 1 + i % 3 } }
+      local r = o.ghlua { "auth", "refresh", "--all" }
+      assert.are.equal(0, r.code, "cycle " .. i .. ": " .. r.err)
+      assert.matches("^refreshed token Location", r.out)
+    end
+    local st = o.stats().oauth
+    -- each refresh token met its 503 and was never presented again
+    assert.are.same({ 0, nil }, { st.refresh_reuse, st.token_requests.refresh_token })
+    assert.are.equal(40, st.code_ok - 1)
+    local rounds = 0
+    for i = 1, 40 do rounds = rounds + i % 3 + 1 end   -- one Reconnect per 503 the token endpoint gave
+    assert.are.equal(rounds, st.reconnects)
+    local r = o.lua(CALLS:format(o.sim.location, 1, "0"))
+    assert.are.same({ 0, "ok\n" }, { r.code, r.out }, r.err)
+  end)
+
+  it("a refresh whose answer is lost after the rotation is never presented again", function()
+    location_login()
+    chaos { { path = "/oauth/token", delay_ms = 2500 } }
+    local r = o.lua([[
+      require('ghl.oauth').TIMEOUT = 1
+      local auth = require 'ghl.auth'
+      local row = auth.store():find_tokens{}[1]
+      print(auth.refresh(row, { force = true }).note)
+    ]])
+    assert.are.equal(0, r.code, r.err)
+    assert.matches("^recovered through the Reconnect API", r.out)
+    local st = o.stats().oauth
+    -- the simulator rotated it (refresh_ok), the client never sent it again
+    assert.are.same({ 1, 1, 0, 1 }, { st.token_requests.refresh_token, st.refresh_ok, st.refresh_reuse, st.reconnects })
+    r = o.lua(CALLS:format(o.sim.location, 1, "0"))
+    assert.are.same({ 0, "ok\n" }, { r.code, r.out }, r.err)
+  end)
+
+  it("a 429 from the token endpoint is waited out and the refresh sent again", function()
+    location_login()
+    chaos { { path = "/oauth/token", status = 429, times = 2,
+              headers = { ["X-RateLimit-Interval-Milliseconds"] = "200", ["X-RateLimit-Max"] = "100" } } }
+    local r = o.ghlua { "auth", "refresh", "--all" }
+    assert.are.equal(0, r.code, r.err)
+    local st = o.stats().oauth
+    assert.are.same({ 1, 1, 0 }, { st.token_requests.refresh_token, st.refresh_ok, st.reconnects })
+    assert.are.equal(4, #log("/oauth/token"))   -- the login's exchange, two 429s, the refresh
+  end)
+
+  it("a login code whose exchange meets an unknown outcome: one line, 'approve again', not sent twice", function()
+    location_login()
+    local resp = assert(http.request { url = o.sim.url .. "/oauth/chooselocation", query = {
+      response_type = "code", client_id = o.client_id, redirect_uri = o.redirect_uri, scope = "contacts.readonly" } })
+    local code = assert(resp.headers.location:match("code=([^&]+)"))
+    chaos { { path = "/oauth/token", status = 502 } }
+    local before = #log("/oauth/token")
+    local r = o.ghlua { "auth", "exchange", code, "--app", "app1" }
+    assert.are.equal(1, r.code)
+    assert.matches("^ghlua: oauth%.exchange: the authorization code may have been used: .*approve the app again", r.err)
+    assert.are.equal(1, select(2, r.err:gsub("\n", "")))
+    assert.are.equal(before + 1, #log("/oauth/token"))
+  end)
+
+  it("coroutines of one process share one refresh of an expired token", function()
+    location_login { "--token-ttl", "2" }
+    o.sim.oauth { token_delay_ms = 300 }
+    sys.sleep(2.2)
+    local r = o.lua(([[
+      local ghl = require 'ghl'
+      local c = ghl.client { location = %q }
+      local fns = {}
+      for i = 1, 8 do fns[i] = function() return #c:get('/contacts/', { limit = 1 }).contacts end end
+      local res = ghl.parallel(fns, { progress = false })
+      for i = 1, 8 do assert(res[i] == 0 or res[i] == 1, tostring(res[i])) end
+      print('ok')
+    ]]):format(o.sim.location))
+    assert.are.same({ 0, "ok\n" }, { r.code, r.out }, r.err)
+    local st = o.stats().oauth
+    assert.are.same({ 1, 1, 0, 0 }, { st.token_requests.refresh_token, st.refresh_ok, st.refresh_reuse, st.reconnects })
+  end)
+
+  it("location tokens minted inside ghl.parallel overlap instead of blocking", function()
+    agency(7, { "--rate-max", "100000" })
+    chaos { { path = "/oauth/locationToken", delay_ms = 400, times = 8 } }
+    local r = o.lua(MINT_ALL)
+    assert.are.same({ 0, "8\t0\n" }, { r.code, r.out }, r.err)
+    -- the largest number of locationToken requests the simulator held at once
+    local spans, most = log("/oauth/locationToken"), 0
+    assert.are.equal(8, #spans)
+    for _, a in ipairs(spans) do
+      local n = 0
+      for _, b in ipairs(spans) do
+        if b.at <= a.at and a.at < b.at + b.delayMs then n = n + 1 end
+      end
+      most = math.max(most, n)
+    end
+    assert.is_true(most >= 4, "at most " .. most .. " in flight at once")
+  end)
+
+  it("mints 30 location tokens at 5 requests per second: throttled per company, 429s waited out, 0 failures", function()
+    agency(29, { "--rate-max", "5", "--rate-interval-ms", "1000" })
+    -- three 429s as if another tool had used the company's budget
+    chaos { { path = "/oauth/locationToken", status = 429, times = 3, headers = { ["X-RateLimit-Remaining"] = "0" } } }
+    local r = o.lua(MINT_ALL)
+    assert.are.same({ 0, "30\t0\n" }, { r.code, r.out }, r.err)
+    local st = o.stats()
+    assert.are.equal(0, st.rateLimited)   -- the throttle kept every call under the limit
+    assert.are.equal(30, st.oauth.location_tokens)
+    local n429 = 0
+    for _, e in ipairs(log("/oauth/locationToken")) do if e.status == 429 then n429 = n429 + 1 end end
+    assert.are.equal(3, n429)
+    assert.are.equal(31, #status(o))   -- the Company token and 30 location tokens
+  end)
+end)

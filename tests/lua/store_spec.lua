@@ -368,6 +368,45 @@ describe("ghl.store", function()
       assert.are.same({ "claimed", "dead" }, { prev.phase, prev.reason })
     end)
 
+    it("keeps the phase of a claim it takes over, however many owners die in a row", function()
+      assert.are.equal(0, child { "exit", path, "acme", "LOC1", "sending" }.code)
+      -- B takes it over and dies at once, before doing anything
+      assert.matches("^true %d+ sending dead\n$", child { "claim", path, "acme", "LOC1" }.out)
+      -- C still sees "sending", not the "claimed" a fresh claim would have
+      assert.matches("^true %d+ sending dead\n$", child { "claim", path, "acme", "LOC1" }.out)
+      local ok, prev = db:claim("acme", "LOC1", 30)
+      assert.are.same({ true, "sending", "dead" }, { ok, prev.phase, prev.reason })
+      local c = db:claim_of("acme", "LOC1")
+      assert.are.same({ sys.getpid(), "sending", "own" }, { c.pid, c.phase, c.reason })
+      -- a later phase is kept as well; a released claim starts afresh
+      assert(db:claim_phase("acme", "LOC1", "recovering"))
+      assert.is_true(db:release("acme", "LOC1"))
+      assert.is_nil(db:claim_of("acme", "LOC1"))
+      ok, prev = db:claim("acme", "LOC1", 30)
+      assert.are.same({ true, nil, "claimed" }, { ok, prev, db:claim_of("acme", "LOC1").phase })
+    end)
+
+    it("tells its holder about its own claim left unfinished", function()
+      assert.is_true(db:claim("acme", "LOC1", 30))
+      assert(db:claim_phase("acme", "LOC1", "sending"))
+      local ok, prev = db:claim("acme", "LOC1", 30)
+      assert.are.same({ true, "sending", "own", sys.getpid() }, { ok, prev.phase, prev.reason, prev.pid })
+    end)
+
+    it("reads a claim without taking it (claim_of)", function()
+      assert.is_nil(db:claim_of("acme", "LOC1"))
+      local h = hold("LOC1", "sending")
+      local c = db:claim_of("acme", "LOC1")
+      assert.are.same({ h.pid, "sending", nil }, { c.pid, c.phase, c.reason })
+      assert(sys.kill(h.pid, 9))
+      h.wait()
+      held = nil
+      c = db:claim_of("acme", "LOC1")
+      assert.are.same({ h.pid, "dead" }, { c.pid, c.reason })
+      assert.are.equal(h.pid, db:claim_of("acme", "LOC1").pid)   -- nothing was taken
+      assert.has_error(function() db:claim_of("acme") end)
+    end)
+
     it("takes over an expired lease from a live process", function()
       local h = hold("LOC1", "sending", 0.3)
       assert.is_false((db:claim("acme", "LOC1")))

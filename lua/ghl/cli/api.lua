@@ -388,7 +388,7 @@ function M.run(argv)
     return 0
   end
   local resp = c:request(method, path, ropts)
-  if resp.status >= 400 then
+  if resp.error then   -- >= 400, a redirect, or a write whose outcome is unknown
     -- like curl -i, --include shows the failed response too
     if o.include then print_head(resp) print_body(resp.body, nil, fmt) io.stdout:flush() end
     error(resp.error, 0)

@@ -154,7 +154,8 @@ Simulator routes: GET /__sim/stats (counters, "oauth" section), GET|PUT
 /__sim/locations/{id} {"active":false}, and for retry tests:
   PUT /__sim/chaos {"rules":[{"method":"GET","path":"/contacts/","times":2,
       "status":503}, ...]}  the next matching requests fail: status (with
-      optional message, headers), reset, close, and/or delay_ms; path is the
+      optional message, headers, or body: the raw body, e.g. "" for an
+      empty 200), reset, close, and/or delay_ms; path is the
       request path or route template, trailing slash ignored, never a
       prefix (or "pattern": a Lua pattern). A rule fires after the route
       matched and, on API routes, after the Version, token, scope and rate

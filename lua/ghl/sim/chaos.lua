@@ -13,7 +13,8 @@
 -- A rule: {method = "GET" (default: any), path = "/contacts/" or pattern =
 -- "^/contacts/%w+$" (default: any route), times = N (default 1), and what
 -- to do: status = 503 (a HighLevel error body, optional message and
--- headers), reset = true (TCP reset, no answer), close = true (connection
+-- headers; body = "..." sends that text instead, e.g. "" for an empty
+-- 200 or a 204), reset = true (TCP reset, no answer), close = true (connection
 -- closed, no answer), delay_ms = N (alone, or before one of the others)}.
 -- path matches the request path or the route's template
 -- ("/contacts/:contactId"), trailing slashes ignored, never a prefix;
@@ -64,7 +65,7 @@ local function check_rule(r, i)
   local function bad(msg) reply.raise(400, where .. msg) end
   if type(r) ~= "table" then bad(" must be an object") end
   local known = { method = true, path = true, pattern = true, times = true, status = true,
-    message = true, headers = true, reset = true, close = true, delay_ms = true }
+    message = true, headers = true, reset = true, close = true, delay_ms = true, body = true }
   for k in pairs(r) do
     if not known[k] then bad(" has an unknown field " .. tostring(k)) end
   end
@@ -111,6 +112,10 @@ local function check_rule(r, i)
   if r.message ~= nil then
     if not rule.status or type(r.message) ~= "string" then bad(".message must be a string, with status") end
     rule.message = r.message
+  end
+  if r.body ~= nil then
+    if not rule.status or type(r.body) ~= "string" then bad(".body must be a string, with status") end
+    rule.body = r.body
   end
   if r.headers ~= nil then
     if not rule.status or type(r.headers) ~= "table" then bad(".headers must be an object, with status") end
@@ -166,6 +171,11 @@ function M.response(rule, ctx)
   if rule.reset then return { reset = true } end
   if rule.close then return { close = true } end
   if rule.status then
+    if rule.body then
+      local h = { ["Content-Type"] = "application/json; charset=utf-8" }
+      for k, v in pairs(rule.headers or {}) do h[k] = v end
+      return { status = rule.status, headers = h, body = rule.body }
+    end
     local msg = rule.message or reply.reason(rule.status)
     if rule.status < 400 then return reply.json(rule.status, { ok = true }, rule.headers) end
     return reply.json(rule.status, reply.error_body(rule.status, msg, ctx.trace_id), rule.headers)

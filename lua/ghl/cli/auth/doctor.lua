@@ -1,7 +1,9 @@
 -- `ghlua auth doctor`: explain what is wrong with the stored tokens and
 -- what to run. It reads what every process recorded in the store (spent or
 -- uncertain refresh tokens, inactive locations, refused scopes, wrong token
--- types, interrupted refreshes) and tries a refresh where one is due.
+-- types, interrupted refreshes) and tries a refresh where one is due. A
+-- token whose refresh token may be spent is recovered (unless --offline)
+-- the way ghl.auth does it, without presenting that refresh token.
 -- Exit status 0 when everything is usable, 1 otherwise.
 local args = require "ghl.cli.args"
 local auth = require "ghl.auth"
@@ -22,6 +24,22 @@ local function flag(row)
   return "--" .. row.resource_type:lower() .. " " .. row.resource_id
 end
 
+-- The refresh token of `row` may be spent: say so and, unless offline,
+-- recover it now the way every process would, never presenting that
+-- refresh token (a Company token mints it again, or the Reconnect API).
+-- Returns true when the token is usable again.
+local function recover(row, problem, fix, offline)
+  if offline then say(row, problem, fix); return false end
+  local ok, r = pcall(auth.refresh, row, { force = true })
+  if not ok then
+    say(row, problem .. "; recovering it failed: " .. tostring(E.is(r) and r.message or r), fix)
+    return false
+  end
+  io.stdout:write(("%s %s (app %s): %s\n  recovered: %s\n"):format(row.resource_type, row.resource_id, row.app,
+    problem, r.note or "new pair stored"))
+  return true
+end
+
 local function diagnose(row, offline)
   local note = row.note and (" (" .. row.note .. ")") or ""
   if row.kind ~= "pit" then
@@ -32,16 +50,23 @@ local function diagnose(row, offline)
       return false
     end
   end
+  local reconnect = "run 'ghlua auth reconnect " .. flag(row) .. "' to get a new pair without the user"
   if row.status == "spent" then
-    say(row, "its refresh token was refused as already used or revoked" .. note ..
+    return recover(row, "its refresh token was refused as already used or revoked" .. note ..
         (row.previous_refreshed_at and ("; the previous one was replaced at " .. common.stamp(row.previous_refreshed_at)) or ""),
-        "run 'ghlua auth reconnect " .. flag(row) .. "' (no browser needed), or 'ghlua auth login' again")
-    return false
+        "run 'ghlua auth reconnect " .. flag(row) .. "' (no browser needed), or 'ghlua auth login' again", offline)
   elseif row.status == "uncertain" then
-    say(row, "a refresh was interrupted after the refresh token was sent" .. note,
-        "run 'ghlua auth reconnect " .. flag(row) .. "' to get a new pair without the user")
-    return false
-  elseif row.status == "inactive" then
+    return recover(row, "a refresh was interrupted after the refresh token was sent" .. note, reconnect, offline)
+  end
+  if row.kind ~= "pit" then
+    -- a refresh or recovery whose process died, leaving its claim behind
+    local c = auth.store():claim_of(row.app, row.resource_id)
+    if c and c.phase ~= "claimed" and (c.reason == "dead" or c.reason == "expired") then
+      return recover(row, ("a refresh by process %d (started %s) stopped in phase '%s' before saving its answer, so the refresh token may be spent")
+        :format(c.pid, common.stamp(c.started_at), c.phase), reconnect, offline)
+    end
+  end
+  if row.status == "inactive" then
     say(row, "HighLevel says the location is not active (paused or suspended)" .. note,
         "reactivate the sub-account in HighLevel; the same refresh token works again afterwards")
     return false
