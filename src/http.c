@@ -20,10 +20,13 @@
 ** rewinding its body (7.88: Curl_retry_request, then readrewind in multi.c).
 ** Such a body is fed through CURLOPT_READFUNCTION with a CURLOPT_SEEKFUNCTION
 ** that cannot seek, so the rewind fails (CURLE_SEND_FAIL_REWIND) instead of
-** sending it again; a body-less one, which libcurl re-sends without a
-** rewind, goes on a fresh connection, where libcurl never retries. A failure
-** after such a request went out says that it may have been applied (code
-** "unknown_outcome"); kind "connect" always means nothing was sent.
+** sending it again. libcurl rewinds only once body bytes went out, so the
+** retries it still makes are those where the server cannot have had the
+** whole request (the headers' send failed, or no body byte was written). A
+** body-less request needs no rewind: its CURLOPT_PREREQFUNCTION, called
+** before each attempt, refuses a second one. A failure after such a request
+** went out says that it may have been applied (code "unknown_outcome");
+** kind "connect" always means nothing was sent.
 ** Ctrl-C during a wait closes every transfer in flight.
 */
 #include <stdio.h>
@@ -87,6 +90,9 @@ struct transfer {
   int done;
   int too_large;
   int idempotent;          /* sending it twice does no harm */
+  int once;                /* non-idempotent, no body: on_prereq refuses a retry */
+  int attempts;            /* on_prereq calls */
+  int refused;             /* on_prereq refused libcurl's retry */
   int aborted;             /* closed by Ctrl-C before it finished */
   CURLcode result;
   char errbuf[CURL_ERROR_SIZE];
@@ -130,6 +136,23 @@ static int on_seek(void *ud, curl_off_t offset, int origin) {
   (void)offset;
   (void)origin;
   return CURL_SEEKFUNC_CANTSEEK;
+}
+
+/* CURLOPT_PREREQFUNCTION: called on a connection, before each attempt at
+** sending the request. A second attempt is libcurl re-sending it after the
+** connection died: refused for a request that must go out once. */
+static int on_prereq(void *ud, char *remote_ip, char *local_ip, int remote_port, int local_port) {
+  struct transfer *t = ud;
+  (void)remote_ip;
+  (void)local_ip;
+  (void)remote_port;
+  (void)local_port;
+  if (t == NULL) return CURL_PREREQFUNC_OK;
+  if (t->once && t->attempts++ > 0) {
+    t->refused = 1;
+    return CURL_PREREQFUNC_ABORT;
+  }
+  return CURL_PREREQFUNC_OK;
 }
 
 /* ---- Encoding ---- */
@@ -363,6 +386,7 @@ static CURL *get_easy(void) {
   curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(easy, CURLOPT_READFUNCTION, on_read);
   curl_easy_setopt(easy, CURLOPT_SEEKFUNCTION, on_seek);
+  curl_easy_setopt(easy, CURLOPT_PREREQFUNCTION, on_prereq);
   return easy;
 }
 
@@ -401,6 +425,7 @@ static void transfer_release(struct transfer *t) {
       curl_easy_setopt(t->easy, CURLOPT_HEADERDATA, NULL);
       curl_easy_setopt(t->easy, CURLOPT_READDATA, NULL);
       curl_easy_setopt(t->easy, CURLOPT_SEEKDATA, NULL);
+      curl_easy_setopt(t->easy, CURLOPT_PREREQDATA, NULL);
       curl_easy_setopt(t->easy, CURLOPT_PRIVATE, NULL);
       G.pool[G.npool++] = t->easy;
     } else {
@@ -621,6 +646,7 @@ static int start_transfer(lua_State *L) {
   curl_easy_setopt(t->easy, CURLOPT_HEADERDATA, t);
   curl_easy_setopt(t->easy, CURLOPT_READDATA, t);
   curl_easy_setopt(t->easy, CURLOPT_SEEKDATA, t);
+  curl_easy_setopt(t->easy, CURLOPT_PREREQDATA, t);
   curl_easy_setopt(t->easy, CURLOPT_PRIVATE, t);
   /* wait for a connection that may multiplex (HTTP/2, so TLS only); over
      cleartext that wait would queue behind a slow request in flight */
@@ -645,9 +671,8 @@ static int start_transfer(lua_State *L) {
       curl_easy_setopt(t->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)t->reqbody.len);
     }
   }
-  /* nothing to rewind: libcurl would re-send it as it is, unless the
-     connection is new (it retries only on a reused one) */
-  if (!t->idempotent && t->reqbody.len == 0) fresh = 1;
+  /* nothing to rewind: libcurl would re-send it as it is; on_prereq refuses */
+  t->once = !t->idempotent && t->reqbody.len == 0;
   curl_easy_setopt(t->easy, CURLOPT_FRESH_CONNECT, fresh ? 1L : 0L);
   ret = curl_multi_add_handle(G.multi, t->easy);
   if (ret != CURLM_OK) return luaL_error(L, "http: %s", curl_multi_strerror(ret));
@@ -839,7 +864,7 @@ static int push_response(lua_State *L, struct transfer *t) {
   print_trace(t, status, secs);
   if (t->result != CURLE_OK) {
     long sent = 0;
-    const char *kind = t->too_large ? "too_large" : error_kind(t->result);
+    const char *kind = t->too_large ? "too_large" : t->refused ? "network" : error_kind(t->result);
     const char *why = t->too_large ? "response body larger than the 512 MB limit"
                       : t->errbuf[0] ? t->errbuf : curl_easy_strerror(t->result);
     curl_easy_getinfo(t->easy, CURLINFO_REQUEST_SIZE, &sent);
@@ -851,7 +876,7 @@ static int push_response(lua_State *L, struct transfer *t) {
       /* it went out, and libcurl did not (or could not) send it again */
       if (t->aborted)
         ghl_fail(L, kind, "request interrupted; it may have been applied");
-      else if (t->result == CURLE_SEND_FAIL_REWIND)
+      else if (t->result == CURLE_SEND_FAIL_REWIND || t->refused)
         ghl_fail(L, kind, "%s %s: the connection closed before an answer; the request may have been applied, "
                  "so it was not sent again", t->method, t->url);
       else if (closed_early(t->result))

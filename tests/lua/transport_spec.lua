@@ -99,13 +99,16 @@ describe("a non-idempotent request", function()
     return resp, err, #requests(s, { path = "/__fault/echo" })
   end
 
-  it("goes out once even with no body, on a connection of its own", function()
-    local resp, err, attempts = dropped_once { method = "POST" }
-    assert.is_nil(resp)
-    assert.are.same({ "network", "unknown_outcome" }, { err.kind, err.code })
-    assert.matches("^POST http://[^ ]+/__fault/echo: the connection closed before an answer %(.+%); the request may have been applied$",
-      err.message)
-    assert.are.equal(1, attempts)
+  it("goes out once even with no body to rewind", function()
+    for _, method in ipairs { "POST", "PATCH" } do
+      forget(s)
+      local resp, err, attempts = dropped_once { method = method }
+      assert.is_nil(resp)
+      assert.are.same({ "network", "unknown_outcome" }, { err.kind, err.code })
+      assert.matches("^" .. method .. " http://[^ ]+/__fault/echo: the connection closed before an answer; "
+        .. "the request may have been applied, so it was not sent again$", err.message)
+      assert.are.equal(1, attempts)
+    end
   end)
 
   it("is every method but GET, HEAD, PUT, DELETE and OPTIONS, unless the request says otherwise", function()
