@@ -14,6 +14,9 @@ echo
 echo "## Recipe sandbox boundary (bench/sandbox.lua)"
 "$GHLUA" bench/sandbox.lua 1000 5
 echo
+echo "## Writes never sent twice (bench/writes.lua)"
+"$GHLUA" bench/writes.lua 500 7
+echo
 echo "## API client (bench/api.lua)"
 echo
 if [ ! -f bench/node/node_modules/@gohighlevel/api-client/package.json ]; then
