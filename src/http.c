@@ -977,6 +977,7 @@ static int http_pending(lua_State *L) {
 static int transfer_close(lua_State *L) {
   struct transfer *t = check_transfer(L, 1);
   transfer_release(t);
+  t->done = 1;
   untrack(L, t);
   return 0;
 }
