@@ -17,6 +17,9 @@ echo
 echo "## jq filters in a worker process (bench/jq.lua; --base OLD_GHLUA compares)"
 "$GHLUA" bench/jq.lua --rounds 3
 echo
+echo "## Writes never sent twice (bench/writes.lua)"
+"$GHLUA" bench/writes.lua 500 7
+echo
 echo "## API client (bench/api.lua)"
 echo
 if [ ! -f bench/node/node_modules/@gohighlevel/api-client/package.json ]; then

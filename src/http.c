@@ -12,6 +12,22 @@
 ** An HTTP 4xx/5xx is a normal response; a transport failure is a ghl.error
 ** with kind timeout, connect, tls, network, too_large, encode or interrupted.
 ** Callbacks never raise: they record failures in the transfer and abort.
+**
+** A non-idempotent request (any method but GET, HEAD, PUT, DELETE and
+** OPTIONS, unless the request says idempotent = true|false) is never sent
+** twice. libcurl re-sends a request whose reused connection died before any
+** byte of the answer ("Connection died, retrying a fresh connect"), after
+** rewinding its body (7.88: Curl_retry_request, then readrewind in multi.c).
+** Such a body is fed through CURLOPT_READFUNCTION with a CURLOPT_SEEKFUNCTION
+** that cannot seek, so the rewind fails (CURLE_SEND_FAIL_REWIND) instead of
+** sending it again. libcurl rewinds only once body bytes went out, so the
+** retries it still makes are those where the server cannot have had the
+** whole request (the headers' send failed, or no body byte was written). A
+** body-less request needs no rewind: its CURLOPT_PREREQFUNCTION, called
+** before each attempt, refuses a second one. A failure after such a request
+** went out says that it may have been applied (code "outcome_unknown");
+** kind "connect" always means nothing was sent.
+** Ctrl-C during a wait closes every transfer in flight.
 */
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +40,7 @@
 
 #include <curl/curl.h>
 #include <lauxlib.h>
+#include <lua-cjson.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -32,12 +49,17 @@
 #include "error.h"
 #include "host.h"
 
+int luaopen_cjson_safe(lua_State *L);  /* not declared by lua-cjson.h */
+
 #define TRANSFER_MT "ghl.http.transfer"
 #define RESPONSE_MT "ghl.http.response"
+#define BUF_MT "ghl.http.buf"
 #define MAX_BODY ((size_t)512 * 1024 * 1024)
 #define POOL_SIZE 64
 
 /* ---- Process-wide state ---- */
+
+struct transfer;
 
 static struct {
   CURLM *multi;
@@ -45,6 +67,7 @@ static struct {
   CURL *pool[POOL_SIZE];   /* idle easy handles, kept for reuse */
   int npool;
   int running;             /* transfers in the multi */
+  struct transfer *active; /* those transfers, linked through prev/next */
   int trace;               /* print requests to stderr */
   const char *ca_dir;      /* libcurl's CA directory, when it exists */
   STACK_OF(X509_INFO) *ca_extra;  /* GHLUA_CA_BUNDLE, parsed once */
@@ -58,11 +81,19 @@ struct transfer {
   ghl_buf head;            /* response headers of the last response */
   ghl_buf reqbody;         /* request body we send */
   ghl_buf trace;           /* request lines for tracing */
+  ghl_buf scratch;         /* the URL while start_transfer builds it */
+  size_t sent;             /* bytes of reqbody handed to libcurl by on_read */
   char *method;
   char *url;
+  struct transfer *prev, *next;  /* in G.active while active */
   int active;              /* added to the multi */
   int done;
   int too_large;
+  int idempotent;          /* sending it twice does no harm */
+  int once;                /* non-idempotent, no body: on_prereq refuses a retry */
+  int attempts;            /* on_prereq calls */
+  int refused;             /* on_prereq refused libcurl's retry */
+  int aborted;             /* closed by Ctrl-C before it finished */
   CURLcode result;
   char errbuf[CURL_ERROR_SIZE];
 };
@@ -83,6 +114,45 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud) {
   if (len > 5 && strncmp(p, "HTTP/", 5) == 0) t->head.len = 0;
   if (t->head.len + len > 1024 * 1024) { t->too_large = 1; return 0; }
   return ghl_buf_add(&t->head, p, len) == 0 ? len : 0;
+}
+
+/* CURLOPT_READFUNCTION: the body of a non-idempotent request, from
+** t->reqbody. ud is NULL on a pooled handle (never called then). */
+static size_t on_read(char *p, size_t size, size_t n, void *ud) {
+  struct transfer *t = ud;
+  size_t left;
+  if (t == NULL) return CURL_READFUNC_ABORT;
+  left = t->reqbody.len - t->sent;
+  if (left > size * n) left = size * n;
+  if (left) memcpy(p, t->reqbody.data + t->sent, left);
+  t->sent += left;
+  return left;
+}
+
+/* CURLOPT_SEEKFUNCTION: libcurl asks to rewind the body only to send it
+** again; a non-idempotent request is never sent again. */
+static int on_seek(void *ud, curl_off_t offset, int origin) {
+  (void)ud;
+  (void)offset;
+  (void)origin;
+  return CURL_SEEKFUNC_CANTSEEK;
+}
+
+/* CURLOPT_PREREQFUNCTION: called on a connection, before each attempt at
+** sending the request. A second attempt is libcurl re-sending it after the
+** connection died: refused for a request that must go out once. */
+static int on_prereq(void *ud, char *remote_ip, char *local_ip, int remote_port, int local_port) {
+  struct transfer *t = ud;
+  (void)remote_ip;
+  (void)local_ip;
+  (void)remote_port;
+  (void)local_port;
+  if (t == NULL) return CURL_PREREQFUNC_OK;
+  if (t->once && t->attempts++ > 0) {
+    t->refused = 1;
+    return CURL_PREREQFUNC_ABORT;
+  }
+  return CURL_PREREQFUNC_OK;
 }
 
 /* ---- Encoding ---- */
@@ -115,7 +185,7 @@ static long utf8_invalid(const char *s, size_t n) {
 }
 
 /* Append "k=v" (percent-encoded) to b, with '&' before it unless b is empty
-** or ends in '?'. Returns 0, or -1 (error pushed) for non-UTF-8 text. */
+** or ends in '?' or '&'. Returns 0, or -1 (error pushed) for non-UTF-8 text. */
 static int add_pair(lua_State *L, ghl_buf *b, const char *what,
                     const char *k, size_t klen, const char *v, size_t vlen) {
   char *ek, *ev;
@@ -130,7 +200,7 @@ static int add_pair(lua_State *L, ghl_buf *b, const char *what,
   }
   ek = curl_easy_escape(NULL, k, (int)klen);
   ev = curl_easy_escape(NULL, v, (int)vlen);
-  if (b->len && b->data[b->len - 1] != '?') ghl_buf_add(b, "&", 1);
+  if (b->len && b->data[b->len - 1] != '?' && b->data[b->len - 1] != '&') ghl_buf_add(b, "&", 1);
   ghl_buf_addstr(b, ek ? ek : "");
   ghl_buf_add(b, "=", 1);
   ghl_buf_addstr(b, ev ? ev : "");
@@ -154,62 +224,82 @@ static const char *scalar(lua_State *L, int idx, size_t *len, const char *key) {
   }
 }
 
+struct key { const char *s; size_t n; };
+
+/* Byte order, shorter first on a common prefix: stable in every locale. */
+static int cmp_key(const void *a, const void *b) {
+  const struct key *x = a, *y = b;
+  int c = memcmp(x->s, y->s, x->n < y->n ? x->n : y->n);
+  if (c != 0) return c;
+  return (x->n > y->n) - (x->n < y->n);
+}
+
 /* Encode table t (index) as application/x-www-form-urlencoded pairs into b,
 ** keys sorted so the output is stable. Arrays give repeated keys. Returns 0,
-** or -1 with an error pushed. Raises for values of the wrong type. */
+** or -1 with an error pushed. Raises for values of the wrong type; b is the
+** caller's, who must own it in a way a raise cannot leak (a transfer or a
+** BUF_MT box). Reads the table raw: no Lua code runs, so the key pointers
+** (strings held by t) stay valid. Stack: 0, or +1 (the error). */
 static int encode_pairs(lua_State *L, int t, ghl_buf *b, const char *what) {
-  int i, n, rc = 0;
+  struct key *ks;
+  size_t i, n = 0;
+  int rc = 0, top = lua_gettop(L);
   t = lua_absindex(L, t);
-  lua_newtable(L);                                   /* keys */
-  n = 0;
   lua_pushnil(L);
   while (lua_next(L, t)) {
     lua_pop(L, 1);
     if (lua_type(L, -1) != LUA_TSTRING)
       return luaL_error(L, "%s parameter names must be strings", what);
-    lua_pushvalue(L, -1);
-    lua_rawseti(L, -3, ++n);
+    n++;
   }
-  lua_getglobal(L, "table");
-  lua_getfield(L, -1, "sort");
-  lua_pushvalue(L, -3);
-  lua_call(L, 1, 0);
-  lua_pop(L, 1);                                     /* keys */
-  for (i = 1; i <= n && rc == 0; i++) {
-    size_t klen, vlen;
-    const char *k, *v;
-    lua_rawgeti(L, -1, i);                           /* keys k */
-    k = lua_tolstring(L, -1, &klen);
-    lua_pushvalue(L, -1);
-    lua_gettable(L, t);                              /* keys k v */
+  ks = lua_newuserdatauv(L, n ? n * sizeof *ks : 1, 0);    /* keys (freed by the GC) */
+  lua_pushnil(L);
+  for (i = 0; i < n && lua_next(L, t); i++) {
+    lua_pop(L, 1);
+    ks[i].s = lua_tolstring(L, -1, &ks[i].n);
+  }
+  lua_settop(L, top + 1);
+  qsort(ks, n, sizeof *ks, cmp_key);
+  for (i = 0; i < n && rc == 0; i++) {
+    size_t vlen;
+    const char *k = ks[i].s, *v;
+    lua_pushlstring(L, k, ks[i].n);
+    lua_rawget(L, t);                                /* keys v */
     if (lua_type(L, -1) == LUA_TTABLE) {
       int j, m = (int)lua_rawlen(L, -1);
       for (j = 1; j <= m && rc == 0; j++) {
-        lua_rawgeti(L, -1, j);
+        lua_rawgeti(L, -1, j);                       /* keys v vj */
         v = scalar(L, -1, &vlen, k);
-        rc = add_pair(L, b, what, k, klen, v, vlen);
+        rc = add_pair(L, b, what, k, ks[i].n, v, vlen);
         if (rc == 0) lua_pop(L, 1);
       }
     } else {
       v = scalar(L, -1, &vlen, k);
-      rc = add_pair(L, b, what, k, klen, v, vlen);
+      rc = add_pair(L, b, what, k, ks[i].n, v, vlen);
     }
-    if (rc == 0) lua_pop(L, 2);
+    if (rc == 0) lua_settop(L, top + 1);
   }
   if (rc != 0) {                                     /* ... err */
-    lua_replace(L, t + 1);
-    lua_settop(L, t + 1);
+    lua_replace(L, top + 1);
+    lua_settop(L, top + 1);
     return -1;
   }
-  lua_pop(L, 1);
+  lua_settop(L, top);
   return 0;
 }
 
-/* Push require(name). */
-static void require(lua_State *L, const char *name) {
-  lua_getglobal(L, "require");
-  lua_pushstring(L, name);
-  lua_call(L, 1, 1);
+/* A ghl_buf in a userdata (BUF_MT), freed by the GC when a raise skips the
+** owner's ghl_buf_free. Stack: +1. */
+static ghl_buf *newbuf(lua_State *L) {
+  ghl_buf *b = lua_newuserdatauv(L, sizeof *b, 0);
+  memset(b, 0, sizeof *b);
+  luaL_setmetatable(L, BUF_MT);
+  return b;
+}
+
+static int buf_gc(lua_State *L) {
+  ghl_buf_free(luaL_checkudata(L, 1, BUF_MT));
+  return 0;
 }
 
 /* ---- Transfers ---- */
@@ -294,19 +384,38 @@ static CURL *get_easy(void) {
   curl_easy_setopt(easy, CURLOPT_SHARE, G.share);
   curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(easy, CURLOPT_READFUNCTION, on_read);
+  curl_easy_setopt(easy, CURLOPT_SEEKFUNCTION, on_seek);
+  curl_easy_setopt(easy, CURLOPT_PREREQFUNCTION, on_prereq);
   return easy;
 }
 
+/* Take t out of the multi and of G.active. Idempotent. */
+static void detach(struct transfer *t) {
+  if (!t->active) return;
+  if (G.multi) curl_multi_remove_handle(G.multi, t->easy);
+  if (t->prev) t->prev->next = t->next;
+  else G.active = t->next;
+  if (t->next) t->next->prev = t->prev;
+  t->prev = t->next = NULL;
+  t->active = 0;
+  G.running--;
+}
+
 /* Return t's easy handle to the pool (or free it) and release its memory.
-** Idempotent; used by __gc/__close and after a response is built. */
+** Idempotent; used by __gc/__close and after a response is built. Only the
+** handle of a transfer that succeeded on a connection it did not open goes
+** back: libcurl 7.88 counts the retries of a handle over its whole life
+** (data->state.retrycount, reset by curl_easy_reset only; fixed in 8.17,
+** curl#18926), and a retry always opens a connection, so a pooled handle
+** never carries a count that would make libcurl give up on its next one. */
 static void transfer_release(struct transfer *t) {
   if (t->easy) {
-    if (t->active && G.multi) {
-      curl_multi_remove_handle(G.multi, t->easy);
-      G.running--;
-    }
-    t->active = 0;
-    if (G.multi && G.npool < POOL_SIZE) {
+    long connects = 1;
+    int reuse = t->done && t->result == CURLE_OK && !t->aborted;
+    detach(t);
+    if (reuse) curl_easy_getinfo(t->easy, CURLINFO_NUM_CONNECTS, &connects);
+    if (G.multi && G.npool < POOL_SIZE && reuse && connects == 0) {
       /* no curl_easy_reset: get_easy's options stay; drop what points
          into t, and start_transfer sets the method and the rest */
       curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, NULL);
@@ -314,6 +423,9 @@ static void transfer_release(struct transfer *t) {
       curl_easy_setopt(t->easy, CURLOPT_ERRORBUFFER, NULL);
       curl_easy_setopt(t->easy, CURLOPT_WRITEDATA, NULL);
       curl_easy_setopt(t->easy, CURLOPT_HEADERDATA, NULL);
+      curl_easy_setopt(t->easy, CURLOPT_READDATA, NULL);
+      curl_easy_setopt(t->easy, CURLOPT_SEEKDATA, NULL);
+      curl_easy_setopt(t->easy, CURLOPT_PREREQDATA, NULL);
       curl_easy_setopt(t->easy, CURLOPT_PRIVATE, NULL);
       G.pool[G.npool++] = t->easy;
     } else {
@@ -327,6 +439,7 @@ static void transfer_release(struct transfer *t) {
   ghl_buf_free(&t->head);
   ghl_buf_free(&t->reqbody);
   ghl_buf_free(&t->trace);
+  ghl_buf_free(&t->scratch);
   free(t->method);
   free(t->url);
   t->method = t->url = NULL;
@@ -398,15 +511,36 @@ static void trace_form(struct transfer *t) {
   ghl_buf_addstr(&t->trace, "\n");
 }
 
+/* Whether sending the method twice does no harm (RFC 9110 9.2.2, less
+** TRACE): libcurl may then re-send it on a fresh connection. */
+static int idempotent_method(const char *m) {
+  static const char *const list[] = {"GET", "HEAD", "PUT", "DELETE", "OPTIONS", NULL};
+  int i;
+  for (i = 0; list[i]; i++)
+    if (strcasecmp(m, list[i]) == 0) return 1;
+  return 0;
+}
+
+/* Field k of the request table (index 1) as a boolean, or dflt when absent.
+** Raises for another type. */
+static int opt_bool(lua_State *L, const char *k, int dflt) {
+  int v = dflt, ty = lua_getfield(L, 1, k);
+  if (ty == LUA_TBOOLEAN) v = lua_toboolean(L, -1);
+  else if (ty != LUA_TNIL) luaL_error(L, "http.request: '%s' must be a boolean, got %s", k, luaL_typename(L, -1));
+  lua_pop(L, 1);
+  return v;
+}
+
 /* Build a transfer from the request table at index 1 and add it to the multi.
-** Stack: +1 (the transfer userdata) on success; on an expected failure
-** (bad encoding, unreadable CA bundle) returns 0 with nil, err pushed. */
+** cjson.encode is upvalue 1 of the calling function. Stack: +1 (the transfer
+** userdata) on success; on an expected failure (bad encoding, unreadable CA
+** bundle) returns 0 with nil, err pushed. Everything allocated belongs to
+** the transfer, created first, so a raise on the way leaks nothing. */
 static int start_transfer(lua_State *L) {
   struct transfer *t;
-  const char *method, *url, *ctype = NULL;
-  ghl_buf full = {0};
+  const char *url, *ctype = NULL;
   double timeout;
-  int ret;
+  int ret, fresh;
   luaL_checktype(L, 1, LUA_TTABLE);
   t = lua_newuserdatauv(L, sizeof *t, 0);            /* req t */
   memset(t, 0, sizeof *t);
@@ -417,25 +551,17 @@ static int start_transfer(lua_State *L) {
   if (url == NULL) return luaL_error(L, "http.request: 'url' must be a string");
   if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
     return luaL_error(L, "http.request: url must start with http:// or https:// (got '%s')", url);
-  ghl_buf_addstr(&full, url);
+  ghl_buf_addstr(&t->scratch, url);
   lua_pop(L, 1);
   if (lua_getfield(L, 1, "query") == LUA_TTABLE) {
-    ghl_buf q = {0};
-    if (encode_pairs(L, -1, &q, "query") != 0) {
-      ghl_buf_free(&q);
-      ghl_buf_free(&full);
-      lua_pushnil(L);
-      lua_insert(L, -2);
-      return 0;
-    }
-    if (q.len) {
-      ghl_buf_add(&full, strchr(full.data, '?') ? "&" : "?", 1);
-      ghl_buf_add(&full, q.data, q.len);
-    }
-    ghl_buf_free(&q);
+    size_t base = t->scratch.len;
+    ghl_buf_add(&t->scratch, strchr(t->scratch.data, '?') ? "&" : "?", 1);
+    if (encode_pairs(L, -1, &t->scratch, "query") != 0) { lua_pushnil(L); lua_insert(L, -2); return 0; }
+    if (t->scratch.len == base + 1) t->scratch.data[t->scratch.len = base] = '\0';   /* empty query */
   }
   lua_pop(L, 1);
-  t->url = full.data;                                /* owned by t now */
+  t->url = t->scratch.data;                          /* owned by t now */
+  memset(&t->scratch, 0, sizeof t->scratch);
 
   if (load_ca(L) != 0) { lua_pushnil(L); lua_insert(L, -2); return 0; }
   t->easy = get_easy();                              /* after load_ca: it reads G.ca_* */
@@ -445,13 +571,12 @@ static int start_transfer(lua_State *L) {
   if (lua_getfield(L, 1, "json") != LUA_TNIL) {
     size_t n;
     const char *s;
-    require(L, "cjson");                             /* json cjson */
-    lua_getfield(L, -1, "encode");
-    lua_pushvalue(L, -3);
-    lua_call(L, 1, 1);                               /* json cjson s */
+    lua_pushvalue(L, lua_upvalueindex(1));           /* json encode */
+    lua_pushvalue(L, -2);
+    lua_call(L, 1, 1);                               /* json s */
     s = lua_tolstring(L, -1, &n);
     ghl_buf_add(&t->reqbody, s, n);
-    lua_pop(L, 2);
+    lua_pop(L, 1);
     ctype = "application/json";
   }
   lua_pop(L, 1);
@@ -469,9 +594,11 @@ static int start_transfer(lua_State *L) {
   lua_pop(L, 1);
 
   lua_getfield(L, 1, "method");
-  method = luaL_optstring(L, -1, t->reqbody.data ? "POST" : "GET");
-  t->method = strdup(method);
+  t->method = strdup(luaL_optstring(L, -1, t->reqbody.data ? "POST" : "GET"));
   lua_pop(L, 1);
+  if (t->method == NULL) return luaL_error(L, "out of memory");
+  t->idempotent = opt_bool(L, "idempotent", idempotent_method(t->method));
+  fresh = opt_bool(L, "fresh", 0);
   if (t->trace.len == 0 && G.trace) {
     ghl_buf_addstr(&t->trace, "> ");
     ghl_buf_addstr(&t->trace, t->method);
@@ -517,6 +644,9 @@ static int start_transfer(lua_State *L) {
   curl_easy_setopt(t->easy, CURLOPT_ERRORBUFFER, t->errbuf);
   curl_easy_setopt(t->easy, CURLOPT_WRITEDATA, t);
   curl_easy_setopt(t->easy, CURLOPT_HEADERDATA, t);
+  curl_easy_setopt(t->easy, CURLOPT_READDATA, t);
+  curl_easy_setopt(t->easy, CURLOPT_SEEKDATA, t);
+  curl_easy_setopt(t->easy, CURLOPT_PREREQDATA, t);
   curl_easy_setopt(t->easy, CURLOPT_PRIVATE, t);
   /* wait for a connection that may multiplex (HTTP/2, so TLS only); over
      cleartext that wait would queue behind a slow request in flight */
@@ -524,21 +654,32 @@ static int start_transfer(lua_State *L) {
   /* the method, from a clean GET (a pooled handle may have sent anything) */
   curl_easy_setopt(t->easy, CURLOPT_CUSTOMREQUEST, NULL);
   curl_easy_setopt(t->easy, CURLOPT_HTTPGET, 1L);
-  if (strcmp(method, "GET") == 0 && t->reqbody.data == NULL) {
+  if (strcmp(t->method, "GET") == 0 && t->reqbody.data == NULL) {
     /* done */
-  } else if (strcmp(method, "HEAD") == 0) {
+  } else if (strcmp(t->method, "HEAD") == 0) {
     curl_easy_setopt(t->easy, CURLOPT_NOBODY, 1L);
   } else {
-    if (strcmp(method, "POST") != 0) curl_easy_setopt(t->easy, CURLOPT_CUSTOMREQUEST, method);
-    if (t->reqbody.data || strcmp(method, "POST") == 0) {
+    if (strcmp(t->method, "POST") != 0) curl_easy_setopt(t->easy, CURLOPT_CUSTOMREQUEST, t->method);
+    if (t->reqbody.data || strcmp(t->method, "POST") == 0) {
       curl_easy_setopt(t->easy, CURLOPT_POST, 1L);
-      curl_easy_setopt(t->easy, CURLOPT_POSTFIELDS, t->reqbody.data ? t->reqbody.data : "");
+      if (t->idempotent || t->reqbody.len == 0) {
+        curl_easy_setopt(t->easy, CURLOPT_POSTFIELDS, t->reqbody.data ? t->reqbody.data : "");
+      } else {
+        /* through on_read: libcurl cannot rewind it to send it again */
+        curl_easy_setopt(t->easy, CURLOPT_POSTFIELDS, NULL);
+      }
       curl_easy_setopt(t->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)t->reqbody.len);
     }
   }
+  /* nothing to rewind: libcurl would re-send it as it is; on_prereq refuses */
+  t->once = !t->idempotent && t->reqbody.len == 0;
+  curl_easy_setopt(t->easy, CURLOPT_FRESH_CONNECT, fresh ? 1L : 0L);
   ret = curl_multi_add_handle(G.multi, t->easy);
   if (ret != CURLM_OK) return luaL_error(L, "http: %s", curl_multi_strerror(ret));
   t->active = 1;
+  t->next = G.active;
+  if (G.active) G.active->prev = t;
+  G.active = t;
   G.running++;
   return 1;
 }
@@ -555,9 +696,7 @@ static void collect(lua_State *L) {
     curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
     t->result = msg->data.result;
     t->done = 1;
-    t->active = 0;
-    G.running--;
-    curl_multi_remove_handle(G.multi, msg->easy_handle);
+    detach(t);
     lua_getfield(L, LUA_REGISTRYINDEX, "ghl.http.inflight");  /* inflight */
     if (lua_rawgetp(L, -1, t) != LUA_TNIL) {                  /* inflight t */
       lua_pushnil(L);
@@ -573,6 +712,38 @@ static void collect(lua_State *L) {
   }
 }
 
+/* Forget t in the inflight table and the finished list. */
+static void untrack(lua_State *L, struct transfer *t) {
+  lua_Integer i, j, n;
+  lua_getfield(L, LUA_REGISTRYINDEX, "ghl.http.inflight");
+  lua_pushnil(L);
+  lua_rawsetp(L, -2, t);
+  lua_pop(L, 1);
+  lua_getfield(L, LUA_REGISTRYINDEX, "ghl.http.finished");  /* fin */
+  n = (lua_Integer)lua_rawlen(L, -1);
+  for (i = j = 1; i <= n; i++) {
+    lua_rawgeti(L, -1, i);
+    if (lua_touserdata(L, -1) == t) { lua_pop(L, 1); continue; }
+    lua_rawseti(L, -2, j++);
+  }
+  for (; j <= n; j++) { lua_pushnil(L); lua_rawseti(L, -2, j); }
+  lua_pop(L, 1);
+}
+
+/* Ctrl-C: close every transfer in flight, so none of them runs on (or is
+** driven to completion by the next request). Each is done with result
+** CURLE_ABORTED_BY_CALLBACK; its response() gives kind "interrupted". */
+static void abort_all(lua_State *L) {
+  struct transfer *t;
+  while ((t = G.active) != NULL) {
+    detach(t);
+    t->done = 1;
+    t->aborted = 1;
+    t->result = CURLE_ABORTED_BY_CALLBACK;
+    untrack(L, t);
+  }
+}
+
 static double now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -580,15 +751,16 @@ static double now(void) {
 }
 
 /* Drive the multi for at most `seconds`: returns as soon as a transfer
-** finished or the time ran out. Returns 0, or -1 on Ctrl-C. */
-static int drive(double seconds) {
+** finished or the time ran out. Returns 0, or -1 on Ctrl-C, after closing
+** every transfer in flight (abort_all). */
+static int drive(lua_State *L, double seconds) {
   double deadline = now() + seconds;
   int still = 0, numfds;
   for (;;) {
     double left;
     curl_multi_perform(G.multi, &still);
     if (still < G.running) return 0;
-    if (ghl_interrupted) { ghl_interrupted = 0; return -1; }
+    if (ghl_interrupted) { ghl_interrupted = 0; abort_all(L); return -1; }
     left = deadline - now();
     if (left <= 0) return 0;
     curl_multi_poll(G.multi, NULL, 0, left > 0.1 ? 100 : (int)(left * 1000) + 1, &numfds);
@@ -617,6 +789,11 @@ static const char *error_kind(CURLcode rc) {
     case CURLE_ABORTED_BY_CALLBACK: return "interrupted";
     default: return "network";
   }
+}
+
+/* Failures where the connection ended before any answer came. */
+static int closed_early(CURLcode rc) {
+  return rc == CURLE_GOT_NOTHING || rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR;
 }
 
 /* Parse the raw header block into a table of lower-case names; repeated
@@ -686,10 +863,32 @@ static int push_response(lua_State *L, struct transfer *t) {
   secs = (double)us / 1e6;
   print_trace(t, status, secs);
   if (t->result != CURLE_OK) {
-    const char *kind = t->too_large ? "too_large" : error_kind(t->result);
+    long sent = 0;
+    const char *kind = t->too_large ? "too_large" : t->refused ? "network" : error_kind(t->result);
     const char *why = t->too_large ? "response body larger than the 512 MB limit"
                       : t->errbuf[0] ? t->errbuf : curl_easy_strerror(t->result);
-    ghl_fail(L, kind, "%s %s: %s", t->method, t->url, why);
+    curl_easy_getinfo(t->easy, CURLINFO_REQUEST_SIZE, &sent);
+    if (sent > 0 && strcmp(kind, "connect") == 0) kind = "network";   /* "connect": nothing sent */
+    if (t->idempotent || sent == 0) {
+      if (t->aborted) ghl_fail(L, kind, "request interrupted");
+      else ghl_fail(L, kind, "%s %s: %s", t->method, t->url, why);
+    } else {
+      /* it went out, and libcurl did not (or could not) send it again */
+      if (t->aborted)
+        ghl_fail(L, kind, "request interrupted; it may have been applied");
+      else if (t->result == CURLE_SEND_FAIL_REWIND || t->refused)
+        ghl_fail(L, kind, "%s %s: the connection closed before an answer; the request may have been applied, "
+                 "so it was not sent again", t->method, t->url);
+      else if (closed_early(t->result))
+        ghl_fail(L, kind, "%s %s: the connection closed before an answer (%s); the request may have been applied",
+                 t->method, t->url, why);
+      else
+        ghl_fail(L, kind, "%s %s: %s; the request may have been applied", t->method, t->url, why);
+      lua_pushliteral(L, "outcome_unknown");
+      lua_setfield(L, -2, "code");
+      lua_pushliteral(L, "check whether it took effect before sending it again");
+      lua_setfield(L, -2, "hint");
+    }
     lua_pushstring(L, t->method);
     lua_setfield(L, -2, "method");
     lua_pushstring(L, t->url);
@@ -728,17 +927,16 @@ static void track(lua_State *L, struct transfer *t, int idx) {
   lua_pop(L, 1);
 }
 
-/* request{method, url, query, headers, json|form|body, timeout}
-** -> response | nil, err. Blocks, but other started transfers progress. */
+/* request{method, url, query, headers, json|form|body, timeout, idempotent,
+** fresh} -> response | nil, err. Blocks, but other started transfers
+** progress; Ctrl-C closes them all (abort_all) and returns kind
+** "interrupted". */
 static int http_request(lua_State *L) {
   struct transfer *t;
   if (!start_transfer(L)) return 2;
   t = lua_touserdata(L, -1);
   while (!t->done) {
-    if (drive(1.0) != 0) {
-      transfer_release(t);
-      return ghl_fail(L, "interrupted", "request interrupted");
-    }
+    if (drive(L, 1.0) != 0) break;   /* t was aborted too */
     collect(L);
   }
   return push_response(L, t);
@@ -755,10 +953,11 @@ static int http_start(lua_State *L) {
 }
 
 /* perform([seconds=1]) -> array of transfers that finished, possibly empty.
-** Returns nil, err(kind "interrupted") on Ctrl-C. */
+** Returns nil, err(kind "interrupted") on Ctrl-C, having closed every
+** transfer in flight. */
 static int http_perform(lua_State *L) {
   double secs = luaL_optnumber(L, 1, 1.0);
-  if (G.running > 0 && drive(secs) != 0)
+  if (G.running > 0 && drive(L, secs) != 0)
     return ghl_fail(L, "interrupted", "requests interrupted");
   collect(L);
   lua_getfield(L, LUA_REGISTRYINDEX, "ghl.http.finished");
@@ -767,11 +966,27 @@ static int http_perform(lua_State *L) {
   return 1;
 }
 
+/* pending() -> the number of transfers in flight (started, not finished). */
+static int http_pending(lua_State *L) {
+  lua_pushinteger(L, G.running);
+  return 1;
+}
+
+/* t:close(), __close: stop the transfer if it still runs (its connection is
+** closed), release it, and forget it; its response is gone. */
+static int transfer_close(lua_State *L) {
+  struct transfer *t = check_transfer(L, 1);
+  transfer_release(t);
+  t->done = 1;
+  untrack(L, t);
+  return 0;
+}
+
 /* t:response() -> response | nil, err; raises if not finished yet. */
 static int transfer_response(lua_State *L) {
   struct transfer *t = check_transfer(L, 1);
   if (!t->done) return luaL_error(L, "transfer has not finished; call http.perform first");
-  if (t->easy == NULL) return luaL_error(L, "response already taken");
+  if (t->easy == NULL) return luaL_error(L, "response already taken, or the transfer was closed");
   return push_response(L, t);
 }
 
@@ -831,11 +1046,13 @@ static int http_redact(lua_State *L) {
 
 /* encode(table) -> "a=1&b=x%20y" (sorted keys), or nil, err. */
 static int http_encode(lua_State *L) {
-  ghl_buf b = {0};
+  ghl_buf *b;
   luaL_checktype(L, 1, LUA_TTABLE);
-  if (encode_pairs(L, 1, &b, "query") != 0) { ghl_buf_free(&b); lua_pushnil(L); lua_insert(L, -2); return 2; }
-  lua_pushlstring(L, b.data ? b.data : "", b.len);
-  ghl_buf_free(&b);
+  lua_settop(L, 1);
+  b = newbuf(L);                                     /* t box: freed by the GC on a raise */
+  if (encode_pairs(L, 1, b, "query") != 0) { lua_pushnil(L); lua_insert(L, -2); return 2; }
+  lua_pushlstring(L, b->data ? b->data : "", b->len);
+  ghl_buf_free(b);
   return 1;
 }
 
@@ -895,7 +1112,7 @@ static int state_gc(lua_State *L) {
 static const luaL_Reg transfer_methods[] = {
   {"response", transfer_response},
   {"done", transfer_done},
-  {"close", transfer_gc},
+  {"close", transfer_close},
   {NULL, NULL}
 };
 
@@ -903,6 +1120,7 @@ static const luaL_Reg http_funcs[] = {
   {"request", http_request},
   {"start", http_start},
   {"perform", http_perform},
+  {"pending", http_pending},
   {"trace", http_trace},
   {"redact", http_redact},
   {"encode", http_encode},
@@ -935,20 +1153,28 @@ int luaopen_ghl_http(lua_State *L) {
   luaL_newmetatable(L, TRANSFER_MT);
   lua_pushcfunction(L, transfer_gc);
   lua_setfield(L, -2, "__gc");
-  lua_pushcfunction(L, transfer_gc);
+  lua_pushcfunction(L, transfer_close);
   lua_setfield(L, -2, "__close");
   luaL_newlib(L, transfer_methods);
   lua_setfield(L, -2, "__index");
   lua_pop(L, 1);
+  luaL_newmetatable(L, BUF_MT);
+  lua_pushcfunction(L, buf_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pop(L, 1);
   luaL_newmetatable(L, RESPONSE_MT);
   lua_newtable(L);
-  require(L, "cjson.safe");
+  luaL_requiref(L, "cjson.safe", luaopen_cjson_safe, 0);
   lua_getfield(L, -1, "decode");
   lua_remove(L, -2);
   lua_pushcclosure(L, response_json, 1);             /* upvalue: cjson.safe.decode */
   lua_setfield(L, -2, "json");
   lua_setfield(L, -2, "__index");
   lua_pop(L, 1);
-  luaL_newlib(L, http_funcs);
+  luaL_newlibtable(L, http_funcs);
+  luaL_requiref(L, "cjson", luaopen_cjson, 0);
+  lua_getfield(L, -1, "encode");
+  lua_remove(L, -2);                                 /* http encode */
+  luaL_setfuncs(L, http_funcs, 1);                   /* upvalue: cjson.encode (start_transfer) */
   return 1;
 }

@@ -519,6 +519,9 @@ end
 function M.perform(x)
   x.bucket = x.bucket or bucket(x.key)
   x.attempt, x.n429, x.refreshed = 0, 0, false
+  -- the same rule one layer down: libcurl may silently send a request
+  -- again on a fresh connection only when the policy would (ghl.http)
+  x.req.idempotent = x.safe and true or false
   x.where = x.where or (x.req.method .. " " .. (x.path or x.req.url))
   while true do
     x.attempt = x.attempt + 1

@@ -11,6 +11,11 @@
 --   With each = function(i, v), every result goes to it as it arrives
 --   (completion order) and none is kept, so memory does not grow with the
 --   results; run then returns the number of errors.
+-- When run ends early (Ctrl-C, or an error raised by each or by the loop
+-- itself), the transfers its tasks were waiting for are closed and the
+-- unfinished tasks are closed too (coroutine.close: their to-be-closed
+-- variables run): nothing of the batch goes on, and nothing of it is left
+-- for the next request to drive.
 local http = require "ghl.http"
 local sys = require "ghl.sys"
 local E = require "ghl.error"
@@ -125,7 +130,14 @@ function M.run(fns, opts)
       end
     end
   end)
+  local s = sched
   sched = nil
+  if not ok then
+    for t in pairs(s.waiting) do t:close() end
+    for co in pairs(s.tasks) do
+      if coroutine.status(co) == "suspended" then coroutine.close(co) end
+    end
+  end
   if progress then io.stderr:write("\r\27[K") end
   if not ok then error(err, 0) end
   if each then return failed end

@@ -38,6 +38,21 @@ describe("ghl.http", function()
     assert.are.equal(200, assert(slow:response()).status)
   end)
 
+  it("counts transfers in flight; close stops one, which then has no response", function()
+    assert.are.equal(0, http.pending())
+    local a = assert(http.start { url = s.url .. "/__fault/slow", query = { ms = 5000 } })
+    local b = assert(http.start { url = s.url .. "/__fault/echo" })
+    assert.are.equal(2, http.pending())
+    a:close()
+    assert.are.equal(1, http.pending())
+    assert.is_true(a:done())
+    assert.has_error(function() a:response() end, "response already taken, or the transfer was closed")
+    while not b:done() do http.perform(1) end
+    assert.are.equal(0, http.pending())
+    assert.are.equal(200, assert(b:response()).status)
+    assert.are.same({}, http.perform(0))   -- a closed transfer is never handed out
+  end)
+
   it("treats 4xx and 5xx as normal responses", function()
     local resp = assert(http.request { url = s.url .. "/__fault/status", query = { code = 503 } })
     assert.are.equal(503, resp.status)

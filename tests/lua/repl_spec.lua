@@ -508,6 +508,45 @@ describe("the REPL on a terminal", function()
     assert.are.equal(0, t.exit_code())
   end)
 
+  it("closes an interrupted batch's transfers on Ctrl-C: none runs on, none completes with the next request",
+    function()
+    assert(http.request { method = "DELETE", url = o.sim.url .. "/__sim/requests" })
+    local slow = o.sim.url .. "/__fault/slow"
+    local function slow_log()
+      local log = assert(assert(http.request { url = o.sim.url .. "/__sim/requests", query = { path = "/__fault/slow" } }):json())
+      return log.requests
+    end
+    local t = start()
+    finally(t.stop)
+    line(t, 'http, loop = require "ghl.http", require "ghl.loop"')
+    line(t, ("fns = {} for i = 1, 8 do fns[i] = function() return loop.request{url = %q, query = {ms = 1500, i = i}}.status end end")
+      :format(slow))
+    local m = t.mark()
+    t.line("res = ghl.parallel(fns, {concurrency = 4})")
+    -- wait until the first four are held by the simulator, then interrupt
+    local deadline = sys.now() + 10
+    while #slow_log() < 4 do
+      assert(sys.now() < deadline, "the batch never reached the simulator")
+      sys.sleep(0.02)
+    end
+    t.keys("C-c")
+    t.wait("error: requests interrupted", m, { plain = true })
+    t.wait("^ghlua>", m + 1)
+    assert.are.equal("0", line(t, "http.pending()"))
+    -- a request that outlasts what the batch had left: it drives nothing of it
+    assert.are.equal("200", line(t, ("loop.request{url = %q, query = {ms = 2000}}.status"):format(slow)))
+    assert.are.equal("0", line(t, "http.pending()"))
+    assert.are.equal("0", line(t, "#http.perform(0)"))
+    assert.are.equal("nil", line(t, "res"))
+    -- the simulator saw the four that had started and the new one, no more
+    local queries = {}
+    for _, e in ipairs(slow_log()) do queries[#queries + 1] = e.query end
+    table.sort(queries)
+    assert.are.same({ "i=1&ms=1500", "i=2&ms=1500", "i=3&ms=1500", "i=4&ms=1500", "ms=2000" }, queries)
+    t.keys("C-d")
+    assert.are.equal(0, t.exit_code())
+  end)
+
   it("answers :help, :whoami, :scopes, :explain, :curl, :use and :quit", function()
     assert(http.request { method = "DELETE", url = o.sim.url .. "/__sim/chaos" })
     local t = start()

@@ -385,6 +385,78 @@ describe("ghlua sim", function()
       assert.are.equal(0, st.oauth.token_received)
     end)
   end)
+
+  describe("chaos rules after the handler, and raw bodies", function()
+    local function set(rules)
+      return assert(http.request { method = "PUT", url = s.url .. "/__sim/chaos", json = { rules = rules } })
+    end
+    local function log(method, path)
+      return assert(http.request { url = s.url .. "/__sim/requests", query = { method = method, path = path } })
+        :json().requests
+    end
+    before_each(function()
+      assert(http.request { method = "DELETE", url = s.url .. "/__sim/chaos" })
+      assert(http.request { method = "DELETE", url = s.url .. "/__sim/requests" })
+    end)
+    after_each(function()
+      assert(http.request { method = "DELETE", url = s.url .. "/__sim/chaos" })
+    end)
+
+    it("lets the request take effect, then answers with the rule's status instead, and logs what it handled", function()
+      local before = s.stats().locations[LOC].contacts
+      assert.are.equal(200, set { { method = "POST", path = "/contacts/", status = 502, after = true } }.status)
+      local resp, body = call(s, "POST", "/contacts/", { json = { locationId = LOC, firstName = "After" } })
+      assert.are.same({ 502, 502 }, { resp.status, body.statusCode })
+      assert.are.equal(before + 1, s.stats().locations[LOC].contacts)
+      local e = log("POST", "/contacts/")[1]
+      assert.are.same({ 502, 201, true }, { e.status, e.handled, e.chaos })
+      -- a rule without after never lets it through
+      set { { method = "POST", path = "/contacts/", status = 502 } }
+      call(s, "POST", "/contacts/", { json = { locationId = LOC, firstName = "Before" } })
+      assert.are.equal(before + 1, s.stats().locations[LOC].contacts)
+      assert.is_nil(log("POST", "/contacts/")[2].handled)
+    end)
+
+    it("resets the connection once the handler ran", function()
+      local before = s.stats().locations[LOC].contacts
+      set { { method = "POST", path = "/contacts/", reset = true, after = true } }
+      -- on a connection of its own (idempotent = true would let libcurl retry a reused one)
+      local resp, err = http.request { method = "POST", url = s.url .. "/contacts/", headers = s.headers(TOKEN),
+        json = { locationId = LOC, firstName = "Reset" }, fresh = true }
+      assert.is_nil(resp)
+      assert.are.equal("network", err.kind)
+      assert.are.equal(before + 1, s.stats().locations[LOC].contacts)
+      local e = log("POST", "/contacts/")[1]
+      assert.are.same({ "reset", 201 }, { e.status, e.handled })
+    end)
+
+    it("sends a raw body with the rule's status: empty, or any text", function()
+      set { { method = "GET", path = "/contacts/", status = 204, body = "" },
+            { method = "GET", path = "/contacts/", status = 200, body = "" },
+            { method = "GET", path = "/contacts/", status = 200, body = '{"contacts":[]}', headers = { ["X-Sim"] = "1" } } }
+      local q = { query = { locationId = LOC, limit = 1 } }
+      local r1 = assert(http.request { url = s.url .. "/contacts/", query = q.query, headers = s.headers(TOKEN) })
+      local r2 = assert(http.request { url = s.url .. "/contacts/", query = q.query, headers = s.headers(TOKEN) })
+      local r3 = assert(http.request { url = s.url .. "/contacts/", query = q.query, headers = s.headers(TOKEN) })
+      assert.are.same({ 204, "" }, { r1.status, r1.body })
+      assert.are.same({ 200, "" }, { r2.status, r2.body })
+      assert.are.same({ 200, '{"contacts":[]}', "1" }, { r3.status, r3.body, r3.headers["x-sim"] })
+      assert.is_string(r3.headers["x-ratelimit-remaining"])
+    end)
+
+    it("refuses after and body where they mean nothing", function()
+      for _, bad in ipairs {
+        { path = "/contacts/", delay_ms = 10, after = true },
+        { path = "/contacts/", status = 503, after = "yes" },
+        { path = "/contacts/", reset = true, body = "" },
+        { path = "/contacts/", status = 200, body = { a = 1 } },
+        { path = "/contacts/", status = 200, body = "", message = "x" },
+      } do
+        local resp = set { bad }
+        assert.are.equal(400, resp.status, cjson.encode(bad))
+      end
+    end)
+  end)
 end)
 
 describe("ghlua sim pagination over 250 contacts", function()

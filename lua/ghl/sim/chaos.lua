@@ -13,9 +13,12 @@
 -- A rule: {method = "GET" (default: any), path = "/contacts/" or pattern =
 -- "^/contacts/%w+$" (default: any route), times = N (default 1), and what
 -- to do: status = 503 (a HighLevel error body, optional message and
--- headers; body = "..." sends that text instead, e.g. "" for an empty
--- 200 or a 204), reset = true (TCP reset, no answer), close = true (connection
--- closed, no answer), delay_ms = N (alone, or before one of the others)}.
+-- headers, or body = "raw text" to send instead of that body: "" for an
+-- empty answer), reset = true (TCP reset, no answer), close = true
+-- (connection closed, no answer), delay_ms = N (alone, or before one of the
+-- others), after = true (with status, reset or close: let the request take
+-- effect first, then answer that way instead; a proxy that drops the
+-- connection once the upstream has answered)}.
 -- path matches the request path or the route's template
 -- ("/contacts/:contactId"), trailing slashes ignored, never a prefix;
 -- pattern is a Lua pattern searched in the request path. Rules are tried in
@@ -26,15 +29,18 @@
 -- checks, so those errors are never hidden, an injected answer carries the
 -- X-RateLimit headers and counts against the limit; on the public routes
 -- (/oauth/token, /oauth/reconnect, the consent screen, /__fault) at once.
--- Always before the body is read and the handler runs: an injected status,
--- reset or close means the request had no effect. delay_ms alone lets the
--- request take effect and holds its answer back (a client that times out
--- has still created the record).
+-- Before the body is read and the handler runs, so an injected status,
+-- reset or close means the request had no effect, unless the rule says
+-- after = true: then the handler runs (and its status is logged as
+-- handled) and the injected answer replaces its own. delay_ms alone lets
+-- the request take effect and holds its answer back (a client that times
+-- out has still created the record).
 -- The log keeps the last LOG_MAX requests of every route but /__sim/'s:
 -- {seq, method, path (as sent), query (the query string, keys sorted),
 -- route (the template matched, or null), version (the Version header, or
 -- null), status (a number, or "close" / "reset"), at (epoch ms), chaos
--- (true when a rule fired), delayMs (when held back)}; dropped counts the
+-- (true when a rule fired), delayMs (when held back), handled (with an
+-- after rule: the status the handler answered, never sent)}; dropped counts the
 -- entries pushed out. A malformed PUT body is a 400 that changes nothing.
 local reply = require "ghl.sim.reply"
 
@@ -65,7 +71,8 @@ local function check_rule(r, i)
   local function bad(msg) reply.raise(400, where .. msg) end
   if type(r) ~= "table" then bad(" must be an object") end
   local known = { method = true, path = true, pattern = true, times = true, status = true,
-    message = true, headers = true, reset = true, close = true, delay_ms = true, body = true }
+    message = true, headers = true, reset = true, close = true, delay_ms = true, after = true,
+    body = true }
   for k in pairs(r) do
     if not known[k] then bad(" has an unknown field " .. tostring(k)) end
   end
@@ -115,7 +122,13 @@ local function check_rule(r, i)
   end
   if r.body ~= nil then
     if not rule.status or type(r.body) ~= "string" then bad(".body must be a string, with status") end
+    if r.message ~= nil then bad(" takes message or body, not both") end
     rule.body = r.body
+  end
+  if r.after ~= nil then
+    if type(r.after) ~= "boolean" then bad(".after must be a boolean") end
+    if r.after and actions == 0 then bad(".after needs status, reset or close") end
+    rule.after = r.after or nil
   end
   if r.headers ~= nil then
     if not rule.status or type(r.headers) ~= "table" then bad(".headers must be an object, with status") end
@@ -166,16 +179,17 @@ function Chaos:fire(method, path, route)
 end
 
 -- The injected answer of a rule that fired, or nil when it only delays.
--- ctx gives the trace id.
+-- ctx gives the trace id. The pipeline asks before the handler runs, or
+-- after it for an after rule.
 function M.response(rule, ctx)
   if rule.reset then return { reset = true } end
   if rule.close then return { close = true } end
+  if rule.status and rule.body then
+    local h = { ["Content-Type"] = "application/json; charset=utf-8" }
+    for k, v in pairs(rule.headers or {}) do h[k] = v end
+    return { status = rule.status, headers = h, body = rule.body }
+  end
   if rule.status then
-    if rule.body then
-      local h = { ["Content-Type"] = "application/json; charset=utf-8" }
-      for k, v in pairs(rule.headers or {}) do h[k] = v end
-      return { status = rule.status, headers = h, body = rule.body }
-    end
     local msg = rule.message or reply.reason(rule.status)
     if rule.status < 400 then return reply.json(rule.status, { ok = true }, rule.headers) end
     return reply.json(rule.status, reply.error_body(rule.status, msg, ctx.trace_id), rule.headers)

@@ -16,7 +16,8 @@
 --      naming the daily limit when that is the one spent); from here on
 --      every response carries the five X-RateLimit-* headers;
 --   4b. a chaos rule that matches answers instead (status, reset, close),
---      or holds the answer back (delay_ms);
+--      or holds the answer back (delay_ms); an after rule answers instead
+--      once the handler has run (the request took effect);
 --   5. body: JSON (400 when malformed), or form/JSON on form routes;
 --      locationId in path/query/body (403);
 --   6. the handler: returns status, value[, headers] for a JSON reply, or a
@@ -161,11 +162,13 @@ function App:error_response(ctx, status, message, extra, headers)
 end
 
 -- Fire the chaos rule matching this request, if any: returns its injected
--- response, or nil (no rule, or one that only delays: ctx.chaos keeps it).
+-- response, or nil (no rule, one that only delays, or an after rule, whose
+-- answer handle() puts in once the handler ran: ctx.chaos keeps it).
 function App:inject(ctx)
   local rule = self.chaos:fire(ctx.req.method, ctx.req.path, ctx.route)
   if not rule then return nil end
   ctx.chaos = rule
+  if rule.after then return nil end
   return chaos_mod.response(rule, ctx)
 end
 
@@ -251,6 +254,11 @@ function App:handle(req)
       resp = self:error_response(ctx, 500, "Internal server error")
     end
   end
+  local handled
+  if ctx.chaos and ctx.chaos.after then
+    handled = resp.status or 0
+    resp = chaos_mod.response(ctx.chaos, ctx)
+  end
   if ctx.rate_headers then
     resp.headers = merge(merge({}, ctx.rate_headers), resp.headers)
   end
@@ -264,7 +272,7 @@ function App:handle(req)
       route = ctx.route and ctx.route.path or reply.null, version = req.headers["version"] or reply.null,
       status = resp.reset and "reset" or resp.close and "close" or status,
       at = math.floor(self.state.time() * 1000), chaos = ctx.chaos ~= nil,
-      delayMs = resp.delay and math.floor(resp.delay * 1000 + 0.5) or nil }
+      delayMs = resp.delay and math.floor(resp.delay * 1000 + 0.5) or nil, handled = handled }
   end
   if self.log then
     self.log(string.format("%s %s %s %.1fms", req.method, req.path,
