@@ -385,6 +385,13 @@ describe("scopes the app's target user cannot be granted", function()
     -- the scopes it proposes log in
     local ok = o.login { "--scopes", r.err:match('%-%-scopes "([^"]*)"') }
     assert.are.equal(0, ok.code, ok.err)
+    -- the app's stored scopes, used without --scopes: the fix updates them
+    assert.are.equal(0, o.ghlua({ "app", "update", "app1", "--scopes", "contacts.readonly snapshots.readonly" }).code)
+    r = o.ghlua({ "auth", "login", "--app", "app1" }, { env = { BROWSER = recorder() } })
+    assert.are.equal(2, r.code)
+    assert.matches("^ghlua: snapshots%.readonly is agency%-only", r.err)
+    assert.matches("hint: leave it out: 'ghlua app update app1 %-%-scopes \"contacts%.readonly\"';", r.err)
+    assert.is_nil(io.open(mark), "the browser was opened")
   end)
 
   it("auth login --force opens the consent page anyway, which refuses it", function()

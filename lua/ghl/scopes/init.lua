@@ -136,12 +136,13 @@ function M.misfits(list, target)
   return out
 end
 
--- target_problem(list, target, retarget) -> nil, or {scopes=, keep=,
+-- target_problem(list, target, retarget, ask) -> nil, or {scopes=, keep=,
 -- message=, fix=}: the misfits of list for a `target` app in one
--- sentence, and the fix: the fitting scopes to ask for instead (as
--- --scopes), or `retarget` (how to tell ghlua the app targets agencies,
--- e.g. "'ghlua app update NAME --user-type Company'") when given.
-function M.target_problem(list, target, retarget)
+-- sentence, and the fix: the fitting scopes to ask for instead (`ask`, a
+-- format for the space-separated list, default '--scopes "%s"'), and
+-- `retarget` (how to tell ghlua the app targets agencies, e.g.
+-- "'ghlua app update NAME --user-type Company'") when given.
+function M.target_problem(list, target, retarget, ask)
   local bad = M.misfits(list, target)
   if #bad == 0 then return nil end
   local badset, keep = {}, {}
@@ -152,7 +153,8 @@ function M.target_problem(list, target, retarget)
     message = string.format("%s %s agency-only (Company) and cannot be granted to an app whose target user is"
       .. " Location (sub-account): HighLevel's consent page refuses the whole request", table.concat(bad, " "),
       #bad == 1 and "is" or "are"),
-    fix = (#keep > 0 and string.format("leave %s out: --scopes \"%s\"", #bad == 1 and "it" or "them", table.concat(keep, " "))
+    fix = (#keep > 0 and string.format("leave %s out: " .. (ask or '--scopes "%s"'), #bad == 1 and "it" or "them",
+        table.concat(keep, " "))
       or "ask for sub-account scopes only ('ghlua scopes' shows each scope's token type)")
       .. (retarget and ("; if the app's target user in the portal is Agency, say so: " .. retarget) or ""),
   }

@@ -247,8 +247,12 @@ function M.run(argv)
   local scope_list = require("ghl.scopes").parse(scope_text)
   -- A scope the app's target user cannot be granted: HighLevel's consent
   -- page refuses the request, and no redirect would ever come back.
+  -- The fix names what to change: --scopes, or the stored app's default
+  -- scopes when they were used.
+  local update = not a.from_env and ("'ghlua app update " .. a.name .. " ") or nil
   local problem = require("ghl.scopes").target_problem(scope_list, a.user_type or user_type,
-    a.from_env and "--user-type Company" or ("'ghlua app update " .. a.name .. " --user-type Company'"))
+    update and (update .. "--user-type Company'") or "--user-type Company",
+    update and not o.scopes and (update .. [[--scopes "%s"']]) or nil)
   if problem and not o.force then
     E.raise { kind = "usage", code = "scope_target", scopes = problem.scopes, message = problem.message,
               hint = problem.fix .. "; or --force to open the consent page anyway" }
