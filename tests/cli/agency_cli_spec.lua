@@ -216,6 +216,39 @@ describe("an agency with 300 tokens", function()
   end)
 end)
 
+describe("auth status with names HighLevel could send", function()
+  it("keeps one aligned line per token: escapes, wide characters and long names cut", function()
+    local a = agency.start(3, "contacts.readonly")
+    finally(a.stop)
+    local l2, l3 = a.locations[2].id, a.locations[3].id
+    local r = a.lua(([[
+      local auth = require 'ghl.auth'
+      auth.token { location = %q }
+      auth.token { location = %q }
+      require('ghl.cli.auth.locations').remember(%q, {
+        { _id = %q, name = "Caf\u{e9} \27[31mred\nnext\tline" },
+        { _id = %q, name = "\u{6771}\u{4eac} \u{1F363} Sushi Bar with a name far longer than any column" } })]])
+      :format(l2, l3, a.sim.company, l2, l3))
+    assert.are.equal(0, r.code, r.err)
+    local s = a.ghlua { "auth", "status" }
+    assert.are.equal(0, s.code, s.err)
+    local out = lines(s.out)
+    assert.are.equal(4, #out)
+    assert.is_nil(s.out:find("\27", 1, true))
+    local columns = require "ghl.cli.columns"
+    -- the APP column starts at the same display column on every line
+    local function app_at(line)
+      local i = line:find(" app1 ", 1, true)
+      return columns.width(line:sub(1, i))
+    end
+    for i = 2, #out do assert.are.equal(columns.width(out[1]:sub(1, out[1]:find("APP", 1, true) - 1)), app_at(out[i])) end
+    assert.matches("Café \\x1b%[31mred next l…  app1", s.out)
+    local cut = s.out:match("(東京 🍣 [^\n]-…)")
+    assert.is_truthy(cut, s.out)
+    assert.are.equal(24, columns.width(cut))
+  end)
+end)
+
 describe("the scope hint of a location login", function()
   local o
   before_each(function()
