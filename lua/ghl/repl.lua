@@ -1033,14 +1033,8 @@ local function use_list(s)
       end
     end
   end
-  table.sort(list, function(a, b)
-    local an, bn = a.name and a.name:lower(), b.name and b.name:lower()
-    if an ~= bn then
-      if an and bn then return an < bn end
-      return an ~= nil
-    end
-    return a.id < b.id
-  end)
+  local columns = require "ghl.cli.columns"
+  table.sort(list, function(a, b) return columns.name_less(a, b, "id") end)
   return list, why
 end
 

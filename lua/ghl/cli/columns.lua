@@ -1,5 +1,6 @@
 -- ghl.cli.columns: aligned text tables for the terminal, one record a line.
 --   columns.render(cols, rows [, {header = true}]) -> array of lines
+--   columns.width(s), columns.cell(v, max), columns.name_less(a, b, id_key)
 -- cols is a list of {key=, title=, max=, right=}: a row's value under key
 -- (any value; nil prints as "-") is shown with control bytes, invalid UTF-8
 -- and bidi overrides escaped (ghl.error.sanitize), tabs and newlines as
@@ -43,6 +44,17 @@ function M.cell(v, max)
     w = w + cw
   end
   return table.concat(out) .. "\u{2026}"
+end
+
+-- name_less(a, b, id_key) -> whether record a sorts before b: by name
+-- (any case; named ones first), then by a[id_key].
+function M.name_less(a, b, id_key)
+  local an, bn = a.name and a.name:lower(), b.name and b.name:lower()
+  if an ~= bn then
+    if an and bn then return an < bn end
+    return an ~= nil
+  end
+  return a[id_key] < b[id_key]
 end
 
 function M.render(cols, rows, opts)

@@ -8,6 +8,7 @@ local auth = require "ghl.auth"
 local common = require "ghl.cli.auth.common"
 local E = require "ghl.error"
 local sys = require "ghl.sys"
+local columns = require "ghl.cli.columns"
 
 local M = {}
 
@@ -60,14 +61,9 @@ function M.table(rows)
   table.sort(list, function(a, b)
     if a.app ~= b.app then return a.app < b.app end
     if a.company ~= b.company then return a.company end
-    local an, bn = a.name and a.name:lower(), b.name and b.name:lower()
-    if an ~= bn then
-      if an and bn then return an < bn end
-      return an ~= nil
-    end
-    return a.resource < b.resource
+    return columns.name_less(a, b, "resource")
   end)
-  return require("ghl.cli.columns").render({
+  return columns.render({
     { key = "type", title = "TYPE" }, { key = "resource", title = "RESOURCE", max = 40 },
     { key = "name", title = "NAME", max = 24 }, { key = "app", title = "APP", max = 20 },
     { key = "state", title = "STATE" }, { key = "expires", title = "EXPIRES" },
