@@ -23,10 +23,11 @@ M.help = [[
                or asked for on the terminal without echo, or read from the
                first line of standard input
   update NAME  change what is given and keep the rest: --scopes (the default
-               for 'ghlua auth login'), --redirect-uri, --client-id (the same
-               app only: its -suffix), --user-type (the app's target user in
-               the portal), --whitelabel or --no-whitelabel; --secret reads
-               a new client secret as add does
+               for 'ghlua auth login'), --redirect-uri, --client-id (to fix
+               it; another app's id is refused while this app has tokens),
+               --user-type (the app's target user in the portal),
+               --whitelabel or --no-whitelabel; --secret reads a new client
+               secret as add does
   list         the stored apps (secrets shown as …abcd)
   remove NAME  forget an app and every token issued to it
 
