@@ -157,6 +157,54 @@ local function describe(q)
   return q.location and ("location " .. q.location) or q.company and ("company " .. q.company) or "any resource"
 end
 
+M.SHOW = 5   -- matches named in "several tokens match"
+
+-- The "several tokens match" error for query q and its matching rows: a
+-- few of them (with the location names `ghlua auth locations` saw), and
+-- the flag that picks one: --location or --company when they are for
+-- different resources, --app when one resource has tokens of several
+-- apps. It is read on the command line, so it names flags.
+local function several(q, rows)
+  local ok, names = pcall(function() return require("ghl.cli.auth.locations").names(rows) end)
+  if not ok then names = {} end
+  -- agencies first, then the store's order (app, id)
+  local order = {}
+  for i, r in ipairs(rows) do order[i] = { r = r, i = i } end
+  table.sort(order, function(x, y)
+    local xc, yc = x.r.resource_type == "Company", y.r.resource_type == "Company"
+    if xc ~= yc then return xc end
+    return x.i < y.i
+  end)
+  local shown, apps_of, resources, loc_row, co_row = {}, {}, 0, nil, nil
+  for i, o in ipairs(order) do
+    local r = o.r
+    if i <= M.SHOW then
+      shown[i] = r.app .. " " .. r.resource_type .. " " .. r.resource_id
+        .. (names[r.resource_id] and (" '" .. names[r.resource_id] .. "'") or "")
+    end
+    local key = r.resource_type .. " " .. r.resource_id
+    if not apps_of[key] then apps_of[key] = {}; resources = resources + 1 end
+    table.insert(apps_of[key], r.app)
+    if r.resource_type == "Location" then loc_row = loc_row or r else co_row = co_row or r end
+  end
+  if #rows > M.SHOW then shown[#shown + 1] = ("and %d more"):format(#rows - M.SHOW) end
+  local how = {}
+  if resources > 1 then
+    how[1] = loc_row and ("--location ID (or GHL_LOCATION_ID), e.g. --location " .. loc_row.resource_id)
+      or ("--company ID, e.g. --company " .. co_row.resource_id)
+  end
+  for _, apps in pairs(apps_of) do
+    if #apps > 1 then
+      how[#how + 1] = ("--app NAME (%s)"):format(table.concat(apps, ", "))
+      break
+    end
+  end
+  local what = (q.location or q.company) and ("%d tokens match " .. describe(q))
+    or "no location or company was named, and %d tokens are stored"
+  fail(what:format(#rows) .. ": " .. table.concat(shown, ", "),
+       "choose one with " .. table.concat(how, ", and "), { kind = "usage", code = "several_tokens" })
+end
+
 -- find{location=, company=, app=} -> the stored token row, or nil plus
 -- the Company row that could mint it (for a location).
 function M.find(q)
@@ -169,14 +217,12 @@ function M.find(q)
   if #rows == 1 then return rows[1] end
   if #rows > 1 then
     -- prefer OAuth over PIT, then the app asked for
-    local names = {}
-    for _, r in ipairs(rows) do names[#names + 1] = r.app .. ":" .. r.resource_type .. " " .. r.resource_id end
     if q.location or q.company then
-      table.sort(rows, function(a, b) return (a.kind == "oauth") and b.kind ~= "oauth" end)
-      if rows[1].kind ~= rows[2].kind then return rows[1] end
+      local sorted = table.move(rows, 1, #rows, 1, {})
+      table.sort(sorted, function(a, b) return (a.kind == "oauth") and b.kind ~= "oauth" end)
+      if sorted[1].kind ~= sorted[2].kind then return sorted[1] end
     end
-    fail("several tokens match " .. describe(q) .. " (" .. table.concat(names, ", ") .. ")",
-         "choose with --app NAME or --location ID", { kind = "usage" })
+    several(q, rows)
   end
   if q.location then
     local companies = s:find_tokens { app = q.app, kind = "oauth" }

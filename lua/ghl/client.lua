@@ -348,10 +348,10 @@ end
 
 -- ---- Errors ----
 
-local function http_error(self, req, resp, body, op, path)
+local function http_error(self, req, resp, body, op, path, row)
   local msg = hints.message_of(body) or ("HTTP " .. resp.status)
   local code, hint = hints.lookup(msg, { method = req.method, path = op and op.path or path,
-    scopes = op and op.scopes, location = self.location, status = resp.status })
+    scopes = op and op.scopes, location = self.location, status = resp.status, token = row })
   if not hint and resp.status == 404 then hint = "check the path and the ids in it" end
   local err = E.new { kind = "http", status = resp.status, message = msg, code = code, hint = hint,
     traceId = type(body) == "table" and body.traceId or resp.headers["x-trace-id"],
@@ -598,7 +598,7 @@ function Client:request(method, path, opts)
   local x = { req = req, bucket = self.bucket, owner = owner(self), path = filled,
     where = req.method .. " " .. filled, safe = M.retry_safe(req.method, op, opts) }
   function x.answer_error(resp)
-    return http_error(self, req, resp, resp:json(), op, filled)
+    return http_error(self, req, resp, resp:json(), op, filled, row)
   end
   if row and row.kind ~= "pit" then
     function x.refresh()

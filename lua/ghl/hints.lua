@@ -2,16 +2,91 @@
 -- mean and what to do. One catalogue serves the token endpoint (ghl.oauth)
 -- and the API client (ghl.client). lookup(message, ctx) returns a short code
 -- and a one-line hint; ctx may carry {method, path, scopes (the operation's),
--- location (the client's), status}.
+-- location (the client's), status, token (the stored token row used:
+-- its granted scopes, app and type)}. Hints are read on the command line,
+-- so they name commands, flags and environment variables.
 local M = {}
 
-local function scope_hint(ctx)
-  local want = ctx.scopes and #ctx.scopes > 0 and table.concat(ctx.scopes, " ") or nil
-  if want then
-    return ("%s %s needs the scope %s: add it to the app, then 'ghlua auth login --scopes \"%s\"'")
-      :format(ctx.method or "this call", ctx.path or "", want, want)
+local function words(text)
+  local out = {}
+  for w in (text or ""):gmatch("%S+") do out[#out + 1] = w end
+  return out
+end
+
+-- union(granted, needed) -> every scope of granted (a list or a
+-- space-separated string) then those of needed it lacks; and the list of
+-- those it lacked. A login grants only what it asks for, so a login asking
+-- for more must ask for this union, never the needed ones alone.
+function M.union(granted, needed)
+  if type(granted) == "string" then granted = words(granted) end
+  local out, seen, missing = {}, {}, {}
+  for _, s in ipairs(granted or {}) do
+    if not seen[s] then seen[s] = true; out[#out + 1] = s end
   end
-  return "the token lacks a scope this call needs: add it to the app and log in again"
+  for _, s in ipairs(needed or {}) do
+    if not seen[s] then seen[s] = true; out[#out + 1] = s; missing[#missing + 1] = s end
+  end
+  return out, missing
+end
+
+-- The login behind token row `row`: its flags and the scopes it granted.
+-- A Location token minted from a stored agency (Company) token gets its
+-- scopes from the agency's login, so that is the one to repeat.
+local function login_of(row)
+  if row.resource_type == "Location" and row.company_id then
+    local ok, crow = pcall(function()
+      return require("ghl.auth").store():get_token(row.app, row.company_id)
+    end)
+    if ok and crow and crow.kind == "oauth" and crow.resource_type == "Company" then
+      return { flags = "--app " .. row.app .. " --user-type Company", granted = crow.scope, minted = true }
+    end
+  end
+  return { flags = "--app " .. row.app .. (row.resource_type == "Company" and " --user-type Company" or ""),
+           granted = row.scope }
+end
+
+-- more_scopes(row, needed) -> "ghlua auth login ... --scopes \"...\"", the
+-- scopes it lacked, and whose login it is ("the agency token" for a
+-- minted location token, else "the token"): the login that gives token
+-- row `row` the needed scopes while keeping every scope it has.
+-- Returns nil when the granted scopes are not known.
+function M.more_scopes(row, needed)
+  local login = login_of(row)
+  if not login.granted then return nil end
+  local all, missing = M.union(login.granted, needed)
+  local cmd = ("ghlua auth login %s --scopes \"%s\""):format(login.flags, table.concat(all, " "))
+  if login.minted then
+    cmd = cmd .. (" (as the agency), then 'ghlua auth logout --app %s --location %s' so its location token is"
+      .. " minted again with them"):format(row.app, row.resource_id)
+  end
+  return cmd, missing, login.minted and "the agency token" or "the token"
+end
+
+local function scope_hint(ctx)
+  local need = ctx.scopes or {}
+  local row = ctx.token
+  if #need == 0 then
+    return "the token lacks a scope this call needs: add it to the app, then log in again asking for it"
+      .. " together with every scope the token has ('ghlua auth status --long' lists them)"
+  end
+  local want = table.concat(need, " ")
+  local head = ("%s %s needs the scope %s"):format(ctx.method or "this call", ctx.path or "", want)
+  if type(row) == "table" and row.kind == "pit" then
+    return head .. (": add it to the Private Integration Token '%s' in HighLevel (Settings > Private Integrations),"
+      .. " or use an OAuth token that has it"):format(row.name or row.app)
+  end
+  local cmd, missing, whose
+  if type(row) == "table" and row.app then cmd, missing, whose = M.more_scopes(row, need) end
+  if not cmd then
+    -- the grant is not known here: a login grants only what it asks for
+    return ("%s: add it to the app, then log in again asking for every scope the token has and that one:"
+      .. " ghlua auth login --scopes \"<the scopes it has> %s\""):format(head, want)
+  end
+  if #missing == 0 then
+    return ("%s, which %s was granted, yet HighLevel refused it: approve the app again: %s"):format(head, whose, cmd)
+  end
+  return ("%s: add %s to the app's scopes in the marketplace portal, then log in again asking for every scope"
+    .. " %s has and %s: %s"):format(head, table.concat(missing, " "), whose, #missing == 1 and "that one" or "those", cmd)
 end
 
 -- Ordered: the first entry whose text occurs in the message wins.

@@ -993,13 +993,64 @@ function cmd.save(s, args, force)
   say("run it with: ghlua run " .. shell_quote(file))
 end
 
+-- The locations :use lists, as {id=, name=}: those with a stored token,
+-- the simulator's when one runs, and, with a stored agency (Company)
+-- token, those where the app is installed (read from HighLevel; their
+-- tokens are minted on first use). Names come from the simulator, from
+-- that read, or from what `ghlua auth locations` last saw. Returns the
+-- list (by name, then id) and a line saying what could not be read.
+local function use_list(s)
+  local by_id, list, why = {}, {}, nil
+  local function add(id, name)
+    if type(id) ~= "string" then return end
+    local e = by_id[id]
+    if not e then
+      e = { id = id }
+      by_id[id] = e
+      list[#list + 1] = e
+    end
+    if type(name) == "string" and name ~= "" then e.name = e.name or name end
+  end
+  if s.sim then
+    for _, l in ipairs(s.sim.ready.locations or {}) do
+      if type(l) == "table" then add(l.id, l.name) else add(l) end
+    end
+    add(s.sim.location)
+  end
+  local rows = s:rows()
+  local ok, locations = pcall(require, "ghl.cli.auth.locations")
+  local names = ok and locations.names(rows) or {}
+  local on_sim = s.sim and s.client and static_token(s.client) == s.sim.token
+  for _, r in ipairs(rows) do
+    if r.resource_type == "Location" then add(r.resource_id, names[r.resource_id]) end
+    if r.resource_type == "Company" and r.kind == "oauth" and ok and not on_sim then
+      local lok, installed = pcall(locations.list, r, { installed = true })
+      if lok then
+        for _, l in ipairs(installed) do add(l._id or l.id, l.name) end
+      else
+        why = "the locations installed under company " .. r.resource_id .. " could not be read: "
+          .. (E.is(installed) and installed.message or tostring(installed))
+      end
+    end
+  end
+  local columns = require "ghl.cli.columns"
+  table.sort(list, function(a, b) return columns.name_less(a, b, "id") end)
+  return list, why
+end
+
 function cmd.use(s, args)
   local id = args[1]
   if not id then
     local cur = s:current()
-    local list = s:locations()
-    if #list == 0 then say("no locations known: log in with 'ghlua auth login', or type :sim") return end
-    for _, l in ipairs(list) do say((cur and cur.location == l) and ("* " .. l) or ("  " .. l)) end
+    local list, why = use_list(s)
+    if #list == 0 then
+      say(why and E.sanitize(why) or "no locations known: log in with 'ghlua auth login', or type :sim")
+      return
+    end
+    for _, l in ipairs(list) do l.name = l.name or "" end
+    local lines = require("ghl.cli.columns").render({ { key = "id" }, { key = "name", max = 40 } }, list)
+    for i, l in ipairs(lines) do say(((cur and cur.location == list[i].id) and "* " or "  ") .. l) end
+    if why then say(E.sanitize(why)) end
     return
   end
   local c

@@ -722,3 +722,63 @@ describe("the REPL on a terminal", function()
     assert.matches("\napp app1 · location " .. loc .. " · OAuth Location token", t.screen())
   end)
 end)
+
+describe("the REPL's :use with an agency token", function()
+  local agency = require "support.agency"
+  local a, work
+
+  lazy_setup(function()
+    a = agency.start(4, "contacts.readonly")
+    work = os.tmpname()
+    os.remove(work)
+    assert(sys.mkdir(work, tonumber("700", 8)))
+  end)
+
+  lazy_teardown(function()
+    if a then a.stop() end
+    if work then os.execute("rm -rf " .. run.quote(work)) end
+  end)
+
+  local function line(t, s)
+    local m = t.mark()
+    t.line(s)
+    t.wait("^ghlua>", m + 1)
+    return t.screen(m):match("^[^\n]*\n(.*)\nghlua>[^\n]*$") or ""
+  end
+
+  it("lists the stored and the installed locations with their names, the current one starred", function()
+    local minted = a.locations[3]
+    local r = a.ghlua { "auth", "token", "--location", minted.id }
+    assert.are.equal(0, r.code, r.err)
+    -- what HighLevel says is installed, and what the store holds
+    local want = { [minted.id] = true }
+    local j = a.ghlua { "auth", "locations", "--json" }
+    assert.are.equal(0, j.code, j.err)
+    for _, l in ipairs(cjson.decode(j.out)) do if l.isInstalled then want[l._id] = true end end
+    local name_of = {}
+    for _, l in ipairs(a.locations) do name_of[l.id] = l.name end
+    -- forget the names `auth locations` remembered: :use reads them itself
+    r = a.lua(("assert(require('ghl.auth').store():kv_delete('names', %q))"):format(a.sim.company))
+    assert.are.equal(0, r.code, r.err)
+
+    local t = tmux.start({ os.getenv("GHLUA") }, { env = a.env, cwd = work })
+    finally(t.stop)
+    t.wait("^ghlua>", 1)
+    line(t, ":use " .. minted.id)
+    local text = line(t, ":use")
+    local seen, n, names = {}, 0, {}
+    for l in (text .. "\n"):gmatch("([^\n]*)\n") do
+      local mark, id, name = l:match("^([* ]) (%w+)  +(.+)$")
+      assert.is_truthy(id, l)
+      assert.are.equal(name_of[id], name)
+      assert.are.equal(id == minted.id and "*" or " ", mark)
+      seen[id] = true
+      n = n + 1
+      names[n] = name:lower()
+    end
+    assert.are.same(want, seen)
+    for i = 2, n do assert.is_true(names[i - 1] <= names[i], "sorted by name") end
+    t.keys("C-d")
+    assert.are.equal(0, t.exit_code())
+  end)
+end)

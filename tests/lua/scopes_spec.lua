@@ -65,6 +65,70 @@ describe("ghl.scopes catalogue", function()
     assert.are.same({ Location = { "contacts.readonly" }, Company = { "companies.readonly" },
                       both = { "users.write" }, unknown = { "courses.readonly" } }, t)
   end)
+
+  it("names the scopes a sub-account app cannot be granted, and none for an agency app", function()
+    local list = { "contacts.readonly", "locations.write", "locations.readonly", "snapshots.readonly",
+                   "twilioaccount.read", "documents_contracts/list.readonly", "users.write", "courses.readonly", "bogus" }
+    -- agency-only ones, except those also seen on sub-account apps
+    assert.are.same({ "locations.write", "snapshots.readonly" }, scopes.misfits(list, "Location"))
+    assert.are.same({}, scopes.misfits(list, "Company"))
+    assert.are.same({}, scopes.misfits({ "contacts.readonly", "users.write" }, "Location"))
+    -- every agency-only requestable scope but the ones seen on sub-account apps
+    local agency = scopes.group("Agency").scopes
+    local want = {}
+    for _, s in ipairs(agency) do if not scopes.info(s).seen_location then want[#want + 1] = s end end
+    assert.are.same(want, scopes.misfits(agency, "Location"))
+  end)
+
+  it("describes a target mismatch with the fitting scopes to ask for instead", function()
+    local p = scopes.target_problem({ "contacts.readonly", "locations.write", "locations.readonly" }, "Location",
+      "--user-type Company")
+    assert.are.same({ "locations.write" }, p.scopes)
+    assert.are.same({ "contacts.readonly", "locations.readonly" }, p.keep)
+    assert.matches("^locations%.write is agency%-only %(Company%) and cannot be granted to an app whose target user"
+      .. " is Location", p.message)
+    assert.are.equal('leave it out: --scopes "contacts.readonly locations.readonly"; if the app\'s target user in the'
+      .. " portal is Agency, say so: --user-type Company", p.fix)
+    p = scopes.target_problem({ "companies.readonly", "snapshots.write" }, "Location")
+    assert.matches("^companies%.readonly snapshots%.write are agency%-only", p.message)
+    assert.matches("^ask for sub%-account scopes only", p.fix)
+    assert.is_nil(scopes.target_problem({ "contacts.readonly" }, "Location"))
+    assert.is_nil(scopes.target_problem({ "locations.write" }, "Company"))
+  end)
+end)
+
+describe("ghl.hints scope union", function()
+  local hints = require "ghl.hints"
+
+  it("keeps every granted scope and adds the needed ones it lacks", function()
+    local all, missing = hints.union("contacts.readonly contacts.write oauth.write", { "opportunities.readonly", "contacts.write" })
+    assert.are.same({ "contacts.readonly", "contacts.write", "oauth.write", "opportunities.readonly" }, all)
+    assert.are.same({ "opportunities.readonly" }, missing)
+    all, missing = hints.union(nil, { "a.readonly" })
+    assert.are.same({ { "a.readonly" }, { "a.readonly" } }, { all, missing })
+  end)
+
+  it("never proposes a login that asks for fewer scopes than the token has", function()
+    local msg = "The token is not authorized for this scope."
+    local ctx = { method = "GET", path = "/opportunities/pipelines", scopes = { "opportunities.readonly" },
+      token = { app = "app1", kind = "oauth", resource_type = "Location", resource_id = "L1",
+                scope = "contacts.readonly locations.readonly" } }
+    local code, hint = hints.lookup(msg, ctx)
+    assert.are.equal("missing_scope", code)
+    assert.matches('ghlua auth login %-%-app app1 %-%-scopes "contacts%.readonly locations%.readonly opportunities%.readonly"$',
+      hint)
+    -- an agency token's grant comes with --user-type Company
+    ctx.token.resource_type, ctx.token.resource_id = "Company", "C1"
+    assert.matches('ghlua auth login %-%-app app1 %-%-user%-type Company %-%-scopes "contacts%.readonly '
+      .. 'locations%.readonly opportunities%.readonly"$', select(2, hints.lookup(msg, ctx)))
+    -- a grant not known: no list that could be smaller
+    ctx.token.scope = nil
+    local _, h = hints.lookup(msg, ctx)
+    assert.matches('ghlua auth login %-%-scopes "<the scopes it has> opportunities%.readonly"$', h)
+    -- a PIT is edited in HighLevel, not logged in again
+    ctx.token = { app = "pit:ops", name = "ops", kind = "pit", resource_type = "Location", resource_id = "L1", scope = "x" }
+    assert.matches("Private Integration Token 'ops'", select(2, hints.lookup(msg, ctx)))
+  end)
 end)
 
 describe("ghl.scopes groups", function()

@@ -283,11 +283,9 @@ function M.check_url(url, opts)
   end
 
   -- Token types: Company-only scopes cannot be granted to a Location app.
-  local agency, location_only = {}, {}
+  local agency, location_only = scopes.misfits(link.scopes, "Location"), {}
   for _, s in ipairs(link.scopes) do
-    local r = scopes.info(s)
-    if r.agency_only and not r.seen_location then agency[#agency + 1] = s end
-    if r.tokens == "Location" then location_only[#location_only + 1] = s end
+    if scopes.info(s).tokens == "Location" then location_only[#location_only + 1] = s end
   end
   local user_type = app.user_type
   if user_type == "Location" and #agency > 0 then

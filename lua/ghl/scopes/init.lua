@@ -119,6 +119,47 @@ function M.token_types(list)
   return out
 end
 
+-- misfits(list, target) -> the scopes of list that an app whose target
+-- user is `target` ("Location": sub-account, "Company": agency) cannot
+-- request, in list order: on a Location app, the agency-only (Company)
+-- scopes, except those also seen on sub-account apps. HighLevel's consent
+-- page refuses a link that asks for one. An agency app may request any
+-- scope (it mints Location tokens through oauth.write). Names not in the
+-- catalogue are not judged here (parse reports them).
+function M.misfits(list, target)
+  local out = {}
+  if target ~= "Location" then return out end
+  for _, s in ipairs(list) do
+    local r = BY_NAME[s]
+    if r and r.agency_only and not r.seen_location then out[#out + 1] = s end
+  end
+  return out
+end
+
+-- target_problem(list, target, retarget, ask) -> nil, or {scopes=, keep=,
+-- message=, fix=}: the misfits of list for a `target` app in one
+-- sentence, and the fix: the fitting scopes to ask for instead (`ask`, a
+-- format for the space-separated list, default '--scopes "%s"'), and
+-- `retarget` (how to tell ghlua the app targets agencies, e.g.
+-- "'ghlua app update NAME --user-type Company'") when given.
+function M.target_problem(list, target, retarget, ask)
+  local bad = M.misfits(list, target)
+  if #bad == 0 then return nil end
+  local badset, keep = {}, {}
+  for _, s in ipairs(bad) do badset[s] = true end
+  for _, s in ipairs(list) do if not badset[s] then keep[#keep + 1] = s end end
+  return {
+    scopes = bad, keep = keep,
+    message = string.format("%s %s agency-only (Company) and cannot be granted to an app whose target user is"
+      .. " Location (sub-account): HighLevel's consent page refuses the whole request", table.concat(bad, " "),
+      #bad == 1 and "is" or "are"),
+    fix = (#keep > 0 and string.format("leave %s out: " .. (ask or '--scopes "%s"'), #bad == 1 and "it" or "them",
+        table.concat(keep, " "))
+      or "ask for sub-account scopes only ('ghlua scopes' shows each scope's token type)")
+      .. (retarget and ("; if the app's target user in the portal is Agency, say so: " .. retarget) or ""),
+  }
+end
+
 ---- Suggestions ----
 
 -- distance(a, b) -> the Levenshtein edit distance between two strings.

@@ -21,7 +21,7 @@ local M = {}
 
 M.summary = "approve the app in a browser and store its tokens"
 M.usage = "ghlua auth login [--app NAME | --client-id ID --redirect-uri URI] [--scopes LIST]"
-  .. " [--user-type Location|Company] [--no-browser] [--timeout SECONDS]"
+  .. " [--user-type Location|Company] [--no-browser] [--timeout SECONDS] [--force]"
 M.help = [[
 Opens the authorization link in a browser ($BROWSER, else xdg-open) and
 prints it. For a loopback redirect URI registered on the app
@@ -32,10 +32,15 @@ login is refused; one without state is not accepted on its own (anyone who
 can reach the port could send it): paste the address your browser shows
 when asked. Waits up to 5 minutes; Ctrl-C cancels.
 Without --app the client secret comes from GHL_CLIENT_SECRET.
+Scopes the app's target user cannot be granted (an agency-only scope on a
+sub-account app: HighLevel's consent page refuses the whole request) stop
+the login before the browser opens, with the scopes to ask for instead;
+--force opens the page anyway.
 ]]
 
 M.SPEC = { app = "string", ["client-id"] = "string", ["redirect-uri"] = "string", scopes = "string",
-           ["user-type"] = "string", ["no-browser"] = "flag", timeout = "number", whitelabel = "flag" }
+           ["user-type"] = "string", ["no-browser"] = "flag", timeout = "number", whitelabel = "flag",
+           force = "flag" }
 
 -- host, port, path of a loopback http redirect URI, or nil.
 local function loopback(uri)
@@ -239,7 +244,22 @@ function M.run(argv)
     if E.is(url) then url.kind = "usage"; error(url, 0) end
     error(url, 0)
   end
-  local requested = table.concat(require("ghl.scopes").parse(scope_text), " ")
+  local scope_list = require("ghl.scopes").parse(scope_text)
+  -- A scope the app's target user cannot be granted: HighLevel's consent
+  -- page refuses the request, and no redirect would ever come back.
+  -- The fix names what to change: --scopes, or the stored app's default
+  -- scopes when they were used.
+  local update = not a.from_env and ("'ghlua app update " .. a.name .. " ") or nil
+  local problem = require("ghl.scopes").target_problem(scope_list, a.user_type or user_type,
+    update and (update .. "--user-type Company'") or "--user-type Company",
+    update and not o.scopes and (update .. [[--scopes "%s"']]) or nil)
+  if problem and not o.force then
+    E.raise { kind = "usage", code = "scope_target", scopes = problem.scopes, message = problem.message,
+              hint = problem.fix .. "; or --force to open the consent page anyway" }
+  elseif problem then
+    io.stderr:write("ghlua: warning: ", E.sanitize(problem.message), "\n")
+  end
+  local requested = table.concat(scope_list, " ")
   local code
   if not o["no-browser"] and loopback(uri) then
     code = catch(uri, state, o.timeout or 300, url)
