@@ -5,7 +5,10 @@
 --   build/ghlua tests/fuzz/make_corpus.lua
 -- It rewrites the seed-* files only; reproducers (repro-*, known-*) and
 -- the units runs add are left alone. Needs the sqlite3 command (the
--- stores are rewritten on 512-byte pages to keep them small).
+-- stores are rewritten on 512-byte pages to keep them small) and
+-- GHLUA_HOME set to an empty private directory. JSON key order, the
+-- generated key and the store files differ from run to run: commit the
+-- seeds you meant to change.
 local cjson = require "cjson"
 local store = require "ghl.store"
 local sso = require "ghl.sso"
@@ -244,4 +247,27 @@ db_seed("tokens", function(db)
   assert(db:put_event { id = "w-2", type = "INSTALL", received_at = 1741064768, body = "{}", status = "failed",
     note = "handler failed" })
 end)
+-- a file another tool wrote: ghlua's ids, but no NOT NULL, NULLs and
+-- values of the wrong type where ghlua never writes them
+local loose = dir .. "/loose.db"
+assert(os.execute("sqlite3 " .. loose .. [[ "PRAGMA page_size=512; PRAGMA application_id=1734896737;
+PRAGMA user_version=2;
+CREATE TABLE apps(name, client_id, client_secret, redirect_uri, scopes, whitelabel BOOLEAN, user_type, created_at,
+  updated_at);
+CREATE TABLE tokens(app, resource_id, resource_type, kind, access_token, refresh_token, expires_at, scope,
+  requested_scope, company_id, location_id, user_id, user_type, name, status, note, created_at, refreshed_at,
+  refreshed_by, previous_refresh_token, previous_refreshed_at, PRIMARY KEY(app, resource_id));
+CREATE TABLE claims(app, resource_id, pid, host, nonce, phase, started_at, lease_until, PRIMARY KEY(app, resource_id));
+CREATE TABLE kv(ns, key, value, updated_at, PRIMARY KEY(ns, key));
+CREATE TABLE events(id PRIMARY KEY, type, location_id, company_id, received_at, body, headers, verified BOOLEAN,
+  status, note, attempts, updated_at);
+INSERT INTO apps VALUES(NULL, x'00ff', 3, NULL, NULL, 'yes', NULL, NULL, NULL);
+INSERT INTO tokens(app, resource_id, resource_type, kind, expires_at, refreshed_by) VALUES('default', 'loc1',
+  NULL, 'oauth', 'soon', 1.5);
+INSERT INTO tokens(app, resource_id) VALUES(7, x'6c6f6332');
+INSERT INTO claims VALUES('default', 'loc1', 'pid', NULL, NULL, NULL, NULL, 9e99);
+INSERT INTO kv VALUES('fuzz', 'key', NULL, NULL);
+INSERT INTO events(id, body, verified, attempts, received_at) VALUES('e1', NULL, 7, 'x', 'now');" >/dev/null]]))
+write("store", "loose", read(loose))
+os.remove(loose)
 print("wrote " .. ROOT)
