@@ -31,7 +31,6 @@ end
 local c = client.new { token = "fuzz-token-0000", base = "http://127.0.0.1:1", location = "loc1" }
 local fresh = {}
 for k, v in pairs(c.bucket) do fresh[k] = v end
-client.BACKOFF = 0.001
 
 local STYLES = { meta = true, page = true, skip = true, offset = true, page_query = true, token = true }
 
