@@ -16,7 +16,14 @@ replay() {
   b=$1 t=$2
   shift 2
   lines=$(mktemp)
-  cov=$(GHLUA_FUZZ_LINES="$lines" "$b/fuzz_$t" -runs=0 "$@" 2>&1 | sed -n 's/^#[0-9]*[[:space:]]*INITED cov: \([0-9]*\).*/\1/p' | tail -n 1)
+  flags="" vars=""
+  if [ -f "$here/flags/$t" ]; then
+    flags=$(grep '^-' "$here/flags/$t")
+    vars=$(grep '^[A-Z_]*=' "$here/flags/$t")
+  fi
+  # shellcheck disable=SC2086
+  cov=$(env $vars GHLUA_FUZZ_LINES="$lines" "$b/fuzz_$t" $flags -runs=0 "$@" 2>&1 |
+    sed -n 's/^#[0-9]*[[:space:]]*INITED cov: \([0-9]*\).*/\1/p' | tail -n 1)
   lua=$(grep -c '^lua/' "$lines")
   rm -f "$lines"
   echo "cov ${cov:-?} lua $lua"
@@ -39,9 +46,14 @@ for t in "$@"; do
     rm -rf "$dir" && mkdir -p "$dir"
     dict=""
     [ -f "$here/dict/$t.dict" ] && dict="-dict=$here/dict/$t.dict"
+    flags="" vars=""
+    if [ -f "$here/flags/$t" ]; then
+      flags=$(grep '^-' "$here/flags/$t")
+      vars=$(grep '^[A-Z_]*=' "$here/flags/$t")
+    fi
     # shellcheck disable=SC2086
-    GHLUA_FUZZ_LUA_COVERAGE=$mode GHLUA_FUZZ_STRICT=0 "$build/fuzz_$t" -max_total_time="$seconds" -timeout=20 \
-      $dict -artifact_prefix="$dir.crash-" -print_final_stats=1 "$dir" "$here/corpus/$t" >"$dir.log" 2>&1
+    env $vars GHLUA_FUZZ_LUA_COVERAGE=$mode "$build/fuzz_$t" -max_total_time="$seconds" -timeout=20 \
+      $dict $flags -artifact_prefix="$dir.crash-" -print_final_stats=1 "$dir" "$here/corpus/$t" >"$dir.log" 2>&1
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$dir.log")
     echo "$t counters=$mode: ${execs:-?} inputs, corpus $(ls "$dir" | wc -l), $(replay "$build" "$t" "$dir" "$here/corpus/$t")"
   done
