@@ -22,10 +22,10 @@ replay() {
     vars=$(grep '^[A-Z_]*=' "$here/flags/$t")
   fi
   # shellcheck disable=SC2086
-  cov=$(env $vars GHLUA_FUZZ_LINES="$lines" "$b/fuzz_$t" $flags -runs=0 "$@" 2>&1 |
+  cov=$(env $vars GHLUA_FUZZ_LINES="$lines" "$b/fuzz_$t" $flags -runs=0 -artifact_prefix="$lines." "$@" 2>&1 |
     sed -n 's/^#[0-9]*[[:space:]]*INITED cov: \([0-9]*\).*/\1/p' | tail -n 1)
   lua=$(grep -c '^lua/' "$lines")
-  rm -f "$lines"
+  rm -f "$lines" "$lines".*
   echo "cov ${cov:-?} lua $lua"
 }
 
