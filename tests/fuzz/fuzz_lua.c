@@ -26,8 +26,10 @@
 **   fuzz.last_request() -> the raw bytes of the last request since then
 **   fuzz.tmpdir() -> a private directory, removed at exit
 */
+#include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
+#include <signal.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -286,12 +288,31 @@ static void remove_tmpdir(void) {
   if (tmpdir[0]) nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-/* Make the private directory under /dev/shm (no disk writes, fsync is
-** free) or TMPDIR. Returns 0 or -1. */
+/* Make the private directory BASE/ghlua-fuzz.PID under /dev/shm (no disk
+** writes, fsync is free) or TMPDIR. A finding ends the process without
+** atexit, so the directories of processes that are gone are removed
+** first. Returns 0 or -1. */
 static int make_tmpdir(void) {
   const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : getenv("TMPDIR");
-  snprintf(tmpdir, sizeof tmpdir, "%s/ghlua-fuzz.XXXXXX", base && *base ? base : "/tmp");
-  if (mkdtemp(tmpdir) == NULL) return -1;
+  DIR *d;
+  struct dirent *e;
+  if (base == NULL || *base == '\0') base = "/tmp";
+  if ((d = opendir(base)) != NULL) {
+    while ((e = readdir(d)) != NULL) {
+      long pid;
+      char *end;
+      if (strncmp(e->d_name, "ghlua-fuzz.", 11) != 0) continue;
+      pid = strtol(e->d_name + 11, &end, 10);
+      if (*end || pid <= 0) continue;
+      /* keep a live process's (or one we may not signal: errno EPERM) */
+      if (pid != (long)getpid() && (kill((pid_t)pid, 0) == 0 || errno != ESRCH)) continue;
+      snprintf(tmpdir, sizeof tmpdir, "%s/%s", base, e->d_name);
+      remove_tmpdir();
+    }
+    closedir(d);
+  }
+  snprintf(tmpdir, sizeof tmpdir, "%s/ghlua-fuzz.%ld", base, (long)getpid());
+  if (mkdir(tmpdir, 0700) != 0) return -1;
   atexit(remove_tmpdir);
   return 0;
 }
@@ -378,6 +399,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (lua_pcall(L, 1, 1, 0) != LUA_OK || !lua_isnil(L, -1)) {
     fprintf(stderr, "\n==ghlua-fuzz== finding: %s\n", luaL_tolstring(L, -1, NULL));
     fflush(stderr);
+    remove_tmpdir();
     abort();
   }
   lua_settop(L, top);
