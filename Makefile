@@ -2,11 +2,19 @@
 # packages first (apt-get, with sudo when not root).
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_CC    ?= clang-14
+# make fuzz: seconds per target (FUZZ_TARGETS: some of tests/fuzz/targets);
+# make test: a few seconds per target, so a regression in a parser fails.
+FUZZ_SECONDS      ?= 60
+FUZZ_TEST_SECONDS ?= 3
+FUZZ_TARGETS      ?=
 PREFIX     ?= /usr/local
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 MAKEFLAGS  += --no-print-directory
 
-.PHONY: all deps test-deps build asan test test-plain test-asan demo install bench bench-deps bench-ref clean
+.PHONY: all deps test-deps fuzz-deps build asan fuzz-build fuzz fuzz-repro test test-plain test-asan test-fuzz \
+        demo install bench bench-deps bench-ref clean
 
 all: build
 
@@ -15,6 +23,9 @@ deps:
 
 test-deps:
 	@sh .ci/deps test
+
+fuzz-deps:
+	@sh .ci/deps fuzz
 
 build: deps
 	cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
@@ -37,7 +48,21 @@ test-asan: test-deps asan
 	  ctest --output-on-failure -j $(JOBS)
 	@if [ -n "$$(ls -A $(SAN_LOG))" ]; then cat $(SAN_LOG)/*; echo "sanitizer reports above"; exit 1; fi
 
-test: test-plain test-asan
+# libFuzzer targets (tests/fuzz): clang, ASan and UBSan, in $(FUZZ_BUILD).
+fuzz-build: fuzz-deps
+	cmake -S . -B $(FUZZ_BUILD) -DGHLUA_FUZZ=ON -DCMAKE_C_COMPILER=$(FUZZ_CC) >/dev/null
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_targets
+
+fuzz: fuzz-build
+	sh tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-repro: fuzz-build
+	sh tests/fuzz/run.sh --repro $(FUZZ_BUILD) $(FUZZ_TARGETS)
+
+test-fuzz: fuzz-build
+	sh tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_TEST_SECONDS)
+
+test: test-plain test-asan test-fuzz
 
 demo: build
 	sh examples/demo.sh $(BUILD)/ghlua
@@ -58,4 +83,4 @@ bench: bench-deps build bench-ref
 	sh bench/run.sh $(BUILD)/ghlua
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -265,10 +265,20 @@ static int parser_tostring(lua_State *L) {
 
 /* ---- Writing ---- */
 
+/* Does libcsv trim c around an unquoted field (its default is_space)? */
+static int is_blank(char c) {
+  return c == ' ' || c == '\t';
+}
+
 /* format(fields, n, delim, quote) -> one record: fields 1..n (strings, or
 ** nil for empty) joined by delim, each quoted (quotes doubled, by
 ** csv_write2) when it holds the delimiter, the quote, CR or LF, or begins
-** or ends with a space. Stack: +1. */
+** or ends with a space or a tab (libcsv trims those around unquoted
+** fields). A record of one empty field is written as two
+** quotes: an empty line would be a blank line, which readers skip. A
+** first field that starts with a UTF-8 byte order mark is quoted, so that
+** at the start of a file the mark is not taken for the file's own.
+** Stack: +1. */
 static int csv_format(lua_State *L) {
   lua_Integer n = luaL_checkinteger(L, 2), i;
   size_t dl, ql;
@@ -284,12 +294,18 @@ static int csv_format(lua_State *L) {
     const char *s;
     int needs = 0;
     if (i > 1) luaL_addchar(&b, delim[0]);
-    if (lua_rawgeti(L, 1, i) == LUA_TNIL) { lua_pop(L, 1); continue; }
+    if (lua_rawgeti(L, 1, i) == LUA_TNIL) {
+      lua_pop(L, 1);
+      if (n == 1) { luaL_addchar(&b, quote[0]); luaL_addchar(&b, quote[0]); }
+      continue;
+    }
     s = lua_tolstring(L, -1, &len);
     if (s == NULL) return luaL_error(L, "field %d is a %s, not a string", (int)i, luaL_typename(L, -1));
     for (k = 0; k < len && !needs; k++)
       needs = s[k] == delim[0] || s[k] == quote[0] || s[k] == '\r' || s[k] == '\n';
-    if (len > 0 && (s[0] == ' ' || s[len - 1] == ' ')) needs = 1;
+    if (len > 0 && (is_blank(s[0]) || is_blank(s[len - 1]))) needs = 1;
+    if (len == 0 && n == 1) needs = 1;
+    if (i == 1 && len >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0) needs = 1;
     if (needs) {
       /* csv_write2 writes at most 2 + 2*len bytes, into a scratch userdata
       ** (collected, so a raise cannot leak it); the quoted copy replaces

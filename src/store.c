@@ -638,7 +638,8 @@ static int query1(sqlite3 *db, const char *sql, char *out, size_t n) {
   if (rc != SQLITE_OK) return rc;
   rc = sqlite3_step(st);
   if (rc == SQLITE_ROW) {
-    if (out) snprintf(out, n, "%s", (const char *)sqlite3_column_text(st, 0));
+    const char *v = (const char *)sqlite3_column_text(st, 0);
+    if (out) snprintf(out, n, "%s", v ? v : "");
     rc = SQLITE_OK;
   } else if (rc == SQLITE_DONE) {
     if (out && n) out[0] = '\0';
@@ -929,6 +930,7 @@ static sqlite3_stmt *stmt_owner(lua_State *L, struct store *s, int id) {
 ** SQLite result code. */
 static int read_claim(lua_State *L, struct store *s, struct claim *c) {
   sqlite3_stmt *st = stmt_owner(L, s, S_GET_CLAIM);
+  const char *phase;
   int rc;
   memset(c, 0, sizeof *c);
   if (st == NULL) return sqlite3_errcode(s->db);
@@ -936,7 +938,8 @@ static int read_claim(lua_State *L, struct store *s, struct claim *c) {
   if (rc == SQLITE_ROW) {
     c->found = 1;
     c->pid = (lua_Integer)sqlite3_column_int64(st, 0);
-    snprintf(c->phase, sizeof c->phase, "%s", (const char *)sqlite3_column_text(st, 1));
+    phase = (const char *)sqlite3_column_text(st, 1);   /* NULL in a damaged file */
+    snprintf(c->phase, sizeof c->phase, "%s", phase ? phase : "");
     c->started_at = sqlite3_column_double(st, 2);
     c->lease_until = sqlite3_column_double(st, 3);
     c->samehost = sqlite3_column_int(st, 4);

@@ -4,9 +4,10 @@
 --     rows are tables keyed by the header's names (header = false: arrays
 --     of strings); line is the physical line the record starts on. The
 --     argument is CSV text when it holds a newline or opts.text is set,
---     else a file path. A UTF-8 byte order mark is dropped; blank lines are
---     skipped. Quoted fields may hold delimiters, doubled quotes and
---     newlines (RFC 4180). Leaving the loop early closes the file.
+--     else a file path. A UTF-8 byte order mark at the start is dropped;
+--     blank lines are skipped. Quoted fields may hold delimiters, doubled
+--     quotes and newlines (RFC 4180). Leaving the loop early closes the
+--     file.
 --   csv.parse(text, opts) -> array of rows (the same rows, all at once)
 --   csv.write(path, rows, {columns = {...}, header = true, delim = ",",
 --       eol = "\n"}) -> number of rows written
@@ -63,7 +64,7 @@ function M.read(arg, o)
   local rows, lines, i = {}, {}, 1
   local pending_err, finished = nil, false
   local columns
-  local first = true
+  local first = true   -- the first chunk: a UTF-8 byte order mark is dropped from it
 
   local stopped = false
   local function stop()
@@ -77,6 +78,10 @@ function M.read(arg, o)
     while i > #rows and not finished and not pending_err do
       local chunk = next_chunk()
       local r, l, err
+      if chunk and first then
+        first = false
+        chunk = chunk:gsub("^\239\187\191", "")
+      end
       if chunk then r, l, err = p:feed(chunk) else r, l, err = p:finish(); finished = true end
       rows, lines, i = r, l, 1
       if err then
@@ -96,10 +101,6 @@ function M.read(arg, o)
     end
     local rec, line = rows[i], lines[i]
     i = i + 1
-    if first then
-      first = false
-      rec[1] = rec[1]:gsub("^\239\187\191", "")
-    end
     if not header then return rec, line end
     if not columns then
       columns = rec

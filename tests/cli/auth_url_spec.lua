@@ -145,6 +145,10 @@ describe("ghlua auth url", function()
       "%-%-scopes: unknown scopes or groups: 'contacts%.read' %(did you mean contacts%.readonly%?%), 'nope'" },
     { "a bad --login-window", { "--client-id", "a-b", "--redirect-uri", "http://x.test/cb", "--scopes", "forms",
       "--login-window", "tab" }, "%-%-login%-window: " },
+    { "a URL-encoded --client-id", { "--client-id", "abc%2Ddef", "--redirect-uri", "http://x.test/cb", "--scopes",
+      "forms" }, "%-%-client%-id: the client id \"abc%%2Ddef\" holds a control character or a '%%'" },
+    { "a --redirect-uri with a control character", { "--client-id", "a-b", "--redirect-uri", "http://x.test/c\1b",
+      "--scopes", "forms" }, "%-%-redirect%-uri: the redirect URI '.*' is not an absolute" },
   } do
     it("refuses " .. c[1] .. " with status 2", function()
       local argv = { "auth", "url" }
@@ -155,6 +159,15 @@ describe("ghlua auth url", function()
       assert.matches("; usage: ghlua auth url", r.err)
     end)
   end
+
+  -- found by tests/fuzz (target check: authorize_url's links pass check_url)
+  it("builds a link for a redirect URI with escapes of its own that auth check passes", function()
+    local ru = "https://app.example.com/cb?next=%2Fhome"
+    local r = url("--redirect-uri", ru, "--scopes", "contacts", "--state", "s")
+    assert.matches("redirect_uri=https%%3A%%2F%%2Fapp%.example%.com%%2Fcb%%3Fnext%%3D%%252Fhome&", r.out)
+    local c = check(r.out:gsub("\n$", ""), "--app-client-id", CLIENT, "--app-redirect-uri", ru)
+    assert.are.equal(0, c.code, c.out)
+  end)
 
   it("builds links that auth check passes", function()
     local r = url("--scopes", "contacts calendars", "--state", "s")
@@ -282,6 +295,13 @@ describe("ghlua auth check", function()
     local r = check(link { scope = "locations%252FcustomFields.readonly" })
     reports(r, "double_encoded", "%%252F")
     assert.is_nil(r.out:find("unknown_scope", 1, true))
+  end)
+
+  it("flags a doubly-encoded redirect URI, not one with escapes of its own", function()
+    reports(check(link { redirect = "redirect_uri=http%253A%252F%252F127.0.0.1%253A8080%252Fcb" }), "double_encoded",
+            "'redirect_uri' is encoded twice")
+    local r = check(link { redirect = "redirect_uri=https%3A%2F%2Fapp.example.com%2Fcb%3Fnext%3D%252Fhome" })
+    assert.are.equal(0, r.code, r.out)
   end)
 
   it("flags a repeated scope", function()

@@ -4,6 +4,7 @@
 local csv = require "ghl.csv"
 local native = require "ghl._csv"
 local run = require "support.run"
+local cjson_null = require("cjson").null
 
 local function all(text, o)
   local rows, lines = {}, {}
@@ -141,6 +142,20 @@ describe("ghl.csv.write", function()
     assert.are.equal("1,,x\r\n", csv.encode({ { 1, nil, "x" } }, { eol = "\r\n" }))
     assert.are.equal("a,b\n1,\"[1,2]\"\n", csv.encode({ { b = { 1, 2 }, a = 1 } }))
     assert.are.equal("", csv.encode({}))
+  end)
+
+  -- found by tests/fuzz (target csv: what csv.encode writes reads back)
+  it("writes what reads back: one empty field, tabs around a field, a leading byte order mark", function()
+    local rows = { { "" }, { "r" }, { "\t", "x\t" } }
+    local text = csv.encode(rows)
+    assert.are.equal('""\nr\n"\t","x\t"\n', text)
+    assert.are.same(rows, csv.parse(text, { header = false }))
+    assert.are.equal('n\n""\n', csv.encode({ { n = cjson_null } }, { columns = { "n" } }))
+    local bom = "\239\187\191"
+    local two = csv.parse(bom .. bom .. "a,b\n", { header = false })
+    assert.are.same({ { bom .. "a", "b" } }, two)
+    assert.are.equal('"' .. bom .. 'a",b\n', csv.encode(two))
+    assert.are.same(two, csv.parse(csv.encode(two), { header = false }))
   end)
 end)
 

@@ -227,6 +227,17 @@ describe("ghl.scopes.parse", function()
     assert.matches("'zzzz'", err.message)
   end)
 
+  -- found by tests/fuzz (target check: a link with a long unknown scope
+  -- took seconds per kilobyte, every candidate's full edit distance)
+  it("computes edit distances up to a limit, and suggests nothing for a very long name", function()
+    assert.are.equal(3, scopes.distance("kitten", "sitting"))
+    assert.are.equal(3, scopes.distance("kitten", "sitting", 3))
+    assert.are.equal(2, scopes.distance("kitten", "sitting", 1))
+    assert.are.equal(3, scopes.distance(("contacts"):rep(1000), "contacts", 2))
+    assert.are.same({}, scopes.suggest(("contacts"):rep(1000)))
+    assert.are.equal("contacts.readonly", scopes.suggest("contacts.readonli")[1])
+  end)
+
   it("suggests the right case for a case-only mismatch (scope names are case-sensitive)", function()
     local _, err = scopes.parse("Contacts.readonly")
     assert.matches("did you mean contacts%.readonly%? scope names are case%-sensitive", err.message)

@@ -61,10 +61,14 @@ function M.authorize_url(o)
     invalid("client_id", "the client id is missing: copy it from the app's Auth page in the marketplace portal")
   end
   if cid:find("%s") then invalid("client_id", "the client id '" .. cid .. "' contains spaces") end
+  if cid:find("[%c%%]") then
+    invalid("client_id", "the client id " .. string.format("%q", cid) .. " holds a control character or a '%':"
+      .. " copy it as the app's Auth page shows it, not URL-encoded")
+  end
   if type(ru) ~= "string" or ru == "" then
     invalid("redirect_uri", "the redirect URI is missing: give one registered on the app")
   end
-  if not absolute(ru) or ru:find("%s") then
+  if not absolute(ru) or ru:find("[%s%c]") then
     invalid("redirect_uri", "the redirect URI '" .. ru .. "' is not an absolute http(s) URL: give scheme, host and path"
       .. " exactly as registered on the app (e.g. http://127.0.0.1:8080/callback)")
   end
@@ -76,8 +80,8 @@ function M.authorize_url(o)
   local state = o.state
   if state == nil then state = random_state() end
   if state ~= false and (type(state) ~= "string" or state == "") then invalid("state", "the state must be a non-empty string") end
-  if o.version_id ~= nil and (type(o.version_id) ~= "string" or not o.version_id:match("^%S+$")) then
-    invalid("version_id", "the version id must be a non-empty string without spaces")
+  if o.version_id ~= nil and (type(o.version_id) ~= "string" or not o.version_id:match("^[^%s%c%%]+$")) then
+    invalid("version_id", "the version id must be a non-empty string without spaces, control characters or '%'")
   end
   local q = {
     "response_type=code",
@@ -126,10 +130,20 @@ local function split(url)
   return link
 end
 
+-- Was parameter k, whose value is `value` once decoded, encoded twice?
+-- Its value still holds %XX escapes, except where they may belong to it:
+-- the state is opaque, and a redirect URI may carry escapes of its own
+-- (it was encoded twice when only a second decoding makes it absolute).
+local function encoded_twice(k, value)
+  if k == "state" then return false end
+  if k == "redirect_uri" then return not absolute(value) and absolute(unescape(value)) end
+  return value:find("%%%x%x") ~= nil
+end
+
 -- A parameter name that is probably a typo of a known one.
 local function similar(name, known)
   local a, b = name:lower():gsub("[^%a]", ""), known:gsub("[^%a]", "")
-  local d = scopes.distance(a, b)
+  local d = scopes.distance(a, b, 2)
   return d <= 1 or (d <= 2 and #b >= 8) or a:sub(1, #b) == b or (#a >= 5 and b:sub(1, #a) == a)
 end
 
@@ -184,7 +198,7 @@ function M.check_url(url, opts)
       add("error", "duplicate_parameter", string.format("the parameter '%s' appears %d times", k, p.count),
           "keep one '" .. k .. "='", k)
     end
-    if p.raw:find("%%25%x%x") then
+    if p.raw:find("%%25%x%x") and encoded_twice(k, p.value) then
       add("error", "double_encoded", string.format("'%s' is encoded twice (%s)", k, p.raw:match("%%25%x%x")),
           "encode it once: a space is %20 or +, a slash / or %2F", k)
       p.value = unescape(p.value)
@@ -237,7 +251,7 @@ function M.check_url(url, opts)
 
   local ru = value("redirect_uri")
   if ru and ru ~= "" then
-    if not absolute(ru) or ru:find("%s") then
+    if not absolute(ru) or ru:find("[%s%c]") then
       add("error", "redirect_not_absolute", "the redirect URI '" .. ru .. "' is not an absolute http(s) URL",
           "use the full URI registered on the app, with scheme and host" .. (app.redirect_uri and (": " .. app.redirect_uri) or ""), "redirect_uri")
     elseif app.redirect_uri and ru ~= app.redirect_uri then

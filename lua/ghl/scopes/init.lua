@@ -162,16 +162,24 @@ end
 
 ---- Suggestions ----
 
--- distance(a, b) -> the Levenshtein edit distance between two strings.
-local function distance(a, b)
+-- distance(a, b [, limit]) -> the Levenshtein edit distance between two
+-- strings. With limit, a distance above it comes back as limit + 1, found
+-- early: when the lengths differ by more, or once a whole row of the table
+-- is past it (rows never get smaller), so a long name costs little.
+local function distance(a, b, limit)
+  if limit and math.abs(#a - #b) > limit then return limit + 1 end
   local prev, cur = {}, {}
   for j = 0, #b do prev[j] = j end
   for i = 1, #a do
+    local best = i
     cur[0] = i
     for j = 1, #b do
       local cost = a:byte(i) == b:byte(j) and 0 or 1
-      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+      local v = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+      cur[j] = v
+      if v < best then best = v end
     end
+    if limit and best > limit then return limit + 1 end
     prev, cur = cur, prev
   end
   return prev[#b]
@@ -203,8 +211,9 @@ function M.suggest(name)
     if #input >= 3 and c.cmp:sub(1, #input) == input then
       score = 0.5
     else
-      local d = distance(input, c.cmp)
-      if d <= math.max(2, #input // 6) then score = d end
+      local limit = math.max(2, #input // 6)
+      local d = distance(input, c.cmp, limit)
+      if d <= limit then score = d end
       local same = 0
       while same < #input and input:byte(same + 1) == c.cmp:byte(same + 1) do same = same + 1 end
       if same >= 5 and same >= #input - 3 then score = math.min(score or 2, 2) end
