@@ -55,7 +55,6 @@ int luaopen_cjson_safe(lua_State *L);  /* not declared by lua-cjson.h */
 #define RESPONSE_MT "ghl.http.response"
 #define BUF_MT "ghl.http.buf"
 #define MAX_BODY ((size_t)512 * 1024 * 1024)
-#define POOL_SIZE 64
 
 /* ---- Process-wide state ---- */
 
@@ -64,8 +63,6 @@ struct transfer;
 static struct {
   CURLM *multi;
   CURLSH *share;
-  CURL *pool[POOL_SIZE];   /* idle easy handles, kept for reuse */
-  int npool;
   int running;             /* transfers in the multi */
   struct transfer *active; /* those transfers, linked through prev/next */
   int trace;               /* print requests to stderr */
@@ -117,7 +114,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud) {
 }
 
 /* CURLOPT_READFUNCTION: the body of a non-idempotent request, from
-** t->reqbody. ud is NULL on a pooled handle (never called then). */
+** t->reqbody. */
 static size_t on_read(char *p, size_t size, size_t n, void *ud) {
   struct transfer *t = ud;
   size_t left;
@@ -359,13 +356,17 @@ static CURLcode on_ssl_ctx(CURL *easy, void *ctx, void *ud) {
   return CURLE_OK;
 }
 
-/* An easy handle from the pool, or a new one with the options every
-** request shares set once; start_transfer sets the rest each time. Owned
-** by the transfer until transfer_release pools or frees it. */
+/* A new easy handle with the options every request shares; start_transfer
+** sets the rest. Owned by the transfer until transfer_release frees it.
+** Handles are never reused: libcurl 7.88 keeps state across a handle's
+** transfers that a server can turn against it. A response whose first
+** header line is folded (starts with a space or tab) reads the previous
+** transfer's freed last header (a heap use-after-free, curl#11101, fixed in
+** 8.1.0), and the retry count is never reset (curl#18926, fixed in 8.17).
+** Connections are kept by the multi handle, not by easy handles, so they
+** are still reused. */
 static CURL *get_easy(void) {
-  CURL *easy;
-  if (G.npool > 0) return G.pool[--G.npool];
-  easy = curl_easy_init();
+  CURL *easy = curl_easy_init();
   if (easy == NULL) return NULL;
   curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(easy, CURLOPT_USERAGENT, "ghlua/" GHLUA_VERSION);
@@ -402,35 +403,12 @@ static void detach(struct transfer *t) {
   G.running--;
 }
 
-/* Return t's easy handle to the pool (or free it) and release its memory.
-** Idempotent; used by __gc/__close and after a response is built. Only the
-** handle of a transfer that succeeded on a connection it did not open goes
-** back: libcurl 7.88 counts the retries of a handle over its whole life
-** (data->state.retrycount, reset by curl_easy_reset only; fixed in 8.17,
-** curl#18926), and a retry always opens a connection, so a pooled handle
-** never carries a count that would make libcurl give up on its next one. */
+/* Free t's easy handle (see get_easy) and release its memory. Idempotent;
+** used by __gc/__close and after a response is built. */
 static void transfer_release(struct transfer *t) {
   if (t->easy) {
-    long connects = 1;
-    int reuse = t->done && t->result == CURLE_OK && !t->aborted;
     detach(t);
-    if (reuse) curl_easy_getinfo(t->easy, CURLINFO_NUM_CONNECTS, &connects);
-    if (G.multi && G.npool < POOL_SIZE && reuse && connects == 0) {
-      /* no curl_easy_reset: get_easy's options stay; drop what points
-         into t, and start_transfer sets the method and the rest */
-      curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, NULL);
-      curl_easy_setopt(t->easy, CURLOPT_POSTFIELDS, NULL);
-      curl_easy_setopt(t->easy, CURLOPT_ERRORBUFFER, NULL);
-      curl_easy_setopt(t->easy, CURLOPT_WRITEDATA, NULL);
-      curl_easy_setopt(t->easy, CURLOPT_HEADERDATA, NULL);
-      curl_easy_setopt(t->easy, CURLOPT_READDATA, NULL);
-      curl_easy_setopt(t->easy, CURLOPT_SEEKDATA, NULL);
-      curl_easy_setopt(t->easy, CURLOPT_PREREQDATA, NULL);
-      curl_easy_setopt(t->easy, CURLOPT_PRIVATE, NULL);
-      G.pool[G.npool++] = t->easy;
-    } else {
-      curl_easy_cleanup(t->easy);
-    }
+    curl_easy_cleanup(t->easy);
     t->easy = NULL;
   }
   curl_slist_free_all(t->hdrs);
@@ -651,9 +629,6 @@ static int start_transfer(lua_State *L) {
   /* wait for a connection that may multiplex (HTTP/2, so TLS only); over
      cleartext that wait would queue behind a slow request in flight */
   curl_easy_setopt(t->easy, CURLOPT_PIPEWAIT, strncmp(t->url, "https://", 8) == 0 ? 1L : 0L);
-  /* the method, from a clean GET (a pooled handle may have sent anything) */
-  curl_easy_setopt(t->easy, CURLOPT_CUSTOMREQUEST, NULL);
-  curl_easy_setopt(t->easy, CURLOPT_HTTPGET, 1L);
   if (strcmp(t->method, "GET") == 0 && t->reqbody.data == NULL) {
     /* done */
   } else if (strcmp(t->method, "HEAD") == 0) {
@@ -1095,10 +1070,7 @@ static int http_parse_url(lua_State *L) {
 
 /* __gc of the module sentinel: tear down the multi at lua_close. */
 static int state_gc(lua_State *L) {
-  int i;
   (void)L;
-  for (i = 0; i < G.npool; i++) curl_easy_cleanup(G.pool[i]);
-  G.npool = 0;
   if (G.multi) curl_multi_cleanup(G.multi);
   if (G.share) curl_share_cleanup(G.share);
   G.multi = NULL;

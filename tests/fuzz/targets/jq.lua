@@ -7,10 +7,12 @@
 -- format's output formats to itself. A filter never holds a NUL byte (a
 -- command line cannot carry one; ghl.jq.compile refuses one as a misuse):
 -- such an input only has its JSON text run.
--- libjq 1.6 aborts or grows without bound on a few filters (input and
--- inputs without a callback, date builtins on huge numbers, gsub with an
--- empty regex): known.lua keeps those out of a run until jq filters run
--- contained.
+-- libjq 1.6 aborts or grows without bound on a few filters (date builtins
+-- on huge numbers, gsub with an empty regex, include without a library
+-- path): ghl.jq runs filters in a worker process under limits, so those
+-- end as ghl.errors of kind "jq" with a reason (abort, memory, time,
+-- output). A worker that died of a signal libjq does not raise itself
+-- (reason "crash": SEGV, a sanitizer report) is a finding.
 local jq = require "ghl.jq"
 local E = require "ghl.error"
 local check = require "check"
@@ -18,6 +20,15 @@ local check = require "check"
 local MAX_OUTPUTS = 1000
 
 local function stop() E.raise { kind = "fuzz", message = "output limit" } end
+
+-- A contained failure of the worker is expected, a crash is not.
+local function contained(err, what)
+  check.truth(err.reason ~= "crash", what .. ": the jq worker crashed: " .. tostring(err.message)
+    .. " " .. tostring(err.detail))
+end
+
+-- Limits small enough for a fuzzer's pace.
+local LIMITS = { timeout = 2, memory = 256 * 2 ^ 20, output = 2 ^ 20 }
 
 local function run(prog, text, opts)
   local n = 0
@@ -31,6 +42,7 @@ local function run(prog, text, opts)
   elseif res == nil then
     check.expected(err)
     check.truth(err.kind == "decode" or err.kind == "jq", "run error kind " .. tostring(err.kind))
+    if err.kind == "jq" then contained(err, "run") end
   end
 end
 
@@ -45,12 +57,14 @@ return function(data)
     check.equal(ferr.kind, "decode", "format error kind")
   end
   if filter:find("\0", 1, true) then filter = "." end
-  local prog <close>, err = jq.compile(filter)
+  local prog <close>, err = jq.compile(filter, LIMITS)
   if not prog then
     check.expected(err)
-    check.equal(err.kind, "usage", "compile error kind")
+    check.truth(err.kind == "usage" or err.kind == "jq", "compile error kind " .. tostring(err.kind))
+    if err.kind == "jq" then contained(err, "compile") end
     return
   end
-  run(prog, text)
-  run(prog, text, { raw = true, sort = true, indent = 1 })
+  run(prog, text, LIMITS)
+  run(prog, text, { raw = true, sort = true, indent = 1, timeout = LIMITS.timeout, memory = LIMITS.memory,
+    output = LIMITS.output })
 end
