@@ -300,6 +300,20 @@ local function mint(crow, location_id)
 end
 M.mint = mint
 
+-- mint_stored(crow, location_id [, keep]) -> the stored row of location_id:
+-- minted from Company row `crow` and saved, one task of this process at a
+-- time per location. A row stored meanwhile (another task minted it) is
+-- returned as it is when keep(row) says so (default: any row).
+function M.mint_stored(crow, location_id, keep)
+  return exclusive("mint\0" .. crow.app .. "\0" .. location_id, function()
+    local again = M.store():get_token(crow.app, location_id)
+    if again and (not keep or keep(again)) then return again end
+    local tok = mint(crow, location_id)
+    return M.save(M.app(crow.app), tok, { user_type = "Location", location_id = location_id,
+                                          company_id = crow.resource_id })
+  end)
+end
+
 -- ---- Recovery without presenting a refresh token ----
 
 M.RECOVER_TRIES = 4   -- Reconnect + exchange rounds at most
@@ -579,16 +593,7 @@ end
 function M.token(q)
   q = q or {}
   local row, crow = M.find(q)
-  if not row and crow and q.location then
-    row = exclusive("mint\0" .. crow.app .. "\0" .. q.location, function()
-      -- another task of this process may have minted it meanwhile
-      local again = M.store():get_token(crow.app, q.location)
-      if again then return again end
-      local a = M.app(crow.app)
-      local tok = mint(crow, q.location)
-      return M.save(a, tok, { user_type = "Location", location_id = q.location, company_id = crow.resource_id })
-    end)
-  end
+  if not row and crow and q.location then row = M.mint_stored(crow, q.location) end
   if not row then
     fail("no token for " .. describe(q),
          "log in with 'ghlua auth login'" .. (q.location and "" or ", or name one with --location ID"),

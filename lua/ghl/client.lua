@@ -113,6 +113,27 @@ local function wait(s)
   loop.sleep(clamp(s, 0, M.MAX_WAIT))
 end
 
+-- How long a request in bucket b must wait at `now` (monotonic seconds)
+-- before it may be sent: 0 when it may go at once.
+local function delay(b, now)
+  while b.head <= #b.sent and b.sent[b.head] <= now - b.interval do b.head = b.head + 1 end
+  if b.head > 256 then
+    b.sent = table.move(b.sent, b.head, #b.sent, 1, {})
+    b.head = 1
+  end
+  if b.probing and b.probing > now then return 0.005 end
+  if b.blocked_until > now then return b.blocked_until - now end
+  if #b.sent - b.head + 1 >= b.max then return b.sent[b.head] + b.interval - now + MARGIN end
+  return 0
+end
+
+-- wait_for(key) -> seconds a request in the bucket `key` (M.bucket_key)
+-- would wait for the throttle now; 0 when it would go at once. For a
+-- caller that must not block (the webhook receiver) and comes back later.
+function M.wait_for(key)
+  return delay(bucket(key), sys.now())
+end
+
 -- Wait until one more request fits in bucket b (whose budget is `who`'s,
 -- for messages), then count it as sent. Until a bucket has had an answer
 -- it does not know the server's limit, so its first request goes alone
@@ -126,16 +147,7 @@ local function acquire(b, who)
         " is used up for " .. who, hint = "nothing will succeed until the daily window resets; retry tomorrow" }
     end
     local now = sys.now()
-    while b.head <= #b.sent and b.sent[b.head] <= now - b.interval do b.head = b.head + 1 end
-    if b.head > 256 then
-      b.sent = table.move(b.sent, b.head, #b.sent, 1, {})
-      b.head = 1
-    end
-    local count = #b.sent - b.head + 1
-    local w = 0
-    if b.probing and b.probing > now then w = 0.005
-    elseif b.blocked_until > now then w = b.blocked_until - now
-    elseif count >= b.max then w = b.sent[b.head] + b.interval - now + MARGIN end
+    local w = delay(b, now)
     if w <= 0 then
       b.sent[#b.sent + 1] = now
       if not b.answered then b.probing = now + PROBE_WAIT; return true end

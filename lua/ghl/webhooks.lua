@@ -7,13 +7,16 @@
 -- than max_age seconds, de-duplicates on webhookId through the store's
 -- events table (an event whose handler failed may come again: HighLevel
 -- redelivers after our 429), stores the event with its raw body and
--- headers, runs the built-in handling (INSTALL mints and stores a location
--- token when an agency token is stored; UNINSTALL marks the resource's
--- stored tokens "uninstalled") and the user's handler
+-- headers, runs the built-in handling (INSTALL of a location mints and
+-- stores its token from the stored agency token, once, in the Company's
+-- rate budget, without ever holding up a delivery: what cannot go at once
+-- is queued and minted between deliveries by r:pump; UNINSTALL marks the
+-- resource's stored tokens "uninstalled") and the user's handler
 -- `function(event, ctx)`, where ctx.client is an API client for the
 -- event's location, made on first use. Authorization and Cookie headers
 -- are not stored.
---   M.receiver(opts):handle(req)  -> response, for ghl.server
+--   M.receiver(opts):handle(req)  -> response, for ghl.server; r:pump(),
+--     r:wait_time(max), r:resume() for the loop that serves it
 --   M.verify(body, headers, opts) -> scheme | nil, err
 --   M.parse(body), M.check_time(event, max_age), M.event_id(event, body)
 --   M.sign(body, private_key[, "rsa"]) -> base64 signature (tests, the simulator)
@@ -370,6 +373,10 @@ end
 
 -- ---- Built-in handling (INSTALL / UNINSTALL, as the official SDK) ----
 
+M.AGENCY_WAIT = 300     -- seconds a location's INSTALL waits for the agency token
+M.MINT_TRIES = 5        -- attempts of a queued mint that meets a passing failure
+M.PUMP_BUDGET = 0.25    -- seconds of queued minting per round between deliveries
+
 -- Does stored app `name` have the app id `app_id` (the client id's part
 -- before '-')? true when app_id is nil.
 local function app_matches(auth, name, app_id)
@@ -379,30 +386,77 @@ local function app_matches(auth, name, app_id)
   return cid ~= nil and (cid == app_id or cid:match("^([^-]+)") == app_id)
 end
 
--- INSTALL with a locationId: mint a location token from a stored agency
--- token of the same app and company, and store it. Returns a line for the
--- log.
-local function install(event, db)
+-- The stored agency (Company) OAuth token row of the event's app and
+-- company (any company when the event names none), or nil.
+local function agency_row(auth, db, event)
+  for _, r in ipairs(db:find_tokens { kind = "oauth", company = event.companyId }) do
+    if r.resource_type == "Company" and app_matches(auth, r.app, event.appId) then return r end
+  end
+end
+
+-- A stored row that still works: status ok (an expired access token is
+-- refreshed on use). An uninstalled, spent or doubtful one is minted anew.
+local function usable(row)
+  return row.status == "ok"
+end
+
+-- A usable stored OAuth token of the event's app for location loc, or nil.
+local function usable_row(auth, db, event, loc)
+  for _, r in ipairs(db:find_tokens { kind = "oauth", location = loc }) do
+    if usable(r) and app_matches(auth, r.app, event.appId) then return r end
+  end
+end
+
+-- The throttle bucket a mint from Company row crow goes through (the
+-- Company's: ghl.client.bucket_key), or nil when the app is gone.
+local function mint_bucket(auth, crow)
+  local a = auth.app(crow.app, true)
+  return a and require("ghl.client").bucket_key(a.client_id, crow.resource_id)
+end
+
+local function stored_line(loc, app)
+  return ("INSTALL on location %s: a token of app %s is stored already; nothing minted"):format(loc, app)
+end
+
+local function minted_line(loc, app)
+  return "INSTALL: stored a location token for " .. loc .. " (app " .. app .. ")"
+end
+
+-- INSTALL. For a location (HighLevel sends one per location of a bulk
+-- install), make sure a token of the app is stored for it: minted from
+-- the stored agency token through ghl.auth.mint_stored (the Company's
+-- throttle bucket, one task at a time per location), unless a usable one
+-- is stored already, so a repeated INSTALL mints nothing. With a receiver
+-- r the mint never waits in the delivery: when the agency token is not
+-- stored yet (HighLevel sends INSTALL as the consent ends, often before
+-- the app has exchanged its code) or the Company's rate budget is spent,
+-- the event is queued (r:defer) and r:pump mints it between deliveries.
+-- Returns a line for the log, and true when the event was queued.
+local function install(event, id, db, r)
   local auth = require "ghl.auth"
   local loc = event.locationId
   if type(loc) ~= "string" or loc == "" then
-    return "agency install of company " .. tostring(event.companyId) .. ": no location token to mint"
+    return "INSTALL on company " .. tostring(event.companyId)
+      .. ": the agency install; each location's token comes with its own INSTALL"
   end
-  local crow
-  for _, r in ipairs(db:find_tokens { kind = "oauth" }) do
-    if not crow and r.resource_type == "Company" and (event.companyId == nil or r.resource_id == event.companyId)
-        and app_matches(auth, r.app, event.appId) then
-      crow = r
-    end
-  end
+  local have = usable_row(auth, db, event, loc)
+  if have then return stored_line(loc, have.app) end
+  local crow = agency_row(auth, db, event)
   if not crow then
+    if r then
+      r:defer(id, event)
+      return ("INSTALL on location %s: no agency (Company) token stored for this app yet; waiting up to %d s for one"
+        .. " (a login may still be exchanging its code)"):format(loc, M.AGENCY_WAIT), true
+    end
     return "INSTALL on location " .. loc .. ": no agency (Company) token stored for this app, so no location token was minted"
   end
-  local ctoken = auth.token { app = crow.app, company = crow.resource_id }
-  local tok = require("ghl.oauth").location_token { access_token = ctoken, company_id = crow.resource_id,
-    location_id = loc }
-  auth.save(auth.app(crow.app), tok, { user_type = "Location", location_id = loc, company_id = crow.resource_id })
-  return "INSTALL: stored a location token for " .. loc .. " (app " .. crow.app .. ")"
+  if r and not r:may_mint(mint_bucket(auth, crow)) then
+    r:defer(id, event)
+    return ("INSTALL on location %s: queued; company %s's rate budget is spent for now"):format(loc, crow.resource_id), true
+  end
+  local row = auth.mint_stored(crow, loc, usable)
+  if r then r.stats.minted = r.stats.minted + 1 end
+  return minted_line(loc, row.app)
 end
 
 -- UNINSTALL: mark the stored OAuth tokens of the location (or, without
@@ -424,10 +478,19 @@ local function uninstall(event, db, id)
     event.locationId and "location" or "company", event.locationId or event.companyId)
 end
 
--- builtin(event, id, db) -> a log line or nil. Raises what minting raises.
-function M.builtin(event, id, db)
-  if event.type == "INSTALL" then return install(event, db) end
+-- builtin(event, id, db [, r]) -> a log line or nil, and true when the
+-- event was queued on receiver r (see install). Raises what minting
+-- raises; without r a mint waits for the throttle where it is.
+function M.builtin(event, id, db, r)
+  if event.type == "INSTALL" then return install(event, id, db, r) end
   if event.type == "UNINSTALL" then return uninstall(event, db, id) end
+end
+
+-- Would a queued mint meet a passing failure (one that may go away)?
+local function passing(e)
+  if not E.is(e) then return false end
+  if e.code == "outcome_unknown" or e.status == 429 or (e.status or 0) >= 500 then return true end
+  return e.kind == "connect" or e.kind == "timeout" or e.kind == "network" or e.kind == "tls"
 end
 
 -- ---- The receiver ----
@@ -440,11 +503,15 @@ Receiver.__index = Receiver
 -- off), handler (function or nil), builtins (default true), store (a
 -- ghl.store handle; default ghl.auth's), log(level, line) with level
 -- "event" (accepted), "reject", "error" or "info".
+-- The owner of the loop calls r:pump() between requests and waits at most
+-- r:wait_time(max) for them: queued INSTALLs are minted there (r.pending;
+-- their events are stored with status "pending" until then, and r:resume()
+-- queues the ones a stopped receiver left).
 function M.receiver(opts)
   opts = opts or {}
   local r = setmetatable({ opts = opts, path = opts.path, max_age = opts.max_age or M.MAX_AGE,
-    log = opts.log or function() end,
-    stats = { accepted = 0, rejected = 0, failed = 0, duplicates = 0 } }, Receiver)
+    log = opts.log or function() end, pending = { by_id = {} }, next_due = math.huge,
+    stats = { accepted = 0, rejected = 0, failed = 0, duplicates = 0, minted = 0, queued = 0 } }, Receiver)
   if r.path == "/" or r.path == "" then r.path = nil end
   return r
 end
@@ -551,26 +618,175 @@ function Receiver:dispatch(event, row, db)
       .. E.sanitize(msg, true))
     return answer(429, { error = "handler", message = what .. " failed; HighLevel will redeliver" })
   end
+  local queued = false
   if self.opts.builtins ~= false then
-    local ok, line = xpcall(M.builtin, function(e)
+    local ok, line, q = xpcall(M.builtin, function(e)
       if E.is(e) then return tostring(e) end
       return debug.traceback(tostring(e), 2)
-    end, event, id, db)
+    end, event, id, db, self)
     if not ok then return failed("built-in " .. event.type .. " handling", line) end
     if line then self.log("info", E.sanitize(line)) end
+    queued = q
   end
   if self.opts.handler then
     local ctx = M.context(event, row, { store = db, log = self.log })
     local ok, herr = M.run_handler(self.opts.handler, event, ctx)
-    if not ok then return failed("the handler", herr) end
+    if not ok then
+      -- its redelivery runs the built-in again
+      if queued then self:undefer(id) end
+      return failed("the handler", herr)
+    end
   end
-  db:set_event_status(id, "handled")
+  if queued then
+    db:set_event_status(id, "pending", "the location token is minted once the agency token and its rate budget allow")
+  else
+    db:set_event_status(id, "handled")
+  end
   self.stats.accepted = self.stats.accepted + 1
-  self.log("event", E.sanitize(string.format("200 %s %s%s%s%s", event.type, id,
+  self.log("event", E.sanitize(string.format("200 %s %s%s%s%s%s", event.type, id,
     row.location_id and (" location " .. row.location_id) or "",
     (row.attempts or 1) > 1 and (" (attempt " .. row.attempts .. ")") or "",
-    row.scheme == "none" and " (not verified)" or "")))
+    row.scheme == "none" and " (not verified)" or "", queued and " (token queued)" or "")))
   return answer(200, { ok = true, id = id })
+end
+
+-- ---- Queued INSTALLs ----
+
+-- Queue INSTALL event `event` (stored as `id`) for r:pump.
+function Receiver:defer(id, event)
+  local q = self.pending
+  if q.by_id[id] then return end
+  local now = sys.now()
+  local item = { id = id, event = event, since = now, due = now, tries = 0 }
+  q[#q + 1], q.by_id[id] = item, item
+  self.stats.queued = self.stats.queued + 1
+  self.next_due = math.min(self.next_due, now)
+end
+
+function Receiver:undefer(id)
+  local q = self.pending
+  if not q.by_id[id] then return end
+  q.by_id[id] = nil
+  for i, it in ipairs(q) do
+    if it.id == id then table.remove(q, i) break end
+  end
+end
+
+-- May a mint in throttle bucket `key` go now, without waiting, and ahead
+-- of nothing queued for the same bucket?
+function Receiver:may_mint(key)
+  if not key then return true end
+  for _, it in ipairs(self.pending) do
+    if it.key == key then return false end
+  end
+  return require("ghl.client").wait_for(key) <= 0
+end
+
+-- Queue the INSTALL events a stopped receiver left "pending" in the store.
+-- Returns how many.
+function Receiver:resume()
+  local db, n = self:store(), 0
+  for _, row in ipairs(db:list_events { type = "INSTALL" }) do
+    if row.status == "pending" then
+      local event = M.parse(row.body)
+      if event then
+        self:defer(row.id, event)
+        n = n + 1
+      end
+    end
+  end
+  return n
+end
+
+-- Try queued item `it` once. round: what this round of pump() learnt,
+-- {blocked = {bucket key -> when it has room}, agency = {appId/companyId
+-- -> Company row or false}}. Returns nil to keep it queued (it.due: when
+-- to try again), else the event's final status ("handled" or "failed")
+-- and a log line.
+function Receiver:try(it, db, round, now)
+  local auth = require "ghl.auth"
+  local ev, loc = it.event, it.event.locationId
+  if it.key and round.blocked[it.key] then
+    it.due = round.blocked[it.key]
+    return nil
+  end
+  local have = usable_row(auth, db, ev, loc)
+  if have then return "handled", stored_line(loc, have.app) end
+  local akey = tostring(ev.appId) .. "/" .. tostring(ev.companyId)
+  local crow = round.agency[akey]
+  if crow == nil then
+    crow = agency_row(auth, db, ev) or false
+    round.agency[akey] = crow
+  end
+  if not crow then
+    if now - it.since >= M.AGENCY_WAIT then
+      return "handled", ("INSTALL on location %s: no agency (Company) token of this app was stored within %d s;"
+        .. " no location token was minted"):format(loc, M.AGENCY_WAIT)
+    end
+    it.due = now + 0.5
+    return nil
+  end
+  it.key = mint_bucket(auth, crow)
+  if it.key then
+    local w = require("ghl.client").wait_for(it.key)
+    if w > 0 then
+      it.due = now + w
+      round.blocked[it.key] = it.due
+      return nil
+    end
+  end
+  local ok, row = pcall(auth.mint_stored, crow, loc, usable)
+  if ok then
+    self.stats.minted = self.stats.minted + 1
+    return "handled", minted_line(loc, row.app)
+  end
+  if not E.is(row) then
+    return "failed", "INSTALL on location " .. loc .. ": minting failed: " .. tostring(row)
+  end
+  it.tries = it.tries + 1
+  if passing(row) and it.tries < M.MINT_TRIES then
+    it.due = now + 2 ^ it.tries
+    self.log("error", E.sanitize(("INSTALL on location %s: minting failed (%s); trying again in %d s"):format(
+      loc, row.message, 2 ^ it.tries)))
+    return nil
+  end
+  return "failed", ("INSTALL on location %s: minting failed: %s"):format(loc, row.message)
+end
+
+-- Mint what is queued and may go now, for PUMP_BUDGET seconds at most
+-- (deliveries keep being answered between rounds). Never raises for a
+-- failed mint: the event is marked "failed" with the reason, and logged.
+function Receiver:pump()
+  local q = self.pending
+  local now = sys.now()
+  if #q == 0 or self.next_due > now then return end
+  local db = self:store()
+  local round, i, next_due = { blocked = {}, agency = {} }, 1, math.huge
+  while i <= #q do
+    local it = q[i]
+    local status, line
+    if it.due <= now and sys.now() - now < M.PUMP_BUDGET then
+      status, line = self:try(it, db, round, sys.now())
+    end
+    if status then
+      table.remove(q, i)
+      q.by_id[it.id] = nil
+      db:set_event_status(it.id, status, status == "failed" and line or nil)
+      if status == "failed" then self.stats.failed = self.stats.failed + 1 end
+      self.log(status == "failed" and "error" or "info", E.sanitize(line))
+    else
+      -- not tried this round (its time, or the round's budget): soon
+      next_due = math.min(next_due, it.due > now and it.due or sys.now())
+      i = i + 1
+    end
+  end
+  self.next_due = next_due
+end
+
+-- How long the loop may wait for requests before pump() is due: at most max.
+function Receiver:wait_time(max)
+  if #self.pending == 0 then return max end
+  return math.max(0, math.min(max, self.next_due - sys.now()))
 end
 
 -- ---- Replay ----

@@ -808,7 +808,7 @@ describe("ghlua sim installed locations and locations search over 250 locations"
       pages[#pages + 1] = body
       assert.are.equal(250, p.totalRecords)
       assert.are.equal(#body.items, p.currentPageSize)
-      assert.are.equal(false, body.installToFutureLocations)
+      assert.are.equal(true, body.installToFutureLocations)   -- "--auto-approve": every location and future ones
       for _, l in ipairs(body.items) do
         assert.is_nil(seen[l._id], "repeated " .. l._id)
         seen[l._id] = true

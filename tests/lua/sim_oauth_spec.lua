@@ -202,6 +202,9 @@ describe("ghlua sim OAuth", function()
         { { "sim", "--app-type", "Robot" }, "must be Location or Company" },
         { { "sim", "--token-delay-ms", "10", "--token-delay-phase", "during" }, "before or after" },
         { { "sim", "--auto-approve", "NoSuchLocation00001" }, "no location NoSuchLocation00001" },
+        { { "sim", "--auto-approve", "company:" }, "at least one location id" },
+        { { "sim", "--auto-approve", "company:" .. LOC .. ",NoSuchLocation00002" }, "no location NoSuchLocation00002" },
+        { { "sim", "--auto-approve", "company:a/b" }, "is not a location id" },
       }
       for _, c in ipairs(cases) do
         local r = run.ghlua(c[1])
@@ -324,6 +327,10 @@ describe("ghlua sim OAuth", function()
       assert.is_string(body.refreshTokenId)
       assert.is_string(body.userId)
       assert.is_string(body.traceId)
+      -- the agency install's fields are a Company token's only
+      assert.is_nil(body.approvedLocations)
+      assert.is_nil(body.approveAllLocations)
+      assert.is_nil(body.installToFutureLocations)
       local p = jwt_payload(body.access_token)
       assert.are.same({ "Location", LOC, APP }, { p.authClass, p.authClassId, p.sourceId })
       assert.are.same({ "contacts.readonly", "contacts.write" }, p.oauthMeta.scopes)
@@ -528,45 +535,39 @@ describe("ghlua sim OAuth", function()
       assert.are.equal(401, resp.status)   -- no Version header
     end)
 
-    it("lists installed locations with skip/limit paging and the isInstalled filter", function()
-      local installed = { s.ready.locations[5].id, s.ready.locations[6].id }
-      for _, id in ipairs(installed) do
-        assert.are.equal(200, api(s, "POST", "/oauth/locationToken", company.access_token,
-          { form = { companyId = COMPANY, locationId = id } }).status)
-      end
+    it("lists installed locations with skip/limit paging; count is every location of the company", function()
       local function page(q)
         q.companyId, q.appId = COMPANY, q.appId or AGENCY:match("^[^-]+")
         local resp, body = api(s, "GET", "/oauth/installedLocations", company.access_token, { query = q })
         assert.are.equal(200, resp.status, resp.body)
         return body
       end
-      local seen, total = {}, nil
+      local seen = {}
       for skip = 0, 6, 3 do
         local body = page { skip = tostring(skip), limit = "3" }
-        total = body.count
-        assert.are.equal(false, body.installToFutureLocations)
+        assert.are.equal(7, body.count)
+        assert.are.equal(true, body.installToFutureLocations)
         assert.are.equal(skip < 6 and 3 or 1, #body.locations)
         for _, l in ipairs(body.locations) do
           assert.is_nil(seen[l._id], "repeated " .. l._id)
           seen[l._id] = l
           assert.is_string(l.name)
           assert.is_string(l.address)
-          assert.is_boolean(l.isInstalled)
+          -- "company" approved every location
+          assert.is_true(l.isInstalled)
+          assert.is_string(l.installedAt)
+          assert.are.equal(AGENCY:match("^[^-]+"), l.versionId)
         end
       end
-      assert.are.equal(7, total)
       for _, loc in ipairs(s.ready.locations) do assert.is_truthy(seen[loc.id], loc.id) end
-      local body = page { isInstalled = "true", appId = AGENCY }
-      local ids = {}
-      for _, l in ipairs(body.locations) do
-        assert.is_true(l.isInstalled)
-        assert.is_string(l.installedAt)
-        ids[l._id] = true
-      end
-      for _, id in ipairs(installed) do assert.is_true(ids[id], id) end
-      assert.are.equal(#body.locations, body.count)
-      assert.are.equal(7 - body.count, page({ isInstalled = "false" }).count)
+      assert.are.same({ 7, 7 }, { #page({ isInstalled = "true", appId = AGENCY, limit = "20" }).locations,
+        page({ isInstalled = "true" }).count })
+      local none = page { isInstalled = "false" }
+      assert.are.same({ 0, 7 }, { #none.locations, none.count })
       assert.are.equal(0, #page({ skip = "7" }).locations)
+      assert.are.same({ LOC }, { page({ locationId = LOC }).locations[1]._id })
+      assert.are.equal(422, (api(s, "GET", "/oauth/installedLocations", company.access_token,
+        { query = { companyId = COMPANY, appId = AGENCY, isInstalled = "yes" } })).status)
     end)
 
     it("refuses PITs and other companies on installedLocations", function()
@@ -607,6 +608,233 @@ describe("ghlua sim OAuth", function()
       assert.are.equal(422, resp.status)
       assert.is_true(s.stats().oauth.reconnects >= 2)
     end)
+  end)
+end)
+
+describe("ghlua sim agency installs (FACTS §3)", function()
+  local s, apps_file, L
+  local APP_ID = AGENCY:match("^[^-]+")
+  local SCOPE = "oauth.readonly oauth.write contacts.readonly"
+
+  setup(function()
+    apps_file = write_file(APPS_JSON)
+    s = sim.start { "--apps", apps_file, "--locations", "4", "--rate-max", "100000" }
+    L = {}
+    for i, loc in ipairs(s.ready.locations) do L[i] = loc.id end
+  end)
+  teardown(function()
+    if s then s.stop() end
+    os.remove(apps_file)
+  end)
+
+  -- The simulator's deliveries since mark (GET /__sim/webhooks), and the new mark.
+  local function webhooks_since(mark)
+    local info = assert(http.request { url = s.url .. "/__sim/webhooks", timeout = 10 }):json()
+    local out = {}
+    for i = (mark or 0) + 1, #info.deliveries do out[#out + 1] = info.deliveries[i] end
+    return out, #info.deliveries
+  end
+
+  local function installed(tok, q, version)
+    q.companyId, q.appId = COMPANY, APP_ID
+    local path = version == "v3" and "/oauth/installed-locations" or "/oauth/installedLocations"
+    local resp, body = api(s, "GET", path, tok, { query = q, version = version })
+    assert.are.equal(200, resp.status, resp.body)
+    local ids = {}
+    for _, l in ipairs(body.locations or body.items) do ids[#ids + 1] = l._id end
+    return ids, body
+  end
+
+  local function location_token(tok, id, version)
+    local path = version == "v3" and "/oauth/location-token" or "/oauth/locationToken"
+    return api(s, "POST", path, tok, { form = { companyId = COMPANY, locationId = id }, version = version })
+  end
+
+  local function reconnect(t)
+    t.clientKey, t.clientSecret = AGENCY, AGENCY_SECRET
+    local resp = assert(http.request { method = "POST", url = s.url .. "/oauth/reconnect", json = t, timeout = 10 })
+    return resp, resp:json()
+  end
+
+  local function add_location(fields)
+    local resp = assert(http.request { method = "POST", url = s.url .. "/__sim/locations", json = fields,
+      timeout = 10 })
+    return resp, resp:json()
+  end
+
+  local function uninstall_agency()
+    local resp = assert(http.request { method = "POST", url = s.url .. "/__sim/uninstall", timeout = 10,
+      json = { companyId = COMPANY, clientId = AGENCY } })
+    assert.are.equal(200, resp.status, resp.body)
+    return resp:json().uninstalled
+  end
+
+  it("a Company consent approving a chosen list installs the agency and those locations only", function()
+    s.oauth { auto_approve = "company:" .. L[4] .. "," .. L[2] }
+    local _, mark = webhooks_since()
+    local body = login(s, { scope = SCOPE }, AGENCY)
+    -- the token answer (FACTS §2): the approved locations, in the company's order
+    assert.are.same({ "Company", COMPANY, { L[2], L[4] }, true, false, false },
+      { body.userType, body.companyId, body.approvedLocations, body.isBulkInstallation,
+        body.approveAllLocations, body.installToFutureLocations })
+    assert.is_nil(body.locationId)
+    -- one INSTALL for the agency, then one per approved location, each with companyId
+    local sent = webhooks_since(mark)
+    assert.are.same({ "INSTALL", "Company", COMPANY }, { sent[1].type, sent[1].installType, sent[1].companyId })
+    assert.is_nil(sent[1].locationId)
+    assert.are.equal(3, #sent)
+    for i, id in ipairs { L[2], L[4] } do
+      assert.are.same({ "INSTALL", "Location", COMPANY, id }, { sent[i + 1].type, sent[i + 1].installType,
+        sent[i + 1].companyId, sent[i + 1].locationId })
+      assert.is_string(sent[i + 1].userId)
+    end
+
+    -- installedLocations (v2): the filter works, count is the company's total
+    local tok = body.access_token
+    local ids, all = installed(tok, {})
+    assert.are.same({ L, 5, false }, { ids, all.count, all.installToFutureLocations })
+    local yes, yes_body = installed(tok, { isInstalled = "true" })
+    assert.are.same({ { L[2], L[4] }, 5 }, { yes, yes_body.count })
+    for _, l in ipairs(yes_body.locations) do
+      assert.is_true(l.isInstalled)
+      assert.is_string(l.installedAt)
+    end
+    local no, no_body = installed(tok, { isInstalled = "false" })
+    assert.are.same({ { L[1], L[3], L[5] }, 5 }, { no, no_body.count })
+    for _, l in ipairs(no_body.locations) do
+      assert.is_false(l.isInstalled)
+      assert.is_nil(l.installedAt)
+    end
+    -- v3: totalRecords counts the matching locations, across pages
+    local v3yes, v3body = installed(tok, { isInstalled = "true", pageSize = 1 }, "v3")
+    assert.are.same({ { L[2] }, 2, true, false }, { v3yes, v3body.pagination.totalRecords,
+      v3body.pagination.hasNextPage, v3body.installToFutureLocations })
+    assert.is_nil(v3body.pagination.estimatedTotalRecords)
+    assert.are.equal(3, select(2, installed(tok, { isInstalled = "false" }, "v3")).pagination.totalRecords)
+    assert.are.equal(5, select(2, installed(tok, {}, "v3")).pagination.totalRecords)
+
+    -- location tokens only where the app is installed, v2 and v3
+    local resp, lt = location_token(tok, L[2])
+    assert.are.same({ 200, L[2] }, { resp.status, lt.locationId })
+    for _, version in ipairs { "2021-07-28", "v3" } do
+      local r, err = location_token(tok, L[3], version)
+      assert.are.same({ 400, 400, "The app is not installed on this location.", "Bad Request" },
+        { r.status, err.statusCode, err.message, err.error }, version)
+    end
+    resp, lt = location_token(tok, L[4], "v3")
+    assert.are.equal(200, resp.status, resp.body)
+    assert.are.same({ "Bearer", L[4], APP_ID }, { lt.tokenType, lt.locationId, lt.appId })
+    assert.is_string(lt.accessToken)
+    assert.is_string(lt.refreshToken)
+    assert.is_nil(lt.access_token)
+    assert.are.equal(200, api(s, "GET", "/contacts/", lt.accessToken, { query = { locationId = L[4] } }).status)
+    -- minting installed nothing more
+    assert.are.same({ L[2], L[4] }, (installed(tok, { isInstalled = "true" })))
+    assert.is_true(s.stats().oauth.not_installed >= 2)
+
+    -- Reconnect agrees with installedLocations
+    local rc, rbody = reconnect { locationId = L[2] }
+    assert.are.equal(200, rc.status, rc.body)
+    local ex, again = exchange(s, rbody.authorizationCode, AGENCY)
+    assert.are.same({ 200, "Location", L[2] }, { ex.status, again.userType, again.locationId })
+    rc, rbody = reconnect { locationId = L[3] }
+    assert.are.same({ 400, "The app is not installed on this location." }, { rc.status, rbody.message })
+    assert.are.equal(200, (reconnect { companyId = COMPANY }).status)
+
+    -- a location added later: not installed without future locations
+    local _, mark2 = webhooks_since()
+    local added, info = add_location { name = "Sim Later Branch" }
+    assert.are.equal(201, added.status, added.body)
+    assert.are.same({ "Sim Later Branch", COMPANY, {} }, { info.name, info.companyId, info.installed })
+    assert.are.equal(0, #webhooks_since(mark2))
+    local _, later = installed(tok, { locationId = info.id })
+    assert.are.same({ false, 6 }, { later.locations[1].isInstalled, later.count })
+    assert.are.equal(400, (location_token(tok, info.id)).status)
+    rc = reconnect { locationId = info.id }
+    assert.are.equal(400, rc.status)
+  end)
+
+  it("approving every location and future ones installs each, and a location added later", function()
+    local gone = uninstall_agency()
+    assert.are.equal(3, #gone)   -- the agency and its two locations
+    local r = reconnect { companyId = COMPANY }
+    assert.are.equal(400, r.status)
+    s.oauth { auto_approve = "company" }
+    local _, mark = webhooks_since()
+    local body = login(s, { scope = SCOPE }, AGENCY)
+    local every = {}
+    for _, loc in ipairs(installed(body.access_token, {})) do every[#every + 1] = loc end
+    assert.are.equal(6, #every)
+    assert.are.same({ every, true, true, true }, { body.approvedLocations, body.isBulkInstallation,
+      body.approveAllLocations, body.installToFutureLocations })
+    local sent = webhooks_since(mark)
+    assert.are.equal(7, #sent)
+    assert.is_nil(sent[1].locationId)
+    for i = 2, 7 do assert.are.same({ "INSTALL", every[i - 1] }, { sent[i].type, sent[i].locationId }) end
+
+    local _, mark2 = webhooks_since()
+    local added, info = add_location { id = "FutureLocation000001", name = "Sim Future Branch" }
+    assert.are.equal(201, added.status, added.body)
+    assert.are.same({ "FutureLocation000001", { AGENCY } }, { info.id, info.installed })
+    local fut = webhooks_since(mark2)
+    assert.are.equal(1, #fut)
+    assert.are.same({ "INSTALL", "FutureLocation000001", COMPANY }, { fut[1].type, fut[1].locationId, fut[1].companyId })
+    assert.is_nil(fut[1].userId)   -- AppInstall.md: future installs may lack userId
+    local ids, list = installed(body.access_token, { isInstalled = "true" })
+    assert.are.same({ 7, 7, true }, { #ids, list.count, list.installToFutureLocations })
+    assert.are.equal("FutureLocation000001", ids[7])
+    assert.are.equal(200, (location_token(body.access_token, "FutureLocation000001")).status)
+    assert.are.equal(200, (reconnect { locationId = "FutureLocation000001" }).status)
+    -- the Company token's next answer lists it too
+    local rr, fresh = refresh(s, body.refresh_token, AGENCY)
+    assert.are.equal(200, rr.status, rr.body)
+    assert.are.equal(7, #fresh.approvedLocations)
+    assert.are.equal("FutureLocation000001", fresh.approvedLocations[7])
+    -- ids are unique; bad bodies are refused
+    assert.are.equal(409, (add_location { id = "FutureLocation000001" }).status)
+    assert.are.equal(400, (add_location { id = "bad id" }).status)
+    assert.are.equal(400, (add_location { name = 5 }).status)
+    assert.is_true(s.stats().oauth.locations_added >= 2)
+  end)
+
+  it("the picker lets the agency approve some locations and future ones", function()
+    uninstall_agency()
+    s.oauth { auto_approve = false }
+    local resp = authorize(s, { client_id = AGENCY, scope = SCOPE })
+    assert.are.equal(200, resp.status)
+    for _, k in ipairs { 'name="approveAllLocations"', 'name="installToFutureLocations"' } do
+      assert.truthy(resp.body:find(k, 1, true), k)
+    end
+    for _, id in ipairs(L) do
+      assert.truthy(resp.body:find('name="approvedLocations" value="' .. id .. '"', 1, true), id)
+    end
+    -- the form as a browser sends it: one approvedLocations per box ticked
+    local function post(extra)
+      local form = assert(http.encode { response_type = "code", client_id = AGENCY, redirect_uri = REDIRECT,
+        scope = SCOPE, location = "company", action = "approve" })
+      return assert(http.request { method = "POST", url = s.url .. V2 .. "/approve", timeout = 10,
+        body = form .. extra, headers = { ["Content-Type"] = "application/x-www-form-urlencoded" } })
+    end
+    local p = post("&approvedLocations=" .. L[5] .. "&approvedLocations=" .. L[3] .. "&installToFutureLocations=true")
+    assert.are.equal(302, p.status, p.body)
+    local _, q = split_url(p.headers.location)
+    local tr, body = exchange(s, q.code, AGENCY)
+    assert.are.equal(200, tr.status)
+    assert.are.same({ { L[3], L[5] }, true, false, true }, { body.approvedLocations, body.isBulkInstallation,
+      body.approveAllLocations, body.installToFutureLocations })
+    -- the agency alone: no location approved, not a bulk installation
+    uninstall_agency()
+    p = post("")
+    _, q = split_url(p.headers.location)
+    tr, body = exchange(s, q.code, AGENCY)
+    assert.are.same({ {}, false, false, false }, { body.approvedLocations, body.isBulkInstallation,
+      body.approveAllLocations, body.installToFutureLocations })
+    assert.are.same({}, (installed(body.access_token, { isInstalled = "true" })))
+    -- an id that is not the company's is an error page, never a redirect
+    p = post("&approvedLocations=NotOurLocation000001")
+    assert.are.equal(400, p.status)
+    assert.is_nil(p.headers.location)
+    assert.truthy(p.body:find("NotOurLocation000001", 1, true))
   end)
 end)
 

@@ -27,13 +27,13 @@ local function tmpdir()
   return d
 end
 
-local function wait_until(f, what, limit)
+local function wait_until(f, what, limit, every)
   local deadline = sys.now() + (limit or 10)
   while true do
     local v = f()
     if v then return v end
     assert(sys.now() < deadline, "timed out waiting for " .. what)
-    sys.sleep(0.02)
+    sys.sleep(every or 0.02)
   end
 end
 
@@ -625,7 +625,12 @@ describe("INSTALL and UNINSTALL", function()
       return h.find(function(r) return r.type == "INSTALL" end)[1]
     end, "INSTALL")
     assert.are.same({ app_id, o.sim.location, o.sim.company }, { ins.event.appId, ins.event.locationId, ins.event.companyId })
-    assert.matches("no agency %(Company%) token stored", srv.output())
+    -- a sub-account install: the login stored the location's token itself
+    -- (before or after the INSTALL arrived), so nothing is minted
+    wait_until(function()
+      return srv.output():find("INSTALL on location " .. o.sim.location .. ": a token of app app1 is stored already", 1, true)
+    end, "the INSTALL to find the login's token")
+    assert.are.equal(0, o.stats().oauth.location_tokens)
 
     -- a handler's ctx.client talks for the event's location with the stored token
     local resp = assert(http.request { method = "POST", url = o.sim.url .. "/__sim/webhooks",
@@ -652,26 +657,154 @@ describe("INSTALL and UNINSTALL", function()
     assert.matches("UNINSTALL: marked 1 stored token of location", srv.output())
   end)
 
-  it("mints and stores a location token on INSTALL when an agency token is stored", function()
-    start({ "--auto-approve", "company", "--app-type", "Company", "--locations", "2" }, "Company")
-    assert.are.equal(0, o.ghlua({ "auth", "login", "--app", "app1", "--user-type", "Company" },
-      { env = { BROWSER = "curl -sfL -o /dev/null" } }).code)
-    wait_until(function()
-      return h.find(function(r) return r.type == "INSTALL" and r.event.locationId == nil end)[1]
-    end, "the agency INSTALL")
-    assert.are.equal(1, #tokens())
-    local target = o.sim.ready.locations[2].id
-    local resp = assert(http.request { method = "POST", url = o.sim.url .. "/__sim/webhooks",
-      json = { type = "INSTALL", appId = o.client_id:match("^[^-]+"), companyId = o.sim.company, locationId = target } })
-    assert.are.equal(202, resp.status)
+  -- The stored tokens by type: {Company = {rows}, Location = {rows}}.
+  local function by_type()
+    local t = { Company = {}, Location = {} }
+    for _, row in ipairs(tokens()) do
+      t[row.type] = t[row.type] or {}
+      table.insert(t[row.type], row)
+    end
+    return t
+  end
+
+  local function sim_webhooks()
+    return assert(http.request { url = o.sim.url .. "/__sim/webhooks", timeout = 10 }):json()
+  end
+
+  local function agency_login()
+    local r = o.ghlua({ "auth", "login", "--app", "app1", "--user-type", "Company" },
+      { env = { BROWSER = "curl -sfL -o /dev/null" } })
+    assert.are.equal(0, r.code, r.err)
+  end
+
+  it("mints a location token per approved location of a bulk install, once", function()
+    start({ "--app-type", "Company", "--locations", "2" }, "Company")
+    -- the consent approves the second location only (its id is known once the simulator runs)
+    local target, other = o.sim.ready.locations[2].id, o.sim.ready.locations[3].id
+    o.sim.oauth { auto_approve = "company:" .. target }
+    agency_login()
     local row = wait_until(function()
-      for _, t in ipairs(tokens()) do
-        if t.type == "Location" and t.resource == target then return t end
-      end
+      return by_type().Location[1]
     end, "the minted location token")
-    assert.are.equal("ok", row.status)
+    assert.are.same({ target, "ok" }, { row.resource, row.status })
+    wait_until(function() return sim_webhooks().stats.delivered == 2 end, "both INSTALLs delivered")
+    assert.are.same({ 1, 1 }, { #by_type().Company, #by_type().Location })
     assert.matches("INSTALL: stored a location token for " .. target, srv.output())
-    assert.is_true(o.stats().oauth.location_tokens >= 1)
+    assert.matches("INSTALL on company " .. o.sim.company .. ": the agency install", srv.output())
+
+    -- another INSTALL of the same location (a new webhookId): nothing minted
+    local app_id = o.client_id:match("^[^-]+")
+    local resp = assert(http.request { method = "POST", url = o.sim.url .. "/__sim/webhooks",
+      json = { type = "INSTALL", appId = app_id, companyId = o.sim.company, locationId = target } })
+    assert.are.equal(202, resp.status)
+    wait_until(function()
+      return srv.output():find("INSTALL on location " .. target .. ": a token of app app1 is stored already", 1, true)
+    end, "the repeated INSTALL")
+    assert.are.equal(1, o.stats().oauth.location_tokens)
+
+    -- an INSTALL for a location HighLevel has not installed the app on:
+    -- the mint is refused, the event fails and asks for a redelivery
+    resp = assert(http.request { method = "POST", url = o.sim.url .. "/__sim/webhooks",
+      json = { type = "INSTALL", appId = app_id, companyId = o.sim.company, locationId = other } })
+    local id = resp:json().webhookId
+    wait_until(function() return srv.output():find("429 INSTALL " .. id, 1, true) end, "the refused mint")
+    assert.matches("The app is not installed on this location", srv.output())
+    local ev = cjson.decode(o.ghlua({ "webhook", "show", id, "--json" }).out)
+    assert.are.equal("failed", ev.status)
+    assert.are.same({ 1, 1 }, { #by_type().Company, #by_type().Location })
+  end)
+
+  it("bulk-installs 300 locations: one token each, throttled, none minted twice", function()
+    -- a 2 s burst window: 300 mints need three of them, in the Company's bucket
+    start({ "--app-type", "Company", "--auto-approve", "--locations", "299", "--rate-interval-ms", "2000",
+            "--webhook-retry-delay", "1" }, "Company")
+    agency_login()
+    local t = wait_until(function()
+      local t = by_type()
+      return #t.Location == 300 and t
+    end, "300 location tokens", 120, 0.5)
+    assert.are.equal(1, #t.Company)
+    local want, got = {}, {}
+    for _, loc in ipairs(o.sim.ready.locations) do want[#want + 1] = loc.id end
+    for _, row in ipairs(t.Location) do
+      assert.are.equal("ok", row.status)
+      got[#got + 1] = row.resource
+    end
+    table.sort(want)
+    table.sort(got)
+    assert.are.same(want, got)
+
+    -- one Company INSTALL and 300 location INSTALLs, each delivered once
+    local wh = wait_until(function()
+      local w = sim_webhooks()
+      return w.stats.delivered == 301 and w
+    end, "301 deliveries", 30, 0.2)
+    assert.are.same({ 301, 0, 0, 0 }, { wh.stats.emitted, wh.stats.retried, wh.stats.failed, wh.stats.rejected })
+    local events = cjson.decode(o.ghlua({ "webhook", "list", "--type", "INSTALL", "--json" }).out)
+    assert.are.equal(301, #events)
+    local agency, located = 0, {}
+    for _, e in ipairs(events) do
+      assert.are.equal("handled", e.status)
+      if e.location_id then located[e.location_id] = (located[e.location_id] or 0) + 1 else agency = agency + 1 end
+    end
+    assert.are.equal(1, agency)
+    for _, id in ipairs(want) do assert.are.equal(1, located[id], id) end
+
+    -- throttled: 300 mints, not one 429 in the simulator's log
+    local st = o.stats()
+    assert.are.same({ 300, 0 }, { st.oauth.location_tokens, st.rateLimited })
+    assert.is_nil(st.status["429"])
+    local log = assert(http.request { url = o.sim.url .. "/__sim/requests",
+      query = { path = "/oauth/locationToken" } }):json().requests
+    assert.are.equal(300, #log)
+    for _, e in ipairs(log) do assert.are.equal(200, e.status) end
+
+    -- deliveries that come again: the same webhookIds are refused as
+    -- duplicates, new ones find the stored tokens; nothing is minted
+    local app_id = o.client_id:match("^[^-]+")
+    for i = 1, 5 do
+      local e = events[i * 50]
+      for _, fields in ipairs { { webhookId = e.id }, {} } do
+        fields.type, fields.appId, fields.companyId, fields.locationId = "INSTALL", app_id, o.sim.company, e.location_id
+        local resp = assert(http.request { method = "POST", url = o.sim.url .. "/__sim/webhooks", json = fields })
+        assert.are.equal(202, resp.status)
+      end
+    end
+    wh = wait_until(function()
+      local w = sim_webhooks()
+      return w.stats.delivered + w.stats.rejected == 311 and w
+    end, "the repeated deliveries", 30, 0.2)
+    assert.are.same({ 306, 5 }, { wh.stats.delivered, wh.stats.rejected })
+    assert.are.equal(300, o.stats().oauth.location_tokens)
+    local after = by_type()
+    assert.are.same({ 1, 300 }, { #after.Company, #after.Location })
+    local _, stored = srv.output():gsub("a token of app app1 is stored already", "")
+    assert.are.equal(5, stored)
+  end)
+
+  it("keeps an INSTALL that came before the agency login pending, across a restart", function()
+    start({ "--app-type", "Company", "--locations", "1", "--webhook-retry-delay", "1" }, "Company")
+    local target = o.sim.ready.locations[2].id
+    local app_id = o.client_id:match("^[^-]+")
+    local resp = assert(http.request { method = "POST", url = o.sim.url .. "/__sim/webhooks",
+      json = { type = "INSTALL", appId = app_id, companyId = o.sim.company, locationId = target } })
+    local id = resp:json().webhookId
+    wait_until(function() return srv.output():find("(token queued)", 1, true) end, "the queued INSTALL")
+    assert.matches("no agency %(Company%) token stored for this app yet", srv.output())
+    local function status() return cjson.decode(o.ghlua({ "webhook", "show", id, "--json" }).out).status end
+    assert.are.equal("pending", status())
+    -- the receiver stops; the agency consents (approving that location) while it is down
+    srv.stop()
+    o.sim.oauth { auto_approve = "company:" .. target }
+    agency_login()
+    assert.are.equal(0, #by_type().Location)
+    srv = serve({ "--port", tostring(srv.port), "--public-key", o.sim.ready.webhookPublicKeySpki },
+      { GHLUA_HOME = o.home, GHLUA_API_BASE = o.sim.url, GHL_CLIENT_SECRET = o.secret })
+    local row = wait_until(function() return by_type().Location[1] end, "the resumed mint")
+    assert.are.equal(target, row.resource)
+    assert.matches("1 INSTALL event left pending", srv.output())
+    assert.are.equal("handled", status())
+    assert.are.equal(1, o.stats().oauth.location_tokens)
   end)
 end)
 

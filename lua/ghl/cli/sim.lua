@@ -23,7 +23,7 @@ M.usage = "ghlua sim [--port N] [--host H] [--tls --cert F --key F] [--contacts 
   .. " [--location ID] [--token T]... [--tokens FILE] [--pit T[:ID]]... [--ready-file F]"
   .. " [--app ID [--app-secret S] [--redirect-uri URI]... [--app-scopes LIST] [--app-type T] [--whitelabel]]"
   .. " [--apps FILE] [--company ID] [--locations N] [--inactive-location ID]..."
-  .. " [--auto-approve [ID|company]] [--deny] [--token-ttl S] [--code-ttl S]"
+  .. " [--auto-approve [ID|company|company:ID,...]] [--deny] [--token-ttl S] [--code-ttl S]"
   .. " [--token-delay-ms N] [--token-delay-phase before|after]"
   .. " [--webhook-url URL] [--webhook-key PEM] [--webhook-legacy-rsa] [--webhook-retry-delay S]"
   .. " [--rate-max N] [--rate-interval-ms N] [--rate-daily N] [--faults] [--strict-version] [--quiet]"
@@ -78,10 +78,18 @@ OAuth apps (without any: one app with a generated client id and secret)
   without --app or --apps set up the generated app)
 
 Consent and tokens
-  --auto-approve [ID|company]  the consent GET answers 302 to the redirect URI
-                        at once, installing on location ID, on the agency
-                        (company), or by default on the default location
-                        (the agency for Company-type apps)
+  --auto-approve [ID|company|company:ID,...]  the consent GET answers 302 to
+                        the redirect URI at once, installing the app:
+                          ID       on that location (a Location token)
+                          company  on the agency and every location, and on
+                                   locations added later (approveAllLocations,
+                                   installToFutureLocations)
+                          company:ID,ID  on the agency and those locations
+                                   only, not on locations added later
+                        Without a value: the default location, or for
+                        Company-type apps "company". Without the flag the
+                        consent page lets you choose (an agency install:
+                        all sub-accounts or some, and future ones)
   --deny                approving redirects with error=access_denied instead
   --token-ttl S         access token lifetime, expires_in (default 86399)
   --code-ttl S          authorization code lifetime (default 600)
@@ -105,6 +113,17 @@ Rate limits and faults
                         for calendars and conversations, v3 for v3 routes. The
                         live API accepts any published version (FACTS §14).
 
+Installs follow HighLevel's agency model (FACTS §3): a Company consent
+installs the app on the agency and on the locations it approved, and its
+token answer lists them (approvedLocations, isBulkInstallation,
+approveAllLocations, installToFutureLocations). Only those locations are
+installed: /oauth/locationToken, /oauth/location-token and
+/oauth/reconnect refuse the others with 400 "The app is not installed on
+this location.", and /oauth/installedLocations shows isInstalled false for
+them (its count is every location under the company). POST
+/__sim/locations adds a location, installing the apps that asked for
+future locations.
+
 Limits are kept per app and per location (or company, for Company tokens).
 Both windows are fixed, not sliding: a burst window opens with the first
 request of a bucket and lasts --rate-interval-ms, the day is 86,400 s from
@@ -116,9 +135,12 @@ X-RateLimit-Daily-Remaining 0 and a message saying the daily limit is reached.
 Webhooks (FACTS §9; receive them with 'ghlua webhook serve')
   --webhook-url URL     POST signed events to URL: ContactCreate, ContactUpdate,
                         ContactDelete, ContactTagUpdate on contact writes,
-                        INSTALL when an app is first installed (consent, or
-                        /oauth/locationToken), UNINSTALL on POST /__sim/uninstall
-                        {"locationId":ID | "companyId":ID [, "clientId":ID]}.
+                        INSTALL when an app is first installed (a consent:
+                        for an agency install, one for the agency and one
+                        per approved location; a location added later),
+                        UNINSTALL on POST /__sim/uninstall
+                        {"locationId":ID | "companyId":ID [, "clientId":ID]}
+                        (the company: the agency and each of its locations).
                         Deliveries never hold up the API; a 429 answer is
                         retried like HighLevel does (6 times)
   --webhook-retry-delay S  seconds before such a retry (default 600)
@@ -139,7 +161,8 @@ characters, like client secrets.
 Routes: GET /v2/oauth/chooselocation and /oauth/chooselocation (consent;
 no auth), POST /oauth/token (form only), POST /oauth/reconnect (JSON),
 POST /oauth/locationToken, GET /oauth/installedLocations (skip/limit),
-GET /oauth/installed-locations (Version v3; pageSize/pageToken), /contacts
+GET /oauth/installed-locations and POST /oauth/location-token (Version
+v3; pageSize/pageToken, camelCase answer), /contacts
 (create, get, update, delete, upsert, search, list, tags, notes, duplicate),
 /opportunities (pipelines, create, get, update, delete, GET and POST
 search), /calendars (list, free-slots, appointments: create, get),
@@ -150,8 +173,9 @@ get), /locations/{id}, /locations/search (skip/limit),
 Bearer"; OAuth tokens carry only their granted scopes.
 
 Simulator routes: GET /__sim/stats (counters, "oauth" section), GET|PUT
-/__sim/oauth (delay, TTLs, auto-approve at run time), PUT
-/__sim/locations/{id} {"active":false}, and for retry tests:
+/__sim/oauth (delay, TTLs, auto-approve at run time), POST /__sim/locations
+{"id":ID, "name":...} (a new location; 201 with the apps installed on it),
+PUT /__sim/locations/{id} {"active":false}, and for retry tests:
   PUT /__sim/chaos {"rules":[{"method":"GET","path":"/contacts/","times":2,
       "status":503}, ...]}  the next matching requests fail: status (with
       optional message, headers, or body: the raw body, e.g. "" for an
@@ -444,7 +468,10 @@ function M.config(opts)
     usage_error("--token-delay-phase needs --token-delay-ms N")
   end
   local auto = opts["auto-approve"]
-  if auto ~= nil and auto ~= "default" and auto ~= "company" then check_id(auto, "--auto-approve") end
+  if auto ~= nil then
+    local ok, why = require("ghl.sim.consent").parse_choice(auto)
+    if not ok then usage_error("--auto-approve: " .. why) end
+  end
   return {
     host = opts.host or "127.0.0.1",
     port = int_flag(opts, "port", 0, 65535, 0),
@@ -530,8 +557,15 @@ function M.run(argv)
   cfg.webhooks.log = cfg.log
   local app = sim.new(cfg)
   local auto = cfg.oauth.auto_approve
-  if auto and auto ~= "default" and auto ~= "company" and not app.state:location(auto) then
-    usage_error("--auto-approve: no location " .. auto .. " in company " .. app.state.company.id)
+  if auto then
+    local consent = require "ghl.sim.consent"
+    local choice = consent.parse_choice(auto)
+    local unknown = consent.unknown_locations(app.state, choice)
+    if choice.location and not app.state:location(choice.location) then unknown = { choice.location } end
+    if #unknown > 0 then
+      usage_error("--auto-approve: no location " .. table.concat(unknown, ", ") .. " in company "
+        .. app.state.company.id .. " (see --locations, --location)")
+    end
   end
   local srv, err = server.listen { host = cfg.host, port = cfg.port, tls = cfg.tls, handler = app:handler() }
   if not srv then error(err, 0) end

@@ -54,10 +54,19 @@ serve     listen for deliveries (default http://127.0.0.1:4242, any path;
           the store could not record it, so HighLevel redelivers (the
           redelivery runs it again). Each refusal is one line on stderr,
           with bytes a terminal would act on shown escaped (\x1b).
-          Built-ins (--no-builtins: off): INSTALL of a location mints and
-          stores its token when an agency (Company) token of the app is
-          stored; UNINSTALL marks the location's (or company's) stored
-          tokens "uninstalled".
+          Built-ins (--no-builtins: off): INSTALL of a location (an agency
+          install sends one per approved location) mints and stores its
+          token from the stored agency (Company) token of the app, in the
+          company's rate budget, unless a usable token of the app is
+          stored for it already (a repeated INSTALL mints nothing). The
+          delivery is answered at once: when the agency token is not
+          stored yet (a login still exchanging its code; waited for up to
+          5 minutes) or the company's budget is spent, the event is kept
+          "pending" and its token minted between deliveries (a receiver
+          stopped meanwhile resumes them when it starts again); a mint
+          that fails for good marks the event "failed" with the reason.
+          UNINSTALL marks the location's (or company's) stored tokens
+          "uninstalled".
           --handler FILE: a Lua file returning function(event, ctx);
           event is the decoded payload, ctx has id, type, location,
           company, app, headers, body (raw), verified, received_at,
@@ -228,13 +237,26 @@ local function serve(argv)
       url = url, port = srv.port, pid = sys.getpid() })
     if not ok then srv:close() error(werr, 0) end
   end
-  local ok, rerr = srv:run()
+  local resumed = receiver:resume()
+  if resumed > 0 then out("ghlua webhook: %d INSTALL event%s left pending; minting their tokens", resumed,
+    resumed == 1 and "" or "s") end
+  -- serve in rounds and mint queued location tokens between them: a
+  -- delivery never waits for the rate budget
+  local ok, rerr
+  repeat
+    ok, rerr = srv:step(receiver:wait_time(1))
+    if ok then
+      local pok, perr = pcall(receiver.pump, receiver)
+      if not pok then warn("queued INSTALLs: " .. tostring(E.is(perr) and perr.message or perr)) end
+    end
+  until not ok
   srv:close()
   if o["ready-file"] then os.remove(o["ready-file"]) end
   if not ok and not (E.is(rerr) and rerr.kind == "interrupted") then error(rerr, 0) end
   local st = receiver.stats
-  out("ghlua webhook: stopped (%d handled, %d rejected, %d duplicate%s, %d failed)", st.accepted,
-    st.rejected - st.duplicates, st.duplicates, st.duplicates == 1 and "" or "s", st.failed)
+  out("ghlua webhook: stopped (%d handled, %d rejected, %d duplicate%s, %d failed; %d location token%s minted"
+    .. ", %d INSTALL%s pending)", st.accepted, st.rejected - st.duplicates, st.duplicates,
+    st.duplicates == 1 and "" or "s", st.failed, st.minted, st.minted == 1 and "" or "s", #receiver.pending, #receiver.pending == 1 and "" or "s")
   return 0
 end
 

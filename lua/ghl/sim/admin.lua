@@ -13,8 +13,17 @@
 --   GET /__sim/oauth   the OAuth settings (below) and the company id
 --   PUT /__sim/oauth   JSON {token_delay_ms, token_delay_phase, token_ttl,
 --                      code_ttl, auto_approve (a location id, "company",
---                      "default", or false), deny}: change them at run
---                      time; answers as GET
+--                      "company:ID,ID", "default", or false: see
+--                      ghl.sim.consent), deny}: change them at run time;
+--                      answers as GET
+--   POST /__sim/locations   JSON {id, name, address1, city, state,
+--                      postalCode, country, active} (all optional; id
+--                      default: a generated one): a new location of the
+--                      company, as if the agency created a sub-account;
+--                      apps installed with future locations are installed
+--                      on it, each with its INSTALL webhook. 201 {id, name,
+--                      companyId, active, installed (client ids)}; 409 when
+--                      the id exists
 --   PUT /__sim/locations/{locationId}   JSON {active = bool}: pause or
 --                      resume a location (refresh then answers 400
 --                      "Location is not active")
@@ -63,8 +72,12 @@ local function put_oauth(ctx)
     reply.raise(400, "token_delay_phase must be before or after")
   end
   local auto = b.auto_approve
-  if auto ~= nil and auto ~= false and type(auto) ~= "string" then
-    reply.raise(400, "auto_approve must be a location id, company, default or false")
+  if auto ~= nil and auto ~= false then
+    local consent = require "ghl.sim.consent"
+    local choice, why = consent.parse_choice(auto)
+    if not choice then reply.raise(400, "auto_approve: " .. why) end
+    local unknown = consent.unknown_locations(ctx.state, choice)
+    if #unknown > 0 then reply.raise(400, "auto_approve: no location " .. table.concat(unknown, ", ")) end
   end
   if b.deny ~= nil and type(b.deny) ~= "boolean" then reply.raise(400, "deny must be a boolean") end
   o.delay_ms = delay or o.delay_ms
@@ -74,6 +87,34 @@ local function put_oauth(ctx)
   if auto ~= nil then o.auto_approve = auto or nil end
   if b.deny ~= nil then o.deny = b.deny end
   return 200, settings(ctx.state)
+end
+
+local FIELDS = { "name", "address1", "city", "state", "postalCode", "country" }
+
+local function post_location(ctx)
+  local state = ctx.state
+  local b = ctx.req.body and ctx.req.body:match("%S") and json_body(ctx) or {}
+  local id = b.id
+  if id ~= nil and (type(id) ~= "string" or not id:match("^[%w_%-]+$")) then
+    reply.raise(400, "id must be letters, digits, '_' or '-'")
+  end
+  local fields = {}
+  for _, k in ipairs(FIELDS) do
+    if b[k] ~= nil then
+      if type(b[k]) ~= "string" then reply.raise(400, k .. " must be a string") end
+      fields[k] = b[k]
+    end
+  end
+  if b.active ~= nil and type(b.active) ~= "boolean" then reply.raise(400, "active must be a boolean") end
+  fields.active = b.active
+  if not id then
+    repeat id = state.oauth_rng:id(20) until not state:location(id)
+  end
+  local loc, installed = state:create_location(id, fields)
+  if not loc then reply.raise(409, "Location " .. id .. " already exists") end
+  state:count_oauth("locations_added")
+  return 201, { id = loc.id, name = loc.name, companyId = loc.company, active = loc.active,
+    installed = reply.array(installed) }
 end
 
 local function put_location(ctx)
@@ -92,6 +133,7 @@ M.routes = {
   { method = "GET", path = "/__sim/health", handler = health },
   { method = "GET", path = "/__sim/oauth", handler = get_oauth },
   { method = "PUT", path = "/__sim/oauth", handler = put_oauth },
+  { method = "POST", path = "/__sim/locations", handler = post_location },
   { method = "PUT", path = "/__sim/locations/:locationId", handler = put_location },
 }
 for _, r in ipairs(M.routes) do

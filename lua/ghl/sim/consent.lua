@@ -3,8 +3,11 @@
 --   GET  /v2/oauth/chooselocation and /oauth/chooselocation
 --        ?response_type=code&client_id=…&redirect_uri=…&scope=a%20b[&state=…]
 --   POST /v2/oauth/chooselocation/approve and /oauth/chooselocation/approve
---        (the picker's form: the same fields plus location=ID|company and
---        action=approve|deny)
+--        (the picker's form: the same fields plus action=approve|deny and
+--        location=ID (install on that sub-account) or location=company
+--        (install on the agency) with approveAllLocations=true, or
+--        approvedLocations=ID (repeated, or comma separated; none: the
+--        agency alone), and installToFutureLocations=true)
 -- The request is checked in HighLevel's order; a failure is an HTML page and
 -- never a redirect: an unknown client id gives 404 "No integration found
 -- with the ID: <appId>" (appId = the client id before '-'), a redirect URI
@@ -17,15 +20,26 @@
 -- told apart on loopback, so that check is skipped.
 --
 -- Without auto-approve the GET shows a location picker (the company's
--- locations, plus the agency for Company-type apps); its form posts to the
--- approve path, which answers 302 to redirect_uri?code=…[&state=…]. With
--- state.oauth.auto_approve (a location id, "company", or "default": the
--- default location for Location-type apps, the agency for Company-type
--- ones) the GET itself answers that 302. With state.oauth.deny, or the
--- picker's Cancel button, the 302 carries error=access_denied and
--- error_description instead. state is echoed only when given. Codes are
--- random, single-use, expire after state.oauth.code_ttl seconds (600) and
--- are bound to the client, redirect URI, location or company, and scopes.
+-- locations, plus for Company-type apps the agency, with a checkbox per
+-- location, "all sub-accounts" and "future sub-accounts"); its form posts
+-- to the approve path, which answers 302 to redirect_uri?code=…[&state=…].
+-- With state.oauth.auto_approve the GET itself answers that 302:
+--   a location id      install on that sub-account (a Location token)
+--   "company"          install on the agency, approving every location and
+--                      future locations (approveAllLocations,
+--                      installToFutureLocations)
+--   "company:ID,ID"    install on the agency, approving those locations
+--                      only, and no future locations
+--   "default"          the default location for Location-type apps,
+--                      "company" for Company-type ones
+-- A Company consent installs the app on the agency and on each approved
+-- location, with one INSTALL webhook for the agency and one per location
+-- (ghl.sim.state install_company); its code exchanges for a Company
+-- token. With state.oauth.deny, or the picker's Cancel button, the 302
+-- carries error=access_denied and error_description instead. state is
+-- echoed only when given. Codes are random, single-use, expire after
+-- state.oauth.code_ttl seconds (600) and are bound to the client, redirect
+-- URI, location or company, and scopes.
 local reply = require "ghl.sim.reply"
 local scopes_mod = require "ghl.sim.scopes"
 local oauth = require "ghl.sim.oauth"
@@ -47,6 +61,8 @@ main{max-width:36rem;margin:3rem auto;background:#fff;border-radius:8px;padding:
 h1{font-size:1.3rem;margin-top:0}.error{color:#b91c1c;font-weight:600}
 .sim{color:#6b7280;font-size:.85rem;border-top:1px solid #e5e7eb;padding-top:.8rem}
 label{display:block;padding:.5rem;border:1px solid #e5e7eb;border-radius:6px;margin:.4rem 0}
+fieldset.bulk{margin:.2rem 0 .8rem 1.6rem;max-height:14rem;overflow:auto}
+fieldset.bulk label{padding:.3rem .5rem}
 label small{display:block;color:#6b7280;margin-left:1.6rem}
 ul.scopes{font-size:.85rem;max-height:10rem;overflow:auto}
 button{padding:.6rem 1.2rem;border-radius:6px;border:0;margin-right:.5rem;cursor:pointer}
@@ -127,20 +143,59 @@ local function deny(ctx, q)
     { "error_description", M.DENIED }, { "state", given(q.state) } }))
 end
 
--- Install app on choice (a location id or "company") and redirect with a code.
+-- The consent an auto-approve setting stands for (see the header): {location
+-- = ID}, {company = true, approved = "all" | {ID, ...}, future = bool} or
+-- {default = true}; nil, why when v is none of them. Ids are not looked up.
+function M.parse_choice(v)
+  if v == "default" then return { default = true } end
+  if v == "company" then return { company = true, approved = "all", future = true } end
+  if type(v) ~= "string" then return nil, "expected a location id, company, company:ID,ID or default" end
+  local list = v:match("^company:(.*)$")
+  if list then
+    local ids = {}
+    for id in list:gmatch("[^,%s]+") do
+      if not id:match("^[%w_%-]+$") then return nil, "'" .. id .. "' is not a location id" end
+      ids[#ids + 1] = id
+    end
+    if #ids == 0 then return nil, "company: needs at least one location id (company alone approves them all)" end
+    return { company = true, approved = ids, future = false }
+  end
+  if not v:match("^[%w_%-]+$") then return nil, "'" .. v .. "' is not a location id" end
+  return { location = v }
+end
+
+-- The ids in choice.approved that are not locations of the company.
+function M.unknown_locations(state, choice)
+  local out = {}
+  if type(choice.approved) == "table" then
+    for _, id in ipairs(choice.approved) do
+      local loc = state:location(id)
+      if not loc or loc.company ~= state.company.id then out[#out + 1] = id end
+    end
+  end
+  return out
+end
+
+-- Install app as choice says ({location = ID} or {company = true,
+-- approved, future}: see parse_choice) and redirect with a code.
 local function approve(ctx, app, q, choice)
   local state = ctx.state
   local list, why = requested_scopes(app, q.scope)
   if not list then return fail(ctx, 400, M.CANNOT_ADD, why) end
   local grant
-  if choice == "company" then
+  if choice.company then
+    local unknown = M.unknown_locations(state, choice)
+    if #unknown > 0 then
+      return fail(ctx, 400, M.NO_LOCATION, "no location of company " .. state.company.id
+        .. " has the id " .. table.concat(unknown, ", "))
+    end
     grant = { auth_class = "Company", scopes = list }
-    state:install(app.client_id, nil, list)
+    state:install_company(app.client_id, list, oauth.scopes_for(list, "Location"), choice.approved, choice.future)
   else
-    local loc = given(choice) and state:location(choice)
+    local loc = given(choice.location) and state:location(choice.location)
     if not loc or loc.company ~= state.company.id then
       return fail(ctx, 400, M.NO_LOCATION, "no location of company " .. state.company.id
-        .. " has the id " .. tostring(choice))
+        .. " has the id " .. tostring(choice.location))
     end
     grant = { auth_class = "Location", location = loc.id, scopes = oauth.scopes_for(list, "Location") }
     state:install(app.client_id, loc.id, grant.scopes)
@@ -168,8 +223,17 @@ local function picker(ctx, app, q, action)
   add("<fieldset><legend>Install on</legend>\n")
   local checked = ' checked'
   if app.user_type == "Company" then
+    -- the agency, and which of its sub-accounts get the app too
     add('<label><input type="radio" name="location" value="company"', checked, '> ',
-      esc(state.company.name), ' (agency)<small>', esc(state.company.id), '</small></label>\n')
+      esc(state.company.name), ' (agency)<small>', esc(state.company.id), '</small></label>\n',
+      '<fieldset class="bulk"><legend>Sub-accounts to install on</legend>\n',
+      '<label><input type="checkbox" name="approveAllLocations" value="true" checked> All sub-accounts</label>\n')
+    for _, loc in ipairs(state:company_locations()) do
+      add('<label><input type="checkbox" name="approvedLocations" value="', esc(loc.id), '"> ',
+        esc(loc.name), '<small>', esc(loc.id), '</small></label>\n')
+    end
+    add('<label><input type="checkbox" name="installToFutureLocations" value="true" checked>',
+      ' Also install on sub-accounts created later</label>\n</fieldset>\n')
     checked = ""
   end
   for _, loc in ipairs(state:company_locations()) do
@@ -191,21 +255,32 @@ local function choose(ctx)
   local auto = state.oauth.auto_approve
   if auto then
     if state.oauth.deny then return deny(ctx, q) end
-    if auto == "default" then
-      auto = app.user_type == "Company" and "company" or state.default_location
+    local choice = M.parse_choice(auto) or { location = auto }
+    if choice.default then
+      choice = app.user_type == "Company" and M.parse_choice("company") or { location = state.default_location }
     end
-    return approve(ctx, app, q, auto)
+    return approve(ctx, app, q, choice)
   end
   return picker(ctx, app, q, ctx.req.path:gsub("/+$", "") .. "/approve")
 end
 
+local function yes(v)
+  return v == "true" or v == "on" or v == "1"
+end
+
 local function approve_form(ctx)
   local state = ctx.state
-  local f = reply.form_decode(ctx.req.body)
+  local f = reply.form_decode(ctx.req.body, { approvedLocations = true })
   local app, err = check(ctx, f)
   if not app then return err end
   if f.action == "deny" or state.oauth.deny then return deny(ctx, f) end
-  return approve(ctx, app, f, f.location)
+  if f.location ~= "company" then return approve(ctx, app, f, { location = f.location }) end
+  local ids = {}
+  for _, v in ipairs(f.approvedLocations or {}) do
+    for id in v:gmatch("[^,%s]+") do ids[#ids + 1] = id end
+  end
+  return approve(ctx, app, f, { company = true, approved = yes(f.approveAllLocations) and "all" or ids,
+    future = yes(f.installToFutureLocations) })
 end
 
 M.routes = {}

@@ -74,7 +74,8 @@ end
 --                 scopes, user_type, whitelabel, name} (missing fields get
 --                 defaults; no apps: one default app)
 --   oauth         {token_ttl, code_ttl, auto_approve = nil | "default" |
---                 LOCATION_ID | "company", deny, delay_ms, delay_phase =
+--                 LOCATION_ID | "company" | "company:ID,ID" (see
+--                 ghl.sim.consent), deny, delay_ms, delay_phase =
 --                 "before" | "after"}
 --   rate          {max=, interval_ms=, daily=}
 --   faults        mount /__fault/ routes      base_url    "http://host:port"

@@ -5,18 +5,30 @@
 --                                  authorization_code | refresh_token; no
 --                                  Version or bearer needed
 --   POST /oauth/reconnect          JSON {clientKey, clientSecret, locationId |
---                                  companyId} -> {authorizationCode, expiresAt}
+--                                  companyId} -> {authorizationCode, expiresAt};
+--                                  400 "The app is not installed on this
+--                                  location." (or "company") where
+--                                  installedLocations does not show it
 --   POST /oauth/locationToken      Version; agency OAuth token with oauth.write;
---                                  form (or JSON) companyId, locationId
+--                                  form (or JSON) companyId, locationId;
+--                                  only for a location where the app is
+--                                  installed (400 "The app is not installed
+--                                  on this location.")
 --   GET  /oauth/installedLocations Version; agency OAuth token with
 --                                  oauth.readonly; companyId, appId (the
 --                                  app id or the full client id), skip,
 --                                  limit (default 20), isInstalled, query,
---                                  locationId; count = locations matching
---                                  the filters (the company's total without
---                                  any); a location is installed once a
---                                  consent or a locationToken call put the
---                                  app on it
+--                                  locationId; count = every location
+--                                  under the company (the spec's "total
+--                                  location count", whatever the filters);
+--                                  installToFutureLocations as consented
+-- A location is installed when a consent approved it: its own (a Location
+-- install) or a Company consent approving it, all locations, or, with
+-- future locations, one added later (ghl.sim.state's install model).
+-- Minting a location token installs nothing. A Company token's answer
+-- carries approvedLocations (the locations where the app is installed
+-- now), isBulkInstallation, approveAllLocations and
+-- installToFutureLocations (FACTS §2).
 -- Access and refresh tokens are RS256-looking JWTs (random signature) with
 -- HighLevel's payload fields; access tokens expire after token_ttl seconds
 -- (then 401 Invalid JWT on the API), refresh tokens after a year. Refresh
@@ -100,7 +112,8 @@ end
 -- Mint an access/refresh pair for grant {client_id, auth_class ("Location"
 -- | "Company"), location, company, scopes (array), user_id}. Returns the
 -- token-endpoint body and a commit() that makes the pair valid; nothing is
--- registered before commit() runs.
+-- registered before commit() runs. A Company answer describes the app's
+-- install on the company as it is now.
 function M.issue(ctx, grant)
   local state = ctx.state
   local app = state:app(grant.client_id)
@@ -125,7 +138,15 @@ function M.issue(ctx, grant)
     userType = grant.auth_class, companyId = grant.company, userId = grant.user_id,
     isBulkInstallation = false, traceId = ctx.trace_id,
   }
-  if grant.auth_class == "Location" then body.locationId = grant.location end
+  if grant.auth_class == "Location" then
+    body.locationId = grant.location
+  else
+    local ins = state:installed(grant.client_id, nil)
+    body.approvedLocations = array(state:installed_locations(grant.client_id))
+    body.isBulkInstallation = ins and ins.bulk or false
+    body.approveAllLocations = ins and ins.approve_all or false
+    body.installToFutureLocations = ins and ins.future or false
+  end
   local function commit()
     state:register_token { token = access, kind = grant.auth_class:lower(), source = "oauth",
       app = grant.client_id, location = grant.location, company = grant.company,
@@ -277,12 +298,18 @@ local function reconnect(ctx)
   local grant
   if present(b.locationId) then
     local ins = state:installed(app.client_id, b.locationId)
-    if not ins then reply.raise(400, M.MSG.not_installed_location) end
+    if not ins then
+      state:count_oauth("not_installed")
+      reply.raise(400, M.MSG.not_installed_location)
+    end
     grant = { auth_class = "Location", location = b.locationId,
       scopes = M.scopes_for(ins.scopes, "Location") }
   elseif present(b.companyId) then
     local ins = b.companyId == state.company.id and state:installed(app.client_id, nil)
-    if not ins then reply.raise(400, M.MSG.not_installed_company) end
+    if not ins then
+      state:count_oauth("not_installed")
+      reply.raise(400, M.MSG.not_installed_company)
+    end
     grant = { auth_class = "Company", scopes = copy_list(ins.scopes) }
   else
     reply.invalid { "locationId or companyId should not be empty" }
@@ -296,7 +323,14 @@ end
 
 -- ---- POST /oauth/locationToken ----
 
-local function location_token(ctx)
+-- The checks and the minting POST /oauth/locationToken and its v3 twin
+-- share: 422 for a missing companyId or locationId, 403 for another
+-- company, 400 for a location outside the company, 400 "The app is not
+-- installed on this location." where the app is not installed (no status
+-- or wording is documented for it: the spec lists 400 {statusCode,
+-- message} among the answers). Returns the token body (v2 field names)
+-- with appId and versionId.
+function M.mint_location_token(ctx)
   local state, tok = ctx.state, ctx.token
   local f = type(ctx.body) == "table" and ctx.body or {}
   local msgs = {}
@@ -308,15 +342,22 @@ local function location_token(ctx)
   if not loc or loc.company ~= tok.company then reply.raise(400, M.MSG.location) end
   local app = state:app(tok.app)
   if not app then reply.raise(401, M.MSG.client) end
+  if not state:installed(app.client_id, loc.id) then
+    state:count_oauth("not_installed")
+    reply.raise(400, M.MSG.not_installed_location)
+  end
   local scopes = M.scopes_for(tok.scope_list or {}, "Location")
   local body, commit = M.issue(ctx, { client_id = app.client_id, auth_class = "Location",
     location = loc.id, company = tok.company, scopes = scopes, user_id = tok.user_id or state.user_id })
   commit()
-  state:install(app.client_id, loc.id, scopes)
   state:count_oauth("location_tokens")
   body.appId, body.versionId = app.app_id, app.app_id
   body.isBulkInstallation = nil
-  return 200, body
+  return body
+end
+
+local function location_token(ctx)
+  return 200, M.mint_location_token(ctx)
 end
 
 -- ---- GET /oauth/installedLocations ----
@@ -335,14 +376,15 @@ end
 
 -- The company's locations matching q's filters (isInstalled, query,
 -- locationId) as {_id, name, address, isInstalled, versionId, installedAt}
--- items, and the app. Raises 403 for another company; returns nil when
--- appId is not the token's app.
+-- items, the app, the number of locations under the company and whether
+-- the app installs itself on future locations. Raises 403 for another
+-- company; returns nil when appId is not the token's app.
 function M.installed_items(state, tok, q)
   if q.companyId ~= tok.company then reply.raise(403, M.MSG.company) end
   local app = state:app(tok.app)
   if not app or (q.appId ~= app.app_id and q.appId ~= app.client_id) then return nil end
   local ins = state.installs[app.client_id].locations
-  local want = q.isInstalled and q.isInstalled == "true"
+  local want = q.isInstalled == "true"
   local words = present(q.query) and q.query:lower()
   local list = {}
   for _, loc in ipairs(state:company_locations()) do
@@ -358,19 +400,20 @@ function M.installed_items(state, tok, q)
       list[#list + 1] = item
     end
   end
-  return list, app
+  local company = state:installed(app.client_id, nil)
+  return list, app, #state:company_locations(), company and company.future or false
 end
 
 local function installed_locations(ctx)
   local state, q = ctx.state, ctx.query
   M.check_installed_query(q)
   local skip, limit = reply.count_param(q, "skip", 0), reply.count_param(q, "limit", 20)
-  local list = M.installed_items(state, ctx.token, q)
+  local list, _, total, future = M.installed_items(state, ctx.token, q)
   if not list then reply.raise(403, M.MSG.app) end
   local page = array()
   for i = skip + 1, math.min(#list, skip + limit) do page[#page + 1] = list[i] end
   state:count_oauth("installed_locations")
-  return 200, { locations = page, count = #list, installToFutureLocations = false }
+  return 200, { locations = page, count = total, installToFutureLocations = future }
 end
 
 M.routes = {

@@ -194,12 +194,21 @@ function M.urldecode(s)
 end
 
 -- Parse an application/x-www-form-urlencoded body into a table (the last
--- repeat of a name wins). Never raises.
-function M.form_decode(s)
+-- repeat of a name wins, except for the names in the set multi, whose
+-- values are collected in an array). Never raises.
+function M.form_decode(s, multi)
   local t = {}
   for pair in tostring(s or ""):gmatch("[^&]+") do
     local k, v = pair:match("^([^=]*)=?(.*)$")
-    if k ~= "" then t[M.urldecode(k)] = M.urldecode(v) end
+    if k ~= "" then
+      k, v = M.urldecode(k), M.urldecode(v)
+      if multi and multi[k] then
+        t[k] = t[k] or {}
+        t[k][#t[k] + 1] = v
+      else
+        t[k] = v
+      end
+    end
   end
   return t
 end

@@ -4,7 +4,8 @@
 -- time), the company (agency) and its locations with their contacts,
 -- custom fields and custom values, the per-location records of the other
 -- route families (State:store: opportunities, calendars, conversations,
--- users, tags), the OAuth apps, installs, authorization
+-- users, tags), the OAuth apps, installs (on the company and per
+-- location, HighLevel's agency model: see State:install), authorization
 -- codes and refresh tokens, the access-token registry (static tokens, PITs
 -- and OAuth tokens), the held token-endpoint effects, and the request
 -- statistics served at /__sim/stats. Nothing here raises on bad input from
@@ -83,7 +84,7 @@ local OAUTH_COUNTERS = {
   "token_received", "refresh_ok", "refresh_reuse", "refresh_invalid", "refresh_inactive",
   "code_ok", "code_invalid", "client_invalid", "invalid_request", "superseded",
   "codes_issued", "consent_shown", "consent_approved", "consent_denied", "consent_errors",
-  "location_tokens", "installed_locations", "reconnects",
+  "location_tokens", "installed_locations", "reconnects", "not_installed", "locations_added",
 }
 
 -- config: location (default location id), company (company id), seed
@@ -116,7 +117,7 @@ function M.new(config)
     app_order = {},     -- client ids, in order added
     codes = {},         -- authorization code -> grant (see new_code)
     refresh_tokens = {},-- refresh token -> grant record
-    installs = {},      -- client_id -> {company = install?, locations = {id -> install}}
+    installs = {},      -- client_id -> {company = install?, locations = {id -> install}} (see install)
     held = {},          -- token-endpoint effects waiting for their new pair's first use
     answers = {},       -- deadlines of delayed token-endpoint answers (in_flight)
     oauth = {           -- token endpoint settings (ghl.sim.oauth)
@@ -267,32 +268,117 @@ function State:app(client_id)
   return client_id and self.apps[client_id]
 end
 
+-- The install model (FACTS §3): an app is installed on the company (the
+-- agency consented) and on each location separately. A Company consent
+-- approves all of the company's locations or a chosen list, and may ask
+-- for future locations too; a location is installed only when approved
+-- (or installed by its own consent), and only installed locations can get
+-- a location token, be reconnected, or count as installed.
+--   installs[client_id] = {company = rec?, locations = {id -> rec}}
+--   location rec: {scopes, at_ms}
+--   company rec:  {scopes, location_scopes, at_ms, approve_all, future, bulk}
+-- Every first install is announced with an INSTALL webhook (ghl.sim.webhooks).
+
 -- Record an install of client_id on a location (location_id) or on the
--- company (location_id nil).
-function State:install(client_id, location_id, scopes)
+-- company (location_id nil). fields: extra INSTALL webhook fields (a
+-- future-location install leaves userId out). Returns the record and
+-- whether it is new; a repeated install keeps the first record's date and
+-- takes the new scopes.
+function State:install(client_id, location_id, scopes, fields)
   local ins = self.installs[client_id]
-  local rec = { scopes = scopes, at_ms = self:now_ms() }
-  local new
-  if location_id then
-    new = ins.locations[location_id] == nil
-    ins.locations[location_id] = ins.locations[location_id] or rec
-  else
-    new = ins.company == nil
-    ins.company = ins.company or rec
+  local old = location_id and ins.locations[location_id] or (not location_id and ins.company)
+  if old then
+    old.scopes = scopes
+    return old, false
   end
-  -- a first install is announced with an INSTALL webhook (ghl.sim.webhooks)
-  if new and self.webhooks then self.webhooks:install(client_id, location_id) end
+  local rec = { scopes = scopes, at_ms = self:now_ms() }
+  if location_id then ins.locations[location_id] = rec else ins.company = rec end
+  if self.webhooks then self.webhooks:install(client_id, location_id, fields) end
+  return rec, true
 end
 
--- The install of client_id covering a location (its own, or the company's
--- bulk install), or the company install when location_id is nil.
+-- A Company consent of client_id: install on the company with scopes
+-- (Company token scopes) and on the approved locations with
+-- location_scopes: every location of the company when approved is "all",
+-- else the ids in approved (an array; unknown ids are the caller's to
+-- refuse). future: install on locations added later (create_location).
+-- One INSTALL for the company, then one per newly installed location, in
+-- the company's location order. Returns the company record.
+function State:install_company(client_id, scopes, location_scopes, approved, future)
+  local all = approved == "all"
+  local wanted = {}
+  if not all then for _, id in ipairs(approved) do wanted[id] = true end end
+  local rec = self:install(client_id, nil, scopes)
+  rec.location_scopes = location_scopes
+  rec.approve_all, rec.future = all, future and true or false
+  local n = 0
+  for _, loc in ipairs(self:company_locations()) do
+    if all or wanted[loc.id] then
+      self:install(client_id, loc.id, location_scopes)
+      n = n + 1
+    end
+  end
+  -- a bulk installation: the agency installed the app on sub-accounts
+  rec.bulk = rec.bulk or n > 0
+  return rec
+end
+
+-- The install of client_id on a location (its own record: a Company
+-- install covers only the locations it approved), or the company install
+-- when location_id is nil.
 function State:installed(client_id, location_id)
   local ins = self.installs[client_id]
   if not ins then return nil end
   if location_id == nil then return ins.company end
-  local loc = self.locations[location_id]
-  if ins.locations[location_id] then return ins.locations[location_id] end
-  if loc and loc.company == self.company.id then return ins.company end
+  return ins.locations[location_id]
+end
+
+-- The ids of the company's locations where client_id is installed, in
+-- the company's location order.
+function State:installed_locations(client_id)
+  local ins, out = self.installs[client_id], {}
+  if not ins then return out end
+  for _, loc in ipairs(self:company_locations()) do
+    if ins.locations[loc.id] then out[#out + 1] = loc.id end
+  end
+  return out
+end
+
+-- Remove client_id's install from a location (or, location_id nil, from
+-- the company and every location of it, as HighLevel's uninstall of an
+-- agency install does). Returns the ids of the locations uninstalled and
+-- whether the company was; the caller revokes tokens and sends UNINSTALL.
+function State:uninstall(client_id, location_id)
+  local ins = self.installs[client_id]
+  if location_id then
+    if not ins.locations[location_id] then return {}, false end
+    ins.locations[location_id] = nil
+    return { location_id }, false
+  end
+  if not ins.company then return {}, false end
+  local gone = self:installed_locations(client_id)
+  for _, id in ipairs(gone) do ins.locations[id] = nil end
+  ins.company = nil
+  return gone, true
+end
+
+-- A new location of the company, added after start (POST /__sim/locations):
+-- every app whose Company install asked for future locations is installed
+-- on it, with its INSTALL webhook (no userId: HighLevel's note on future
+-- installs). Returns the location and the client ids installed, or nil
+-- when the id is taken.
+function State:create_location(id, fields)
+  if self.locations[id] then return nil end
+  local loc = self:add_location(id, fields)
+  local installed = {}
+  for _, cid in ipairs(self.app_order) do
+    local c = self.installs[cid].company
+    if c and c.future then
+      self:install(cid, id, c.location_scopes or {}, { future = true })
+      installed[#installed + 1] = cid
+    end
+  end
+  return loc, installed
 end
 
 -- ---- Authorization codes ----

@@ -6,10 +6,18 @@
 --     AIP-158 paging instead of skip/limit: pageSize (1-100, default 20)
 --     and pageToken, an opaque base64url token (the server's own, as
 --     {"offset":N}) taken from a previous answer's pagination.
---     -> {items, pagination = {totalRecords, estimatedTotalRecords,
---        hasNextPage, hasPrevPage, nextPageToken, prevPageToken (null at
---        either end), currentPageSize}, metadata = {filterApplied,
---        sortApplied}, installToFutureLocations}
+--     -> {items, pagination = {totalRecords (the locations matching the
+--        filters, across pages: the v3 spec's wording, unlike the v2
+--        count), hasNextPage, hasPrevPage, nextPageToken, prevPageToken
+--        (null at either end), currentPageSize}, metadata =
+--        {filterApplied, sortApplied}, installToFutureLocations}; no
+--        estimatedTotalRecords, which the spec sends only when the exact
+--        total is unknown
+--   POST /oauth/location-token   agency OAuth token with oauth.write (no
+--     PIT); form companyId, locationId, checked as the v2 locationToken
+--     (a location where the app is not installed: 400); answers in
+--     camelCase: accessToken, tokenType, expiresIn, refreshToken, scope,
+--     locationId, userId, planId, appId, versionId
 -- Errors: 422 (class-validator messages) for a missing companyId or appId,
 -- a bad isInstalled or a pageSize out of range; the AIP envelope
 -- {"error": {code, message, details, resolution}} for a pageToken that is
@@ -91,7 +99,7 @@ local function installed_locations(ctx)
         "Pass the nextPageToken or prevPageToken of a previous response, or leave pageToken out for the first page.")
     end
   end
-  local list = oauth.installed_items(state, ctx.token, q)
+  local list, _, _, future = oauth.installed_items(state, ctx.token, q)
   if not list then
     return M.aip_error(404, "RESOURCE_NOT_FOUND", string.format("The requested App '%s' was not found.", q.appId),
       { resource = "App", identifier = q.appId },
@@ -110,20 +118,31 @@ local function installed_locations(ctx)
   return 200, {
     items = items,
     pagination = {
-      totalRecords = #list, estimatedTotalRecords = #list,
+      totalRecords = #list,
       hasNextPage = has_next, hasPrevPage = has_prev,
       nextPageToken = has_next and M.page_token(offset + size) or null,
       prevPageToken = has_prev and M.page_token(math.max(0, offset - size)) or null,
       currentPageSize = #items,
     },
     metadata = { filterApplied = filters, sortApplied = { createdAt = "asc" } },
-    installToFutureLocations = false,
+    installToFutureLocations = future,
   }
+end
+
+-- ---- POST /oauth/location-token ----
+
+local function location_token(ctx)
+  local b = oauth.mint_location_token(ctx)
+  return 200, { accessToken = b.access_token, tokenType = b.token_type, expiresIn = b.expires_in,
+    refreshToken = b.refresh_token, scope = b.scope, locationId = b.locationId, userId = b.userId,
+    planId = b.planId, appId = b.appId, versionId = b.versionId, traceId = b.traceId }
 end
 
 M.routes = {
   { method = "GET", path = "/oauth/installed-locations", handler = installed_locations,
     scope = "oauth.readonly", classes = { company = true }, oauth_only = true },
+  { method = "POST", path = "/oauth/location-token", handler = location_token, scope = "oauth.write",
+    classes = { company = true }, oauth_only = true, form = true },
 }
 for _, r in ipairs(M.routes) do r.family = "v3" end
 

@@ -7,7 +7,10 @@
 -- (the contact as the API shows it), INSTALL (appId, versionId,
 -- installType, companyId, locationId, userId, companyName,
 -- isWhitelabelCompany) when an app is first installed on a location or the
--- agency, UNINSTALL (appId and locationId, or companyId).
+-- agency: a Company consent sends one for the agency (no locationId), then
+-- one per approved location; an install on a future location has no
+-- userId (AppInstall.md's note). UNINSTALL (appId and locationId, or
+-- companyId).
 --
 -- The simulator is single-threaded and must never wait for a receiver:
 -- emit() only queues; pump(), called from the server loop between rounds,
@@ -19,12 +22,16 @@
 -- encoded or signed (contact writes stay as cheap as before).
 -- Routes (no Version, no token, not counted):
 --   GET  /__sim/webhooks   public key, URL, counters, recent deliveries
+--                          (webhookId, type, locationId, companyId,
+--                          installType, userId, status, attempts, ...)
 --   POST /__sim/webhooks   JSON event: sign and send it as it is (type
 --                          required; webhookId, timestamp and locationId
 --                          filled in when missing)
 --   POST /__sim/uninstall  JSON {locationId | companyId [, clientId]}:
---                          uninstall the app(s) installed there, revoke
---                          their tokens, send UNINSTALL
+--                          uninstall the app(s) installed there (the
+--                          company: the agency and every location it
+--                          installed on), revoke their tokens, send
+--                          UNINSTALL for each
 -- new() raises a string when the configured key is unusable.
 local crypto = require "ghl.crypto"
 local reply = require "ghl.sim.reply"
@@ -69,6 +76,15 @@ function Emitter:note(line)
   if self.log then self.log("webhook " .. line) end
 end
 
+-- What GET /__sim/webhooks shows of an event besides its id and type.
+local SHOWN = { "locationId", "companyId", "installType", "userId" }
+
+local function describe(d, event)
+  for _, k in ipairs(SHOWN) do
+    if type(event[k]) == "string" then d[k] = event[k] end
+  end
+end
+
 -- Sign and queue one event (a table; webhookId and timestamp are added
 -- when missing). Returns the delivery record.
 function Emitter:emit(event)
@@ -78,6 +94,7 @@ function Emitter:emit(event)
   self.stats.emitted = self.stats.emitted + 1
   if not self.url then
     local d = { webhookId = event.webhookId, type = event.type, attempts = 0, status = "not sent" }
+    describe(d, event)
     self.recent[#self.recent + 1] = d
     if #self.recent > M.RECENT then table.remove(self.recent, 1) end
     return d
@@ -90,6 +107,7 @@ function Emitter:emit(event)
   end
   local d = { webhookId = event.webhookId, type = event.type, body = body, headers = headers,
     attempts = 0, due = state.now(), status = "queued" }
+  describe(d, event)
   self.recent[#self.recent + 1] = d
   if #self.recent > M.RECENT then table.remove(self.recent, 1) end
   self.queue[#self.queue + 1] = d
@@ -107,15 +125,16 @@ function Emitter:contact(kind, shown)
   return self:emit(event)
 end
 
--- INSTALL of client_id on a location (location_id) or on the agency (nil).
-function Emitter:install(client_id, location_id)
+-- INSTALL of client_id on a location (location_id) or on the agency (nil);
+-- fields.future: an automatic install on a location added later.
+function Emitter:install(client_id, location_id, fields)
   local state = self.state
   local app = state:app(client_id)
   if not app then return nil end
   return self:emit { type = "INSTALL", appId = app.app_id, versionId = app.app_id,
     installType = location_id and "Location" or "Company", companyId = state.company.id,
-    locationId = location_id, userId = state.user_id, companyName = state.company.name,
-    isWhitelabelCompany = app.whitelabel or false }
+    locationId = location_id, userId = not (fields and fields.future) and state.user_id or nil,
+    companyName = state.company.name, isWhitelabelCompany = app.whitelabel or false }
 end
 
 -- UNINSTALL of client_id from a location or (location_id nil) the agency.
@@ -212,7 +231,8 @@ local function show(ctx)
   local e = need_emitter(ctx)
   local list = reply.array()
   for _, d in ipairs(e.recent) do
-    list[#list + 1] = { webhookId = d.webhookId, type = d.type, status = d.status, attempts = d.attempts,
+    list[#list + 1] = { webhookId = d.webhookId, type = d.type, locationId = d.locationId, companyId = d.companyId,
+      installType = d.installType, userId = d.userId, status = d.status, attempts = d.attempts,
       httpStatus = d.http_status, error = d.error }
   end
   return 200, { url = e.url or reply.null, publicKey = e.public_key, publicKeySpki = e.public_spki,
@@ -253,17 +273,17 @@ local function uninstall(ctx)
   if (loc == nil) == (company == nil) then reply.raise(400, "give locationId or companyId") end
   if company ~= nil and company ~= state.company.id then reply.raise(404, "no company " .. tostring(company)) end
   local done = reply.array()
+  local function note(cid, location_id)
+    revoke(state, cid, location_id)
+    local d = state.webhooks and state.webhooks:uninstall(cid, location_id)
+    done[#done + 1] = { clientId = cid, locationId = location_id, companyId = not location_id and company or nil,
+      webhookId = d and d.webhookId or nil }
+  end
   for _, cid in ipairs(state.app_order) do
-    local ins = state.installs[cid]
     if client == nil or client == cid then
-      local there = loc and ins.locations[loc] or (not loc and ins.company)
-      if there then
-        if loc then ins.locations[loc] = nil else ins.company = nil end
-        revoke(state, cid, loc)
-        local d = state.webhooks and state.webhooks:uninstall(cid, loc)
-        done[#done + 1] = { clientId = cid, locationId = loc, companyId = company,
-          webhookId = d and d.webhookId or nil }
-      end
+      local gone, company_gone = state:uninstall(cid, loc)
+      for _, id in ipairs(gone) do note(cid, id) end
+      if company_gone then note(cid, nil) end
     end
   end
   if #done == 0 then reply.raise(404, "no app is installed on " .. (loc and ("location " .. loc) or "the agency")) end
