@@ -60,7 +60,7 @@ fuzz-repro: fuzz-build
 	sh tests/fuzz/run.sh --repro $(FUZZ_BUILD) $(FUZZ_TARGETS)
 
 test-fuzz: fuzz-build
-	sh tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_TEST_SECONDS)
+	FUZZ_SEED=1 sh tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_TEST_SECONDS)
 
 test: test-plain test-asan test-fuzz
 

@@ -11,7 +11,8 @@
 # the instrumented C code; ft: features, which count Lua line edges too),
 # corpus size. tests/fuzz/flags/TARGET, when there is one, holds more
 # libFuzzer flags (lines starting with -) and environment settings
-# (NAME=value lines) for that target.
+# (NAME=value lines) for that target. FUZZ_SEED=N fixes libFuzzer's seed,
+# so a short run (make test) mutates in the same order every time.
 # --repro runs each repro-* file (fixed findings: must pass) and each
 # known-* file (known.lua names them; they must still fail without the
 # list) with GHLUA_FUZZ_STRICT=1, and says which known findings are fixed.
@@ -64,7 +65,7 @@ for t in $targets; do
   fi
   log="$out/logs/$t.log"
   # shellcheck disable=SC2086
-  env $vars "$bin" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=2048 -print_final_stats=1 \
+  env $vars "$bin" -max_total_time="$seconds" ${FUZZ_SEED:+-seed=$FUZZ_SEED} -timeout=20 -rss_limit_mb=2048 -print_final_stats=1 \
     -artifact_prefix="$out/artifacts/$t/" $dict $flags "$out/corpus/$t" "$here/corpus/$t" >"$log" 2>&1
   rc=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")

@@ -18,7 +18,7 @@ local LEVELS = { error = true, warning = true, note = true }
 -- io.stdout for the command: collects what it writes.
 local out = {}
 local sink = setmetatable({}, { __index = { write = function(self, ...)
-  for _, s in ipairs { ... } do out[#out + 1] = s end
+  out[#out + 1] = table.concat({ ... })   -- one write, one piece
   return self
 end } })
 
