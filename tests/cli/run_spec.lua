@@ -192,6 +192,17 @@ describe("ghlua run with a token", function()
     assert.are.equal(2, r.code)
     assert.matches("agency login", r.err)
   end)
+
+  it("checks --concurrency: with --all-locations, a whole number of 1 or more", function()
+    local r = ghlua { "run", EX .. "pipeline_report.lua", "--concurrency", "8" }
+    assert.are.equal(2, r.code)
+    assert.matches("^ghlua: %-%-concurrency goes with %-%-all%-locations", r.err)
+    for _, bad in ipairs { "0", "2.5", "-3" } do
+      r = ghlua { "run", EX .. "pipeline_report.lua", "--all-locations", "--concurrency", bad }
+      assert.are.equal(2, r.code, bad)
+      assert.matches("^ghlua: %-%-concurrency takes a whole number of locations at a time, 1 or more", r.err)
+    end
+  end)
 end)
 
 describe("ghlua run with the token store", function()
