@@ -28,8 +28,10 @@
 -- (and flushed) as each location finishes; a run given the same file skips
 -- the locations that finished ok, so a run over 300 sub-accounts that was
 -- stopped (Ctrl-C, kill) continues where it left off, and the tokens the
--- stopped run minted are in the store: nothing is minted twice. Locations
--- that failed are run again. A torn last line (a process killed while
+-- stopped run minted are in the store (each is saved as its answer comes):
+-- nothing is minted twice, but for a mint whose answer was still on its
+-- way when the process stopped (HighLevel made that token; the run never
+-- saw it). Locations that failed are run again. A torn last line (a process killed while
 -- writing it) is ignored; the file is rewritten compactly when a run
 -- starts. The single-object checkpoints of earlier versions are read too.
 -- The report: {locations = {entry, ...} (in the order given), by_id =
@@ -81,7 +83,7 @@ local function read_checkpoint(path)
   if type(whole) == "table" and type(whole.locations) == "table" then   -- the earlier single-object form
     return { locations = whole.locations }
   end
-  local cp, n = { locations = {} }, 0
+  local cp = { locations = {} }
   local lines = {}
   for line in text:gmatch("[^\n]+") do lines[#lines + 1] = line end
   local torn = text:sub(-1) ~= "\n"
@@ -96,24 +98,31 @@ local function read_checkpoint(path)
       cp.job = rec.job
     elseif type(rec.id) == "string" then
       cp.locations[rec.id] = rec
-      n = n + 1
     end
   end
   return cp
+end
+
+local function cannot_write(err)
+  E.raise { kind = "checkpoint", message = "cannot write the checkpoint: " .. tostring(err),
+            hint = "pass a --checkpoint file in a directory that exists and is writable" }
 end
 
 -- Rewrite the checkpoint compactly (atomically) and open it for appending.
 local function open_checkpoint(path, cp)
   local tmp = path .. ".tmp"
   local f, err = io.open(tmp, "wb")
-  if not f then E.raise { kind = "checkpoint", message = "cannot write the checkpoint: " .. tostring(err) } end
-  f:write(cjson.encode { checkpoint = MAGIC, version = 2, job = cp.job }, "\n")
-  for _, rec in pairs(cp.locations) do f:write(cjson.encode(rec), "\n") end
-  f:close()
-  local ok, rerr = os.rename(tmp, path)
-  if not ok then E.raise { kind = "checkpoint", message = "cannot write the checkpoint: " .. tostring(rerr) } end
+  if not f then cannot_write(err) end
+  local ok, werr = f:write(cjson.encode { checkpoint = MAGIC, version = 2, job = cp.job }, "\n")
+  for _, rec in pairs(cp.locations) do
+    if ok then ok, werr = f:write(cjson.encode(rec) or "{}", "\n") end
+  end
+  local cok, cerr = f:close()
+  if not ok or not cok then os.remove(tmp); cannot_write(werr or cerr) end
+  local rok, rerr = os.rename(tmp, path)
+  if not rok then os.remove(tmp); cannot_write(rerr) end
   local a, aerr = io.open(path, "ab")
-  if not a then E.raise { kind = "checkpoint", message = "cannot write the checkpoint: " .. tostring(aerr) } end
+  if not a then cannot_write(aerr) end
   return a
 end
 
@@ -182,6 +191,16 @@ end
 function M.each_location(fn, o)
   if type(fn) ~= "function" then error("each_location: fn must be a function", 2) end
   o = o or {}
+  local cp, cpf
+  if o.checkpoint then
+    cp = read_checkpoint(o.checkpoint)
+    if cp.job and o.job and cp.job ~= o.job then
+      E.raise { kind = "checkpoint",
+        message = ("the checkpoint %s belongs to another run (%s), not this one (%s)"):format(o.checkpoint, cp.job, o.job),
+        hint = "pass another checkpoint file, or remove it to start over" }
+    end
+    cp.job = cp.job or o.job
+  end
   local t0 = sys.now()
   local list, app = o.locations or "all", o.app
   if list == "all" then
@@ -194,16 +213,6 @@ function M.each_location(fn, o)
     list = normalize(list)
   end
 
-  local cp, cpf
-  if o.checkpoint then
-    cp = read_checkpoint(o.checkpoint)
-    if cp.job and o.job and cp.job ~= o.job then
-      E.raise { kind = "checkpoint",
-        message = ("the checkpoint %s belongs to another run (%s), not this one (%s)"):format(o.checkpoint, cp.job, o.job),
-        hint = "pass another checkpoint file, or remove it to start over" }
-    end
-    cp.job = cp.job or o.job
-  end
   local report = { locations = {}, by_id = {}, ok = 0, failed = 0, skipped = 0, not_installed = 0, total = #list }
   local todo, later, done = {}, {}, 0
   local on_done = o.on_done
