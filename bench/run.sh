@@ -20,6 +20,9 @@ echo
 echo "## Writes never sent twice (bench/writes.lua)"
 "$GHLUA" bench/writes.lua 500 7
 echo
+echo "## Agency fan-out, 300 locations at 100 requests per 10 s (bench/fanout.lua)"
+"$GHLUA" bench/fanout.lua --runs 3
+echo
 echo "## API client (bench/api.lua)"
 echo
 if [ ! -f bench/node/node_modules/@gohighlevel/api-client/package.json ]; then

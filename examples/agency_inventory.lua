@@ -13,7 +13,7 @@
 -- their counts from the checkpoint). Exit status 1 when a location failed.
 local ghl = require "ghl"
 
-local out, concurrency, checkpoint = "inventory.csv", 4, nil
+local out, concurrency, checkpoint = "inventory.csv", nil, nil   -- concurrency: the library's default
 local i = 1
 while arg[i] do
   if arg[i] == "--concurrency" then concurrency, i = tonumber(arg[i + 1]), i + 1

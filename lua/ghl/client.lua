@@ -72,6 +72,16 @@ if not ops_ok then ops = nil end
 -- OAuth call of the process (ghl.oauth sends through M.perform too). A
 -- sliding log of send times keeps at most `max` requests in any
 -- `interval`; the server's headers correct it.
+--
+-- Inside ghl.parallel the requests waiting for a bucket queue up in
+-- arrival order (b.queue), and only the first of them waits for time: it
+-- sleeps exactly until its slot opens (or the probe's answer, below, wakes
+-- it), takes the slot and wakes the next, which either finds a slot free
+-- at once or sleeps until its own. So 300 coroutines behind one agency
+-- (Company) bucket cost one timer, never a poll, and when a window opens
+-- they go in order, one wake-up each, with no stampede of waiters that
+-- find the window full again. A waiter that is closed (Ctrl-C, an error
+-- elsewhere) leaves the queue as it goes (a to-be-closed variable).
 local buckets = {}
 
 -- What the server's rate-limit headers may make the client do, at most:
@@ -92,7 +102,7 @@ local function bucket(key)
   local b = buckets[key]
   if not b then
     b = { max = 100, interval = 10, sent = {}, head = 1, daily_remaining = nil, daily_limit = nil,
-          remaining = nil, blocked_until = 0, probing = false, answered = false }
+          remaining = nil, others = 0, others_until = 0, probing = false, answered = false, queue = {} }
     buckets[key] = b
   end
   return b
@@ -113,17 +123,48 @@ local function wait(s)
   loop.sleep(clamp(s, 0, M.MAX_WAIT))
 end
 
--- How long a request in bucket b must wait at `now` (monotonic seconds)
--- before it may be sent: 0 when it may go at once.
-local function delay(b, now)
-  while b.head <= #b.sent and b.sent[b.head] <= now - b.interval do b.head = b.head + 1 end
+-- The log keeps sends for SLACK seconds past the interval: an answer
+-- arriving now may come from a server window that still counts them.
+local SLACK = 2
+
+-- Sends in bucket b's log after time t (the log is in time order).
+local function since(b, t)
+  local lo, hi = b.head, #b.sent + 1
+  while lo < hi do
+    local mid = (lo + hi) // 2
+    if b.sent[mid] > t then hi = mid else lo = mid + 1 end
+  end
+  return #b.sent - lo + 1
+end
+
+-- Sends in bucket b's log within the last interval (dropping the ones
+-- older than interval + SLACK).
+local function in_window(b, now)
+  local old = now - b.interval - math.min(SLACK, b.interval)
+  while b.head <= #b.sent and b.sent[b.head] <= old do b.head = b.head + 1 end
   if b.head > 256 then
     b.sent = table.move(b.sent, b.head, #b.sent, 1, {})
     b.head = 1
   end
-  if b.probing and b.probing > now then return 0.005 end
-  if b.blocked_until > now then return b.blocked_until - now end
-  if #b.sent - b.head + 1 >= b.max then return b.sent[b.head] + b.interval - now + MARGIN end
+  return since(b, now - b.interval)
+end
+
+-- Seconds until one more request fits in bucket b (0: now), and whether
+-- the wait is for the probe's answer (which settle() may end early).
+-- Until a bucket has had an answer it does not know the server's limit,
+-- so its first request goes alone (the probe) and the others wait for it,
+-- for PROBE_WAIT at most (a probe abandoned by Ctrl-C never settles).
+-- Requests the server counted that were not ours (b.others, see observe)
+-- fill the window until b.others_until, when its window has surely ended.
+local function delay(b, now)
+  if b.probing and b.probing > now then return b.probing - now, true end
+  local count = in_window(b, now)
+  if b.others_until > now and count + b.others >= b.max then return b.others_until - now end
+  if count >= b.max then
+    -- the max-th most recent send leaves the window (with the limit
+    -- lowered by a header, the ones beyond it leave first)
+    return b.sent[#b.sent - b.max + 1] + b.interval - now + MARGIN
+  end
   return 0
 end
 
@@ -131,56 +172,126 @@ end
 -- would wait for the throttle now; 0 when it would go at once. For a
 -- caller that must not block (the webhook receiver) and comes back later.
 function M.wait_for(key)
-  return delay(bucket(key), sys.now())
+  return (delay(bucket(key), sys.now()))
+end
+
+local function check_daily(b, who)
+  if b.daily_remaining == 0 then
+    E.raise { kind = "rate", message = "the daily request limit of " .. (b.daily_limit or "?") ..
+      " is used up for " .. who, hint = "nothing will succeed until the daily window resets; retry tomorrow" }
+  end
+end
+
+-- Count one request as sent now; true when it is the bucket's probe.
+local function take(b, now)
+  b.sent[#b.sent + 1] = now
+  if not b.answered then b.probing = now + PROBE_WAIT; return true end
+  return false
+end
+
+-- Wake the first waiter of bucket b (it looks at the bucket again).
+local function kick(b)
+  local co = b.queue[1]
+  if co then loop.wake(co) end
+end
+
+-- Leave bucket b's queue; the next waiter, if co was first, looks again.
+local function leave(b, co)
+  local q = b.queue
+  for i = 1, #q do
+    if q[i] == co then
+      table.remove(q, i)
+      if i == 1 then kick(b) end
+      return
+    end
+  end
 end
 
 -- Wait until one more request fits in bucket b (whose budget is `who`'s,
--- for messages), then count it as sent. Until a bucket has had an answer
--- it does not know the server's limit, so its first request goes alone
--- (the probe) and the others wait for it, for PROBE_WAIT at most (a probe
--- abandoned by Ctrl-C never settles). Returns true for the probe: its
+-- for messages), then count it as sent. Returns true for the probe: its
 -- caller must call settle(b, got_answer).
 local function acquire(b, who)
+  local co = loop.current()
+  if not co then
+    -- outside ghl.parallel nothing else runs: wait for the slot and take it
+    while true do
+      check_daily(b, who)
+      local now = sys.now()
+      local w = delay(b, now)
+      if w <= 0 then return take(b, now) end
+      wait(w)
+    end
+  end
+  local q = b.queue
+  local now = sys.now()
+  if #q == 0 then
+    check_daily(b, who)
+    if delay(b, now) <= 0 then return take(b, now) end
+  end
+  q[#q + 1] = co
+  local _ <close> = setmetatable({}, { __close = function() leave(b, co) end })
   while true do
-    if b.daily_remaining == 0 then
-      E.raise { kind = "rate", message = "the daily request limit of " .. (b.daily_limit or "?") ..
-        " is used up for " .. who, hint = "nothing will succeed until the daily window resets; retry tomorrow" }
+    local first = q[1]
+    if first ~= co and coroutine.status(first) == "dead" then
+      leave(b, first)      -- cannot happen (a waiter leaves as it goes); never wait on it
+    elseif first ~= co then
+      -- until the waiter before it has its slot (the time limit is only a
+      -- safety net: the wake comes from leave)
+      loop.park(M.MAX_WAIT)
+    else
+      check_daily(b, who)
+      now = sys.now()
+      local w = delay(b, now)
+      if w <= 0 then return take(b, now) end   -- leaving wakes the next
+      loop.park(math.min(w, M.MAX_WAIT))
     end
-    local now = sys.now()
-    local w = delay(b, now)
-    if w <= 0 then
-      b.sent[#b.sent + 1] = now
-      if not b.answered then b.probing = now + PROBE_WAIT; return true end
-      return false
-    end
-    wait(w)
   end
 end
 
 -- The probe of bucket b ended, with an answer that told the limits or not
--- (then the next request probes again).
+-- (then the next request probes again); the first waiter looks again.
 local function settle(b, answered)
   b.probing = false
   b.answered = b.answered or answered
+  kick(b)
 end
 
 -- Feed the bucket from a response's X-RateLimit-* headers, clamped (see
 -- INTERVAL_MS, MAX_REQUESTS). Returns true when the answer carried them.
+-- A window or a limit that changed wakes the first waiter, to look again.
 local function observe(b, h)
   local max = tonumber(h["x-ratelimit-max"])
   local interval = tonumber(h["x-ratelimit-interval-milliseconds"])
   local remaining = tonumber(h["x-ratelimit-remaining"])
+  local before_max, before_interval = b.max, b.interval
   if max and max > 0 then b.max = math.floor(clamp(max, M.MAX_REQUESTS[1], M.MAX_REQUESTS[2])) end
   if interval and interval > 0 then b.interval = clamp(interval, M.INTERVAL_MS[1], M.INTERVAL_MS[2]) / 1000 end
   local daily = tonumber(h["x-ratelimit-daily-remaining"])
   if daily then b.daily_remaining = math.max(0, daily) end
   b.daily_limit = tonumber(h["x-ratelimit-limit-daily"]) or b.daily_limit
   b.remaining = remaining
-  -- Others (another process, another tool) may share the budget: if the
-  -- server has none left, wait a whole interval.
-  if remaining and remaining <= 0 then
-    b.blocked_until = math.max(b.blocked_until, sys.now() + math.min(b.interval, M.MAX_WAIT) + MARGIN)
+  -- The server's window holds max - remaining requests. When that is more
+  -- than our log holds in the last interval (and the slack before it: the
+  -- server counts a request when it arrives, we when we send it), the
+  -- rest are not ours:
+  -- another process or tool shares the budget, or a run just before this
+  -- one used it (a process starts with an empty log). They are counted
+  -- until the server's window has surely ended (one interval after the
+  -- answer that showed the most of them, at most MAX_WAIT), so the next
+  -- request is sent only when it fits; with none left at all, that is a
+  -- whole interval's wait. Our log also holds our requests still on their
+  -- way (32 mints in flight, say), which the server had not counted yet,
+  -- so each answer shows at most the others' number: the largest is kept.
+  if remaining then
+    local now = sys.now()
+    if b.others_until <= now then b.others = 0 end
+    in_window(b, now)
+    local others = (b.max - remaining) - since(b, now - b.interval - math.min(SLACK, b.interval))
+    if others > b.others then
+      b.others, b.others_until = others, now + math.min(b.interval, M.MAX_WAIT) + MARGIN
+    end
   end
+  if b.max ~= before_max or b.interval ~= before_interval or b.daily_remaining == 0 then kick(b) end
   return max ~= nil or interval ~= nil or remaining ~= nil
 end
 
@@ -687,7 +798,7 @@ function Client:rate()
   for i = b.head, #b.sent do if b.sent[i] > now - b.interval then n = n + 1 end end
   return { max = b.max, remaining = b.remaining, interval_ms = math.floor(b.interval * 1000),
            daily_limit = b.daily_limit, daily_remaining = b.daily_remaining, in_window = n,
-           blocked_for = math.max(0, b.blocked_until - now) }
+           blocked_for = b.others_until > now and b.others > 0 and (b.others_until - now) or 0 }
 end
 
 -- ---- Pagination ----

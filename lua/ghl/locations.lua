@@ -3,9 +3,12 @@
 --   locations.get(client [, id]) -> location (default: the client's)
 --   locations.search(client [, params [, {max=}]]) -> iterator over the
 --       company's locations (a Company token; skip/limit paging)
---   locations.installed([{app=, company=}]) -> [{id, name, ...}]: the
---       locations where the app is installed, read with the stored agency
---       (Company) token across every page
+--   locations.installed([{app=, company=}]) -> [{id, name, installed,
+--       ...}], crow: the company's locations as /oauth/installedLocations
+--       lists them (installed = its isInstalled flag), read with the stored
+--       agency (Company) token across every page of 100 (one request each,
+--       in the Company's rate-limit bucket), in the order listed, each id
+--       once; crow is that Company token's store row
 --   locations.company_row([{app=, company=}]) -> the stored Company token row
 -- Also as methods: c.locations:get(). Failures raise ghl.error (kind
 -- "auth" when no agency token is stored).
@@ -44,14 +47,36 @@ function M.company_row(o)
             hint = "log in as the agency: 'ghlua auth login --user-type Company'" }
 end
 
+M.PAGE = 100   -- locations per installedLocations page
+
 function M.installed(o)
+  o = o or {}
   local crow = M.company_row(o)
-  local out = {}
-  for _, l in ipairs(require("ghl.cli.auth.locations").list(crow)) do
-    local t = {}
-    for k, v in pairs(l) do t[k] = v end
-    t.id = l._id or l.id
-    out[#out + 1] = t
+  if crow.kind == "pit" then
+    E.raise { kind = "auth", message = "a Private Integration Token cannot list installed locations",
+              hint = "HighLevel accepts only an agency OAuth token on /oauth/installedLocations: log in with 'ghlua auth login --user-type Company'" }
+  end
+  local auth, oauth = require "ghl.auth", require "ghl.oauth"
+  local a = auth.app(crow.app)
+  local out, seen, skip = {}, {}, 0
+  while true do
+    local token = auth.token { app = crow.app, company = crow.resource_id }
+    local page = oauth.installed_locations { access_token = token, company_id = crow.resource_id,
+      app_id = a.client_id:match("^[^-]+"), skip = skip, limit = M.PAGE }
+    local locs = type(page.locations) == "table" and page.locations or {}
+    for _, l in ipairs(locs) do
+      local id = type(l) == "table" and (l._id or l.id)
+      if type(id) == "string" and not seen[id] then
+        seen[id] = true
+        local t = {}
+        for k, v in pairs(l) do t[k] = v end
+        t.id, t.installed = id, l.isInstalled
+        out[#out + 1] = t
+      end
+    end
+    skip = skip + #locs
+    -- count is the company's total: a page past it, or an empty one, ends
+    if #locs == 0 or (tonumber(page.count) and skip >= tonumber(page.count)) then break end
   end
   return out, crow
 end

@@ -16,19 +16,77 @@
 -- unfinished tasks are closed too (coroutine.close: their to-be-closed
 -- variables run): nothing of the batch goes on, and nothing of it is left
 -- for the next request to drive.
+-- Waiting for one another (ghl.client's throttle queues its waiters):
+--   loop.current() -> the running task's coroutine, or nil outside a
+--   scheduler (or in a coroutine of the caller's own);
+--   loop.park([seconds]) suspends the running task until loop.wake(co), or
+--   until `seconds` have passed; it costs nothing while it waits (no
+--   polling, no timer without seconds);
+--   loop.wake(co) makes a parked or sleeping task ready; anything else is
+--   left alone (a task waiting for its transfer is never woken early).
+-- Timers are kept in a binary heap, so a thousand sleeping tasks cost
+-- log(n) per wake-up, and the loop never spins: with nothing to run, no
+-- transfer, no timer and only parked tasks left, run raises (a task
+-- waits for a wake that cannot come).
 local http = require "ghl.http"
 local sys = require "ghl.sys"
 local E = require "ghl.error"
 
 local M = {}
 
-local sched -- the running scheduler: {tasks = {co = true}, waiting = {transfer = co}, sleeping = {co = wake}}
+-- The running scheduler: tasks = {co = true}, waiting = {transfer = co},
+-- timers (a min-heap of {at, co}), timer = {co = its heap entry},
+-- parked = {co = true}, ready (coroutines to resume, in order).
+local sched
 
 local function inside()
   if not sched then return nil end
   local co, main = coroutine.running()
   if main or not sched.tasks[co] then return nil end
   return co
+end
+M.current = inside
+
+-- ---- Timers: a binary min-heap on `at`; a cancelled entry stays in the
+-- heap until it comes up (sched.timer[co] no longer names it). ----
+
+local function heap_push(h, e)
+  local i = #h + 1
+  h[i] = e
+  while i > 1 do
+    local p = i // 2
+    if h[p].at <= e.at then break end
+    h[i], h[p] = h[p], e
+    i = p
+  end
+end
+
+local function heap_pop(h)
+  local n = #h
+  local top = h[1]
+  local last = h[n]
+  h[n] = nil
+  n = n - 1
+  if n > 0 then
+    local i = 1
+    while true do
+      local l, r, m = 2 * i, 2 * i + 1, i
+      local mv = last
+      if l <= n and h[l].at < mv.at then m, mv = l, h[l] end
+      if r <= n and h[r].at < mv.at then m = r end
+      if m == i then break end
+      h[i] = h[m]
+      i = m
+    end
+    h[i] = last
+  end
+  return top
+end
+
+local function set_timer(co, at)
+  local e = { at = at, co = co }
+  sched.timer[co] = e
+  heap_push(sched.timers, e)
 end
 
 -- request(req) -> response | nil, err: ghl.http.request, yielding when
@@ -51,8 +109,35 @@ function M.sleep(s)
     if not ok then error(err, 0) end
     return
   end
-  sched.sleeping[co] = sys.now() + s
+  set_timer(co, sys.now() + s)
   coroutine.yield()
+end
+
+-- park([seconds]): inside a scheduler, wait for loop.wake(co) or for
+-- `seconds`; outside one, sleep `seconds` (nothing else could wake it).
+function M.park(s)
+  local co = inside()
+  if not co then
+    if not s then error("loop.park outside ghl.parallel needs a time limit", 2) end
+    return M.sleep(s)
+  end
+  if s then set_timer(co, sys.now() + s) else sched.parked[co] = true end
+  coroutine.yield()
+end
+
+-- wake(co): a parked or sleeping task of the running scheduler is resumed
+-- on the scheduler's next turn (this one, when it is running tasks).
+function M.wake(co)
+  local sc = sched
+  if not sc then return end
+  if sc.parked[co] then
+    sc.parked[co] = nil
+  elseif sc.timer[co] then
+    sc.timer[co] = nil
+  else
+    return
+  end
+  sc.ready[#sc.ready + 1] = co
 end
 
 local function wrap(f, i)
@@ -70,15 +155,16 @@ function M.run(fns, opts)
   if sched then error("ghl.parallel cannot be nested", 2) end
   local n = #fns
   local limit = math.max(1, math.floor(opts.concurrency or 16))
-  local results, ready, done, nexti, active, failed = {}, {}, 0, 1, 0, 0
+  local results, done, nexti, active, failed = {}, 0, 1, 0, 0
   local each = opts.each
   local index = {}
   local progress = opts.progress ~= false and sys.isatty(2)
-  sched = { tasks = {}, waiting = {}, sleeping = {} }
+  sched = { tasks = {}, waiting = {}, timers = {}, timer = {}, parked = {}, ready = {} }
+  local sc = sched
   local function step(co)
     local okr, ok, v = coroutine.resume(co)
     if coroutine.status(co) == "dead" then
-      sched.tasks[co] = nil
+      sc.tasks[co], sc.timer[co], sc.parked[co] = nil, nil, nil
       local i = index[co]
       index[co] = nil
       if not okr then v = E.new { kind = "error", message = tostring(ok) } end
@@ -98,43 +184,53 @@ function M.run(fns, opts)
       while active < limit and nexti <= n do
         local co = wrap(fns[nexti], nexti)
         index[co] = nexti
-        sched.tasks[co] = true
-        ready[#ready + 1] = co
+        sc.tasks[co] = true
+        sc.ready[#sc.ready + 1] = co
         nexti, active = nexti + 1, active + 1
       end
-      -- run everything that is ready
-      while #ready > 0 do
-        local batch = ready
-        ready = {}
+      -- run everything that is ready (a task may wake others meanwhile)
+      while #sc.ready > 0 do
+        local batch = sc.ready
+        sc.ready = {}
         for _, co in ipairs(batch) do step(co) end
       end
       if done >= n then break end
-      -- wait for transfers or the next wake-up
+      -- the timers that are due, then wait for transfers or the next one
       local now, wake = sys.now(), math.huge
-      for co, t in pairs(sched.sleeping) do
-        if t <= now then sched.sleeping[co] = nil; ready[#ready + 1] = co
-        elseif t < wake then wake = t end
+      local h = sc.timers
+      while h[1] do
+        local e = h[1]
+        if sc.timer[e.co] ~= e then heap_pop(h)        -- cancelled
+        elseif e.at <= now then
+          heap_pop(h)
+          sc.timer[e.co] = nil
+          sc.ready[#sc.ready + 1] = e.co
+        else wake = e.at; break end
       end
-      if #ready == 0 then
-        if next(sched.waiting) then
+      if #sc.ready == 0 and not (active < limit and nexti <= n) then
+        if next(sc.waiting) then
           local finished, perr = http.perform(math.min(wake - now, 1))
           if not finished then error(perr, 0) end
           for _, t in ipairs(finished) do
-            local co = sched.waiting[t]
-            if co then sched.waiting[t] = nil; ready[#ready + 1] = co end
+            local co = sc.waiting[t]
+            if co then sc.waiting[t] = nil; sc.ready[#sc.ready + 1] = co end
           end
         elseif wake < math.huge then
           local sok, serr = sys.sleep(wake - now)
           if not sok then error(serr, 0) end
+        else
+          local parked = 0
+          for _ in pairs(sc.parked) do parked = parked + 1 end
+          error(("ghl.parallel: %d unfinished task%s, %d of them parked, and nothing to wait for: "
+            .. "no transfer, no timer"):format(active, active == 1 and "" or "s", parked), 0)
         end
       end
     end
   end)
-  local s = sched
   sched = nil
   if not ok then
-    for t in pairs(s.waiting) do t:close() end
-    for co in pairs(s.tasks) do
+    for t in pairs(sc.waiting) do t:close() end
+    for co in pairs(sc.tasks) do
       if coroutine.status(co) == "suspended" then coroutine.close(co) end
     end
   end

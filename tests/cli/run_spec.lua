@@ -192,6 +192,17 @@ describe("ghlua run with a token", function()
     assert.are.equal(2, r.code)
     assert.matches("agency login", r.err)
   end)
+
+  it("checks --concurrency: with --all-locations, a whole number of 1 or more", function()
+    local r = ghlua { "run", EX .. "pipeline_report.lua", "--concurrency", "8" }
+    assert.are.equal(2, r.code)
+    assert.matches("^ghlua: %-%-concurrency goes with %-%-all%-locations", r.err)
+    for _, bad in ipairs { "0", "2.5", "-3" } do
+      r = ghlua { "run", EX .. "pipeline_report.lua", "--all-locations", "--concurrency", bad }
+      assert.are.equal(2, r.code, bad)
+      assert.matches("^ghlua: %-%-concurrency takes a whole number of locations at a time, 1 or more", r.err)
+    end
+  end)
 end)
 
 describe("ghlua run with the token store", function()
@@ -212,21 +223,46 @@ describe("ghlua run with the token store", function()
     assert.matches("wrote 0 contacts", r.out)
   end)
 
-  it("runs once per location with --all-locations and reports each", function()
+  it("runs once per location with --all-locations: a header and the output per location, then a summary", function()
     local a = agency.start(3, "opportunities.readonly")
     finally(a.stop)
     local r = a.ghlua { "run", EX .. "pipeline_report.lua", "--all-locations", "--concurrency", "2" }
     assert.are.equal(0, r.code, r.err)
-    assert.matches("4 locations: 4 ok, 0 failed", r.out)
-    for _, l in ipairs(a.locations) do assert.matches(l.id .. " .* ok ", r.out) end
+    -- each location's header, then its own output (the recipe's prints)
+    local seen = {}
+    for n, name, id, rest in r.out:gmatch("== %[(%d)/4%] ([^\n]-) %((%w+)%): (ok, 2 requests, [%d.]+s)\n") do
+      seen[#seen + 1] = { n = tonumber(n), name = name, id = id, rest = rest }
+    end
+    assert.are.equal(4, #seen)
+    local names = {}
+    for _, l in ipairs(a.locations) do names[l.id] = l.name end
+    for i, h in ipairs(seen) do
+      assert.are.equal(i, h.n)
+      assert.are.equal(names[h.id], h.name)
+      names[h.id] = nil
+    end
+    assert.is_nil(next(names))
+    assert.matches("^4 locations in [%d.]+s: 4 ok, 0 failed, 0 skipped\n$", r.out:match("[^\n]*\n$"))
+    assert.matches("^Sales Pipeline: 0 opportunities", select(2, r.out:match("(== %[1/4%][^\n]*\n)([^\n]*)")))
+    -- one failing location: its header says so, the summary lists it, exit 1
+    a.chaos { { method = "GET", path = "/opportunities/pipelines", times = 1, status = 400, message = "broken" } }
+    r = a.ghlua { "run", EX .. "pipeline_report.lua", "--all-locations", "--concurrency", "1" }
+    assert.are.equal(1, r.code)
+    local id = r.out:match("== %[1/4%] [^\n]- %((%w+)%): FAILED after [%d.]+s: GET /opportunities/pipelines[^\n]*broken")
+    assert.truthy(id, r.out)
+    assert.matches("\nfailed %(1%):\n  " .. id .. " %([^)]+%): GET /opportunities/pipelines[^\n]*broken[^\n]*\n"
+      .. "4 locations in [%d.]+s: 3 ok, 1 failed, 0 skipped\n$", r.out)
     a.chaos { { method = "GET", path = "/opportunities/pipelines", times = 1, status = 400, message = "broken" } }
     r = a.ghlua { "run", EX .. "pipeline_report.lua", "--all-locations", "--json" }
     assert.are.equal(1, r.code)
     local rep = cjson.decode(r.out)
     assert.are.same({ 4, 3, 1 }, { rep.total, rep.ok, rep.failed })
+    assert.is_number(rep.seconds)
     local bad
     for _, e in ipairs(rep.locations) do if not e.ok then bad = e end end
     assert.matches("broken", bad.error)
+    -- with --json the headers and the summary go to stderr
+    assert.matches("4 locations in [%d.]+s: 3 ok, 1 failed, 0 skipped\n$", r.err)
     -- the agency token lacks contacts.readonly: named before any location runs
     r = a.ghlua { "run", EX .. "export_contacts_csv.lua", "--all-locations" }
     assert.are.equal(1, r.code)

@@ -739,6 +739,6 @@ describe("cjson settings across --all-locations", function()
     end
     r = ghlua({ "run", CORPUS .. "shared_cjson_all_locations.lua", "--all-locations", "--concurrency", "1" }, a.env)
     assert.are.equal(0, r.code, show(r))
-    assert.matches("3 locations: 3 ok, 0 failed", r.out)
+    assert.matches("3 locations in [%d.]+s: 3 ok, 0 failed", r.out)
   end)
 end)

@@ -93,3 +93,29 @@ describe("bench/api.lua --quick", function()
     assert.matches("| 429s seen by the caller | 0 |", md, 1, true)
   end)
 end)
+
+-- A smoke run of the agency fan-out benchmark (bench/fanout.lua --quick):
+-- 20 locations under a limit of 10 requests per 500 ms, one run. It checks
+-- that the harness runs end to end (it asserts, per run, 0 failed, no 429
+-- in the simulator's counters, one mint per location and the pages) and
+-- prints the floor with its formula; not how fast anything is.
+describe("bench/fanout.lua --quick", function()
+  it("fans out, checks every run and prints the floor and the ratio", function()
+    local json = os.tmpname()
+    local r = run.sh(table.concat({ "cd", run.quote(SRC), "&&", run.quote(os.getenv("GHLUA")), "bench/fanout.lua",
+      "--quick", "--json", run.quote(json) }, " "))
+    assert(r.code == 0, "bench/fanout.lua --quick failed (exit " .. tostring(r.code) .. "):\n" .. r.err .. r.out)
+    local res = cjson.decode(run.slurp(json))
+    os.remove(json)
+    assert.are.same({ 20, 2, 10, 0.5, 1 }, { res.config.locations, res.config.calls, res.config.rate_max,
+                                             res.config.interval_s, res.config.pages })
+    -- (ceil((1 + 20) / 10) - 1) * 0.5 s: the Company bucket takes three windows
+    assert.are.equal(1, res.floor)
+    assert.are.equal(1, #res.rows)
+    local row = res.rows[1]
+    assert.is_true(row.median > 0 and row.min <= row.median and row.median <= row.max)
+    assert.is_true(row.ratio > 0)
+    assert.matches("floor = (ceil((P + L) / M) - 1) * I + (ceil(N / M) - 1) * I", r.out, 1, true)
+    assert.matches("| delay per request | wall, median (min, max) | floor | ratio to floor |", r.out, 1, true)
+  end)
+end)

@@ -10,7 +10,13 @@
 --              terminal it refuses (exit 2) and names --yes;
 --   otherwise: runs it. --all-locations runs it once per location of the
 --              agency through ghl.each_location (concurrently, resumable
---              with --checkpoint FILE) and prints a per-location report.
+--              with --checkpoint FILE): each location's output is printed
+--              as one block when it finishes, under a header line (its
+--              place, name, id, outcome, requests and time), so 300
+--              locations run 32 at a time still read one by one; then the
+--              locations that failed and a totals line (ok, failed,
+--              skipped, time taken). Ctrl-C prints the same for what was
+--              done and how to go on.
 -- The recipe's return value is printed (tables as JSON). Exit status: 0,
 -- 1 when it failed (or any location failed), 2 for usage errors.
 local args = require "ghl.cli.args"
@@ -35,9 +41,10 @@ writes=, params=} and returns function(params, client, location).
                        the only stored token)
   --all-locations      run once per location where the app is installed,
                        with location tokens minted from the agency login
-  --concurrency N      locations at a time with --all-locations (default 4)
+  --concurrency N      locations at a time with --all-locations (default 32)
   --checkpoint FILE    with --all-locations: record finished locations in
-                       FILE; run again with it to skip them
+                       FILE; run again with it to skip them (a run that was
+                       stopped goes on where it left off)
   --app NAME           the stored app to use
   --dry-run            send reads, record writes, print the plan
   --yes                do not ask before a recipe that writes
@@ -106,6 +113,96 @@ local function check_scopes(m, granted, what)
   end
 end
 
+-- What a checkpoint belongs to: the recipe and its parameters (a
+-- checkpoint of another recipe, or of other parameters, is refused).
+local function job_of(r, params)
+  local keys = {}
+  for k in pairs(params) do keys[#keys + 1] = k end
+  table.sort(keys)
+  local parts = { "recipe " .. tostring(r.manifest.name) }
+  for _, k in ipairs(keys) do parts[#parts + 1] = k .. "=" .. tostring(params[k]) end
+  return table.concat(parts, " ")
+end
+
+-- --all-locations: run through ghl.each_location, printing each location's
+-- output as a block under its header as it finishes, then the summary.
+-- Returns the exit status.
+local function fan_out(r, params, o, plan, quiet, call)
+  local fanout = require "ghl.fanout"
+  local stream = o.json and io.stderr or io.stdout
+  -- what the recipe prints goes to the location it runs for
+  local function sink(text)
+    local e = fanout.current()
+    if e then
+      e.output = e.output or {}
+      e.output[#e.output + 1] = text
+    elseif not quiet then
+      stream:write(text, "\n")
+    end
+  end
+  local env_print = r.env and rawget(r.env, "print")
+  if r.box then
+    r.box:set { sink = sink }
+  else
+    rawset(r.env, "print", function(...)
+      local t = table.pack(...)
+      for i = 1, t.n do t[i] = tostring(t[i]) end
+      sink(table.concat(t, "\t", 1, t.n))
+    end)
+  end
+  -- locations done in an earlier run are counted on one line, not listed
+  local earlier, told = 0, false
+  local function tell_earlier(report)
+    if earlier > 0 and not told then
+      told = true
+      stream:write(("== %d of %d locations were done in an earlier run (checkpoint %s)\n")
+        :format(earlier, report.total, o.checkpoint))
+    end
+  end
+  local function on_done(e, report)
+    if quiet then return end
+    if e.skipped and e.ok then earlier = earlier + 1; return end
+    tell_earlier(report)
+    local lines = { fanout.header(e, report) }
+    for _, l in ipairs(e.output or {}) do lines[#lines + 1] = l end
+    e.output = nil
+    stream:write(table.concat(lines, "\n"), "\n")
+    stream:flush()
+  end
+  local checkpoint = not plan and o.checkpoint or nil
+  local ok, report = pcall(fanout.each_location, function(c, loc) return call(c, loc) end, {
+    locations = "all", app = o.app, concurrency = o.concurrency, dry_run = plan, progress = false,
+    checkpoint = checkpoint, job = job_of(r, params), on_done = on_done })
+  if r.box then r.box:set { sink = false } else rawset(r.env, "print", env_print) end
+  if not ok then
+    local err = report
+    if E.is(err) and err.kind == "interrupted" and err.report and not quiet then
+      local rep = err.report
+      tell_earlier(rep)
+      local finished = 0
+      for _, e in ipairs(rep.locations) do if e.done and not (e.skipped and e.ok) then finished = finished + 1 end end
+      for _, l in ipairs(fanout.summary(rep)) do stream:write(l, "\n") end
+      err.message = ("interrupted after %d of the %d locations left to do"):format(finished, rep.total - earlier)
+      err.hint = checkpoint and ("run the same command again (with --checkpoint %s) to go on where it stopped"):format(checkpoint)
+        or "with --checkpoint FILE, a run that was stopped goes on where it left off when run again"
+    end
+    error(err, 0)
+  end
+  if quiet then return report.failed > 0 and 1 or 0 end
+  tell_earlier(report)
+  if o.json then
+    local list = {}
+    for i, e in ipairs(report.locations) do
+      list[i] = { id = e.id, name = e.name, ok = e.ok, skipped = e.skipped or nil, reason = e.reason,
+        counts = e.counts, seconds = e.seconds, error = e.error and E.tostring(e.error) or nil, result = e.result }
+    end
+    out(require("cjson").encode { locations = list, ok = report.ok, failed = report.failed,
+      skipped = report.skipped, total = report.total, seconds = report.seconds })
+  end
+  for _, l in ipairs(fanout.summary(report)) do stream:write(l, "\n") end
+  return report.failed > 0 and 1 or 0
+end
+
 -- Run once (one client) or per location; returns the exit status.
 local function execute(r, params, o, plan, quiet)
   local main = r.main
@@ -114,25 +211,7 @@ local function execute(r, params, o, plan, quiet)
     for k, v in pairs(params) do p[k] = v end
     return main(p, c, loc)
   end
-  if o["all-locations"] then
-    local report = require("ghl.fanout").each_location(function(c, loc) return call(c, loc) end, {
-      locations = "all", app = o.app, concurrency = o.concurrency, dry_run = plan,
-      checkpoint = not plan and o.checkpoint or nil })
-    if not quiet then
-      if o.json then
-        local list = {}
-        for i, e in ipairs(report.locations) do
-          list[i] = { id = e.id, name = e.name, ok = e.ok, skipped = e.skipped or nil, counts = e.counts,
-            error = e.error and E.tostring(e.error) or nil, result = e.result }
-        end
-        out(require("cjson").encode { locations = list, ok = report.ok, failed = report.failed,
-          skipped = report.skipped, total = report.total })
-      else
-        for _, l in ipairs(require("ghl.fanout").summary(report)) do out(l) end
-      end
-    end
-    return report.failed > 0 and 1 or 0
-  end
+  if o["all-locations"] then return fan_out(r, params, o, plan, quiet, call) end
   local c = r.client
   local v = call(c, { id = c.location })
   if not quiet then print_result(v, o.json) end
@@ -159,6 +238,10 @@ function M.run(argv)
   if #rest > 1 then usage("unexpected argument '" .. rest[2] .. "'") end
   if o.location and o["all-locations"] then usage("give --location or --all-locations, not both") end
   if o.checkpoint and not o["all-locations"] then usage("--checkpoint goes with --all-locations") end
+  if o.concurrency and not o["all-locations"] then usage("--concurrency goes with --all-locations") end
+  if o.concurrency and (o.concurrency < 1 or o.concurrency ~= math.floor(o.concurrency)) then
+    usage("--concurrency takes a whole number of locations at a time, 1 or more")
+  end
 
   local max_memory
   if o["max-memory"] then

@@ -28,7 +28,7 @@ do
   local os_lib = os
   G.os = { time = os_lib.time, clock = os_lib.clock, date = os_lib.date, difftime = os_lib.difftime }
 end
-G.print = natives.print
+G.print = natives.print   -- (the host may collect it instead: see main's capture)
 
 -- load takes text only: a binary chunk is not verified by Lua.
 function G.load(...)
@@ -77,6 +77,18 @@ local function ask(op)
   if answer.ok then return answer.value end
   if answer.mistake then raw_error(answer.mistake, 3) end
   raw_error(E.new(answer.err or { kind = "sandbox", message = "refused" }), 0)
+end
+
+-- print: straight to the run's output, or, when main was told to capture
+-- (a fan-out groups each location's output under its header), to the
+-- host, where it can yield (not inside a C boundary like table.sort's).
+local native_print, to_string, yieldable = natives.print, tostring, coroutine.isyieldable
+local capture = false
+function G.print(...)
+  if not capture or not yieldable() then return native_print(...) end
+  local n, parts = select("#", ...), {}
+  for i = 1, n do parts[i] = to_string((select(i, ...))) end
+  ask { op = "print", text = table.concat(parts, "\t", 1, n) }
 end
 
 -- ---- require ----
@@ -311,9 +323,10 @@ function api.load(text, chunkname)
   return { manifest = manifest, has_main = main ~= nil, returned = type(m) }
 end
 
--- main(params, client_fields, location) -> the recipe's result.
-function api.main(params, fields, location)
+-- main(params, client_fields, location, {capture=}) -> the recipe's result.
+function api.main(params, fields, location, opts)
   if not main then raw_error("the recipe has no main function", 0) end
+  capture = type(opts) == "table" and opts.capture == true
   return main(params, new_client(fields), location)
 end
 

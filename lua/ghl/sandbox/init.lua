@@ -31,7 +31,7 @@
 --   box:policy{manifest=, force=}    set what the recipe may do
 --   box:grant(params, manifest)      the file parameters' capabilities
 --   box:main(params, client, location) -> the recipe's result
---   box:set{mute=, output=}          printing
+--   box:set{mute=, output=, sink=}   printing (sink: collect main's lines)
 local native = require "ghl._sandbox"
 local E = require "ghl.error"
 local http = require "ghl.http"
@@ -79,10 +79,15 @@ function M.new(o)
   local sb, err = native.new { max_memory = max, timeout = o.timeout, modules = M.MODULES, output = o.output }
   if not sb then error(err, 0) end
   return setmetatable({ sb = sb, dir = o.dir or ".", max_memory = max, timeout = o.timeout,
-    files = {}, readers = {}, nreaders = 0, manifest = nil, force = false }, Box)
+    files = {}, readers = {}, nreaders = 0, manifest = nil, force = false, output = o.output or 1 }, Box)
 end
 
+-- set{mute=, output=, timeout=, sink=}: sink = function(text) (or false)
+-- takes what main's runs print, a line at a time, instead of the output.
 function Box:set(o)
+  if o.sink ~= nil then self.sink = o.sink or nil end
+  if o.mute ~= nil then self.muted = o.mute and true or false end
+  if o.output ~= nil then self.output = o.output end
   self.sb:set(o)
 end
 
@@ -421,6 +426,15 @@ end
 
 -- ---- require of the recipe's own files ----
 
+function handlers.print(self, op)
+  if type(op.text) ~= "string" then error("print: no text", 0) end
+  if self.muted then return end
+  if self.sink then return self.sink(op.text) end
+  local f = self.output == 2 and io.stderr or io.stdout
+  f:write(op.text, "\n")
+  f:flush()
+end
+
 function handlers.require(self, op)
   local name = op.name
   if type(name) ~= "string" or not name:match("^[%w_]+$") and not name:match("^[%w_]+%.[%w_.]+$")
@@ -520,7 +534,7 @@ function Box:main(params, client, location)
       if type(k) == "string" and (type(v) == "string" or type(v) == "number" or type(v) == "boolean") then loc[k] = v end
     end
   end
-  return self:run("main", client, params, client and client_fields(client) or {}, loc)
+  return self:run("main", client, params, client and client_fields(client) or {}, loc, { capture = self.sink ~= nil })
 end
 
 function Box:close()
