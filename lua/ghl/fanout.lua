@@ -21,9 +21,10 @@
 -- location's calls in its own bucket, and requests waiting for a bucket
 -- queue in order (ghl.client): 300 locations get through in the time the
 -- Company's limit allows, with no 429.
--- A location /oauth/installedLocations reports as not installed is tried
--- last; when HighLevel refuses its token it is skipped ("not installed"),
--- not failed.
+-- With locations = "all", a location /oauth/installedLocations reports as
+-- not installed is skipped ("not installed") without a request: HighLevel
+-- mints no token for it. In a list given by the caller such a location is
+-- tried last, and skipped, not failed, when HighLevel refuses its token.
 -- The checkpoint is a journal: a header line, then one JSON line appended
 -- (and flushed) as each location finishes; a run given the same file skips
 -- the locations that finished ok, so a run over 300 sub-accounts that was
@@ -203,6 +204,7 @@ function M.each_location(fn, o)
   end
   local t0 = sys.now()
   local list, app = o.locations or "all", o.app
+  local listed = list == "all"   -- HighLevel's own list: its installed flags are the truth
   if list == "all" then
     local crow
     list, crow = require("ghl.locations").installed { app = o.app, company = o.company }
@@ -229,6 +231,9 @@ function M.each_location(fn, o)
       entry.ok, entry.skipped, entry.reason, entry.result = true, true, "done in an earlier run", rec.result
       if type(rec.counts) == "table" then entry.counts = rec.counts end
       report.ok, report.skipped = report.ok + 1, report.skipped + 1
+    elseif loc.installed == false and listed then
+      entry.ok, entry.skipped, entry.reason = false, true, "not installed"
+      report.skipped, report.not_installed = report.skipped + 1, report.not_installed + 1
     elseif loc.installed == false then
       later[#later + 1] = { loc = loc, entry = entry }
     else

@@ -232,3 +232,29 @@ describe("a fan-out after the location tokens expired", function()
     no_429(c)
   end)
 end)
+
+describe("a fan-out over an agency where the app is not on every location", function()
+  it("skips the locations installedLocations reports as not installed, without asking for their tokens", function()
+    local a = agency.start(4, "locations.readonly")
+    local http = require "ghl.http"
+    local gone = { a.locations[2].id, a.locations[4].id }
+    for _, id in ipairs(gone) do
+      local resp = assert(http.request { method = "POST", url = a.sim.url .. "/__sim/uninstall",
+        json = { locationId = id } })
+      assert.are.equal(200, resp.status, resp.body)
+    end
+    local r = a.lua([[
+      local rep = require("ghl").each_location(function(c, loc) return c:get("/locations/" .. loc.id).location.id end)
+      print(rep.ok, rep.failed, rep.skipped, rep.not_installed)
+      for _, e in ipairs(rep.locations) do print(e.id, e.ok, e.reason) end
+    ]])
+    assert.are.equal(0, r.code, r.err)
+    assert.are.equal("3\t0\t2\t2", r.out:match("^[^\n]*"))
+    for _, id in ipairs(gone) do assert.matches(id .. "\tfalse\tnot installed\n", r.out, 1, true) end
+    -- three mints, and no request for a location the app is not on
+    assert.are.equal(3, a.stats().oauth.location_tokens)
+    assert.are.equal(0, a.stats().oauth.not_installed or 0)
+    assert.are.equal(3, #a.requests { path = "/oauth/locationToken" })
+    a.stop()
+  end)
+end)
