@@ -17,6 +17,8 @@
 --   recipe.missing_scopes(manifest, granted) -> {scope, ...}
 --   recipe.help(manifest, path) -> text for `ghlua run RECIPE --help`
 --   recipe.plan_lines(plan) -> the dry-run plan as text lines, secrets redacted
+--   recipe.mentions_recipe(text) -> whether Lua source could call recipe{}
+--   recipe.script_guard(path) -> the global `recipe` for `ghlua FILE`
 -- Unless trust, the recipe runs in a Lua state of its own (ghl.sandbox:
 -- box is its handle), where its client, ghl.csv and require ask the host,
 -- which checks every request against the manifest (API host, writes,
@@ -138,6 +140,16 @@ function M.mentions_recipe(text)
     end
   end
   return false
+end
+
+-- script_guard(path) -> the global `recipe` of a file run as a script
+-- (`ghlua FILE`): a recipe's first line then says how to run it, in one
+-- line, instead of failing on a nil global.
+function M.script_guard(path)
+  return function()
+    usage(("%s is a recipe, not a script"):format(path),
+          "run it with: ghlua run " .. require("ghl.repl").shell_quote(path) .. " (--help shows its parameters)")
+  end
 end
 
 local function not_a_recipe(path, why)

@@ -107,6 +107,16 @@ describe("ghlua run with a token", function()
     end
   end)
 
+  it("says in one line that a recipe run as a script is a recipe, naming ghlua run", function()
+    clear(s)
+    local r = ghlua { EX .. "bulk_tag.lua", "--param", "tag=x" }
+    assert.are.equal(2, r.code)
+    assert.are.equal("", r.out)
+    assert.are.equal("ghlua: " .. EX .. "bulk_tag.lua is a recipe, not a script — hint: run it with: ghlua run "
+      .. EX .. "bulk_tag.lua (--help shows its parameters)\n", r.err)
+    assert.are.equal(0, #log(s))
+  end)
+
   it("shows the manifest with --help", function()
     local r = ghlua { "run", EX .. "create_contact_by_key.lua", "--help" }
     assert.are.equal(0, r.code, r.err)

@@ -431,6 +431,11 @@ describe("the agency examples", function()
   it("sync_custom_fields.lua copies a template's fields and values everywhere, and a second run writes nothing", function()
     local template = a.locations[1].id
     local r = ghlua_in_dir({ "run", EX .. "export_custom_fields.lua", "--location", template,
+      "--param", "file=template.csv", "--dry-run" }, env())
+    assert.are.equal(0, r.code, r.err)
+    assert.matches("^dry run: would write 4 custom fields and 1 custom values to template.csv\n", r.out)
+    assert.is_nil(io.open(dir .. "/template.csv"))
+    r = ghlua_in_dir({ "run", EX .. "export_custom_fields.lua", "--location", template,
       "--param", "file=template.csv" }, env())
     assert.are.equal(0, r.code, r.err)
     assert.matches("^wrote 4 custom fields and 1 custom values to template.csv\n", r.out)
