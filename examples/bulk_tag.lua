@@ -7,6 +7,8 @@
 --   ghlua run examples/bulk_tag.lua --param tag=vip-2025 --param having=vip --dry-run
 --
 -- The tag is also added to the location's tag catalogue when missing.
+-- With --dry-run it searches, says how many it would tag and shows the
+-- writes; nothing is tagged.
 recipe {
   name = "bulk_tag",
   description = "tag every contact matching a search",
@@ -32,8 +34,13 @@ return function(p, client)
     for _, t in ipairs(contact.tags or {}) do if t == tag then has = true end end
     if not has then ids[#ids + 1] = contact.id end
   end
-  ghl.tags.ensure(client, tag)
+  local _, new_tag = ghl.tags.ensure(client, tag)
   for _, id in ipairs(ids) do ghl.contacts.add_tags(client, id, { tag }) end
+  if client.dry_run then
+    print(("dry run: %d contacts matched, would tag %d '%s'%s, %d had it already"):format(seen, #ids, tag,
+      new_tag and " (a new tag)" or "", seen - #ids))
+    return { matched = seen, would_tag = #ids, dry_run = true }
+  end
   print(("%d contacts matched, %d tagged '%s', %d had it already"):format(seen, #ids, tag, seen - #ids))
   return { matched = seen, tagged = #ids }
 end

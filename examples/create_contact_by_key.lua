@@ -7,14 +7,14 @@
 --   ghlua run examples/create_contact_by_key.lua --param email=ada@example.com \
 --     --param first_name=Ada --param fields=budget=5000,lead_source=ads
 --
--- fields is a comma-separated list of key=value pairs. With --dry-run it
--- shows the request it would send; a contact that exists already (same
--- email or phone) is reported with its id, and updated with --param
--- update=true.
+-- fields is a comma-separated list of key=value pairs. A contact that
+-- exists already (same email or phone) is reported with its id, and
+-- updated with --param update=true. With --dry-run it looks the contact
+-- up (a read), says what it would do and shows the request it would send.
 recipe {
   name = "create_contact_by_key",
   description = "create a contact with custom fields set by key",
-  scopes = { "contacts.write", "locations/customFields.readonly" },
+  scopes = { "contacts.readonly", "contacts.write", "locations/customFields.readonly" },
   writes = true,
   params = {
     email = { type = "string", required = true, help = "the contact's email" },
@@ -35,6 +35,7 @@ return function(p, client)
   end
   local fields = { email = p.email, firstName = p.first_name, lastName = p.last_name, phone = p.phone,
                    customFields = custom }
+  local dry = client.dry_run   -- writes are planned, not made: say "would"
   local contact, dup = ghl.contacts.create(client, fields)
   if dup then
     if not p.update then
@@ -43,12 +44,14 @@ return function(p, client)
     end
     fields.email = nil   -- unchanged; update takes no locationId either
     contact = ghl.contacts.update(client, dup.id, fields)
-    print("updated contact " .. contact.id)
+    print(("%s contact %s"):format(dry and "would update" or "updated", contact.id))
+    if dry then return { id = contact.id, would_update = true, dry_run = true } end
     return { id = contact.id, created = false, updated = true }
   end
-  print("created contact " .. contact.id)
+  print(dry and ("would create a contact for " .. p.email) or ("created contact " .. contact.id))
   for _, f in ipairs(contact.customFields or {}) do
     print(("  %-20s %s"):format(f.key or f.id, tostring(f.value)))
   end
+  if dry then return { would_create = true, dry_run = true } end
   return { id = contact.id, created = true }
 end

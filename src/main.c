@@ -203,6 +203,15 @@ static int pmain(lua_State *L) {
       a->status = 1;
       return 0;
     }
+    if (status == LUA_OK && strcmp(argv[script], "-") != 0) {
+      /* a recipe run as a script says to use 'ghlua run' (ghl.recipe) */
+      require(L, "ghl.recipe");
+      lua_getfield(L, -1, "script_guard");
+      lua_remove(L, -2);
+      lua_pushstring(L, argv[script]);
+      lua_call(L, 1, 1);
+      lua_setglobal(L, "recipe");
+    }
     status = run_chunk(L, status, argv + script + 1, argc - script - 1);
     if (status != LUA_OK) { a->status = ghl_report(L); return 0; }
   } else if (!has_e && !interactive) {

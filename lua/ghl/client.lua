@@ -19,7 +19,9 @@
 -- unless the operations table says the route only reads, like POST
 -- /contacts/search) is appended to PLAN as {method, path, url, query, body,
 -- version, location} instead of being sent, and answers {dryRun = true,
--- id = "dry-run-N"}; reads are sent as usual.
+-- id = "dry-run-N"}; reads are sent as usual. c.dry_run is then truthy (the
+-- plan; true in a sandboxed recipe's client), so a caller can tell a
+-- planned write from a made one and say "would create 3", never "created".
 -- Path placeholders such as {locationId} come from the client's context,
 -- and so do required locationId/companyId query parameters the caller left
 -- out (GET /contacts/ needs no explicit locationId).

@@ -308,7 +308,7 @@ function M.update(client, id, fields)
   R.location(client, "custom_fields.update")
   local r = client:put(R.path(M.ENDPOINTS.update[2], { id = id }), R.copy(fields))
   M.invalidate(client)
-  return R.entity(r, "customField", fields)
+  return R.entity(r, "customField", fields, id)
 end
 
 function M.delete(client, id)

@@ -10,7 +10,9 @@
 --       "updated" | "unchanged" (idempotent: no write when equal)
 --   custom_values.delete(client, name) -> true, or false when absent
 -- Also as methods: c.custom_values:set(name, value). Failures raise the
--- client's ghl.error.
+-- client's ghl.error. In a dry run (client.dry_run) set still reads first,
+-- so what it says is what it would do; its entry is then a stand-in marked
+-- dryRun = true.
 local R = require "ghl.resource"
 
 local M = {}
@@ -58,7 +60,7 @@ function M.set(client, name, value)
   if v then
     local body = { name = v.name, value = value }
     local r = client:put(R.path(M.ENDPOINTS.update[2], { id = v.id }), body)
-    return R.entity(r, "customValue", body), "updated"
+    return R.entity(r, "customValue", body, v.id), "updated"
   end
   local body = { name = name, value = value }
   return R.entity(client:post(M.ENDPOINTS.create[2], body), "customValue", body), "created"

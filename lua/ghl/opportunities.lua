@@ -140,7 +140,7 @@ end
 function M.update(client, id, fields)
   R.location(client, "opportunities.update")
   local body = body_of(client, fields, false)
-  return decorate(client, R.entity(client:put(R.path(M.ENDPOINTS.update[2], { id = id }), body), "opportunity", body))
+  return decorate(client, R.entity(client:put(R.path(M.ENDPOINTS.update[2], { id = id }), body), "opportunity", body, id))
 end
 
 function M.delete(client, id)

@@ -17,6 +17,8 @@
 --   recipe.missing_scopes(manifest, granted) -> {scope, ...}
 --   recipe.help(manifest, path) -> text for `ghlua run RECIPE --help`
 --   recipe.plan_lines(plan) -> the dry-run plan as text lines, secrets redacted
+--   recipe.mentions_recipe(text) -> whether Lua source could call recipe{}
+--   recipe.script_guard(path) -> the global `recipe` for `ghlua FILE`
 -- Unless trust, the recipe runs in a Lua state of its own (ghl.sandbox:
 -- box is its handle), where its client, ghl.csv and require ask the host,
 -- which checks every request against the manifest (API host, writes,
@@ -82,10 +84,82 @@ end
 
 -- ---- Loading ----
 
+-- Does the Lua source name the global `recipe` anywhere outside comments
+-- and strings (not as a field, t.recipe, t:recipe or {recipe = ...}, nor
+-- assigned to)? A file that never does cannot call recipe{...} (short of
+-- spelling it _ENV["rec".."ipe"]), so it is a plain script, told apart
+-- without running a line of it.
+function M.mentions_recipe(text)
+  local i, n, prev = 1, #text, nil
+  if text:sub(1, 1) == "#" then i = (text:find("\n", 1, true) or n) + 1 end   -- a #! line
+  while i <= n do
+    local s = text:find("[%-%[\"'%a_%.:%d]", i)
+    if not s then return false end
+    if s > i and text:sub(i, s - 1):find("[^%s]") then prev = "op" end   -- an operator in between
+    local c = text:sub(s, s)
+    if c == "-" then
+      if text:sub(s + 1, s + 1) == "-" then
+        local eq = text:match("^%[(=*)%[", s + 2)
+        local _, e
+        if eq then _, e = text:find("]" .. eq .. "]", s + 4 + #eq, true)
+        else e = text:find("\n", s + 2, true) end
+        i = (e or n) + 1
+      else
+        prev, i = "op", s + 1
+      end
+    elseif c == "[" then
+      local eq = text:match("^%[(=*)%[", s)
+      if eq then
+        local _, e = text:find("]" .. eq .. "]", s + 2 + #eq, true)
+        prev, i = "string", (e or n) + 1
+      else
+        prev, i = "op", s + 1
+      end
+    elseif c == '"' or c == "'" then
+      local j = s + 1
+      while j <= n do
+        local d = text:sub(j, j)
+        if d == "\\" then j = j + 2
+        elseif d == c or d == "\n" then break
+        else j = j + 1 end
+      end
+      prev, i = "string", j + 1
+    elseif c == "." or c == ":" then
+      local _, e = text:find("^[%.:]+", s)
+      prev, i = (e == s) and c or "op", e + 1   -- "..", "...", "::" are not field access
+    elseif c:match("%d") then
+      local _, e = text:find("^[%w_%.]+", s)   -- a number, 0x1p4 and 1.5e3 included
+      prev, i = "number", e + 1
+    else
+      local _, e = text:find("^[%a_][%w_]*", s)
+      local word = text:sub(s, e)
+      if word == "recipe" and prev ~= "." and prev ~= ":" and not text:find("^%s*=[^=]", e + 1) then
+        return true
+      end
+      prev, i = word, e + 1
+    end
+  end
+  return false
+end
+
+-- script_guard(path) -> the global `recipe` of a file run as a script
+-- (`ghlua FILE`): a recipe's first line then says how to run it, in one
+-- line, instead of failing on a nil global.
+function M.script_guard(path)
+  return function()
+    usage(("%s is a recipe, not a script"):format(path),
+          "run it with: ghlua run " .. require("ghl.repl").shell_quote(path) .. " (--help shows its parameters)")
+  end
+end
+
+local function not_a_recipe(path, why)
+  usage(("%s is not a recipe: %s"):format(path, why),
+        "run it as a script: ghlua " .. require("ghl.repl").shell_quote(path))
+end
+
 local function check_loaded(path, has_manifest, has_main)
   if not has_manifest then
-    usage(path .. " is not a recipe: it does not call recipe{name=, ...}",
-          "run a plain script with 'ghlua " .. path .. "'; a recipe calls recipe{...} with its manifest, then returns its main function")
+    not_a_recipe(path, "it does not call recipe{name=, ...}")
   end
   if not has_main then
     usage(path .. ": the recipe must return its main function (return function(params, client) ... end)")
@@ -105,6 +179,7 @@ end
 function M.load(path, o)
   o = o or {}
   local text = read_file(path)
+  if not M.mentions_recipe(text) then not_a_recipe(path, "it never calls recipe{...}") end
   local dir = path:match("^(.*)/[^/]*$") or "."
   if o.trust then
     local manifest

@@ -7,7 +7,8 @@
 -- every function of the module with the client put first, callable as
 -- view:create(fields) or view.create(fields). entity(answer, key, fields)
 -- unwraps {contact = {...}}, or makes a stand-in from the fields sent when
--- the client is in a dry run. Mistakes (no location on the client, a bad
+-- the client is in a dry run (client.dry_run): a write planned, not made,
+-- is always marked dryRun = true, so a caller can say "would create". Mistakes (no location on the client, a bad
 -- argument) raise strings; API failures are the client's ghl.error raises.
 local ops = require "ghl.api.ops"
 
@@ -96,13 +97,14 @@ function M.client(client, what)
   return client
 end
 
--- entity(answer, key, sent) -> answer[key]; in a dry run, a copy of what
--- was sent with the placeholder id.
-function M.entity(answer, key, sent)
+-- entity(answer, key, sent [, id]) -> answer[key]; in a dry run, a copy
+-- of what was sent marked dryRun = true, with the id of the record it
+-- would change (id, for an update) or the placeholder ("dry-run-N").
+function M.entity(answer, key, sent, id)
   if type(answer) == "table" and answer.dryRun then
     local t = {}
     for k, v in pairs(sent or {}) do t[k] = v end
-    t.id, t.dryRun = answer.id, true
+    t.id, t.dryRun = id or answer.id, true
     return t
   end
   if type(answer) ~= "table" then return answer end

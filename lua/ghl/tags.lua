@@ -8,7 +8,9 @@
 --   tags.rename(client, name_or_id, new_name) -> tag
 --   tags.delete(client, name_or_id) -> true, or false when absent
 -- Also as methods: c.tags:ensure("vip"). Failures raise the client's
--- ghl.error.
+-- ghl.error. In a dry run (client.dry_run) ensure still reads first, so
+-- its created is what it would do; a tag it would create or rename is a
+-- stand-in marked dryRun = true.
 local R = require "ghl.resource"
 
 local M = {}
@@ -49,7 +51,7 @@ function M.rename(client, name, new_name)
   local t = M.find(client, name)
   if not t then error("no tag named '" .. tostring(name) .. "'", 2) end
   local body = { name = new_name }
-  return R.entity(client:put(R.path(M.ENDPOINTS.update[2], { tagId = t.id }), body), "tag", body)
+  return R.entity(client:put(R.path(M.ENDPOINTS.update[2], { tagId = t.id }), body), "tag", body, t.id)
 end
 
 function M.delete(client, name)

@@ -66,10 +66,55 @@ describe("ghlua run with a token", function()
     assert.matches("which recipe", r.err)
     r = ghlua { "run", file("plain.lua", "print('hi')") }
     assert.are.equal(2, r.code)
-    assert.matches("does not call recipe", r.err)
+    assert.matches("is not a recipe", r.err)
+    r = ghlua { "run", file("no_call.lua", "local x = recipe\nreturn function() end") }
+    assert.are.equal(2, r.code)
+    assert.matches("no_call%.lua is not a recipe: it does not call recipe{", r.err)
     r = ghlua { "run", dir .. "/nope.lua" }
     assert.are.equal(2, r.code)
     assert.matches("cannot read the recipe", r.err)
+  end)
+
+  it("says in one line that a plain script is not a recipe, without running it, and names the command that runs it", function()
+    local marker = dir .. "/ran"
+    -- a script that talks to the API with the whole library, and leaves a
+    -- mark when its top level runs; recipe only in a comment, a string and
+    -- a field
+    local path = file("my script.lua", ([[
+      -- not a recipe{...}
+      local ghl = require "ghl"
+      local t = { recipe = "recipe{}" }
+      local f = io.open(%q, "w"); f:write("ran"); f:close()
+      local c = ghl.client { token = os.getenv("GHL_TOKEN"), location = os.getenv("GHL_LOCATION_ID") }
+      print(("%%d custom fields, %%s"):format(#c:get("/locations/{locationId}/customFields").customFields, t.recipe))
+    ]]):format(marker))
+    for _, extra in ipairs { {}, { "--help" }, { "--trust" }, { "--dry-run", "--param", "x=1" } } do
+      local r = ghlua { "run", path, table.unpack(extra) }
+      assert.are.equal(2, r.code, table.concat(extra, " "))
+      assert.are.equal("", r.out)
+      assert.is_nil(io.open(marker), "the script's top level ran")
+      local cmd = r.err:match("^ghlua: [^\n]*my script%.lua is not a recipe: it never calls recipe{%.%.%.}[^\n]* run it as a script: (ghlua [^\n]+)\n$")
+      assert.truthy(cmd, r.err)
+      assert.are.equal("ghlua " .. run.quote(path), cmd)
+      -- the command it names runs the script
+      local parts = { "env" }
+      for k, v in pairs(env) do parts[#parts + 1] = k .. "=" .. run.quote(v) end
+      parts[#parts + 1] = run.quote(os.getenv("GHLUA")) .. cmd:sub(#"ghlua" + 1)
+      local ok = run.sh(table.concat(parts, " "))
+      assert.are.same({ 0, "4 custom fields, recipe{}\n" }, { ok.code, ok.out }, ok.err)
+      assert.are.equal("ran", run.slurp(marker))
+      os.remove(marker)
+    end
+  end)
+
+  it("says in one line that a recipe run as a script is a recipe, naming ghlua run", function()
+    clear(s)
+    local r = ghlua { EX .. "bulk_tag.lua", "--param", "tag=x" }
+    assert.are.equal(2, r.code)
+    assert.are.equal("", r.out)
+    assert.are.equal("ghlua: " .. EX .. "bulk_tag.lua is a recipe, not a script — hint: run it with: ghlua run "
+      .. EX .. "bulk_tag.lua (--help shows its parameters)\n", r.err)
+    assert.are.equal(0, #log(s))
   end)
 
   it("shows the manifest with --help", function()
@@ -79,7 +124,7 @@ describe("ghlua run with a token", function()
     assert.matches("%-%-param email=STRING", r.out)
     assert.matches("\n  email +the contact's email %(string, required%)", r.out)
     assert.matches("\n  update +update the contact when it exists %(boolean, default false%)", r.out)
-    assert.matches("Scopes: contacts.write locations/customFields.readonly", r.out)
+    assert.matches("Scopes: contacts.readonly contacts.write locations/customFields.readonly", r.out)
     assert.matches("Writes: yes", r.out)
     assert.matches("Writes: no", ghlua({ "run", EX .. "pipeline_report.lua", "--help" }).out)
   end)
@@ -117,7 +162,8 @@ describe("ghlua run with a token", function()
     clear(s)
     r = ghlua { "run", EX .. "bulk_tag.lua", "--param", "tag=dry-tag", "--dry-run" }
     assert.are.equal(0, r.code, r.err)
-    assert.matches("12 contacts matched, 12 tagged", r.out)
+    assert.matches("12 contacts matched, would tag 12 'dry%-tag'", r.out)
+    assert.is_nil(r.out:find("12 tagged", 1, true))
     assert.matches("dry run: 13 writes planned", r.out)
     assert.is_true(#log(s, { method = "POST", path = "/contacts/search" }) >= 1)
     assert.are.equal(0, writes(s))
@@ -173,6 +219,35 @@ describe("ghlua run with a token", function()
     assert.are.equal(0, r.code, r.out)
     assert.matches("created contact %w+", r.out)
     assert.are.equal(1, writes(s))
+  end)
+
+  it("asks on a terminal before a run whose only write is a file, and writes it after yes", function()
+    local path = file("file_only.lua", [[
+      recipe { name = "file_only", writes = true, scopes = { "contacts.readonly" },
+               params = { out = { type = "output_file" } } }
+      return function(p, client)
+        ghl.csv.write(p.out, { { a = 1 } })
+        print(client.dry_run and "would write it" or "wrote it")
+      end
+    ]])
+    local function on_tty(answer)
+      local parts = { "cd", run.quote(dir), "&&", "env" }
+      for k, v in pairs(env) do parts[#parts + 1] = k .. "=" .. run.quote(v) end
+      for _, a in ipairs { os.getenv("GHLUA"), "run", path, "--param", "out=file_only.csv" } do
+        parts[#parts + 1] = run.quote(a)
+      end
+      return run.sh("script -qec " .. run.quote(table.concat(parts, " ")) .. " /dev/null", { stdin = answer .. "\n" })
+    end
+    local r = on_tty("n")
+    assert.are.equal(1, r.code, r.out)
+    assert.matches("file   file_only.csv: 1 row, not written", r.out)
+    assert.matches("write this file%? %[y/N%]", r.out)
+    assert.is_nil(io.open(dir .. "/file_only.csv"))
+    r = on_tty("y")
+    assert.are.equal(0, r.code, r.out)
+    assert.matches("wrote it", r.out)
+    assert.is_nil(r.out:find("would write it", 1, true))
+    assert.are.equal("a\n1\n", run.slurp(dir .. "/file_only.csv"))
   end)
 
   it("runs a sandboxed recipe without io, and with --trust", function()

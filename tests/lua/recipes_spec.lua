@@ -77,11 +77,32 @@ describe("the manifest", function()
       assert.is_false(ok)
       return e
     end
-    assert.matches("does not call recipe", load_error("return function() end").message)
+    assert.matches("is not a recipe: it never calls recipe{", load_error("return function() end").message)
+    assert.matches("is not a recipe: it does not call recipe{", load_error("if false then recipe{name='a'} end return function() end").message)
+    assert.matches("run it as a script: ghlua .*bad%.lua$", load_error("print(1)").hint)
     assert.matches("called twice", load_error("recipe{name='a'} recipe{name='b'} return function() end").message)
     assert.matches("must return its main", load_error("recipe{name='a'}").message)
     assert.matches("unknown type", load_error("recipe{name='a', params={x={type='date'}}} return print").message)
     assert.matches("does not compile", load_error("recipe{").message)
+  end)
+end)
+
+describe("telling a plain script from a recipe", function()
+  it("finds a call of the global recipe outside comments and strings, without running the file", function()
+    local yes = {
+      "recipe { name = 'a' }", "recipe{name='a'}", "recipe({ name = 'a' })", "recipe 'x'",
+      "#!/usr/bin/env ghlua\nrecipe{}", "local m = recipe\n", "x = 1 .. recipe{}", "-- c\nrecipe --[[ c ]] {}",
+      "local s = [==[ ]] ]==] recipe{}", "local s = 'it''s' recipe{}", 'local s = "\\"" recipe{}',
+      "return { recipe == nil }",
+    }
+    for _, text in ipairs(yes) do assert.is_true(recipe.mentions_recipe(text), text) end
+    local no = {
+      "print('hi')", "-- recipe{}\nprint(1)", "--[[ recipe{} ]] print(1)", "--[==[\nrecipe{}\n]==]",
+      "print('recipe{}')", 'print("a \\" recipe{}")', "print([[recipe{}]])", "print([=[ ]] recipe{} ]=])",
+      "ghl.recipe.plan_lines{}", "ghl.recipe . plan_lines{}", "obj:recipe{}", "local t = { recipe = 1 }",
+      "recipe = nil", "recipes{}", "my_recipe{}", "#!/bin/sh recipe{}\nprint(1)", "",
+    }
+    for _, text in ipairs(no) do assert.is_false(recipe.mentions_recipe(text), text) end
   end)
 end)
 

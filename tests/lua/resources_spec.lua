@@ -324,3 +324,110 @@ describe("a dry run", function()
     assert.are_not.equal("Changed", ghl.contacts.get(c, first.id).firstName)
   end)
 end)
+
+describe("a dry run's answers", function()
+  local function dry()
+    local plan = {}
+    return ghl.client { token = s.token, base = s.url, location = s.location, dry_run = plan }, plan
+  end
+
+  it("say a write was planned, not made, and what the real run would meet", function()
+    local existing = raw("POST", "/contacts/", { locationId = s.location, email = "met@example.com",
+      phone = "+15550202020", firstName = "Met" }).contact
+    local d, plan = dry()
+    assert.is_truthy(d.dry_run)
+    assert.is_false(c.dry_run)
+    clear_log()
+    -- upsert: a new email would be created, a known one (or phone) updated
+    local new, created = ghl.contacts.upsert(d, { email = "nobody@example.com", firstName = "N" })
+    assert.are.same({ true, true, "dry-run-1" }, { new.dryRun, created, new.id })
+    local upd, created2 = ghl.contacts.upsert(d, { email = "MET@example.com", firstName = "M" })
+    assert.are.same({ true, false, existing.id }, { upd.dryRun, created2, upd.id })
+    local by_phone, created3 = ghl.contacts.upsert(d, { phone = "(555) 020-2020" })
+    assert.are.same({ false, existing.id }, { created3, by_phone.id })
+    -- a contact planned earlier in the same run is met by the next write
+    local _, again = ghl.contacts.upsert(d, { email = "nobody@example.com", phone = "+15553030303" })
+    assert.is_false(again)
+    local _, by_new_phone = ghl.contacts.upsert(d, { phone = "+1 555 303 0303" })
+    assert.is_false(by_new_phone)
+    local _, neither = ghl.contacts.upsert(d, { firstName = "No key" })
+    assert.is_true(neither)
+    -- create: the duplicate the real run would get back, as a value (named
+    -- as the upsert above would have left it)
+    local none, dup = ghl.contacts.create(d, { email = "met@example.com" })
+    assert.is_nil(none)
+    assert.are.same({ true, existing.id, "email", "M" }, { ghl.contacts.is_duplicate(dup), dup.id, dup.field, dup.name })
+    local _, dup_api = ghl.contacts.create(dry(), { phone = "+15550202020" })
+    assert.are.same({ existing.id, "phone", "Met" }, { dup_api.id, dup_api.field, dup_api.name })
+    local fresh, no_dup = ghl.contacts.create(d, { email = "fresh@example.com" })
+    assert.are.same({ true, nil }, { fresh.dryRun, no_dup })
+    local _, dup2 = ghl.contacts.create(d, { email = "fresh@example.com" })
+    assert.are.equal(fresh.id, dup2.id)
+    -- update keeps the id it would change; tags answer the tags sent
+    assert.are.same({ existing.id, true }, { ghl.contacts.update(d, existing.id, { firstName = "X" }).id,
+      ghl.contacts.update(d, existing.id, { firstName = "X" }).dryRun })
+    local tags = ghl.contacts.add_tags(d, existing.id, { "a", "b" })
+    assert.are.same({ "a", "b" }, { tags[1], tags[2] })
+    assert.is_true(tags.dryRun)
+    -- custom values and tags: what set and ensure say is what they would do
+    local v, what = ghl.custom_values.set(d, "Company Phone", "+1 555 000 1111")
+    assert.are.same({ "updated", true }, { what, v.dryRun })
+    assert.are.equal(raw("GET", "/locations/" .. s.location .. "/customValues").customValues[1].id, v.id)
+    local _, what2 = ghl.custom_values.set(d, "Brand New", "x")
+    assert.are.equal("created", what2)
+    local t, made = ghl.tags.ensure(d, "dry-only-tag")
+    assert.are.same({ true, true }, { made, t.dryRun })
+    -- nothing was sent; the lookups were
+    assert.are.equal(0, writes())
+    assert.is_true(#requests { method = "GET", path = "/contacts/search/duplicate" } >= 5)
+    assert.is_true(#plan >= 12)
+    assert.are.equal(require("cjson").null,
+      raw("GET", "/contacts/search/duplicate?locationId=" .. s.location .. "&email=fresh@example.com").contact)
+  end)
+end)
+
+describe("contacts as CSV rows", function()
+  it("turns a contact into a row and the row back into the fields it was made from", function()
+    local made = ghl.contacts.create(c, { email = "row@example.com", firstName = "Ro", lastName = "W",
+      companyName = "Rows Ltd", dnd = true, tags = { "x", "y z" },
+      customFields = { budget = 12.5, favorite_color = "Green", lead_source = "a;b" } })
+    local keys = {}
+    for _, f in ipairs(raw("GET", "/locations/" .. s.location .. "/customFields?model=contact").customFields) do
+      keys[#keys + 1] = (f.fieldKey:gsub("^contact%.", ""))
+    end
+    table.sort(keys)
+    local cols, ncustom = ghl.contacts.csv_columns(c)
+    assert.are.equal(#keys, ncustom)
+    assert.are.same({ "id", "firstName" }, { cols[1], cols[2] })
+    assert.are.same(keys, { table.unpack(cols, #cols - #keys + 1) })
+    assert.are.equal("tags", cols[#cols - #keys])
+    local row = ghl.contacts.to_row(ghl.contacts.get(c, made.id))
+    assert.are.same({ made.id, "Ro", true, "x;y z", 12.5, "Green", "a;b" },
+      { row.id, row.firstName, row.dnd, row.tags, row.budget, row.favorite_color, row.lead_source })
+    assert.matches("^%d%d%d%d%-%d%d%-%d%dT", row.dateAdded)
+    -- as the CSV gives it back: strings
+    local text = {}
+    for k, v in pairs(row) do text[k] = tostring(v) end
+    text.city, text.dateOfBirth = "", "1990-04-02T00:00:00.000Z"
+    assert.are.same({ "dateAdded", "dateUpdated", "id" }, ghl.contacts.import_columns(c, { "id", "email", "dateAdded",
+      "dateUpdated", "tags", "budget", "contact.lead_source" }))
+    local fields = ghl.contacts.from_row(c, text)
+    local ids = field_ids()
+    table.sort(fields.customFields, function(a, b) return a.id < b.id end)
+    local want = { { id = ids["contact.budget"], value = 12.5 }, { id = ids["contact.favorite_color"], value = "Green" },
+      { id = ids["contact.lead_source"], value = "a;b" } }
+    table.sort(want, function(a, b) return a.id < b.id end)
+    assert.are.same(want, fields.customFields)
+    assert.are.same({ "Ro", "W", "Rows Ltd", true, { "x", "y z" }, "1990-04-02" },
+      { fields.firstName, fields.lastName, fields.companyName, fields.dnd, fields.tags, fields.dateOfBirth })
+    assert.is_nil(fields.id)
+    assert.is_nil(fields.city)
+    assert.is_nil(fields.dateAdded)
+    -- an unknown column is named with the location's keys
+    local ok, e = pcall(ghl.contacts.import_columns, c, { "email", "hat_size" })
+    assert.is_false(ok)
+    assert.are.same({ "field", "unknown_custom_field" }, { e.kind, e.code })
+    assert.matches("unknown contact custom field key 'hat_size'", e.message)
+    assert.matches("budget, favorite_color, lead_source", e.hint)
+  end)
+end)

@@ -35,6 +35,7 @@ M.help = [[
 Run RECIPE, a Lua file that calls recipe{name=, description=, scopes=,
 writes=, params=} and returns function(params, client, location).
 'ghlua run RECIPE --help' shows its manifest: parameters, scopes, writes.
+A plain script (no recipe{...}) is refused: run it with 'ghlua FILE'.
 
   --param NAME=VALUE   a parameter (repeatable), checked against the manifest
   --location ID        run for this location (default: GHL_LOCATION_ID, or
@@ -46,7 +47,8 @@ writes=, params=} and returns function(params, client, location).
                        FILE; run again with it to skip them (a run that was
                        stopped goes on where it left off)
   --app NAME           the stored app to use
-  --dry-run            send reads, record writes, print the plan
+  --dry-run            send reads, record writes, print the plan (the
+                       recipe sees client.dry_run and says "would ...")
   --yes                do not ask before a recipe that writes
   --force              let the recipe replace output files that exist
   --max-memory SIZE    the recipe's memory limit (default 512M; K, M, G)
@@ -331,11 +333,15 @@ function M.run(argv)
     if r.box then r.box:set { mute = false } else rawset(r.env, "print", env_print) end
     if status ~= 0 then return status end
     show_plan(plan, io.stderr)
-    if #plan == 0 then
+    local files = plan.files and #plan.files or 0
+    if #plan == 0 and files == 0 then
       io.stderr:write("nothing to write\n")
       return 0
     end
-    io.stderr:write(#plan == 1 and "send this write? [y/N] " or ("send these %d writes? [y/N] "):format(#plan))
+    local what = {}
+    if #plan > 0 then what[1] = #plan == 1 and "send this write" or ("send these %d writes"):format(#plan) end
+    if files > 0 then what[#what + 1] = files == 1 and "write this file" or ("write these %d files"):format(files) end
+    io.stderr:write(table.concat(what, " and "), "? [y/N] ")
     io.stderr:flush()
     local answer = io.stdin:read("l") or ""
     if not answer:match("^%s*[yY]") then

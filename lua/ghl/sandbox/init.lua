@@ -520,9 +520,11 @@ function Box:policy(o)
   for _, s in ipairs(o.manifest.scopes or {}) do self.scopes[s] = true end
 end
 
--- The fields of a client the recipe may see.
+-- The fields of a client the recipe may see (dry_run: true when its
+-- writes are recorded, not sent).
 local function client_fields(c)
-  return { location = c.location, company = c.company, app = c.app, base = c.base, kind = c.kind }
+  return { location = c.location, company = c.company, app = c.app, base = c.base, kind = c.kind,
+           dry_run = c.dry_run and true or nil }
 end
 
 -- main(params, client, location) -> the recipe's result (a copy).

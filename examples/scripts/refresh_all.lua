@@ -2,19 +2,27 @@
 -- example before a long batch, or to find the sub-accounts whose refresh
 -- token was revoked) and report each one. Private Integration Tokens never
 -- expire and are listed as skipped. A script, not a recipe: it works on
--- the store itself. Refreshes are safe to run beside other ghlua
--- processes (the store's per-token claim; a token refreshed meanwhile by
--- another process is kept).
+-- the token store itself, which a recipe never sees, so it runs as your
+-- own code with the whole library. Refreshes are safe to run beside other
+-- ghlua processes (the store's per-token claim; a token refreshed
+-- meanwhile by another process is kept).
 --
---   ghlua examples/refresh_all.lua [--app NAME]
+--   ghlua examples/scripts/refresh_all.lua [--app NAME]
 --
 -- Exit status 1 when a token could not be refreshed; `ghlua auth doctor`
 -- explains why and what to do.
 local ghl = require "ghl"
 local auth = require "ghl.auth"
 
+local USAGE = "usage: ghlua examples/scripts/refresh_all.lua [--app NAME]\n"
 local app
-if arg[1] == "--app" then app = arg[2] end
+local i = 1
+while arg[i] do
+  if arg[i] == "--app" and arg[i + 1] then app, i = arg[i + 1], i + 1
+  elseif arg[i] == "--help" or arg[i] == "-h" then io.stdout:write(USAGE); os.exit(0)
+  else io.stderr:write("refresh_all.lua: unexpected argument '", arg[i], "'\n", USAGE); os.exit(2) end
+  i = i + 1
+end
 
 local rows = auth.store():find_tokens { app = app }
 table.sort(rows, function(a, b) return a.app .. a.resource_id < b.app .. b.resource_id end)
