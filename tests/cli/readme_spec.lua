@@ -132,6 +132,12 @@ describe("the README test", function()
       s.run(first("```console\n$ ghlua -e 'print(6 * 7)'\n42\n```\n"))
     end)
 
+    it("an exit status other than the one shown", function()
+      s.run(first("```console\n$ ghlua app   # exit status 2\nghlua: missing app subcommand; usage: ...\n```\n"))
+      fails("```console\n$ ghlua app   # exit status 1\n...\n```\n", "T.md:2 ($ ghlua app   # exit status 1): exit status 2")
+      fails("```console\n$ ghlua -e 'print(1)'   # exit status 2\n1\n```\n", "exit status 0, not 2")
+    end)
+
     it("a Lua block that errors", function()
       fails("```lua\nlocal x = nil\nprint(x.y)\n```\n", "T.md:1: exit status 1")
     end)

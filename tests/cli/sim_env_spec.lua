@@ -68,7 +68,7 @@ local function start(home, argv, env)
     while not ended(s.pid) and sys.now() < limit do sys.sleep(0.02) end
     local gone = ended(s.pid)
     if not gone then sys.kill(s.pid, 9) end
-    os.remove(pidfile)
+    for _, f in ipairs { base, log, pidfile } do os.remove(f) end
     return gone
   end
   -- SIGKILL, and wait until the process is reaped (a zombie still counts
@@ -188,6 +188,7 @@ describe("ghlua sim env", function()
 
   it("drops the record of a simulator that died without removing it", function()
     local s = start(home)
+    finally(function() s.stop() end)
     s.kill()
     assert.are.same({ s.pid .. ".json" }, record_files(home))
     local r = env_cmd(home)

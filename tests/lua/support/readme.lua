@@ -9,7 +9,8 @@
 --                        left (as in one terminal); it must exit 0
 --   ```console           lines "$ COMMAND" (a trailing \ continues it),
 --                        each followed by the output it must print
---                        (stdout and stderr together); each must exit 0
+--                        (stdout and stderr together); each must exit 0,
+--                        or N when the command ends in "# exit status N"
 --   ```lua               a script run by `ghlua FILE`; it must exit 0
 -- Any other block (no language, text, json, ...) must be marked. A marker
 -- is an HTML comment on the line before the fence (blank lines between are
@@ -352,7 +353,8 @@ local function run_shell(s, script, shell)
   return code, text
 end
 
-local function check_exit(where, code, out)
+local function check_exit(where, code, out, want)
+  if code == -1 then error(("%s: exit status 0, not %d\n%s"):format(where, want, out), 0) end
   if code == 124 then
     error(("%s: did not finish in %d s (a server? mark it <!-- readme-test: background -->)\n%s")
       :format(where, M.TIMEOUT, out), 0)
@@ -473,7 +475,10 @@ function M.session(opts)
         local cmd = s.port and M.substitute(c.cmd, "console", s.port) or c.cmd
         local expect = s.port and M.substitute(c.expect, "console", s.port) or c.expect
         local code, out = run_shell(s, cmd .. "\n")
-        check_exit(where(b, c.line) .. " ($ " .. c.cmd .. ")", code, out)
+        local want = math.tointeger(tonumber(c.cmd:match("#%s*exit status (%d+)%s*$"))) or 0
+        if want ~= 0 and code == want then code = 0
+        elseif want ~= 0 and code == 0 then code = -1 end
+        check_exit(where(b, c.line) .. " ($ " .. c.cmd .. ")", code, out, want)
         local ok, i = M.match(expect, out)
         if not ok then error(mismatch(s, where(b, c.line) .. " ($ " .. c.cmd .. ")", expect, out, i), 0) end
       end
