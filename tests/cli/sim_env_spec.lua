@@ -36,13 +36,15 @@ local function ended(pid)
   return stat ~= nil and stat:match("^%d+ %b() (%a)") == "Z"
 end
 
--- Start `ghlua sim --port 0 --quiet ARGS` with GHLUA_HOME=home (and env);
+-- Start `ghlua sim --port 0 --quiet ARGS` with GHLUA_HOME=home (and env,
+-- in directory cwd);
 -- wait for its last start-up line (the hint, or the warning without one).
 -- Returns {pid, url, port, log, output(), stop() -> exit code, kill()}.
-local function start(home, argv, env)
+local function start(home, argv, env, cwd)
   local base = os.tmpname()
   local log, pidfile = base .. ".log", base .. ".pid"
-  local parts = { "env", "GHLUA_HOME=" .. q(home), "no_proxy=" .. NO_PROXY, "NO_PROXY=" .. NO_PROXY }
+  local parts = { cwd and ("cd " .. q(cwd) .. " &&") or "", "env", "GHLUA_HOME=" .. q(home), "no_proxy=" .. NO_PROXY,
+    "NO_PROXY=" .. NO_PROXY }
   for k, v in pairs(env or {}) do parts[#parts + 1] = k .. "=" .. q(v) end
   parts[#parts + 1] = q(os.getenv("GHLUA")) .. " sim --port 0 --quiet"
   for _, a in ipairs(argv or {}) do parts[#parts + 1] = q(a) end
@@ -166,6 +168,23 @@ describe("ghlua sim env", function()
     local r = run.sh("sh -c " .. q(script), { env = { GHLUA_HOME = home, no_proxy = NO_PROXY } })
     assert.are.equal(0, r.code, r.err)
     assert.are.equal(3, #cjson.decode(r.out).contacts)
+  end)
+
+  it("over HTTPS, exports the certificate as GHLUA_CA_BUNDLE (an absolute path)", function()
+    local r = run.sh(("cd %s && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2"
+      .. " -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -keyout key.pem -out cert.pem"):format(q(home)))
+    assert.are.equal(0, r.code, r.err)
+    local s = start(home, { "--tls", "--cert", "cert.pem", "--key", "key.pem" }, nil, home)
+    finally(function() s.stop() end)
+    assert.matches("^https://", s.url)
+    local seen = after_eval(home, { "--token" })
+    assert.are.equal(sys.realpath(home .. "/cert.pem"), seen.GHLUA_CA_BUNDLE)
+    -- from another directory: the path holds
+    local script = 'cd / && eval "$(' .. q(os.getenv("GHLUA")) .. ' sim env --token)" && ' .. q(os.getenv("GHLUA"))
+      .. " api GET /contacts/"
+    r = run.sh("sh -c " .. q(script), { env = { GHLUA_HOME = home, no_proxy = NO_PROXY } })
+    assert.are.equal(0, r.code, r.err)
+    assert.are.same({}, cjson.decode(r.out).contacts)
   end)
 
   it("with several simulators, the hint and the error name --port N", function()
