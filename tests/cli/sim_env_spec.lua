@@ -37,41 +37,39 @@ local function ended(pid)
 end
 
 -- Start `ghlua sim --port 0 --quiet ARGS` with GHLUA_HOME=home (and env,
--- in directory cwd);
--- wait for its last start-up line (the hint, or the warning without one).
--- Returns {pid, url, port, log, output(), stop() -> exit code, kill()}.
+-- in directory cwd); wait for its last start-up line (the hint, or the
+-- warning without one). Returns {pid, url, port, log, output(), stop() ->
+-- true once it ended on SIGTERM, kill()}. after_each stops every one.
+local started = {}
+
 local function start(home, argv, env, cwd)
   local base = os.tmpname()
   local log, pidfile = base .. ".log", base .. ".pid"
-  local parts = { cwd and ("cd " .. q(cwd) .. " &&") or "", "env", "GHLUA_HOME=" .. q(home), "no_proxy=" .. NO_PROXY,
-    "NO_PROXY=" .. NO_PROXY }
+  local parts = { cwd and ("cd " .. q(cwd) .. " && exec") or "", "env", "GHLUA_HOME=" .. q(home),
+    "no_proxy=" .. NO_PROXY, "NO_PROXY=" .. NO_PROXY }
   for k, v in pairs(env or {}) do parts[#parts + 1] = k .. "=" .. q(v) end
   parts[#parts + 1] = q(os.getenv("GHLUA")) .. " sim --port 0 --quiet"
   for _, a in ipairs(argv or {}) do parts[#parts + 1] = q(a) end
   assert(os.execute(table.concat(parts, " ") .. " </dev/null >" .. q(log) .. " 2>&1 & echo $! >" .. q(pidfile)))
   local s = { log = log }
-  local deadline = sys.now() + 20
-  while true do
-    s.pid = s.pid or math.tointeger(tonumber((slurp(pidfile) or ""):match("%d+")))
-    local out = slurp(log) or ""
-    if out:find("in another shell", 1, true) or out:find("warning:", 1, true) then break end
-    if (s.pid and ended(s.pid)) or sys.now() > deadline then
-      error("ghlua sim did not start:\n" .. out)
-    end
-    sys.sleep(0.02)
-  end
-  s.url = (slurp(log) or ""):match("listening on (%S+)")
-  s.port = tonumber(s.url:match(":(%d+)$"))
+  started[#started + 1] = s
   function s.output() return slurp(log) or "" end
-  -- SIGTERM, wait for the exit; true when it has ended
+  -- SIGTERM, wait for the exit; true when it has ended (once; later calls
+  -- return the same)
   function s.stop()
-    sys.kill(s.pid, 15)
-    local limit = sys.now() + 10
-    while not ended(s.pid) and sys.now() < limit do sys.sleep(0.02) end
-    local gone = ended(s.pid)
-    if not gone then sys.kill(s.pid, 9) end
-    for _, f in ipairs { base, log, pidfile } do os.remove(f) end
-    return gone
+    if s.stopped == nil then
+      local gone = true
+      if s.pid then
+        sys.kill(s.pid, 15)
+        local limit = sys.now() + 10
+        while not ended(s.pid) and sys.now() < limit do sys.sleep(0.02) end
+        gone = ended(s.pid)
+        if not gone then sys.kill(s.pid, 9) end
+      end
+      for _, f in ipairs { base, log, pidfile } do os.remove(f) end
+      s.stopped = gone
+    end
+    return s.stopped
   end
   -- SIGKILL, and wait until the process is reaped (a zombie still counts
   -- as running for ghl.sys.alive, as for kill(2))
@@ -80,6 +78,18 @@ local function start(home, argv, env, cwd)
     local limit = sys.now() + 10
     while sys.alive(s.pid) and sys.now() < limit do sys.sleep(0.02) end
   end
+  local deadline = sys.now() + 20
+  while true do
+    s.pid = s.pid or math.tointeger(tonumber((slurp(pidfile) or ""):match("%d+")))
+    local out = s.output()
+    if out:find("in another shell", 1, true) or out:find("warning:", 1, true) then break end
+    if (s.pid and ended(s.pid)) or sys.now() > deadline then
+      error("ghlua sim did not start:\n" .. out)
+    end
+    sys.sleep(0.02)
+  end
+  s.url = s.output():match("listening on (%S+)")
+  s.port = tonumber(s.url:match(":(%d+)$"))
   return s
 end
 
@@ -118,11 +128,14 @@ end
 describe("ghlua sim env", function()
   local home
   before_each(function() home = tmpdir() end)
-  after_each(function() os.execute("rm -rf " .. q(home)) end)
+  after_each(function()
+    for _, s in ipairs(started) do s.stop() end
+    started = {}
+    os.execute("rm -rf " .. q(home))
+  end)
 
   it("points another shell at the one simulator running, from its record", function()
     local s = start(home, { "--redirect-uri", "http://localhost:3999/cb" })
-    finally(function() s.stop() end)
     assert.matches('ghlua sim: in another shell: eval "$(ghlua sim env)"\n', s.output(), 1, true)
     -- the record: the ready file's contents, 0600 in a 0700 directory
     assert.are.same({ s.pid .. ".json" }, record_files(home))
@@ -158,7 +171,6 @@ describe("ghlua sim env", function()
 
   it("--token exports the generated static token, which then works with ghlua api", function()
     local s = start(home, { "--contacts", "3" })
-    finally(function() s.stop() end)
     assert.matches("generated token …%x%x%x%x %('ghlua sim env %-%-token' exports it%)", s.output())
     local seen = after_eval(home, { "--token" })
     assert.matches("^sim_%x+$", seen.GHL_TOKEN)
@@ -175,7 +187,6 @@ describe("ghlua sim env", function()
       .. " -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -keyout key.pem -out cert.pem"):format(q(home)))
     assert.are.equal(0, r.code, r.err)
     local s = start(home, { "--tls", "--cert", "cert.pem", "--key", "key.pem" }, nil, home)
-    finally(function() s.stop() end)
     assert.matches("^https://", s.url)
     local seen = after_eval(home, { "--token" })
     assert.are.equal(sys.realpath(home .. "/cert.pem"), seen.GHLUA_CA_BUNDLE)
@@ -189,9 +200,7 @@ describe("ghlua sim env", function()
 
   it("with several simulators, the hint and the error name --port N", function()
     local a = start(home)
-    finally(function() a.stop() end)
     local b = start(home)
-    finally(function() b.stop() end)
     assert.matches('eval "$(ghlua sim env)"', a.output(), 1, true)
     assert.matches(('eval "$(ghlua sim env --port %d)"'):format(b.port), b.output(), 1, true)
     local r = env_cmd(home)
@@ -207,7 +216,6 @@ describe("ghlua sim env", function()
 
   it("drops the record of a simulator that died without removing it", function()
     local s = start(home)
-    finally(function() s.stop() end)
     s.kill()
     assert.are.same({ s.pid .. ".json" }, record_files(home))
     local r = env_cmd(home)
@@ -216,14 +224,12 @@ describe("ghlua sim env", function()
     assert.are.same({}, record_files(home))
     -- and a simulator started next is the only one
     local t = start(home)
-    finally(function() t.stop() end)
     assert.matches('eval "$(ghlua sim env)"\n', t.output(), 1, true)
   end)
 
   it("with --ready-file, reads that file instead of a record", function()
     local ready = home .. "/my ready.json"
     local s = start(home, { "--ready-file", ready })
-    finally(function() s.stop() end)
     assert.matches([[eval "$(ghlua sim env --ready-file ']] .. ready .. [[')"]], s.output(), 1, true)
     assert.are.same({}, record_files(home))
     assert.are.equal(s.url, after_eval(home, { "--ready-file", ready }).GHLUA_API_BASE)
@@ -235,7 +241,6 @@ describe("ghlua sim env", function()
 
   it("never prints a secret or token the user gave the simulator", function()
     local s = start(home, { "--app-secret", "users-own-secret-1234", "--token", "users-own-token-5678" })
-    finally(function() s.stop() end)
     local r = env_cmd(home)
     assert.are.equal(0, r.code, r.err)
     assert.falsy(r.out:find("users-own", 1, true))
@@ -253,7 +258,6 @@ describe("ghlua sim env", function()
       error("util-linux 'script' is needed for this test")
     end
     local s = start(home)
-    finally(function() s.stop() end)
     local secret = cjson.decode(slurp(home .. "/sim/" .. s.pid .. ".json")).apps[1].client_secret
     local line = "env GHLUA_HOME=" .. q(home) .. " " .. q(os.getenv("GHLUA")) .. " sim env --token"
     local r = run.sh("script -qec " .. q(line) .. " /dev/null")
@@ -266,7 +270,6 @@ describe("ghlua sim env", function()
 
   it("speaks fish, and --unset undoes it all", function()
     local s = start(home)
-    finally(function() s.stop() end)
     local r = env_cmd(home, { "--shell", "fish" })
     assert.are.equal(0, r.code, r.err)
     assert.matches("\nset %-gx GHLUA_API_BASE '" .. s.url:gsub("%p", "%%%0") .. "'\n", r.out)
@@ -303,7 +306,6 @@ describe("ghlua sim env", function()
     local file = home .. "/a-file"
     assert(io.open(file, "w")):close()
     local s = start(file)
-    finally(function() s.stop() end)
     local out = s.output()
     assert.matches("ghlua sim: warning: 'ghlua sim env' will not find this simulator: ", out, 1, true)
     assert.matches("start it with --ready-file F", out, 1, true)
