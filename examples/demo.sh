@@ -1,42 +1,54 @@
 #!/bin/sh
-# End-to-end demo against the simulator, in a private GHLUA_HOME:
-#   1. start `ghlua sim` with an OAuth app on a free loopback port
-#   2. store the app (`ghlua app add`; the secret comes from the environment)
-#   3. `ghlua auth login`: the "browser" (curl following redirects) approves
-#      the app and ghlua catches the redirect on loopback
-#   4. `ghlua auth status`, then a script that uses the stored token
+# `make demo`: README.md's "A first session", run for you in a private
+# GHLUA_HOME. The simulator runs in the background (the README's first
+# terminal); then the README's second-terminal commands, each shown as it
+# runs. The "browser" is curl following redirects (the simulator approves at
+# once), and the app's redirect URI is on a free port, since 3000 may be
+# taken here (GHLUA_DEMO_PORT picks it).
 # Usage: demo.sh [path/to/ghlua]
 set -eu
 GHLUA=${1:-ghlua}
+case $GHLUA in */*) GHLUA=$(cd "$(dirname "$GHLUA")" && pwd)/$(basename "$GHLUA") ;; esac
+examples=$(cd "$(dirname "$0")" && pwd)
 dir=$(mktemp -d)
 pid=
-trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$dir"' EXIT INT TERM
+trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$dir"' EXIT
+trap 'exit 1' INT TERM
 
-# A free port for the app's loopback redirect URI.
-port=$("$GHLUA" -e 'local s = assert(require("ghl.server").listen{handler=print}); print(s.port); s:close()')
-client_id=6740b2b6d9e4a05c1f3a9e21-demoapp1
-export GHL_CLIENT_SECRET=demo-secret-not-for-production
-export GHLUA_HOME="$dir/home" no_proxy=127.0.0.1,localhost NO_PROXY=127.0.0.1,localhost
+# `ghlua` on PATH, as the README's commands name it, and a private home.
+mkdir "$dir/bin"
+ln -s "$(command -v "$GHLUA")" "$dir/bin/ghlua"
+export PATH="$dir/bin:$PATH" GHLUA_HOME="$dir/home" BROWSER="curl -sfL -o /dev/null"
+export no_proxy=127.0.0.1,localhost NO_PROXY=127.0.0.1,localhost
+port=${GHLUA_DEMO_PORT:-$(ghlua -e 'local s = assert(require("ghl.server").listen{handler=print}); print(s.port); s:close()')}
 
-"$GHLUA" sim --port 0 --contacts 25 --ready-file "$dir/ready.json" --quiet --auto-approve \
-  --app "$client_id" --app-secret "$GHL_CLIENT_SECRET" --redirect-uri "http://localhost:$port/callback" &
+# Show a README command, then run it.
+step() {
+  printf '$ %s\n' "$1"
+  eval "$1"
+}
+
+echo "# terminal 1: ghlua sim --auto-approve --contacts 25"
+ghlua sim --auto-approve --contacts 25 --quiet --redirect-uri "http://localhost:$port/oauth/callback" \
+  >"$dir/sim.log" 2>&1 &
 pid=$!
 i=0
-while [ ! -s "$dir/ready.json" ]; do
+until grep -q 'in another shell' "$dir/sim.log"; do
   i=$((i + 1))
-  if [ "$i" -gt 100 ]; then echo "demo: the simulator did not start" >&2; exit 1; fi
-  kill -0 "$pid" 2>/dev/null || { echo "demo: the simulator exited" >&2; exit 1; }
-  sleep 0.1
+  if [ "$i" -gt 200 ] || ! kill -0 "$pid" 2>/dev/null; then
+    cat "$dir/sim.log" >&2
+    echo "demo: the simulator did not start" >&2
+    exit 1
+  fi
+  sleep 0.05
 done
-url=$("$GHLUA" -e "print(require('cjson').decode(io.open('$dir/ready.json'):read('a')).url)")
-export GHLUA_API_BASE="$url" GHLUA_MARKETPLACE_BASE="$url"
+cat "$dir/sim.log"
 
-echo "\$ ghlua app add demo --client-id $client_id --redirect-uri http://localhost:$port/callback --scopes 'contacts custom-fields'"
-"$GHLUA" app add demo --client-id "$client_id" --redirect-uri "http://localhost:$port/callback" \
-  --scopes "contacts custom-fields"
-echo "\$ ghlua auth login --app demo"
-BROWSER="curl -sfL -o /dev/null" "$GHLUA" auth login --app demo
-echo "\$ ghlua auth status"
-"$GHLUA" auth status
-echo "\$ ghlua examples/first.lua"
-"$GHLUA" "$(dirname "$0")/first.lua"
+echo "# terminal 2"
+cd "$examples/.."
+step 'eval "$(ghlua sim env)"'
+step 'ghlua app add myapp --client-id "$GHL_CLIENT_ID" --redirect-uri "$GHL_REDIRECT_URI" --scopes "contacts custom-fields"'
+step 'ghlua auth login --app myapp'
+step 'ghlua api GET /contacts/ -q limit=5'
+step 'ghlua auth status'
+step 'ghlua examples/first.lua'

@@ -2,8 +2,8 @@
 -- location's custom fields, create a contact with a custom field set by its
 -- key, and search the location. ghl.client picks the Version header, adds
 -- the bearer token (refreshed when it expires) and respects rate limits.
--- Run `make demo` to see it against the simulator (GHLUA_API_BASE points
--- the client at it).
+-- README.md's "A first session" runs it against the simulator (so does
+-- `make demo`): `eval "$(ghlua sim env)"` points the client at it.
 local ghl = require "ghl"
 
 local c = ghl.client {}          -- the only stored token's location

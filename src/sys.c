@@ -1,8 +1,9 @@
 /*
 ** ghl.sys: the few operating-system facilities Lua lacks and the library
 ** needs: clocks, sleeping, process ids and signals, terminals, secure random
-** bytes, file modes. Expected failures return nil, ghl.error.
+** bytes, file modes, directory listings. Expected failures return nil, ghl.error.
 */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -246,6 +247,42 @@ static int sys_lstat(lua_State *L) {
   return 1;
 }
 
+/* Close the directory held by a listdir box (its __gc; idempotent). */
+static int dirbox_close(lua_State *L) {
+  DIR **d = (DIR **)luaL_checkudata(L, 1, "ghl.sys.dir");
+  if (*d) closedir(*d);
+  *d = NULL;
+  return 0;
+}
+
+/* listdir(path) -> array of the entry names in directory path (without
+** "." and ".."), in no particular order, or nil, err. The DIR lives in a
+** userdata box made before opendir(), so a memory error while the names
+** are pushed still closes it (through __gc). */
+static int sys_listdir(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  DIR **d = (DIR **)lua_newuserdatauv(L, sizeof *d, 0);
+  struct dirent *e;
+  lua_Integer n = 0;
+  *d = NULL;
+  if (luaL_newmetatable(L, "ghl.sys.dir")) {
+    lua_pushcfunction(L, dirbox_close);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_setmetatable(L, -2);                          /* box */
+  *d = opendir(path);
+  if (*d == NULL) return ghl_fail(L, "os", "%s: %s", path, strerror(errno));
+  lua_newtable(L);                                  /* box list */
+  while ((e = readdir(*d)) != NULL) {
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+    lua_pushstring(L, e->d_name);
+    lua_rawseti(L, -2, ++n);
+  }
+  closedir(*d);
+  *d = NULL;
+  return 1;
+}
+
 /* alive(pid) -> whether a process with this pid exists. */
 static int sys_alive(lua_State *L) {
   pid_t pid = (pid_t)luaL_checkinteger(L, 1);
@@ -270,6 +307,7 @@ static const luaL_Reg sys_funcs[] = {
   {"open", sys_open},
   {"realpath", sys_realpath},
   {"lstat", sys_lstat},
+  {"listdir", sys_listdir},
   {NULL, NULL}
 };
 

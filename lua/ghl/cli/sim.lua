@@ -2,11 +2,15 @@
 -- simulator app (ghl.sim), serves it with ghl.server until SIGTERM or Ctrl-C,
 -- and announces itself: "listening", app, company and token lines on stdout
 -- and, with --ready-file, a JSON file (mode 0600) written atomically once
--- the port is open: {url, pid, locationId, token, companyId, userId,
--- locations, apps = [{client_id, client_secret, redirect_uris, scopes,
--- user_type, whitelabel}], pits, authorizeUrl, tokenUrl, webhookUrl,
--- webhookPublicKey, webhookPublicKeySpki, webhookPrivateKey,
--- webhookRsaPublicKey}. Webhooks are sent between server rounds (see
+-- the port is open: {url, pid, locationId, token, tokenGenerated,
+-- companyId, userId, locations, apps = [{client_id, client_secret,
+-- secret_generated, redirect_uris, scopes, user_type, whitelabel}], pits,
+-- authorizeUrl, tokenUrl, caFile, webhookUrl, webhookPublicKey,
+-- webhookPublicKeySpki, webhookPrivateKey, webhookRsaPublicKey}. Without
+-- --ready-file the same JSON is its record under $GHLUA_HOME/sim while it
+-- runs; `ghlua sim env` (M.env) turns either into the shell lines that
+-- point ghlua at it, and the simulator's last start-up line says how to
+-- run that. Webhooks are sent between server rounds (see
 -- ghl.sim.webhooks). Tokens and client secrets are never printed in full
 -- (the webhook key pair is a test pair). Bad flags or a malformed --apps file
 -- raise a ghl.error of kind "usage" (exit 2); an unreadable tokens or apps
@@ -27,10 +31,22 @@ M.usage = "ghlua sim [--port N] [--host H] [--tls --cert F --key F] [--contacts 
   .. " [--token-delay-ms N] [--token-delay-phase before|after]"
   .. " [--webhook-url URL] [--webhook-key PEM] [--webhook-legacy-rsa] [--webhook-retry-delay S]"
   .. " [--rate-max N] [--rate-interval-ms N] [--rate-daily N] [--faults] [--strict-version] [--quiet]"
+  .. " | ghlua sim env [--port N | --ready-file F] [--token] [--shell sh|fish] [--unset]"
 
 M.help = [[
 Serve a simulated HighLevel V2 API (services.leadconnectorhq.com) and its
-OAuth install screen (marketplace.gohighlevel.com) on loopback.
+OAuth install screen (marketplace.gohighlevel.com) on loopback, until
+Ctrl-C. Then, in another shell:
+
+  eval "$(ghlua sim env)"   point ghlua at it: GHLUA_API_BASE,
+                        GHLUA_MARKETPLACE_BASE and its app's GHL_CLIENT_ID,
+                        GHL_CLIENT_SECRET, GHL_REDIRECT_URI (see 'ghlua sim
+                        env --help': --port N when several run, --token,
+                        --shell fish, --unset)
+
+The simulator prints that line once it listens (with --port N when other
+simulators run). It records itself for 'ghlua sim env' under
+$GHLUA_HOME/sim (0600) while it runs, unless --ready-file is given.
 
 Server
   --port N              port to listen on (default 0: any free port)
@@ -38,10 +54,12 @@ Server
   --tls --cert F --key F  serve HTTPS with this PEM certificate and key
   --ready-file F        once listening, write a JSON file (mode 0600; for
                         tests and demos only: it holds the secrets) with
-                        url, pid, locationId, token, companyId, userId,
-                        locations, apps (client_id, client_secret,
-                        redirect_uris, scopes, user_type, whitelabel), pits,
-                        authorizeUrl, tokenUrl
+                        url, pid, locationId, token, tokenGenerated,
+                        companyId, userId, locations, apps (client_id,
+                        client_secret, secret_generated, redirect_uris,
+                        scopes, user_type, whitelabel), pits, authorizeUrl,
+                        tokenUrl, caFile (with --tls); it is removed at
+                        exit. Then 'ghlua sim env --ready-file F' reads it
   --quiet               no per-request log on stderr
 
 Data
@@ -250,8 +268,8 @@ function M.read_tokens(path)
 end
 
 -- Write data to path atomically (path.tmp, made 0600 before anything is
--- written to it, then renamed).
-local function write_atomic(path, data)
+-- written to it, then renamed). what: the file's name in the error.
+local function write_atomic(path, data, what)
   local sys = require "ghl.sys"
   local tmp = path .. ".tmp"
   os.remove(tmp)
@@ -265,7 +283,7 @@ local function write_atomic(path, data)
     if ok then return end
   end
   os.remove(tmp)
-  error(E.new { kind = "io", where = "sim", message = "cannot write ready file: " .. tostring(err) }, 0)
+  error(E.new { kind = "io", where = "sim", message = "cannot write " .. (what or "ready file") .. ": " .. tostring(err) }, 0)
 end
 
 -- ---- OAuth apps ----
@@ -405,6 +423,10 @@ local function auto_approve_argv(argv)
   return out
 end
 
+local function sys_pid()
+  return require("ghl.sys").getpid()
+end
+
 local function hex(bytes)
   return (bytes:gsub(".", function(c) return string.format("%02x", c:byte()) end))
 end
@@ -509,6 +531,231 @@ function M.config(opts)
   }
 end
 
+-- ---- Pointing a shell at a running simulator: `ghlua sim env` ----
+
+-- Without --ready-file a simulator records itself while it runs: the ready
+-- file's contents, as $GHLUA_HOME/sim/PID.json (0600, in a 0700
+-- directory), removed when it stops. `ghlua sim env` reads it there and
+-- prints the lines that point a shell at it; the file of a simulator that
+-- died without removing it is deleted when seen.
+
+M.env_usage = "ghlua sim env [--port N | --ready-file F] [--token] [--shell sh|fish] [--unset]"
+
+M.env_help = [[
+Print the shell lines that point ghlua at a running simulator, for
+eval "$(ghlua sim env)" in another shell (fish: ghlua sim env --shell fish | source):
+  GHLUA_API_BASE, GHLUA_MARKETPLACE_BASE  the simulator's URL
+  GHL_CLIENT_ID, GHL_CLIENT_SECRET, GHL_REDIRECT_URI  its first OAuth app
+                        (the secret only when the simulator generated it;
+                        one given with --app-secret or --apps is yours)
+  GHLUA_CA_BUNDLE       its certificate, when it serves HTTPS (--tls)
+and unsets GHL_TOKEN and GHL_LOCATION_ID, so no token of another account
+goes to the simulator. On a terminal, secrets are shown as …abcd; eval
+gets them in full.
+
+  --port N              the simulator listening on port N, when several run
+  --ready-file F        the simulator started with --ready-file F
+  --token               also GHL_TOKEN and GHL_LOCATION_ID: the simulator's
+                        generated static token (every scope, no login needed)
+  --shell sh|fish       the syntax (default sh: bash, zsh, dash, ...)
+  --unset               print the lines that unset all of these instead
+
+Running simulators are recorded under $GHLUA_HOME/sim (default
+~/.config/ghlua/sim), so both shells need the same GHLUA_HOME.
+]]
+
+M.ENV_VARS = { "GHLUA_API_BASE", "GHLUA_MARKETPLACE_BASE", "GHL_CLIENT_ID", "GHL_CLIENT_SECRET",
+  "GHL_REDIRECT_URI", "GHLUA_CA_BUNDLE", "GHL_TOKEN", "GHL_LOCATION_ID" }
+
+local ENV_SPEC = { port = "number", ["ready-file"] = "string", token = "flag", shell = "string",
+  unset = "flag", help = "flag" }
+
+-- Where running simulators are recorded: $GHLUA_HOME/sim (the token
+-- store's directory). Returns the path, or nil, err.
+function M.state_dir()
+  local path, err = require("ghl.store").default_path()
+  if not path then return nil, err end
+  return (path:match("^(.*)/[^/]*$") or ".") .. "/sim"
+end
+
+-- mkdir -p dir, each directory made 0700; dir itself is made private.
+-- Returns true, or nil, err.
+local function make_private_dir(dir)
+  local sys = require "ghl.sys"
+  local path = dir:sub(1, 1) == "/" and "" or "."
+  for part in dir:gmatch("[^/]+") do
+    path = path .. "/" .. part
+    local ok, err = sys.mkdir(path, 448)
+    if not ok then return nil, err end
+  end
+  return sys.chmod(dir, 448)
+end
+
+-- The simulators recorded in dir whose process is alive, by pid: an array
+-- of {pid=, file=, info= (the ready file's contents)}. The files of dead
+-- ones (and their leftover .tmp) are removed.
+function M.recorded(dir)
+  local sys, cjson = require "ghl.sys", require "cjson.safe"
+  local out = {}
+  for _, name in ipairs(sys.listdir(dir) or {}) do
+    local pid = math.tointeger(tonumber(name:match("^(%d+)%.json$") or name:match("^(%d+)%.json%.tmp$")))
+    local file = dir .. "/" .. name
+    if pid and not sys.alive(pid) then
+      os.remove(file)
+    elseif pid and name:match("%.json$") then
+      local f = io.open(file, "rb")
+      local info = f and cjson.decode(f:read("a") or "")
+      if f then f:close() end
+      if type(info) == "table" and type(info.url) == "string" then
+        out[#out + 1] = { pid = pid, file = file, info = info }
+      end
+    end
+  end
+  table.sort(out, function(a, b) return a.pid < b.pid end)
+  return out
+end
+
+local function url_port(url)
+  return math.tointeger(tonumber(url:match(":(%d+)/*$")))
+end
+
+-- The command that prints a simulator's env lines, for its start-up hint:
+-- --ready-file F when it has one, --port N when other simulators run.
+function M.env_command(ready_file, port, others)
+  if ready_file then return "ghlua sim env --ready-file " .. require("ghl.repl").shell_quote(ready_file) end
+  if others and others > 0 then return "ghlua sim env --port " .. port end
+  return "ghlua sim env"
+end
+
+-- The ready information of the simulator opts asks for; raises when there
+-- is none (exit 1) or when the choice is ambiguous (usage, exit 2).
+local function find_simulator(opts, usage)
+  local cjson = require "cjson.safe"
+  local file = opts["ready-file"]
+  if file then
+    local f, err = io.open(file, "rb")
+    local info = f and cjson.decode(f:read("a") or "")
+    if f then f:close() end
+    if type(info) ~= "table" or type(info.url) ~= "string" then
+      E.raise { kind = "sim", message = f and (file .. " is not a simulator's ready file")
+        or ("no simulator: " .. tostring(err)),
+        hint = "a simulator writes its --ready-file once it listens and removes it when it stops" }
+    end
+    return info
+  end
+  local dir, err = M.state_dir()
+  if not dir then E.raise { kind = "sim", message = err.message or tostring(err) } end
+  local live, all = {}, M.recorded(dir)
+  for _, r in ipairs(all) do
+    if not opts.port or url_port(r.info.url) == opts.port then live[#live + 1] = r end
+  end
+  if #live == 0 then
+    local running = {}
+    for _, r in ipairs(all) do running[#running + 1] = r.info.url end
+    E.raise { kind = "sim",
+      message = opts.port and ("no simulator is running on port " .. math.tointeger(opts.port)
+        .. (#running > 0 and (" (running: " .. table.concat(running, ", ") .. ")") or ""))
+        or ("no simulator is running (none recorded in " .. dir .. ")"),
+      hint = "start one with 'ghlua sim' in another shell that has the same GHLUA_HOME;"
+        .. " for one started with --ready-file F: 'ghlua sim env --ready-file F'" }
+  end
+  if #live > 1 then
+    local urls = {}
+    for _, r in ipairs(live) do urls[#urls + 1] = r.info.url end
+    usage(("%d simulators are running (%s); choose one with --port N"):format(#live, table.concat(urls, ", ")))
+  end
+  return live[1].info
+end
+
+-- Lines in the syntax of `shell` that set vars ({name, value} pairs, value
+-- nil: unset) and carry comments.
+local function shell_lines(shell, comments, vars)
+  local shell_quote = require("ghl.repl").shell_quote
+  local out = {}
+  for _, c in ipairs(comments) do out[#out + 1] = "# " .. c end
+  local unset = {}
+  for _, v in ipairs(vars) do
+    local name, value = v[1], v[2]
+    if value == nil then
+      unset[#unset + 1] = name
+    elseif shell == "fish" then
+      out[#out + 1] = ("set -gx %s '%s'"):format(name, (value:gsub("[\\']", "\\%0")))
+    else
+      out[#out + 1] = ("export %s=%s"):format(name, shell_quote(value))
+    end
+  end
+  if #unset > 0 then
+    if shell == "fish" then
+      for _, name in ipairs(unset) do out[#out + 1] = "set -e " .. name end
+    else
+      out[#out + 1] = "unset " .. table.concat(unset, " ")
+    end
+  end
+  return table.concat(out, "\n") .. "\n"
+end
+
+-- `ghlua sim env`.
+function M.env(argv)
+  local function usage(msg) args.usage(msg, M.env_usage) end
+  local opts, rest = args.parse(argv, ENV_SPEC, M.env_usage)
+  if opts.help then
+    io.stdout:write("usage: ", M.env_usage, "\n\n", M.env_help)
+    return 0
+  end
+  if #rest > 0 then usage("unexpected argument '" .. rest[1] .. "'") end
+  local shell = opts.shell or "sh"
+  if shell ~= "sh" and shell ~= "fish" then usage("--shell must be sh or fish") end
+  if opts.port and opts["ready-file"] then usage("give --port or --ready-file, not both") end
+  if opts.port and not (math.tointeger(opts.port) and opts.port > 0 and opts.port < 65536) then
+    usage("--port must be a port number from 1 to 65535")
+  end
+  if opts.unset then
+    if opts.port or opts["ready-file"] or opts.token then usage("--unset takes only --shell") end
+    local vars = {}
+    for _, name in ipairs(M.ENV_VARS) do vars[#vars + 1] = { name } end
+    io.stdout:write(shell_lines(shell, {}, vars))
+    return 0
+  end
+  local info = find_simulator(opts, usage)
+  local sys = require "ghl.sys"
+  local tty = sys.isatty(1)
+  local function secret(v) return tty and M.redact(v) or v end
+  local comments = { ("ghlua sim at %s (pid %s); undo: eval \"$(ghlua sim env --unset)\""):format(info.url,
+    tostring(math.tointeger(info.pid) or info.pid)) }
+  local vars = { { "GHLUA_API_BASE", info.url }, { "GHLUA_MARKETPLACE_BASE", info.url } }
+  local app = type(info.apps) == "table" and info.apps[1]
+  if type(app) == "table" and type(app.client_id) == "string" then
+    vars[#vars + 1] = { "GHL_CLIENT_ID", app.client_id }
+    if app.secret_generated and type(app.client_secret) == "string" then
+      vars[#vars + 1] = { "GHL_CLIENT_SECRET", secret(app.client_secret) }
+    else
+      comments[#comments + 1] = "GHL_CLIENT_SECRET: the secret you gave the simulator (--app-secret, --apps) is not printed"
+    end
+    local uri = type(app.redirect_uris) == "table" and app.redirect_uris[1]
+    if type(uri) == "string" then vars[#vars + 1] = { "GHL_REDIRECT_URI", uri } end
+    if #info.apps > 1 then
+      comments[#comments + 1] = ("the first of its %d apps; the others are in 'ghlua sim' output"):format(#info.apps)
+    end
+  end
+  if type(info.caFile) == "string" then vars[#vars + 1] = { "GHLUA_CA_BUNDLE", info.caFile } end
+  if opts.token then
+    if not (info.tokenGenerated and type(info.token) == "string") then
+      E.raise { kind = "sim", message = "this simulator has no generated token: it accepts the tokens it was given"
+        .. " (--token, --tokens)", hint = "set GHL_TOKEN to one of them, and GHL_LOCATION_ID" }
+    end
+    vars[#vars + 1] = { "GHL_TOKEN", secret(info.token) }
+    vars[#vars + 1] = { "GHL_LOCATION_ID", info.locationId }
+  else
+    vars[#vars + 1] = { "GHL_TOKEN" }
+    vars[#vars + 1] = { "GHL_LOCATION_ID" }
+  end
+  if tty then
+    comments[#comments + 1] = "secrets are shown as …abcd on a terminal: eval \"$(ghlua sim env)\" sets them in full"
+  end
+  io.stdout:write(shell_lines(shell, comments, vars))
+  return 0
+end
+
 -- The ready file's contents.
 local function ready_info(app, cfg, url)
   local sys, reply = require "ghl.sys", require "ghl.sim.reply"
@@ -518,7 +765,8 @@ local function ready_info(app, cfg, url)
     local a = state.apps[id]
     apps[#apps + 1] = { client_id = a.client_id, client_secret = a.client_secret,
       redirect_uris = reply.array(a.redirect_uris), scopes = reply.array(a.scopes),
-      user_type = a.user_type, whitelabel = a.whitelabel, app_id = a.app_id }
+      user_type = a.user_type, whitelabel = a.whitelabel, app_id = a.app_id,
+      secret_generated = not cfg.given_secrets[a.client_id] }
   end
   for _, loc in ipairs(state:company_locations()) do
     locations[#locations + 1] = { id = loc.id, name = loc.name, active = loc.active }
@@ -530,6 +778,7 @@ local function ready_info(app, cfg, url)
   end
   return {
     url = url, pid = sys.getpid(), locationId = cfg.location, token = cfg.primary_token or reply.null,
+    tokenGenerated = cfg.generated_token ~= nil, caFile = cfg.tls and sys.realpath(cfg.tls.cert) or nil,
     companyId = state.company.id, userId = state.user_id, locations = locations, apps = apps,
     pits = pits, authorizeUrl = url .. "/v2/oauth/chooselocation", tokenUrl = url .. "/oauth/token",
     webhookUrl = app.webhooks and app.webhooks.url or nil,
@@ -541,7 +790,9 @@ local function ready_info(app, cfg, url)
 end
 
 function M.run(argv)
-  local opts, rest = args.parse(auto_approve_argv(argv or {}), SPEC, M.usage)
+  argv = argv or {}
+  if argv[1] == "env" then return M.env(table.move(argv, 2, #argv, 1, {})) end
+  local opts, rest = args.parse(auto_approve_argv(argv), SPEC, M.usage)
   if opts.help then
     io.stdout:write("usage: ", M.usage, "\n\n", M.help)
     return 0
@@ -555,7 +806,12 @@ function M.run(argv)
     cfg.log = function(line) io.stderr:write(E.sanitize(line, true), "\n") end
   end
   cfg.webhooks.log = cfg.log
+  -- which apps' secrets the user gave (sim.new fills in the others)
+  cfg.given_secrets = {}
+  local given = {}
+  for i, a in ipairs(cfg.apps) do given[i] = a.client_secret ~= nil end
   local app = sim.new(cfg)
+  for i, id in ipairs(app.state.app_order) do cfg.given_secrets[id] = given[i] or false end
   local auto = cfg.oauth.auto_approve
   if auto then
     local consent = require "ghl.sim.consent"
@@ -575,7 +831,7 @@ function M.run(argv)
   io.stdout:write(string.format("ghlua sim: listening on %s (location %s)\n", url, cfg.location))
   if cfg.generated_token then
     io.stdout:write(string.format("ghlua sim: generated token %s (%s)\n", M.redact(cfg.generated_token),
-      cfg.ready_file and "full value in the ready file" or "pass --token T or --ready-file F to use it"))
+      cfg.ready_file and "full value in the ready file" or "'ghlua sim env --token' exports it"))
   else
     io.stdout:write(string.format("ghlua sim: accepting %d token%s\n", #cfg.tokens, #cfg.tokens == 1 and "" or "s"))
   end
@@ -607,9 +863,34 @@ function M.run(argv)
     or "ghlua sim: not sending webhooks (no --webhook-url)\n")
   io.stdout:flush()
 
+  -- The ready file, or the record `ghlua sim env` finds; then the line
+  -- that tells how to point another shell here (once it works).
+  local record
   if cfg.ready_file then
     local ok, werr = pcall(write_atomic, cfg.ready_file, reply.encode(ready_info(app, cfg, url)))
     if not ok then srv:close() error(werr, 0) end
+  else
+    local dir, derr = M.state_dir()
+    local ok, others = dir ~= nil, 0
+    if ok then ok, derr = make_private_dir(dir) end
+    if ok then
+      others = #M.recorded(dir)
+      record = dir .. "/" .. sys_pid() .. ".json"
+      ok, derr = pcall(write_atomic, record, reply.encode(ready_info(app, cfg, url)), "the simulator's record")
+      if not ok then record = nil end
+    end
+    if not ok then
+      io.stderr:write("ghlua sim: warning: 'ghlua sim env' will not find this simulator: ",
+        E.sanitize(tostring(type(derr) == "table" and derr.message or derr), true),
+        " (start it with --ready-file F, then use 'ghlua sim env --ready-file F')\n")
+    else
+      cfg.env_hint = M.env_command(nil, srv.port, others)
+    end
+  end
+  if cfg.ready_file then cfg.env_hint = M.env_command(cfg.ready_file) end
+  if cfg.env_hint then
+    io.stdout:write(string.format("ghlua sim: in another shell: eval \"$(%s)\"\n", cfg.env_hint))
+    io.stdout:flush()
   end
 
   local ok, rerr
@@ -625,6 +906,7 @@ function M.run(argv)
   end
   srv:close()
   if cfg.ready_file then os.remove(cfg.ready_file) end
+  if record then os.remove(record) end
   if not ok and rerr ~= nil and not (type(rerr) == "table" and rerr.kind == "interrupted") then
     error(rerr, 0)
   end
