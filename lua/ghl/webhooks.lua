@@ -302,7 +302,8 @@ function M.local_api()
   auth = auth:gsub("^.*@", "")
   local host = (auth:match("^%[(.-)%]") or auth:match("^[^:]*")):lower():gsub("%.$", "")
   if host == "localhost" or host == "::1" or host:match("^127%.%d+%.%d+%.%d+$") then return true end
-  return false, "GHLUA_API_BASE (" .. E.sanitize(base) .. ") is not a simulator on this machine"
+  -- (not the URL itself: this reason goes back to a sender in a 401)
+  return false, "GHLUA_API_BASE is not a simulator on this machine, so this receiver works with HighLevel"
 end
 
 -- sim_trust(mode [, create]) -> t: does a receiver trust the local

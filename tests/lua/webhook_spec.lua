@@ -6,7 +6,12 @@
 -- missing header, a replayed webhookId, a stale timestamp. Then handler
 -- failures (429 and redelivery), legacy RSA, list/show/replay/verify, the
 -- INSTALL/UNINSTALL built-ins against the token store, the simulator
--- never waiting for a receiver, and the store's events table.
+-- never waiting for a receiver, and the store's events table. The offline
+-- loop with no key flags: the simulator's development key in a private
+-- GHLUA_HOME, trusted by a receiver whose API is that simulator and by
+-- nothing else (--no-sim-key, a receiver working with HighLevel, a key
+-- file others may read), and `webhook trigger` against serve and against
+-- a plain listener that checks the payloads.
 local sim = require "support.sim"
 local oauth = require "support.oauth"
 local run = require "support.run"
@@ -914,7 +919,8 @@ describe("webhook trigger", function()
 
   it("refuses what it cannot send, in one line", function()
     for _, case in ipairs {
-      { { "NoSuchEvent" }, 2, "unknown event type 'NoSuchEvent'; one of: ContactCreate" },
+      { { "NoSuchEvent" }, 2, "unknown event type 'NoSuchEvent'; one of: ContactCreate, ContactUpdate" },
+      { { "OpportunityStatusChange" }, 2, "unknown event type 'OpportunityStatusChange'; did you mean OpportunityStatusUpdate%?" },
       { {}, 2, "webhook trigger needs an event TYPE" },
       { { "ContactCreate", "--agency" }, 2, "%-%-agency goes with INSTALL" },
       { { "ContactCreate", "--field", "novalue" }, 2, "%-%-field takes NAME=VALUE" },

@@ -537,9 +537,18 @@ local function trigger(argv)
   if #rest > 1 then usage("unexpected argument '" .. rest[2] .. "'") end
   local kind = simhooks.trigger_name(rest[1])
   if not kind then
-    local names = {}
-    for _, t in ipairs(simhooks.TRIGGERS) do names[#names + 1] = t[1] end
-    usage("unknown event type '" .. rest[1] .. "'; one of: " .. table.concat(names, ", "))
+    -- the type sharing the longest start with what was typed, when that
+    -- is most of a name; else the whole list
+    local names, best, len = {}, nil, 5
+    local typed = rest[1]:lower()
+    for _, t in ipairs(simhooks.TRIGGERS) do
+      names[#names + 1] = t[1]
+      local n, name = 0, t[1]:lower()
+      while n < #name and name:byte(n + 1) == typed:byte(n + 1) do n = n + 1 end
+      if n > len then best, len = t[1], n end
+    end
+    usage("unknown event type '" .. rest[1] .. "'; " .. (best and ("did you mean " .. best .. "?")
+      or ("one of: " .. table.concat(names, ", "))))
   end
   local url = o.url or ("http://127.0.0.1:%d/"):format(M.DEFAULT_PORT)
   if not url:match("^https?://[^/]") then usage("--url must be an http:// or https:// URL") end
