@@ -5,7 +5,9 @@
 **   (PKCS#1 v1.5) sign and verify (the legacy X-WH-Signature), key
 **   generation and normalisation, strict base64, message digests, and
 **   OpenSSL's EVP_BytesToKey (MD5, one iteration) with AES-256-CBC, the
-**   passphrase format CryptoJS uses for SSO blobs.
+**   passphrase format CryptoJS uses for SSO blobs; and private key files
+**   (the simulator's development key): read only when they and their
+**   directory are the user's own and closed to everyone else, created once.
 ** Keys are text: PEM (public or private; SPKI, PKCS#8 or PKCS#1), base64
 ** of the DER, or for Ed25519 public keys the raw 32 bytes in base64 or hex.
 ** Signatures and ciphertexts are raw bytes; base64 is the caller's choice.
@@ -18,7 +20,12 @@
 ** memory) never leaks it; secrets in scratch memory are wiped on release.
 */
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <lauxlib.h>
 #include <openssl/bio.h>
@@ -37,6 +44,7 @@
 #define AES_KEY_LEN 32
 #define AES_BLOCK 16
 #define MAX_RSA_BITS 16384
+#define KEY_FILE_MAX 65536     /* a PEM key file is a few KiB at most */
 
 /* ---- The box: OpenSSL objects and scratch memory owned by Lua ---- */
 
@@ -543,6 +551,158 @@ static int crypto_aes_256_cbc_decrypt(lua_State *L) {
   return 1;
 }
 
+/* ---- Private key files ---- */
+
+/* Split path into its directory (in dir, of size n) and its last
+** component, which is returned (a pointer into path), or NULL when path
+** ends in '/' or does not fit. */
+static const char *split_path(const char *path, char *dir, size_t n) {
+  const char *slash = strrchr(path, '/');
+  if (slash == NULL) {
+    snprintf(dir, n, ".");
+    return *path ? path : NULL;
+  }
+  if (slash[1] == '\0' || (size_t)(slash - path) + 2 > n) return NULL;
+  if (slash == path) snprintf(dir, n, "/");
+  else snprintf(dir, n, "%.*s", (int)(slash - path), path);
+  return slash + 1;
+}
+
+/* Is the open fd (named path) a directory (isdir) or a regular file of
+** ours that no one else may read, write or enter? Returns 0, or pushes
+** nil, err (kind "permissions", naming the fix) and returns 2. The caller
+** closes fd. */
+static int check_private(lua_State *L, int fd, const char *path, int isdir) {
+  struct stat st;
+  if (fstat(fd, &st) != 0) return ghl_fail(L, "io", "%s: %s", path, strerror(errno));
+  if (isdir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode))
+    return ghl_fail(L, "permissions", "%s is not a %s", path, isdir ? "directory" : "regular file");
+  if (st.st_uid != geteuid())
+    return ghl_fail(L, "permissions", "%s is owned by uid %d, not by you (uid %d)", path,
+                    (int)st.st_uid, (int)geteuid());
+  if (st.st_mode & 077) {
+    char mode[8];
+    snprintf(mode, sizeof mode, "%04o", (unsigned)(st.st_mode & 07777));
+    return ghl_fail(L, "permissions", "%s is %s by others (mode %s); run: chmod %s '%s'", path,
+                    (st.st_mode & 044) ? "readable" : (st.st_mode & 022) ? "writable" : "accessible",
+                    mode, isdir ? "700" : "600", path);
+  }
+  return 0;
+}
+
+/* Open the directory of path and check it is private (check_private).
+** Returns the descriptor (the caller closes it) with the file's name in
+** *name, or -1 with nil, err pushed. */
+static int open_private_dir(lua_State *L, const char *path, char *dir, size_t n, const char **name) {
+  int dfd, e;
+  if ((*name = split_path(path, dir, n)) == NULL) {
+    ghl_fail(L, "io", "not a file name: %s", path);
+    return -1;
+  }
+  if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+    e = errno;
+    ghl_fail(L, e == ENOENT ? "missing" : "io", "%s: %s", dir, strerror(e));
+    return -1;
+  }
+  if (check_private(L, dfd, dir, 1)) {
+    close(dfd);
+    return -1;
+  }
+  return dfd;
+}
+
+/* read_key_file(path) -> text, or nil, err. The file must be a regular
+** file, not a symbolic link, owned by the user and closed to others (mode
+** 0600 or stricter), in a directory of theirs closed to others (0700),
+** and at most 64 KiB: a key someone else could have written or read is
+** never used. err.kind: "missing" (no such file or directory),
+** "permissions" (with the chmod that fixes it), "io". The bytes read are
+** wiped from scratch memory. */
+static int crypto_read_key_file(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1), *name;
+  char dir[4096];
+  struct box *b = newbox(L);
+  unsigned char *buf = box_buf(L, b, KEY_FILE_MAX + 1);   /* before any descriptor: it may raise */
+  size_t len = 0;
+  ssize_t r;
+  int dfd, fd, e;
+  if ((dfd = open_private_dir(L, path, dir, sizeof dir, &name)) < 0) return 2;
+  fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  e = errno;
+  close(dfd);
+  if (fd < 0) {
+    if (e == ELOOP) return ghl_fail(L, "permissions", "%s is a symbolic link", path);
+    return ghl_fail(L, e == ENOENT ? "missing" : "io", "%s: %s", path, strerror(e));
+  }
+  if (check_private(L, fd, path, 0)) {
+    close(fd);
+    return 2;
+  }
+  while (len <= KEY_FILE_MAX && (r = read(fd, buf + len, KEY_FILE_MAX + 1 - len)) != 0) {
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      e = errno;
+      close(fd);
+      return ghl_fail(L, "io", "%s: %s", path, strerror(e));
+    }
+    len += (size_t)r;
+  }
+  close(fd);
+  if (len > KEY_FILE_MAX) return ghl_fail(L, "io", "%s is larger than a key file (64 KiB)", path);
+  lua_pushlstring(L, (const char *)buf, len);
+  box_release(b);
+  return 1;
+}
+
+/* create_key_file(path, text) -> true when it wrote the file, false when
+** the file exists already (it is left as it is), or nil, err. The
+** directory must exist and be private (see read_key_file). The text goes
+** to a new temporary file (mode 0600 whatever the umask), is synced, and
+** is then hard-linked to path, which fails when path exists: a reader
+** never sees the file half written, and of two processes creating it at
+** once, one wins and both then read the same key. */
+static int crypto_create_key_file(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1), *name;
+  size_t len, off = 0;
+  const char *text = luaL_checklstring(L, 2, &len);
+  char dir[4096], tmp[300];
+  ssize_t w;
+  int dfd, fd, e, made;
+  if ((dfd = open_private_dir(L, path, dir, sizeof dir, &name)) < 0) return 2;
+  if (snprintf(tmp, sizeof tmp, ".%s.%ld.tmp", name, (long)getpid()) >= (int)sizeof tmp) {
+    close(dfd);
+    return ghl_fail(L, "io", "file name too long: %s", path);
+  }
+  unlinkat(dfd, tmp, 0);                 /* left by a process of ours that died */
+  fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    e = errno;
+    close(dfd);
+    return ghl_fail(L, "io", "cannot create a file in %s: %s", dir, strerror(e));
+  }
+  e = fchmod(fd, 0600) != 0 ? errno : 0;
+  while (e == 0 && off < len) {
+    if ((w = write(fd, text + off, len - off)) < 0) {
+      if (errno != EINTR) e = errno;
+    } else {
+      off += (size_t)w;
+    }
+  }
+  if (e == 0 && fsync(fd) != 0) e = errno;
+  if (close(fd) != 0 && e == 0) e = errno;
+  made = 0;
+  if (e == 0) {
+    if (linkat(dfd, tmp, dfd, name, 0) == 0) made = 1;
+    else if (errno != EEXIST) e = errno;
+  }
+  unlinkat(dfd, tmp, 0);
+  if (e == 0) fsync(dfd);                /* the new name survives a power cut */
+  close(dfd);
+  if (e) return ghl_fail(L, "io", "cannot write %s: %s", path, strerror(e));
+  lua_pushboolean(L, made);
+  return 1;
+}
+
 static const luaL_Reg crypto_funcs[] = {
   {"base64_encode", crypto_base64_encode},
   {"base64_decode", crypto_base64_decode},
@@ -556,6 +716,8 @@ static const luaL_Reg crypto_funcs[] = {
   {"bytes_to_key", crypto_bytes_to_key},
   {"aes_256_cbc_encrypt", crypto_aes_256_cbc_encrypt},
   {"aes_256_cbc_decrypt", crypto_aes_256_cbc_decrypt},
+  {"read_key_file", crypto_read_key_file},
+  {"create_key_file", crypto_create_key_file},
   {NULL, NULL}
 };
 

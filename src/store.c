@@ -68,7 +68,9 @@ static const char schema_v1[] =
 
 /* Schema 2: webhook events, keyed by HighLevel's webhookId (the primary
 ** key is the de-duplication). body is the raw request body, headers a JSON
-** object; status is received, handled or failed. */
+** object; status is received, handled or failed. verified is 1, 0, or the
+** text 'simulator' (verified with the local simulator's development key,
+** not HighLevel's), which reads back as that string. */
 static const char schema_v2[] =
   "CREATE TABLE events("
   " id TEXT PRIMARY KEY NOT NULL, type TEXT, location_id TEXT, company_id TEXT,"
@@ -161,7 +163,8 @@ static const char *const sql_text[NSTMT] = {
 
 /* ---- Record fields: what Lua tables may carry, in parameter order ---- */
 
-struct field { const char *name; char type; };  /* s string, n number, i integer, b boolean */
+struct field { const char *name; char type; };  /* s string, n number, i integer, b boolean,
+                                                   v boolean or string */
 
 static const struct field app_fields[] = {       /* S_PUT_APP ?1..?7 */
   {"name", 's'}, {"client_id", 's'}, {"client_secret", 's'}, {"redirect_uri", 's'},
@@ -190,7 +193,7 @@ static const struct field find_fields[] = {      /* S_FIND_TOKENS ?1..?5 */
 
 static const struct field event_fields[] = {     /* S_PUT_EVENT ?1..?10 */
   {"id", 's'}, {"type", 's'}, {"location_id", 's'}, {"company_id", 's'}, {"received_at", 'n'},
-  {"body", 's'}, {"headers", 's'}, {"verified", 'b'}, {"status", 's'}, {"note", 's'}, {NULL, 0}
+  {"body", 's'}, {"headers", 's'}, {"verified", 'v'}, {"status", 's'}, {"note", 's'}, {NULL, 0}
 };
 
 static const struct field list_event_fields[] = {  /* S_LIST_EVENTS ?1..?4 */
@@ -409,6 +412,7 @@ static int type_ok(lua_State *L, int idx, char type) {
     case 's': return lua_type(L, idx) == LUA_TSTRING;
     case 'n': return lua_type(L, idx) == LUA_TNUMBER;
     case 'i': return lua_isinteger(L, idx);
+    case 'v': return lua_type(L, idx) == LUA_TBOOLEAN || lua_type(L, idx) == LUA_TSTRING;
     default: return lua_type(L, idx) == LUA_TBOOLEAN;
   }
 }
@@ -417,7 +421,7 @@ static int type_ok(lua_State *L, int idx, char type) {
 ** value of that field's type: misspelt fields are mistakes, not data. */
 static void check_fields(lua_State *L, int idx, const struct field *fields, const char *what) {
   static const char *const tname[] = {"s", "a string", "n", "a number", "i", "an integer",
-                                      "b", "a boolean"};
+                                      "b", "a boolean", "v", "a boolean or a string"};
   luaL_checktype(L, idx, LUA_TTABLE);
   lua_pushnil(L);
   while (lua_next(L, idx)) {

@@ -3,7 +3,10 @@
 -- Ed25519 over the raw body, checked against HighLevel's published key
 -- (built in as M.PUBLIC_KEY, replaceable); the legacy X-WH-Signature is
 -- RSA-SHA256 with the key of the docs (M.RSA_PUBLIC_KEY), accepted only when
--- asked for. Then it parses the JSON, refuses timestamps older (or newer)
+-- asked for. A receiver may also trust the local simulator's development
+-- key (M.sim_key, M.sim_trust: why and when is explained there); what it
+-- verifies is marked "simulator", never passed off as HighLevel's. Then it
+-- parses the JSON, refuses timestamps older (or newer)
 -- than max_age seconds, de-duplicates on webhookId through the store's
 -- events table (an event whose handler failed may come again: HighLevel
 -- redelivers after our 429), stores the event with its raw body and
@@ -18,6 +21,7 @@
 --   M.receiver(opts):handle(req)  -> response, for ghl.server; r:pump(),
 --     r:wait_time(max), r:resume() for the loop that serves it
 --   M.verify(body, headers, opts) -> scheme | nil, err
+--   M.sim_key([create]), M.sim_trust(mode [, create]), M.local_api()
 --   M.parse(body), M.check_time(event, max_age), M.event_id(event, body)
 --   M.sign(body, private_key[, "rsa"]) -> base64 signature (tests, the simulator)
 --   M.replay_to_url(row, url), M.run_handler(handler, row, opts)
@@ -101,6 +105,29 @@ function M.read_key(v, what)
   return text, info
 end
 
+-- read_private_key(v, what) -> the PEM text of an Ed25519 private key:
+-- v itself when it is PEM, else the contents of the file it names (what
+-- --webhook-key and --key take). Raises a ghl.error (kind "usage") naming
+-- `what`.
+function M.read_private_key(v, what)
+  local text = v
+  if not v:match("^%s*%-%-%-%-%-BEGIN") then
+    local f, err = io.open(v, "rb")
+    if not f then E.raise { kind = "usage", message = what .. ": cannot read " .. v .. ": " .. tostring(err) } end
+    text = f:read("a")
+    f:close()
+  end
+  local ok, err = crypto.public_key(text)
+  if ok and ok.type ~= "ed25519" then
+    E.raise { kind = "usage", message = what .. " must be an Ed25519 key, got " .. ok.type }
+  end
+  if ok then ok, err = crypto.ed25519_sign(text, "") end
+  if not ok then
+    E.raise { kind = "usage", message = what .. ": " .. err.message .. " (an Ed25519 private key in PEM is needed)" }
+  end
+  return text
+end
+
 -- ---- Signatures ----
 
 -- A header's value, or nil when absent, empty or "N/A" (some senders'
@@ -113,7 +140,8 @@ local function header(headers, name)
   return v
 end
 
--- Check base64 signature sig over body with verify_fn and key.
+-- Check base64 signature sig over body with verify_fn and key. Returns
+-- scheme, or nil, err and (for a signature that decodes) the raw bytes.
 local function check(scheme, name, verify_fn, key, body, sig)
   local raw, derr = crypto.base64_decode(sig)
   if not raw then
@@ -124,25 +152,45 @@ local function check(scheme, name, verify_fn, key, body, sig)
     return fail("signature", "bad_key", "the " .. scheme .. " key cannot be used: " .. err.message)
   end
   if not ok then
-    return fail("signature", "invalid", name .. " does not verify with the configured "
+    local _, e = fail("signature", "invalid", name .. " does not verify with the configured "
       .. (scheme == "rsa" and "RSA" or "Ed25519") .. " key (body altered, or signed with another key)")
+    return nil, e, raw
   end
   return scheme
 end
 
--- verify(body, headers, opts) -> "ed25519" | "rsa" | "none", or nil, err
--- (kind "signature", code missing | malformed | invalid | bad_key |
--- legacy_only). headers: lower-case names. opts: public_key (key text,
--- default M.PUBLIC_KEY), legacy_rsa (also accept X-WH-Signature when there
--- is no X-GHL-Signature), rsa_public_key (default M.RSA_PUBLIC_KEY),
--- no_verify ("none": nothing is checked). When X-GHL-Signature is present
--- it alone decides.
+-- An Ed25519 signature (raw bytes) that failed with the configured key:
+-- "simulator" when sim (a M.sim_trust table) trusts the local simulator's
+-- development key and it verifies with it; else nil and err, told when the
+-- signature is the simulator's but not trusted here, and why.
+local function check_sim(sim, body, raw, err)
+  local key = sim and sim.load()
+  if not (key and crypto.ed25519_verify(key, body, raw)) then return nil, err end
+  if sim.trusted then return "simulator" end
+  return fail("signature", "untrusted_sim", "X-GHL-Signature was made with the local simulator's development key,"
+    .. " which this receiver does not trust: " .. sim.why)
+end
+
+-- verify(body, headers, opts) -> "ed25519" | "rsa" | "simulator" |
+-- "none", or nil, err (kind "signature", code missing | malformed |
+-- invalid | bad_key | legacy_only | untrusted_sim). headers: lower-case
+-- names. opts: public_key (key text, default M.PUBLIC_KEY), legacy_rsa
+-- (also accept X-WH-Signature when there is no X-GHL-Signature),
+-- rsa_public_key (default M.RSA_PUBLIC_KEY), sim (a M.sim_trust table: an
+-- X-GHL-Signature that fails with public_key is tried with the local
+-- simulator's development key, "simulator" when it verifies and sim
+-- trusts it), no_verify ("none": nothing is checked). When
+-- X-GHL-Signature is present it alone decides; the configured key is
+-- always tried first, so HighLevel's deliveries verify as they did.
 function M.verify(body, headers, opts)
   opts = opts or {}
   if opts.no_verify then return "none" end
   local sig = header(headers, M.HEADER)
   if sig then
-    return check("ed25519", "X-GHL-Signature", crypto.ed25519_verify, opts.public_key or M.PUBLIC_KEY, body, sig)
+    local scheme, err, raw = check("ed25519", "X-GHL-Signature", crypto.ed25519_verify,
+      opts.public_key or M.PUBLIC_KEY, body, sig)
+    if scheme or not raw then return scheme, err end
+    return check_sim(opts.sim, body, raw, err)
   end
   local legacy = header(headers, M.LEGACY_HEADER)
   if legacy and opts.legacy_rsa then
@@ -154,6 +202,136 @@ function M.verify(body, headers, opts)
       "only a legacy X-WH-Signature (RSA) header, which is not accepted without --legacy-rsa")
   end
   return fail("signature", "missing", "no X-GHL-Signature header")
+end
+
+-- ---- The local simulator's development key ----
+--
+-- `ghlua sim` signs its deliveries like HighLevel, but not with HighLevel's
+-- key (its private half is HighLevel's alone), so a receiver that trusts
+-- only HighLevel's key refuses them all. The simulator therefore keeps one
+-- development key pair per user: M.SIM_KEY_FILE in the ghlua home (the
+-- directory of the token store: $GHLUA_HOME, else
+-- $XDG_CONFIG_HOME/ghlua, else ~/.config/ghlua), an Ed25519 private key
+-- made on first use, mode 0600, in that directory of mode 0700. `ghlua
+-- sim` and `ghlua webhook trigger` sign with it; a receiver may accept it
+-- besides HighLevel's key. What keeps that safe:
+--   * The configured key (HighLevel's built-in one, or --public-key) is
+--     always tried first and decides alone whenever it verifies: nothing
+--     HighLevel signs is handled differently, and nothing is accepted
+--     that no trusted key verifies.
+--   * The development key is trusted only while it sits in the receiver's
+--     own private home, read afresh at each use (crypto.read_key_file:
+--     a regular file, no symbolic link, owned by the user, closed to
+--     group and others, in a directory closed to them too). Only the same
+--     user on the same machine can have made it or can sign with it, and
+--     that user can read the token store beside it anyway. Nothing a
+--     sender puts in a request decides whether it is trusted; deleting
+--     the file withdraws the trust at once (the next use makes a new one).
+--   * A receiver working with HighLevel does not trust it at all (the
+--     default, mode "auto": only while GHLUA_API_BASE names a loopback
+--     host, i.e. its API is a simulator on this machine; M.local_api). A
+--     receiver whose built-ins and handler act on real accounts never
+--     takes a simulated INSTALL, UNINSTALL or contact event for a real
+--     one, whatever else runs on the machine (the simulator's POST
+--     /__sim/webhooks signs any event it is sent). --sim-key trusts it
+--     regardless, --no-sim-key never.
+--   * What it verifies is marked: verify() answers "simulator", the
+--     stored event's verified is "simulator" (not true), and handlers see
+--     ctx.verified == "simulator". Replay protection (the timestamp's age,
+--     webhookId de-duplication) applies exactly as to HighLevel's events.
+
+M.SIM_KEY_FILE = "sim-webhook-key.pem"
+
+-- sim_key_path() -> path, the ghlua home; or nil, err.
+function M.sim_key_path()
+  local db, err = require("ghl.store").default_path()
+  if not db then return nil, err end
+  local dir = db:match("^(.*)/[^/]*$") or "."
+  if dir == "" then dir = "/" end
+  return (dir:gsub("/$", "")) .. "/" .. M.SIM_KEY_FILE, dir
+end
+
+-- mkdir -p dir; the directories made are 0700 (umask permitting less).
+local function make_dirs(dir)
+  local path = dir:sub(1, 1) == "/" and "" or "."
+  for part in dir:gmatch("[^/]+") do
+    path = path .. "/" .. part
+    local ok, err = sys.mkdir(path, 448)
+    if not ok then return nil, err end
+  end
+  return true
+end
+
+-- sim_key([create]) -> {private, public (PEM), spki, path, created}, or
+-- nil, err. err.kind "missing" when there is no key and create is not
+-- set; "permissions" when the file or the home is not private (the
+-- message names the chmod); "crypto" when the file holds no Ed25519
+-- private key. With create, a missing key is made (and the home with it),
+-- once: processes starting together agree on one key.
+function M.sim_key(create)
+  local path, dir = M.sim_key_path()
+  if not path then return nil, dir end
+  local text, err = crypto.read_key_file(path)
+  local created
+  if not text and err.kind == "missing" and create then
+    local ok
+    ok, err = make_dirs(dir)
+    if ok then
+      created, err = crypto.create_key_file(path, assert(crypto.generate_key("ed25519")))
+      if created ~= nil then text, err = crypto.read_key_file(path) end
+    end
+  end
+  if not text then return nil, err end
+  local info = crypto.public_key(text)
+  if not (info and info.type == "ed25519" and crypto.ed25519_sign(text, "")) then
+    return nil, E.new { kind = "crypto", message = path .. " is not an Ed25519 private key"
+      .. " (remove it: a new one is made on the next use)" }
+  end
+  return { private = text, public = info.pem, spki = info.spki, path = path, created = created == true }
+end
+
+-- local_api() -> true, or false and why: does GHLUA_API_BASE name a
+-- loopback host (127.0.0.0/8, ::1, localhost), i.e. is this process
+-- working with a simulator on this machine rather than with HighLevel?
+function M.local_api()
+  local base = os.getenv("GHLUA_API_BASE")
+  if not base or base == "" then
+    return false, "GHLUA_API_BASE is not set, so this receiver works with HighLevel"
+  end
+  local auth = base:match("^%a[%w+.-]*://([^/?#]*)") or ""
+  auth = auth:gsub("^.*@", "")
+  local host = (auth:match("^%[(.-)%]") or auth:match("^[^:]*")):lower():gsub("%.$", "")
+  if host == "localhost" or host == "::1" or host:match("^127%.%d+%.%d+%.%d+$") then return true end
+  -- (not the URL itself: this reason goes back to a sender in a 401)
+  return false, "GHLUA_API_BASE is not a simulator on this machine, so this receiver works with HighLevel"
+end
+
+-- sim_trust(mode [, create]) -> t: does a receiver trust the local
+-- simulator's development key? mode "on" (--sim-key), "off"
+-- (--no-sim-key), or "auto" (nil; trusted when M.local_api()). t: trusted,
+-- why (when not: the reason and the flag that changes it), key (the
+-- M.sim_key table, when there is a key; with create and trusted, made
+-- when missing), err (why the key could not be read, other than being
+-- missing), load() -> the public key PEM, read afresh, or nil: pass t as
+-- opts.sim to M.verify / M.receiver.
+function M.sim_trust(mode, create)
+  local t = { mode = mode or "auto" }
+  if t.mode == "off" then
+    t.trusted, t.why = false, "--no-sim-key was given"
+  elseif t.mode == "on" then
+    t.trusted = true
+  else
+    local ok, why = M.local_api()
+    t.trusted, t.why = ok, why and (why .. " (--sim-key trusts the key anyway)")
+  end
+  local key, err = M.sim_key(create and t.trusted)
+  t.key = key
+  if not key and err.kind ~= "missing" then t.err = err end
+  function t.load()
+    local k = M.sim_key(false)
+    return k and k.public
+  end
+  return t
 end
 
 -- sign(body, private_key [, "rsa"]) -> base64 signature, or nil, err.
@@ -341,7 +519,9 @@ local function make_client(q)
 end
 
 -- context(event, row, opts) -> the handler's ctx: id, type, location,
--- company, app (appId), headers, body (raw), verified (scheme), received_at,
+-- company, app (appId), headers, body (raw), verified (the scheme:
+-- "ed25519", "rsa", "simulator" for the local simulator's development key,
+-- "stored" on a replay, "none"), received_at,
 -- attempt, replay, store, log(fmt, ...), and client (made on first use).
 function M.context(event, row, opts)
   opts = opts or {}
@@ -499,7 +679,7 @@ local Receiver = {}
 Receiver.__index = Receiver
 
 -- receiver(opts) -> r. opts: path (nil or "/": any), public_key,
--- rsa_public_key, legacy_rsa, no_verify, max_age (default M.MAX_AGE; 0:
+-- rsa_public_key, legacy_rsa, sim (M.sim_trust), no_verify, max_age (default M.MAX_AGE; 0:
 -- off), handler (function or nil), builtins (default true), store (a
 -- ghl.store handle; default ghl.auth's), log(level, line) with level
 -- "event" (accepted), "reject", "error" or "info".
@@ -595,7 +775,8 @@ function Receiver:record(req, event, body, headers, scheme)
   local db = self:store()
   local row = { id = id, type = event.type, location_id = event.locationId, company_id = event.companyId,
     received_at = sys.time(),
-    body = body, headers = stored_headers(headers), verified = scheme ~= "none" }
+    body = body, headers = stored_headers(headers),
+    verified = scheme == "simulator" and "simulator" or scheme ~= "none" }
   if not db:put_event(row) then
     if not db:retry_event(id) then
       self.stats.duplicates = self.stats.duplicates + 1
@@ -646,7 +827,8 @@ function Receiver:dispatch(event, row, db)
   self.log("event", E.sanitize(string.format("200 %s %s%s%s%s%s", event.type, id,
     row.location_id and (" location " .. row.location_id) or "",
     (row.attempts or 1) > 1 and (" (attempt " .. row.attempts .. ")") or "",
-    row.scheme == "none" and " (not verified)" or "", queued and " (token queued)" or "")))
+    row.scheme == "none" and " (not verified)" or row.scheme == "simulator" and " (verified: simulator)" or "",
+    queued and " (token queued)" or "")))
   return answer(200, { ok = true, id = id })
 end
 
@@ -815,7 +997,7 @@ function M.replay_to_handler(fn, row, opts)
   local event, err = M.parse(row.body)
   if not event then return nil, err.message end
   row.headers_table = M.headers_of(row)
-  row.scheme = row.verified and "stored" or "none"
+  row.scheme = row.verified == "simulator" and "simulator" or row.verified and "stored" or "none"
   local ctx = M.context(event, row, { replay = true, store = opts and opts.store, log = opts and opts.log })
   return M.run_handler(fn, event, ctx)
 end

@@ -6,10 +6,16 @@
 -- missing header, a replayed webhookId, a stale timestamp. Then handler
 -- failures (429 and redelivery), legacy RSA, list/show/replay/verify, the
 -- INSTALL/UNINSTALL built-ins against the token store, the simulator
--- never waiting for a receiver, and the store's events table.
+-- never waiting for a receiver, and the store's events table. The offline
+-- loop with no key flags: the simulator's development key in a private
+-- GHLUA_HOME, trusted by a receiver whose API is that simulator and by
+-- nothing else (--no-sim-key, a receiver working with HighLevel, a key
+-- file others may read), and `webhook trigger` against serve and against
+-- a plain listener that checks the payloads.
 local sim = require "support.sim"
 local oauth = require "support.oauth"
 local run = require "support.run"
+local listener = require "support.listener"
 local http = require "ghl.http"
 local crypto = require "ghl.crypto"
 local webhooks = require "ghl.webhooks"
@@ -498,6 +504,474 @@ describe("webhook serve with the simulator", function()
       assert.are.equal(2, ghlua({ "webhook", "verify", "--signature", sig, "--public-key", "nonsense!" },
         { stdin = body }).code)
     end)
+  end)
+end)
+
+describe("the offline loop with no key flags (the simulator's development key)", function()
+  -- `ghlua sim --webhook-url` and `ghlua webhook serve` share a private
+  -- GHLUA_HOME and nothing else: the simulator signs with the development
+  -- key it keeps there, the receiver (whose API is that simulator) trusts
+  -- it, and says so.
+  local home, s, srv, h, url, port, keyfile
+
+  local function env(extra)
+    local e = { GHLUA_HOME = home, GHLUA_API_BASE = s.url }
+    for k, v in pairs(extra or {}) do e[k] = v ~= false and v or nil end
+    return e
+  end
+
+  local function ghlua(args, opts)
+    opts = opts or {}
+    opts.env = opts.env or env()
+    return run.ghlua(args, opts)
+  end
+
+  local function api(method, path, body)
+    local resp = assert(http.request { method = method, url = s.url .. path, headers = s.headers(),
+      json = body, timeout = 10 })
+    assert(resp.status < 300, method .. " " .. path .. ": " .. resp.status .. " " .. resp.body)
+    return resp:json()
+  end
+
+  -- The development key's private half, read as a test of the same user may.
+  local function dev_private()
+    return assert(slurp(keyfile))
+  end
+
+  local function stored(id)
+    local r = ghlua { "webhook", "show", id, "--json" }
+    assert.are.equal(0, r.code, r.err)
+    return cjson.decode(r.out)
+  end
+
+  setup(function()
+    home = tmpdir()
+    keyfile = home .. "/sim-webhook-key.pem"
+    h = recorder()
+    -- the simulator must know the receiver's port and the receiver the
+    -- simulator's URL: the port is chosen first (below the ephemeral
+    -- range), and both start again on another if it was taken meanwhile
+    for attempt = 1, 5 do
+      port = oauth.free_port()
+      url = ("http://127.0.0.1:%d/hooks"):format(port)
+      s = sim.start({ "--webhook-url", url, "--webhook-retry-delay", "1" }, { env = { GHLUA_HOME = home } })
+      local ok, err = pcall(serve, { "--port", tostring(port), "--path", "/hooks", "--handler", h.path },
+        { GHLUA_HOME = home, GHLUA_API_BASE = s.url })
+      if ok then
+        srv = err
+        break
+      end
+      s.stop()
+      if attempt == 5 or not tostring(err):find("Address already in use", 1, true) then error(err, 0) end
+    end
+  end)
+
+  teardown(function()
+    srv.stop()
+    s.stop()
+    h.remove()
+    os.execute("rm -rf " .. q(home))
+  end)
+
+  it("keeps one development key pair, 0600 in the 0700 GHLUA_HOME, and both sides announce it", function()
+    local info = assert(crypto.public_key(dev_private()))
+    assert.are.same({ "ed25519", tonumber("600", 8), tonumber("700", 8) },
+      { info.type, sys.stat(keyfile).mode, sys.stat(home).mode })
+    -- the simulator signs with it: its public key, no private key in the ready file
+    assert.are.same({ info.spki, keyfile }, { s.ready.webhookPublicKeySpki, s.ready.webhookKeyFile })
+    assert.is_nil(s.ready.webhookPrivateKey)
+    assert.matches("webhook public key " .. info.spki:gsub("%p", "%%%0") .. " %(Ed25519; the development key "
+      .. keyfile:gsub("%p", "%%%0") .. ", made now%)", s.output())
+    -- the receiver checks HighLevel's key first and trusts this one too, saying how to stop it
+    assert.matches("Ed25519 key " .. webhooks.PUBLIC_KEY:match("MCow%S+"):gsub("%p", "%%%0"), srv.output())
+    assert.matches("also trusting the local simulator's development key " .. info.spki:gsub("%p", "%%%0")
+      .. " %(" .. keyfile:gsub("%p", "%%%0") .. "%).*verified: simulator.*%-%-no%-sim%-key", srv.output())
+  end)
+
+  it("accepts, stores and handles the simulator's deliveries, shown as verified by the simulator", function()
+    local c = api("POST", "/contacts/", { locationId = s.location, firstName = "Ada", email = "ada@example.com" }).contact
+    local rec = wait_until(function()
+      return h.find(function(r) return r.type == "ContactCreate" and r.event.id == c.id end)[1]
+    end, "ContactCreate at the handler")
+    assert.are.same({ "simulator", s.location, "ada@example.com", 1 },
+      { rec.verified, rec.location, rec.event.email, rec.attempt })
+    api("POST", "/contacts/" .. c.id .. "/tags", { tags = { "vip" } })
+    wait_until(function()
+      return h.find(function(r) return r.type == "ContactTagUpdate" and r.event.id == c.id end)[1]
+    end, "ContactTagUpdate at the handler")
+    -- every delivery so far was answered 200
+    local info = wait_until(function()
+      local w = assert(http.request { url = s.url .. "/__sim/webhooks" }):json()
+      return w.stats.delivered + w.stats.rejected + w.stats.failed == w.stats.emitted and w
+    end, "the deliveries to finish")
+    assert.are.same({ 0, 0 }, { info.stats.rejected, info.stats.failed })
+    for _, d in ipairs(info.deliveries) do assert.are.same({ "delivered", 200 }, { d.status, d.httpStatus }) end
+
+    local row = stored(rec.id)
+    assert.are.same({ "ContactCreate", "handled", "simulator", 1 }, { row.type, row.status, row.verified, row.attempts })
+    local list = cjson.decode(ghlua({ "webhook", "list", "--type", "ContactCreate", "--json" }).out)
+    assert.are.same({ rec.id, "simulator" }, { list[1].id, list[1].verified })
+    assert.matches(rec.id:gsub("%p", "%%%0") .. "%s+ContactCreate%s+" .. s.location .. "%s+handled%s+verified: simulator",
+      ghlua({ "webhook", "list" }).out)
+    assert.matches("verified  simulator %(the local simulator's development key, not HighLevel's%)",
+      ghlua({ "webhook", "show", rec.id }).out)
+    assert.matches("200 ContactCreate " .. rec.id:gsub("%p", "%%%0") .. " location " .. s.location
+      .. " %(verified: simulator%)", srv.output())
+  end)
+
+  it("verifies a stored delivery with `webhook verify`, as serve would", function()
+    local c = api("POST", "/contacts/", { locationId = s.location, firstName = "Vera" }).contact
+    local rec = wait_until(function()
+      return h.find(function(r) return r.type == "ContactCreate" and r.event.id == c.id end)[1]
+    end, "the delivery")
+    local row = stored(rec.id)
+    local sig = row.headers["x-ghl-signature"]
+    local ok = ghlua({ "webhook", "verify", "--signature", sig }, { stdin = row.body })
+    assert.are.equal(0, ok.code, ok.err)
+    assert.matches("Ed25519 signature verifies over %d+ bytes with the local simulator's development key", ok.out)
+    -- not with the trust turned off, nor for a receiver working with HighLevel
+    local off = ghlua({ "webhook", "verify", "--signature", sig, "--no-sim-key" }, { stdin = row.body })
+    assert.are.equal(1, off.code)
+    assert.matches("local simulator's development key, which this receiver does not trust: %-%-no%-sim%-key", off.err)
+    local prod = ghlua({ "webhook", "verify", "--signature", sig },
+      { stdin = row.body, env = env { GHLUA_API_BASE = false } })
+    assert.are.equal(1, prod.code)
+    assert.matches("GHLUA_API_BASE is not set", prod.err)
+    local real = ghlua({ "webhook", "verify", "--signature", sig },
+      { stdin = row.body, env = env { GHLUA_API_BASE = "https://services.leadconnectorhq.com" } })
+    assert.are.equal(1, real.code)
+    assert.matches("is not a simulator on this machine", real.err)
+    -- unless asked for
+    local forced = ghlua({ "webhook", "verify", "--signature", sig, "--sim-key" },
+      { stdin = row.body, env = env { GHLUA_API_BASE = false } })
+    assert.are.equal(0, forced.code, forced.err)
+    -- another body under the same signature verifies with no key
+    local tampered = ghlua({ "webhook", "verify", "--signature", sig }, { stdin = row.body .. " " })
+    assert.are.equal(1, tampered.code)
+    assert.matches("does not verify with the configured Ed25519 key", tampered.err)
+    assert.are.equal(2, ghlua({ "webhook", "verify", "--signature", sig, "--sim-key", "--no-sim-key" },
+      { stdin = row.body }).code)
+  end)
+
+  it("replays them to a handler and to a URL, where replay protection still applies", function()
+    local c = api("POST", "/contacts/", { locationId = s.location, firstName = "Rex" }).contact
+    local rec = wait_until(function()
+      return h.find(function(r) return r.type == "ContactCreate" and r.event.id == c.id end)[1]
+    end, "the delivery")
+    local h2 = recorder()
+    local r = ghlua { "webhook", "replay", rec.id, "--handler", h2.path }
+    assert.are.equal(0, r.code, r.err)
+    assert.are.same({ 1, rec.id, true, "simulator" },
+      { #h2.records(), h2.records()[1].id, h2.records()[1].replay, h2.records()[1].verified })
+    h2.remove()
+    -- to the same receiver: a duplicate webhookId
+    local again = ghlua { "webhook", "replay", rec.id, "--to", url }
+    assert.are.equal(1, again.code)
+    assert.matches("HTTP 409", again.err)
+    -- to a receiver of the same user with another store: verified by the simulator's key there too
+    local h3, db2 = recorder(), tmpdir() .. "/other.db"
+    local other = serve({ "--port", "0", "--handler", h3.path }, env { GHLUA_STORE = db2 })
+    local fwd = ghlua { "webhook", "replay", rec.id, "--to", other.url }
+    local twice = ghlua { "webhook", "replay", rec.id, "--to", other.url }
+    other.stop()
+    local recs = h3.records()
+    h3.remove()
+    os.execute("rm -rf " .. q(db2:match("^(.*)/")))
+    assert.are.equal(0, fwd.code, fwd.err)
+    assert.are.same({ 1, rec.id, "simulator", c.id }, { #recs, recs[1].id, recs[1].verified, recs[1].event.id })
+    assert.are.equal(1, twice.code)
+    assert.matches("HTTP 409", twice.err)
+  end)
+
+  it("refuses deliveries that no trusted key signed, and simulator ones too old", function()
+    local other = assert(crypto.generate_key("ed25519"))
+    local body, id = event { type = "ContactCreate", locationId = s.location }
+    local resp, reply = deliver(url, body, signed(body, other))
+    assert.are.same({ 401, "invalid" }, { resp.status, reply.error })
+    resp, reply = deliver(url, body)
+    assert.are.same({ 401, "missing" }, { resp.status, reply.error })
+    -- the development key over another body
+    resp, reply = deliver(url, body, signed(body .. " ", dev_private()))
+    assert.are.same({ 401, "invalid" }, { resp.status, reply.error })
+    -- HighLevel's key (the receiver's configured key) did not sign any of them either
+    assert.is_false(crypto.ed25519_verify(webhooks.PUBLIC_KEY, body, assert(crypto.base64_decode(
+      signed(body, dev_private())["X-GHL-Signature"]))))
+    assert.are.equal(0, #h.find(function(r) return r.id == id end))
+    -- signed with the development key but stale, or replayed: refused as HighLevel's would be
+    local old = event { type = "ContactCreate", locationId = s.location, timestamp = webhooks.timestamp(sys.time() - 600) }
+    resp, reply = deliver(url, old, signed(old, dev_private()))
+    assert.are.same({ 401, "stale" }, { resp.status, reply.error })
+    assert.are.equal(200, deliver(url, body, signed(body, dev_private())).status)
+    resp, reply = deliver(url, body, signed(body, dev_private()))
+    assert.are.same({ 409, "duplicate" }, { resp.status, reply.error })
+    assert.are.equal(1, #h.find(function(r) return r.id == id end))
+  end)
+
+  it("trusts the key only while it is private: a key file others may read is not used", function()
+    local body, id = event { type = "ContactCreate", locationId = s.location }
+    assert(sys.chmod(keyfile, tonumber("644", 8)))
+    local resp, reply = deliver(url, body, signed(body, dev_private()))
+    assert(sys.chmod(keyfile, tonumber("600", 8)))
+    assert.are.same({ 401, "invalid" }, { resp.status, reply.error })
+    assert(sys.chmod(home, tonumber("755", 8)))
+    resp, reply = deliver(url, body, signed(body, dev_private()))
+    assert(sys.chmod(home, tonumber("700", 8)))
+    assert.are.same({ 401, "invalid" }, { resp.status, reply.error })
+    assert.are.equal(200, deliver(url, body, signed(body, dev_private())).status)
+    assert.are.equal(1, #h.find(function(r) return r.id == id end))
+  end)
+
+  it("refuses simulator-signed deliveries with --no-sim-key, or when the receiver works with HighLevel", function()
+    for _, case in ipairs {
+      { { "--no-sim-key" }, env(), "%-%-no%-sim%-key was given" },
+      { {}, env { GHLUA_API_BASE = false }, "GHLUA_API_BASE is not set, so this receiver works with HighLevel" },
+    } do
+      local h4 = recorder()
+      local argv = { "--port", "0", "--handler", h4.path }
+      for _, a in ipairs(case[1]) do argv[#argv + 1] = a end
+      local r = serve(argv, case[2])
+      local t = ghlua({ "webhook", "trigger", "ContactCreate", "--url", r.url }, { env = case[2] })
+      local body, id = event { type = "ContactCreate", locationId = s.location }
+      local resp, reply = deliver(r.url, body, signed(body, dev_private()))
+      local output = r.output()
+      r.stop()
+      local recs = h4.records()
+      h4.remove()
+      assert.are.equal(1, t.code)
+      assert.matches("HTTP 401", t.err)
+      assert.are.same({ 401, "untrusted_sim" }, { resp.status, reply.error })
+      assert.matches("which this receiver does not trust: " .. case[3], reply.message)
+      assert.matches("not trusting the local simulator's development key: " .. case[3], output)
+      assert.matches("401 POST / from 127%.0%.0%.1: X%-GHL%-Signature was made with the local simulator's", output)
+      assert.are.same({}, recs)
+      assert.are.equal(1, ghlua({ "webhook", "show", id }).code)
+    end
+    -- --sim-key trusts it whatever the API
+    local r = serve({ "--port", "0", "--sim-key" }, env { GHLUA_API_BASE = false })
+    local t = ghlua({ "webhook", "trigger", "NoteCreate", "--url", r.url }, { env = env { GHLUA_API_BASE = false } })
+    r.stop()
+    assert.are.equal(0, t.code, t.err)
+    assert.matches("HTTP 200", t.out)
+    assert.are.equal(2, ghlua({ "webhook", "serve", "--sim-key", "--no-sim-key" }).code)
+    assert.are.equal(2, ghlua({ "webhook", "serve", "--sim-key", "--no-verify" }).code)
+  end)
+
+  it("works whichever starts first: a receiver started first makes the key the simulator then uses", function()
+    local home2 = tmpdir()
+    local r = serve({ "--port", "0", "--no-builtins" }, { GHLUA_HOME = home2, GHLUA_API_BASE = "http://127.0.0.1:9" })
+    local key2 = home2 .. "/sim-webhook-key.pem"
+    local spki2 = assert(crypto.public_key(assert(slurp(key2)))).spki
+    assert.matches("also trusting the local simulator's development key " .. spki2:gsub("%p", "%%%0"), r.output())
+    local s2 = sim.start({ "--webhook-url", r.url }, { env = { GHLUA_HOME = home2 } })
+    local resp = assert(http.request { method = "POST", url = s2.url .. "/contacts/", headers = s2.headers(),
+      json = { locationId = s2.location, firstName = "Late" } })
+    local info = wait_until(function()
+      local w = assert(http.request { url = s2.url .. "/__sim/webhooks" }):json()
+      return w.stats.emitted > 0 and w.stats.emitted == w.stats.delivered + w.stats.rejected + w.stats.failed and w
+    end, "the delivery")
+    local out = r.output()
+    s2.stop()
+    r.stop()
+    os.execute("rm -rf " .. q(home2))
+    assert.are.equal(201, resp.status)
+    assert.are.same({ spki2, 1, 1 }, { s2.ready.webhookPublicKeySpki, info.stats.emitted, info.stats.delivered })
+    assert.matches("200 ContactCreate %S+ location %S+ %(verified: simulator%)", out)
+  end)
+
+  it("`webhook trigger` sends events of several types that serve verifies, stores and handles", function()
+    local sent = {}
+    for _, case in ipairs {
+      { "ContactCreate" }, { "ContactDndUpdate" }, { "OpportunityCreate" }, { "OpportunityStageUpdate" },
+      { "NoteCreate" }, { "InboundMessage" }, { "LocationUpdate" }, { "PLAN_CHANGE" },
+      { "INSTALL", "--agency" }, { "UNINSTALL" },
+    } do
+      local argv = { "webhook", "trigger", case[1], "--url", url }
+      for i = 2, #case do argv[#argv + 1] = case[i] end
+      local r = ghlua(argv)
+      assert.are.equal(0, r.code, case[1] .. ": " .. r.err)
+      local id = r.out:match("^sent " .. case[1] .. " (%S+) to " .. url:gsub("%p", "%%%0")
+        .. " %(signed with the development key%): HTTP 200\n$")
+      assert.is_string(id, r.out)
+      sent[#sent + 1] = { case[1], id }
+    end
+    for _, e in ipairs(sent) do
+      local rec = wait_until(function() return h.find(function(r) return r.id == e[2] end)[1] end, e[1])
+      assert.are.same({ e[1], "simulator" }, { rec.type, rec.verified })
+      local row = stored(e[2])
+      assert.are.same({ e[1], "handled", "simulator" }, { row.type, row.status, row.verified })
+    end
+    assert.matches("INSTALL on company " .. s.company .. ": the agency install", srv.output())
+    assert.matches("UNINSTALL: marked 0 stored tokens of location " .. s.location, srv.output())
+    -- the same webhookId twice: the receiver's de-duplication answers
+    local first = ghlua { "webhook", "trigger", "ContactUpdate", "--url", url, "--field", "webhookId=trigger-dup-1" }
+    local second = ghlua { "webhook", "trigger", "ContactUpdate", "--url", url, "--field", "webhookId=trigger-dup-1" }
+    assert.are.same({ 0, 1 }, { first.code, second.code }, second.err)
+    assert.matches("sent ContactUpdate trigger%-dup%-1 .*: HTTP 409 .*already received", second.err)
+    -- and a stale timestamp its age limit
+    local stale = ghlua { "webhook", "trigger", "ContactCreate", "--url", url, "--field",
+      "timestamp=" .. webhooks.timestamp(sys.time() - 3600) }
+    assert.are.equal(1, stale.code)
+    assert.matches("HTTP 401 .*stale", stale.err)
+  end)
+end)
+
+describe("webhook trigger", function()
+  local home, l, spki
+
+  setup(function()
+    home = tmpdir()
+    l = listener.start()
+  end)
+
+  teardown(function()
+    l.stop()
+    os.execute("rm -rf " .. q(home))
+  end)
+
+  local function trigger(argv)
+    local args = { "webhook", "trigger" }
+    for _, a in ipairs(argv) do args[#args + 1] = a end
+    return run.ghlua(args, { env = { GHLUA_HOME = home } })
+  end
+
+  -- The one request the listener got since the last call: its headers and
+  -- decoded body, after checking the signature over the raw body.
+  local function received()
+    local reqs = l.requests()
+    l.clear()
+    assert.are.equal(1, #reqs)
+    local r = reqs[1]
+    assert.are.same({ "POST", "/hooks", "application/json" }, { r.method, r.path, r.headers["content-type"] })
+    spki = spki or assert(crypto.public_key(slurp(home .. "/sim-webhook-key.pem"))).spki
+    assert.is_true(crypto.ed25519_verify(spki, r.body, assert(crypto.base64_decode(r.headers["x-ghl-signature"]))))
+    local ev = cjson.decode(r.body)
+    assert.matches("^%x+%-%x+%-4%x+%-%x+%-%x+$", ev.webhookId)
+    assert.is_true(math.abs(webhooks.parse_time(ev.timestamp) - sys.time()) < 60)
+    return ev
+  end
+
+  it("sends HighLevel's payload shapes, signed with the development key it makes on first use", function()
+    local target = l.url .. "/hooks"
+    local r = trigger { "ContactCreate", "--url", target, "--location", "LOCtrigger01" }
+    assert.are.equal(0, r.code, r.err)
+    assert.matches("^sent ContactCreate %S+ to " .. target:gsub("%p", "%%%0") .. " %(signed with the development key%): HTTP 200",
+      r.out)
+    local ev = received()
+    assert.are.same({ "ContactCreate", "LOCtrigger01" }, { ev.type, ev.locationId })
+    for _, k in ipairs { "id", "firstName", "lastName", "email", "phone", "dateAdded" } do
+      assert.is_string(ev[k], k)
+    end
+    assert.are.equal("table", type(ev.tags))
+    assert.are.equal(tonumber("600", 8), sys.stat(home .. "/sim-webhook-key.pem").mode)
+
+    assert.are.equal(0, trigger({ "OpportunityStatusUpdate", "--url", target, "--field", "status=won",
+      "--field", "monetaryValue=1500" }).code)
+    ev = received()
+    assert.are.same({ "OpportunityStatusUpdate", "won", 1500 }, { ev.type, ev.status, ev.monetaryValue })
+    for _, k in ipairs { "id", "locationId", "contactId", "name", "pipelineId", "pipelineStageId", "source", "dateAdded" } do
+      assert.is_string(ev[k], k)
+    end
+
+    assert.are.equal(0, trigger({ "INSTALL", "--url", target, "--app", "6740b2b6d9e4a05c1f3a9e21-abcdefgh",
+      "--company", "COMPtrigger1" }).code)
+    ev = received()
+    assert.are.same({ "INSTALL", "6740b2b6d9e4a05c1f3a9e21", "COMPtrigger1", "Location", "ve9EPM428h8vShlRW1KT" },
+      { ev.type, ev.appId, ev.companyId, ev.installType, ev.locationId })
+    assert.is_string(ev.userId)
+
+    -- without --app: the one app stored in GHLUA_HOME, whose appId the receiver's built-ins match
+    local add = run.ghlua({ "app", "add", "mine", "--client-id", "5f0c1a2b3c4d5e6f7a8b9c0d-storedap",
+      "--redirect-uri", "http://localhost:3000/cb" }, { env = { GHLUA_HOME = home, GHL_CLIENT_SECRET = "s3cret" } })
+    assert.are.equal(0, add.code, add.err)
+    assert.are.equal(0, trigger({ "PLAN_CHANGE", "--url", target }).code)
+    ev = received()
+    assert.are.same({ "PLAN_CHANGE", "5f0c1a2b3c4d5e6f7a8b9c0d" }, { ev.type, ev.appId })
+    assert.matches("^%x+$", ev.currentPlanId)
+    assert.matches("^%x+$", ev.newPlanId)
+
+    assert.are.equal(0, trigger({ "UNINSTALL", "--url", target, "--agency", "--company", "COMPtrigger1" }).code)
+    ev = received()
+    assert.are.same({ "UNINSTALL", "COMPtrigger1" }, { ev.type, ev.companyId })
+    assert.is_nil(ev.locationId)
+
+    assert.are.equal(0, trigger({ "InboundMessage", "--url", target, "--field", "body=Are you open?",
+      "--field", "meta.source=test", "--field", "attachments=[\"a.png\"]", "--field", "zip=02108",
+      "--field", "n=-1.5e3", "--field", "urgent=true", "--field", "note=[draft] call" }).code)
+    ev = received()
+    assert.are.same({ "InboundMessage", "inbound", "SMS", "Are you open?", { source = "test" }, { "a.png" }, "02108",
+      -1500, true, "[draft] call" },
+      { ev.type, ev.direction, ev.messageType, ev.body, ev.meta, ev.attachments, ev.zip, ev.n, ev.urgent, ev.note })
+    assert.is_string(ev.conversationId)
+
+    -- --print shows the body sent; --key signs with another key
+    local other = assert(crypto.generate_key("ed25519"))
+    local keyfile = sim.tmpfile { other }
+    r = trigger { "NoteCreate", "--url", target, "--print", "--key", keyfile }
+    os.remove(keyfile)
+    assert.are.equal(0, r.code, r.err)
+    local reqs = l.requests()
+    l.clear()
+    assert.are.equal(reqs[1].body .. "\n", r.out:match("^(.-\n)sent "))
+    assert.matches("%(signed with %-%-key%)", r.out)
+    assert.is_true(crypto.ed25519_verify(assert(crypto.public_key(other)).pem, reqs[1].body,
+      assert(crypto.base64_decode(reqs[1].headers["x-ghl-signature"]))))
+  end)
+
+  it("refuses what it cannot send, in one line", function()
+    for _, case in ipairs {
+      { { "NoSuchEvent" }, 2, "unknown event type 'NoSuchEvent'; one of: ContactCreate, ContactUpdate" },
+      { { "OpportunityStatusChange" }, 2, "unknown event type 'OpportunityStatusChange'; did you mean OpportunityStatusUpdate%?" },
+      { {}, 2, "webhook trigger needs an event TYPE" },
+      { { "ContactCreate", "--agency" }, 2, "%-%-agency goes with INSTALL" },
+      { { "ContactCreate", "--field", "novalue" }, 2, "%-%-field takes NAME=VALUE" },
+      { { "ContactCreate", "--field", "type=Other" }, 2, "%-%-field cannot change the type" },
+      { { "ContactCreate", "--url", "ftp://x" }, 2, "%-%-url must be an http" },
+      { { "ContactCreate", "--key", "/no/such/key" }, 2, "%-%-key: cannot read" },
+      { { "ContactCreate", "--url", ("http://127.0.0.1:%d/"):format(oauth.free_port()) }, 1,
+        "cannot send ContactCreate .*is 'ghlua webhook serve' listening there%? %(%-%-url URL%)" },
+    } do
+      local r = trigger(case[1])
+      assert.are.equal(case[2], r.code, r.err)
+      assert.matches("^ghlua: " .. case[3], r.err)
+      assert.are.equal(1, select(2, r.err:gsub("\n", "")), r.err)
+    end
+    -- names are matched without regard to case, and the docs' names for the app events work
+    local ok = trigger { "contactcreate", "--url", l.url }
+    assert.are.equal(0, ok.code, ok.err)
+    assert.are.equal(0, trigger({ "AppInstall", "--url", l.url }).code)
+    l.clear()
+  end)
+
+  it("makes the key once when several processes need it at the same moment", function()
+    local home3 = tmpdir()
+    local cmd = {}
+    for i = 1, 4 do
+      cmd[#cmd + 1] = ("env GHLUA_HOME=%s %s webhook trigger ContactCreate --url %s --field n=%d >/dev/null 2>&1 &")
+        :format(q(home3 .. "/new"), q(os.getenv("GHLUA")), q(l.url .. "/race"), i)
+    end
+    cmd[#cmd + 1] = "wait"
+    assert.are.equal(0, run.sh(table.concat(cmd, " ")).code)
+    local pub = assert(crypto.public_key(assert(slurp(home3 .. "/new/sim-webhook-key.pem")))).pem
+    local files = run.sh("ls -A " .. q(home3 .. "/new")).out
+    os.execute("rm -rf " .. q(home3))
+    local reqs = l.requests()
+    l.clear()
+    assert.are.equal(4, #reqs)
+    for _, r in ipairs(reqs) do
+      assert.is_true(crypto.ed25519_verify(pub, r.body, assert(crypto.base64_decode(r.headers["x-ghl-signature"]))))
+    end
+    -- no temporary file left behind
+    assert.are.equal("sim-webhook-key.pem\n", files)
+  end)
+
+  it("refuses to use a development key that is not private", function()
+    assert(sys.chmod(home, tonumber("755", 8)))
+    local r = trigger { "ContactCreate", "--url", l.url }
+    assert(sys.chmod(home, tonumber("700", 8)))
+    assert.are.equal(1, r.code)
+    assert.matches("cannot use the webhook development key: .* is readable by others %(mode 0755%); run: chmod 700",
+      r.err)
+    assert.are.same({}, l.requests())
   end)
 end)
 

@@ -6,13 +6,17 @@
 -- companyId, userId, locations, apps = [{client_id, client_secret,
 -- secret_generated, redirect_uris, scopes, user_type, whitelabel}], pits,
 -- authorizeUrl, tokenUrl, caFile, webhookUrl, webhookPublicKey,
--- webhookPublicKeySpki, webhookPrivateKey, webhookRsaPublicKey}. Without
+-- webhookPublicKeySpki, webhookPrivateKey (a --webhook-key only) or
+-- webhookKeyFile (the development key), webhookRsaPublicKey}. Without
 -- --ready-file the same JSON is its record under $GHLUA_HOME/sim while it
 -- runs; `ghlua sim env` (M.env) turns either into the shell lines that
 -- point ghlua at it, and the simulator's last start-up line says how to
 -- run that. Webhooks are sent between server rounds (see
--- ghl.sim.webhooks). Tokens and client secrets are never printed in full
--- (the webhook key pair is a test pair). Bad flags or a malformed --apps file
+-- ghl.sim.webhooks), signed with --webhook-key or the user's development
+-- key (ghl.webhooks.sim_key: made once in GHLUA_HOME, mode 0600, and
+-- trusted by `ghlua webhook serve` on this machine while its API is a
+-- local simulator). Tokens and client secrets are never printed in full.
+-- Bad flags or a malformed --apps file
 -- raise a ghl.error of kind "usage" (exit 2); an unreadable tokens or apps
 -- file or a port that cannot be bound raise the error as is (exit 1); an
 -- interrupt is a clean stop (exit 0).
@@ -162,11 +166,17 @@ Webhooks (FACTS §9; receive them with 'ghlua webhook serve')
                         Deliveries never hold up the API; a 429 answer is
                         retried like HighLevel does (6 times)
   --webhook-retry-delay S  seconds before such a retry (default 600)
-  --webhook-key PEM     sign with this Ed25519 private key (PEM text or file);
-                        default: a new key pair each start. The public key is
-                        printed (SPKI base64, for --public-key) and written to
-                        the ready file (webhookPublicKey, webhookPublicKeySpki,
-                        webhookPrivateKey)
+  --webhook-key PEM     sign with this Ed25519 private key (PEM text or file;
+                        ready file: webhookPrivateKey). Default: your
+                        development key, $GHLUA_HOME/sim-webhook-key.pem (made
+                        on first use, mode 0600; ready file: webhookKeyFile),
+                        which 'ghlua webhook serve', 'verify' and 'trigger'
+                        on this machine use too, so the loop needs no key
+                        flags; a receiver trusts it only while its
+                        GHLUA_API_BASE is a local simulator (see 'ghlua
+                        webhook --help'). The public key is printed (SPKI
+                        base64, for --public-key) and written to the ready
+                        file (webhookPublicKey, webhookPublicKeySpki)
   --webhook-legacy-rsa  also send X-WH-Signature (RSA-SHA256, a generated
                         2048-bit key: webhookRsaPublicKey in the ready file)
   GET /__sim/webhooks shows the key and the recent deliveries; POST
@@ -432,28 +442,28 @@ local function hex(bytes)
 end
 
 -- The webhook emitter's config (ghl.sim.webhooks) from the --webhook-*
--- flags; --webhook-key is PEM text or a file holding it.
+-- flags; --webhook-key is PEM text or a file holding it. Sending without
+-- one signs with the development key (made now if need be); a key that
+-- cannot be used is an error naming the fix, not a silent key of the run
+-- that every receiver would refuse.
 local function webhooks_config(opts)
-  local key = opts["webhook-key"]
-  if key and not key:match("^%s*%-%-%-%-%-BEGIN") then
-    local f, err = io.open(key, "rb")
-    if not f then usage_error("--webhook-key: cannot read " .. key .. ": " .. tostring(err)) end
-    key = f:read("a")
-    f:close()
-  end
-  if key then
-    local crypto = require "ghl.crypto"
-    local ok, err = crypto.public_key(key)
-    if ok and ok.type ~= "ed25519" then usage_error("--webhook-key must be an Ed25519 key, got " .. ok.type) end
-    if ok then ok, err = crypto.ed25519_sign(key, "") end
-    if not ok then usage_error("--webhook-key: " .. err.message .. " (an Ed25519 private key in PEM is needed)") end
-  end
+  local key = opts["webhook-key"] and require("ghl.webhooks").read_private_key(opts["webhook-key"], "--webhook-key")
   local url = opts["webhook-url"]
   if url then check_uri(url, "--webhook-url") end
+  local key_file, created
+  if url and not key then
+    local dev, err = require("ghl.webhooks").sim_key(true)
+    if not dev then
+      E.raise { kind = err.kind or "io", message = "cannot use the webhook development key: " .. err.message,
+        hint = "fix GHLUA_HOME as the message says, or pass --webhook-key PEM" }
+    end
+    key, key_file, created = dev.private, dev.path, dev.created
+  end
   if opts["webhook-retry-delay"] and not url then usage_error("--webhook-retry-delay needs --webhook-url") end
   local delay = opts["webhook-retry-delay"] or 600
   if delay < 0 then usage_error("--webhook-retry-delay must not be negative") end
-  return { url = url, key = key, legacy_rsa = opts["webhook-legacy-rsa"] or false, retry_delay = delay }
+  return { url = url, key = key, key_file = key_file, key_created = created,
+    legacy_rsa = opts["webhook-legacy-rsa"] or false, retry_delay = delay }
 end
 
 -- Turn parsed flags into the ghl.sim config (raises usage errors).
@@ -784,7 +794,8 @@ local function ready_info(app, cfg, url)
     webhookUrl = app.webhooks and app.webhooks.url or nil,
     webhookPublicKey = app.webhooks and app.webhooks.public_key or nil,
     webhookPublicKeySpki = app.webhooks and app.webhooks.public_spki or nil,
-    webhookPrivateKey = app.webhooks and app.webhooks.private_key or nil,
+    webhookPrivateKey = app.webhooks and not app.webhooks.key_file and app.webhooks.private_key or nil,
+    webhookKeyFile = app.webhooks and app.webhooks.key_file or nil,
     webhookRsaPublicKey = app.webhooks and app.webhooks.rsa_public or nil,
   }
 end
@@ -857,9 +868,13 @@ function M.run(argv)
   io.stdout:write(string.format("ghlua sim: authorize at %s/v2/oauth/chooselocation, tokens at %s/oauth/token\n",
     url, url))
   local wh = app.webhooks
-  io.stdout:write(string.format("ghlua sim: webhook public key %s (Ed25519%s)\n", wh.public_spki,
-    wh.rsa_public and "; legacy RSA key in the ready file" or ""))
-  io.stdout:write(wh.url and string.format("ghlua sim: sending webhooks to %s\n", wh.url)
+  if wh.url or cfg.webhooks.key then
+    io.stdout:write(string.format("ghlua sim: webhook public key %s (Ed25519%s%s)\n", wh.public_spki,
+      wh.key_file and ("; the development key " .. wh.key_file .. (cfg.webhooks.key_created and ", made now" or ""))
+        or "", wh.rsa_public and "; legacy RSA key in the ready file" or ""))
+  end
+  io.stdout:write(wh.url and string.format("ghlua sim: sending webhooks to %s%s\n", wh.url, wh.key_file
+      and " ('ghlua webhook serve' here trusts the key while its GHLUA_API_BASE is a local simulator)" or "")
     or "ghlua sim: not sending webhooks (no --webhook-url)\n")
   io.stdout:flush()
 

@@ -1,6 +1,6 @@
--- `ghlua webhook serve|list|show|replay|verify`: a local receiver for
--- HighLevel webhooks and the events it stored (ghl.webhooks, the store's
--- events table).
+-- `ghlua webhook serve|list|show|replay|verify|trigger`: a local receiver
+-- for HighLevel webhooks, the events it stored (ghl.webhooks, the store's
+-- events table), and a sender of test events.
 --   serve   listen (ghl.server), verify, de-duplicate, store, run the
 --           built-ins and --handler FILE; one line per event on stdout,
 --           rejections and failures on stderr; SIGINT/SIGTERM stop it
@@ -8,6 +8,14 @@
 --   list, show   read the stored events
 --   replay  send stored events again, to a handler or to a URL
 --   verify  check one body (stdin) against a signature: exit 0 or 1
+--   trigger send one signed event of a named type to a URL (the
+--           simulator's payloads, ghl.sim.webhooks.sample), print the
+--           answer: exit 0 on 2xx, else 1
+-- serve and verify also trust the local simulator's development key, as
+-- ghl.webhooks.sim_trust decides (--sim-key, --no-sim-key); trigger signs
+-- with it. Trigger lives here rather than under `ghlua sim`: it needs no
+-- simulator running, it is the receiver's test tool (as `stripe trigger`
+-- is next to `stripe listen`), and it shares serve's trust path.
 -- Bad flags exit 2; a replay that fails, or an unknown event id, exit 1.
 local args = require "ghl.cli.args"
 local E = require "ghl.error"
@@ -17,23 +25,44 @@ local M = {}
 
 M.DEFAULT_PORT = 4242
 
-M.summary = "receive HighLevel webhooks locally: serve, list, show, replay, verify"
-M.usage = "ghlua webhook serve|list|show|replay|verify [options]"
+M.summary = "receive HighLevel webhooks locally: serve, list, show, replay, verify, trigger"
+M.usage = "ghlua webhook serve|list|show|replay|verify|trigger [options]"
 
 -- Each subcommand's usage line, shown with its usage errors.
 M.synopsis = {
   serve = "ghlua webhook serve [--port N] [--host H] [--path P] [--handler FILE] [--public-key KEY|--no-verify]"
-    .. " [--legacy-rsa [--rsa-public-key KEY]] [--max-age S] [--no-builtins] [--ready-file F] [--quiet]",
+    .. " [--legacy-rsa [--rsa-public-key KEY]] [--sim-key|--no-sim-key] [--max-age S] [--no-builtins]"
+    .. " [--ready-file F] [--quiet]",
   list = "ghlua webhook list [--type T] [--since WHEN] [--location ID] [--limit N] [--json]",
   show = "ghlua webhook show ID [--json|--body]",
   replay = "ghlua webhook replay ID... (--handler FILE | --to URL)",
-  verify = "ghlua webhook verify --signature SIG [--public-key KEY] [--legacy-rsa] < body",
+  verify = "ghlua webhook verify --signature SIG [--public-key KEY] [--legacy-rsa] [--sim-key|--no-sim-key] < body",
+  trigger = "ghlua webhook trigger TYPE [--url URL] [--location ID] [--company ID] [--app CLIENT_ID] [--agency]"
+    .. " [--field K=V]... [--key PEM] [--print]",
 }
 
 M.help = function()
   local lines = {}
-  for _, sub in ipairs { "serve", "list", "show", "replay", "verify" } do lines[#lines + 1] = "  " .. M.synopsis[sub] end
-  return table.concat(lines, "\n") .. "\n\n" .. M.details
+  for _, sub in ipairs { "serve", "list", "show", "replay", "verify", "trigger" } do
+    lines[#lines + 1] = "  " .. M.synopsis[sub]
+  end
+  return table.concat(lines, "\n") .. "\n\n" .. M.details .. "\n" .. M.trigger_types()
+end
+
+-- The event types trigger sends, as help lines.
+function M.trigger_types()
+  local names = {}
+  for _, t in ipairs(require("ghl.sim.webhooks").TRIGGERS) do names[#names + 1] = t[1] end
+  local lines, line = {}, "trigger types:"
+  for _, n in ipairs(names) do
+    if #line + #n + 1 > 76 then
+      lines[#lines + 1] = line
+      line = "   "
+    end
+    line = line .. " " .. n
+  end
+  lines[#lines + 1] = line
+  return table.concat(lines, "\n") .. "\n"
 end
 
 M.details = [[
@@ -54,6 +83,18 @@ serve     listen for deliveries (default http://127.0.0.1:4242, any path;
           the store could not record it, so HighLevel redelivers (the
           redelivery runs it again). Each refusal is one line on stderr,
           with bytes a terminal would act on shown escaped (\x1b).
+          The local simulator: 'ghlua sim' and 'ghlua webhook trigger'
+          sign with your development key, $GHLUA_HOME/sim-webhook-key.pem
+          (made once, mode 0600 in the 0700 GHLUA_HOME). serve also
+          accepts it, after the configured key, while GHLUA_API_BASE
+          names a loopback host (your API is a local simulator; a
+          receiver working with HighLevel never does), only from that
+          private file (same user, same machine), and says so when it
+          starts; such events are stored and shown as "verified:
+          simulator" (ctx.verified == "simulator"), and the age limit
+          and de-duplication apply to them as to HighLevel's.
+          --sim-key: trust the key whatever GHLUA_API_BASE is;
+          --no-sim-key: never.
           Built-ins (--no-builtins: off): INSTALL of a location (an agency
           install sends one per approved location) mints and stores its
           token from the stored agency (Company) token of the app, in the
@@ -86,7 +127,24 @@ replay    send stored events again: --handler FILE calls the handler
           the receiver's age limit and de-duplication still apply)
 verify    read a body on stdin and check --signature SIG (base64), as
           X-GHL-Signature, or as X-WH-Signature with --legacy-rsa; exit 0
-          when it verifies, 1 when it does not
+          when it verifies, 1 when it does not. The local simulator's key
+          counts as for serve (--sim-key, --no-sim-key)
+trigger   send one event of type TYPE (below), as HighLevel would: a
+          realistic payload (the simulator's, with fresh ids, a new
+          webhookId and the current timestamp) signed with your
+          development key (--key PEM: another Ed25519 private key), to
+          --url (default http://127.0.0.1:4242/, serve's default).
+          --location ID, --company ID (default: the simulator's),
+          --app CLIENT_ID (INSTALL, UNINSTALL, PLAN_CHANGE; default: the
+          app stored in GHLUA_HOME when there is one), --agency (those
+          three for the agency: no locationId), --field K=V (repeatable:
+          set payload field K, a.b for a nested one; V is a JSON
+          number, true, false, null, array, object or "string" when it
+          is one, else text, so 02108 stays text: --field
+          monetaryValue=500, --field webhookId=same-again to see the
+          de-duplication, --field timestamp=... the age limit), --print
+          (the body sent, on stdout). Prints the receiver's answer; exit
+          0 on 2xx, 1 otherwise
 ]]
 
 -- ---- Helpers ----
@@ -178,7 +236,14 @@ end
 
 local SERVE = { port = "number", host = "string", path = "string", handler = "string",
   ["public-key"] = "string", ["no-verify"] = "flag", ["legacy-rsa"] = "flag", ["rsa-public-key"] = "string",
+  ["sim-key"] = "flag", ["no-sim-key"] = "flag",
   ["max-age"] = "number", ["no-builtins"] = "flag", ["ready-file"] = "string", quiet = "flag" }
+
+-- The simulator key's trust mode from --sim-key / --no-sim-key.
+local function sim_mode(o)
+  if o["sim-key"] and o["no-sim-key"] then usage("give --sim-key or --no-sim-key, not both") end
+  return o["sim-key"] and "on" or o["no-sim-key"] and "off" or "auto"
+end
 
 local function serve(argv)
   local webhooks, server = require "ghl.webhooks", require "ghl.server"
@@ -190,6 +255,8 @@ local function serve(argv)
     usage("--no-verify cannot be combined with --public-key or --legacy-rsa")
   end
   if o["rsa-public-key"] and not o["legacy-rsa"] then usage("--rsa-public-key needs --legacy-rsa") end
+  local mode = sim_mode(o)
+  if o["no-verify"] and o["sim-key"] then usage("--no-verify cannot be combined with --sim-key") end
   local max_age = o["max-age"] or webhooks.MAX_AGE
   if not (max_age >= 0 and max_age < math.huge) then usage("--max-age must be a number of seconds, 0 or more") end
   local path = o.path
@@ -208,10 +275,22 @@ local function serve(argv)
   -- a store that cannot be read is reported now, not as a 429 per delivery
   db:find_tokens {}
   db:list_events { limit = 1 }
+  -- the development key: made now when trusted, so the trust holds from
+  -- the first delivery whichever of serve and sim starts first
+  local sim = not o["no-verify"] and webhooks.sim_trust(mode, true) or nil
+  if sim and sim.trusted and not sim.key then
+    local err = sim.err or { message = "it could not be made" }
+    if mode == "on" then
+      E.raise { kind = err.kind or "io", message = "--sim-key: cannot use the simulator's development key: "
+        .. err.message }
+    end
+    warn("not trusting the local simulator's development key: " .. err.message)
+    sim.trusted, sim.why = false, err.message
+  end
 
   local quiet = o.quiet
   local receiver = webhooks.receiver {
-    path = path, public_key = key, legacy_rsa = o["legacy-rsa"], rsa_public_key = rsa_key,
+    path = path, public_key = key, legacy_rsa = o["legacy-rsa"], rsa_public_key = rsa_key, sim = sim,
     no_verify = o["no-verify"], max_age = max_age, handler = handler, builtins = not o["no-builtins"],
     store = db,
     log = function(level, line)
@@ -231,6 +310,12 @@ local function serve(argv)
     o["no-verify"] and "signatures NOT verified" or ("Ed25519 key " .. pub.spki
       .. (o["legacy-rsa"] and ", legacy RSA accepted" or "")),
     max_age > 0 and (max_age .. " s") or "off", db.path)
+  if sim and sim.trusted then
+    out("ghlua webhook: also trusting the local simulator's development key %s (%s): its deliveries are"
+      .. " marked \"verified: simulator\"; --no-sim-key refuses them", sim.key.spki, sim.key.path)
+  elseif sim and sim.key then
+    out("ghlua webhook: not trusting the local simulator's development key: %s", sim.why)
+  end
   if handler then out("ghlua webhook: handler %s", o.handler) end
   if o["ready-file"] then
     local ok, werr = pcall(write_atomic, o["ready-file"], require("cjson").encode {
@@ -287,7 +372,8 @@ local function list(argv)
   for _, r in ipairs(rows) do
     out("%s  %-36s  %-20s %-24s %-8s%s", stamp(r.received_at), r.id, r.type or "-",
       r.location_id or (r.company_id and ("company " .. r.company_id)) or "-", r.status,
-      (r.verified and "" or " unverified") .. ((r.attempts or 1) > 1 and (" attempts " .. r.attempts) or ""))
+      (r.verified == "simulator" and " verified: simulator" or r.verified and "" or " unverified")
+        .. ((r.attempts or 1) > 1 and (" attempts " .. r.attempts) or ""))
   end
   return 0
 end
@@ -315,7 +401,8 @@ local function show(argv)
   if row.location_id then out("location  %s", row.location_id) end
   if row.company_id then out("company   %s", row.company_id) end
   out("received  %s", stamp(row.received_at))
-  out("verified  %s", row.verified and "yes" or "no")
+  out("verified  %s", row.verified == "simulator"
+    and "simulator (the local simulator's development key, not HighLevel's)" or row.verified and "yes" or "no")
   out("status    %s%s%s", row.status, (row.attempts or 1) > 1 and (" after " .. row.attempts .. " attempts") or "",
     row.note and (": " .. row.note) or "")
   local names = {}
@@ -369,12 +456,14 @@ end
 
 local function verify(argv)
   local webhooks = require "ghl.webhooks"
-  local o, rest = args.parse(argv, { signature = "string", ["public-key"] = "string", ["legacy-rsa"] = "flag" }, current)
+  local o, rest = args.parse(argv, { signature = "string", ["public-key"] = "string", ["legacy-rsa"] = "flag",
+    ["sim-key"] = "flag", ["no-sim-key"] = "flag" }, current)
   if #rest > 0 then usage("unexpected argument '" .. rest[1] .. "' (the body is read from stdin)") end
   if not o.signature then usage("webhook verify needs --signature SIG") end
+  local mode = sim_mode(o)
   local key = o["public-key"] and webhooks.read_key(o["public-key"], "--public-key")
   local body = io.stdin:read("a") or ""
-  local headers, opts = {}, { legacy_rsa = o["legacy-rsa"] }
+  local headers, opts = {}, { legacy_rsa = o["legacy-rsa"], sim = webhooks.sim_trust(mode) }
   if o["legacy-rsa"] then
     headers[webhooks.LEGACY_HEADER], opts.rsa_public_key = o.signature, key
   else
@@ -385,11 +474,129 @@ local function verify(argv)
     io.stderr:write("ghlua webhook verify: ", E.sanitize(err.message), "\n")
     return 1
   end
-  out("ok: %s signature verifies over %d bytes", scheme == "rsa" and "RSA-SHA256" or "Ed25519", #body)
+  out("ok: %s signature verifies over %d bytes%s", scheme == "rsa" and "RSA-SHA256" or "Ed25519", #body,
+    scheme == "simulator" and " with the local simulator's development key (not HighLevel's)" or "")
   return 0
 end
 
-local SUBCOMMANDS = { serve = serve, list = list, show = show, replay = replay, verify = verify }
+-- ---- trigger ----
+
+local TRIGGER = { url = "string", location = "string", company = "string", app = "string", agency = "flag",
+  field = "list", key = "string", print = "flag" }
+
+-- The client id trigger's app events name: --app, else the one app stored
+-- in GHLUA_HOME (the receiver's built-ins match appId against it), else
+-- none (the simulator makes one up).
+local function trigger_app(o)
+  if o.app then return o.app end
+  local path = os.getenv("GHLUA_STORE") or require("ghl.store").default_path()
+  if not (path and sys.stat(path)) then return nil end   -- no store: none made for this
+  local ok, apps = pcall(function() return require("ghl.auth").store():list_apps() end)
+  if ok and type(apps) == "table" and #apps == 1 then return apps[1].client_id end
+end
+
+-- A --field value: JSON (true, false, null, a number as JSON writes it,
+-- an array, object or quoted string that decodes) or else the text as
+-- it is ("02108", "+15551234567" and "[draft] note" stay strings).
+local function field_value(v)
+  if v == "true" then return true elseif v == "false" then return false end
+  if v == "null" then return require("cjson").null end
+  local int, frac, exp = v:match("^%-?(%d+)(%.?%d*)(.*)$")
+  if int and not (#int > 1 and int:sub(1, 1) == "0") and frac ~= "."
+      and (exp == "" or exp:match("^[eE][+-]?%d+$")) then
+    return tonumber(v)
+  end
+  if v:match("^[%[{\"]") then
+    local j = require("cjson.safe").decode(v)
+    if j ~= nil then return j end
+  end
+  return v
+end
+
+-- --field K=V into event: K a top-level field or a.b.c, V as field_value.
+local function set_field(event, spec)
+  local k, v = spec:match("^([^=]+)=(.*)$")
+  if not k or not k:match("^[%w_%-]+[%w_%-.]*$") or k:find("..", 1, true) or k:sub(-1) == "." then
+    usage("--field takes NAME=VALUE (NAME a payload field, a.b for a nested one), got '" .. spec .. "'")
+  end
+  if k == "type" then usage("--field cannot change the type; name another TYPE instead") end
+  local value = field_value(v)
+  local t, parts = event, {}
+  for p in k:gmatch("[^.]+") do parts[#parts + 1] = p end
+  for i = 1, #parts - 1 do
+    if type(t[parts[i]]) ~= "table" then t[parts[i]] = {} end
+    t = t[parts[i]]
+  end
+  t[parts[#parts]] = value
+end
+
+local function trigger(argv)
+  local webhooks, simhooks = require "ghl.webhooks", require "ghl.sim.webhooks"
+  local o, rest = args.parse(argv, TRIGGER, current)
+  if #rest == 0 then usage("webhook trigger needs an event TYPE (see 'ghlua webhook --help')") end
+  if #rest > 1 then usage("unexpected argument '" .. rest[2] .. "'") end
+  local kind = simhooks.trigger_name(rest[1])
+  if not kind then
+    -- the type sharing the longest start with what was typed, when that
+    -- is most of a name; else the whole list
+    local names, best, len = {}, nil, 5
+    local typed = rest[1]:lower()
+    for _, t in ipairs(simhooks.TRIGGERS) do
+      names[#names + 1] = t[1]
+      local n, name = 0, t[1]:lower()
+      while n < #name and name:byte(n + 1) == typed:byte(n + 1) do n = n + 1 end
+      if n > len then best, len = t[1], n end
+    end
+    usage("unknown event type '" .. rest[1] .. "'; " .. (best and ("did you mean " .. best .. "?")
+      or ("one of: " .. table.concat(names, ", "))))
+  end
+  local url = o.url or ("http://127.0.0.1:%d/"):format(M.DEFAULT_PORT)
+  if not url:match("^https?://[^/]") then usage("--url must be an http:// or https:// URL") end
+  for _, k in ipairs { "location", "company" } do
+    if o[k] and not o[k]:match("^[%w_%-]+$") then usage("--" .. k .. " must be letters, digits, '_' or '-'") end
+  end
+  if o.app and not o.app:match("^[%w_%-]+$") then usage("--app takes a client id (letters, digits, '_' or '-')") end
+  if o.agency and not (kind == "INSTALL" or kind == "UNINSTALL" or kind == "PLAN_CHANGE") then
+    usage("--agency goes with INSTALL, UNINSTALL or PLAN_CHANGE")
+  end
+  if o.agency and o.location then usage("--agency sends the agency's event: give no --location") end
+  -- the key: --key PEM (text or file), else the development key (made now
+  -- if need be), the one serve trusts
+  local priv, how
+  if o.key then
+    priv, how = webhooks.read_private_key(o.key, "--key"), "--key"
+  else
+    local dev, err = webhooks.sim_key(true)
+    if not dev then
+      E.raise { kind = err.kind or "io", message = "cannot use the webhook development key: " .. err.message,
+        hint = "fix GHLUA_HOME as the message says, or pass --key PEM" }
+    end
+    priv, how = dev.private, "the development key"
+  end
+  local event = simhooks.sample(kind, { location = o.location, company = o.company, client_id = trigger_app(o),
+    agency = o.agency })
+  local reply = require "ghl.sim.reply"
+  for _, f in ipairs(o.field or {}) do set_field(event, f) end
+  local body = reply.encode(event)
+  if o.print then io.stdout:write(body, "\n") end
+  local resp, err = require("ghl.http").request { method = "POST", url = url, body = body, timeout = 30,
+    headers = { ["Content-Type"] = "application/json", ["X-GHL-Signature"] = assert(webhooks.sign(body, priv)) } }
+  local id = type(event.webhookId) == "string" and event.webhookId or "-"
+  if not resp then
+    E.raise { kind = err.kind or "connect", message = ("cannot send %s %s: %s"):format(kind, id,
+      err.message or tostring(err)), hint = "is 'ghlua webhook serve' listening there? (--url URL)" }
+  end
+  local ok = resp.status >= 200 and resp.status < 300
+  local line = ("%s %s to %s (signed with %s): HTTP %d"):format(kind, id, url, how, resp.status)
+  if ok then
+    out("sent %s", line)
+    return 0
+  end
+  warn("sent " .. line .. (resp.body ~= "" and (" " .. resp.body:sub(1, 300)) or ""))
+  return 1
+end
+
+local SUBCOMMANDS = { serve = serve, list = list, show = show, replay = replay, verify = verify, trigger = trigger }
 
 function M.run(argv)
   local sub = table.remove(argv, 1)

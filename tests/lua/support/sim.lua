@@ -11,7 +11,10 @@
 -- deny) and the decoded answer, output() -> what the process printed so
 -- far, stop() -> true once the process has exited cleanly}. Raises with
 -- the process's output when it dies or never gets ready; raises at once
--- when GHLUA is unset.
+-- when GHLUA is unset. sim.start(argv, {env = {NAME = value}}) adds to the
+-- process's environment; without a GHLUA_HOME there, the simulator gets a
+-- private one of its own (s.home, removed by stop()), so the webhook
+-- development key it makes never lands in the real home.
 local cjson = require "cjson.safe"
 local sys = require "ghl.sys"
 
@@ -45,21 +48,33 @@ function M.tmpfile(lines)
   return path
 end
 
-function M.start(argv)
+function M.start(argv, opts)
   local bin = os.getenv("GHLUA")
   if not bin or bin == "" then
     error("support.sim: set GHLUA to the ghlua binary under test", 2)
   end
+  local env = {}
+  for k, v in pairs(opts and opts.env or {}) do env[k] = v end
   local base = os.tmpname()
   local ready, log, pidfile = base .. ".ready.json", base .. ".log", base .. ".pid"
-  local parts = { "env", "no_proxy=" .. M.NO_PROXY, "NO_PROXY=" .. M.NO_PROXY, q(bin), "sim",
-    "--port", "0", "--ready-file", q(ready), "--quiet" }
+  local home
+  if env.GHLUA_HOME == nil then
+    home = base .. ".home"
+    assert(sys.mkdir(home, tonumber("700", 8)))
+    env.GHLUA_HOME = home
+  end
+  local parts = { "env", "no_proxy=" .. M.NO_PROXY, "NO_PROXY=" .. M.NO_PROXY }
+  for k, v in pairs(env) do parts[#parts + 1] = k .. "=" .. q(v) end
+  for _, a in ipairs { q(bin), "sim", "--port", "0", "--ready-file", q(ready), "--quiet" } do
+    parts[#parts + 1] = a
+  end
   for _, a in ipairs(argv or {}) do parts[#parts + 1] = q(a) end
   local cmd = table.concat(parts, " ") .. " </dev/null >" .. q(log) .. " 2>&1 & echo $! >" .. q(pidfile)
   assert(os.execute(cmd), "support.sim: cannot run " .. cmd)
 
   local function cleanup()
     for _, p in ipairs { base, ready, ready .. ".tmp", log, pidfile } do os.remove(p) end
+    if home then os.execute("rm -rf " .. q(home)) end
   end
   local function fail(why, pid)
     if alive(pid) then sys.kill(pid, 9) end
@@ -80,7 +95,7 @@ function M.start(argv)
     sys.sleep(0.02)
   end
 
-  local s = { url = info.url, token = info.token, location = info.locationId,
+  local s = { url = info.url, token = info.token, location = info.locationId, home = env.GHLUA_HOME,
     pid = math.tointeger(info.pid), ready = info, ready_file = ready, log = log,
     apps = info.apps, app = info.apps and info.apps[1], company = info.companyId }
 
