@@ -190,19 +190,21 @@ PUT /__sim/locations/{id} {"active":false}, and for retry tests:
       version, status, at, chaos); ?method=&path= filter; DELETE empties.
 ]]
 
-local SPEC = {
-  port = "number", host = "string", tls = "flag", cert = "string", key = "string",
+local FILE = { "string", value = "F", complete = "file" }
+M.flags = {
+  port = "number", host = "string", tls = "flag", cert = FILE, key = FILE,
   contacts = "number", seed = "number", location = "string", token = "list",
-  tokens = "string", ["ready-file"] = "string", ["rate-max"] = "number",
+  tokens = FILE, ["ready-file"] = FILE, ["rate-max"] = "number",
   ["rate-interval-ms"] = "number", ["rate-daily"] = "number", faults = "flag",
-  quiet = "flag", help = "flag",
+  quiet = "flag",
   pit = "list", app = "string", ["app-secret"] = "string", ["redirect-uri"] = "list",
-  ["app-scopes"] = "string", ["app-type"] = "string", whitelabel = "flag", apps = "string",
+  ["app-scopes"] = { "string", value = "LIST", complete = "scope" },
+  ["app-type"] = { "string", value = "T", complete = { "Location", "Company" } }, whitelabel = "flag", apps = FILE,
   company = "string", locations = "number", ["inactive-location"] = "list",
   ["auto-approve"] = "string", deny = "flag", ["token-ttl"] = "number", ["code-ttl"] = "number",
-  ["token-delay-ms"] = "number", ["token-delay-phase"] = "string",
+  ["token-delay-ms"] = "number", ["token-delay-phase"] = { "string", value = "P", complete = { "before", "after" } },
   opportunities = "number", ["strict-version"] = "flag",
-  ["webhook-url"] = "string", ["webhook-key"] = "string", ["webhook-legacy-rsa"] = "flag",
+  ["webhook-url"] = "string", ["webhook-key"] = FILE, ["webhook-legacy-rsa"] = "flag",
   ["webhook-retry-delay"] = "number",
 }
 
@@ -541,11 +543,7 @@ local function ready_info(app, cfg, url)
 end
 
 function M.run(argv)
-  local opts, rest = args.parse(auto_approve_argv(argv or {}), SPEC, M.usage)
-  if opts.help then
-    io.stdout:write("usage: ", M.usage, "\n\n", M.help)
-    return 0
-  end
+  local opts, rest = args.parse(auto_approve_argv(argv or {}), M.flags, M.usage)
   if rest and #rest > 0 then usage_error("unexpected argument '" .. tostring(rest[1]) .. "'") end
   local cfg = M.config(opts)
 
