@@ -401,10 +401,10 @@ function __ghlua_complete
     end
     if string match -q -- '*files*' $directive
         set -l ext (string match -r -- 'ext=(\S+)' $directive)[2]
-        if test -n "$ext"
-            __fish_complete_suffix .$ext
-        else
-            __fish_complete_path $current
+        for f in (__fish_complete_path $current)
+            if test -z "$ext"; or string match -qr -- '(/|\.'$ext')(\t.*)?$' $f
+                printf '%s\n' $f
+            end
         end
     end
 end
