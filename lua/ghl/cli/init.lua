@@ -88,9 +88,9 @@ mistyped command: ghlua suggests the nearest and exits 2.]],
       "store an app (the secret is asked for)" },
     { "ghlua auth login --app myapp", "approve it in a browser and store the tokens" },
     { "ghlua api GET /contacts/ --paginate --ndjson", "page through the contacts" },
-    { "ghlua run examples/recipes/tag_contacts.lua --dry-run", "plan a recipe's writes" },
-    { "ghlua -e 'print(require(\"ghl\").client():get(\"/locations/{locationId}\").location.name)'",
-      "script the API" },
+    { "ghlua run bulk_tag.lua --param tag=vip --dry-run", "show the writes a recipe would make, and make none" },
+    { "ghlua -e 'print(#require(\"ghl\").client{location = \"LOC\"}:get(\"/contacts/\").contacts)'",
+      "script the API with the stored token of location LOC" },
     { "source <(ghlua completion bash)", "complete commands, flags, scopes, app names and API paths" },
   },
 }
@@ -297,11 +297,6 @@ function M.print_help(node, path)
     M.walk(function(n, p) if n == node and #path == 0 then path = p end end)
   end
   io.stdout:write(M.help_text(node, path))
-end
-
--- The root help (ghlua --help).
-function M.help()
-  io.stdout:write(root_help())
 end
 
 -- ---- Dispatch ----
