@@ -69,6 +69,13 @@ describe("ghlua help", function()
     local r = ghlua { "app", "add", "myapp", "--client-id", "x-y", "-h" }
     assert.are.same({ 0, "" }, { r.code, r.err })
     assert.matches("^usage: ghlua app add NAME", r.out)
+    -- a flag whose value may be left out does not take --help as its value
+    r = ghlua { "sim", "--auto-approve", "--help" }
+    assert.are.same({ 0, "" }, { r.code, r.err })
+    assert.matches("^usage: ghlua sim ", r.out)
+    -- but a flag that needs one does: that is a value, not a request for help
+    r = ghlua { "scopes", "--search", "--help" }
+    assert.are.same({ 1, "", "ghlua: no scope matches '--help'\n" }, { r.code, r.out, r.err })
   end)
 
   it("names every flag a command declares in its help, and every command has a summary", function()
@@ -148,12 +155,16 @@ describe("did you mean", function()
 end)
 
 describe("-v after a command", function()
-  local s
-  setup(function() s = sim.start {} end)
-  teardown(function() if s then s.stop() end end)
+  local s, home
+  setup(function() s, home = sim.start {}, tmpdir() end)
+  teardown(function()
+    if s then s.stop() end
+    run.sh("rm -rf " .. run.quote(home))
+  end)
 
   local function env()
-    return { GHL_TOKEN = s.token, GHL_LOCATION_ID = s.location, GHLUA_API_BASE = s.url, GHLUA_TRACE = "0" }
+    return { GHL_TOKEN = s.token, GHL_LOCATION_ID = s.location, GHLUA_API_BASE = s.url, GHLUA_TRACE = "0",
+             GHLUA_HOME = home }
   end
 
   it("traces the request wherever it stands among the flags, as before the command", function()

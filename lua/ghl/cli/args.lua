@@ -8,8 +8,9 @@
 -- help; complete: what completion offers for the value (see
 -- ghl.cli.completion: "app", "scope", "file", a list of words, ...);
 -- desc: a one-line description (help options lists, completion menus);
--- long = false: the flag has only its short form. Accepts `--name value`,
--- `--name=value` and `-q value`; `--` ends flags. Bad flags raise a
+-- long = false: the flag has only its short form; optional = V: the value
+-- may be left out (last, or before another flag), and is then V. Accepts
+-- `--name value`, `--name=value` and `-q value`; `--` ends flags. Bad flags raise a
 -- ghl.error of kind "usage" (exit status 2) naming the flag (and the
 -- nearest known one) and the usage line.
 local E = require "ghl.error"
@@ -69,10 +70,15 @@ function M.display(d)
   return d.long and ("--" .. d.name) or ("-" .. d.short)
 end
 
--- Does a flag of this kind take a value?
-function M.takes_value(d)
-  return d.kind ~= "flag"
+-- Does flag d, written without `=value` at argv[i], take argv[i + 1] as
+-- its value?
+local function takes_next(d, argv, i)
+  if d.kind == "flag" then return false end
+  if d.optional == nil then return true end
+  local nxt = argv[i + 1]
+  return nxt ~= nil and (nxt:sub(1, 1) ~= "-" or nxt == "-")
 end
+M.takes_next = takes_next
 
 -- The known long flag nearest to an unknown one, or nil.
 local function nearest(spec, name)
@@ -104,7 +110,9 @@ function M.parse(argv, spec, line)
         if value then usage(string.format("option '%s' takes no value", shown), line) end
         opts[name] = true
       else
-        if not value then
+        if not value and not takes_next(d, argv, i) and d.optional ~= nil then
+          value = d.optional
+        elseif not value then
           i = i + 1
           value = argv[i]
           if value == nil then usage(string.format("option '%s' needs a value", shown), line) end
@@ -145,7 +153,7 @@ function M.scan(argv, spec)
     local d, value = M.lookup(spec, a)
     if d or value then
       out[#out + 1] = { i, d, a }
-      if d and d.kind ~= "flag" and value == nil then i = i + 1 end
+      if d and value == nil and takes_next(d, argv, i) then i = i + 1 end
     end
     i = i + 1
   end

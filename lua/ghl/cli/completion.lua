@@ -225,7 +225,7 @@ function M.complete(words)
       if d then
         seen[d.name] = true
         if root and (d.name == "e") then has_e = true end
-        if d.kind ~= "flag" and value == nil then pending = d end
+        if d.kind ~= "flag" and value == nil and (d.optional == nil or words[i + 1]:sub(1, 1) ~= "-") then pending = d end
       end
     elseif script then
       ctx.positionals[#ctx.positionals + 1] = w

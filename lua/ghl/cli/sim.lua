@@ -201,7 +201,7 @@ M.flags = {
   ["app-scopes"] = { "string", value = "LIST", complete = "scope" },
   ["app-type"] = { "string", value = "T", complete = { "Location", "Company" } }, whitelabel = "flag", apps = FILE,
   company = "string", locations = "number", ["inactive-location"] = "list",
-  ["auto-approve"] = "string", deny = "flag", ["token-ttl"] = "number", ["code-ttl"] = "number",
+  ["auto-approve"] = { "string", value = "ID,...", optional = "default", complete = { "company" } }, deny = "flag", ["token-ttl"] = "number", ["code-ttl"] = "number",
   ["token-delay-ms"] = "number", ["token-delay-phase"] = { "string", value = "P", complete = { "before", "after" } },
   opportunities = "number", ["strict-version"] = "flag",
   ["webhook-url"] = "string", ["webhook-key"] = FILE, ["webhook-legacy-rsa"] = "flag",
@@ -395,18 +395,6 @@ local function pits_config(list)
   return out
 end
 
--- A bare --auto-approve (last, or before another flag) means "default".
-local function auto_approve_argv(argv)
-  local out = {}
-  for i, a in ipairs(argv) do
-    if a == "--auto-approve" and (argv[i + 1] == nil or argv[i + 1]:sub(1, 1) == "-") then
-      a = "--auto-approve=default"
-    end
-    out[i] = a
-  end
-  return out
-end
-
 local function hex(bytes)
   return (bytes:gsub(".", function(c) return string.format("%02x", c:byte()) end))
 end
@@ -543,7 +531,7 @@ local function ready_info(app, cfg, url)
 end
 
 function M.run(argv)
-  local opts, rest = args.parse(auto_approve_argv(argv or {}), M.flags, M.usage)
+  local opts, rest = args.parse(argv or {}, M.flags, M.usage)
   if rest and #rest > 0 then usage_error("unexpected argument '" .. tostring(rest[1]) .. "'") end
   local cfg = M.config(opts)
 
