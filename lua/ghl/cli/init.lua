@@ -114,7 +114,11 @@ function M.children(node)
 end
 
 -- child(node, word) -> the subcommand named (or aliased) word, or nil.
+-- Only the module of the one named is loaded.
 function M.child(node, word)
+  for _, entry in ipairs(node.subcommands or {}) do
+    if type(entry) == "string" and entry:match("([^.]+)$") == word then return resolve(entry) end
+  end
   for _, c in ipairs(M.children(node)) do
     if c.name == word then return c end
     for _, a in ipairs(c.aliases or {}) do if a == word then return c end end
@@ -305,8 +309,9 @@ end
 -- WORD is a script file; raises a usage error for a word that looks like a
 -- mistyped command (no '/', no '.', no such file).
 function M.is_command(word)
+  if word:find("[/.]") then return false end
   if M.child(M.root, word) then return true end
-  if word:find("[/.]") or require("ghl.sys").stat(word) then return false end
+  if require("ghl.sys").stat(word) then return false end
   local near = M.suggest(M.root, word)
   E.raise { kind = "usage",
     message = #near > 0 and ("unknown command '%s' (did you mean %s?)"):format(word, quoted_list(near))
