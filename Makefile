@@ -67,6 +67,8 @@ test: test-plain test-asan test-fuzz
 demo: build
 	sh examples/demo.sh $(BUILD)/ghlua
 
+# The binary, ghlua(1) (share/man/man1) and the completion scripts for
+# bash, zsh and fish (share/bash-completion, share/zsh, share/fish).
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)
 

@@ -16,7 +16,6 @@
 #include <openssl/crypto.h>
 #include <sqlite3.h>
 
-#include "embed.h"
 #include "error.h"
 #include "host.h"
 #include "repl.h"
@@ -35,17 +34,22 @@ static void require(lua_State *L, const char *name) {
   lua_call(L, 1, 1);
 }
 
-/* Is `name` a built-in command, i.e. an embedded module ghl.cli.NAME that
-** is not one of the helpers? */
-static int is_command(const char *name) {
-  char mod[128];
-  int i;
-  if (strchr(name, '/') || strchr(name, '.') || strlen(name) > 64) return 0;
-  if (strcmp(name, "args") == 0) return 0;
-  snprintf(mod, sizeof mod, "ghl.cli.%s", name);
-  for (i = 0; ghl_embedded_modules[i].name; i++)
-    if (strcmp(ghl_embedded_modules[i].name, mod) == 0) return 1;
-  return 0;
+/* Does `ghlua WORD ...` run a command? Asks the command table:
+** require("ghl.cli").is_command(word), which raises a usage error for a
+** word that looks like a mistyped command. Returns a lua status; on
+** LUA_OK *yes is set, else the error is on the stack. */
+static int is_command(lua_State *L, const char *word, int *yes) {
+  int status;
+  require(L, "ghl.cli");
+  lua_getfield(L, -1, "is_command");
+  lua_remove(L, -2);
+  lua_pushstring(L, word);
+  status = ghl_docall(L, 1, 1);
+  if (status == LUA_OK) {
+    *yes = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+  }
+  return status;
 }
 
 static void print_version(lua_State *L) {
@@ -104,13 +108,16 @@ struct args {
   int status;   /* exit status, set by pmain */
 };
 
-/* Call require("ghl.cli").run(name, argv) for a built-in command. */
-static int run_command(lua_State *L, char **argv, int argc, int first) {
+/* Call require("ghl.cli").run(name, argv) for a built-in command: name
+** is argv[first], or `name` when not NULL (argv[first] is then its first
+** argument). */
+static int run_command(lua_State *L, char **argv, int argc, int first, const char *name) {
   int i, status;
   require(L, "ghl.cli");
   lua_getfield(L, -1, "run");
   lua_remove(L, -2);
-  lua_pushstring(L, argv[first]);
+  if (name) { lua_pushstring(L, name); first--; }
+  else lua_pushstring(L, argv[first]);
   lua_createtable(L, argc - first - 1, 0);
   for (i = first + 1; i < argc; i++) {
     lua_pushstring(L, argv[i]);
@@ -133,11 +140,9 @@ static int pmain(lua_State *L) {
     const char *o = argv[i];
     if (o[0] != '-' || strcmp(o, "-") == 0) { script = i; break; }
     if (strcmp(o, "--") == 0) { if (i + 1 < argc) script = i + 1; break; }
-    if (strcmp(o, "--help") == 0 || strcmp(o, "-h") == 0) {
-      require(L, "ghl.cli");
-      lua_getfield(L, -1, "help");
-      lua_call(L, 0, 0);
-      a->status = 0;
+    if (strcmp(o, "--help") == 0 || strcmp(o, "-h") == 0) {   /* ghlua help [COMMAND...] */
+      status = run_command(L, argv, argc, i + 1, "help");
+      a->status = status == LUA_OK ? 0 : ghl_report(L);
       return 0;
     }
     if (strcmp(o, "--version") == 0) { print_version(L); a->status = 0; return 0; }
@@ -163,13 +168,16 @@ static int pmain(lua_State *L) {
     lua_pop(L, 1);
   }
 
-  if (script > 0 && strcmp(argv[script], "-") != 0 && argv[script][0] != '-' &&
-      is_command(argv[script]) && !has_e) {
-    create_arg_table(L, argv, argc, script);
-    status = run_command(L, argv, argc, script);
-    if (status != LUA_OK) { a->status = ghl_report(L); return 0; }
-    a->status = lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : 0;
-    return 0;
+  if (script > 0 && strcmp(argv[script], "-") != 0 && argv[script][0] != '-' && !has_e) {
+    int yes = 0;
+    if (is_command(L, argv[script], &yes) != LUA_OK) { a->status = ghl_report(L); return 0; }
+    if (yes) {
+      create_arg_table(L, argv, argc, script);
+      status = run_command(L, argv, argc, script, NULL);
+      if (status != LUA_OK) { a->status = ghl_report(L); return 0; }
+      a->status = lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : 0;
+      return 0;
+    }
   }
 
   create_arg_table(L, argv, argc, script > 0 ? script : 0);

@@ -98,14 +98,16 @@ Examples
   ghlua api GET /contacts/ --paginate --ndjson --jq .email --raw
 ]]
 
-local SPEC = {
-  query = "list", field = "list", data = "string", location = "string", company = "string",
-  app = "string", version = "string", paginate = "flag", max = "number", ndjson = "flag",
-  style = "string", include = "flag", jq = "string", raw = "flag", pretty = "flag",
-  compact = "flag", ["dry-run"] = "flag", curl = "flag", help = "flag",
+M.flags = {
+  query = { "list", short = "q", value = "K=V" }, field = { "list", short = "f", value = "K=V" },
+  data = { "string", short = "d", value = "JSON" }, location = args.LOCATION, company = args.COMPANY,
+  app = args.APP, version = { "string", value = "V" }, paginate = "flag", max = { "number", value = "N" },
+  ndjson = "flag",
+  style = { "string", value = "S", complete = { "meta", "page", "skip", "offset", "token", "page_query" } },
+  include = "flag", jq = { "string", value = "FILTER" }, raw = "flag", pretty = "flag",
+  compact = "flag", ["dry-run"] = "flag", curl = "flag",
 }
-
-local SHORT = { ["-q"] = "--query", ["-f"] = "--field", ["-d"] = "--data" }
+M.arguments = { { "METHOD", complete = "method" }, { "PATH", complete = "path" } }
 
 local REASONS = {
   [200] = "OK", [201] = "Created", [202] = "Accepted", [204] = "No Content",
@@ -340,13 +342,7 @@ end
 -- ---- The command ----
 
 function M.run(argv)
-  local av = {}
-  for i, a in ipairs(argv) do
-    if a == "--" then table.move(argv, i, #argv, #av + 1, av) break end
-    av[#av + 1] = SHORT[a] or a
-  end
-  local o, rest = args.parse(av, SPEC, M.usage)
-  if o.help then require("ghl.cli").print_help(M) return 0 end
+  local o, rest = args.parse(argv, M.flags, M.usage)
   if #rest ~= 2 then usage("expected METHOD and PATH") end
   local method, path = rest[1]:upper(), rest[2]
   if not method:match("^%a+$") then usage("METHOD must be a word like GET or post, got '" .. rest[1] .. "'") end

@@ -14,41 +14,65 @@ local E = require "ghl.error"
 local M = {}
 
 M.summary = "store OAuth apps: add, update, list, remove"
-M.usage = "ghlua app add NAME --client-id ID --redirect-uri URI [--scopes LIST] [--whitelabel]"
-  .. " [--user-type Location|Company] | ghlua app update NAME [--scopes LIST] [--redirect-uri URI]"
-  .. " [--client-id ID] [--user-type Location|Company] [--whitelabel | --no-whitelabel] [--secret]"
-  .. " | ghlua app list [--json] | ghlua app remove NAME"
-M.help = [[
-  add NAME     store an app; the client secret is read from GHL_CLIENT_SECRET,
-               or asked for on the terminal without echo, or read from the
-               first line of standard input
-  update NAME  change what is given and keep the rest: --scopes (the default
-               for 'ghlua auth login'), --redirect-uri, --client-id (to fix
-               it; another app's id is refused while this app has tokens),
-               --user-type (the app's target user in the portal),
-               --whitelabel or --no-whitelabel; --secret reads a new client
-               secret as add does
-  list         the stored apps (secrets shown as …abcd)
-  remove NAME  forget an app and every token issued to it
 
+local USER_TYPE = [[
 --user-type is the app's target user in the marketplace portal: Location
 (sub-account, the default) or Company (agency). A sub-account app cannot be
 granted agency-only scopes; add and update warn about them.
 ]]
 
-local ADD = { ["client-id"] = "string", ["redirect-uri"] = "string", scopes = "string",
-              whitelabel = "flag", ["user-type"] = "string" }
-local UPDATE = { ["client-id"] = "string", ["redirect-uri"] = "string", scopes = "string", whitelabel = "flag",
-                 ["no-whitelabel"] = "flag", ["user-type"] = "string", secret = "flag" }
+local SCOPES = { "string", value = "LIST", complete = "scope" }
+local ID, URI = { "string", value = "ID" }, { "string", value = "URI" }
+
+M.subcommands = {
+  { name = "add", summary = "store an app: client id, secret, redirect URI, scopes",
+    usage = "ghlua app add NAME --client-id ID --redirect-uri URI [--scopes LIST] [--whitelabel]"
+      .. " [--user-type Location|Company]",
+    help = [[
+Store an app under NAME. The client secret is read from GHL_CLIENT_SECRET,
+or asked for on the terminal without echo, or read from the first line of
+standard input: never from the command line. --scopes (groups like
+contacts or single scopes; 'ghlua scopes' lists them) are the default for
+'ghlua auth login'; --whitelabel: the app's listing is white-label.
+
+]] .. USER_TYPE,
+    flags = { ["client-id"] = ID, ["redirect-uri"] = URI, scopes = SCOPES, whitelabel = "flag",
+              ["user-type"] = args.USER_TYPE },
+    arguments = { { "NAME" } } },
+  { name = "update", summary = "change a stored app's scopes, redirect URI, client id, target user or secret",
+    usage = "ghlua app update NAME [--scopes LIST] [--redirect-uri URI] [--client-id ID]"
+      .. " [--user-type Location|Company] [--whitelabel | --no-whitelabel] [--secret]",
+    help = [[
+Change what is given and keep the rest: --scopes (the default for 'ghlua
+auth login'), --redirect-uri, --client-id (to fix it; another app's id is
+refused while this app has tokens), --user-type (the app's target user in
+the portal), --whitelabel or --no-whitelabel; --secret reads a new client
+secret as add does.
+
+]] .. USER_TYPE,
+    flags = { ["client-id"] = ID, ["redirect-uri"] = URI, scopes = SCOPES, whitelabel = "flag",
+              ["no-whitelabel"] = "flag", ["user-type"] = args.USER_TYPE, secret = "flag" },
+    arguments = { { "NAME", complete = "app" } } },
+  { name = "list", summary = "the stored apps (secrets shown as …abcd)",
+    usage = "ghlua app list [--json]", flags = { json = "flag" } },
+  { name = "remove", aliases = { "rm" }, summary = "forget an app and every token issued to it",
+    usage = "ghlua app remove NAME", flags = {}, arguments = { { "NAME", complete = "app" } } },
+}
+local SUB = {}
+for _, node in ipairs(M.subcommands) do SUB[node.name] = node end
+local ADD, UPDATE = SUB.add.flags, SUB.update.flags
+
+-- The usage line of the subcommand running.
+local current = SUB.add.usage
 
 local function check_name(name, what)
-  if not name then args.usage(what .. " needs exactly one NAME", M.usage) end
-  if not name:match("^[%w._-]+$") then args.usage("app name '" .. name .. "' may use letters, digits, '.', '_' and '-' only", M.usage) end
+  if not name then args.usage(what .. " needs exactly one NAME", current) end
+  if not name:match("^[%w._-]+$") then args.usage("app name '" .. name .. "' may use letters, digits, '.', '_' and '-' only", current) end
 end
 
 local function check_redirect(uri)
   if not uri:match("^https?://[^/]+") then
-    args.usage("--redirect-uri must be an absolute http(s) URL, exactly as registered on the app", M.usage)
+    args.usage("--redirect-uri must be an absolute http(s) URL, exactly as registered on the app", current)
   end
 end
 
@@ -59,7 +83,7 @@ local function check_client_id(id)
 end
 
 local function check_user_type(ut)
-  if ut ~= "Location" and ut ~= "Company" then args.usage("--user-type must be Location or Company", M.usage) end
+  if ut ~= "Location" and ut ~= "Company" then args.usage("--user-type must be Location or Company", current) end
   return ut
 end
 
@@ -103,12 +127,12 @@ local function read_secret(name)
 end
 
 local function add(argv)
-  local o, rest = args.parse(argv, ADD, M.usage)
-  if #rest > 1 then args.usage("app add needs exactly one NAME", M.usage) end
+  local o, rest = args.parse(argv, ADD, current)
+  if #rest > 1 then args.usage("app add needs exactly one NAME", current) end
   local name = rest[1]
   check_name(name, "app add")
-  if not o["client-id"] then args.usage("missing --client-id", M.usage) end
-  if not o["redirect-uri"] then args.usage("missing --redirect-uri", M.usage) end
+  if not o["client-id"] then args.usage("missing --client-id", current) end
+  if not o["redirect-uri"] then args.usage("missing --redirect-uri", current) end
   check_redirect(o["redirect-uri"])
   check_client_id(o["client-id"])
   local ut = check_user_type(o["user-type"] or "Location")
@@ -127,11 +151,11 @@ local function app_part(id)
 end
 
 local function update(argv)
-  local o, rest = args.parse(argv, UPDATE, M.usage)
-  if #rest > 1 then args.usage("app update needs exactly one NAME", M.usage) end
+  local o, rest = args.parse(argv, UPDATE, current)
+  if #rest > 1 then args.usage("app update needs exactly one NAME", current) end
   local name = rest[1]
   check_name(name, "app update")
-  if o.whitelabel and o["no-whitelabel"] then args.usage("give --whitelabel or --no-whitelabel, not both", M.usage) end
+  if o.whitelabel and o["no-whitelabel"] then args.usage("give --whitelabel or --no-whitelabel, not both", current) end
   local s = auth.store()
   local a = s:get_app(name)
   if not a then
@@ -173,7 +197,7 @@ local function update(argv)
   end
   if #changed == 0 then
     args.usage("nothing to update: give --scopes, --redirect-uri, --client-id, --user-type, --whitelabel,"
-      .. " --no-whitelabel or --secret", M.usage)
+      .. " --no-whitelabel or --secret", current)
   end
   if o.scopes or o["user-type"] then warn_target(a.scopes, a.user_type or "Location") end
   assert(s:put_app { name = name, client_id = a.client_id, client_secret = a.client_secret,
@@ -184,7 +208,7 @@ local function update(argv)
 end
 
 local function list(argv)
-  local o = args.parse(argv, { json = "flag" }, M.usage)
+  local o = args.parse(argv, SUB.list.flags, current)
   local apps = auth.store():list_apps()
   if o.json then
     local out = {}
@@ -204,8 +228,8 @@ local function list(argv)
 end
 
 local function remove(argv)
-  local _, rest = args.parse(argv, {}, M.usage)
-  if #rest ~= 1 then args.usage("app remove needs exactly one NAME", M.usage) end
+  local _, rest = args.parse(argv, SUB.remove.flags, current)
+  if #rest ~= 1 then args.usage("app remove needs exactly one NAME", current) end
   if not auth.store():remove_app(rest[1]) then
     E.raise { kind = "usage", message = "no app named '" .. rest[1] .. "'", hint = "see 'ghlua app list'" }
   end
@@ -215,11 +239,12 @@ end
 
 function M.run(argv)
   local sub = table.remove(argv, 1)
+  current = SUB[sub] and SUB[sub].usage or require("ghl.cli").usage_of(M, { "app" })
   if sub == "add" then return add(argv) end
   if sub == "update" then return update(argv) end
   if sub == "list" then return list(argv) end
   if sub == "remove" or sub == "rm" then return remove(argv) end
-  args.usage(sub and ("unknown app subcommand '" .. sub .. "'") or "missing app subcommand", M.usage)
+  args.usage(sub and ("unknown app subcommand '" .. sub .. "'") or "missing app subcommand", current)
 end
 
 return M

@@ -73,6 +73,14 @@ Environment: GHL_TOKEN (a bearer token, used unless --app) with
 GHL_LOCATION_ID; otherwise the token store (ghlua auth login).
 ]]
 
+M.flags = { param = { "list", value = "NAME=VALUE" }, location = args.LOCATION, ["all-locations"] = "flag",
+  app = args.APP, concurrency = { "number", value = "N" }, checkpoint = { "string", value = "FILE", complete = "file" },
+  ["dry-run"] = "flag", yes = "flag", force = "flag", ["max-memory"] = { "string", value = "SIZE" },
+  timeout = { "number", value = "SECONDS" }, trust = "flag", json = "flag",
+  -- run's own: with a recipe, --help shows the recipe's manifest
+  help = { "flag", short = "h" } }
+M.arguments = { { "RECIPE", complete = "lua" } }
+
 local function usage(msg)
   E.raise { kind = "usage", message = msg .. "; usage: " .. M.usage }
 end
@@ -228,10 +236,7 @@ local function show_plan(plan, stream)
 end
 
 function M.run(argv)
-  local o, rest = args.parse(argv, { param = "list", location = "string", ["all-locations"] = "flag",
-    app = "string", concurrency = "number", checkpoint = "string", ["dry-run"] = "flag", yes = "flag",
-    force = "flag", ["max-memory"] = "string", timeout = "number",
-    trust = "flag", json = "flag", help = "flag" }, M.usage)
+  local o, rest = args.parse(argv, M.flags, M.usage)
   local path = rest[1]
   if not path then
     if o.help then require("ghl.cli").print_help(M); return 0 end

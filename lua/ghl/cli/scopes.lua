@@ -34,7 +34,8 @@ Scope names are case-sensitive.
 Exit status: 0, 1 when --search matches nothing, 2 for an unknown name.
 ]]
 
-local SPEC = { search = "string", json = "flag", help = "flag" }
+M.flags = { search = { "string", value = "WORD" }, json = "flag" }
+M.arguments = { { "GROUP|SCOPE", complete = "scope", many = true } }
 
 local function flags(r)
   local f = {}
@@ -108,11 +109,7 @@ local function show(rows, json)
 end
 
 function M.run(argv)
-  local opts, rest = args.parse(argv or {}, SPEC, M.usage)
-  if opts.help then
-    require("ghl.cli").print_help(M)
-    return 0
-  end
+  local opts, rest = args.parse(argv or {}, M.flags, M.usage)
   if opts.search then
     if #rest > 0 then args.usage("give either --search WORD or names, not both", M.usage) end
     local rows = scopes.search(opts.search)

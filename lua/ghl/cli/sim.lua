@@ -218,19 +218,22 @@ PUT /__sim/locations/{id} {"active":false}, and for retry tests:
       version, status, at, chaos); ?method=&path= filter; DELETE empties.
 ]]
 
-local SPEC = {
-  port = "number", host = "string", tls = "flag", cert = "string", key = "string",
+local FILE = { "string", value = "F", complete = "file" }
+M.flags = {
+  port = "number", host = "string", tls = "flag", cert = FILE, key = FILE,
   contacts = "number", seed = "number", location = "string", token = "list",
-  tokens = "string", ["ready-file"] = "string", ["rate-max"] = "number",
+  tokens = FILE, ["ready-file"] = FILE, ["rate-max"] = "number",
   ["rate-interval-ms"] = "number", ["rate-daily"] = "number", faults = "flag",
-  quiet = "flag", help = "flag",
+  quiet = "flag",
   pit = "list", app = "string", ["app-secret"] = "string", ["redirect-uri"] = "list",
-  ["app-scopes"] = "string", ["app-type"] = "string", whitelabel = "flag", apps = "string",
+  ["app-scopes"] = { "string", value = "LIST", complete = "scope" },
+  ["app-type"] = { "string", value = "T", complete = { "Location", "Company" } }, whitelabel = "flag", apps = FILE,
   company = "string", locations = "number", ["inactive-location"] = "list",
-  ["auto-approve"] = "string", deny = "flag", ["token-ttl"] = "number", ["code-ttl"] = "number",
-  ["token-delay-ms"] = "number", ["token-delay-phase"] = "string",
+  ["auto-approve"] = { "string", value = "ID,...", optional = "default", complete = { "company" } },
+  deny = "flag", ["token-ttl"] = "number", ["code-ttl"] = "number",
+  ["token-delay-ms"] = "number", ["token-delay-phase"] = { "string", value = "P", complete = { "before", "after" } },
   opportunities = "number", ["strict-version"] = "flag",
-  ["webhook-url"] = "string", ["webhook-key"] = "string", ["webhook-legacy-rsa"] = "flag",
+  ["webhook-url"] = "string", ["webhook-key"] = FILE, ["webhook-legacy-rsa"] = "flag",
   ["webhook-retry-delay"] = "number",
 }
 
@@ -421,18 +424,6 @@ local function pits_config(list)
   return out
 end
 
--- A bare --auto-approve (last, or before another flag) means "default".
-local function auto_approve_argv(argv)
-  local out = {}
-  for i, a in ipairs(argv) do
-    if a == "--auto-approve" and (argv[i + 1] == nil or argv[i + 1]:sub(1, 1) == "-") then
-      a = "--auto-approve=default"
-    end
-    out[i] = a
-  end
-  return out
-end
-
 local function sys_pid()
   return require("ghl.sys").getpid()
 end
@@ -577,8 +568,14 @@ Running simulators are recorded under $GHLUA_HOME/sim (default
 M.ENV_VARS = { "GHLUA_API_BASE", "GHLUA_MARKETPLACE_BASE", "GHL_CLIENT_ID", "GHL_CLIENT_SECRET",
   "GHL_REDIRECT_URI", "GHLUA_CA_BUNDLE", "GHL_TOKEN", "GHL_LOCATION_ID" }
 
-local ENV_SPEC = { port = "number", ["ready-file"] = "string", token = "flag", shell = "string",
-  unset = "flag", help = "flag" }
+local ENV_FLAGS = { port = { "number", value = "N" }, ["ready-file"] = { "string", value = "F", complete = "file" },
+  token = "flag", shell = { "string", value = "SHELL", complete = { "sh", "fish" } }, unset = "flag" }
+
+-- `ghlua sim env` is a subcommand; `ghlua sim [flags]` runs the simulator.
+M.subcommands = {
+  { name = "env", summary = "print the shell lines that point ghlua at a running simulator",
+    usage = M.env_usage, help = M.env_help, flags = ENV_FLAGS, run = function(argv) return M.env(argv) end },
+}
 
 -- Where running simulators are recorded: $GHLUA_HOME/sim (the token
 -- store's directory). Returns the path, or nil, err.
@@ -707,11 +704,7 @@ end
 -- `ghlua sim env`.
 function M.env(argv)
   local function usage(msg) args.usage(msg, M.env_usage) end
-  local opts, rest = args.parse(argv, ENV_SPEC, M.env_usage)
-  if opts.help then
-    io.stdout:write("usage: ", M.env_usage, "\n\n", M.env_help)
-    return 0
-  end
+  local opts, rest = args.parse(argv, ENV_FLAGS, M.env_usage)
   if #rest > 0 then usage("unexpected argument '" .. rest[1] .. "'") end
   local shell = opts.shell or "sh"
   if shell ~= "sh" and shell ~= "fish" then usage("--shell must be sh or fish") end
@@ -801,13 +794,7 @@ local function ready_info(app, cfg, url)
 end
 
 function M.run(argv)
-  argv = argv or {}
-  if argv[1] == "env" then return M.env(table.move(argv, 2, #argv, 1, {})) end
-  local opts, rest = args.parse(auto_approve_argv(argv), SPEC, M.usage)
-  if opts.help then
-    io.stdout:write("usage: ", M.usage, "\n\n", M.help)
-    return 0
-  end
+  local opts, rest = args.parse(argv or {}, M.flags, M.usage)
   if rest and #rest > 0 then usage_error("unexpected argument '" .. tostring(rest[1]) .. "'") end
   local cfg = M.config(opts)
 

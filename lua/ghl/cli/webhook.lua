@@ -26,34 +26,135 @@ local M = {}
 M.DEFAULT_PORT = 4242
 
 M.summary = "receive HighLevel webhooks locally: serve, list, show, replay, verify, trigger"
-M.usage = "ghlua webhook serve|list|show|replay|verify|trigger [options]"
 
--- Each subcommand's usage line, shown with its usage errors.
-M.synopsis = {
-  serve = "ghlua webhook serve [--port N] [--host H] [--path P] [--handler FILE] [--public-key KEY|--no-verify]"
-    .. " [--legacy-rsa [--rsa-public-key KEY]] [--sim-key|--no-sim-key] [--max-age S] [--no-builtins]"
-    .. " [--ready-file F] [--quiet]",
-  list = "ghlua webhook list [--type T] [--since WHEN] [--location ID] [--limit N] [--json]",
-  show = "ghlua webhook show ID [--json|--body]",
-  replay = "ghlua webhook replay ID... (--handler FILE | --to URL)",
-  verify = "ghlua webhook verify --signature SIG [--public-key KEY] [--legacy-rsa] [--sim-key|--no-sim-key] < body",
-  trigger = "ghlua webhook trigger TYPE [--url URL] [--location ID] [--company ID] [--app CLIENT_ID] [--agency]"
-    .. " [--field K=V]... [--key PEM] [--print]",
+local KEY = { "string", value = "KEY", complete = "file" }
+
+-- The subcommands; each function below parses its node's flags.
+M.subcommands = {
+  { name = "serve", summary = "listen for deliveries: verify, store, run the built-ins and a handler",
+    usage = "ghlua webhook serve [--port N] [--host H] [--path P] [--handler FILE] [--public-key KEY|--no-verify]"
+      .. " [--legacy-rsa [--rsa-public-key KEY]] [--sim-key|--no-sim-key] [--max-age S] [--no-builtins]"
+      .. " [--ready-file F] [--quiet]",
+    flags = { port = { "number", value = "N" }, host = { "string", value = "H" }, path = { "string", value = "P" },
+      handler = { "string", value = "FILE", complete = "file" }, ["public-key"] = KEY, ["no-verify"] = "flag",
+      ["legacy-rsa"] = "flag", ["rsa-public-key"] = KEY, ["sim-key"] = "flag", ["no-sim-key"] = "flag",
+      ["max-age"] = { "number", value = "S" },
+      ["no-builtins"] = "flag", ["ready-file"] = { "string", value = "F", complete = "file" }, quiet = "flag" },
+    help = [[
+Listen for deliveries (default http://127.0.0.1:4242, any path; --path P:
+only P). Every delivery is verified before anything else: X-GHL-Signature,
+Ed25519 over the raw body, with HighLevel's published key or --public-key
+KEY (PEM text or file, SPKI base64, or the raw 32-byte key in base64 or
+hex). The legacy X-WH-Signature (RSA-SHA256) counts only with --legacy-rsa
+(key: the one in HighLevel's docs, or --rsa-public-key). --no-verify
+accepts unsigned deliveries (stored as not verified; local tests only).
+Answers: 401 bad or missing signature, or a timestamp that is missing, not
+a time between 1970 and 9999, or more than --max-age seconds (default 300;
+0: no check) away from now; 409 a webhookId already received; 400 not a
+JSON event (strict JSON, an object with a "type", at most 64 levels deep,
+string ids); 200 stored and handled; 429 the handler or a built-in failed,
+or the store could not record it, so HighLevel redelivers (the redelivery
+runs it again). Each refusal is one line on stderr, with bytes a terminal
+would act on shown escaped (\x1b). --quiet: no line per event.
+
+The local simulator: 'ghlua sim' and 'ghlua webhook trigger' sign with
+your development key, $GHLUA_HOME/sim-webhook-key.pem (made once, mode
+0600 in the 0700 GHLUA_HOME). serve also accepts it, after the configured
+key, while GHLUA_API_BASE names a loopback host (your API is a local
+simulator; a receiver working with HighLevel never does), only from that
+private file (same user, same machine), and says so when it starts; such
+events are stored and shown as "verified: simulator" (ctx.verified ==
+"simulator"), and the age limit and de-duplication apply to them as to
+HighLevel's. --sim-key: trust the key whatever GHLUA_API_BASE is;
+--no-sim-key: never.
+
+Built-ins (--no-builtins: off): INSTALL of a location (an agency install
+sends one per approved location) mints and stores its token from the
+stored agency (Company) token of the app, in the company's rate budget,
+unless a usable token of the app is stored for it already (a repeated
+INSTALL mints nothing). The delivery is answered at once: when the agency
+token is not stored yet (a login still exchanging its code; waited for up
+to 5 minutes) or the company's budget is spent, the event is kept
+"pending" and its token minted between deliveries (a receiver stopped
+meanwhile resumes them when it starts again); a mint that fails for good
+marks the event "failed" with the reason. UNINSTALL marks the location's
+(or company's) stored tokens "uninstalled".
+
+--handler FILE: a Lua file returning function(event, ctx); event is the
+decoded payload, ctx has id, type, location, company, app, headers, body
+(raw), verified, received_at, attempt, replay, store, log(fmt, ...) and
+client (an API client for the event's location, made on first use). The
+file is loaded again when it changes. --ready-file F: once listening,
+write {url, port, pid} to F (JSON). SIGINT or SIGTERM stop it cleanly
+(exit 0).
+]] },
+  { name = "list", summary = "the stored events, oldest first",
+    usage = "ghlua webhook list [--type T] [--since WHEN] [--location ID] [--limit N] [--json]",
+    flags = { type = { "string", value = "T" }, since = { "string", value = "WHEN" }, location = args.LOCATION,
+      limit = { "number", value = "N" }, json = "flag" },
+    help = [[
+Stored events, oldest first: --type T, --since WHEN (10m, 2h, 3d, an
+ISO-8601 time or epoch seconds), --location ID, --limit N (the newest N),
+--json.
+]] },
+  { name = "show", summary = "one stored event: its fields, headers and body",
+    usage = "ghlua webhook show ID [--json|--body]", flags = { json = "flag", body = "flag" },
+    arguments = { { "ID" } },
+    help = [[
+One stored event: its fields, headers and body; --json the whole record;
+--body the raw body alone, byte for byte.
+]] },
+  { name = "replay", summary = "send stored events again, to a handler or to a URL",
+    usage = "ghlua webhook replay ID... (--handler FILE | --to URL)",
+    flags = { handler = { "string", value = "FILE", complete = "file" }, to = { "string", value = "URL" } },
+    arguments = { { "ID", many = true } },
+    help = [[
+Send stored events again: --handler FILE calls the handler (no
+verification, no built-ins, ctx.replay = true); --to URL POSTs the
+original body with its Content-Type and signature headers, which still
+verify (a signature covers the body only; the receiver's age limit and
+de-duplication still apply). Exit status 1 when a replay fails.
+]] },
+  { name = "verify", summary = "check a body read on stdin against a signature",
+    usage = "ghlua webhook verify --signature SIG [--public-key KEY] [--legacy-rsa] [--sim-key|--no-sim-key] < body",
+    flags = { signature = { "string", value = "SIG" }, ["public-key"] = KEY, ["legacy-rsa"] = "flag",
+      ["sim-key"] = "flag", ["no-sim-key"] = "flag" },
+    help = [[
+Read a body on stdin and check --signature SIG (base64), as
+X-GHL-Signature, or as X-WH-Signature with --legacy-rsa; exit 0 when it
+verifies, 1 when it does not. The local simulator's key counts as for
+serve (--sim-key, --no-sim-key).
+]] },
+  { name = "trigger", summary = "send one signed event of a named type, as HighLevel would",
+    usage = "ghlua webhook trigger TYPE [--url URL] [--location ID] [--company ID] [--app CLIENT_ID] [--agency]"
+      .. " [--field K=V]... [--key PEM] [--print]",
+    flags = { url = { "string", value = "URL" }, location = args.LOCATION, company = { "string", value = "ID" },
+      app = { "string", value = "CLIENT_ID" }, agency = "flag", field = { "list", value = "K=V" },
+      key = { "string", value = "PEM", complete = "file" }, print = "flag" },
+    arguments = { { "TYPE" } },
+    help = function() return [[
+Send one event of type TYPE (below), as HighLevel would: a realistic
+payload (the simulator's, with fresh ids, a new webhookId and the current
+timestamp) signed with your development key (--key PEM: another Ed25519
+private key), to --url (default http://127.0.0.1:4242/, serve's default).
+--location ID, --company ID (default: the simulator's), --app CLIENT_ID
+(INSTALL, UNINSTALL, PLAN_CHANGE; default: the app stored in GHLUA_HOME
+when there is one), --agency (those three for the agency: no locationId),
+--field K=V (repeatable: set payload field K, a.b for a nested one; V is a
+JSON number, true, false, null, array, object or "string" when it is one,
+else text, so 02108 stays text: --field monetaryValue=500, --field
+webhookId=same-again to see the de-duplication, --field timestamp=... the
+age limit), --print (the body sent, on stdout). Prints the receiver's
+answer; exit 0 on 2xx, 1 otherwise.
+
+]] .. M.trigger_types() end },
 }
-
-M.help = function()
-  local lines = {}
-  for _, sub in ipairs { "serve", "list", "show", "replay", "verify", "trigger" } do
-    lines[#lines + 1] = "  " .. M.synopsis[sub]
-  end
-  return table.concat(lines, "\n") .. "\n\n" .. M.details .. "\n" .. M.trigger_types()
-end
 
 -- The event types trigger sends, as help lines.
 function M.trigger_types()
   local names = {}
   for _, t in ipairs(require("ghl.sim.webhooks").TRIGGERS) do names[#names + 1] = t[1] end
-  local lines, line = {}, "trigger types:"
+  local lines, line = {}, "Types:"
   for _, n in ipairs(names) do
     if #line + #n + 1 > 76 then
       lines[#lines + 1] = line
@@ -64,92 +165,12 @@ function M.trigger_types()
   lines[#lines + 1] = line
   return table.concat(lines, "\n") .. "\n"
 end
-
-M.details = [[
-serve     listen for deliveries (default http://127.0.0.1:4242, any path;
-          --path P: only P). Every delivery is verified before anything
-          else: X-GHL-Signature, Ed25519 over the raw body, with
-          HighLevel's published key or --public-key KEY (PEM text or file,
-          SPKI base64, or the raw 32-byte key in base64 or hex). The legacy
-          X-WH-Signature (RSA-SHA256) counts only with --legacy-rsa (key:
-          the one in HighLevel's docs, or --rsa-public-key). --no-verify
-          accepts unsigned deliveries (stored as not verified; local tests
-          only). Answers: 401 bad or missing signature, or a timestamp
-          that is missing, not a time between 1970 and 9999, or more than
-          --max-age seconds (default 300; 0: no check) away from now; 409
-          a webhookId already received; 400 not a JSON event (strict JSON,
-          an object with a "type", at most 64 levels deep, string ids);
-          200 stored and handled; 429 the handler or a built-in failed, or
-          the store could not record it, so HighLevel redelivers (the
-          redelivery runs it again). Each refusal is one line on stderr,
-          with bytes a terminal would act on shown escaped (\x1b).
-          The local simulator: 'ghlua sim' and 'ghlua webhook trigger'
-          sign with your development key, $GHLUA_HOME/sim-webhook-key.pem
-          (made once, mode 0600 in the 0700 GHLUA_HOME). serve also
-          accepts it, after the configured key, while GHLUA_API_BASE
-          names a loopback host (your API is a local simulator; a
-          receiver working with HighLevel never does), only from that
-          private file (same user, same machine), and says so when it
-          starts; such events are stored and shown as "verified:
-          simulator" (ctx.verified == "simulator"), and the age limit
-          and de-duplication apply to them as to HighLevel's.
-          --sim-key: trust the key whatever GHLUA_API_BASE is;
-          --no-sim-key: never.
-          Built-ins (--no-builtins: off): INSTALL of a location (an agency
-          install sends one per approved location) mints and stores its
-          token from the stored agency (Company) token of the app, in the
-          company's rate budget, unless a usable token of the app is
-          stored for it already (a repeated INSTALL mints nothing). The
-          delivery is answered at once: when the agency token is not
-          stored yet (a login still exchanging its code; waited for up to
-          5 minutes) or the company's budget is spent, the event is kept
-          "pending" and its token minted between deliveries (a receiver
-          stopped meanwhile resumes them when it starts again); a mint
-          that fails for good marks the event "failed" with the reason.
-          UNINSTALL marks the location's (or company's) stored tokens
-          "uninstalled".
-          --handler FILE: a Lua file returning function(event, ctx);
-          event is the decoded payload, ctx has id, type, location,
-          company, app, headers, body (raw), verified, received_at,
-          attempt, replay, store, log(fmt, ...) and client (an API client
-          for the event's location, made on first use). The file is
-          loaded again when it changes. --ready-file F: once listening,
-          write {url, port, pid} to F (JSON).
-list      stored events, oldest first: --type T, --since WHEN (10m, 2h,
-          3d, an ISO-8601 time or epoch seconds), --location ID, --limit N
-          (the newest N), --json
-show      one stored event: its fields, headers and body; --json the
-          whole record; --body the raw body alone, byte for byte
-replay    send stored events again: --handler FILE calls the handler
-          (no verification, no built-ins, ctx.replay = true); --to URL
-          POSTs the original body with its Content-Type and signature
-          headers, which still verify (a signature covers the body only;
-          the receiver's age limit and de-duplication still apply)
-verify    read a body on stdin and check --signature SIG (base64), as
-          X-GHL-Signature, or as X-WH-Signature with --legacy-rsa; exit 0
-          when it verifies, 1 when it does not. The local simulator's key
-          counts as for serve (--sim-key, --no-sim-key)
-trigger   send one event of type TYPE (below), as HighLevel would: a
-          realistic payload (the simulator's, with fresh ids, a new
-          webhookId and the current timestamp) signed with your
-          development key (--key PEM: another Ed25519 private key), to
-          --url (default http://127.0.0.1:4242/, serve's default).
-          --location ID, --company ID (default: the simulator's),
-          --app CLIENT_ID (INSTALL, UNINSTALL, PLAN_CHANGE; default: the
-          app stored in GHLUA_HOME when there is one), --agency (those
-          three for the agency: no locationId), --field K=V (repeatable:
-          set payload field K, a.b for a nested one; V is a JSON
-          number, true, false, null, array, object or "string" when it
-          is one, else text, so 02108 stays text: --field
-          monetaryValue=500, --field webhookId=same-again to see the
-          de-duplication, --field timestamp=... the age limit), --print
-          (the body sent, on stdout). Prints the receiver's answer; exit
-          0 on 2xx, 1 otherwise
-]]
+local SUB = {}
+for _, node in ipairs(M.subcommands) do SUB[node.name] = node end
 
 -- ---- Helpers ----
 
-local current = M.usage   -- the running subcommand's usage line
+local current   -- the running subcommand's usage line
 
 local function usage(msg) args.usage(msg, current) end
 
@@ -234,11 +255,6 @@ end
 
 -- ---- serve ----
 
-local SERVE = { port = "number", host = "string", path = "string", handler = "string",
-  ["public-key"] = "string", ["no-verify"] = "flag", ["legacy-rsa"] = "flag", ["rsa-public-key"] = "string",
-  ["sim-key"] = "flag", ["no-sim-key"] = "flag",
-  ["max-age"] = "number", ["no-builtins"] = "flag", ["ready-file"] = "string", quiet = "flag" }
-
 -- The simulator key's trust mode from --sim-key / --no-sim-key.
 local function sim_mode(o)
   if o["sim-key"] and o["no-sim-key"] then usage("give --sim-key or --no-sim-key, not both") end
@@ -247,7 +263,7 @@ end
 
 local function serve(argv)
   local webhooks, server = require "ghl.webhooks", require "ghl.server"
-  local o, rest = args.parse(argv, SERVE, current)
+  local o, rest = args.parse(argv, SUB.serve.flags, current)
   if #rest > 0 then usage("unexpected argument '" .. rest[1] .. "'") end
   local port = o.port or M.DEFAULT_PORT
   if math.tointeger(port) == nil or port < 0 or port > 65535 then usage("--port must be 0..65535") end
@@ -348,8 +364,7 @@ end
 -- ---- list, show ----
 
 local function list(argv)
-  local o, rest = args.parse(argv, { type = "string", since = "string", location = "string", limit = "number",
-    json = "flag" }, current)
+  local o, rest = args.parse(argv, SUB.list.flags, current)
   if #rest > 0 then usage("unexpected argument '" .. rest[1] .. "'") end
   local limit = o.limit and math.tointeger(o.limit)
   if o.limit and (not limit or limit < 1) then usage("--limit must be a positive integer") end
@@ -379,7 +394,7 @@ local function list(argv)
 end
 
 local function show(argv)
-  local o, rest = args.parse(argv, { json = "flag", body = "flag" }, current)
+  local o, rest = args.parse(argv, SUB.show.flags, current)
   if #rest ~= 1 then usage("webhook show needs exactly one event ID") end
   if o.json and o.body then usage("give --json or --body, not both") end
   local row = get_event(rest[1])
@@ -419,7 +434,7 @@ end
 
 local function replay(argv)
   local webhooks = require "ghl.webhooks"
-  local o, ids = args.parse(argv, { handler = "string", to = "string" }, current)
+  local o, ids = args.parse(argv, SUB.replay.flags, current)
   if #ids == 0 then usage("webhook replay needs at least one event ID") end
   if (o.handler and o.to) or not (o.handler or o.to) then usage("give --handler FILE or --to URL (one of them)") end
   if o.to and not o.to:match("^https?://[^/]") then usage("--to must be an http:// or https:// URL") end
@@ -456,8 +471,7 @@ end
 
 local function verify(argv)
   local webhooks = require "ghl.webhooks"
-  local o, rest = args.parse(argv, { signature = "string", ["public-key"] = "string", ["legacy-rsa"] = "flag",
-    ["sim-key"] = "flag", ["no-sim-key"] = "flag" }, current)
+  local o, rest = args.parse(argv, SUB.verify.flags, current)
   if #rest > 0 then usage("unexpected argument '" .. rest[1] .. "' (the body is read from stdin)") end
   if not o.signature then usage("webhook verify needs --signature SIG") end
   local mode = sim_mode(o)
@@ -481,8 +495,6 @@ end
 
 -- ---- trigger ----
 
-local TRIGGER = { url = "string", location = "string", company = "string", app = "string", agency = "flag",
-  field = "list", key = "string", print = "flag" }
 
 -- The client id trigger's app events name: --app, else the one app stored
 -- in GHLUA_HOME (the receiver's built-ins match appId against it), else
@@ -532,7 +544,7 @@ end
 
 local function trigger(argv)
   local webhooks, simhooks = require "ghl.webhooks", require "ghl.sim.webhooks"
-  local o, rest = args.parse(argv, TRIGGER, current)
+  local o, rest = args.parse(argv, SUB.trigger.flags, current)
   if #rest == 0 then usage("webhook trigger needs an event TYPE (see 'ghlua webhook --help')") end
   if #rest > 1 then usage("unexpected argument '" .. rest[2] .. "'") end
   local kind = simhooks.trigger_name(rest[1])
@@ -601,13 +613,9 @@ local SUBCOMMANDS = { serve = serve, list = list, show = show, replay = replay, 
 function M.run(argv)
   local sub = table.remove(argv, 1)
   local f = sub and SUBCOMMANDS[sub]
-  current = M.usage
+  current = require("ghl.cli").usage_of(M, { "webhook" })
   if not f then usage(sub and ("unknown webhook subcommand '" .. sub .. "'") or "missing webhook subcommand") end
-  current = M.synopsis[sub]
-  if argv[1] == "--help" or argv[1] == "-h" then
-    io.stdout:write("usage: ", current, "\n")
-    return 0
-  end
+  current = SUB[sub].usage
   return f(argv)
 end
 

@@ -99,6 +99,15 @@ function M.group(name)
   return g and { name = g.name, kind = g.kind, scopes = table.move(g.scopes, 1, #g.scopes, 1, {}) }
 end
 
+-- names() -> the group and area names as the command line writes them
+-- ("custom-fields", "socialplanner"), sorted.
+function M.names()
+  local out = {}
+  for k in pairs(BY_KEY) do out[#out + 1] = (k:gsub(" ", "-")) end
+  table.sort(out)
+  return out
+end
+
 -- search(word) -> rows whose scope, area or note contains word (any case).
 function M.search(word)
   local w, out = word:lower(), {}

@@ -37,10 +37,11 @@ taken as not white-label.
 Exit status: 0 clean (notes allowed), 1 problems, 2 usage error.
 ]]
 
-local SPEC = {
-  ["app-client-id"] = "string", ["app-redirect-uri"] = "string", ["app-user-type"] = "string",
-  ["app-whitelabel"] = "flag", help = "flag", app = "string",
+M.flags = {
+  ["app-client-id"] = { "string", value = "ID" }, ["app-redirect-uri"] = { "string", value = "URI" },
+  ["app-user-type"] = args.USER_TYPE, ["app-whitelabel"] = "flag", app = args.APP,
 }
+M.arguments = { { "URL|-" } }
 
 local USER_TYPES = { location = "Location", company = "Company", ["sub-account"] = "Location", agency = "Company" }
 
@@ -69,11 +70,7 @@ local function line(p)
 end
 
 function M.run(argv)
-  local opts, rest = args.parse(argv or {}, SPEC, M.usage)
-  if opts.help then
-    require("ghl.cli").print_help(M)
-    return 0
-  end
+  local opts, rest = args.parse(argv or {}, M.flags, M.usage)
   if #rest == 0 then args.usage("missing URL", M.usage) end
   if #rest > 1 then args.usage("give one URL (quote it: it contains '&')", M.usage) end
   local url = rest[1]

@@ -14,6 +14,17 @@ local M = {}
 
 M.summary = "explain token problems and what to run"
 M.usage = "ghlua auth doctor [--app NAME] [--offline]"
+M.help = [[
+Read what every process recorded in the token store (spent or uncertain
+refresh tokens, inactive locations, refused scopes, wrong token types,
+interrupted refreshes), refresh the tokens that are due, and say for each
+problem what to run. A token whose refresh token may be spent is recovered
+through the Reconnect API, unless --offline (then nothing is sent).
+--app NAME looks at that app's tokens only.
+
+Exit status: 0 every token is usable, 1 otherwise.
+]]
+M.flags = { app = args.APP, offline = "flag" }
 
 local function say(row, problem, fix)
   io.stdout:write(E.sanitize(("%s %s (app %s): %s\n  fix: %s"):format(row.resource_type, row.resource_id, row.app,
@@ -132,7 +143,7 @@ local function store_error(e)
 end
 
 function M.run(argv)
-  local o = args.parse(argv, { app = "string", offline = "flag" }, M.usage)
+  local o = args.parse(argv, M.flags, M.usage)
   local path = os.getenv("GHLUA_STORE") or require("ghl.store").default_path() or "the token store"
   local ok, s = pcall(auth.store)
   if not ok then

@@ -19,6 +19,7 @@ there (INSTALLED yes or no), read from HighLevel's installedLocations with
 the stored agency (Company) token. --installed lists only those where it
 is installed. --json prints HighLevel's items as they came.
 ]]
+M.flags = { app = args.APP, company = args.COMPANY, json = "flag", installed = "flag" }
 
 M.NS = "names"
 
@@ -96,7 +97,7 @@ local function installed(l)
 end
 
 function M.run(argv)
-  local o = args.parse(argv, { app = "string", company = "string", json = "flag", installed = "flag" }, M.usage)
+  local o = args.parse(argv, M.flags, M.usage)
   local crow
   for _, r in ipairs(auth.store():find_tokens { app = o.app, company = o.company }) do
     if r.resource_type == "Company" then crow = r break end

@@ -21,7 +21,7 @@ local M = {}
 
 M.summary = "approve the app in a browser and store its tokens"
 M.usage = "ghlua auth login [--app NAME | --client-id ID --redirect-uri URI] [--scopes LIST]"
-  .. " [--user-type Location|Company] [--no-browser] [--timeout SECONDS] [--force]"
+  .. " [--user-type Location|Company] [--whitelabel] [--no-browser] [--timeout SECONDS] [--force]"
 M.help = [[
 Opens the authorization link in a browser ($BROWSER, else xdg-open) and
 prints it. For a loopback redirect URI registered on the app
@@ -38,9 +38,9 @@ the login before the browser opens, with the scopes to ask for instead;
 --force opens the page anyway.
 ]]
 
-M.SPEC = { app = "string", ["client-id"] = "string", ["redirect-uri"] = "string", scopes = "string",
-           ["user-type"] = "string", ["no-browser"] = "flag", timeout = "number", whitelabel = "flag",
-           force = "flag" }
+M.flags = { app = args.APP, ["client-id"] = { "string", value = "ID" }, ["redirect-uri"] = { "string", value = "URI" },
+            scopes = { "string", value = "LIST", complete = "scope" }, ["user-type"] = args.USER_TYPE,
+            ["no-browser"] = "flag", timeout = { "number", value = "SECONDS" }, whitelabel = "flag", force = "flag" }
 
 -- host, port, path of a loopback http redirect URI, or nil.
 local function loopback(uri)
@@ -225,7 +225,7 @@ function M.finish(a, code, o)
 end
 
 function M.run(argv)
-  local o, rest = args.parse(argv, M.SPEC, M.usage)
+  local o, rest = args.parse(argv, M.flags, M.usage)
   if #rest > 0 then args.usage("unexpected argument '" .. rest[1] .. "'", M.usage) end
   local a = common.app(o, M.usage)
   local uri = o["redirect-uri"] or a.redirect_uri

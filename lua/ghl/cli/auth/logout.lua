@@ -8,9 +8,15 @@ local M = {}
 
 M.summary = "forget stored tokens"
 M.usage = "ghlua auth logout [--location ID | --company ID | --app NAME | --all]"
+M.help = [[
+Delete the stored tokens of a location, a company, an app, or --all of
+them. HighLevel has no revocation endpoint: to revoke access there,
+uninstall the app in HighLevel.
+]]
+M.flags = { location = args.LOCATION, company = args.COMPANY, app = args.APP, all = "flag" }
 
 function M.run(argv)
-  local o = args.parse(argv, { location = "string", company = "string", app = "string", all = "flag" }, M.usage)
+  local o = args.parse(argv, M.flags, M.usage)
   if not (o.location or o.company or o.app or o.all) then
     args.usage("say which tokens: --location ID, --company ID, --app NAME or --all", M.usage)
   end

@@ -10,8 +10,21 @@ local E = require "ghl.error"
 local M = {}
 
 M.summary = "store a Private Integration Token (pit add NAME --location ID)"
-M.usage = "ghlua auth pit add NAME --location ID | --company ID  (token on stdin or in GHL_PIT)"
-  .. " | ghlua auth pit remove NAME"
+M.subcommands = {
+  { name = "add", summary = "store a PIT under NAME, for a location or a company",
+    usage = "ghlua auth pit add NAME --location ID | --company ID  (token on stdin or in GHL_PIT)",
+    help = [[
+The token is read from GHL_PIT, else asked for on the terminal without
+echo, else read from the first line of standard input: never from the
+command line. It is used as a bearer token for that location (--location)
+or company (--company) and never refreshed; 'ghlua auth status' lists it
+as pit:NAME.
+]],
+    flags = { location = args.LOCATION, company = args.COMPANY }, arguments = { { "NAME" } } },
+  { name = "remove", summary = "forget the PIT stored under NAME",
+    usage = "ghlua auth pit remove NAME", flags = {}, arguments = { { "NAME", complete = "pit" } } },
+}
+local ADD, REMOVE = M.subcommands[1], M.subcommands[2]
 
 local function read_token()
   local t = os.getenv("GHL_PIT")
@@ -26,10 +39,11 @@ end
 
 function M.run(argv)
   local sub = table.remove(argv, 1)
-  local o, rest = args.parse(argv, { location = "string", company = "string" }, M.usage)
+  local node = sub == "add" and ADD or REMOVE
+  local o, rest = args.parse(argv, node.flags, node.usage)
   local name = rest[1]
   if (sub ~= "add" and sub ~= "remove") or not name or #rest > 1 then
-    args.usage("expected 'pit add NAME' or 'pit remove NAME'", M.usage)
+    args.usage("expected 'pit " .. node.name .. " NAME'", node.usage)
   end
   local s = auth.store()
   if sub == "remove" then
@@ -40,7 +54,7 @@ function M.run(argv)
     return 0
   end
   if not (o.location or o.company) or (o.location and o.company) then
-    args.usage("give --location ID or --company ID", M.usage)
+    args.usage("give --location ID or --company ID", ADD.usage)
   end
   local token = (read_token() or ""):match("^%s*(.-)%s*$")
   if token == "" then E.raise("usage", "no token: pipe it on standard input or set GHL_PIT") end

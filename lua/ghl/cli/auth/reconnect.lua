@@ -11,9 +11,15 @@ local M = {}
 
 M.summary = "recover tokens through the Reconnect API (no browser)"
 M.usage = "ghlua auth reconnect --location ID | --company ID [--app NAME]"
+M.help = [[
+Get new tokens for an existing install through HighLevel's Reconnect API,
+without a browser: for a token lost or whose refresh token was spent
+('ghlua auth doctor' says when). It never presents a refresh token.
+]]
+M.flags = { location = args.LOCATION, company = args.COMPANY, app = args.APP }
 
 function M.run(argv)
-  local o = args.parse(argv, { location = "string", company = "string", app = "string" }, M.usage)
+  local o = args.parse(argv, M.flags, M.usage)
   if not (o.location or o.company) or (o.location and o.company) then
     args.usage("give --location ID or --company ID", M.usage)
   end

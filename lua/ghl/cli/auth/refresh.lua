@@ -9,9 +9,15 @@ local M = {}
 
 M.summary = "refresh tokens now (--location ID, --company ID or --all)"
 M.usage = "ghlua auth refresh [--location ID | --company ID | --all] [--app NAME]"
+M.help = [[
+Refresh the access token of a location or company now, or of --all stored
+tokens (they also refresh by themselves before they expire). A refresh
+runs under the store's claim, so it never races one in another process.
+]]
+M.flags = { location = args.LOCATION, company = args.COMPANY, all = "flag", app = args.APP }
 
 function M.run(argv)
-  local o = args.parse(argv, { location = "string", company = "string", all = "flag", app = "string" }, M.usage)
+  local o = args.parse(argv, M.flags, M.usage)
   local rows
   if o.all then
     rows = auth.store():find_tokens { app = o.app, kind = "oauth" }

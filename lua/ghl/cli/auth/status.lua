@@ -30,6 +30,7 @@ Sorted by app, then companies before locations, then name.
             company, the scopes granted and requested, notes
   --json    the rows as JSON, secrets redacted
 ]]
+M.flags = { json = "flag", app = args.APP, long = "flag" }
 
 -- The STATE column: the stored status, or "expired" for a usable token
 -- whose access token has run out (the next use refreshes it).
@@ -72,7 +73,7 @@ function M.table(rows)
 end
 
 function M.run(argv)
-  local o = args.parse(argv, { json = "flag", app = "string", long = "flag" }, M.usage)
+  local o = args.parse(argv, M.flags, M.usage)
   if o.json and o.long then args.usage("give --long or --json, not both", M.usage) end
   local rows = auth.store():find_tokens { app = o.app }
   if o.json then

@@ -34,21 +34,18 @@ Environment: GHLUA_MARKETPLACE_BASE (e.g. http://127.0.0.1:8080) replaces
 https://marketplace.gohighlevel.com, for tests.
 ]]
 
-local SPEC = {
-  ["client-id"] = "string", ["redirect-uri"] = "string", scopes = "list", state = "string",
-  whitelabel = "flag", ["login-window"] = "string", ["version-id"] = "string", ["legacy-path"] = "flag",
-  help = "flag",
+M.flags = {
+  ["client-id"] = { "string", value = "ID" }, ["redirect-uri"] = { "string", value = "URI" },
+  scopes = { "list", value = "LIST", complete = "scope" }, state = { "string", value = "S" },
+  whitelabel = "flag", ["login-window"] = { "string", value = "self", complete = { "self" } },
+  ["version-id"] = { "string", value = "V" }, ["legacy-path"] = "flag",
 }
 
 local FLAG_OF = { client_id = "--client-id", redirect_uri = "--redirect-uri", scopes = "--scopes",
                   state = "--state", login_window = "--login-window", version_id = "--version-id" }
 
 function M.run(argv)
-  local opts, rest = args.parse(argv or {}, SPEC, M.usage)
-  if opts.help then
-    require("ghl.cli").print_help(M)
-    return 0
-  end
+  local opts, rest = args.parse(argv or {}, M.flags, M.usage)
   if #rest > 0 then args.usage("unexpected argument '" .. rest[1] .. "'", M.usage) end
   for _, f in ipairs { "client-id", "redirect-uri", "scopes" } do
     if not opts[f] then args.usage("missing --" .. f, M.usage) end
