@@ -13,9 +13,9 @@
 --   run(argv)    the work: argv is what follows the node's name; returns
 --                the exit status. A node without run is run by its nearest
 --                ancestor that has one, which receives the subcommand names.
---                A node with both run and subcommands runs itself when the
---                next word names none of them (ghlua sim [flags], ghlua
---                sim env).
+--   runs_alone   true: with subcommands, the node still runs itself when
+--                the next word names none of them (ghlua sim [flags];
+--                ghlua sim env)
 -- Nothing is run to read the table: help, completion (ghl.cli.completion)
 -- and the man page (ghl.cli.man) walk it. The dispatcher handles, for every
 -- node, --help and -h (usage and help on stdout, exit 0), the global -v,
@@ -354,7 +354,7 @@ function M.run(name, argv)
   while node.subcommands do
     local w = argv[i]
     if w == nil then
-      if node.run then break end   -- a command that also runs itself (ghlua sim)
+      if node.runs_alone then break end   -- a command that also runs itself (ghlua sim)
       args.usage("missing " .. table.concat(path, " ") .. " subcommand", M.usage_of(node, path))
     elseif wants_help(node, w) then
       M.print_help(node, path)
@@ -364,7 +364,7 @@ function M.run(name, argv)
       i = i + 1
     else
       local c = M.child(node, w)
-      if not c and node.run then break end   -- its own flags and arguments
+      if not c and node.runs_alone then break end   -- its own flags and arguments
       if not c then M.unknown(node, path, w) end
       node = c
       path[#path + 1] = c.name

@@ -572,6 +572,7 @@ local ENV_FLAGS = { port = { "number", value = "N" }, ["ready-file"] = { "string
   token = "flag", shell = { "string", value = "SHELL", complete = { "sh", "fish" } }, unset = "flag" }
 
 -- `ghlua sim env` is a subcommand; `ghlua sim [flags]` runs the simulator.
+M.runs_alone = true
 M.subcommands = {
   { name = "env", summary = "print the shell lines that point ghlua at a running simulator",
     usage = M.env_usage, help = M.env_help, flags = ENV_FLAGS, run = function(argv) return M.env(argv) end },
