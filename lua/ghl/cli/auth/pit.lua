@@ -1,6 +1,10 @@
 -- `ghlua auth pit add|remove`: Private Integration Tokens. The token is
 -- read from GHL_PIT or standard input (or a no-echo prompt), never from the
--- command line; it is used as a bearer token and never refreshed.
+-- command line; it is used as a bearer token and never refreshed. `pit add`
+-- tries the token with one cheap call before storing it
+-- (ghl.cli.auth.online) and stores nothing when the API refuses it, when it
+-- is another location's or of the other type, or when the API cannot be
+-- reached; --offline stores it without the call.
 local args = require "ghl.cli.args"
 local auth = require "ghl.auth"
 local http = require "ghl.http"
@@ -10,8 +14,26 @@ local E = require "ghl.error"
 local M = {}
 
 M.summary = "store a Private Integration Token (pit add NAME --location ID)"
-M.usage = "ghlua auth pit add NAME --location ID | --company ID  (token on stdin or in GHL_PIT)"
+M.usage = "ghlua auth pit add NAME --location ID | --company ID [--offline]  (token on stdin or in GHL_PIT)"
   .. " | ghlua auth pit remove NAME"
+
+M.help = [[
+pit add NAME stores a Private Integration Token (made in HighLevel under
+Settings > Private Integrations) for a location (--location ID) or for the
+agency (--company ID), under the name NAME. The token is read from GHL_PIT,
+else from standard input, else from a prompt that does not echo it; never
+from the command line.
+
+Before storing it, ghlua tries it with one cheap call (a GET of the
+location, or of the company's locations) and stores nothing when the API
+refuses it (invalid, revoked), when it belongs to another location or is
+of the other type, or when the API cannot be reached (GHLUA_API_BASE).
+A call refused only for its scope still proves the token valid.
+
+  --offline     store it without trying it
+
+pit remove NAME removes it.
+]]
 
 local function read_token()
   local t = os.getenv("GHL_PIT")
@@ -26,7 +48,7 @@ end
 
 function M.run(argv)
   local sub = table.remove(argv, 1)
-  local o, rest = args.parse(argv, { location = "string", company = "string" }, M.usage)
+  local o, rest = args.parse(argv, { location = "string", company = "string", offline = "flag" }, M.usage)
   local name = rest[1]
   if (sub ~= "add" and sub ~= "remove") or not name or #rest > 1 then
     args.usage("expected 'pit add NAME' or 'pit remove NAME'", M.usage)
@@ -48,11 +70,22 @@ function M.run(argv)
   if not token:match("^pit%-") then
     io.stderr:write("ghlua: warning: Private Integration Tokens usually start with 'pit-'\n")
   end
+  local checked = ""
+  if not o.offline then
+    local r = require("ghl.cli.auth.online").check { token = token, type = o.location and "Location" or "Company",
+                                                     id = o.location or o.company, pit = true }
+    if not r.ok then
+      E.raise { kind = r.state == "unreachable" and "network" or "auth", code = r.state,
+                message = ("PIT %s (%s) not stored: %s"):format(name, http.redact(token), r.says),
+                hint = r.fix .. (r.state == "unreachable" and "; or store it without checking with --offline" or "") }
+    end
+    checked = "; checked online: " .. r.says
+  end
   assert(s:put_token { app = "pit:" .. name, name = name, kind = "pit",
     resource_type = o.location and "Location" or "Company", resource_id = o.location or o.company,
     location_id = o.location, company_id = o.company, access_token = token, status = "ok" })
-  io.stdout:write(("stored PIT %s for %s %s (%s)\n"):format(name, o.location and "location" or "company",
-    o.location or o.company, http.redact(token)))
+  io.stdout:write(E.sanitize(("stored PIT %s for %s %s (%s)%s"):format(name, o.location and "location" or "company",
+    o.location or o.company, http.redact(token), checked)), "\n")
   return 0
 end
 
