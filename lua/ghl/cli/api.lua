@@ -59,9 +59,11 @@ Request
                         refused: the token comes from the store or GHL_TOKEN
   --version V           the Version header (default: the endpoint's own,
                         from the operations table)
-  --timeout S           give up on a request after S seconds (default 60);
-                        a request that may be sent again (GET, PUT, DELETE)
-                        is tried again after a timeout, a few times
+  --timeout S           give up on each try of a request after S seconds
+                        (default 60). A request that is safe to send again
+                        (GET, PUT, DELETE) is tried again after a timeout,
+                        3 times at most; a POST is not (it fails with "may
+                        have been applied")
   --location ID, --company ID, --app NAME
                         which stored token to use (see 'ghlua auth status')
 
@@ -562,6 +564,12 @@ local function paginate(c, method, path, query, body, o, prog, fmt, headers)
   local all = prog and not o.ndjson and {} or nil
   local open, sep, close = array_frame(item_fmt)
   local line_fmt = { indent = 0, sort = false, color = fmt.color, raw = fmt.raw }
+  -- an item's text is compact already: printed as it is unless coloured,
+  -- indented or sorted
+  local function shaped(text, f)
+    if f.indent == 0 and not f.color and not f.sort then return text end
+    return assert(jq.format(text, f))
+  end
   local n = 0
   local done, err = pcall(function()
     for item in iter do
@@ -572,9 +580,9 @@ local function paginate(c, method, path, query, body, o, prog, fmt, headers)
         all[n] = text
       elseif o.ndjson then
         if prog then print_body(text, prog, line_fmt)
-        else write(assert(jq.format(text, line_fmt))) end
+        else write(shaped(text, line_fmt)) end
       else
-        text = assert(jq.format(text, item_fmt))
+        text = shaped(text, item_fmt)
         if fmt.indent > 0 then text = text:gsub("\n", "\n" .. (" "):rep(fmt.indent)) end
         OUT.write(n == 1 and open or sep, text)
       end
