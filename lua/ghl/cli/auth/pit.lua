@@ -70,6 +70,7 @@ function M.run(argv)
   if not token:match("^pit%-") then
     io.stderr:write("ghlua: warning: Private Integration Tokens usually start with 'pit-'\n")
   end
+  s:find_tokens {}   -- a store that cannot be read says so before the API is asked
   local checked = ""
   if not o.offline then
     local r = require("ghl.cli.auth.online").check { token = token, type = o.location and "Location" or "Company",
