@@ -258,7 +258,7 @@ local function header_table(list)
     if not name:match("^[%w!#$%%&'*+%-.^_`|~]+$") then
       usage(("-H: '%s' is not a header name (letters, digits and !#$%%&'*+-.^_`|~ only)"):format(E.sanitize(name)))
     end
-    if value:find("[%z\1-\8\10-\31\127]") then
+    if value:find("[\0-\8\10-\31\127]") then
       usage(("-H %s: the value holds a control character (a line break?); headers are one line each"):format(name))
     end
     local lower = name:lower()
@@ -316,7 +316,7 @@ end
 -- decoding %XX and + (form encoding, as servers write their links).
 local function parse_query(qs, into)
   local function dec(s)
-    return (s:gsub("+", " "):gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
+    return (s:gsub("%+", " "):gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
   end
   for pair in qs:gmatch("[^&]+") do
     local k, v = pair:match("^([^=]*)=?(.*)$")
@@ -362,7 +362,7 @@ local function open_output(name)
     E.raise { kind = "io", message = ("cannot write -o %s: %s"):format(name, E.is(err) and err.message or tostring(err)),
               hint = "pick a file in a directory that exists and that you can write to" }
   end
-  local tmp = (".%s.%d.%s.tmp"):format(base, sys.getpid(), (sys.random_bytes(4):gsub(".", function(ch)
+  local tmp = (".%s.%d.%s.tmp"):format(base:sub(1, 200), sys.getpid(), (sys.random_bytes(4):gsub(".", function(ch)
     return ("%02x"):format(ch:byte()) end)))
   local f, err = sys.open(dir, tmp, "w")
   if not f then fail(err) end
