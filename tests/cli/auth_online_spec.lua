@@ -129,6 +129,33 @@ describe("auth doctor online", function()
     assert.is_nil(d.out:find("pit-bad-0123456789", 1, true))   -- tokens only as …abcd
   end)
 
+  it("checks several tokens at once", function()
+    local pits = { PIT, PIT2, "pit-5c6d7e8f-9a0b-4c1d-8e2f-3a4b5c6d7e8f" }
+    local locs = { "zzOverlapLocation0001", "zzOverlapLocation0002", "zzOverlapLocation0003" }
+    local argv = { "--rate-max", "100000" }
+    for i = 1, 3 do argv[#argv + 1] = "--pit"; argv[#argv + 1] = pits[i] .. ":" .. locs[i] end
+    o = oauth.start(argv)
+    for i = 1, 3 do
+      local r = o.ghlua({ "auth", "pit", "add", "p" .. i, "--location", locs[i], "--offline" }, { env = { GHL_PIT = pits[i] } })
+      assert.are.equal(0, r.code, r.err)
+    end
+    -- each answer held back 1.5 s: one check after the other would reach the
+    -- simulator 1.5 s apart
+    local put = assert(http.request { method = "PUT", url = o.sim.url .. "/__sim/chaos",
+      json = { rules = { { pattern = "^/locations/zzOverlap", delay_ms = 1500, times = 3 } } } })
+    assert.are.equal(200, put.status, put.body)
+    local d = o.ghlua { "auth", "doctor" }
+    assert.are.equal(0, d.code, d.out .. d.err)
+    local log = assert(http.request { url = o.sim.url .. "/__sim/requests" }):json().requests
+    local at = {}
+    for _, e in ipairs(log) do
+      if e.path:find("^/locations/zzOverlap") then at[#at + 1] = e.at end
+    end
+    assert.are.equal(3, #at)
+    table.sort(at)
+    assert.is_true(at[3] - at[1] < 1500, "the three checks did not overlap: " .. table.concat(at, " "))
+  end)
+
   it("names the base URL when the API cannot be reached, and --offline makes no call", function()
     o = oauth.start { "--pit", PIT }
     assert.are.equal(0, o.ghlua({ "auth", "pit", "add", "ops", "--location", o.sim.location }, { stdin = PIT }).code)
