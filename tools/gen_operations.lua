@@ -1,7 +1,8 @@
 -- Generates lua/ghl/api/operations.lua, the operations table behind
--- ghl.api.ops (Version header, scopes, token types and pagination per
--- endpoint), from HighLevel's OpenAPI specs (FACTS §5, §7, §12). Run from the
--- repository root:
+-- ghl.api.ops (Version header, scopes, token types, pagination, required
+-- query parameters and required JSON body fields per endpoint), from
+-- HighLevel's OpenAPI specs (FACTS §5, §7, §12). Run from the repository
+-- root:
 --   build/ghlua tools/gen_operations.lua /work/shared/highlevel/openapi > lua/ghl/api/operations.lua
 -- Reads every operation of apps/*.json and apps/v3/*.json (the shared
 -- common-schemas files have no paths) and writes one row per operation,
@@ -70,11 +71,14 @@ local function resolve(doc, s, depth)
     return name and type(schemas) == "table" and resolve(doc, schemas[name], depth + 1) or nil
   end
   if type(s.allOf) == "table" then
-    local merged = { type = "object", properties = {} }
+    local merged = { type = "object", properties = {}, required = {} }
     for _, part in ipairs(s.allOf) do
       local p = resolve(doc, part, depth + 1)
       if p and type(p.properties) == "table" then
         for k, v in pairs(p.properties) do merged.properties[k] = v end
+      end
+      for _, name in ipairs(p and type(p.required) == "table" and p.required or {}) do
+        merged.required[#merged.required + 1] = name
       end
     end
     return merged
@@ -251,6 +255,25 @@ local function query_of(doc, item, op)
   return table.concat(list, " ")
 end
 
+-- Names of the required top-level fields of the JSON request body, in the
+-- spec's order (unique); empty when the body is not JSON (a form, a file
+-- upload) or declares none.
+local function body_of(doc, op)
+  local rb = type(op.requestBody) == "table" and op.requestBody
+  local content = rb and type(rb.content) == "table" and rb.content
+  local c = content and content["application/json"]
+  local schema = type(c) == "table" and resolve(doc, c.schema)
+  local list, seen = {}, {}
+  for _, name in ipairs(schema and type(schema.required) == "table" and schema.required or {}) do
+    if type(name) == "string" and not seen[name] then
+      assert(not name:find("%s"), "body field name with a space: " .. name)
+      seen[name] = true
+      list[#list + 1] = name
+    end
+  end
+  return table.concat(list, " ")
+end
+
 local function summary_of(op)
   local s = type(op.summary) == "string" and op.summary or ""
   s = s:gsub("%s+", " "):match("^%s*(.-)%s*$")
@@ -282,6 +305,7 @@ for _, file in ipairs(files) do
         local row = {
           m = method, p = path, v = version_of(op), s = scopes, d = summary_of(op), t = tokens,
           f = family, x = v3 or nil, g = paging_of(doc, op, method, path), q = query_of(doc, item, op),
+          b = body_of(doc, op),
         }
         local fix = FIXUPS[method .. " " .. path .. (v3 and " v3" or "")]
         if fix then
@@ -354,7 +378,7 @@ local function cells_of(r)
   assert(not r.g or g.s or g.i, "pagination without style or items: " .. r.m .. " " .. r.p)
   assert(r.p ~= '"', "a path of \" (the short form's mark): " .. r.m)
   local cells = {
-    r.m, r.p, r.x and "1" or "", r.v or "", r.f, r.s, r.t, r.a == false and "0" or "", r.q, r.d,
+    r.m, r.p, r.x and "1" or "", r.v or "", r.f, r.s, r.t, r.a == false and "0" or "", r.q, r.b, r.d,
     g.s or "", g.i or "", g.n or "", g.c or "", g.r or "", g.b and "1" or "",
   }
   for _, c in ipairs(cells) do
@@ -438,11 +462,12 @@ local out = {
   "--   1 method, 2 path template, 3 v3 spec (1 or empty), 4 Version header (empty: none",
   "--   declared), 5 family, 6 scopes (space-separated), 7 token types (L Location, C",
   "--   Company; lower case = OAuth token only, no PIT; empty = not declared), 8 bearer",
-  "--   token (0: none), 9 required query parameters (space-separated), 10 summary;",
-  "--   pagination (all empty: none): 11 style (meta | page | skip | offset | token |",
-  "--   page_query | cursor | after), 12 items array property, 13 page size parameter,",
-  "--   14 cursor parameter, 15 response field with the next cursor, 16 paging fields go",
-  "--   in the JSON body (1 or empty).",
+  "--   token (0: none), 9 required query parameters (space-separated), 10 required",
+  "--   top-level fields of the JSON request body (space-separated; empty: none, or not",
+  "--   a JSON body), 11 summary; pagination (all empty: none): 12 style (meta | page |",
+  "--   skip | offset | token | page_query | cursor | after), 13 items array property,",
+  "--   14 page size parameter, 15 cursor parameter, 16 response field with the next",
+  "--   cursor, 17 paging fields go in the JSON body (1 or empty).",
   "-- A v3 row right after its v2 twin (same method and path) that differs from it only in",
   "-- fields 3 to 5 is written short: fields 1 to 5, with \" for the path; the other fields",
   "-- are those of the row above.",

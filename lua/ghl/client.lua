@@ -23,8 +23,9 @@
 -- plan; true in a sandboxed recipe's client), so a caller can tell a
 -- planned write from a made one and say "would create 3", never "created".
 -- Path placeholders such as {locationId} come from the client's context,
--- and so do required locationId/companyId query parameters the caller left
--- out (GET /contacts/ needs no explicit locationId).
+-- and so do required locationId/companyId query parameters and JSON body
+-- fields the caller left out (GET /contacts/ and POST /contacts/ need no
+-- explicit locationId); one the caller gave is never replaced.
 -- The Version header comes from the operations table (ghl.api.ops), tokens
 -- from the store with automatic refresh (ghl.auth), and every request waits
 -- for the per-(app, resource) throttle fed by the X-RateLimit-* headers, so
@@ -414,6 +415,54 @@ function Client:fill_query(op, query, path, q)
   return query
 end
 
+-- The context values (name -> value) for op's required body fields that
+-- the client can answer (locationId, companyId and their snake_case
+-- forms), in the table's order; nil when there are none.
+local function body_context(self, op)
+  local list
+  for _, name in ipairs(op.body) do
+    local from = CONTEXT_PARAMS[name]
+    local v = from and self[from]
+    if v then
+      list = list or {}
+      list[#list + 1] = { name, v }
+    end
+  end
+  return list
+end
+
+-- Fill op's required locationId/companyId body fields from the client
+-- unless the caller gave them (null counts as given): in body, a plain
+-- table the caller's copy of which build made (a table with a metatable,
+-- an array, is left alone), or in data, JSON text, where a top-level
+-- object gets the missing fields appended (the rest of the text stays as
+-- written). Without either (and without a form) the body is made of the
+-- fields alone. Returns body, data.
+function Client:fill_body(op, body, data, form)
+  local fields = body_context(self, op)
+  if not fields or form ~= nil then return body, data end
+  if data ~= nil then
+    if type(data) ~= "string" or not data:find("^%s*{") then return body, data end
+    local t = require("cjson.safe").decode(data)
+    if type(t) ~= "table" then return body, data end   -- not JSON (the server will say), or too deep
+    local jq, add = require "ghl.jq", {}
+    for _, f in ipairs(fields) do
+      if t[f[1]] == nil then add[#add + 1] = jq.encode(f[1]) .. ":" .. jq.encode(f[2]) end
+    end
+    if #add == 0 then return body, data end
+    local head = data:match("^(.-)%s*}%s*$")
+    if not head then return body, data end
+    local sep = next(t) == nil and "" or ","
+    return body, head .. sep .. table.concat(add, ",") .. "}"
+  end
+  if body == nil then body = {} end
+  if type(body) ~= "table" or getmetatable(body) or body[1] ~= nil then return body, data end
+  for _, f in ipairs(fields) do
+    if body[f[1]] == nil then body[f[1]] = f[2] end
+  end
+  return body, data
+end
+
 local function op_for(method, path, v3)
   if not ops then return nil end
   return ops.op(method, path, v3)
@@ -439,16 +488,18 @@ function Client:build(method, path, opts)
   local bare = q and filled:sub(1, q - 1) or filled
   local op = op_for(method, bare, opts.version == "v3")
   if op and #op.query > 0 then query = Client.fill_query(self, op, query, filled, q) end
+  local data = opts.data
+  if op and #op.body > 0 then body, data = Client.fill_body(self, op, body, data, opts.form) end
   local version = opts.version or self.version or (op and op.version)
     or (ops and ops.version(method, bare, opts.version == "v3")) or "2021-07-28"
   local headers = { Version = version, Accept = "application/json" }
-  if opts.data then headers["Content-Type"] = "application/json" end
+  if data then headers["Content-Type"] = "application/json" end
   if opts.headers then
     for k, v in pairs(opts.headers) do headers[k] = v end
   end
   return {
     method = method, url = self.base .. filled, query = query, headers = headers,
-    json = body, form = opts.form, body = opts.data, timeout = opts.timeout or self.timeout or 60,
+    json = body, form = opts.form, body = data, timeout = opts.timeout or self.timeout or 60,
   }, op, filled
 end
 

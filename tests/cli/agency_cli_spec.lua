@@ -288,7 +288,7 @@ describe("several tokens for one location", function()
     finally(o.stop)
     local loc = "zzLocationWithTwoPits"
     for _, name in ipairs { "a", "b" } do
-      local r = o.ghlua({ "auth", "pit", "add", name, "--location", loc },
+      local r = o.ghlua({ "auth", "pit", "add", name, "--location", loc, "--offline" },
         { stdin = "pit-0000-" .. name .. "-0123456789abcdef\n" })
       assert.are.equal(0, r.code, r.err)
     end

@@ -63,7 +63,8 @@ describe("ghl.client", function()
     assert.are.equal(s.url .. "/contacts/", p.url)
     assert.are.equal("2021-07-28", p.version)
     assert.matches("^Bearer …", p.headers.Authorization)
-    assert.are.equal('{"firstName":"Ada"}', p.body)
+    -- with the required locationId filled from the client's location
+    assert.are.same({ firstName = "Ada", locationId = s.location }, require("cjson").decode(p.body))
   end)
 
   describe("pagination, 250 items with no duplicates or gaps", function()

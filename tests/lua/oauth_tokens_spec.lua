@@ -137,6 +137,8 @@ describe("kill -9 during a refresh", function()
       assert.are.equal(0, r.code, r.err)
       sys.sleep(4.2)   -- let the delayed request finish on the server
       assert.are.equal(0, o.stats().oauth.refresh_reuse)
+      -- doctor tries the token online: give it one that outlives the call
+      o.sim.oauth { token_delay_ms = 0, token_ttl = 3600 }
       local d = o.ghlua { "auth", "doctor" }
       assert.are.equal(0, d.code, d.out)
     end)

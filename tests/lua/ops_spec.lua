@@ -8,7 +8,11 @@ local run = require "support.run"
 local cjson = require "cjson"
 
 local SRC = os.getenv("GHLUA_SRC") or "."
+-- The specs beside the repository (/work/main) or beside its worktree's
+-- parent (/work/wt/NAME).
 local SPECS = SRC .. "/../shared/highlevel/openapi"
+local probe = io.open(SPECS .. "/apps/contacts.json")
+if probe then probe:close() else SPECS = SRC .. "/../../shared/highlevel/openapi" end
 
 local function spec_files()
   local p = io.popen("find '" .. SPECS .. "/apps' -name '*.json' 2>/dev/null")
@@ -271,6 +275,20 @@ describe("ghl.api.ops pagination", function()
   end)
 end)
 
+describe("ghl.api.ops required body fields", function()
+  it("lists the required top-level fields of JSON request bodies", function()
+    assert.are.same({ "locationId" }, only("POST", "/contacts/").body)
+    assert.are.same({ "locationId" }, only("POST", "/contacts/upsert").body)
+    assert.are.same({}, only("PUT", "/contacts/abc").body)
+    assert.are.same({}, only("GET", "/contacts/").body)
+    local company = only("POST", "/locations/")
+    assert.is_truthy(table.concat(company.body, " "):find("companyId", 1, true))
+    for _, op in ipairs(ops.all()) do
+      assert.are.equal("table", type(op.body), op.method .. " " .. op.path)
+    end
+  end)
+end)
+
 describe("ghl.api.ops required query parameters", function()
   it("lists the spec's required query parameters", function()
     assert.are.same({ "locationId" }, only("GET", "/contacts/").query)
@@ -308,8 +326,26 @@ describe("ghl.api.ops required query parameters", function()
         { name = "page", ["in"] = "query", required = false },
       },
     }
-    local components = { parameters = { Kind = { name = "kind", ["in"] = "query", required = true } } }
-    write("demo.json", { paths = { ["/demo/{id}"] = { parameters = path_params, get = get } }, components = components })
+    local components = {
+      parameters = { Kind = { name = "kind", ["in"] = "query", required = true } },
+      schemas = {
+        Base = { type = "object", required = { "locationId" }, properties = { locationId = { type = "string" } } },
+        Demo = { allOf = { { ["$ref"] = "#/components/schemas/Base" },
+                           { type = "object", required = { "name", "locationId" },
+                             properties = { name = { type = "string" } } } } },
+      },
+    }
+    local post = {   -- a JSON body: its required fields, $ref and allOf followed, once each
+      security = { { bearer = { "demo.write" } } },
+      requestBody = { content = { ["application/json"] = { schema = { ["$ref"] = "#/components/schemas/Demo" } } } },
+    }
+    local put = {    -- a form body: not JSON, so no fields are recorded
+      security = { { bearer = { "demo.write" } } },
+      requestBody = { content = { ["application/x-www-form-urlencoded"] = {
+        schema = { type = "object", required = { "locationId" } } } } },
+    }
+    write("demo.json", { paths = { ["/demo/{id}"] = { parameters = path_params, get = get, post = post, put = put } },
+                         components = components })
     write("v3/demo-v3.json", { paths = { ["/demo/{id}"] = { parameters = path_params, get = get } }, components = components })
     -- The operations FIXUPS expects.
     for _, f in ipairs { "contacts", "oauth" } do
@@ -323,8 +359,10 @@ describe("ghl.api.ops required query parameters", function()
     local data = assert(load(r.out))()
     assert.are.equal("2021-07-28", data.first.demo)
     -- The v2 row in full, then its v3 twin written short.
-    assert.are.equal("GET\t/demo/{id}\t\t\tdemo\tdemo.readonly\tL\t\tkind locationId\tGet demo item\n"
-      .. 'GET\t"\t1\t\tdemo-v3\n', data.groups.demo)
+    assert.are.equal("GET\t/demo/{id}\t\t\tdemo\tdemo.readonly\tL\t\tkind locationId\t\tGet demo item\n"
+      .. 'GET\t"\t1\t\tdemo-v3\n'
+      .. "POST\t/demo/{id}\t\t\tdemo\tdemo.write\tL\t\tlocationId altId\tlocationId name\n"
+      .. "PUT\t/demo/{id}\t\t\tdemo\tdemo.write\tL\t\tlocationId altId\n", data.groups.demo)
   end)
 end)
 

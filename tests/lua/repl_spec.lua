@@ -687,7 +687,8 @@ describe("the REPL on a terminal", function()
     function()
     local second = "zzSecondLocation00001"
     local pit = "pit-7f3e2a10-0b1c-4d2e-9f00-112233445566"
-    local r = o.ghlua({ "auth", "pit", "add", "second", "--location", second }, { env = { GHL_PIT = pit } })
+    local r = o.ghlua({ "auth", "pit", "add", "second", "--location", second, "--offline" },
+      { env = { GHL_PIT = pit } })
     assert.are.equal(0, r.code, r.err)
     local started = {}
     finally(function()

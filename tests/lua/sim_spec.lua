@@ -623,3 +623,72 @@ describe("ghlua sim rate limits", function()
     assert.are.equal(1, stats.rateLimited)
   end)
 end)
+
+describe("ghlua sim runs with the same --seed", function()
+  -- A run's contact ids (the first page) and the traceIds of a few error answers.
+  local function sample()
+    local s = sim.start { "--token", TOKEN, "--contacts", "5", "--seed", "11" }
+    local ids, traces = {}, {}
+    local ok, err = pcall(function()
+      local _, body = call(s, "GET", "/contacts/", { query = { locationId = LOC, limit = "5" } })
+      for _, c in ipairs(body.contacts) do ids[#ids + 1] = c.id end
+      for _ = 1, 3 do
+        local resp, e = call(s, "GET", "/contacts/nope-nope")
+        assert.is_true(resp.status >= 400)
+        traces[#traces + 1] = e.traceId
+      end
+    end)
+    s.stop()
+    assert(ok, err)
+    return ids, traces
+  end
+
+  it("seed the same data, and give traceIds that are new each run", function()
+    local ids1, t1 = sample()
+    local ids2, t2 = sample()
+    assert.are.equal(5, #ids1)
+    assert.are.same(ids1, ids2)
+    local seen = {}
+    for _, t in ipairs { t1[1], t1[2], t1[3], t2[1], t2[2], t2[3] } do
+      assert.matches("^%x+%-%x+%-4%x+%-[89ab]%x+%-%x+$", t)
+      assert.is_nil(seen[t], "traceId seen twice: " .. t)
+      seen[t] = true
+    end
+  end)
+end)
+
+describe("ghlua sim's JWTs", function()
+  local crypto = require "ghl.crypto"
+
+  -- The payload of a JWT as text (base64url decoded).
+  local function payload(jwt)
+    local p = assert(jwt:match("^[^.]+%.([^.]+)%."), "not a JWT: " .. tostring(jwt))
+    p = p:gsub("-", "+"):gsub("_", "/")
+    return assert(crypto.base64_decode(p .. ("="):rep((4 - #p % 4) % 4)))
+  end
+
+  it("carry iat and exp as whole seconds", function()
+    local oauth = require "support.oauth"
+    local o = oauth.start { "--auto-approve", "--token-ttl", "3600" }
+    finally(o.stop)
+    o.add_app()
+    assert.are.equal(0, o.login().code)
+    local r = o.lua([[
+      local row = require('ghl.store').open():find_tokens{}[1]
+      print(row.access_token)
+      print(row.refresh_token)
+    ]])
+    assert.are.equal(0, r.code, r.err)
+    local access, refresh = r.out:match("^(%S+)\n(%S+)\n$")
+    for _, t in ipairs { { access, 3600 }, { refresh, 365 * 86400 } } do
+      local text = payload(t[1])
+      local iat, exp = text:match('"iat":(%-?[%d.eE+]+)[,}]'), text:match('"exp":(%-?[%d.eE+]+)[,}]')
+      assert.matches("^%d+$", iat, text)
+      assert.matches("^%d+$", exp, text)
+      assert.is_true(math.abs(tonumber(iat) - sys.time()) < 60, text)
+      -- exp is the end of the token's life, rounded down to a second
+      local life = math.tointeger(tonumber(exp)) - math.tointeger(tonumber(iat))
+      assert.are.equal(t[2], life, text)
+    end
+  end)
+end)

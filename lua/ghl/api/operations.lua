@@ -10,11 +10,12 @@
 --   1 method, 2 path template, 3 v3 spec (1 or empty), 4 Version header (empty: none
 --   declared), 5 family, 6 scopes (space-separated), 7 token types (L Location, C
 --   Company; lower case = OAuth token only, no PIT; empty = not declared), 8 bearer
---   token (0: none), 9 required query parameters (space-separated), 10 summary;
---   pagination (all empty: none): 11 style (meta | page | skip | offset | token |
---   page_query | cursor | after), 12 items array property, 13 page size parameter,
---   14 cursor parameter, 15 response field with the next cursor, 16 paging fields go
---   in the JSON body (1 or empty).
+--   token (0: none), 9 required query parameters (space-separated), 10 required
+--   top-level fields of the JSON request body (space-separated; empty: none, or not
+--   a JSON body), 11 summary; pagination (all empty: none): 12 style (meta | page |
+--   skip | offset | token | page_query | cursor | after), 13 items array property,
+--   14 page size parameter, 15 cursor parameter, 16 response field with the next
+--   cursor, 17 paging fields go in the JSON body (1 or empty).
 -- A v3 row right after its v2 twin (same method and path) that differs from it only in
 -- fields 3 to 5 is written short: fields 1 to 5, with " for the path; the other fields
 -- are those of the row above.
@@ -150,1292 +151,1292 @@ first = {
 },
 groups = {
 ["ad-publishing"]=[[
-GET	/ad-publishing/facebook/ad-accounts		2021-07-28	ad-manager	adPublishing.readonly	L		locationId	Get ad accounts	cursor		limit	next
+GET	/ad-publishing/facebook/ad-accounts		2021-07-28	ad-manager	adPublishing.readonly	L		locationId		Get ad accounts	cursor		limit	next
 GET	"	1	2021-07-28	ad-publishing-v3
-GET	/ad-publishing/facebook/ad-accounts/{adAccountId}		2021-07-28	ad-manager	adPublishing.readonly	L		locationId	Get ad account details
+GET	/ad-publishing/facebook/ad-accounts/{adAccountId}		2021-07-28	ad-manager	adPublishing.readonly	L		locationId		Get ad account details
 GET	"	1	2021-07-28	ad-publishing-v3
-DELETE	/ad-publishing/facebook/ad-accounts/{adAccountId}		2021-07-28	ad-manager	adPublishing.write	L			Delete ad account
+DELETE	/ad-publishing/facebook/ad-accounts/{adAccountId}		2021-07-28	ad-manager	adPublishing.write	L			locationId	Delete ad account
 DELETE	"	1	2021-07-28	ad-publishing-v3
-PUT	/ad-publishing/facebook/ads	1	2021-07-28	ad-publishing-v3	adPublishing.write	L			Upsert ad
-PUT	/ad-publishing/facebook/ads-v2		2021-07-28	ad-manager	adPublishing.write	L			Upsert ad
-DELETE	/ad-publishing/facebook/ads/{adId}		2021-07-28	ad-manager	adPublishing.write	L			Delete ad
+PUT	/ad-publishing/facebook/ads	1	2021-07-28	ad-publishing-v3	adPublishing.write	L			locationId campaignId adsetId	Upsert ad
+PUT	/ad-publishing/facebook/ads-v2		2021-07-28	ad-manager	adPublishing.write	L			locationId campaignId adsetId	Upsert ad
+DELETE	/ad-publishing/facebook/ads/{adId}		2021-07-28	ad-manager	adPublishing.write	L			locationId	Delete ad
 DELETE	"	1	2021-07-28	ad-publishing-v3
-POST	/ad-publishing/facebook/ads/{adId}/duplicate		2021-07-28	ad-manager	adPublishing.write	L			Duplicate ad
+POST	/ad-publishing/facebook/ads/{adId}/duplicate		2021-07-28	ad-manager	adPublishing.write	L				Duplicate ad
 POST	"	1	2021-07-28	ad-publishing-v3
-POST	/ad-publishing/facebook/ads/{adId}/pause		2021-07-28	ad-manager	adPublishing.write	L			Pause ad
+POST	/ad-publishing/facebook/ads/{adId}/pause		2021-07-28	ad-manager	adPublishing.write	L			locationId	Pause ad
 POST	"	1	2021-07-28	ad-publishing-v3
-POST	/ad-publishing/facebook/ads/{adId}/resume		2021-07-28	ad-manager	adPublishing.write	L			Resume ad
+POST	/ad-publishing/facebook/ads/{adId}/resume		2021-07-28	ad-manager	adPublishing.write	L			locationId	Resume ad
 POST	"	1	2021-07-28	ad-publishing-v3
-PUT	/ad-publishing/facebook/adsets		2021-07-28	ad-manager	adPublishing.write	L			Upsert adset
+PUT	/ad-publishing/facebook/adsets		2021-07-28	ad-manager	adPublishing.write	L			locationId campaignId	Upsert adset
 PUT	"	1	2021-07-28	ad-publishing-v3
-DELETE	/ad-publishing/facebook/adsets/{adSetId}	1	2021-07-28	ad-publishing-v3	adPublishing.write	L			Delete ad set
-POST	/ad-publishing/facebook/adsets/{adSetId}/duplicate	1	2021-07-28	ad-publishing-v3	adPublishing.write	L			Duplicate ad set
-POST	/ad-publishing/facebook/adsets/{adSetId}/pause	1	2021-07-28	ad-publishing-v3	adPublishing.write	L			Pause ad set
-POST	/ad-publishing/facebook/adsets/{adSetId}/resume	1	2021-07-28	ad-publishing-v3	adPublishing.write	L			Resume ad set
-DELETE	/ad-publishing/facebook/adsets/{adsetId}		2021-07-28	ad-manager	adPublishing.write	L			Delete ad set
-POST	/ad-publishing/facebook/adsets/{adsetId}/duplicate		2021-07-28	ad-manager	adPublishing.write	L			Duplicate ad set
-POST	/ad-publishing/facebook/adsets/{adsetId}/pause		2021-07-28	ad-manager	adPublishing.write	L			Pause ad set
-POST	/ad-publishing/facebook/adsets/{adsetId}/resume		2021-07-28	ad-manager	adPublishing.write	L			Resume ad set
-GET	/ad-publishing/facebook/campaign/{campaignId}		2021-07-28	ad-manager	adPublishing.readonly	L		locationId	Get campaign with linked entities
+DELETE	/ad-publishing/facebook/adsets/{adSetId}	1	2021-07-28	ad-publishing-v3	adPublishing.write	L			locationId	Delete ad set
+POST	/ad-publishing/facebook/adsets/{adSetId}/duplicate	1	2021-07-28	ad-publishing-v3	adPublishing.write	L				Duplicate ad set
+POST	/ad-publishing/facebook/adsets/{adSetId}/pause	1	2021-07-28	ad-publishing-v3	adPublishing.write	L			locationId	Pause ad set
+POST	/ad-publishing/facebook/adsets/{adSetId}/resume	1	2021-07-28	ad-publishing-v3	adPublishing.write	L			locationId	Resume ad set
+DELETE	/ad-publishing/facebook/adsets/{adsetId}		2021-07-28	ad-manager	adPublishing.write	L			locationId	Delete ad set
+POST	/ad-publishing/facebook/adsets/{adsetId}/duplicate		2021-07-28	ad-manager	adPublishing.write	L				Duplicate ad set
+POST	/ad-publishing/facebook/adsets/{adsetId}/pause		2021-07-28	ad-manager	adPublishing.write	L			locationId	Pause ad set
+POST	/ad-publishing/facebook/adsets/{adsetId}/resume		2021-07-28	ad-manager	adPublishing.write	L			locationId	Resume ad set
+GET	/ad-publishing/facebook/campaign/{campaignId}		2021-07-28	ad-manager	adPublishing.readonly	L		locationId		Get campaign with linked entities
 GET	"	1	2021-07-28	ad-publishing-v3
-PUT	/ad-publishing/facebook/campaigns		2021-07-28	ad-manager	adPublishing.write	L			Upsert campaign
+PUT	/ad-publishing/facebook/campaigns		2021-07-28	ad-manager	adPublishing.write	L			locationId	Upsert campaign
 PUT	"	1	2021-07-28	ad-publishing-v3
-DELETE	/ad-publishing/facebook/campaigns/{campaignId}		2021-07-28	ad-manager	adPublishing.write	L			Delete campaign
+DELETE	/ad-publishing/facebook/campaigns/{campaignId}		2021-07-28	ad-manager	adPublishing.write	L			locationId	Delete campaign
 DELETE	"	1	2021-07-28	ad-publishing-v3
-POST	/ad-publishing/facebook/campaigns/{campaignId}/duplicate		2021-07-28	ad-manager	adPublishing.write	L			Duplicate campaign
+POST	/ad-publishing/facebook/campaigns/{campaignId}/duplicate		2021-07-28	ad-manager	adPublishing.write	L			locationId	Duplicate campaign
 POST	"	1	2021-07-28	ad-publishing-v3
-POST	/ad-publishing/facebook/campaigns/{campaignId}/pause		2021-07-28	ad-manager	adPublishing.write	L			Pause campaign
+POST	/ad-publishing/facebook/campaigns/{campaignId}/pause		2021-07-28	ad-manager	adPublishing.write	L			locationId	Pause campaign
 POST	"	1	2021-07-28	ad-publishing-v3
-POST	/ad-publishing/facebook/campaigns/{campaignId}/publish		2021-07-28	ad-manager	adPublishing.write	L			Publish campaign
+POST	/ad-publishing/facebook/campaigns/{campaignId}/publish		2021-07-28	ad-manager	adPublishing.write	L			locationId	Publish campaign
 POST	"	1	2021-07-28	ad-publishing-v3
-GET	/ad-publishing/facebook/campaigns/{campaignId}/publishing-progress	1	v3	ad-publishing-v3	adPublishing.readonly	L		locationId	Get campaign publishing progress
-POST	/ad-publishing/facebook/campaigns/{campaignId}/resume		2021-07-28	ad-manager	adPublishing.write	L			Resume campaign
+GET	/ad-publishing/facebook/campaigns/{campaignId}/publishing-progress	1	v3	ad-publishing-v3	adPublishing.readonly	L		locationId		Get campaign publishing progress
+POST	/ad-publishing/facebook/campaigns/{campaignId}/resume		2021-07-28	ad-manager	adPublishing.write	L			locationId	Resume campaign
 POST	"	1	2021-07-28	ad-publishing-v3
-GET	/ad-publishing/facebook/conversation-forms		2021-07-28	ad-manager	adPublishing.readonly	L		locationId	Get conversation forms
+GET	/ad-publishing/facebook/conversation-forms		2021-07-28	ad-manager	adPublishing.readonly	L		locationId		Get conversation forms
 GET	"	1	2021-07-28	ad-publishing-v3
-POST	/ad-publishing/facebook/conversation-forms		2021-07-28	ad-manager	adPublishing.write	L			Create conversation form
+POST	/ad-publishing/facebook/conversation-forms		2021-07-28	ad-manager	adPublishing.write	L			locationId name text questions	Create conversation form
 POST	"	1	2021-07-28	ad-publishing-v3
-GET	/ad-publishing/facebook/custom-audience		2021-07-28	ad-manager	adPublishing.readonly	L		locationId type adAccountId	Get custom audiences
+GET	/ad-publishing/facebook/custom-audience		2021-07-28	ad-manager	adPublishing.readonly	L		locationId type adAccountId		Get custom audiences
 GET	"	1	2021-07-28	ad-publishing-v3
-GET	/ad-publishing/facebook/custom-audience/{audienceId}		2021-07-28	ad-manager	adPublishing.readonly	L		locationId	Get custom audience by ID
+GET	/ad-publishing/facebook/custom-audience/{audienceId}		2021-07-28	ad-manager	adPublishing.readonly	L		locationId		Get custom audience by ID
 GET	"	1	2021-07-28	ad-publishing-v3
-PUT	/ad-publishing/facebook/custom-audience/{audienceId}		2021-07-28	ad-manager	adPublishing.write	L			Update custom audience
-PUT	"	1	2021-07-28	ad-publishing-v3
-DELETE	/ad-publishing/facebook/custom-audience/{audienceId}		2021-07-28	ad-manager	adPublishing.write	L		locationId	Delete custom audience
+PUT	/ad-publishing/facebook/custom-audience/{audienceId}		2021-07-28	ad-manager	adPublishing.write	L			locationId name description	Update custom audience
+PUT	/ad-publishing/facebook/custom-audience/{audienceId}	1	2021-07-28	ad-publishing-v3	adPublishing.write	L			locationId name	Update custom audience
+DELETE	/ad-publishing/facebook/custom-audience/{audienceId}		2021-07-28	ad-manager	adPublishing.write	L		locationId		Delete custom audience
 DELETE	"	1	2021-07-28	ad-publishing-v3
-PUT	/ad-publishing/facebook/custom-audience/{audienceId}/member		2021-07-28	ad-manager	adPublishing.write	L			Add custom audience member
+PUT	/ad-publishing/facebook/custom-audience/{audienceId}/member		2021-07-28	ad-manager	adPublishing.write	L			locationId contactId	Add custom audience member
 PUT	"	1	2021-07-28	ad-publishing-v3
-DELETE	/ad-publishing/facebook/custom-audience/{audienceId}/member		2021-07-28	ad-manager	adPublishing.write	L			Remove custom audience member
+DELETE	/ad-publishing/facebook/custom-audience/{audienceId}/member		2021-07-28	ad-manager	adPublishing.write	L			locationId contactId	Remove custom audience member
 DELETE	"	1	2021-07-28	ad-publishing-v3
-PUT	/ad-publishing/facebook/custom-audience/{audienceId}/member/batch		2021-07-28	ad-manager	adPublishing.write	L			Batch update audience members
+PUT	/ad-publishing/facebook/custom-audience/{audienceId}/member/batch		2021-07-28	ad-manager	adPublishing.write	L			locationId operationType	Batch update audience members
 PUT	"	1	2021-07-28	ad-publishing-v3
-GET	/ad-publishing/facebook/entity		2021-07-28	ad-manager	adPublishing.readonly	L		locationId type entityType	Get entities	cursor			next
+GET	/ad-publishing/facebook/entity		2021-07-28	ad-manager	adPublishing.readonly	L		locationId type entityType		Get entities	cursor			next
 GET	"	1	2021-07-28	ad-publishing-v3
-GET	/ad-publishing/facebook/integration		2021-07-28	ad-manager	adPublishing.readonly	L		locationId	Get Facebook integration
+GET	/ad-publishing/facebook/integration		2021-07-28	ad-manager	adPublishing.readonly	L		locationId		Get Facebook integration
 GET	"	1	2021-07-28	ad-publishing-v3
-POST	/ad-publishing/facebook/integration		2021-07-28	ad-manager	adPublishing.write	L			Create Facebook integration
+POST	/ad-publishing/facebook/integration		2021-07-28	ad-manager	adPublishing.write	L			locationId pageId	Create Facebook integration
 POST	"	1	2021-07-28	ad-publishing-v3
-DELETE	/ad-publishing/facebook/integration		2021-07-28	ad-manager	adPublishing.write	L			Delete Facebook integration
+DELETE	/ad-publishing/facebook/integration		2021-07-28	ad-manager	adPublishing.write	L			locationId	Delete Facebook integration
 DELETE	"	1	2021-07-28	ad-publishing-v3
-GET	/ad-publishing/facebook/lead-form/{leadFormId}		2021-07-28	ad-manager	adPublishing.readonly	L		locationId	Get lead form by ID
+GET	/ad-publishing/facebook/lead-form/{leadFormId}		2021-07-28	ad-manager	adPublishing.readonly	L		locationId		Get lead form by ID
 GET	"	1	2021-07-28	ad-publishing-v3
-GET	/ad-publishing/facebook/me		2021-07-28	ad-manager	adPublishing.readonly	L		locationId	Get current Facebook user
+GET	/ad-publishing/facebook/me		2021-07-28	ad-manager	adPublishing.readonly	L		locationId		Get current Facebook user
 GET	"	1	2021-07-28	ad-publishing-v3
-DELETE	/ad-publishing/facebook/page		2021-07-28	ad-manager	adPublishing.write	L		locationId pageId	Delete page connection
+DELETE	/ad-publishing/facebook/page		2021-07-28	ad-manager	adPublishing.write	L		locationId pageId		Delete page connection
 DELETE	"	1	2021-07-28	ad-publishing-v3
-PUT	/ad-publishing/facebook/page/default		2021-07-28	ad-manager	adPublishing.write	L		locationId	Set default page
+PUT	/ad-publishing/facebook/page/default		2021-07-28	ad-manager	adPublishing.write	L		locationId	pageId	Set default page
 PUT	"	1	2021-07-28	ad-publishing-v3
-GET	/ad-publishing/facebook/page/{pageId}/forms		2021-07-28	ad-manager	adPublishing.readonly	L		locationId	Get page lead forms
+GET	/ad-publishing/facebook/page/{pageId}/forms		2021-07-28	ad-manager	adPublishing.readonly	L		locationId		Get page lead forms
 GET	"	1	2021-07-28	ad-publishing-v3
-POST	/ad-publishing/facebook/page/{pageId}/forms		2021-07-28	ad-manager	adPublishing.write	L			Create page lead form
+POST	/ad-publishing/facebook/page/{pageId}/forms		2021-07-28	ad-manager	adPublishing.write	L			type name locationId questions privacyPolicyLink thankYouPage	Create page lead form
 POST	"	1	2021-07-28	ad-publishing-v3
-GET	/ad-publishing/facebook/page/{pageId}/instagram		2021-07-28	ad-manager	adPublishing.readonly	L		locationId	Get Instagram accounts for page
+GET	/ad-publishing/facebook/page/{pageId}/instagram		2021-07-28	ad-manager	adPublishing.readonly	L		locationId		Get Instagram accounts for page
 GET	"	1	2021-07-28	ad-publishing-v3
-GET	/ad-publishing/facebook/pages		2021-07-28	ad-manager	adPublishing.readonly	L		locationId	Get Facebook pages
+GET	/ad-publishing/facebook/pages		2021-07-28	ad-manager	adPublishing.readonly	L		locationId		Get Facebook pages
 GET	"	1	2021-07-28	ad-publishing-v3
-GET	/ad-publishing/facebook/pixels		2021-07-28	ad-manager	adPublishing.readonly	L		locationId	Get conversion pixels
+GET	/ad-publishing/facebook/pixels		2021-07-28	ad-manager	adPublishing.readonly	L		locationId		Get conversion pixels
 GET	"	1	2021-07-28	ad-publishing-v3
-PUT	/ad-publishing/facebook/pixels		2021-07-28	ad-manager	adPublishing.write	L			Upsert conversion pixel
+PUT	/ad-publishing/facebook/pixels		2021-07-28	ad-manager	adPublishing.write	L			locationId type	Upsert conversion pixel
 PUT	"	1	2021-07-28	ad-publishing-v3
-GET	/ad-publishing/facebook/reporting		2021-07-28	ad-manager	adPublishing.readonly	L		locationId groupBy startDate endDate type fields	Get reporting data
-GET	/ad-publishing/facebook/reporting	1	2021-07-28	ad-publishing-v3	adPublishing.readonly	L		locationId fields groupBy startDate endDate type	Get reporting data
-GET	/ad-publishing/facebook/reporting/campaign/{campaignId}		2021-07-28	ad-manager	adPublishing.readonly	L		locationId startDate endDate	Get campaign reporting
+GET	/ad-publishing/facebook/reporting		2021-07-28	ad-manager	adPublishing.readonly	L		locationId groupBy startDate endDate type fields		Get reporting data
+GET	/ad-publishing/facebook/reporting	1	2021-07-28	ad-publishing-v3	adPublishing.readonly	L		locationId fields groupBy startDate endDate type		Get reporting data
+GET	/ad-publishing/facebook/reporting/campaign/{campaignId}		2021-07-28	ad-manager	adPublishing.readonly	L		locationId startDate endDate		Get campaign reporting
 GET	"	1	2021-07-28	ad-publishing-v3
-GET	/ad-publishing/facebook/reporting/list		2021-07-28	ad-manager	adPublishing.readonly	L		locationId listType startDate endDate campaignId type	Get reporting list
-GET	/ad-publishing/facebook/reporting/list	1	2021-07-28	ad-publishing-v3	adPublishing.readonly	L		locationId listType startDate endDate type	Get reporting list
-GET	/ad-publishing/facebook/targeting/search		2021-07-28	ad-manager	adPublishing.readonly	L		type query	Search targeting options
+GET	/ad-publishing/facebook/reporting/list		2021-07-28	ad-manager	adPublishing.readonly	L		locationId listType startDate endDate campaignId type		Get reporting list
+GET	/ad-publishing/facebook/reporting/list	1	2021-07-28	ad-publishing-v3	adPublishing.readonly	L		locationId listType startDate endDate type		Get reporting list
+GET	/ad-publishing/facebook/targeting/search		2021-07-28	ad-manager	adPublishing.readonly	L		type query		Search targeting options
 GET	"	1	2021-07-28	ad-publishing-v3
-GET	/ad-publishing/google/ad-accounts		2021-07-28	ad-manager	adPublishing.readonly	L		locationId	Get Google ad accounts
+GET	/ad-publishing/google/ad-accounts		2021-07-28	ad-manager	adPublishing.readonly	L		locationId		Get Google ad accounts
 GET	"	1	2021-07-28	ad-publishing-v3
-GET	/ad-publishing/google/ad-accounts/{adAccountId}		2021-07-28	ad-manager	adPublishing.readonly	L		locationId	Get ad account details
+GET	/ad-publishing/google/ad-accounts/{adAccountId}		2021-07-28	ad-manager	adPublishing.readonly	L		locationId		Get ad account details
 GET	"	1	2021-07-28	ad-publishing-v3
-DELETE	/ad-publishing/google/ad-accounts/{adAccountId}		2021-07-28	ad-manager	adPublishing.write	L			Delete ad account
+DELETE	/ad-publishing/google/ad-accounts/{adAccountId}		2021-07-28	ad-manager	adPublishing.write	L			locationId	Delete ad account
 DELETE	"	1	2021-07-28	ad-publishing-v3
-PUT	/ad-publishing/google/ads		2021-07-28	ad-manager	adPublishing.write	L			Upsert Google campaign
+PUT	/ad-publishing/google/ads		2021-07-28	ad-manager	adPublishing.write	L			name locationId advertisingChannelType	Upsert Google campaign
 PUT	"	1	2021-07-28	ad-publishing-v3
-GET	/ad-publishing/google/ads/{adId}		2021-07-28	ad-manager	adPublishing.readonly	L		locationId	Get Google campaign by ID
+GET	/ad-publishing/google/ads/{adId}		2021-07-28	ad-manager	adPublishing.readonly	L		locationId		Get Google campaign by ID
 GET	"	1	2021-07-28	ad-publishing-v3
-POST	/ad-publishing/google/ads/{adId}/publish		2021-07-28	ad-manager	adPublishing.write	L			Publish ad
+POST	/ad-publishing/google/ads/{adId}/publish		2021-07-28	ad-manager	adPublishing.write	L				Publish ad
 POST	"	1	2021-07-28	ad-publishing-v3
-GET	/ad-publishing/google/assets		2021-07-28	ad-manager	adPublishing.readonly	L		locationId type	Get assets
+GET	/ad-publishing/google/assets		2021-07-28	ad-manager	adPublishing.readonly	L		locationId type		Get assets
 GET	"	1	2021-07-28	ad-publishing-v3
-POST	/ad-publishing/google/assets		2021-07-28	ad-manager	adPublishing.write	L			Upsert assets
+POST	/ad-publishing/google/assets		2021-07-28	ad-manager	adPublishing.write	L			locationId type payload	Upsert assets
 POST	"	1	2021-07-28	ad-publishing-v3
-GET	/ad-publishing/google/audiences		2021-07-28	ad-manager	adPublishing.readonly	L		locationId	Get audiences
+GET	/ad-publishing/google/audiences		2021-07-28	ad-manager	adPublishing.readonly	L		locationId		Get audiences
 GET	"	1	2021-07-28	ad-publishing-v3
-PUT	/ad-publishing/google/audiences		2021-07-28	ad-manager	adPublishing.write	L			Upsert audience
+PUT	/ad-publishing/google/audiences		2021-07-28	ad-manager	adPublishing.write	L			locationId name	Upsert audience
 PUT	"	1	2021-07-28	ad-publishing-v3
-GET	/ad-publishing/google/audiences/{audienceId}		2021-07-28	ad-manager	adPublishing.readonly	L		locationId	Get audience by ID
+GET	/ad-publishing/google/audiences/{audienceId}		2021-07-28	ad-manager	adPublishing.readonly	L		locationId		Get audience by ID
 GET	"	1	2021-07-28	ad-publishing-v3
-GET	/ad-publishing/google/conversion-goals		2021-07-28	ad-manager	adPublishing.readonly	L		locationId	Get conversion goals
+GET	/ad-publishing/google/conversion-goals		2021-07-28	ad-manager	adPublishing.readonly	L		locationId		Get conversion goals
 GET	"	1	2021-07-28	ad-publishing-v3
-GET	/ad-publishing/google/conversions		2021-07-28	ad-manager	adPublishing.readonly	L		locationId	Get conversions
+GET	/ad-publishing/google/conversions		2021-07-28	ad-manager	adPublishing.readonly	L		locationId		Get conversions
 GET	"	1	2021-07-28	ad-publishing-v3
-PUT	/ad-publishing/google/conversions		2021-07-28	ad-manager	adPublishing.write	L			Upsert conversion
+PUT	/ad-publishing/google/conversions		2021-07-28	ad-manager	adPublishing.write	L			locationId name type category valueSettings countingType attributionModel clickThroughWindow	Upsert conversion
 PUT	"	1	2021-07-28	ad-publishing-v3
-GET	/ad-publishing/google/conversions/{conversionId}		2021-07-28	ad-manager	adPublishing.readonly	L		locationId	Get conversion by ID
+GET	/ad-publishing/google/conversions/{conversionId}		2021-07-28	ad-manager	adPublishing.readonly	L		locationId		Get conversion by ID
 GET	"	1	2021-07-28	ad-publishing-v3
-DELETE	/ad-publishing/google/conversions/{conversionId}		2021-07-28	ad-manager	adPublishing.write	L		locationId	Delete conversion
+DELETE	/ad-publishing/google/conversions/{conversionId}		2021-07-28	ad-manager	adPublishing.write	L		locationId		Delete conversion
 DELETE	"	1	2021-07-28	ad-publishing-v3
-GET	/ad-publishing/google/entity		2021-07-28	ad-manager	adPublishing.readonly	L		locationId type entityType	Get entities
+GET	/ad-publishing/google/entity		2021-07-28	ad-manager	adPublishing.readonly	L		locationId type entityType		Get entities
 GET	"	1	2021-07-28	ad-publishing-v3
-GET	/ad-publishing/google/integration		2021-07-28	ad-manager	adPublishing.readonly	L		locationId	Get Google integration
+GET	/ad-publishing/google/integration		2021-07-28	ad-manager	adPublishing.readonly	L		locationId		Get Google integration
 GET	"	1	2021-07-28	ad-publishing-v3
-POST	/ad-publishing/google/integration		2021-07-28	ad-manager	adPublishing.write	L			Create Google integration
+POST	/ad-publishing/google/integration		2021-07-28	ad-manager	adPublishing.write	L			locationId adAccountId mccId	Create Google integration
 POST	"	1	2021-07-28	ad-publishing-v3
-POST	/ad-publishing/google/keyword-ideas		2021-07-28	ad-manager	adPublishing.readonly	L		locationId	Get keyword ideas
+POST	/ad-publishing/google/keyword-ideas		2021-07-28	ad-manager	adPublishing.readonly	L		locationId	url	Get keyword ideas
 POST	"	1	2021-07-28	ad-publishing-v3
-GET	/ad-publishing/google/me		2021-07-28	ad-manager	adPublishing.readonly	L		locationId	Get current Google user
+GET	/ad-publishing/google/me		2021-07-28	ad-manager	adPublishing.readonly	L		locationId		Get current Google user
 GET	"	1	2021-07-28	ad-publishing-v3
-GET	/ad-publishing/google/reporting		2021-07-28	ad-manager	adPublishing.readonly	L		locationId startDate endDate type fields	Get reporting data
-GET	/ad-publishing/google/reporting	1	2021-07-28	ad-publishing-v3	adPublishing.readonly	L		locationId fields startDate endDate type	Get reporting data
-GET	/ad-publishing/google/reporting/campaign/{campaignId}		2021-07-28	ad-manager	adPublishing.readonly	L		locationId startDate endDate	Get campaign reporting
+GET	/ad-publishing/google/reporting		2021-07-28	ad-manager	adPublishing.readonly	L		locationId startDate endDate type fields		Get reporting data
+GET	/ad-publishing/google/reporting	1	2021-07-28	ad-publishing-v3	adPublishing.readonly	L		locationId fields startDate endDate type		Get reporting data
+GET	/ad-publishing/google/reporting/campaign/{campaignId}		2021-07-28	ad-manager	adPublishing.readonly	L		locationId startDate endDate		Get campaign reporting
 GET	"	1	2021-07-28	ad-publishing-v3
-GET	/ad-publishing/google/reporting/list		2021-07-28	ad-manager	adPublishing.readonly	L		locationId listType startDate endDate type	Get reporting list
+GET	/ad-publishing/google/reporting/list		2021-07-28	ad-manager	adPublishing.readonly	L		locationId listType startDate endDate type		Get reporting list
 GET	"	1	2021-07-28	ad-publishing-v3
-GET	/ad-publishing/google/segments		2021-07-28	ad-manager	adPublishing.readonly	L		locationId	Get segments
+GET	/ad-publishing/google/segments		2021-07-28	ad-manager	adPublishing.readonly	L		locationId		Get segments
 GET	"	1	2021-07-28	ad-publishing-v3
-PUT	/ad-publishing/google/segments		2021-07-28	ad-manager	adPublishing.write	L		locationId type	Upsert segment
+PUT	/ad-publishing/google/segments		2021-07-28	ad-manager	adPublishing.write	L		locationId type	name	Upsert segment
 PUT	"	1	2021-07-28	ad-publishing-v3
-POST	/ad-publishing/google/segments/offline-user-list-job		2021-07-28	ad-manager	adPublishing.write	L			Create offline user list job
+POST	/ad-publishing/google/segments/offline-user-list-job		2021-07-28	ad-manager	adPublishing.write	L			locationId	Create offline user list job
 POST	"	1	2021-07-28	ad-publishing-v3
-GET	/ad-publishing/google/segments/{segmentId}		2021-07-28	ad-manager	adPublishing.readonly	L		locationId type	Get segment by ID
+GET	/ad-publishing/google/segments/{segmentId}		2021-07-28	ad-manager	adPublishing.readonly	L		locationId type		Get segment by ID
 GET	"	1	2021-07-28	ad-publishing-v3
-DELETE	/ad-publishing/google/segments/{segmentId}		2021-07-28	ad-manager	adPublishing.write	L		locationId type	Delete segment
+DELETE	/ad-publishing/google/segments/{segmentId}		2021-07-28	ad-manager	adPublishing.write	L		locationId type		Delete segment
 DELETE	"	1	2021-07-28	ad-publishing-v3
-GET	/ad-publishing/google/target-interests		2021-07-28	ad-manager	adPublishing.readonly	L		locationId type advertisingChannelType	Get target interests
+GET	/ad-publishing/google/target-interests		2021-07-28	ad-manager	adPublishing.readonly	L		locationId type advertisingChannelType		Get target interests
 GET	"	1	2021-07-28	ad-publishing-v3
-GET	/ad-publishing/google/targeting/search		2021-07-28	ad-manager	adPublishing.readonly	L		type locationId	Search targeting options
+GET	/ad-publishing/google/targeting/search		2021-07-28	ad-manager	adPublishing.readonly	L		type locationId		Search targeting options
 GET	"	1	2021-07-28	ad-publishing-v3
-GET	/ad-publishing/linkedin/ad-account		2021-07-28	ad-manager	adPublishing.readonly	L		locationId adAccountId	Get ad account details
+GET	/ad-publishing/linkedin/ad-account		2021-07-28	ad-manager	adPublishing.readonly	L		locationId adAccountId		Get ad account details
 GET	"	1	2021-07-28	ad-publishing-v3
-DELETE	/ad-publishing/linkedin/ad-account		2021-07-28	ad-manager	adPublishing.write	L		locationId adAccountId	Delete ad account
+DELETE	/ad-publishing/linkedin/ad-account		2021-07-28	ad-manager	adPublishing.write	L		locationId adAccountId		Delete ad account
 DELETE	"	1	2021-07-28	ad-publishing-v3
-GET	/ad-publishing/linkedin/ad-accounts		2021-07-28	ad-manager	adPublishing.readonly	L		locationId	Get LinkedIn ad accounts
+GET	/ad-publishing/linkedin/ad-accounts		2021-07-28	ad-manager	adPublishing.readonly	L		locationId		Get LinkedIn ad accounts
 GET	"	1	2021-07-28	ad-publishing-v3
-PUT	/ad-publishing/linkedin/ads		2021-07-28	ad-manager	adPublishing.write	L			Upsert ad campaign group
+PUT	/ad-publishing/linkedin/ads		2021-07-28	ad-manager	adPublishing.write	L			locationId	Upsert ad campaign group
 PUT	"	1	2021-07-28	ad-publishing-v3
-GET	/ad-publishing/linkedin/ads/{adId}		2021-07-28	ad-manager	adPublishing.readonly	L		locationId	Get ad campaign group
+GET	/ad-publishing/linkedin/ads/{adId}		2021-07-28	ad-manager	adPublishing.readonly	L		locationId		Get ad campaign group
 GET	"	1	2021-07-28	ad-publishing-v3
-POST	/ad-publishing/linkedin/ads/{adId}/publish		2021-07-28	ad-manager	adPublishing.write	L			Publish ad campaign group
+POST	/ad-publishing/linkedin/ads/{adId}/publish		2021-07-28	ad-manager	adPublishing.write	L			locationId	Publish ad campaign group
 POST	"	1	2021-07-28	ad-publishing-v3
-GET	/ad-publishing/linkedin/integration		2021-07-28	ad-manager	adPublishing.readonly	L		locationId	Get LinkedIn integration
+GET	/ad-publishing/linkedin/integration		2021-07-28	ad-manager	adPublishing.readonly	L		locationId		Get LinkedIn integration
 GET	"	1	2021-07-28	ad-publishing-v3
-POST	/ad-publishing/linkedin/integration		2021-07-28	ad-manager	adPublishing.write	L			Create LinkedIn integration
+POST	/ad-publishing/linkedin/integration		2021-07-28	ad-manager	adPublishing.write	L			locationId adAccountId adAccountName currencyCode organizationId	Create LinkedIn integration
 POST	"	1	2021-07-28	ad-publishing-v3
-GET	/ad-publishing/linkedin/me		2021-07-28	ad-manager	adPublishing.readonly	L		locationId	Get current LinkedIn user
+GET	/ad-publishing/linkedin/me		2021-07-28	ad-manager	adPublishing.readonly	L		locationId		Get current LinkedIn user
 GET	"	1	2021-07-28	ad-publishing-v3
-GET	/ad-publishing/linkedin/reporting		2021-07-28	ad-manager	adPublishing.readonly	L		locationId startDate endDate	Get ad analytics
+GET	/ad-publishing/linkedin/reporting		2021-07-28	ad-manager	adPublishing.readonly	L		locationId startDate endDate		Get ad analytics
 GET	"	1	2021-07-28	ad-publishing-v3
-GET	/ad-publishing/linkedin/reporting/campaign-group/{campaignGroupId}		2021-07-28	ad-manager	adPublishing.readonly	L		locationId startDate endDate	Get campaign group reporting
+GET	/ad-publishing/linkedin/reporting/campaign-group/{campaignGroupId}		2021-07-28	ad-manager	adPublishing.readonly	L		locationId startDate endDate		Get campaign group reporting
 GET	"	1	2021-07-28	ad-publishing-v3
-GET	/ad-publishing/linkedin/reporting/list		2021-07-28	ad-manager	adPublishing.readonly	L		locationId listType campaignId campaignGroupId startDate endDate	Get reporting list
+GET	/ad-publishing/linkedin/reporting/list		2021-07-28	ad-manager	adPublishing.readonly	L		locationId listType campaignId campaignGroupId startDate endDate		Get reporting list
 GET	"	1	2021-07-28	ad-publishing-v3
-GET	/ad-publishing/linkedin/targeting/search		2021-07-28	ad-manager	adPublishing.readonly	L		locationId facet	Search targeting options
+GET	/ad-publishing/linkedin/targeting/search		2021-07-28	ad-manager	adPublishing.readonly	L		locationId facet		Search targeting options
 GET	"	1	2021-07-28	ad-publishing-v3
-POST	/ad-publishing/linkedin/{accountId}/form		2021-07-28	ad-manager	adPublishing.write	L		locationId	Create lead form
+POST	/ad-publishing/linkedin/{accountId}/form		2021-07-28	ad-manager	adPublishing.write	L		locationId	owner creationLocale name state content	Create lead form
 POST	"	1	2021-07-28	ad-publishing-v3
-GET	/ad-publishing/linkedin/{accountId}/forms		2021-07-28	ad-manager	adPublishing.readonly	L		locationId	Get lead forms
+GET	/ad-publishing/linkedin/{accountId}/forms		2021-07-28	ad-manager	adPublishing.readonly	L		locationId		Get lead forms
 GET	"	1	2021-07-28	ad-publishing-v3
-PATCH	/ad-publishing/linkedin/{adId}/status		2021-07-28	ad-manager	adPublishing.write	L		locationId	Update ad status
+PATCH	/ad-publishing/linkedin/{adId}/status		2021-07-28	ad-manager	adPublishing.write	L		locationId	operationType type	Update ad status
 PATCH	"	1	2021-07-28	ad-publishing-v3
 ]],
 ["affiliate-manager"]=[[
-GET	/affiliate-manager/{locationId}/affiliates		2021-07-28	affiliate-manager	affiliate-manager.readonly	L			List Affiliates	skip	affiliates	limit
+GET	/affiliate-manager/{locationId}/affiliates		2021-07-28	affiliate-manager	affiliate-manager.readonly	L				List Affiliates	skip	affiliates	limit
 GET	"	1	v3	affiliate-manager-v3
-GET	/affiliate-manager/{locationId}/affiliates/{affiliateId}		2021-07-28	affiliate-manager	affiliate-manager.readonly	L			Get Affiliate		campaignIds
+GET	/affiliate-manager/{locationId}/affiliates/{affiliateId}		2021-07-28	affiliate-manager	affiliate-manager.readonly	L				Get Affiliate		campaignIds
 GET	"	1	v3	affiliate-manager-v3
-GET	/affiliate-manager/{locationId}/commissions		2021-07-28	affiliate-manager	affiliate-manager.readonly	L			List Commissions	skip	commissions	limit
+GET	/affiliate-manager/{locationId}/commissions		2021-07-28	affiliate-manager	affiliate-manager.readonly	L				List Commissions	skip	commissions	limit
 GET	"	1	v3	affiliate-manager-v3
-GET	/affiliate-manager/{locationId}/payouts		2021-07-28	affiliate-manager	affiliate-manager.readonly	L			List Payouts	skip	payouts	limit
+GET	/affiliate-manager/{locationId}/payouts		2021-07-28	affiliate-manager	affiliate-manager.readonly	L				List Payouts	skip	payouts	limit
 GET	"	1	v3	affiliate-manager-v3
 ]],
 ["agent-studio"]=[[
-GET	/agent-studio/agent		2021-04-15	agent-studio	agent-studio.readonly	L		locationId limit offset	List Agents	offset	agents	limit
+GET	/agent-studio/agent		2021-04-15	agent-studio	agent-studio.readonly	L		locationId limit offset		List Agents	offset	agents	limit
 GET	"	1	v3	agent-studio-v3
-POST	/agent-studio/agent		2021-04-15	agent-studio	agent-studio.write	L			Create Agent
+POST	/agent-studio/agent		2021-04-15	agent-studio	agent-studio.write	L			locationId status version	Create Agent
 POST	"	1	v3	agent-studio-v3
-PATCH	/agent-studio/agent/versions/{versionId}		2021-04-15	agent-studio	agent-studio.write	L			Update Agent
+PATCH	/agent-studio/agent/versions/{versionId}		2021-04-15	agent-studio	agent-studio.write	L			locationId	Update Agent
 PATCH	"	1	v3	agent-studio-v3
-POST	/agent-studio/agent/versions/{versionId}/publish		2021-04-15	agent-studio	agent-studio.write	L			Promote to Production
+POST	/agent-studio/agent/versions/{versionId}/publish		2021-04-15	agent-studio	agent-studio.write	L			locationId	Promote to Production
 POST	"	1	v3	agent-studio-v3
-GET	/agent-studio/agent/{agentId}		2021-04-15	agent-studio	agent-studio.readonly	L		locationId	Get Agent
+GET	/agent-studio/agent/{agentId}		2021-04-15	agent-studio	agent-studio.readonly	L		locationId		Get Agent
 GET	"	1	v3	agent-studio-v3
-PATCH	/agent-studio/agent/{agentId}		2021-04-15	agent-studio	agent-studio.write	L			Update Agent Metadata
+PATCH	/agent-studio/agent/{agentId}		2021-04-15	agent-studio	agent-studio.write	L			locationId	Update Agent Metadata
 PATCH	"	1	v3	agent-studio-v3
-DELETE	/agent-studio/agent/{agentId}		2021-04-15	agent-studio	agent-studio.write	L		locationId	Delete Agent
+DELETE	/agent-studio/agent/{agentId}		2021-04-15	agent-studio	agent-studio.write	L		locationId		Delete Agent
 DELETE	"	1	v3	agent-studio-v3
-POST	/agent-studio/agent/{agentId}/execute		2021-04-15	agent-studio	agent-studio.write	L			Execute Agent
+POST	/agent-studio/agent/{agentId}/execute		2021-04-15	agent-studio	agent-studio.write	L			message locationId	Execute Agent
 POST	"	1	v3	agent-studio-v3
-GET	/agent-studio/public-api/agents		2021-04-15	agent-studio	agent-studio.readonly	L		locationId limit offset	List Agents (Deprecated)	offset	agents	limit
+GET	/agent-studio/public-api/agents		2021-04-15	agent-studio	agent-studio.readonly	L		locationId limit offset		List Agents (Deprecated)	offset	agents	limit
 GET	"	1	v3	agent-studio-v3
-GET	/agent-studio/public-api/agents/{agentId}		2021-04-15	agent-studio	agent-studio.readonly	L		locationId	Get Agent (Deprecated)
+GET	/agent-studio/public-api/agents/{agentId}		2021-04-15	agent-studio	agent-studio.readonly	L		locationId		Get Agent (Deprecated)
 GET	"	1	v3	agent-studio-v3
-POST	/agent-studio/public-api/agents/{agentId}/execute		2021-04-15	agent-studio	agent-studio.write	L			Execute Agent (Deprecated)
+POST	/agent-studio/public-api/agents/{agentId}/execute		2021-04-15	agent-studio	agent-studio.write	L			message locationId	Execute Agent (Deprecated)
 POST	"	1	v3	agent-studio-v3
 ]],
 ["associations"]=[[
-GET	/associations/		2021-07-28	associations	associations.readonly	L		locationId skip limit	Get all associations for a sub-account / location	skip		limit
+GET	/associations/		2021-07-28	associations	associations.readonly	L		locationId skip limit		Get all associations for a sub-account / location	skip		limit
 GET	"	1	v3	associations-v3
-POST	/associations/		2021-07-28	associations	associations.write	L			Create Association
+POST	/associations/		2021-07-28	associations	associations.write	L			locationId key firstObjectLabel firstObjectKey secondObjectLabel secondObjectKey	Create Association
 POST	"	1	v3	associations-v3
-GET	/associations/key/{key_name}		2021-07-28	associations	associations.readonly	L		locationId	Get association key by key name
+GET	/associations/key/{key_name}		2021-07-28	associations	associations.readonly	L		locationId		Get association key by key name
 GET	"	1	v3	associations-v3
-GET	/associations/objectKey/{objectKey}		2021-07-28	associations	associations.readonly	L			Get association by object keys
+GET	/associations/objectKey/{objectKey}		2021-07-28	associations	associations.readonly	L				Get association by object keys
 GET	"	1	v3	associations-v3
-POST	/associations/relations		2021-07-28	associations	associations/relation.write	L			Create Relation for you associated entities.
+POST	/associations/relations		2021-07-28	associations	associations/relation.write	L			locationId associationId firstRecordId secondRecordId	Create Relation for you associated entities.
 POST	"	1	v3	associations-v3
-GET	/associations/relations/{recordId}		2021-07-28	associations	associations/relation.readonly	L		locationId skip limit	Get all relations By record Id	skip		limit
+GET	/associations/relations/{recordId}		2021-07-28	associations	associations/relation.readonly	L		locationId skip limit		Get all relations By record Id	skip		limit
 GET	"	1	v3	associations-v3
-DELETE	/associations/relations/{relationId}		2021-07-28	associations	associations/relation.write	L		locationId	Delete Relation
+DELETE	/associations/relations/{relationId}		2021-07-28	associations	associations/relation.write	L		locationId		Delete Relation
 DELETE	"	1	v3	associations-v3
-GET	/associations/{associationId}		2021-07-28	associations	associations.readonly	L			Get association by ID
+GET	/associations/{associationId}		2021-07-28	associations	associations.readonly	L				Get association by ID
 GET	"	1	v3	associations-v3
-PUT	/associations/{associationId}		2021-07-28	associations	associations.write	L			Update Association By Id
+PUT	/associations/{associationId}		2021-07-28	associations	associations.write	L			firstObjectLabel secondObjectLabel	Update Association By Id
 PUT	"	1	v3	associations-v3
-DELETE	/associations/{associationId}		2021-07-28	associations	associations.write	L			Delete Association
+DELETE	/associations/{associationId}		2021-07-28	associations	associations.write	L				Delete Association
 DELETE	"	1	v3	associations-v3
 ]],
 ["blogs"]=[[
-GET	/blogs/authors		2021-07-28	blogs	blogs/author.readonly	L		locationId limit offset	Get all authors	offset	authors	limit
+GET	/blogs/authors		2021-07-28	blogs	blogs/author.readonly	L		locationId limit offset		Get all authors	offset	authors	limit
 GET	"	1	v3	blogs-v3
-GET	/blogs/categories		2021-07-28	blogs	blogs/category.readonly	L		locationId limit offset	Get all categories	offset	categories	limit
+GET	/blogs/categories		2021-07-28	blogs	blogs/category.readonly	L		locationId limit offset		Get all categories	offset	categories	limit
 GET	"	1	v3	blogs-v3
-POST	/blogs/posts		2021-07-28	blogs	blogs/post.write	L			Create Blog Post
+POST	/blogs/posts		2021-07-28	blogs	blogs/post.write	L			title locationId blogId imageUrl description rawHTML status imageAltText categories author urlSlug publishedAt	Create Blog Post
 POST	"	1	v3	blogs-v3
-GET	/blogs/posts/all		2021-07-28	blogs	blogs/posts.readonly	L		locationId blogId limit offset	Get Blog posts by Blog ID	offset	blogs	limit
+GET	/blogs/posts/all		2021-07-28	blogs	blogs/posts.readonly	L		locationId blogId limit offset		Get Blog posts by Blog ID	offset	blogs	limit
 GET	"	1	v3	blogs-v3
-GET	/blogs/posts/url-slug-exists		2021-07-28	blogs	blogs/check-slug.readonly	L		urlSlug locationId	Check url slug
+GET	/blogs/posts/url-slug-exists		2021-07-28	blogs	blogs/check-slug.readonly	L		urlSlug locationId		Check url slug
 GET	"	1	v3	blogs-v3
-PUT	/blogs/posts/{postId}		2021-07-28	blogs	blogs/post-update.write	L			Update Blog Post
-PUT	"	1	v3	blogs-v3
-GET	/blogs/site/all		2021-07-28	blogs	blogs/list.readonly	L		locationId skip limit	Get Blogs by Location ID	skip	data	limit
+PUT	/blogs/posts/{postId}		2021-07-28	blogs	blogs/post-update.write	L			title locationId blogId imageUrl description rawHTML status imageAltText categories author urlSlug publishedAt	Update Blog Post
+PUT	/blogs/posts/{postId}	1	v3	blogs-v3	blogs/post-update.write	L			title locationId blogId imageUrl description rawHTML status imageAltText categories author urlSlug publishedAt wordCount	Update Blog Post
+GET	/blogs/site/all		2021-07-28	blogs	blogs/list.readonly	L		locationId skip limit		Get Blogs by Location ID	skip	data	limit
 GET	"	1	v3	blogs-v3
 ]],
 ["brand-boards"]=[[
-POST	/brand-boards/		2021-07-28	brand-boards	brand-boards/design-kit.write	L			Create a new brand board
+POST	/brand-boards/		2021-07-28	brand-boards	brand-boards/design-kit.write	L			locationId name	Create a new brand board
 POST	"	1	v3	brand-boards-v3
-GET	/brand-boards/locations/{locationId}/brand-voices	1	v3	brand-boards-v3		L			List Brand Voices	offset	items	limit
-POST	/brand-boards/locations/{locationId}/brand-voices	1	v3	brand-boards-v3		L			Create Brand Voice
-GET	/brand-boards/locations/{locationId}/brand-voices/{brandVoiceId}	1	v3	brand-boards-v3		L			Get Brand Voice
-PATCH	/brand-boards/locations/{locationId}/brand-voices/{brandVoiceId}	1	v3	brand-boards-v3		L			Update Brand Voice
-DELETE	/brand-boards/locations/{locationId}/brand-voices/{brandVoiceId}	1	v3	brand-boards-v3		L			Delete Brand Voice
-POST	/brand-boards/locations/{locationId}/brand-voices/{brandVoiceId}/default	1	v3	brand-boards-v3		L			Set Default Brand Voice
-GET	/brand-boards/{locationId}		2021-07-28	brand-boards	brand-boards/design-kit.readonly	L			Get Brand Boards	offset	brandBoards	limit
+GET	/brand-boards/locations/{locationId}/brand-voices	1	v3	brand-boards-v3		L				List Brand Voices	offset	items	limit
+POST	/brand-boards/locations/{locationId}/brand-voices	1	v3	brand-boards-v3		L			type	Create Brand Voice
+GET	/brand-boards/locations/{locationId}/brand-voices/{brandVoiceId}	1	v3	brand-boards-v3		L				Get Brand Voice
+PATCH	/brand-boards/locations/{locationId}/brand-voices/{brandVoiceId}	1	v3	brand-boards-v3		L				Update Brand Voice
+DELETE	/brand-boards/locations/{locationId}/brand-voices/{brandVoiceId}	1	v3	brand-boards-v3		L				Delete Brand Voice
+POST	/brand-boards/locations/{locationId}/brand-voices/{brandVoiceId}/default	1	v3	brand-boards-v3		L				Set Default Brand Voice
+GET	/brand-boards/{locationId}		2021-07-28	brand-boards	brand-boards/design-kit.readonly	L				Get Brand Boards	offset	brandBoards	limit
 GET	"	1	v3	brand-boards-v3
-GET	/brand-boards/{locationId}/{id}		2021-07-28	brand-boards	brand-boards/design-kit.readonly	L			Get Brand Board
+GET	/brand-boards/{locationId}/{id}		2021-07-28	brand-boards	brand-boards/design-kit.readonly	L				Get Brand Board
 GET	"	1	v3	brand-boards-v3
-PATCH	/brand-boards/{locationId}/{id}		2021-07-28	brand-boards	brand-boards/design-kit.write	L			Update a Brand Board
+PATCH	/brand-boards/{locationId}/{id}		2021-07-28	brand-boards	brand-boards/design-kit.write	L				Update a Brand Board
 PATCH	"	1	v3	brand-boards-v3
-DELETE	/brand-boards/{locationId}/{id}		2021-07-28	brand-boards	brand-boards/design-kit.write	L			Delete a Brand Board
+DELETE	/brand-boards/{locationId}/{id}		2021-07-28	brand-boards	brand-boards/design-kit.write	L				Delete a Brand Board
 DELETE	"	1	v3	brand-boards-v3
 ]],
 ["businesses"]=[[
-GET	/businesses/		2021-07-28	businesses	businesses.readonly	L		locationId	Get Businesses by Location	skip	businesses	limit
+GET	/businesses/		2021-07-28	businesses	businesses.readonly	L		locationId		Get Businesses by Location	skip	businesses	limit
 GET	"	1	v3	businesses-v3
-POST	/businesses/		2021-07-28	businesses	businesses.write	L			Create Business
+POST	/businesses/		2021-07-28	businesses	businesses.write	L			name locationId	Create Business
 POST	"	1	v3	businesses-v3
-GET	/businesses/{businessId}		2021-07-28	businesses	businesses.readonly	L			Get Business
+GET	/businesses/{businessId}		2021-07-28	businesses	businesses.readonly	L				Get Business
 GET	"	1	v3	businesses-v3
-PUT	/businesses/{businessId}		2021-07-28	businesses	businesses.write	L			Update Business
+PUT	/businesses/{businessId}		2021-07-28	businesses	businesses.write	L				Update Business
 PUT	"	1	v3	businesses-v3
-DELETE	/businesses/{businessId}		2021-07-28	businesses	businesses.write	L			Delete Business
+DELETE	/businesses/{businessId}		2021-07-28	businesses	businesses.write	L				Delete Business
 DELETE	"	1	v3	businesses-v3
 ]],
 ["calendars"]=[[
-GET	/calendars/		2021-04-15	calendars	calendars.readonly	L		locationId	Get Calendars		calendars
+GET	/calendars/		2021-04-15	calendars	calendars.readonly	L		locationId		Get Calendars		calendars
 GET	"	1	v3	calendars-v3
-POST	/calendars/		2021-04-15	calendars	calendars.write	L			Create Calendar
+POST	/calendars/		2021-04-15	calendars	calendars.write	L			locationId name	Create Calendar
 POST	"	1	v3	calendars-v3
-GET	/calendars/appointments/{appointmentId}/notes		2021-04-15	calendars	calendars/events.readonly	L		limit offset	Get Notes	offset	notes	limit
+GET	/calendars/appointments/{appointmentId}/notes		2021-04-15	calendars	calendars/events.readonly	L		limit offset		Get Notes	offset	notes	limit
 GET	"	1	v3	calendars-v3
-POST	/calendars/appointments/{appointmentId}/notes		2021-04-15	calendars	calendars/events.write	L			Create Note
+POST	/calendars/appointments/{appointmentId}/notes		2021-04-15	calendars	calendars/events.write	L			body	Create Note
 POST	"	1	v3	calendars-v3
-PUT	/calendars/appointments/{appointmentId}/notes/{noteId}		2021-04-15	calendars	calendars/events.write	L			Update Note
+PUT	/calendars/appointments/{appointmentId}/notes/{noteId}		2021-04-15	calendars	calendars/events.write	L			body	Update Note
 PUT	"	1	v3	calendars-v3
-DELETE	/calendars/appointments/{appointmentId}/notes/{noteId}		2021-04-15	calendars	calendars/events.write	L			Delete Note
+DELETE	/calendars/appointments/{appointmentId}/notes/{noteId}		2021-04-15	calendars	calendars/events.write	L				Delete Note
 DELETE	"	1	v3	calendars-v3
-GET	/calendars/blocked-slots		2021-04-15	calendars	calendars/events.readonly	L		locationId startTime endTime	Get Blocked Slots		events
+GET	/calendars/blocked-slots		2021-04-15	calendars	calendars/events.readonly	L		locationId startTime endTime		Get Blocked Slots		events
 GET	"	1	v3	calendars-v3
-GET	/calendars/events		2021-04-15	calendars	calendars/events.readonly	L		locationId startTime endTime	Get Calendar Events		events
+GET	/calendars/events		2021-04-15	calendars	calendars/events.readonly	L		locationId startTime endTime		Get Calendar Events		events
 GET	"	1	v3	calendars-v3
-POST	/calendars/events/appointments		2021-04-15	calendars	calendars/events.write	L			Create appointment
+POST	/calendars/events/appointments		2021-04-15	calendars	calendars/events.write	L			calendarId locationId contactId startTime	Create appointment
 POST	"	1	v3	calendars-v3
-GET	/calendars/events/appointments/{eventId}		2021-04-15	calendars	calendars/events.readonly	L			Get Appointment
+GET	/calendars/events/appointments/{eventId}		2021-04-15	calendars	calendars/events.readonly	L				Get Appointment
 GET	"	1	v3	calendars-v3
-PUT	/calendars/events/appointments/{eventId}		2021-04-15	calendars	calendars/events.write	L			Update Appointment
+PUT	/calendars/events/appointments/{eventId}		2021-04-15	calendars	calendars/events.write	L				Update Appointment
 PUT	"	1	v3	calendars-v3
-POST	/calendars/events/block-slots		2021-04-15	calendars	calendars/events.write	L			Create Block Slot
+POST	/calendars/events/block-slots		2021-04-15	calendars	calendars/events.write	L			calendarId locationId	Create Block Slot
 POST	"	1	v3	calendars-v3
-PUT	/calendars/events/block-slots/{eventId}		2021-04-15	calendars	calendars/events.write	L			Update Block Slot
+PUT	/calendars/events/block-slots/{eventId}		2021-04-15	calendars	calendars/events.write	L			calendarId locationId	Update Block Slot
 PUT	"	1	v3	calendars-v3
-DELETE	/calendars/events/{eventId}		2021-04-15	calendars	calendars/events.write	L			Delete Event
+DELETE	/calendars/events/{eventId}		2021-04-15	calendars	calendars/events.write	L				Delete Event
 DELETE	"	1	v3	calendars-v3
-GET	/calendars/groups		2021-04-15	calendars	calendars/groups.readonly	L		locationId	Get Groups		groups
+GET	/calendars/groups		2021-04-15	calendars	calendars/groups.readonly	L		locationId		Get Groups		groups
 GET	"	1	v3	calendars-v3
-POST	/calendars/groups		2021-04-15	calendars	calendars/groups.write	L			Create Calendar Group
+POST	/calendars/groups		2021-04-15	calendars	calendars/groups.write	L			locationId name description slug	Create Calendar Group
 POST	"	1	v3	calendars-v3
-POST	/calendars/groups/validate-slug		2021-04-15	calendars	calendars/groups.write	L			Validate group slug
+POST	/calendars/groups/validate-slug		2021-04-15	calendars	calendars/groups.write	L			locationId slug	Validate group slug
 POST	"	1	v3	calendars-v3
-PUT	/calendars/groups/{groupId}		2021-04-15	calendars	calendars/groups.write	L			Update Group
+PUT	/calendars/groups/{groupId}		2021-04-15	calendars	calendars/groups.write	L			name description slug	Update Group
 PUT	"	1	v3	calendars-v3
-DELETE	/calendars/groups/{groupId}		2021-04-15	calendars	calendars/groups.write	L			Delete Group
+DELETE	/calendars/groups/{groupId}		2021-04-15	calendars	calendars/groups.write	L				Delete Group
 DELETE	"	1	v3	calendars-v3
-PUT	/calendars/groups/{groupId}/status		2021-04-15	calendars	calendars/groups.write	L			Disable Group
+PUT	/calendars/groups/{groupId}/status		2021-04-15	calendars	calendars/groups.write	L			isActive	Disable Group
 PUT	"	1	v3	calendars-v3
-GET	/calendars/resources/{resourceType}		2021-04-15	calendars	calendars/resources.readonly	L		locationId limit skip	List Calendar Resources	skip		limit
+GET	/calendars/resources/{resourceType}		2021-04-15	calendars	calendars/resources.readonly	L		locationId limit skip		List Calendar Resources	skip		limit
 GET	"	1	v3	calendars-v3
-POST	/calendars/resources/{resourceType}		2021-04-15	calendars	calendars/resources.write	L			Create Calendar Resource
+POST	/calendars/resources/{resourceType}		2021-04-15	calendars	calendars/resources.write	L			locationId name description quantity outOfService capacity calendarIds	Create Calendar Resource
 POST	"	1	v3	calendars-v3
-GET	/calendars/resources/{resourceType}/{id}		2021-04-15	calendars	calendars/resources.readonly	L			Get Calendar Resource		calendarIds
+GET	/calendars/resources/{resourceType}/{id}		2021-04-15	calendars	calendars/resources.readonly	L				Get Calendar Resource		calendarIds
 GET	"	1	v3	calendars-v3
-PUT	/calendars/resources/{resourceType}/{id}		2021-04-15	calendars	calendars/resources.write	L			Update Calendar Resource
+PUT	/calendars/resources/{resourceType}/{id}		2021-04-15	calendars	calendars/resources.write	L				Update Calendar Resource
 PUT	"	1	v3	calendars-v3
-DELETE	/calendars/resources/{resourceType}/{id}		2021-04-15	calendars	calendars/resources.write	L			Delete Calendar Resource
+DELETE	/calendars/resources/{resourceType}/{id}		2021-04-15	calendars	calendars/resources.write	L				Delete Calendar Resource
 DELETE	"	1	v3	calendars-v3
-POST	/calendars/schedules		2021-04-15	calendars	calendars.write	L			Create user availability schedule
+POST	/calendars/schedules		2021-04-15	calendars	calendars.write	L			timezone locationId name userId	Create user availability schedule
 POST	"	1	v3	calendars-v3
-GET	/calendars/schedules/event-calendar/{calendarId}	1	v3	calendars-v3	calendars.readonly	L			Get event calendar availability schedule
-POST	/calendars/schedules/event-calendar/{calendarId}	1	v3	calendars-v3	calendars.write	L			Create event calendar availability schedule
-PUT	/calendars/schedules/event-calendar/{calendarId}	1	v3	calendars-v3	calendars.write	L			Update event calendar availability schedule
-GET	/calendars/schedules/search		2021-04-15	calendars	calendars.readonly	L		locationId userId	List user availability schedule	skip	schedules	limit
+GET	/calendars/schedules/event-calendar/{calendarId}	1	v3	calendars-v3	calendars.readonly	L				Get event calendar availability schedule
+POST	/calendars/schedules/event-calendar/{calendarId}	1	v3	calendars-v3	calendars.write	L			rules timezone	Create event calendar availability schedule
+PUT	/calendars/schedules/event-calendar/{calendarId}	1	v3	calendars-v3	calendars.write	L				Update event calendar availability schedule
+GET	/calendars/schedules/search		2021-04-15	calendars	calendars.readonly	L		locationId userId		List user availability schedule	skip	schedules	limit
 GET	"	1	v3	calendars-v3
-GET	/calendars/schedules/{id}		2021-04-15	calendars	calendars.readonly	L			Get user availability schedule
+GET	/calendars/schedules/{id}		2021-04-15	calendars	calendars.readonly	L				Get user availability schedule
 GET	"	1	v3	calendars-v3
-PUT	/calendars/schedules/{id}		2021-04-15	calendars	calendars.write	L			Update user availability schedule
+PUT	/calendars/schedules/{id}		2021-04-15	calendars	calendars.write	L				Update user availability schedule
 PUT	"	1	v3	calendars-v3
-DELETE	/calendars/schedules/{id}		2021-04-15	calendars	calendars.write	L			Delete user availability schedule
+DELETE	/calendars/schedules/{id}		2021-04-15	calendars	calendars.write	L				Delete user availability schedule
 DELETE	"	1	v3	calendars-v3
-PUT	/calendars/schedules/{id}/associations/{calendarId}		2021-04-15	calendars	calendars.write	L			Apply user availability schedule to a calendar
+PUT	/calendars/schedules/{id}/associations/{calendarId}		2021-04-15	calendars	calendars.write	L				Apply user availability schedule to a calendar
 PUT	"	1	v3	calendars-v3
-DELETE	/calendars/schedules/{id}/associations/{calendarId}		2021-04-15	calendars	calendars.write	L			Remove user availability schedule from a calendar
+DELETE	/calendars/schedules/{id}/associations/{calendarId}		2021-04-15	calendars	calendars.write	L				Remove user availability schedule from a calendar
 DELETE	"	1	v3	calendars-v3
-GET	/calendars/services/bookings	1	v3	calendars-v3	calendars/events.readonly	L		locationId startTime endTime	Get Service Bookings		bookings
-POST	/calendars/services/bookings	1	v3	calendars-v3	calendars/events.write	L			Create Service Booking
-GET	/calendars/services/bookings/{bookingId}	1	v3	calendars-v3	calendars/events.readonly	L			Get Service Booking by ID		services
-PUT	/calendars/services/bookings/{bookingId}	1	v3	calendars-v3	calendars/events.write	L			Update Service Booking
-DELETE	/calendars/services/bookings/{bookingId}	1	v3	calendars-v3	calendars/events.write	L			Delete Service Booking
-GET	/calendars/services/catalog	1	v3	calendars-v3	calendars.readonly	L		locationId	Get Services		services
-POST	/calendars/services/catalog	1	v3	calendars-v3	calendars.write	L			Create Service
-GET	/calendars/services/catalog/{serviceId}	1	v3	calendars-v3	calendars.readonly	L			Get Service by ID
-PUT	/calendars/services/catalog/{serviceId}	1	v3	calendars-v3	calendars.write	L			Update Service
-DELETE	/calendars/services/catalog/{serviceId}	1	v3	calendars-v3	calendars.write	L			Delete Service
-GET	/calendars/services/locations	1	v3	calendars-v3	calendars.readonly	L		locationId	Get Service Locations		serviceLocations
-POST	/calendars/services/locations	1	v3	calendars-v3	calendars.write	L			Create Service Location
-GET	/calendars/services/locations/{serviceLocationId}	1	v3	calendars-v3	calendars.readonly	L			Get Service Location by ID
-PUT	/calendars/services/locations/{serviceLocationId}	1	v3	calendars-v3	calendars.write	L			Update Service Location
-DELETE	/calendars/services/locations/{serviceLocationId}	1	v3	calendars-v3	calendars.write	L			Delete Service Location
-GET	/calendars/{calendarId}		2021-04-15	calendars	calendars.readonly	L			Get Calendar
+GET	/calendars/services/bookings	1	v3	calendars-v3	calendars/events.readonly	L		locationId startTime endTime		Get Service Bookings		bookings
+POST	/calendars/services/bookings	1	v3	calendars-v3	calendars/events.write	L			locationId contactId startTime endTime timezone services	Create Service Booking
+GET	/calendars/services/bookings/{bookingId}	1	v3	calendars-v3	calendars/events.readonly	L				Get Service Booking by ID		services
+PUT	/calendars/services/bookings/{bookingId}	1	v3	calendars-v3	calendars/events.write	L				Update Service Booking
+DELETE	/calendars/services/bookings/{bookingId}	1	v3	calendars-v3	calendars/events.write	L				Delete Service Booking
+GET	/calendars/services/catalog	1	v3	calendars-v3	calendars.readonly	L		locationId		Get Services		services
+POST	/calendars/services/catalog	1	v3	calendars-v3	calendars.write	L			locationId name slug staff	Create Service
+GET	/calendars/services/catalog/{serviceId}	1	v3	calendars-v3	calendars.readonly	L				Get Service by ID
+PUT	/calendars/services/catalog/{serviceId}	1	v3	calendars-v3	calendars.write	L				Update Service
+DELETE	/calendars/services/catalog/{serviceId}	1	v3	calendars-v3	calendars.write	L				Delete Service
+GET	/calendars/services/locations	1	v3	calendars-v3	calendars.readonly	L		locationId		Get Service Locations		serviceLocations
+POST	/calendars/services/locations	1	v3	calendars-v3	calendars.write	L			locationId name slug	Create Service Location
+GET	/calendars/services/locations/{serviceLocationId}	1	v3	calendars-v3	calendars.readonly	L				Get Service Location by ID
+PUT	/calendars/services/locations/{serviceLocationId}	1	v3	calendars-v3	calendars.write	L				Update Service Location
+DELETE	/calendars/services/locations/{serviceLocationId}	1	v3	calendars-v3	calendars.write	L				Delete Service Location
+GET	/calendars/{calendarId}		2021-04-15	calendars	calendars.readonly	L				Get Calendar
 GET	"	1	v3	calendars-v3
-PUT	/calendars/{calendarId}		2021-04-15	calendars	calendars.write	L			Update Calendar
+PUT	/calendars/{calendarId}		2021-04-15	calendars	calendars.write	L				Update Calendar
 PUT	"	1	v3	calendars-v3
-DELETE	/calendars/{calendarId}		2021-04-15	calendars	calendars.write	L			Delete Calendar
+DELETE	/calendars/{calendarId}		2021-04-15	calendars	calendars.write	L				Delete Calendar
 DELETE	"	1	v3	calendars-v3
-GET	/calendars/{calendarId}/free-slots		2021-04-15	calendars	calendars.readonly	L		startDate endDate	Get Free Slots
+GET	/calendars/{calendarId}/free-slots		2021-04-15	calendars	calendars.readonly	L		startDate endDate		Get Free Slots
 GET	"	1	v3	calendars-v3
-GET	/calendars/{calendarId}/notifications		2021-04-15	calendars	calendars/events.readonly	L			Get notifications	skip		limit
+GET	/calendars/{calendarId}/notifications		2021-04-15	calendars	calendars/events.readonly	L				Get notifications	skip		limit
 GET	"	1	v3	calendars-v3
-POST	/calendars/{calendarId}/notifications		2021-04-15	calendars	calendars/events.write	L			Create notification
+POST	/calendars/{calendarId}/notifications		2021-04-15	calendars	calendars/events.write	L				Create notification
 POST	"	1	v3	calendars-v3
-GET	/calendars/{calendarId}/notifications/{notificationId}		2021-04-15	calendars	calendars/events.readonly	L			Get notification
+GET	/calendars/{calendarId}/notifications/{notificationId}		2021-04-15	calendars	calendars/events.readonly	L				Get notification
 GET	"	1	v3	calendars-v3
-PUT	/calendars/{calendarId}/notifications/{notificationId}		2021-04-15	calendars	calendars/events.write	L			Update notification
+PUT	/calendars/{calendarId}/notifications/{notificationId}		2021-04-15	calendars	calendars/events.write	L				Update notification
 PUT	"	1	v3	calendars-v3
-DELETE	/calendars/{calendarId}/notifications/{notificationId}		2021-04-15	calendars	calendars/events.write	L			Delete Notification
+DELETE	/calendars/{calendarId}/notifications/{notificationId}		2021-04-15	calendars	calendars/events.write	L				Delete Notification
 DELETE	"	1	v3	calendars-v3
 ]],
 ["campaigns"]=[[
-GET	/campaigns/		2021-07-28	campaigns	campaigns.readonly	L		locationId	Get Campaigns		campaigns
+GET	/campaigns/		2021-07-28	campaigns	campaigns.readonly	L		locationId		Get Campaigns		campaigns
 GET	"	1	v3	campaigns-v3
 ]],
 ["chat-widget"]=[[
-POST	/chat-widget/	1	v3	chat-widget-v3	chat-widget.write	L			Create Chat Widget
-POST	/chat-widget/clone	1	v3	chat-widget-v3	chat-widget.write	L			Clone Chat Widget
-GET	/chat-widget/data/{locationId}/{id}	1	v3	chat-widget-v3	chat-widget.readonly	L			Get Chat Widget
-PUT	/chat-widget/data/{locationId}/{id}	1	v3	chat-widget-v3	chat-widget.write	L			Update Chat Widget
-PATCH	/chat-widget/data/{locationId}/{id}	1	v3	chat-widget-v3	chat-widget.write	L			Patch Chat Widget
-GET	/chat-widget/list	1	v3	chat-widget-v3	chat-widget.readonly	L		locationId offset limit	List Chat Widgets	offset		limit
-GET	/chat-widget/public/config/{id}	1	v3	chat-widget-v3					Get Widget Config
-DELETE	/chat-widget/{locationId}/{id}	1	v3	chat-widget-v3	chat-widget.write	L			Delete Chat Widget
+POST	/chat-widget/	1	v3	chat-widget-v3	chat-widget.write	L			version chatType name locationId	Create Chat Widget
+POST	/chat-widget/clone	1	v3	chat-widget-v3	chat-widget.write	L			locationId chatWidgetId	Clone Chat Widget
+GET	/chat-widget/data/{locationId}/{id}	1	v3	chat-widget-v3	chat-widget.readonly	L				Get Chat Widget
+PUT	/chat-widget/data/{locationId}/{id}	1	v3	chat-widget-v3	chat-widget.write	L				Update Chat Widget
+PATCH	/chat-widget/data/{locationId}/{id}	1	v3	chat-widget-v3	chat-widget.write	L				Patch Chat Widget
+GET	/chat-widget/list	1	v3	chat-widget-v3	chat-widget.readonly	L		locationId offset limit		List Chat Widgets	offset		limit
+GET	/chat-widget/public/config/{id}	1	v3	chat-widget-v3						Get Widget Config
+DELETE	/chat-widget/{locationId}/{id}	1	v3	chat-widget-v3	chat-widget.write	L				Delete Chat Widget
 ]],
 ["companies"]=[[
-GET	/companies/{companyId}		2021-07-28	companies	companies.readonly	C			Get Company
+GET	/companies/{companyId}		2021-07-28	companies	companies.readonly	C				Get Company
 GET	"	1	v3	companies-v3
 ]],
 ["contacts"]=[[
-GET	/contacts/		2021-07-28	contacts	contacts.readonly	L		locationId	Get Contacts	meta	contacts	limit
-POST	/contacts/		2021-07-28	contacts	contacts.write	L			Create Contact
+GET	/contacts/		2021-07-28	contacts	contacts.readonly	L		locationId		Get Contacts	meta	contacts	limit
+POST	/contacts/		2021-07-28	contacts	contacts.write	L			locationId	Create Contact
 POST	"	1	v3	contacts-v3
-POST	/contacts/bulk/business		2021-07-28	contacts					Add/Remove Contacts From Business
+POST	/contacts/bulk/business		2021-07-28	contacts					locationId ids businessId	Add/Remove Contacts From Business
 POST	"	1	v3	contacts-v3
-POST	/contacts/bulk/tags/update/{type}		2021-07-28	contacts					Update Contacts Tags
+POST	/contacts/bulk/tags/update/{type}		2021-07-28	contacts					contacts tags locationId	Update Contacts Tags
 POST	"	1	v3	contacts-v3
-GET	/contacts/business/{businessId}		2021-07-28	contacts	contacts.readonly	L		locationId	Get Contacts By BusinessId	skip	contacts	limit
+GET	/contacts/business/{businessId}		2021-07-28	contacts	contacts.readonly	L		locationId		Get Contacts By BusinessId	skip	contacts	limit
 GET	"	1	v3	contacts-v3
-POST	/contacts/search		2021-07-28	contacts	contacts.readonly	L			Search Contacts	page	contacts	pageLimit			1
+POST	/contacts/search		2021-07-28	contacts	contacts.readonly	L				Search Contacts	page	contacts	pageLimit			1
 POST	"	1	v3	contacts-v3
-GET	/contacts/search/duplicate		2021-07-28	contacts	contacts.readonly	L		locationId	Get Duplicate Contact
+GET	/contacts/search/duplicate		2021-07-28	contacts	contacts.readonly	L		locationId		Get Duplicate Contact
 GET	"	1	v3	contacts-v3
-POST	/contacts/upsert		2021-07-28	contacts	contacts.write	L			Upsert Contact
+POST	/contacts/upsert		2021-07-28	contacts	contacts.write	L			locationId	Upsert Contact
 POST	"	1	v3	contacts-v3
-GET	/contacts/{contactId}		2021-07-28	contacts	contacts.readonly	L			Get Contact
+GET	/contacts/{contactId}		2021-07-28	contacts	contacts.readonly	L				Get Contact
 GET	"	1	v3	contacts-v3
-PUT	/contacts/{contactId}		2021-07-28	contacts	contacts.write	L			Update Contact
+PUT	/contacts/{contactId}		2021-07-28	contacts	contacts.write	L				Update Contact
 PUT	"	1	v3	contacts-v3
-DELETE	/contacts/{contactId}		2021-07-28	contacts	contacts.write	L			Delete Contact
+DELETE	/contacts/{contactId}		2021-07-28	contacts	contacts.write	L				Delete Contact
 DELETE	"	1	v3	contacts-v3
-GET	/contacts/{contactId}/appointments		2021-07-28	contacts	contacts.readonly	L			Get Appointments for Contact		events
+GET	/contacts/{contactId}/appointments		2021-07-28	contacts	contacts.readonly	L				Get Appointments for Contact		events
 GET	"	1	v3	contacts-v3
-DELETE	/contacts/{contactId}/campaigns/remove-all	1	v3	contacts-v3	contacts.write	L			Remove Contact From Every Campaign
-DELETE	/contacts/{contactId}/campaigns/removeAll		2021-07-28	contacts	contacts.write	L			Remove Contact From Every Campaign
-POST	/contacts/{contactId}/campaigns/{campaignId}		2021-07-28	contacts	contacts.write	L			Add Contact to Campaign
+DELETE	/contacts/{contactId}/campaigns/remove-all	1	v3	contacts-v3	contacts.write	L				Remove Contact From Every Campaign
+DELETE	/contacts/{contactId}/campaigns/removeAll		2021-07-28	contacts	contacts.write	L				Remove Contact From Every Campaign
+POST	/contacts/{contactId}/campaigns/{campaignId}		2021-07-28	contacts	contacts.write	L				Add Contact to Campaign
 POST	"	1	v3	contacts-v3
-DELETE	/contacts/{contactId}/campaigns/{campaignId}		2021-07-28	contacts	contacts.write	L			Remove Contact From Campaign
+DELETE	/contacts/{contactId}/campaigns/{campaignId}		2021-07-28	contacts	contacts.write	L				Remove Contact From Campaign
 DELETE	"	1	v3	contacts-v3
-POST	/contacts/{contactId}/followers		2021-07-28	contacts	contacts.write	L			Add Followers
+POST	/contacts/{contactId}/followers		2021-07-28	contacts	contacts.write	L			followers	Add Followers
 POST	"	1	v3	contacts-v3
-DELETE	/contacts/{contactId}/followers		2021-07-28	contacts	contacts.write	L			Remove Followers
+DELETE	/contacts/{contactId}/followers		2021-07-28	contacts	contacts.write	L			followers	Remove Followers
 DELETE	"	1	v3	contacts-v3
-GET	/contacts/{contactId}/notes		2021-07-28	contacts	contacts.readonly	L			Get All Notes		notes
+GET	/contacts/{contactId}/notes		2021-07-28	contacts	contacts.readonly	L				Get All Notes		notes
 GET	"	1	v3	contacts-v3
-POST	/contacts/{contactId}/notes		2021-07-28	contacts	contacts.write	L			Create Note
+POST	/contacts/{contactId}/notes		2021-07-28	contacts	contacts.write	L			body	Create Note
 POST	"	1	v3	contacts-v3
-GET	/contacts/{contactId}/notes/{id}		2021-07-28	contacts	contacts.readonly	L			Get Note
+GET	/contacts/{contactId}/notes/{id}		2021-07-28	contacts	contacts.readonly	L				Get Note
 GET	"	1	v3	contacts-v3
-PUT	/contacts/{contactId}/notes/{id}		2021-07-28	contacts	contacts.write	L			Update Note
+PUT	/contacts/{contactId}/notes/{id}		2021-07-28	contacts	contacts.write	L				Update Note
 PUT	"	1	v3	contacts-v3
-DELETE	/contacts/{contactId}/notes/{id}		2021-07-28	contacts	contacts.write	L			Delete Note
+DELETE	/contacts/{contactId}/notes/{id}		2021-07-28	contacts	contacts.write	L				Delete Note
 DELETE	"	1	v3	contacts-v3
-POST	/contacts/{contactId}/tags		2021-07-28	contacts	contacts.write	L			Add Tags
+POST	/contacts/{contactId}/tags		2021-07-28	contacts	contacts.write	L			tags	Add Tags
 POST	"	1	v3	contacts-v3
-DELETE	/contacts/{contactId}/tags		2021-07-28	contacts	contacts.write	L			Remove Tags
+DELETE	/contacts/{contactId}/tags		2021-07-28	contacts	contacts.write	L			tags	Remove Tags
 DELETE	"	1	v3	contacts-v3
-GET	/contacts/{contactId}/tasks		2021-07-28	contacts	contacts.readonly	L			Get all Tasks		tasks
+GET	/contacts/{contactId}/tasks		2021-07-28	contacts	contacts.readonly	L				Get all Tasks		tasks
 GET	"	1	v3	contacts-v3
-POST	/contacts/{contactId}/tasks		2021-07-28	contacts	contacts.write	L			Create Task
+POST	/contacts/{contactId}/tasks		2021-07-28	contacts	contacts.write	L			title dueDate completed	Create Task
 POST	"	1	v3	contacts-v3
-GET	/contacts/{contactId}/tasks/{taskId}		2021-07-28	contacts	contacts.readonly	L			Get Task
+GET	/contacts/{contactId}/tasks/{taskId}		2021-07-28	contacts	contacts.readonly	L				Get Task
 GET	"	1	v3	contacts-v3
-PUT	/contacts/{contactId}/tasks/{taskId}		2021-07-28	contacts	contacts.write	L			Update Task
+PUT	/contacts/{contactId}/tasks/{taskId}		2021-07-28	contacts	contacts.write	L				Update Task
 PUT	"	1	v3	contacts-v3
-DELETE	/contacts/{contactId}/tasks/{taskId}		2021-07-28	contacts	contacts.write	L			Delete Task
+DELETE	/contacts/{contactId}/tasks/{taskId}		2021-07-28	contacts	contacts.write	L				Delete Task
 DELETE	"	1	v3	contacts-v3
-PUT	/contacts/{contactId}/tasks/{taskId}/completed		2021-07-28	contacts	contacts.write	L			Update Task Completed
+PUT	/contacts/{contactId}/tasks/{taskId}/completed		2021-07-28	contacts	contacts.write	L			completed	Update Task Completed
 PUT	"	1	v3	contacts-v3
-POST	/contacts/{contactId}/workflow/{workflowId}		2021-07-28	contacts	contacts.write	L			Add Contact to Workflow
+POST	/contacts/{contactId}/workflow/{workflowId}		2021-07-28	contacts	contacts.write	L				Add Contact to Workflow
 POST	"	1	v3	contacts-v3
-DELETE	/contacts/{contactId}/workflow/{workflowId}		2021-07-28	contacts	contacts.write	L			Delete Contact from Workflow
+DELETE	/contacts/{contactId}/workflow/{workflowId}		2021-07-28	contacts	contacts.write	L				Delete Contact from Workflow
 DELETE	"	1	v3	contacts-v3
 ]],
 ["conversation-ai"]=[[
-POST	/conversation-ai/agents		2021-04-15	conversation-ai	conversation-ai.write	L			Create an Agent
+POST	/conversation-ai/agents		2021-04-15	conversation-ai	conversation-ai.write	L			name personality goal instructions	Create an Agent
 POST	"	1	v3	conversation-ai-v3
-GET	/conversation-ai/agents/search		2021-04-15	conversation-ai	conversation-ai.readonly	L			Search Agents	after	agents	limit	startAfter
+GET	/conversation-ai/agents/search		2021-04-15	conversation-ai	conversation-ai.readonly	L				Search Agents	after	agents	limit	startAfter
 GET	"	1	v3	conversation-ai-v3
-GET	/conversation-ai/agents/{agentId}		2021-04-15	conversation-ai	conversation-ai.readonly	L			Get Agent
+GET	/conversation-ai/agents/{agentId}		2021-04-15	conversation-ai	conversation-ai.readonly	L				Get Agent
 GET	"	1	v3	conversation-ai-v3
-PUT	/conversation-ai/agents/{agentId}		2021-04-15	conversation-ai	conversation-ai.write	L			Update Agent
+PUT	/conversation-ai/agents/{agentId}		2021-04-15	conversation-ai	conversation-ai.write	L			autoPilotMaxMessages	Update Agent
 PUT	"	1	v3	conversation-ai-v3
-DELETE	/conversation-ai/agents/{agentId}		2021-04-15	conversation-ai	conversation-ai.write	L			Delete Agent
+DELETE	/conversation-ai/agents/{agentId}		2021-04-15	conversation-ai	conversation-ai.write	L				Delete Agent
 DELETE	"	1	v3	conversation-ai-v3
-POST	/conversation-ai/agents/{agentId}/actions		2021-04-15	conversation-ai	conversation-ai.write	L			Attach Action to Agent
+POST	/conversation-ai/agents/{agentId}/actions		2021-04-15	conversation-ai	conversation-ai.write	L			type name details	Attach Action to Agent
 POST	"	1	v3	conversation-ai-v3
-GET	/conversation-ai/agents/{agentId}/actions/list		2021-04-15	conversation-ai	conversation-ai.readonly	L			List Actions for an Agent		data
+GET	/conversation-ai/agents/{agentId}/actions/list		2021-04-15	conversation-ai	conversation-ai.readonly	L				List Actions for an Agent		data
 GET	"	1	v3	conversation-ai-v3
-GET	/conversation-ai/agents/{agentId}/actions/{actionId}		2021-04-15	conversation-ai	conversation-ai.readonly	L			Get Action by ID
+GET	/conversation-ai/agents/{agentId}/actions/{actionId}		2021-04-15	conversation-ai	conversation-ai.readonly	L				Get Action by ID
 GET	"	1	v3	conversation-ai-v3
-PUT	/conversation-ai/agents/{agentId}/actions/{actionId}		2021-04-15	conversation-ai	conversation-ai.write	L			Update Action
+PUT	/conversation-ai/agents/{agentId}/actions/{actionId}		2021-04-15	conversation-ai	conversation-ai.write	L			type name details	Update Action
 PUT	"	1	v3	conversation-ai-v3
-DELETE	/conversation-ai/agents/{agentId}/actions/{actionId}		2021-04-15	conversation-ai	conversation-ai.write	L			Remove Action from Agent
+DELETE	/conversation-ai/agents/{agentId}/actions/{actionId}		2021-04-15	conversation-ai	conversation-ai.write	L				Remove Action from Agent
 DELETE	"	1	v3	conversation-ai-v3
-PATCH	/conversation-ai/agents/{agentId}/followup-settings		2021-04-15	conversation-ai	conversation-ai.write	L			Update Followup Settings
+PATCH	/conversation-ai/agents/{agentId}/followup-settings		2021-04-15	conversation-ai	conversation-ai.write	L			actionIds followupSettings	Update Followup Settings
 PATCH	"	1	v3	conversation-ai-v3
-GET	/conversation-ai/generations		2021-04-15	conversation-ai	conversation-ai.readonly	L		messageId source	Get the generation details
+GET	/conversation-ai/generations		2021-04-15	conversation-ai	conversation-ai.readonly	L		messageId source		Get the generation details
 GET	"	1	v3	conversation-ai-v3
 ]],
 ["conversations"]=[[
-POST	/conversations/		2021-04-15	conversations	conversations.write	L			Create Conversation
+POST	/conversations/		2021-04-15	conversations	conversations.write	L			locationId contactId	Create Conversation
 POST	"	1	v3	conversations-v3
-GET	/conversations/locations/{locationId}/messages/{messageId}/transcription		2021-04-15	conversations	conversations/message.readonly	L			Get transcription by Message ID
+GET	/conversations/locations/{locationId}/messages/{messageId}/transcription		2021-04-15	conversations	conversations/message.readonly	L				Get transcription by Message ID
 GET	"	1	v3	conversations-v3
-GET	/conversations/locations/{locationId}/messages/{messageId}/transcription/download		2021-04-15	conversations	conversations/message.readonly	L			Download transcription by Message ID
+GET	/conversations/locations/{locationId}/messages/{messageId}/transcription/download		2021-04-15	conversations	conversations/message.readonly	L				Download transcription by Message ID
 GET	"	1	v3	conversations-v3
-POST	/conversations/messages		2021-04-15	conversations	conversations/message.write	L			Send a new message
+POST	/conversations/messages		2021-04-15	conversations	conversations/message.write	L			type subType contactId status	Send a new message
 POST	"	1	v3	conversations-v3
-DELETE	/conversations/messages/email/{emailMessageId}/schedule			conversations	conversations/message.write	L			Cancel a scheduled email message.
+DELETE	/conversations/messages/email/{emailMessageId}/schedule			conversations	conversations/message.write	L				Cancel a scheduled email message.
 DELETE	"	1		conversations-v3
-GET	/conversations/messages/email/{id}			conversations	conversations/message.readonly	L			Get email by Id
+GET	/conversations/messages/email/{id}			conversations	conversations/message.readonly	L				Get email by Id
 GET	"	1		conversations-v3
-PUT	/conversations/messages/email/{id}/status	1	v3	conversations-v3	conversations/message.write	L			Update email message status
-GET	/conversations/messages/export		2021-04-15	conversations	conversations/message.readonly	L		locationId	Export messages by location ID	cursor	messages	limit	cursor	nextCursor
+PUT	/conversations/messages/email/{id}/status	1	v3	conversations-v3	conversations/message.write	L			status	Update email message status
+GET	/conversations/messages/export		2021-04-15	conversations	conversations/message.readonly	L		locationId		Export messages by location ID	cursor	messages	limit	cursor	nextCursor
 GET	"	1	v3	conversations-v3
-POST	/conversations/messages/inbound		2021-04-15	conversations	conversations/message.write	L			Add an inbound message
+POST	/conversations/messages/inbound		2021-04-15	conversations	conversations/message.write	L			type conversationId contactId conversationProviderId	Add an inbound message
 POST	"	1	v3	conversations-v3
-POST	/conversations/messages/outbound		2021-04-15	conversations	conversations/message.write	L			Add an external outbound call
+POST	/conversations/messages/outbound		2021-04-15	conversations	conversations/message.write	L			type conversationId conversationProviderId	Add an external outbound call
 POST	"	1	v3	conversations-v3
-POST	/conversations/messages/review-reply		2021-04-15	conversations	conversations/message.write	L			Send a review reply to Google My Business
+POST	/conversations/messages/review-reply		2021-04-15	conversations	conversations/message.write	L			conversationId locationId message	Send a review reply to Google My Business
 POST	"	1	v3	conversations-v3
-POST	/conversations/messages/upload		2021-04-15	conversations	conversations/message.write	L			Upload file attachments
+POST	/conversations/messages/upload		2021-04-15	conversations	conversations/message.write	L				Upload file attachments
 POST	"	1	v3	conversations-v3
-POST	/conversations/messages/upload/complete		2021-04-15	conversations	conversations/message.write	L			Complete file upload
+POST	/conversations/messages/upload/complete		2021-04-15	conversations	conversations/message.write	L			uploadId filePath locationId conversationId filename	Complete file upload
 POST	"	1	v3	conversations-v3
-POST	/conversations/messages/upload/initiate		2021-04-15	conversations	conversations/message.write	L			Initiate file upload to GCS
+POST	/conversations/messages/upload/initiate		2021-04-15	conversations	conversations/message.write	L			locationId conversationId filename contentType channel	Initiate file upload to GCS
 POST	"	1	v3	conversations-v3
-GET	/conversations/messages/{id}		2021-04-15	conversations	conversations/message.readonly	L			Get message by message id		attachments
+GET	/conversations/messages/{id}		2021-04-15	conversations	conversations/message.readonly	L				Get message by message id		attachments
 GET	"	1	v3	conversations-v3
-PUT	/conversations/messages/{messageId}/attachments		2021-04-15	conversations	conversations/message.write	L			Add message attachments
+PUT	/conversations/messages/{messageId}/attachments		2021-04-15	conversations	conversations/message.write	L			attachments	Add message attachments
 PUT	"	1	v3	conversations-v3
-GET	/conversations/messages/{messageId}/locations/{locationId}/recording		2021-04-15	conversations	conversations/message.readonly	L			Get Recording by Message ID
+GET	/conversations/messages/{messageId}/locations/{locationId}/recording		2021-04-15	conversations	conversations/message.readonly	L				Get Recording by Message ID
 GET	"	1	v3	conversations-v3
-DELETE	/conversations/messages/{messageId}/schedule		2021-04-15	conversations	conversations/message.write	L			Cancel a scheduled message.
+DELETE	/conversations/messages/{messageId}/schedule		2021-04-15	conversations	conversations/message.write	L				Cancel a scheduled message.
 DELETE	"	1	v3	conversations-v3
-PUT	/conversations/messages/{messageId}/status		2021-04-15	conversations	conversations/message.write	L			Update message status
+PUT	/conversations/messages/{messageId}/status		2021-04-15	conversations	conversations/message.write	L			status	Update message status
 PUT	"	1	v3	conversations-v3
-GET	/conversations/preferences/custom-subtypes		2021-04-15	conversations				locationId	Get All Custom Subtypes
-POST	/conversations/preferences/custom-subtypes		2021-04-15	conversations				locationId	Create Custom Subtype
-PUT	/conversations/preferences/custom-subtypes/{id}		2021-04-15	conversations				locationId	Update Custom Subtype
-GET	/conversations/preferences/unsubscriptions/status		2021-04-15	conversations				locationId contactId	Get Contact Unsubscription Status
-POST	/conversations/preferences/unsubscriptions/user-change		2021-04-15	conversations					User Subscription Change
-POST	/conversations/providers/live-chat/typing		2021-04-15	conversations	conversations/livechat.write	L			Agent/Ai-Bot is typing a message indicator for live chat
+GET	/conversations/preferences/custom-subtypes		2021-04-15	conversations				locationId		Get All Custom Subtypes
+POST	/conversations/preferences/custom-subtypes		2021-04-15	conversations				locationId	name channel language	Create Custom Subtype
+PUT	/conversations/preferences/custom-subtypes/{id}		2021-04-15	conversations				locationId		Update Custom Subtype
+GET	/conversations/preferences/unsubscriptions/status		2021-04-15	conversations				locationId contactId		Get Contact Unsubscription Status
+POST	/conversations/preferences/unsubscriptions/user-change		2021-04-15	conversations					locationId contactId email subscription_action	User Subscription Change
+POST	/conversations/providers/live-chat/typing		2021-04-15	conversations	conversations/livechat.write	L			locationId isTyping visitorId conversationId	Agent/Ai-Bot is typing a message indicator for live chat
 POST	"	1	v3	conversations-v3
-GET	/conversations/search		2021-04-15	conversations	conversations.readonly	L		locationId	Search Conversations	after	conversations	limit	startAfterDate
+GET	/conversations/search		2021-04-15	conversations	conversations.readonly	L		locationId		Search Conversations	after	conversations	limit	startAfterDate
 GET	"	1	v3	conversations-v3
-GET	/conversations/{conversationId}		2021-04-15	conversations	conversations.readonly	L			Get Conversation
+GET	/conversations/{conversationId}		2021-04-15	conversations	conversations.readonly	L				Get Conversation
 GET	"	1	v3	conversations-v3
-PUT	/conversations/{conversationId}		2021-04-15	conversations	conversations.write	L			Update Conversation
+PUT	/conversations/{conversationId}		2021-04-15	conversations	conversations.write	L			locationId	Update Conversation
 PUT	"	1	v3	conversations-v3
-DELETE	/conversations/{conversationId}		2021-04-15	conversations	conversations.write	L			Delete Conversation
+DELETE	/conversations/{conversationId}		2021-04-15	conversations	conversations.write	L				Delete Conversation
 DELETE	"	1	v3	conversations-v3
-GET	/conversations/{conversationId}/messages		2021-04-15	conversations	conversations/message.readonly	L			Get messages by conversation id	after	messages	limit	lastMessageId
+GET	/conversations/{conversationId}/messages		2021-04-15	conversations	conversations/message.readonly	L				Get messages by conversation id	after	messages	limit	lastMessageId
 GET	"	1	v3	conversations-v3
 ]],
 ["courses"]=[[
-POST	/courses/courses-exporter/public/import		2021-07-28	courses		L			Import Courses
+POST	/courses/courses-exporter/public/import		2021-07-28	courses		L			locationId products	Import Courses
 POST	"	1	v3	courses-v3
 ]],
 ["custom-fields"]=[[
-POST	/custom-fields/		2021-07-28	custom-fields	locations/customFields.write	L			Create Custom Field
+POST	/custom-fields/		2021-07-28	custom-fields	locations/customFields.write	L			locationId showInForms dataType fieldKey objectKey parentId	Create Custom Field
 POST	"	1	v3	custom-fields-v3
-POST	/custom-fields/folder		2021-07-28	custom-fields	locations/customFields.write	L			Create Custom Field Folder
+POST	/custom-fields/folder		2021-07-28	custom-fields	locations/customFields.write	L			objectKey name locationId	Create Custom Field Folder
 POST	"	1	v3	custom-fields-v3
-PUT	/custom-fields/folder/{id}		2021-07-28	custom-fields	locations/customFields.write	L			Update Custom Field Folder Name
+PUT	/custom-fields/folder/{id}		2021-07-28	custom-fields	locations/customFields.write	L			name locationId	Update Custom Field Folder Name
 PUT	"	1	v3	custom-fields-v3
-DELETE	/custom-fields/folder/{id}		2021-07-28	custom-fields	locations/customFields.write	L		locationId	Delete Custom Field Folder
+DELETE	/custom-fields/folder/{id}		2021-07-28	custom-fields	locations/customFields.write	L		locationId		Delete Custom Field Folder
 DELETE	"	1	v3	custom-fields-v3
-GET	/custom-fields/object-key/{objectKey}		2021-07-28	custom-fields	locations/customFields.readonly	L		locationId	Get Custom Fields By Object Key
+GET	/custom-fields/object-key/{objectKey}		2021-07-28	custom-fields	locations/customFields.readonly	L		locationId		Get Custom Fields By Object Key
 GET	"	1	v3	custom-fields-v3
-GET	/custom-fields/{id}		2021-07-28	custom-fields	locations/customFields.readonly	L			Get Custom Field / Folder By Id
+GET	/custom-fields/{id}		2021-07-28	custom-fields	locations/customFields.readonly	L				Get Custom Field / Folder By Id
 GET	"	1	v3	custom-fields-v3
-PUT	/custom-fields/{id}		2021-07-28	custom-fields	locations/customFields.write	L			Update Custom Field By Id
+PUT	/custom-fields/{id}		2021-07-28	custom-fields	locations/customFields.write	L			locationId showInForms	Update Custom Field By Id
 PUT	"	1	v3	custom-fields-v3
-DELETE	/custom-fields/{id}		2021-07-28	custom-fields	locations/customFields.write	L			Delete Custom Field By Id
+DELETE	/custom-fields/{id}		2021-07-28	custom-fields	locations/customFields.write	L				Delete Custom Field By Id
 DELETE	"	1	v3	custom-fields-v3
 ]],
 ["custom-menus"]=[[
-GET	/custom-menus/		2021-07-28	custom-menus	custom-menu-link.readonly	C			Get Custom Menu Links	skip	customMenus	limit
+GET	/custom-menus/		2021-07-28	custom-menus	custom-menu-link.readonly	C				Get Custom Menu Links	skip	customMenus	limit
 GET	"	1	v3	custom-menus-v3
-POST	/custom-menus/		2021-07-28	custom-menus	custom-menu-link.write	C			Create Custom Menu Link
+POST	/custom-menus/		2021-07-28	custom-menus	custom-menu-link.write	C			title url icon showOnCompany showOnLocation showToAllLocations openMode locations userRole	Create Custom Menu Link
 POST	"	1	v3	custom-menus-v3
-GET	/custom-menus/{customMenuId}		2021-07-28	custom-menus	custom-menu-link.readonly	C			Get Custom Menu Link
+GET	/custom-menus/{customMenuId}		2021-07-28	custom-menus	custom-menu-link.readonly	C				Get Custom Menu Link
 GET	"	1	v3	custom-menus-v3
-PUT	/custom-menus/{customMenuId}		2021-07-28	custom-menus	custom-menu-link.write	C			Update Custom Menu Link
+PUT	/custom-menus/{customMenuId}		2021-07-28	custom-menus	custom-menu-link.write	C				Update Custom Menu Link
 PUT	"	1	v3	custom-menus-v3
-DELETE	/custom-menus/{customMenuId}		2021-07-28	custom-menus	custom-menu-link.write	C			Delete Custom Menu Link
+DELETE	/custom-menus/{customMenuId}		2021-07-28	custom-menus	custom-menu-link.write	C				Delete Custom Menu Link
 DELETE	"	1	v3	custom-menus-v3
 ]],
 ["email"]=[[
-POST	/email/verify		2021-07-28	email-isv	lc-email.readonly	L		locationId	Email Verification
+POST	/email/verify		2021-07-28	email-isv	lc-email.readonly	L		locationId	type verify	Email Verification
 POST	"	1	v3	email-isv-v3
 ]],
 ["emails"]=[[
-GET	/emails/builder		2021-07-28	emails	emails/builder.readonly	L		locationId	Fetch email templates	offset		limit
-POST	/emails/builder		2021-07-28	emails	emails/builder.write	L			Create a new template
-POST	/emails/builder/data		2021-07-28	emails	emails/builder.write	L			Update a template
-DELETE	/emails/builder/{locationId}/{templateId}		2021-07-28	emails		L			Delete a template
-GET	/emails/locations/{locationId}/campaigns/bulk-actions	1	v3	emails-v3	emails/campaigns.readonly	L			List Bulk Action Campaigns	offset	campaigns	limit
-GET	/emails/locations/{locationId}/campaigns/bulk-actions/{campaignId}	1	v3	emails-v3	emails/campaigns.readonly	L			Get Bulk Action Campaign by ID
-GET	/emails/locations/{locationId}/campaigns/emails	1	v3	emails-v3	emails/campaigns.readonly	L			List Email Campaigns	offset	campaigns	limit
-POST	/emails/locations/{locationId}/campaigns/emails	1	v3	emails-v3	emails/campaigns.write	L			Create Email Campaign
-GET	/emails/locations/{locationId}/campaigns/emails/{campaignId}	1	v3	emails-v3	emails/campaigns.readonly	L			Get Email Campaign by ID		variations
-PATCH	/emails/locations/{locationId}/campaigns/emails/{campaignId}	1	v3	emails-v3	emails/campaigns.write	L			Update Email Campaign
-DELETE	/emails/locations/{locationId}/campaigns/emails/{campaignId}	1	v3	emails-v3	emails/campaigns.write	L			Delete Campaign
-POST	/emails/locations/{locationId}/campaigns/emails/{campaignId}/schedule	1	v3	emails-v3	emails/campaigns.write	L			Schedule Campaign
-GET	/emails/locations/{locationId}/campaigns/stats/{source}/{sourceId}	1	v3	emails-v3	emails/stats.readonly	L			Get Campaign Statistics
-GET	/emails/locations/{locationId}/campaigns/workflows	1	v3	emails-v3	emails/campaigns.readonly	L			List Workflow Campaigns	offset	campaigns	limit
-GET	/emails/locations/{locationId}/campaigns/workflows/{campaignId}	1	v3	emails-v3	emails/campaigns.readonly	L			Get Workflow Campaign by ID		subSources
-GET	/emails/locations/{locationId}/templates	1	v3	emails-v3	emails/templates.readonly	L			List templates	offset	items	limit
-POST	/emails/locations/{locationId}/templates	1	v3	emails-v3	emails/templates.write	L			Create an email template
-POST	/emails/locations/{locationId}/templates/folders	1	v3	emails-v3	emails/templates.write	L			Create a template folder
-POST	/emails/locations/{locationId}/templates/import	1	v3	emails-v3	emails/templates.write	L			Import an email template
-GET	/emails/locations/{locationId}/templates/{templateId}	1	v3	emails-v3	emails/templates.readonly	L			Get Email Template by ID
-PATCH	/emails/locations/{locationId}/templates/{templateId}	1	v3	emails-v3	emails/templates.write	L			Update an email template
-DELETE	/emails/locations/{locationId}/templates/{templateId}	1	v3	emails-v3	emails/templates.write	L			Delete a template
-GET	/emails/schedule		2021-07-28	emails	emails/schedule.readonly	L		locationId	Get Campaigns	offset		limit
+GET	/emails/builder		2021-07-28	emails	emails/builder.readonly	L		locationId		Fetch email templates	offset		limit
+POST	/emails/builder		2021-07-28	emails	emails/builder.write	L			locationId type importProvider	Create a new template
+POST	/emails/builder/data		2021-07-28	emails	emails/builder.write	L			locationId templateId updatedBy dnd html editorType	Update a template
+DELETE	/emails/builder/{locationId}/{templateId}		2021-07-28	emails		L				Delete a template
+GET	/emails/locations/{locationId}/campaigns/bulk-actions	1	v3	emails-v3	emails/campaigns.readonly	L				List Bulk Action Campaigns	offset	campaigns	limit
+GET	/emails/locations/{locationId}/campaigns/bulk-actions/{campaignId}	1	v3	emails-v3	emails/campaigns.readonly	L				Get Bulk Action Campaign by ID
+GET	/emails/locations/{locationId}/campaigns/emails	1	v3	emails-v3	emails/campaigns.readonly	L				List Email Campaigns	offset	campaigns	limit
+POST	/emails/locations/{locationId}/campaigns/emails	1	v3	emails-v3	emails/campaigns.write	L			name editorType timeZone userId	Create Email Campaign
+GET	/emails/locations/{locationId}/campaigns/emails/{campaignId}	1	v3	emails-v3	emails/campaigns.readonly	L				Get Email Campaign by ID		variations
+PATCH	/emails/locations/{locationId}/campaigns/emails/{campaignId}	1	v3	emails-v3	emails/campaigns.write	L				Update Email Campaign
+DELETE	/emails/locations/{locationId}/campaigns/emails/{campaignId}	1	v3	emails-v3	emails/campaigns.write	L				Delete Campaign
+POST	/emails/locations/{locationId}/campaigns/emails/{campaignId}/schedule	1	v3	emails-v3	emails/campaigns.write	L			scheduleType timeZone userId emailMeta recipients	Schedule Campaign
+GET	/emails/locations/{locationId}/campaigns/stats/{source}/{sourceId}	1	v3	emails-v3	emails/stats.readonly	L				Get Campaign Statistics
+GET	/emails/locations/{locationId}/campaigns/workflows	1	v3	emails-v3	emails/campaigns.readonly	L				List Workflow Campaigns	offset	campaigns	limit
+GET	/emails/locations/{locationId}/campaigns/workflows/{campaignId}	1	v3	emails-v3	emails/campaigns.readonly	L				Get Workflow Campaign by ID		subSources
+GET	/emails/locations/{locationId}/templates	1	v3	emails-v3	emails/templates.readonly	L				List templates	offset	items	limit
+POST	/emails/locations/{locationId}/templates	1	v3	emails-v3	emails/templates.write	L			name editorType	Create an email template
+POST	/emails/locations/{locationId}/templates/folders	1	v3	emails-v3	emails/templates.write	L			name	Create a template folder
+POST	/emails/locations/{locationId}/templates/import	1	v3	emails-v3	emails/templates.write	L			importProvider importUrl	Import an email template
+GET	/emails/locations/{locationId}/templates/{templateId}	1	v3	emails-v3	emails/templates.readonly	L				Get Email Template by ID
+PATCH	/emails/locations/{locationId}/templates/{templateId}	1	v3	emails-v3	emails/templates.write	L				Update an email template
+DELETE	/emails/locations/{locationId}/templates/{templateId}	1	v3	emails-v3	emails/templates.write	L				Delete a template
+GET	/emails/schedule		2021-07-28	emails	emails/schedule.readonly	L		locationId		Get Campaigns	offset		limit
 ]],
 ["forms"]=[[
-GET	/forms/		2021-07-28	forms	forms.readonly	L		locationId	Get Forms	skip	forms	limit
+GET	/forms/		2021-07-28	forms	forms.readonly	L		locationId		Get Forms	skip	forms	limit
 GET	"	1	v3	forms-v3
-GET	/forms/submissions		2021-07-28	forms	forms.readonly	L		locationId	Get Forms Submissions	page_query	submissions	limit
+GET	/forms/submissions		2021-07-28	forms	forms.readonly	L		locationId		Get Forms Submissions	page_query	submissions	limit
 GET	"	1	v3	forms-v3
-POST	/forms/upload-custom-files		2021-07-28	forms	forms.write	L		contactId locationId	Upload files to custom fields
+POST	/forms/upload-custom-files		2021-07-28	forms	forms.write	L		contactId locationId		Upload files to custom fields
 POST	"	1	v3	forms-v3
 ]],
 ["funnels"]=[[
-GET	/funnels/funnel/list			funnels		L		locationId	Fetch List of Funnels	offset		limit
+GET	/funnels/funnel/list			funnels		L		locationId		Fetch List of Funnels	offset		limit
 GET	"	1		funnels-v3
-POST	/funnels/lookup/redirect		2021-07-28	funnels	funnels/redirect.write	L			Create Redirect
+POST	/funnels/lookup/redirect		2021-07-28	funnels	funnels/redirect.write	L			locationId domain path target action	Create Redirect
 POST	"	1	v3	funnels-v3
-GET	/funnels/lookup/redirect/list		2021-07-28	funnels	funnels/redirect.readonly	L		locationId limit offset	Fetch List of Redirects	offset		limit
+GET	/funnels/lookup/redirect/list		2021-07-28	funnels	funnels/redirect.readonly	L		locationId limit offset		Fetch List of Redirects	offset		limit
 GET	"	1	v3	funnels-v3
-PATCH	/funnels/lookup/redirect/{id}		2021-07-28	funnels	funnels/redirect.write	L			Update Redirect By Id
+PATCH	/funnels/lookup/redirect/{id}		2021-07-28	funnels	funnels/redirect.write	L			target action locationId	Update Redirect By Id
 PATCH	"	1	v3	funnels-v3
-DELETE	/funnels/lookup/redirect/{id}		2021-07-28	funnels	funnels/redirect.write	L		locationId	Delete Redirect By Id
+DELETE	/funnels/lookup/redirect/{id}		2021-07-28	funnels	funnels/redirect.write	L		locationId		Delete Redirect By Id
 DELETE	"	1	v3	funnels-v3
-GET	/funnels/page			funnels		L		locationId funnelId limit offset	Fetch list of funnel pages	offset		limit
+GET	/funnels/page			funnels		L		locationId funnelId limit offset		Fetch list of funnel pages	offset		limit
 GET	"	1		funnels-v3
-GET	/funnels/page/count			funnels		L		locationId funnelId	Fetch count of funnel pages
+GET	/funnels/page/count			funnels		L		locationId funnelId		Fetch count of funnel pages
 GET	"	1		funnels-v3
 ]],
 ["invoices"]=[[
-GET	/invoices/		2021-07-28	invoices	invoices.readonly	LC		altId altType limit offset	List invoices	offset	invoices	limit
+GET	/invoices/		2021-07-28	invoices	invoices.readonly	LC		altId altType limit offset		List invoices	offset	invoices	limit
 GET	"	1	v3	invoices-v3
-POST	/invoices/		2021-07-28	invoices	invoices.write	LC			Create Invoice
+POST	/invoices/		2021-07-28	invoices	invoices.write	LC			altId altType name businessDetails currency items discount contactDetails issueDate sentTo liveMode	Create Invoice
 POST	"	1	v3	invoices-v3
-POST	/invoices/estimate		2021-07-28	invoices	invoices/estimate.write	LC			Create New Estimate
+POST	/invoices/estimate		2021-07-28	invoices	invoices/estimate.write	LC			altId altType name businessDetails currency items discount contactDetails frequencySettings	Create New Estimate
 POST	"	1	v3	invoices-v3
-GET	/invoices/estimate/list		2021-07-28	invoices	invoices/estimate.readonly	LC		altId altType limit offset	List Estimates	offset	estimates	limit
+GET	/invoices/estimate/list		2021-07-28	invoices	invoices/estimate.readonly	LC		altId altType limit offset		List Estimates	offset	estimates	limit
 GET	"	1	v3	invoices-v3
-GET	/invoices/estimate/number/generate		2021-07-28	invoices	invoices/estimate.readonly	LC		altId altType	Generate Estimate Number
+GET	/invoices/estimate/number/generate		2021-07-28	invoices	invoices/estimate.readonly	LC		altId altType		Generate Estimate Number
 GET	"	1	v3	invoices-v3
-PATCH	/invoices/estimate/stats/last-visited-at		2021-07-28	invoices		LC			Update estimate last visited at
+PATCH	/invoices/estimate/stats/last-visited-at		2021-07-28	invoices		LC			estimateId	Update estimate last visited at
 PATCH	"	1	v3	invoices-v3
-GET	/invoices/estimate/template		2021-07-28	invoices	invoices/estimate.readonly	LC		altId altType limit offset	List Estimate Templates	offset	data	limit
+GET	/invoices/estimate/template		2021-07-28	invoices	invoices/estimate.readonly	LC		altId altType limit offset		List Estimate Templates	offset	data	limit
 GET	"	1	v3	invoices-v3
-POST	/invoices/estimate/template		2021-07-28	invoices	invoices/estimate.write	LC			Create Estimate Template
+POST	/invoices/estimate/template		2021-07-28	invoices	invoices/estimate.write	LC			altId altType name businessDetails currency items discount	Create Estimate Template
 POST	"	1	v3	invoices-v3
-GET	/invoices/estimate/template/preview		2021-07-28	invoices	invoices/estimate.readonly	LC		altId altType templateId	Preview Estimate Template		items
+GET	/invoices/estimate/template/preview		2021-07-28	invoices	invoices/estimate.readonly	LC		altId altType templateId		Preview Estimate Template		items
 GET	"	1	v3	invoices-v3
-PUT	/invoices/estimate/template/{templateId}		2021-07-28	invoices	invoices/estimate.write	LC			Update Estimate Template
+PUT	/invoices/estimate/template/{templateId}		2021-07-28	invoices	invoices/estimate.write	LC			altId altType name businessDetails currency items discount	Update Estimate Template
 PUT	"	1	v3	invoices-v3
-DELETE	/invoices/estimate/template/{templateId}		2021-07-28	invoices	invoices/estimate.write	LC			Delete Estimate Template
+DELETE	/invoices/estimate/template/{templateId}		2021-07-28	invoices	invoices/estimate.write	LC			altId altType	Delete Estimate Template
 DELETE	"	1	v3	invoices-v3
-PUT	/invoices/estimate/{estimateId}		2021-07-28	invoices	invoices/estimate.write	LC			Update Estimate
+PUT	/invoices/estimate/{estimateId}		2021-07-28	invoices	invoices/estimate.write	LC			altId altType name businessDetails currency items discount contactDetails frequencySettings	Update Estimate
 PUT	"	1	v3	invoices-v3
-DELETE	/invoices/estimate/{estimateId}		2021-07-28	invoices	invoices/estimate.write	LC			Delete Estimate
+DELETE	/invoices/estimate/{estimateId}		2021-07-28	invoices	invoices/estimate.write	LC			altId altType	Delete Estimate
 DELETE	"	1	v3	invoices-v3
-POST	/invoices/estimate/{estimateId}/invoice		2021-07-28	invoices	invoices/estimate.write	LC			Create Invoice from Estimate
+POST	/invoices/estimate/{estimateId}/invoice		2021-07-28	invoices	invoices/estimate.write	LC			altId altType markAsInvoiced	Create Invoice from Estimate
 POST	"	1	v3	invoices-v3
-POST	/invoices/estimate/{estimateId}/send		2021-07-28	invoices	invoices/estimate.write	LC			Send Estimate
+POST	/invoices/estimate/{estimateId}/send		2021-07-28	invoices	invoices/estimate.write	LC			altId altType action liveMode userId	Send Estimate
 POST	"	1	v3	invoices-v3
-GET	/invoices/generate-invoice-number		2021-07-28	invoices	invoices.readonly	LC		altId altType	Generate Invoice Number
+GET	/invoices/generate-invoice-number		2021-07-28	invoices	invoices.readonly	LC		altId altType		Generate Invoice Number
 GET	"	1	v3	invoices-v3
-GET	/invoices/schedule		2021-07-28	invoices	invoices/schedule.readonly	LC		altId altType limit offset	List schedules	offset	schedules	limit
+GET	/invoices/schedule		2021-07-28	invoices	invoices/schedule.readonly	LC		altId altType limit offset		List schedules	offset	schedules	limit
 GET	"	1	v3	invoices-v3
-POST	/invoices/schedule		2021-07-28	invoices	invoices/schedule.write	LC			Create Invoice Schedule
+POST	/invoices/schedule		2021-07-28	invoices	invoices/schedule.write	LC			altId altType name contactDetails schedule liveMode businessDetails currency items discount	Create Invoice Schedule
 POST	"	1	v3	invoices-v3
-GET	/invoices/schedule/{scheduleId}		2021-07-28	invoices	invoices/schedule.readonly	LC		altId altType	Get an schedule		invoices
+GET	/invoices/schedule/{scheduleId}		2021-07-28	invoices	invoices/schedule.readonly	LC		altId altType		Get an schedule		invoices
 GET	"	1	v3	invoices-v3
-PUT	/invoices/schedule/{scheduleId}		2021-07-28	invoices	invoices/schedule.write	LC			Update schedule
+PUT	/invoices/schedule/{scheduleId}		2021-07-28	invoices	invoices/schedule.write	LC			altId altType name contactDetails schedule liveMode businessDetails currency items discount	Update schedule
 PUT	"	1	v3	invoices-v3
-DELETE	/invoices/schedule/{scheduleId}		2021-07-28	invoices	invoices/schedule.write	LC		altId altType	Delete schedule
+DELETE	/invoices/schedule/{scheduleId}		2021-07-28	invoices	invoices/schedule.write	LC		altId altType		Delete schedule
 DELETE	"	1	v3	invoices-v3
-POST	/invoices/schedule/{scheduleId}/auto-payment		2021-07-28	invoices	invoices/schedule.write	LC			Manage Auto payment for an schedule invoice
+POST	/invoices/schedule/{scheduleId}/auto-payment		2021-07-28	invoices	invoices/schedule.write	LC			altId altType id autoPayment	Manage Auto payment for an schedule invoice
 POST	"	1	v3	invoices-v3
-POST	/invoices/schedule/{scheduleId}/cancel		2021-07-28	invoices	invoices/schedule.write	LC			Cancel an scheduled invoice
+POST	/invoices/schedule/{scheduleId}/cancel		2021-07-28	invoices	invoices/schedule.write	LC			altId altType	Cancel an scheduled invoice
 POST	"	1	v3	invoices-v3
-POST	/invoices/schedule/{scheduleId}/schedule		2021-07-28	invoices	invoices/schedule.write	LC			Schedule an schedule invoice
+POST	/invoices/schedule/{scheduleId}/schedule		2021-07-28	invoices	invoices/schedule.write	LC			altId altType liveMode	Schedule an schedule invoice
 POST	"	1	v3	invoices-v3
-POST	/invoices/schedule/{scheduleId}/updateAndSchedule		2021-07-28	invoices	invoices/schedule.write	LC			Update scheduled recurring invoice
+POST	/invoices/schedule/{scheduleId}/updateAndSchedule		2021-07-28	invoices	invoices/schedule.write	LC				Update scheduled recurring invoice
 POST	"	1	v3	invoices-v3
-GET	/invoices/settings		2021-07-28	invoices	invoices.readonly	LC		altId altType	Get Invoice Settings		customFields
+GET	/invoices/settings		2021-07-28	invoices	invoices.readonly	LC		altId altType		Get Invoice Settings		customFields
 GET	"	1	v3	invoices-v3
-PATCH	/invoices/stats/last-visited-at		2021-07-28	invoices		LC			Update invoice last visited at
+PATCH	/invoices/stats/last-visited-at		2021-07-28	invoices		LC			invoiceId	Update invoice last visited at
 PATCH	"	1	v3	invoices-v3
-GET	/invoices/template		2021-07-28	invoices	invoices/template.readonly	LC		altId altType limit offset	List templates	offset	data	limit
+GET	/invoices/template		2021-07-28	invoices	invoices/template.readonly	LC		altId altType limit offset		List templates	offset	data	limit
 GET	"	1	v3	invoices-v3
-POST	/invoices/template		2021-07-28	invoices	invoices/template.write	LC			Create template
+POST	/invoices/template		2021-07-28	invoices	invoices/template.write	LC			altId altType name businessDetails currency items	Create template
 POST	"	1	v3	invoices-v3
-GET	/invoices/template/{templateId}		2021-07-28	invoices	invoices/template.readonly	LC		altId altType	Get an template		items
+GET	/invoices/template/{templateId}		2021-07-28	invoices	invoices/template.readonly	LC		altId altType		Get an template		items
 GET	"	1	v3	invoices-v3
-PUT	/invoices/template/{templateId}		2021-07-28	invoices	invoices/template.write	LC			Update template
+PUT	/invoices/template/{templateId}		2021-07-28	invoices	invoices/template.write	LC			altId altType name businessDetails currency items	Update template
 PUT	"	1	v3	invoices-v3
-DELETE	/invoices/template/{templateId}		2021-07-28	invoices	invoices/template.write	LC		altId altType	Delete template
+DELETE	/invoices/template/{templateId}		2021-07-28	invoices	invoices/template.write	LC		altId altType		Delete template
 DELETE	"	1	v3	invoices-v3
-PATCH	/invoices/template/{templateId}/late-fees-configuration		2021-07-28	invoices		LC			Update template late fees configuration
+PATCH	/invoices/template/{templateId}/late-fees-configuration		2021-07-28	invoices		LC			altId altType lateFeesConfiguration	Update template late fees configuration
 PATCH	"	1	v3	invoices-v3
-PATCH	/invoices/template/{templateId}/payment-methods-configuration		2021-07-28	invoices		LC			Update template late fees configuration
+PATCH	/invoices/template/{templateId}/payment-methods-configuration		2021-07-28	invoices		LC			altId altType	Update template late fees configuration
 PATCH	"	1	v3	invoices-v3
-POST	/invoices/text2pay		2021-07-28	invoices	invoices.write	L			Create & Send
+POST	/invoices/text2pay		2021-07-28	invoices	invoices.write	L			altId altType name currency items contactDetails issueDate sentTo liveMode action userId	Create & Send
 POST	"	1	v3	invoices-v3
-GET	/invoices/{invoiceId}		2021-07-28	invoices	invoices.readonly	LC		altId altType	Get invoice		invoiceItems
+GET	/invoices/{invoiceId}		2021-07-28	invoices	invoices.readonly	LC		altId altType		Get invoice		invoiceItems
 GET	"	1	v3	invoices-v3
-PUT	/invoices/{invoiceId}		2021-07-28	invoices	invoices.write	LC			Update invoice
+PUT	/invoices/{invoiceId}		2021-07-28	invoices	invoices.write	LC			altId altType name currency invoiceItems issueDate dueDate	Update invoice
 PUT	"	1	v3	invoices-v3
-DELETE	/invoices/{invoiceId}		2021-07-28	invoices	invoices.write	LC		altId altType	Delete invoice
+DELETE	/invoices/{invoiceId}		2021-07-28	invoices	invoices.write	LC		altId altType		Delete invoice
 DELETE	"	1	v3	invoices-v3
-PATCH	/invoices/{invoiceId}/late-fees-configuration		2021-07-28	invoices		LC			Update invoice late fees configuration
+PATCH	/invoices/{invoiceId}/late-fees-configuration		2021-07-28	invoices		LC			altId altType lateFeesConfiguration	Update invoice late fees configuration
 PATCH	"	1	v3	invoices-v3
-POST	/invoices/{invoiceId}/record-payment		2021-07-28	invoices	invoices.write	LC			Record a manual payment for an invoice
+POST	/invoices/{invoiceId}/record-payment		2021-07-28	invoices	invoices.write	LC			altId altType mode card cheque notes	Record a manual payment for an invoice
 POST	"	1	v3	invoices-v3
-POST	/invoices/{invoiceId}/send		2021-07-28	invoices	invoices.write	LC			Send invoice
+POST	/invoices/{invoiceId}/send		2021-07-28	invoices	invoices.write	LC			altId altType userId action liveMode	Send invoice
 POST	"	1	v3	invoices-v3
-POST	/invoices/{invoiceId}/void		2021-07-28	invoices	invoices.write	LC			Void invoice
+POST	/invoices/{invoiceId}/void		2021-07-28	invoices	invoices.write	LC			altId altType	Void invoice
 POST	"	1	v3	invoices-v3
 ]],
 ["knowledge-bases"]=[[
-GET	/knowledge-bases/		2021-04-15	knowledge-base		L		locationId	Get all knowledge bases for a location by location Id (paginated)	after		limit	lastKnowledgeBaseId
+GET	/knowledge-bases/		2021-04-15	knowledge-base		L		locationId		Get all knowledge bases for a location by location Id (paginated)	after		limit	lastKnowledgeBaseId
 GET	"	1	v3	knowledge-base-v3
-POST	/knowledge-bases/		2021-04-15	knowledge-base		L			Create a new knowledge base (max 15 knowledge bases per location)
+POST	/knowledge-bases/		2021-04-15	knowledge-base		L			name locationId	Create a new knowledge base (max 15 knowledge bases per location)
 POST	"	1	v3	knowledge-base-v3
-GET	/knowledge-bases/crawler		2021-04-15	knowledge-base		L		knowledgeBaseId locationId	Get all trained page links by knowledge base	page_query	urls
+GET	/knowledge-bases/crawler		2021-04-15	knowledge-base		L		knowledgeBaseId locationId		Get all trained page links by knowledge base	page_query	urls
 GET	"	1	v3	knowledge-base-v3
-POST	/knowledge-bases/crawler		2021-04-15	knowledge-base		L			Start crawling and discover pages for training
+POST	/knowledge-bases/crawler		2021-04-15	knowledge-base		L			locationId url option knowledgeBaseId	Start crawling and discover pages for training
 POST	"	1	v3	knowledge-base-v3
-DELETE	/knowledge-bases/crawler		2021-04-15	knowledge-base		L			Delete trained pages
+DELETE	/knowledge-bases/crawler		2021-04-15	knowledge-base		L			knowledgeBaseId locationId urlIds	Delete trained pages
 DELETE	"	1	v3	knowledge-base-v3
-GET	/knowledge-bases/crawler/status		2021-04-15	knowledge-base		L		locationId operationId knowledgeBaseId	Get crawling status for the latest operation
+GET	/knowledge-bases/crawler/status		2021-04-15	knowledge-base		L		locationId operationId knowledgeBaseId		Get crawling status for the latest operation
 GET	"	1	v3	knowledge-base-v3
-POST	/knowledge-bases/crawler/train		2021-04-15	knowledge-base		L			Train discovered website pages and ingest into the knowledge base
+POST	/knowledge-bases/crawler/train		2021-04-15	knowledge-base		L			locationId urlIds knowledgeBaseId operationId	Train discovered website pages and ingest into the knowledge base
 POST	"	1	v3	knowledge-base-v3
-GET	/knowledge-bases/faqs		2021-04-15	knowledge-base		L		knowledgeBaseId locationId	Get all FAQs by knowledge base with pagination support	after	faqs	limit	lastFaqId
+GET	/knowledge-bases/faqs		2021-04-15	knowledge-base		L		knowledgeBaseId locationId		Get all FAQs by knowledge base with pagination support	after	faqs	limit	lastFaqId
 GET	"	1	v3	knowledge-base-v3
-POST	/knowledge-bases/faqs		2021-04-15	knowledge-base		L			Create a new FAQ inside knowledge base
+POST	/knowledge-bases/faqs		2021-04-15	knowledge-base		L			locationId question answer knowledgeBaseId	Create a new FAQ inside knowledge base
 POST	"	1	v3	knowledge-base-v3
-PUT	/knowledge-bases/faqs/{id}		2021-04-15	knowledge-base		L			Update an existing knowledge base FAQ
+PUT	/knowledge-bases/faqs/{id}		2021-04-15	knowledge-base		L			question answer	Update an existing knowledge base FAQ
 PUT	"	1	v3	knowledge-base-v3
-DELETE	/knowledge-bases/faqs/{id}		2021-04-15	knowledge-base		L			Delete an existing knowledge base FAQ
+DELETE	/knowledge-bases/faqs/{id}		2021-04-15	knowledge-base		L				Delete an existing knowledge base FAQ
 DELETE	"	1	v3	knowledge-base-v3
-PUT	/knowledge-bases/{id}		2021-04-15	knowledge-base		L			Update a knowledge base
+PUT	/knowledge-bases/{id}		2021-04-15	knowledge-base		L				Update a knowledge base
 PUT	"	1	v3	knowledge-base-v3
-GET	/knowledge-bases/{knowledgeBaseId}		2021-04-15	knowledge-base		L			Get knowledge base by ID
+GET	/knowledge-bases/{knowledgeBaseId}		2021-04-15	knowledge-base		L				Get knowledge base by ID
 GET	"	1	v3	knowledge-base-v3
-DELETE	/knowledge-bases/{knowledgeBaseId}		2021-04-15	knowledge-base		L			Delete a knowledge base
+DELETE	/knowledge-bases/{knowledgeBaseId}		2021-04-15	knowledge-base		L				Delete a knowledge base
 DELETE	"	1	v3	knowledge-base-v3
 ]],
 ["links"]=[[
-GET	/links/		2021-07-28	links	links.readonly	L		locationId	Get Links		links
+GET	/links/		2021-07-28	links	links.readonly	L		locationId		Get Links		links
 GET	"	1	v3	links-v3
-POST	/links/		2021-07-28	links	links.write	L			Create Link
+POST	/links/		2021-07-28	links	links.write	L			locationId name redirectTo	Create Link
 POST	"	1	v3	links-v3
-GET	/links/id/{linkId}		2021-07-28	links	links.readonly	L		locationId	Get Link by ID
+GET	/links/id/{linkId}		2021-07-28	links	links.readonly	L		locationId		Get Link by ID
 GET	"	1	v3	links-v3
-GET	/links/search		2021-04-15	links	links.readonly	L		locationId	Search Trigger Links	skip	links	limit
+GET	/links/search		2021-04-15	links	links.readonly	L		locationId		Search Trigger Links	skip	links	limit
 GET	"	1	v3	links-v3
-PUT	/links/{linkId}		2021-07-28	links	links.write	L			Update Link
+PUT	/links/{linkId}		2021-07-28	links	links.write	L			name redirectTo	Update Link
 PUT	"	1	v3	links-v3
-DELETE	/links/{linkId}		2021-07-28	links	links.write	L			Delete Link
+DELETE	/links/{linkId}		2021-07-28	links	links.write	L				Delete Link
 DELETE	"	1	v3	links-v3
 ]],
 ["locations"]=[[
-POST	/locations/		2021-07-28	locations	locations.write	C			Create Sub-Account (Formerly Location)
+POST	/locations/		2021-07-28	locations	locations.write	C			name companyId	Create Sub-Account (Formerly Location)
 POST	"	1	v3	locations-v3
-GET	/locations/search		2021-07-28	locations	locations.readonly	LC			Search	skip	locations	limit
+GET	/locations/search		2021-07-28	locations	locations.readonly	LC				Search	skip	locations	limit
 GET	"	1	v3	locations-v3
-GET	/locations/{locationId}		2021-07-28	locations	locations.readonly	LC			Get Sub-Account (Formerly Location)
+GET	/locations/{locationId}		2021-07-28	locations	locations.readonly	LC				Get Sub-Account (Formerly Location)
 GET	"	1	v3	locations-v3
-PUT	/locations/{locationId}		2021-07-28	locations	locations.write	C			Put Sub-Account (Formerly Location)
+PUT	/locations/{locationId}		2021-07-28	locations	locations.write	C			companyId	Put Sub-Account (Formerly Location)
 PUT	"	1	v3	locations-v3
-DELETE	/locations/{locationId}		2021-07-28	locations	locations.internal-access-only	C		deleteTwilioAccount	Delete Sub-Account (Formerly Location)
+DELETE	/locations/{locationId}		2021-07-28	locations	locations.internal-access-only	C		deleteTwilioAccount		Delete Sub-Account (Formerly Location)
 DELETE	"	1	v3	locations-v3
-GET	/locations/{locationId}/conversationChannels/{type}	1	v3	locations-v3	locations.readonly	L			Get Conversation Channel
-GET	/locations/{locationId}/customFields		2021-07-28	locations	locations/customFields.readonly	L			Get Custom Fields		customFields
+GET	/locations/{locationId}/conversationChannels/{type}	1	v3	locations-v3	locations.readonly	L				Get Conversation Channel
+GET	/locations/{locationId}/customFields		2021-07-28	locations	locations/customFields.readonly	L				Get Custom Fields		customFields
 GET	"	1	v3	locations-v3
-POST	/locations/{locationId}/customFields		2021-07-28	locations	locations/customFields.write	L			Create Custom Field
+POST	/locations/{locationId}/customFields		2021-07-28	locations	locations/customFields.write	L			name dataType	Create Custom Field
 POST	"	1	v3	locations-v3
-POST	/locations/{locationId}/customFields/upload		2021-07-28	locations	locations/customFields.write	L			Uploads File to customFields
+POST	/locations/{locationId}/customFields/upload		2021-07-28	locations	locations/customFields.write	L				Uploads File to customFields
 POST	"	1	v3	locations-v3
-GET	/locations/{locationId}/customFields/{id}		2021-07-28	locations		L			Get Custom Field
+GET	/locations/{locationId}/customFields/{id}		2021-07-28	locations		L				Get Custom Field
 GET	"	1	v3	locations-v3
-PUT	/locations/{locationId}/customFields/{id}		2021-07-28	locations		L			Update Custom Field
+PUT	/locations/{locationId}/customFields/{id}		2021-07-28	locations		L			name	Update Custom Field
 PUT	"	1	v3	locations-v3
-DELETE	/locations/{locationId}/customFields/{id}		2021-07-28	locations		L			Delete Custom Field
+DELETE	/locations/{locationId}/customFields/{id}		2021-07-28	locations		L				Delete Custom Field
 DELETE	"	1	v3	locations-v3
-GET	/locations/{locationId}/customValues		2021-07-28	locations	locations/customValues.readonly	L			Get Custom Values		customValues
+GET	/locations/{locationId}/customValues		2021-07-28	locations	locations/customValues.readonly	L				Get Custom Values		customValues
 GET	"	1	v3	locations-v3
-POST	/locations/{locationId}/customValues		2021-07-28	locations	locations/customValues.write	L			Create Custom Value
+POST	/locations/{locationId}/customValues		2021-07-28	locations	locations/customValues.write	L			name value	Create Custom Value
 POST	"	1	v3	locations-v3
-GET	/locations/{locationId}/customValues/{id}		2021-07-28	locations		L			Get Custom Value
+GET	/locations/{locationId}/customValues/{id}		2021-07-28	locations		L				Get Custom Value
 GET	"	1	v3	locations-v3
-PUT	/locations/{locationId}/customValues/{id}		2021-07-28	locations		L			Update Custom Value
+PUT	/locations/{locationId}/customValues/{id}		2021-07-28	locations		L			name value	Update Custom Value
 PUT	"	1	v3	locations-v3
-DELETE	/locations/{locationId}/customValues/{id}		2021-07-28	locations		L			Delete Custom Value
+DELETE	/locations/{locationId}/customValues/{id}		2021-07-28	locations		L				Delete Custom Value
 DELETE	"	1	v3	locations-v3
-GET	/locations/{locationId}/permissions	1	v3	locations-v3	locations/write	C			Get Permissions		permissions
-PUT	/locations/{locationId}/permissions	1	v3	locations-v3	locations/write	C			Update Permissions
-POST	/locations/{locationId}/recurring-tasks		2021-07-28	locations		L			Create Recurring Task
+GET	/locations/{locationId}/permissions	1	v3	locations-v3	locations/write	C				Get Permissions		permissions
+PUT	/locations/{locationId}/permissions	1	v3	locations-v3	locations/write	C			permissions	Update Permissions
+POST	/locations/{locationId}/recurring-tasks		2021-07-28	locations		L			title rruleOptions	Create Recurring Task
 POST	"	1	v3	locations-v3
-GET	/locations/{locationId}/recurring-tasks/{id}		2021-07-28	locations		L			Get Recurring Task By Id
+GET	/locations/{locationId}/recurring-tasks/{id}		2021-07-28	locations		L				Get Recurring Task By Id
 GET	"	1	v3	locations-v3
-PUT	/locations/{locationId}/recurring-tasks/{id}		2021-07-28	locations		L			Update Recurring Task
+PUT	/locations/{locationId}/recurring-tasks/{id}		2021-07-28	locations		L				Update Recurring Task
 PUT	"	1	v3	locations-v3
-DELETE	/locations/{locationId}/recurring-tasks/{id}		2021-07-28	locations		L			Delete Recurring Task
+DELETE	/locations/{locationId}/recurring-tasks/{id}		2021-07-28	locations		L				Delete Recurring Task
 DELETE	"	1	v3	locations-v3
-GET	/locations/{locationId}/tags		2021-07-28	locations	locations/tags.readonly	L			Get Tags		tags
+GET	/locations/{locationId}/tags		2021-07-28	locations	locations/tags.readonly	L				Get Tags		tags
 GET	"	1	v3	locations-v3
-POST	/locations/{locationId}/tags		2021-07-28	locations	locations/tags.write	L			Create Tag
+POST	/locations/{locationId}/tags		2021-07-28	locations	locations/tags.write	L			name	Create Tag
 POST	"	1	v3	locations-v3
-GET	/locations/{locationId}/tags/{tagId}		2021-07-28	locations		L			Get tag by id
+GET	/locations/{locationId}/tags/{tagId}		2021-07-28	locations		L				Get tag by id
 GET	"	1	v3	locations-v3
-PUT	/locations/{locationId}/tags/{tagId}		2021-07-28	locations		L			Update tag
+PUT	/locations/{locationId}/tags/{tagId}		2021-07-28	locations		L			name	Update tag
 PUT	"	1	v3	locations-v3
-DELETE	/locations/{locationId}/tags/{tagId}		2021-07-28	locations		L			Delete tag
+DELETE	/locations/{locationId}/tags/{tagId}		2021-07-28	locations		L				Delete tag
 DELETE	"	1	v3	locations-v3
-POST	/locations/{locationId}/tasks/search		2021-07-28	locations	locations/tasks.readonly	L			Task Search Filter	skip	tasks	limit			1
+POST	/locations/{locationId}/tasks/search		2021-07-28	locations	locations/tasks.readonly	L				Task Search Filter	skip	tasks	limit			1
 POST	"	1	v3	locations-v3
-GET	/locations/{locationId}/templates		2021-07-28	locations	locations/templates.readonly	L		originId	GET all or email/sms templates	skip	templates	limit
+GET	/locations/{locationId}/templates		2021-07-28	locations	locations/templates.readonly	L		originId		GET all or email/sms templates	skip	templates	limit
 GET	"	1	v3	locations-v3
-DELETE	/locations/{locationId}/templates/{id}		2021-07-28	locations		L			DELETE an email/sms template
+DELETE	/locations/{locationId}/templates/{id}		2021-07-28	locations		L				DELETE an email/sms template
 DELETE	"	1	v3	locations-v3
-GET	/locations/{locationId}/timezones		2021-07-28	locations	locations.readonly	L			Fetch Timezones
+GET	/locations/{locationId}/timezones		2021-07-28	locations	locations.readonly	L				Fetch Timezones
 GET	"	1	v3	locations-v3
 ]],
 ["marketplace"]=[[
-GET	/marketplace/app/{appId}/installations		2021-07-28	marketplace	marketplace-installer-details.readonly	lc			Get Installer Details
+GET	/marketplace/app/{appId}/installations		2021-07-28	marketplace	marketplace-installer-details.readonly	lc				Get Installer Details
 GET	"	1	v3	marketplace-v3
-DELETE	/marketplace/app/{appId}/installations		2021-07-28	marketplace	oauth.write	lC			Uninstall an application
+DELETE	/marketplace/app/{appId}/installations		2021-07-28	marketplace	oauth.write	lC				Uninstall an application
 DELETE	"	1	v3	marketplace-v3
-GET	/marketplace/app/{appId}/rebilling-config/location/{locationId}		2021-07-28	marketplace	oauth.readonly	l			Get rebilling config for an app subscription and usage plans
+GET	/marketplace/app/{appId}/rebilling-config/location/{locationId}		2021-07-28	marketplace	oauth.readonly	l				Get rebilling config for an app subscription and usage plans
 GET	"	1	v3	marketplace-v3
-GET	/marketplace/billing/charges			marketplace	charges.readonly	l			Get all wallet charges	skip	charges	limit
+GET	/marketplace/billing/charges			marketplace	charges.readonly	l				Get all wallet charges	skip	charges	limit
 GET	"	1		marketplace-v3
-POST	/marketplace/billing/charges			marketplace	charges.write	l			Create a new wallet charge
+POST	/marketplace/billing/charges			marketplace	charges.write	l			appId meterId eventId locationId companyId description units	Create a new wallet charge
 POST	"	1		marketplace-v3
-GET	/marketplace/billing/charges/has-funds			marketplace	charges.readonly	l			Check if account has sufficient funds
+GET	/marketplace/billing/charges/has-funds			marketplace	charges.readonly	l				Check if account has sufficient funds
 GET	"	1		marketplace-v3
-GET	/marketplace/billing/charges/{chargeId}			marketplace	charges.readonly	l			Get specific wallet charge details
+GET	/marketplace/billing/charges/{chargeId}			marketplace	charges.readonly	l				Get specific wallet charge details
 GET	"	1		marketplace-v3
-DELETE	/marketplace/billing/charges/{chargeId}			marketplace	charges.write	l			Delete a wallet charge
+DELETE	/marketplace/billing/charges/{chargeId}			marketplace	charges.write	l				Delete a wallet charge
 DELETE	"	1		marketplace-v3
-POST	/marketplace/external-auth/migration		2021-07-28	marketplace	marketplace-external-auth-migration.write	L			Migrate external authentication connection
+POST	/marketplace/external-auth/migration		2021-07-28	marketplace	marketplace-external-auth-migration.write	L			type locationId appId appVersionId accountId	Migrate external authentication connection
 POST	"	1	v3	marketplace-v3
 ]],
 ["medias"]=[[
-PUT	/medias/delete-files		2021-07-28	medias		L			Bulk Delete / Trash Files or Folders
+PUT	/medias/delete-files		2021-07-28	medias		L			filesToBeDeleted altType altId status	Bulk Delete / Trash Files or Folders
 PUT	"	1	v3	medias-v3
-GET	/medias/files		2021-07-28	medias	medias.readonly	L		sortBy sortOrder type altType altId	Get List of Files/ Folders	offset	files	limit
+GET	/medias/files		2021-07-28	medias	medias.readonly	L		sortBy sortOrder type altType altId		Get List of Files/ Folders	offset	files	limit
 GET	"	1	v3	medias-v3
-POST	/medias/folder		2021-07-28	medias		L			Create Folder
+POST	/medias/folder		2021-07-28	medias		L			altId altType name	Create Folder
 POST	"	1	v3	medias-v3
-PUT	/medias/update-files		2021-07-28	medias		L			Bulk Update Files/ Folders
+PUT	/medias/update-files		2021-07-28	medias		L			altId altType filesToBeUpdated	Bulk Update Files/ Folders
 PUT	"	1	v3	medias-v3
-POST	/medias/upload-file		2021-07-28	medias	medias.write	L			Upload File into Media Storage
+POST	/medias/upload-file		2021-07-28	medias	medias.write	L				Upload File into Media Storage
 POST	"	1	v3	medias-v3
-POST	/medias/{id}		2021-07-28	medias		L			Update File/ Folder
+POST	/medias/{id}		2021-07-28	medias		L			name altType altId	Update File/ Folder
 POST	"	1	v3	medias-v3
-DELETE	/medias/{id}		2021-07-28	medias	medias.write	L		altType altId	Delete File or Folder
+DELETE	/medias/{id}		2021-07-28	medias	medias.write	L		altType altId		Delete File or Folder
 DELETE	"	1	v3	medias-v3
 ]],
 ["oauth"]=[[
-GET	/oauth/installed-locations	1	v3	oauth-v3	oauth.readonly	c		companyId appId	Get Location where app is installed	token	items	pageSize	pageToken	pagination.nextPageToken
-GET	/oauth/installedLocations		2021-07-28	oauth	oauth.readonly	c		companyId appId	Get Location where app is installed	skip	locations	limit
-POST	/oauth/location-token	1	v3	oauth-v3	oauth.write	c			Get Location Access Token from Agency Token
-POST	/oauth/locationToken		2021-07-28	oauth	oauth.write	c			Get Location Access Token from Agency Token
-POST	/oauth/token			oauth			0		Get Access Token
-POST	"	1	v3	oauth-v3
+GET	/oauth/installed-locations	1	v3	oauth-v3	oauth.readonly	c		companyId appId		Get Location where app is installed	token	items	pageSize	pageToken	pagination.nextPageToken
+GET	/oauth/installedLocations		2021-07-28	oauth	oauth.readonly	c		companyId appId		Get Location where app is installed	skip	locations	limit
+POST	/oauth/location-token	1	v3	oauth-v3	oauth.write	c				Get Location Access Token from Agency Token
+POST	/oauth/locationToken		2021-07-28	oauth	oauth.write	c				Get Location Access Token from Agency Token
+POST	/oauth/token			oauth			0			Get Access Token
+POST	/oauth/token	1	v3	oauth-v3			0		clientId clientSecret grantType	Get Access Token
 ]],
 ["objects"]=[[
-GET	/objects/		2021-07-28	objects	objects/schema.readonly	L		locationId	Get all objects for a location		objects
+GET	/objects/		2021-07-28	objects	objects/schema.readonly	L		locationId		Get all objects for a location		objects
 GET	"	1	v3	objects-v3
-POST	/objects/		2021-07-28	objects	objects/schema.write	C			Create Custom Object
+POST	/objects/		2021-07-28	objects	objects/schema.write	C			labels key locationId primaryDisplayPropertyDetails	Create Custom Object
 POST	"	1	v3	objects-v3
-GET	/objects/{key}		2021-07-28	objects	objects/schema.readonly	L		locationId	Get Object Schema by key / id		fields
+GET	/objects/{key}		2021-07-28	objects	objects/schema.readonly	L		locationId		Get Object Schema by key / id		fields
 GET	"	1	v3	objects-v3
-PUT	/objects/{key}		2021-07-28	objects	objects/schema.write	L			Update Object Schema By Key / Id
+PUT	/objects/{key}		2021-07-28	objects	objects/schema.write	L			locationId searchableProperties	Update Object Schema By Key / Id
 PUT	"	1	v3	objects-v3
-POST	/objects/{schemaKey}/records		2021-07-28	objects	objects/record.write	L			Create Record
+POST	/objects/{schemaKey}/records		2021-07-28	objects	objects/record.write	L				Create Record
 POST	"	1	v3	objects-v3
-POST	/objects/{schemaKey}/records/search		2021-07-28	objects	objects/record.readonly	L			Search Object Records	page	records	pageLimit			1
+POST	/objects/{schemaKey}/records/search		2021-07-28	objects	objects/record.readonly	L			locationId page pageLimit query searchAfter	Search Object Records	page	records	pageLimit			1
 POST	"	1	v3	objects-v3
-GET	/objects/{schemaKey}/records/{id}		2021-07-28	objects		L			Get Record By Id
+GET	/objects/{schemaKey}/records/{id}		2021-07-28	objects		L				Get Record By Id
 GET	"	1	v3	objects-v3
-PUT	/objects/{schemaKey}/records/{id}		2021-07-28	objects		L		locationId	Update Record
+PUT	/objects/{schemaKey}/records/{id}		2021-07-28	objects		L		locationId		Update Record
 PUT	"	1	v3	objects-v3
-DELETE	/objects/{schemaKey}/records/{id}		2021-07-28	objects		L			Delete Record
+DELETE	/objects/{schemaKey}/records/{id}		2021-07-28	objects		L				Delete Record
 DELETE	"	1	v3	objects-v3
 ]],
 ["opportunities"]=[[
-POST	/opportunities/		2021-07-28	opportunities	opportunities.write	L			Create Opportunity
+POST	/opportunities/		2021-07-28	opportunities	opportunities.write	L			pipelineId locationId name status contactId	Create Opportunity
 POST	"	1	v3	opportunities-v3
-GET	/opportunities/lost-reason		2021-07-28	opportunities	opportunities.readonly	L		locationId	Get lost reason	skip	lostReasons	limit
+GET	/opportunities/lost-reason		2021-07-28	opportunities	opportunities.readonly	L		locationId		Get lost reason	skip	lostReasons	limit
 GET	"	1	v3	opportunities-v3
-GET	/opportunities/pipelines		2021-07-28	opportunities	opportunities.readonly	L		locationId	Get Pipelines		pipelines
+GET	/opportunities/pipelines		2021-07-28	opportunities	opportunities.readonly	L		locationId		Get Pipelines		pipelines
 GET	"	1	v3	opportunities-v3
-GET	/opportunities/search		2021-07-28	opportunities	opportunities.readonly	L		location_id	Search Opportunity	meta	opportunities	limit
-GET	/opportunities/search	1	v3	opportunities-v3	opportunities.readonly	L		locationId	Search Opportunity	meta	opportunities	limit
-POST	/opportunities/search		2021-07-28	opportunities	opportunities.readonly	L			Search Opportunities	page	opportunities	limit			1
+GET	/opportunities/search		2021-07-28	opportunities	opportunities.readonly	L		location_id		Search Opportunity	meta	opportunities	limit
+GET	/opportunities/search	1	v3	opportunities-v3	opportunities.readonly	L		locationId		Search Opportunity	meta	opportunities	limit
+POST	/opportunities/search		2021-07-28	opportunities	opportunities.readonly	L			locationId query limit page searchAfter additionalDetails	Search Opportunities	page	opportunities	limit			1
 POST	"	1	v3	opportunities-v3
-POST	/opportunities/upsert		2021-07-28	opportunities	opportunities.write	L			Upsert Opportunity
+POST	/opportunities/upsert		2021-07-28	opportunities	opportunities.write	L			pipelineId locationId followers isRemoveAllFollowers followersActionType	Upsert Opportunity
 POST	"	1	v3	opportunities-v3
-GET	/opportunities/{id}		2021-07-28	opportunities	opportunities.readonly	L			Get Opportunity
+GET	/opportunities/{id}		2021-07-28	opportunities	opportunities.readonly	L				Get Opportunity
 GET	"	1	v3	opportunities-v3
-PUT	/opportunities/{id}		2021-07-28	opportunities	opportunities.write	L			Update Opportunity
+PUT	/opportunities/{id}		2021-07-28	opportunities	opportunities.write	L				Update Opportunity
 PUT	"	1	v3	opportunities-v3
-DELETE	/opportunities/{id}		2021-07-28	opportunities	opportunities.write	L			Delete Opportunity
+DELETE	/opportunities/{id}		2021-07-28	opportunities	opportunities.write	L				Delete Opportunity
 DELETE	"	1	v3	opportunities-v3
-POST	/opportunities/{id}/followers		2021-07-28	opportunities	opportunities.write	L			Add Followers
+POST	/opportunities/{id}/followers		2021-07-28	opportunities	opportunities.write	L			followers	Add Followers
 POST	"	1	v3	opportunities-v3
-DELETE	/opportunities/{id}/followers		2021-07-28	opportunities	opportunities.write	L			Remove Followers
+DELETE	/opportunities/{id}/followers		2021-07-28	opportunities	opportunities.write	L			followers	Remove Followers
 DELETE	"	1	v3	opportunities-v3
-PUT	/opportunities/{id}/status		2021-07-28	opportunities	opportunities.write	L			Update Opportunity Status
+PUT	/opportunities/{id}/status		2021-07-28	opportunities	opportunities.write	L			status	Update Opportunity Status
 PUT	"	1	v3	opportunities-v3
 ]],
 ["payments"]=[[
-GET	/payments/coupon		2021-07-28	payments	payments/coupons.readonly	L		altId altType id code	Fetch Coupon
+GET	/payments/coupon		2021-07-28	payments	payments/coupons.readonly	L		altId altType id code		Fetch Coupon
 GET	"	1	v3	payments-v3
-POST	/payments/coupon		2021-07-28	payments	payments/coupons.write	L			Create Coupon
+POST	/payments/coupon		2021-07-28	payments	payments/coupons.write	L			altId altType name code discountType discountValue startDate	Create Coupon
 POST	"	1	v3	payments-v3
-PUT	/payments/coupon		2021-07-28	payments	payments/coupons.write	L			Update Coupon
+PUT	/payments/coupon		2021-07-28	payments	payments/coupons.write	L			altId altType name code discountType discountValue startDate id	Update Coupon
 PUT	"	1	v3	payments-v3
-DELETE	/payments/coupon		2021-07-28	payments	payments/coupons.write	L			Delete Coupon
+DELETE	/payments/coupon		2021-07-28	payments	payments/coupons.write	L			altId altType id	Delete Coupon
 DELETE	"	1	v3	payments-v3
-GET	/payments/coupon/list		2021-07-28	payments	payments/coupons.readonly	L		altId altType	List Coupons	offset	data	limit
+GET	/payments/coupon/list		2021-07-28	payments	payments/coupons.readonly	L		altId altType		List Coupons	offset	data	limit
 GET	"	1	v3	payments-v3
-PUT	/payments/custom-provider/capabilities		2021-07-28	payments	payments/custom-provider.write	L			Custom-provider marketplace app update capabilities
+PUT	/payments/custom-provider/capabilities		2021-07-28	payments	payments/custom-provider.write	L			supportsSubscriptionSchedules	Custom-provider marketplace app update capabilities
 PUT	"	1	v3	payments-v3
-GET	/payments/custom-provider/connect		2021-07-28	payments	payments/custom-provider.readonly	L		locationId	Fetch given provider config
+GET	/payments/custom-provider/connect		2021-07-28	payments	payments/custom-provider.readonly	L		locationId		Fetch given provider config
 GET	"	1	v3	payments-v3
-POST	/payments/custom-provider/connect		2021-07-28	payments	payments/custom-provider.write	L		locationId	Create new provider config
+POST	/payments/custom-provider/connect		2021-07-28	payments	payments/custom-provider.write	L		locationId	live test	Create new provider config
 POST	"	1	v3	payments-v3
-POST	/payments/custom-provider/disconnect		2021-07-28	payments	payments/custom-provider.write	L		locationId	Disconnect existing provider config
+POST	/payments/custom-provider/disconnect		2021-07-28	payments	payments/custom-provider.write	L		locationId	liveMode	Disconnect existing provider config
 POST	"	1	v3	payments-v3
-POST	/payments/custom-provider/provider		2021-07-28	payments	payments/custom-provider.write	L		locationId	Create new integration
+POST	/payments/custom-provider/provider		2021-07-28	payments	payments/custom-provider.write	L		locationId	name description paymentsUrl queryUrl imageUrl supportsSubscriptionSchedule	Create new integration
 POST	"	1	v3	payments-v3
-DELETE	/payments/custom-provider/provider		2021-07-28	payments	payments/custom-provider.write	L		locationId	Deleting an existing integration
+DELETE	/payments/custom-provider/provider		2021-07-28	payments	payments/custom-provider.write	L		locationId		Deleting an existing integration
 DELETE	"	1	v3	payments-v3
-GET	/payments/integrations/provider/whitelabel		2021-07-28	payments	payments/integration.readonly	L		altId altType	List White-label Integration Providers	offset		limit
+GET	/payments/integrations/provider/whitelabel		2021-07-28	payments	payments/integration.readonly	L		altId altType		List White-label Integration Providers	offset		limit
 GET	"	1	v3	payments-v3
-POST	/payments/integrations/provider/whitelabel		2021-07-28	payments	payments/integration.write	L			Create White-label Integration Provider
+POST	/payments/integrations/provider/whitelabel		2021-07-28	payments	payments/integration.write	L			altId altType uniqueName title provider description imageUrl	Create White-label Integration Provider
 POST	"	1	v3	payments-v3
-GET	/payments/orders		2021-07-28	payments	payments/orders.readonly	L		altId	List Orders	offset	data	limit
+GET	/payments/orders		2021-07-28	payments	payments/orders.readonly	L		altId		List Orders	offset	data	limit
 GET	"	1	v3	payments-v3
-GET	/payments/orders/{orderId}		2021-07-28	payments	payments/orders.readonly	L		altId	Get Order by ID		items
+GET	/payments/orders/{orderId}		2021-07-28	payments	payments/orders.readonly	L		altId		Get Order by ID		items
 GET	"	1	v3	payments-v3
-GET	/payments/orders/{orderId}/fulfillments		2021-07-28	payments	payments/orders.readonly	L		altId altType	List fulfillment		data
+GET	/payments/orders/{orderId}/fulfillments		2021-07-28	payments	payments/orders.readonly	L		altId altType		List fulfillment		data
 GET	"	1	v3	payments-v3
-POST	/payments/orders/{orderId}/fulfillments		2021-07-28	payments	payments/orders.write	L			Create order fulfillment
+POST	/payments/orders/{orderId}/fulfillments		2021-07-28	payments	payments/orders.write	L			altId altType trackings items notifyCustomer	Create order fulfillment
 POST	"	1	v3	payments-v3
-GET	/payments/orders/{orderId}/notes		2021-07-28	payments		L		altId altType	List Order Notes
+GET	/payments/orders/{orderId}/notes		2021-07-28	payments		L		altId altType		List Order Notes
 GET	"	1	v3	payments-v3
-POST	/payments/orders/{orderId}/record-payment		2021-07-28	payments	payments/orders.collectPayment	L			Record Order Payment
+POST	/payments/orders/{orderId}/record-payment		2021-07-28	payments	payments/orders.collectPayment	L			altId altType mode	Record Order Payment
 POST	"	1	v3	payments-v3
-GET	/payments/subscriptions		2021-07-28	payments	payments/subscriptions.readonly	L		altId altType	List Subscriptions	offset	data	limit
+GET	/payments/subscriptions		2021-07-28	payments	payments/subscriptions.readonly	L		altId altType		List Subscriptions	offset	data	limit
 GET	"	1	v3	payments-v3
-GET	/payments/subscriptions/{subscriptionId}		2021-07-28	payments	payments/subscriptions.readonly	L		altId altType	Get Subscription by ID
+GET	/payments/subscriptions/{subscriptionId}		2021-07-28	payments	payments/subscriptions.readonly	L		altId altType		Get Subscription by ID
 GET	"	1	v3	payments-v3
-GET	/payments/transactions		2021-07-28	payments	payments/transactions.readonly	L		altId altType	List Transactions	offset	data	limit
+GET	/payments/transactions		2021-07-28	payments	payments/transactions.readonly	L		altId altType		List Transactions	offset	data	limit
 GET	"	1	v3	payments-v3
-GET	/payments/transactions/{transactionId}		2021-07-28	payments	payments/transactions.readonly	L		altId altType	Get Transaction by ID
+GET	/payments/transactions/{transactionId}		2021-07-28	payments	payments/transactions.readonly	L		altId altType		Get Transaction by ID
 GET	"	1	v3	payments-v3
 ]],
 ["phone-system"]=[[
-GET	/phone-system/number-pools		2021-07-28	phone-system	numberpools.read	L			List Number Pools		data
-GET	/phone-system/number-pools	1		phone-system-v3	numberpools.read	L		locationId	List number pools
-GET	/phone-system/numbers/location/{locationId}		2021-07-28	phone-system	phonenumbers.read	L			List active numbers	page_query	numbers	pageSize
-GET	/phone-system/numbers/location/{locationId}	1		phone-system-v3	phonenumbers.read	L			List active numbers	page_query		pageSize
-GET	/phone-system/numbers/location/{locationId}/available		2021-07-28	phone-system	phonenumbers.read	L		countryCode	List available phone numbers		numbers
-GET	/phone-system/numbers/location/{locationId}/available	1		phone-system-v3	phonenumbers.read	L		firstPart lastPart anywhere numberTypes smsEnabled mmsEnabled voiceEnabled countryCode	List available phone numbers
-POST	/phone-system/numbers/location/{locationId}/purchase		2021-07-28	phone-system	phonenumbers.write	L			Purchase a phone number
-POST	/phone-system/numbers/location/{locationId}/purchase	1		phone-system-v3	phonenumbers.write	L			Purchase number for location
+GET	/phone-system/number-pools		2021-07-28	phone-system	numberpools.read	L				List Number Pools		data
+GET	/phone-system/number-pools	1		phone-system-v3	numberpools.read	L		locationId		List number pools
+GET	/phone-system/numbers/location/{locationId}		2021-07-28	phone-system	phonenumbers.read	L				List active numbers	page_query	numbers	pageSize
+GET	/phone-system/numbers/location/{locationId}	1		phone-system-v3	phonenumbers.read	L				List active numbers	page_query		pageSize
+GET	/phone-system/numbers/location/{locationId}/available		2021-07-28	phone-system	phonenumbers.read	L		countryCode		List available phone numbers		numbers
+GET	/phone-system/numbers/location/{locationId}/available	1		phone-system-v3	phonenumbers.read	L		firstPart lastPart anywhere numberTypes smsEnabled mmsEnabled voiceEnabled countryCode		List available phone numbers
+POST	/phone-system/numbers/location/{locationId}/purchase		2021-07-28	phone-system	phonenumbers.write	L			phoneNumber	Purchase a phone number
+POST	/phone-system/numbers/location/{locationId}/purchase	1		phone-system-v3	phonenumbers.write	L			phoneNumber addressSid bundleSid countryCode numberType paymentIntentId stripeAccountId paymentMethodId locality region fingerprintId skipLocationKYC	Purchase number for location
 ]],
 ["products"]=[[
-GET	/products/		2021-07-28	products	products.readonly	LC		locationId	List Products	offset	products	limit
+GET	/products/		2021-07-28	products	products.readonly	LC		locationId		List Products	offset	products	limit
 GET	"	1	v3	products-v3
-POST	/products/		2021-07-28	products	products.write	LC			Create Product
+POST	/products/		2021-07-28	products	products.write	LC			name locationId productType	Create Product
 POST	"	1	v3	products-v3
-POST	/products/bulk-update		2021-07-28	products	products.write	L			Bulk Update Products
+POST	/products/bulk-update		2021-07-28	products	products.write	L			altId altType type productIds	Bulk Update Products
 POST	"	1	v3	products-v3
-POST	/products/bulk-update/edit		2021-07-28	products					Bulk Edit Products and Prices
+POST	/products/bulk-update/edit		2021-07-28	products					altId altType products	Bulk Edit Products and Prices
 POST	"	1	v3	products-v3
-GET	/products/collections		2021-07-28	products	products/collection.readonly	L		altId altType	Fetch Product Collections	offset	data	limit
+GET	/products/collections		2021-07-28	products	products/collection.readonly	L		altId altType		Fetch Product Collections	offset	data	limit
 GET	"	1	v3	products-v3
-POST	/products/collections		2021-07-28	products	products/collection.write	L			Create Product Collection
+POST	/products/collections		2021-07-28	products	products/collection.write	L			altId altType name slug	Create Product Collection
 POST	"	1	v3	products-v3
-GET	/products/collections/{collectionId}		2021-07-28	products	products/collection.readonly	L		altId	Get Details about individual product collection
+GET	/products/collections/{collectionId}		2021-07-28	products	products/collection.readonly	L		altId		Get Details about individual product collection
 GET	"	1	v3	products-v3
-PUT	/products/collections/{collectionId}		2021-07-28	products	products/collection.write	L			Update Product Collection
+PUT	/products/collections/{collectionId}		2021-07-28	products	products/collection.write	L			altId altType	Update Product Collection
 PUT	"	1	v3	products-v3
-DELETE	/products/collections/{collectionId}		2021-07-28	products	products/collection.write	L		altId altType	Delete Product Collection
+DELETE	/products/collections/{collectionId}		2021-07-28	products	products/collection.write	L		altId altType		Delete Product Collection
 DELETE	"	1	v3	products-v3
-GET	/products/inventory		2021-07-28	products	products/prices.readonly	LC		altId altType	List Inventory	offset	inventory	limit
+GET	/products/inventory		2021-07-28	products	products/prices.readonly	LC		altId altType		List Inventory	offset	inventory	limit
 GET	"	1	v3	products-v3
-POST	/products/inventory		2021-07-28	products	products/prices.write	LC			Update Inventory
+POST	/products/inventory		2021-07-28	products	products/prices.write	LC			altId altType items	Update Inventory
 POST	"	1	v3	products-v3
-GET	/products/reviews		2021-07-28	products	products.readonly	L		altId altType	Fetch Product Reviews	offset	data	limit
+GET	/products/reviews		2021-07-28	products	products.readonly	L		altId altType		Fetch Product Reviews	offset	data	limit
 GET	"	1	v3	products-v3
-POST	/products/reviews/bulk-update		2021-07-28	products	products.write	L			Update Product Reviews
+POST	/products/reviews/bulk-update		2021-07-28	products	products.write	L			altId altType reviews status	Update Product Reviews
 POST	"	1	v3	products-v3
-GET	/products/reviews/count		2021-07-28	products	products.readonly	L		altId altType	Fetch Review Count as per status		data
+GET	/products/reviews/count		2021-07-28	products	products.readonly	L		altId altType		Fetch Review Count as per status		data
 GET	"	1	v3	products-v3
-PUT	/products/reviews/{reviewId}		2021-07-28	products	products.write	L			Update Product Reviews
+PUT	/products/reviews/{reviewId}		2021-07-28	products	products.write	L			altId altType productId status	Update Product Reviews
 PUT	"	1	v3	products-v3
-DELETE	/products/reviews/{reviewId}		2021-07-28	products	products.write	L		altId altType productId	Delete Product Review
+DELETE	/products/reviews/{reviewId}		2021-07-28	products	products.write	L		altId altType productId		Delete Product Review
 DELETE	"	1	v3	products-v3
-POST	/products/store/{storeId}		2021-07-28	products	products.write	L			Action to include/exclude the product in store
+POST	/products/store/{storeId}		2021-07-28	products	products.write	L			altId altType action productIds	Action to include/exclude the product in store
 POST	"	1	v3	products-v3
-POST	/products/store/{storeId}/priority		2021-07-28	products		L			Update product display priorities in store
+POST	/products/store/{storeId}/priority		2021-07-28	products		L			altId altType products	Update product display priorities in store
 POST	"	1	v3	products-v3
-GET	/products/store/{storeId}/stats		2021-07-28	products	products.readonly	L		altId altType	Fetch Product Store Stats
+GET	/products/store/{storeId}/stats		2021-07-28	products	products.readonly	L		altId altType		Fetch Product Store Stats
 GET	"	1	v3	products-v3
-GET	/products/{productId}		2021-07-28	products	products.readonly	LC		locationId	Get Product by ID
+GET	/products/{productId}		2021-07-28	products	products.readonly	LC		locationId		Get Product by ID
 GET	"	1	v3	products-v3
-PUT	/products/{productId}		2021-07-28	products	products.write	LC			Update Product by ID
+PUT	/products/{productId}		2021-07-28	products	products.write	LC			name locationId productType	Update Product by ID
 PUT	"	1	v3	products-v3
-DELETE	/products/{productId}		2021-07-28	products	products.write	LC		locationId	Delete Product by ID
+DELETE	/products/{productId}		2021-07-28	products	products.write	LC		locationId		Delete Product by ID
 DELETE	"	1	v3	products-v3
-GET	/products/{productId}/price		2021-07-28	products	products/prices.readonly	LC		locationId	List Prices for a Product	offset	prices	limit
+GET	/products/{productId}/price		2021-07-28	products	products/prices.readonly	LC		locationId		List Prices for a Product	offset	prices	limit
 GET	"	1	v3	products-v3
-POST	/products/{productId}/price		2021-07-28	products	products/prices.write	LC			Create Price for a Product
+POST	/products/{productId}/price		2021-07-28	products	products/prices.write	LC			name type currency amount locationId	Create Price for a Product
 POST	"	1	v3	products-v3
-GET	/products/{productId}/price/{priceId}		2021-07-28	products	products/prices.readonly	LC		locationId	Get Price by ID for a Product
+GET	/products/{productId}/price/{priceId}		2021-07-28	products	products/prices.readonly	LC		locationId		Get Price by ID for a Product
 GET	"	1	v3	products-v3
-PUT	/products/{productId}/price/{priceId}		2021-07-28	products	products/prices.write	LC			Update Price by ID for a Product
+PUT	/products/{productId}/price/{priceId}		2021-07-28	products	products/prices.write	LC			name type currency amount locationId	Update Price by ID for a Product
 PUT	"	1	v3	products-v3
-DELETE	/products/{productId}/price/{priceId}		2021-07-28	products	products/prices.write	LC		locationId	Delete Price by ID for a Product
+DELETE	/products/{productId}/price/{priceId}		2021-07-28	products	products/prices.write	LC		locationId		Delete Price by ID for a Product
 DELETE	"	1	v3	products-v3
 ]],
 ["proposals"]=[[
-GET	/proposals/document		2021-07-28	proposals		LC		locationId	List documents	skip	documents	limit
+GET	/proposals/document		2021-07-28	proposals		LC		locationId		List documents	skip	documents	limit
 GET	"	1	v3	proposals-v3
-POST	/proposals/document/send		2021-07-28	proposals		LC			Send document
+POST	/proposals/document/send		2021-07-28	proposals		LC			locationId documentId sentBy	Send document
 POST	"	1	v3	proposals-v3
-GET	/proposals/templates		2021-07-28	proposals		LC		locationId	List templates	skip	data	limit
+GET	/proposals/templates		2021-07-28	proposals		LC		locationId		List templates	skip	data	limit
 GET	"	1	v3	proposals-v3
-POST	/proposals/templates/send		2021-07-28	proposals		LC			Send template
+POST	/proposals/templates/send		2021-07-28	proposals		LC			templateId userId locationId contactId	Send template
 POST	"	1	v3	proposals-v3
 ]],
 ["saas"]=[[
-GET	/saas/agency-plans/{companyId}		2021-04-15	saas-api		C			Get Agency Plans
+GET	/saas/agency-plans/{companyId}		2021-04-15	saas-api		C				Get Agency Plans
 GET	"	1	v3	saas-v3
-POST	/saas/allow-attach-rebilling/{locationId}	1	v3	saas-v3	saas/company.read	C			Allow Attach Rebilling
-POST	/saas/bulk-disable-saas/{companyId}		2021-04-15	saas-api		C			Disable SaaS for locations
+POST	/saas/allow-attach-rebilling/{locationId}	1	v3	saas-v3	saas/company.read	C			companyId	Allow Attach Rebilling
+POST	/saas/bulk-disable-saas/{companyId}		2021-04-15	saas-api		C			locationIds	Disable SaaS for locations
 POST	"	1	v3	saas-v3
-POST	/saas/bulk-enable-saas/{companyId}		2021-04-15	saas-api		C			Bulk Enable SaaS
+POST	/saas/bulk-enable-saas/{companyId}		2021-04-15	saas-api		C			locationIds isSaaSV2 actionPayload	Bulk Enable SaaS
 POST	"	1	v3	saas-v3
-POST	/saas/enable-saas/{locationId}		2021-04-15	saas-api		C			Enable SaaS for Sub-Account (Formerly Location)
+POST	/saas/enable-saas/{locationId}		2021-04-15	saas-api		C			companyId isSaaSV2	Enable SaaS for Sub-Account (Formerly Location)
 POST	"	1	v3	saas-v3
-GET	/saas/get-saas-subscription/{locationId}		2021-04-15	saas-api		C		companyId	Get Location Subscription Details
+GET	/saas/get-saas-subscription/{locationId}		2021-04-15	saas-api		C		companyId		Get Location Subscription Details
 GET	"	1	v3	saas-v3
-GET	/saas/locations		2021-04-15	saas-api		C		customerId subscriptionId companyId	Get locations by stripeId with companyId
+GET	/saas/locations		2021-04-15	saas-api		C		customerId subscriptionId companyId		Get locations by stripeId with companyId
 GET	"	1	v3	saas-v3
-POST	/saas/pause/{locationId}		2021-04-15	saas-api		C			Pause location
+POST	/saas/pause/{locationId}		2021-04-15	saas-api		C			paused companyId	Pause location
 POST	"	1	v3	saas-v3
-GET	/saas/saas-locations/{companyId}		2021-04-15	saas-api		C		page	Get SaaS Locations	page_query
+GET	/saas/saas-locations/{companyId}		2021-04-15	saas-api		C		page		Get SaaS Locations	page_query
 GET	"	1	v3	saas-v3
-GET	/saas/saas-plan/{planId}		2021-04-15	saas-api		C		companyId	Get SaaS Plan
+GET	/saas/saas-plan/{planId}		2021-04-15	saas-api		C		companyId		Get SaaS Plan
 GET	"	1	v3	saas-v3
-POST	/saas/update-rebilling/{companyId}		2021-04-15	saas-api		C			Update Rebilling
+POST	/saas/update-rebilling/{companyId}		2021-04-15	saas-api		C			product locationIds config	Update Rebilling
 POST	"	1	v3	saas-v3
-PUT	/saas/update-saas-subscription/{locationId}		2021-04-15	saas-api		C			Update SaaS subscription
+PUT	/saas/update-saas-subscription/{locationId}		2021-04-15	saas-api		C			subscriptionId customerId companyId	Update SaaS subscription
 PUT	"	1	v3	saas-v3
 ]],
 ["saas-api"]=[[
-GET	/saas-api/public-api/agency-plans/{companyId}		2021-04-15	saas-api		C			Get Agency Plans
+GET	/saas-api/public-api/agency-plans/{companyId}		2021-04-15	saas-api		C				Get Agency Plans
 GET	"	1	v3	saas-v3
-POST	/saas-api/public-api/bulk-disable-saas/{companyId}		2021-04-15	saas-api		C			Disable SaaS for locations
+POST	/saas-api/public-api/bulk-disable-saas/{companyId}		2021-04-15	saas-api		C			locationIds	Disable SaaS for locations
 POST	"	1	v3	saas-v3
-POST	/saas-api/public-api/bulk-enable-saas/{companyId}		2021-04-15	saas-api		C			Bulk Enable SaaS
+POST	/saas-api/public-api/bulk-enable-saas/{companyId}		2021-04-15	saas-api		C			locationIds isSaaSV2 actionPayload	Bulk Enable SaaS
 POST	"	1	v3	saas-v3
-GET	/saas-api/public-api/companies/{companyId}/locations/{locationId}/wallet-balance	1	v3	saas-v3	saas/company.read	C			Get Location Wallet Balance
-POST	/saas-api/public-api/companies/{companyId}/locations/{locationId}/wallet-balance/complimentary-credits	1	v3	saas-v3	saas/company.write	C			Update Location Wallet Balance
-POST	/saas-api/public-api/enable-saas/{locationId}		2021-04-15	saas-api		C			Enable SaaS for Sub-Account (Formerly Location)
+GET	/saas-api/public-api/companies/{companyId}/locations/{locationId}/wallet-balance	1	v3	saas-v3	saas/company.read	C				Get Location Wallet Balance
+POST	/saas-api/public-api/companies/{companyId}/locations/{locationId}/wallet-balance/complimentary-credits	1	v3	saas-v3	saas/company.write	C				Update Location Wallet Balance
+POST	/saas-api/public-api/enable-saas/{locationId}		2021-04-15	saas-api		C			companyId isSaaSV2	Enable SaaS for Sub-Account (Formerly Location)
 POST	"	1	v3	saas-v3
-GET	/saas-api/public-api/get-saas-subscription/{locationId}		2021-04-15	saas-api		C		companyId	Get Location Subscription Details
+GET	/saas-api/public-api/get-saas-subscription/{locationId}		2021-04-15	saas-api		C		companyId		Get Location Subscription Details
 GET	"	1	v3	saas-v3
-GET	/saas-api/public-api/locations		2021-04-15	saas-api		C		companyId	Get locations by stripeId with companyId
+GET	/saas-api/public-api/locations		2021-04-15	saas-api		C		companyId		Get locations by stripeId with companyId
 GET	"	1	v3	saas-v3
-POST	/saas-api/public-api/pause/{locationId}		2021-04-15	saas-api		C			Pause location
+POST	/saas-api/public-api/pause/{locationId}		2021-04-15	saas-api		C			paused companyId	Pause location
 POST	"	1	v3	saas-v3
-GET	/saas-api/public-api/saas-locations/{companyId}		2021-04-15	saas-api		C			Get SaaS Locations	page_query	locations
+GET	/saas-api/public-api/saas-locations/{companyId}		2021-04-15	saas-api		C				Get SaaS Locations	page_query	locations
 GET	"	1	v3	saas-v3
-GET	/saas-api/public-api/saas-plan/{planId}		2021-04-15	saas-api		C		companyId	Get SaaS Plan
+GET	/saas-api/public-api/saas-plan/{planId}		2021-04-15	saas-api		C		companyId		Get SaaS Plan
 GET	"	1	v3	saas-v3
-POST	/saas-api/public-api/update-rebilling/{companyId}		2021-04-15	saas-api		C			Update Rebilling
+POST	/saas-api/public-api/update-rebilling/{companyId}		2021-04-15	saas-api		C			product locationIds config	Update Rebilling
 POST	"	1	v3	saas-v3
-PUT	/saas-api/public-api/update-saas-subscription/{locationId}		2021-04-15	saas-api		C			Update SaaS subscription
+PUT	/saas-api/public-api/update-saas-subscription/{locationId}		2021-04-15	saas-api		C			subscriptionId customerId companyId	Update SaaS subscription
 PUT	"	1	v3	saas-v3
 ]],
 ["snapshots"]=[[
-GET	/snapshots/		2021-07-28	snapshots		C		companyId	Get Snapshots		snapshots
+GET	/snapshots/		2021-07-28	snapshots		C		companyId		Get Snapshots		snapshots
 GET	"	1	v3	snapshots-v3
-POST	/snapshots/share/link		2021-07-28	snapshots		C		companyId	Create Snapshot Share Link
+POST	/snapshots/share/link		2021-07-28	snapshots		C		companyId	snapshot_id share_type	Create Snapshot Share Link
 POST	"	1	v3	snapshots-v3
-GET	/snapshots/snapshot-status/{snapshotId}		2021-07-28	snapshots		C		companyId from to lastDoc limit	Get Snapshot Push between Dates		data
-GET	/snapshots/snapshot-status/{snapshotId}	1	v3	snapshots-v3		C		companyId from to lastDoc	Get Snapshot Push between Dates		data
-GET	/snapshots/snapshot-status/{snapshotId}/location/{locationId}		2021-07-28	snapshots		C		companyId	Get Last Snapshot Push
+GET	/snapshots/snapshot-status/{snapshotId}		2021-07-28	snapshots		C		companyId from to lastDoc limit		Get Snapshot Push between Dates		data
+GET	/snapshots/snapshot-status/{snapshotId}	1	v3	snapshots-v3		C		companyId from to lastDoc		Get Snapshot Push between Dates		data
+GET	/snapshots/snapshot-status/{snapshotId}/location/{locationId}		2021-07-28	snapshots		C		companyId		Get Last Snapshot Push
 GET	"	1	v3	snapshots-v3
 ]],
 ["social-media-posting"]=[[
-POST	/social-media-posting/category/queues	1	v3	social-planner-v3	socialplanner/category.write	L			Create a new category queue
-GET	/social-media-posting/category/queues/available-categories	1	v3	social-planner-v3	socialplanner/category.readonly	L		locationId	Get all categories with their queue status	skip		limit
-POST	/social-media-posting/category/queues/list	1	v3	social-planner-v3	socialplanner/category.readonly	L			Fetch category queues for a location	skip		limit			1
-POST	/social-media-posting/category/queues/list/calendar	1	v3	social-planner-v3	socialplanner/category.readonly	L			Get scheduled posts calendar view
-DELETE	/social-media-posting/category/queues/{postId}/active-post	1	v3	social-planner-v3	socialplanner/category.write	L		locationId	Delete an active post and schedule the next one
-GET	/social-media-posting/category/queues/{queueId}	1	v3	social-planner-v3	socialplanner/category.readonly	L		locationId	Fetch a category queue by ID
-PUT	/social-media-posting/category/queues/{queueId}	1	v3	social-planner-v3	socialplanner/category.write	L			Update queue settings or status
-POST	/social-media-posting/category/queues/{queueId}/create/item	1	v3	social-planner-v3	socialplanner/category.write	L			Create a new item in the queue
-POST	/social-media-posting/category/queues/{queueId}/edit/calendar	1	v3	social-planner-v3	socialplanner/category.readonly	L			Fetch calendar view for an edit session
-POST	/social-media-posting/category/queues/{queueId}/edit/discard	1	v3	social-planner-v3	socialplanner/category.write	L			Discard edit session changes
-POST	/social-media-posting/category/queues/{queueId}/edit/save	1	v3	social-planner-v3	socialplanner/category.write	L			Save edit session changes
-POST	/social-media-posting/category/queues/{queueId}/edit/start	1	v3	social-planner-v3	socialplanner/category.write	L			Start or resume an edit session
-POST	/social-media-posting/category/queues/{queueId}/items	1	v3	social-planner-v3	socialplanner/category.readonly	L			Fetch items from a queue	skip		limit			1
-PUT	/social-media-posting/category/queues/{queueId}/items/{itemId}	1	v3	social-planner-v3	socialplanner/category.write	L			Update an item in a queue
-DELETE	/social-media-posting/category/queues/{queueId}/items/{itemId}	1	v3	social-planner-v3	socialplanner/category.write	L		locationId	Delete an item from a queue
-POST	/social-media-posting/category/queues/{queueId}/items/{itemId}/clone	1	v3	social-planner-v3	socialplanner/category.write	L			Clone a queue item
-PUT	/social-media-posting/category/queues/{queueId}/items/{itemId}/reset	1	v3	social-planner-v3	socialplanner/category.write	L			Reset an item in a queue
-POST	/social-media-posting/category/queues/{queueId}/slots	1	v3	social-planner-v3	socialplanner/category.readonly	L			Fetch slot information for queue items	skip		limit			1
-POST	/social-media-posting/comments/{platform}	1	v3	social-planner-v3				locationId	Create a comment or reply
-POST	/social-media-posting/comments/{platform}/list	1	v3	social-planner-v3				locationId	List comments for a post or thread	skip		limit			1
-POST	/social-media-posting/comments/{platform}/{id}/like	1	v3	social-planner-v3				locationId	Like a comment
-DELETE	/social-media-posting/comments/{platform}/{id}/like	1	v3	social-planner-v3				locationId	Unlike a comment
-GET	/social-media-posting/oauth/facebook/start		2021-07-28	social-media-posting		L		locationId userId	Starts OAuth For Facebook Account
-GET	/social-media-posting/oauth/google/start		2021-07-28	social-media-posting	socialplanner/oauth.readonly	L		locationId userId	Starts OAuth For Google Account
-GET	/social-media-posting/oauth/instagram/start		2021-07-28	social-media-posting	socialplanner/oauth.readonly	L		locationId userId	Starts OAuth For Instagram Account
-GET	/social-media-posting/oauth/linkedin/start		2021-07-28	social-media-posting		L		locationId userId	Starts OAuth For LinkedIn Account
-GET	/social-media-posting/oauth/tiktok-business/start		2021-07-28	social-media-posting	socialplanner/oauth.readonly	L		locationId userId	Starts OAuth For Tiktok Business Account
-GET	/social-media-posting/oauth/tiktok/start		2021-07-28	social-media-posting	socialplanner/oauth.readonly	L		locationId userId	Starts OAuth For Tiktok Account
-GET	/social-media-posting/oauth/twitter/start		2021-07-28	social-media-posting	socialplanner/oauth.readonly	L		locationId userId	Starts OAuth For Twitter Account
-GET	/social-media-posting/oauth/{locationId}/facebook/accounts/{accountId}		2021-07-28	social-media-posting		L			Get facebook pages
-POST	/social-media-posting/oauth/{locationId}/facebook/accounts/{accountId}		2021-07-28	social-media-posting		L			Attach facebook pages
-GET	/social-media-posting/oauth/{locationId}/google/locations/{accountId}		2021-07-28	social-media-posting		L			Get google business locations
-POST	/social-media-posting/oauth/{locationId}/google/locations/{accountId}		2021-07-28	social-media-posting		L			Set google business locations
-GET	/social-media-posting/oauth/{locationId}/instagram/accounts/{accountId}		2021-07-28	social-media-posting		L			Get Instagram Professional Accounts
-POST	/social-media-posting/oauth/{locationId}/instagram/accounts/{accountId}		2021-07-28	social-media-posting		L			Attach Instagram Professional Accounts
-GET	/social-media-posting/oauth/{locationId}/linkedin/accounts/{accountId}		2021-07-28	social-media-posting		L			Get Linkedin pages and profile
-POST	/social-media-posting/oauth/{locationId}/linkedin/accounts/{accountId}		2021-07-28	social-media-posting		L			Attach linkedin pages and profile
-GET	/social-media-posting/oauth/{locationId}/tiktok-business/accounts/{accountId}		2021-07-28	social-media-posting		L			Get Tiktok Business profile
-GET	/social-media-posting/oauth/{locationId}/tiktok/accounts/{accountId}		2021-07-28	social-media-posting		L			Get Tiktok profile
-POST	/social-media-posting/oauth/{locationId}/tiktok/accounts/{accountId}		2021-07-28	social-media-posting		L			Attach Tiktok profile
-GET	/social-media-posting/oauth/{locationId}/twitter/accounts/{accountId}		2021-07-28	social-media-posting					Get Twitter profile
-POST	/social-media-posting/oauth/{locationId}/twitter/accounts/{accountId}		2021-07-28	social-media-posting					Attach Twitter profile
-GET	/social-media-posting/oauth/{locationId}/{platform}/accounts/{accountId}	1	v3	social-planner-v3					Get Available Accounts (Step 2 of 3)
-POST	/social-media-posting/oauth/{locationId}/{platform}/accounts/{accountId}	1	v3	social-planner-v3					Connect Account (Step 3 of 3)
-GET	/social-media-posting/oauth/{platform}/start	1	v3	social-planner-v3				locationId userId	Start OAuth Flow (Step 1 of 3)
-POST	/social-media-posting/statistics		2021-07-28	social-media-posting	socialplanner/statistics.readonly	L		locationId	Get Social Media Statistics
+POST	/social-media-posting/category/queues	1	v3	social-planner-v3	socialplanner/category.write	L			locationId categoryId timeSlots userId	Create a new category queue
+GET	/social-media-posting/category/queues/available-categories	1	v3	social-planner-v3	socialplanner/category.readonly	L		locationId		Get all categories with their queue status	skip		limit
+POST	/social-media-posting/category/queues/list	1	v3	social-planner-v3	socialplanner/category.readonly	L			locationId	Fetch category queues for a location	skip		limit			1
+POST	/social-media-posting/category/queues/list/calendar	1	v3	social-planner-v3	socialplanner/category.readonly	L			locationId startDate endDate	Get scheduled posts calendar view
+DELETE	/social-media-posting/category/queues/{postId}/active-post	1	v3	social-planner-v3	socialplanner/category.write	L		locationId		Delete an active post and schedule the next one
+GET	/social-media-posting/category/queues/{queueId}	1	v3	social-planner-v3	socialplanner/category.readonly	L		locationId		Fetch a category queue by ID
+PUT	/social-media-posting/category/queues/{queueId}	1	v3	social-planner-v3	socialplanner/category.write	L			locationId	Update queue settings or status
+POST	/social-media-posting/category/queues/{queueId}/create/item	1	v3	social-planner-v3	socialplanner/category.write	L			locationId	Create a new item in the queue
+POST	/social-media-posting/category/queues/{queueId}/edit/calendar	1	v3	social-planner-v3	socialplanner/category.readonly	L			locationId sessionId startDate endDate	Fetch calendar view for an edit session
+POST	/social-media-posting/category/queues/{queueId}/edit/discard	1	v3	social-planner-v3	socialplanner/category.write	L			locationId sessionId	Discard edit session changes
+POST	/social-media-posting/category/queues/{queueId}/edit/save	1	v3	social-planner-v3	socialplanner/category.write	L			locationId sessionId	Save edit session changes
+POST	/social-media-posting/category/queues/{queueId}/edit/start	1	v3	social-planner-v3	socialplanner/category.write	L			locationId	Start or resume an edit session
+POST	/social-media-posting/category/queues/{queueId}/items	1	v3	social-planner-v3	socialplanner/category.readonly	L			locationId	Fetch items from a queue	skip		limit			1
+PUT	/social-media-posting/category/queues/{queueId}/items/{itemId}	1	v3	social-planner-v3	socialplanner/category.write	L			locationId	Update an item in a queue
+DELETE	/social-media-posting/category/queues/{queueId}/items/{itemId}	1	v3	social-planner-v3	socialplanner/category.write	L		locationId		Delete an item from a queue
+POST	/social-media-posting/category/queues/{queueId}/items/{itemId}/clone	1	v3	social-planner-v3	socialplanner/category.write	L			locationId sessionId order	Clone a queue item
+PUT	/social-media-posting/category/queues/{queueId}/items/{itemId}/reset	1	v3	social-planner-v3	socialplanner/category.write	L			locationId	Reset an item in a queue
+POST	/social-media-posting/category/queues/{queueId}/slots	1	v3	social-planner-v3	socialplanner/category.readonly	L			locationId	Fetch slot information for queue items	skip		limit			1
+POST	/social-media-posting/comments/{platform}	1	v3	social-planner-v3				locationId	parentId isParentThread content	Create a comment or reply
+POST	/social-media-posting/comments/{platform}/list	1	v3	social-planner-v3				locationId	originIds	List comments for a post or thread	skip		limit			1
+POST	/social-media-posting/comments/{platform}/{id}/like	1	v3	social-planner-v3				locationId		Like a comment
+DELETE	/social-media-posting/comments/{platform}/{id}/like	1	v3	social-planner-v3				locationId		Unlike a comment
+GET	/social-media-posting/oauth/facebook/start		2021-07-28	social-media-posting		L		locationId userId		Starts OAuth For Facebook Account
+GET	/social-media-posting/oauth/google/start		2021-07-28	social-media-posting	socialplanner/oauth.readonly	L		locationId userId		Starts OAuth For Google Account
+GET	/social-media-posting/oauth/instagram/start		2021-07-28	social-media-posting	socialplanner/oauth.readonly	L		locationId userId		Starts OAuth For Instagram Account
+GET	/social-media-posting/oauth/linkedin/start		2021-07-28	social-media-posting		L		locationId userId		Starts OAuth For LinkedIn Account
+GET	/social-media-posting/oauth/tiktok-business/start		2021-07-28	social-media-posting	socialplanner/oauth.readonly	L		locationId userId		Starts OAuth For Tiktok Business Account
+GET	/social-media-posting/oauth/tiktok/start		2021-07-28	social-media-posting	socialplanner/oauth.readonly	L		locationId userId		Starts OAuth For Tiktok Account
+GET	/social-media-posting/oauth/twitter/start		2021-07-28	social-media-posting	socialplanner/oauth.readonly	L		locationId userId		Starts OAuth For Twitter Account
+GET	/social-media-posting/oauth/{locationId}/facebook/accounts/{accountId}		2021-07-28	social-media-posting		L				Get facebook pages
+POST	/social-media-posting/oauth/{locationId}/facebook/accounts/{accountId}		2021-07-28	social-media-posting		L				Attach facebook pages
+GET	/social-media-posting/oauth/{locationId}/google/locations/{accountId}		2021-07-28	social-media-posting		L				Get google business locations
+POST	/social-media-posting/oauth/{locationId}/google/locations/{accountId}		2021-07-28	social-media-posting		L				Set google business locations
+GET	/social-media-posting/oauth/{locationId}/instagram/accounts/{accountId}		2021-07-28	social-media-posting		L				Get Instagram Professional Accounts
+POST	/social-media-posting/oauth/{locationId}/instagram/accounts/{accountId}		2021-07-28	social-media-posting		L			pageId	Attach Instagram Professional Accounts
+GET	/social-media-posting/oauth/{locationId}/linkedin/accounts/{accountId}		2021-07-28	social-media-posting		L				Get Linkedin pages and profile
+POST	/social-media-posting/oauth/{locationId}/linkedin/accounts/{accountId}		2021-07-28	social-media-posting		L				Attach linkedin pages and profile
+GET	/social-media-posting/oauth/{locationId}/tiktok-business/accounts/{accountId}		2021-07-28	social-media-posting		L				Get Tiktok Business profile
+GET	/social-media-posting/oauth/{locationId}/tiktok/accounts/{accountId}		2021-07-28	social-media-posting		L				Get Tiktok profile
+POST	/social-media-posting/oauth/{locationId}/tiktok/accounts/{accountId}		2021-07-28	social-media-posting		L				Attach Tiktok profile
+GET	/social-media-posting/oauth/{locationId}/twitter/accounts/{accountId}		2021-07-28	social-media-posting						Get Twitter profile
+POST	/social-media-posting/oauth/{locationId}/twitter/accounts/{accountId}		2021-07-28	social-media-posting						Attach Twitter profile
+GET	/social-media-posting/oauth/{locationId}/{platform}/accounts/{accountId}	1	v3	social-planner-v3						Get Available Accounts (Step 2 of 3)
+POST	/social-media-posting/oauth/{locationId}/{platform}/accounts/{accountId}	1	v3	social-planner-v3						Connect Account (Step 3 of 3)
+GET	/social-media-posting/oauth/{platform}/start	1	v3	social-planner-v3				locationId userId		Start OAuth Flow (Step 1 of 3)
+POST	/social-media-posting/statistics		2021-07-28	social-media-posting	socialplanner/statistics.readonly	L		locationId	profileIds	Get Social Media Statistics
 POST	"	1	v3	social-planner-v3
-GET	/social-media-posting/{locationId}/accounts		2021-07-28	social-media-posting	socialplanner/account.readonly	L			Get Accounts
+GET	/social-media-posting/{locationId}/accounts		2021-07-28	social-media-posting	socialplanner/account.readonly	L				Get Accounts
 GET	"	1	v3	social-planner-v3
-DELETE	/social-media-posting/{locationId}/accounts/{id}		2021-07-28	social-media-posting		L			Delete Account
+DELETE	/social-media-posting/{locationId}/accounts/{id}		2021-07-28	social-media-posting		L				Delete Account
 DELETE	"	1	v3	social-planner-v3
-GET	/social-media-posting/{locationId}/categories		2021-07-28	social-media-posting	socialplanner/category.readonly	L			Get categories by location id	skip		limit
+GET	/social-media-posting/{locationId}/categories		2021-07-28	social-media-posting	socialplanner/category.readonly	L				Get categories by location id	skip		limit
 GET	"	1	v3	social-planner-v3
-GET	/social-media-posting/{locationId}/categories/{id}		2021-07-28	social-media-posting		L			Get categories by id
+GET	/social-media-posting/{locationId}/categories/{id}		2021-07-28	social-media-posting		L				Get categories by id
 GET	"	1	v3	social-planner-v3
-GET	/social-media-posting/{locationId}/csv		2021-07-28	social-media-posting		L			Get Upload Status	skip		limit
-GET	/social-media-posting/{locationId}/csv	1	v3	social-planner-v3		L		userId	Get Upload Status	skip		limit
-POST	/social-media-posting/{locationId}/csv		2021-07-28	social-media-posting	socialplanner/csv.write	L			Upload CSV
+GET	/social-media-posting/{locationId}/csv		2021-07-28	social-media-posting		L				Get Upload Status	skip		limit
+GET	/social-media-posting/{locationId}/csv	1	v3	social-planner-v3		L		userId		Get Upload Status	skip		limit
+POST	/social-media-posting/{locationId}/csv		2021-07-28	social-media-posting	socialplanner/csv.write	L				Upload CSV
 POST	"	1	v3	social-planner-v3
-DELETE	/social-media-posting/{locationId}/csv/{csvId}/post/{postId}		2021-07-28	social-media-posting		L			Delete CSV Post
+DELETE	/social-media-posting/{locationId}/csv/{csvId}/post/{postId}		2021-07-28	social-media-posting		L				Delete CSV Post
 DELETE	"	1	v3	social-planner-v3
-GET	/social-media-posting/{locationId}/csv/{id}		2021-07-28	social-media-posting		L			Get CSV Post	skip		limit
+GET	/social-media-posting/{locationId}/csv/{id}		2021-07-28	social-media-posting		L				Get CSV Post	skip		limit
 GET	"	1	v3	social-planner-v3
-PATCH	/social-media-posting/{locationId}/csv/{id}		2021-07-28	social-media-posting		L			Start CSV Finalize
-PATCH	"	1	v3	social-planner-v3
-DELETE	/social-media-posting/{locationId}/csv/{id}		2021-07-28	social-media-posting		L			Delete CSV
+PATCH	/social-media-posting/{locationId}/csv/{id}		2021-07-28	social-media-posting		L				Start CSV Finalize
+PATCH	/social-media-posting/{locationId}/csv/{id}	1	v3	social-planner-v3		L			userId	Start CSV Finalize
+DELETE	/social-media-posting/{locationId}/csv/{id}		2021-07-28	social-media-posting		L				Delete CSV
 DELETE	"	1	v3	social-planner-v3
-POST	/social-media-posting/{locationId}/posts		2021-07-28	social-media-posting	socialplanner/post.write	L			Create post
+POST	/social-media-posting/{locationId}/posts		2021-07-28	social-media-posting	socialplanner/post.write	L			type accountIds userId	Create post
 POST	"	1	v3	social-planner-v3
-POST	/social-media-posting/{locationId}/posts/bulk-delete		2021-07-28	social-media-posting		L			Bulk Delete Social Planner Posts
+POST	/social-media-posting/{locationId}/posts/bulk-delete		2021-07-28	social-media-posting		L				Bulk Delete Social Planner Posts
 POST	"	1	v3	social-planner-v3
-POST	/social-media-posting/{locationId}/posts/list		2021-07-28	social-media-posting	socialplanner/post.readonly	L			Get posts	skip		limit			1
+POST	/social-media-posting/{locationId}/posts/list		2021-07-28	social-media-posting	socialplanner/post.readonly	L			skip limit fromDate toDate includeUsers	Get posts	skip		limit			1
 POST	"	1	v3	social-planner-v3
-GET	/social-media-posting/{locationId}/posts/{id}		2021-07-28	social-media-posting		L			Get post
+GET	/social-media-posting/{locationId}/posts/{id}		2021-07-28	social-media-posting		L				Get post
 GET	"	1	v3	social-planner-v3
-PUT	/social-media-posting/{locationId}/posts/{id}		2021-07-28	social-media-posting		L			Edit post
-PUT	"	1	v3	social-planner-v3
-DELETE	/social-media-posting/{locationId}/posts/{id}		2021-07-28	social-media-posting		L			Delete Post
+PUT	/social-media-posting/{locationId}/posts/{id}		2021-07-28	social-media-posting		L			type	Edit post
+PUT	/social-media-posting/{locationId}/posts/{id}	1	v3	social-planner-v3		L			type accountIds userId	Edit post
+DELETE	/social-media-posting/{locationId}/posts/{id}		2021-07-28	social-media-posting		L				Delete Post
 DELETE	"	1	v3	social-planner-v3
-POST	/social-media-posting/{locationId}/set-accounts		2021-07-28	social-media-posting	socialplanner/csv.write	L			Set Accounts
-POST	"	1	v3	social-planner-v3
-GET	/social-media-posting/{locationId}/tags		2021-07-28	social-media-posting		L			Get tags by location id	skip		limit
+POST	/social-media-posting/{locationId}/set-accounts		2021-07-28	social-media-posting	socialplanner/csv.write	L			accountIds filePath rowsCount fileName	Set Accounts
+POST	/social-media-posting/{locationId}/set-accounts	1	v3	social-planner-v3	socialplanner/csv.write	L			accountIds filePath rowsCount fileName userId	Set Accounts
+GET	/social-media-posting/{locationId}/tags		2021-07-28	social-media-posting		L				Get tags by location id	skip		limit
 GET	"	1	v3	social-planner-v3
-POST	/social-media-posting/{locationId}/tags/details		2021-07-28	social-media-posting		L			Get tags by ids
+POST	/social-media-posting/{locationId}/tags/details		2021-07-28	social-media-posting		L			tagIds	Get tags by ids
 POST	"	1	v3	social-planner-v3
 ]],
 ["store"]=[[
-GET	/store/shipping-carrier			store		L		altId altType	List Shipping Carriers		data
+GET	/store/shipping-carrier			store		L		altId altType		List Shipping Carriers		data
 GET	"	1		store-v3
-POST	/store/shipping-carrier			store		L			Create Shipping Carrier
+POST	/store/shipping-carrier			store		L			altId altType name callbackUrl	Create Shipping Carrier
 POST	"	1		store-v3
-GET	/store/shipping-carrier/{shippingCarrierId}			store		L		altId altType	Get Shipping Carrier
+GET	/store/shipping-carrier/{shippingCarrierId}			store		L		altId altType		Get Shipping Carrier
 GET	"	1		store-v3
-PUT	/store/shipping-carrier/{shippingCarrierId}			store		L			Update Shipping Carrier
+PUT	/store/shipping-carrier/{shippingCarrierId}			store		L				Update Shipping Carrier
 PUT	"	1		store-v3
-DELETE	/store/shipping-carrier/{shippingCarrierId}			store		L		altId altType	Delete shipping carrier
+DELETE	/store/shipping-carrier/{shippingCarrierId}			store		L		altId altType		Delete shipping carrier
 DELETE	"	1		store-v3
-GET	/store/shipping-zone			store		L		altId altType	List Shipping Zones	offset	data	limit
+GET	/store/shipping-zone			store		L		altId altType		List Shipping Zones	offset	data	limit
 GET	"	1		store-v3
-POST	/store/shipping-zone			store		L			Create Shipping Zone
+POST	/store/shipping-zone			store		L			altId altType name countries	Create Shipping Zone
 POST	"	1		store-v3
-POST	/store/shipping-zone/shipping-rates			store					Get available shipping rates
+POST	/store/shipping-zone/shipping-rates			store					altId altType country totalOrderAmount totalOrderWeight source products	Get available shipping rates
 POST	"	1		store-v3
-GET	/store/shipping-zone/{shippingZoneId}			store		L		altId altType	Get Shipping Zone
+GET	/store/shipping-zone/{shippingZoneId}			store		L		altId altType		Get Shipping Zone
 GET	"	1		store-v3
-PUT	/store/shipping-zone/{shippingZoneId}			store		L			Update Shipping Zone
+PUT	/store/shipping-zone/{shippingZoneId}			store		L				Update Shipping Zone
 PUT	"	1		store-v3
-DELETE	/store/shipping-zone/{shippingZoneId}			store		L		altId altType	Delete shipping zone
+DELETE	/store/shipping-zone/{shippingZoneId}			store		L		altId altType		Delete shipping zone
 DELETE	"	1		store-v3
-GET	/store/shipping-zone/{shippingZoneId}/shipping-rate			store		L		altId altType	List Shipping Rates	offset	data	limit
+GET	/store/shipping-zone/{shippingZoneId}/shipping-rate			store		L		altId altType		List Shipping Rates	offset	data	limit
 GET	"	1		store-v3
-POST	/store/shipping-zone/{shippingZoneId}/shipping-rate			store		L			Create Shipping Rate
+POST	/store/shipping-zone/{shippingZoneId}/shipping-rate			store		L			altId altType name currency amount conditionType minCondition maxCondition shippingCarrierId	Create Shipping Rate
 POST	"	1		store-v3
-GET	/store/shipping-zone/{shippingZoneId}/shipping-rate/{shippingRateId}			store		L		altId altType	Get Shipping Rate
+GET	/store/shipping-zone/{shippingZoneId}/shipping-rate/{shippingRateId}			store		L		altId altType		Get Shipping Rate
 GET	"	1		store-v3
-PUT	/store/shipping-zone/{shippingZoneId}/shipping-rate/{shippingRateId}			store		L			Update Shipping Rate
+PUT	/store/shipping-zone/{shippingZoneId}/shipping-rate/{shippingRateId}			store		L				Update Shipping Rate
 PUT	"	1		store-v3
-DELETE	/store/shipping-zone/{shippingZoneId}/shipping-rate/{shippingRateId}			store		L		altId altType	Delete shipping rate
+DELETE	/store/shipping-zone/{shippingZoneId}/shipping-rate/{shippingRateId}			store		L		altId altType		Delete shipping rate
 DELETE	"	1		store-v3
-GET	/store/store-setting			store		L		altId altType	Get Store Settings
+GET	/store/store-setting			store		L		altId altType		Get Store Settings
 GET	"	1		store-v3
-POST	/store/store-setting			store		L			Create/Update Store Settings
+POST	/store/store-setting			store		L			altId altType shippingOrigin	Create/Update Store Settings
 POST	"	1		store-v3
 ]],
 ["surveys"]=[[
-GET	/surveys/		2021-07-28	surveys	surveys.readonly	L		locationId	Get Surveys	skip	surveys	limit
+GET	/surveys/		2021-07-28	surveys	surveys.readonly	L		locationId		Get Surveys	skip	surveys	limit
 GET	"	1	v3	surveys-v3
-GET	/surveys/submissions		2021-07-28	surveys	surveys.readonly	L		locationId	Get Surveys Submissions	page_query	submissions	limit
+GET	/surveys/submissions		2021-07-28	surveys	surveys.readonly	L		locationId		Get Surveys Submissions	page_query	submissions	limit
 GET	"	1	v3	surveys-v3
 ]],
 ["users"]=[[
-GET	/users/		2021-07-28	users	users.readonly	L		locationId	Get User by Location		users
-POST	/users/		2021-07-28	users	users.write	LC			Create User
-POST	"	1	v3	users-v3
-GET	/users/search		2021-07-28	users	users.readonly	LC		companyId	Search Users	skip	users	limit
+GET	/users/		2021-07-28	users	users.readonly	L		locationId		Get User by Location		users
+POST	/users/		2021-07-28	users	users.write	LC			companyId firstName lastName email password type role locationIds	Create User
+POST	/users/	1	v3	users-v3	users.write	LC			companyId email password type role locationIds firstName lastName	Create User
+GET	/users/search		2021-07-28	users	users.readonly	LC		companyId		Search Users	skip	users	limit
 GET	"	1	v3	users-v3
-POST	/users/search/filter-by-email		2021-07-28	users	users.readonly	C			Filter Users by Email	skip	users	limit			1
+POST	/users/search/filter-by-email		2021-07-28	users	users.readonly	C			companyId emails	Filter Users by Email	skip	users	limit			1
 POST	"	1	v3	users-v3
-GET	/users/{userId}		2021-07-28	users	users.readonly	LC			Get User
+GET	/users/{userId}		2021-07-28	users	users.readonly	LC				Get User
 GET	"	1	v3	users-v3
-PUT	/users/{userId}		2021-07-28	users	users.write	LC			Update User
+PUT	/users/{userId}		2021-07-28	users	users.write	LC				Update User
 PUT	"	1	v3	users-v3
-DELETE	/users/{userId}		2021-07-28	users	users.write	LC			Delete User
+DELETE	/users/{userId}		2021-07-28	users	users.write	LC				Delete User
 DELETE	"	1	v3	users-v3
 ]],
 ["voice-ai"]=[[
-POST	/voice-ai/actions		2021-04-15	voice-ai	voice-ai-agent-goals.write	L			Create Agent Action
+POST	/voice-ai/actions		2021-04-15	voice-ai	voice-ai-agent-goals.write	L			agentId locationId actionType name actionParameters	Create Agent Action
 POST	"	1	v3	voice-ai-v3
-GET	/voice-ai/actions/{actionId}		2021-04-15	voice-ai	voice-ai-agent-goals.readonly	L		locationId	Get Agent Action
+GET	/voice-ai/actions/{actionId}		2021-04-15	voice-ai	voice-ai-agent-goals.readonly	L		locationId		Get Agent Action
 GET	"	1	v3	voice-ai-v3
-PUT	/voice-ai/actions/{actionId}		2021-04-15	voice-ai	voice-ai-agent-goals.write	L			Update Agent Action
+PUT	/voice-ai/actions/{actionId}		2021-04-15	voice-ai	voice-ai-agent-goals.write	L			agentId locationId actionType name actionParameters	Update Agent Action
 PUT	"	1	v3	voice-ai-v3
-DELETE	/voice-ai/actions/{actionId}		2021-04-15	voice-ai	voice-ai-agent-goals.write	L		locationId agentId	Delete Agent Action
+DELETE	/voice-ai/actions/{actionId}		2021-04-15	voice-ai	voice-ai-agent-goals.write	L		locationId agentId		Delete Agent Action
 DELETE	"	1	v3	voice-ai-v3
-GET	/voice-ai/agents		2021-04-15	voice-ai	voice-ai-agents.readonly	L		locationId	List Agents	page_query	agents	pageSize
+GET	/voice-ai/agents		2021-04-15	voice-ai	voice-ai-agents.readonly	L		locationId		List Agents	page_query	agents	pageSize
 GET	"	1	v3	voice-ai-v3
-POST	/voice-ai/agents		2021-04-15	voice-ai	voice-ai-agents.write	L			Create Agent
+POST	/voice-ai/agents		2021-04-15	voice-ai	voice-ai-agents.write	L			locationId	Create Agent
 POST	"	1	v3	voice-ai-v3
-GET	/voice-ai/agents/{agentId}		2021-04-15	voice-ai	voice-ai-agents.readonly	L		locationId	Get Agent
+GET	/voice-ai/agents/{agentId}		2021-04-15	voice-ai	voice-ai-agents.readonly	L		locationId		Get Agent
 GET	"	1	v3	voice-ai-v3
-PATCH	/voice-ai/agents/{agentId}		2021-04-15	voice-ai	voice-ai-agents.write	L		locationId	Patch Agent
+PATCH	/voice-ai/agents/{agentId}		2021-04-15	voice-ai	voice-ai-agents.write	L		locationId		Patch Agent
 PATCH	"	1	v3	voice-ai-v3
-DELETE	/voice-ai/agents/{agentId}		2021-04-15	voice-ai	voice-ai-agents.write	L		locationId	Delete Agent
+DELETE	/voice-ai/agents/{agentId}		2021-04-15	voice-ai	voice-ai-agents.write	L		locationId		Delete Agent
 DELETE	"	1	v3	voice-ai-v3
-GET	/voice-ai/dashboard/call-logs		2021-04-15	voice-ai	voice-ai-dashboard.readonly	L		locationId	List Call Logs	page_query	callLogs	pageSize
+GET	/voice-ai/dashboard/call-logs		2021-04-15	voice-ai	voice-ai-dashboard.readonly	L		locationId		List Call Logs	page_query	callLogs	pageSize
 GET	"	1	v3	voice-ai-v3
-GET	/voice-ai/dashboard/call-logs/{callId}		2021-04-15	voice-ai	voice-ai-dashboard.readonly	L		locationId	Get Call Log		executedCallActions
+GET	/voice-ai/dashboard/call-logs/{callId}		2021-04-15	voice-ai	voice-ai-dashboard.readonly	L		locationId		Get Call Log		executedCallActions
 GET	"	1	v3	voice-ai-v3
 ]],
 ["workflows"]=[[
-GET	/workflows/		2021-07-28	workflows	workflows.readonly	L		locationId	Get Workflow		workflows
+GET	/workflows/		2021-07-28	workflows	workflows.readonly	L		locationId		Get Workflow		workflows
 GET	"	1	v3	workflows-v3
 ]],
 },

@@ -15,7 +15,8 @@
 -- types that do), family (spec file stem), v3, auth (false: no bearer token,
 -- e.g. POST /oauth/token), page = {style, items, size, cursor, next, body}
 -- or nil, query = {name, ...} (required query parameters, e.g. locationId;
--- empty: none)}; page styles are meta, page, skip, offset, token,
+-- empty: none), body = {name, ...} (required top-level fields of the JSON
+-- request body, e.g. locationId; empty: none, or not a JSON body)}; page styles are meta, page, skip, offset, token,
 -- page_query, cursor and after (tools/gen_operations.lua says what each
 -- means). The table is read lazily: loading ops costs next to nothing, and
 -- a lookup parses only the rows of its method under its first segment.
@@ -118,14 +119,14 @@ local function entry_of(line)
     tokens[#tokens + 1] = TOKEN[letter:upper()]
     if letter == letter:upper() then pit_tokens[#pit_tokens + 1] = TOKEN[letter] end
   end
-  local style, items = opt(f[11]), opt(f[12])
+  local style, items = opt(f[12]), opt(f[13])
   local op = {
-    method = f[1], path = f[2], version = opt(f[4]), scopes = words(f[6]), summary = f[10] or "",
+    method = f[1], path = f[2], version = opt(f[4]), scopes = words(f[6]), summary = f[11] or "",
     tokens = tokens, pit = #tokens == 0 or #pit_tokens > 0, pit_tokens = pit_tokens,
-    family = f[5], v3 = f[3] == "1", auth = f[8] ~= "0", query = words(f[9]),
+    family = f[5], v3 = f[3] == "1", auth = f[8] ~= "0", query = words(f[9]), body = words(f[10]),
     page = (style or items) and {
-      style = style, items = items, size = opt(f[13]), cursor = opt(f[14]), next = opt(f[15]),
-      body = f[16] == "1",
+      style = style, items = items, size = opt(f[14]), cursor = opt(f[15]), next = opt(f[16]),
+      body = f[17] == "1",
     } or nil,
   }
   local names = {}

@@ -1,36 +1,48 @@
 -- ghl.cli.api: the `ghlua api METHOD PATH` command, curl for the HighLevel
 -- API with the client's tokens, Version headers, rate limiting and
--- pagination. Query parameters come from -q, a JSON body from -f fields or
--- -d text (sent as written: lua-cjson would turn [] into {} and round
--- numbers); the answer is printed through libjq (ghl.jq), which keeps the
--- body's arrays, objects and numbers: pretty, sorted and coloured on a
--- terminal, compact (one line, the server's key order) otherwise, or
--- filtered with --jq. --dry-run prints the request (or a curl command)
+-- pagination. PATH is a path or a full URL on the API's own host (a pasted
+-- meta.nextPageUrl); a URL on any other host is refused, so the token never
+-- goes anywhere but the configured API base. Query parameters come from -q,
+-- a JSON body from -f fields or -d text (sent as written: lua-cjson would
+-- turn [] into {} and round numbers), extra headers from -H; the answer is
+-- printed through libjq (ghl.jq), which keeps the body's arrays, objects,
+-- key order and numbers: pretty, sorted and coloured on a terminal, compact
+-- (one line, the server's key order) otherwise, or filtered with --jq; -o
+-- writes it to a file instead (atomically). --paginate merges the pages'
+-- items, each printed from its own text (so the server's key order, the
+-- same from run to run). --dry-run prints the request (or a curl command)
 -- without sending it.
--- Errors: bad flags, bad JSON in -d/-f, an unfilled {placeholder} and a
--- --jq filter that does not compile are usage errors (exit 2); HTTP errors
--- and transport failures are the client's ghl.error (exit 1, one line with
--- the hint), and so is a --jq runtime error or a filter that ghl.jq ended
--- (it runs in a process of its own, under limits: see ghl.jq).
+-- Errors: bad flags, bad JSON in -d/-f, a bad -H header, a URL on another
+-- host, an unfilled {placeholder} and a --jq filter that does not compile
+-- are usage errors (exit 2); HTTP errors and transport failures are the
+-- client's ghl.error (exit 1, one line with the hint), and so is a --jq
+-- runtime error or a filter that ghl.jq ended (it runs in a process of its
+-- own, under limits: see ghl.jq), and a -o file that cannot be written
+-- (which is then left as it was).
 local E = require "ghl.error"
 local args = require "ghl.cli.args"
 local jq = require "ghl.jq"
 local sys = require "ghl.sys"
+local http = require "ghl.http"
 
 local M = {}
 
 M.summary = "send one API request (or page through a list) and print the JSON answer"
 
-M.usage = "ghlua api METHOD PATH [-q K=V]... [-f K=V | -f K:=JSON]... [-d JSON|@FILE|@-]"
-  .. " [--location ID | --company ID] [--app NAME] [--version V]"
+M.usage = "ghlua api METHOD PATH|URL [-q K=V]... [-f K=V | -f K:=JSON]... [-d JSON|@FILE|@-]"
+  .. " [-H 'NAME: VALUE']... [--location ID | --company ID] [--app NAME] [--version V] [--timeout S]"
   .. " [--paginate [--max N] [--ndjson] [--style S]] [--include] [--jq FILTER [--raw]]"
-  .. " [--pretty | --compact] [--dry-run [--curl]]"
+  .. " [--pretty | --compact] [--color WHEN] [-o FILE] [--dry-run [--curl]]"
 
 M.help = [[
 Send METHOD (any case) to PATH on the API and print the JSON answer.
 PATH is a path like /contacts/ or /contacts/{contactId}: {locationId} and
 {companyId} come from the token's context (or --location/--company), any
 other {name} from a -q name=VALUE parameter (which then leaves the query).
+PATH may also be a full URL on the API's host, such as a meta.nextPageUrl
+from an earlier answer: its path and query string are sent to the API base
+(GHLUA_API_BASE); a URL on any other host is refused, so the token is never
+sent anywhere else.
 
 Request
   -q, --query K=V       query parameter (repeatable; a repeated key is sent
@@ -40,15 +52,40 @@ Request
                         Repeatable; a repeated key becomes an array
   -d, --data JSON       the whole JSON body as text, @FILE to read a file,
                         @- to read standard input (not with -f)
+  -H, --header 'NAME: VALUE'
+                        an extra request header (repeatable). 'Version: V'
+                        is the same as --version; an empty value ('Accept:')
+                        drops a header ghlua would send. Authorization is
+                        refused: the token comes from the store or GHL_TOKEN
   --version V           the Version header (default: the endpoint's own,
                         from the operations table)
+  --timeout S           give up on each try of a request after S seconds
+                        (default 60). A request that is safe to send again
+                        (GET, PUT, DELETE) is tried again after a timeout,
+                        3 times at most; a POST is not (it fails with "may
+                        have been applied")
   --location ID, --company ID, --app NAME
                         which stored token to use (see 'ghlua auth status')
 
+A required locationId (or companyId) missing from the query string or the
+top-level JSON body of an endpoint that needs one is filled from the
+token's context; one given with -q, -f or -d is never replaced.
+
 Output
   --pretty, --compact   force indented or one-line output. Default: pretty,
-                        with sorted keys and colour, on a terminal; compact,
-                        in the server's key order, otherwise
+                        with sorted keys, on a terminal; compact, in the
+                        server's key order, otherwise
+  --color WHEN          auto (the default: colour when standard output is
+                        a terminal and NO_COLOR is unset), always or never
+  -o, --output FILE     write the output to FILE instead of standard output
+                        (which then gets nothing): the body exactly as it
+                        came, unless --jq, --pretty, --compact, --include
+                        or --paginate shape it. FILE is replaced atomically
+                        once the whole answer is in, like curl -o replaces
+                        it; on any error it is left as it was. A new FILE
+                        is made readable by you only (0600: answers carry
+                        customer data and sometimes tokens); a replaced one
+                        keeps its mode. '-o -' is standard output
   --include             print the status line and the response headers
                         (lower-case names, sorted) before the body
   --jq FILTER           run a jq filter (libjq 1.6) on the body and print
@@ -57,7 +94,11 @@ Output
                         below
   --raw                 with --jq, print string results without quotes
   --paginate            follow the pages of a list endpoint and print one
-                        merged JSON array of the items
+                        merged JSON array of the items, each as the server
+                        wrote it (its key order), the same from run to run.
+                        An endpoint that does not page (or that ghlua does
+                        not know, without --style) gives its one answer,
+                        printed as it would be without --paginate
   --max N               stop after N items
   --ndjson              print one item per line instead (--jq then runs
                         on each item; without --ndjson on the whole array)
@@ -70,9 +111,7 @@ Output
                         instead (token redacted: paste your own)
 
 While --paginate runs, a progress line is shown on standard error when it
-is a terminal. A non-JSON answer is printed as it came. Paginated items are
-re-encoded from the client's decoded values: there an empty list or object
-prints as [] (the client's JSON decoder cannot tell them apart).
+is a terminal. A non-JSON answer is printed as it came.
 
 Environment
   GHL_TOKEN        a bearer token (Private Integration Token or access token)
@@ -80,7 +119,7 @@ Environment
                    the command line
   GHL_LOCATION_ID  the location when GHL_TOKEN is used without --location
   GHLUA_API_BASE   the API base URL (default https://services.leadconnectorhq.com)
-  NO_COLOR         when set and not empty, never colour
+  NO_COLOR         when set and not empty, no colour (unless --color always)
   JQ_COLORS        jq's colour settings
   GHLUA_JQ_TIMEOUT the seconds a --jq filter may run on one body (default
                    30; 0: no limit)
@@ -90,24 +129,30 @@ Environment
 
 Exit status: 0 success, 1 an HTTP or network error (its message and hint on
 standard error), a --jq runtime error or a filter that was ended (a limit,
-an abort inside libjq), 2 a usage error.
+an abort inside libjq), a -o file that cannot be written, 2 a usage error.
 
 Examples
   ghlua api GET /contacts/{contactId} -q contactId=abc123
-  ghlua api post /contacts/ -f firstName=Ada -f tags:='["vip"]' -f locationId=$LOC
+  ghlua api post /contacts/ -f firstName=Ada -f tags:='["vip"]'
   ghlua api GET /contacts/ --paginate --ndjson --jq .email --raw
+  ghlua api GET "$(ghlua api GET /contacts/ --jq .meta.nextPageUrl --raw)"
+  ghlua api GET /contacts/ --paginate -o contacts.json
 ]]
 
 M.flags = {
   query = { "list", short = "q", value = "K=V" }, field = { "list", short = "f", value = "K=V" },
-  data = { "string", short = "d", value = "JSON" }, location = args.LOCATION, company = args.COMPANY,
-  app = args.APP, version = { "string", value = "V" }, paginate = "flag", max = { "number", value = "N" },
-  ndjson = "flag",
+  data = { "string", short = "d", value = "JSON" }, header = { "list", short = "H", value = "'NAME: VALUE'" },
+  location = args.LOCATION, company = args.COMPANY,
+  app = args.APP, version = { "string", value = "V" }, timeout = { "number", value = "SECONDS" },
+  paginate = "flag", max = { "number", value = "N" }, ndjson = "flag",
   style = { "string", value = "S", complete = { "meta", "page", "skip", "offset", "token", "page_query" } },
   include = "flag", jq = { "string", value = "FILTER" }, raw = "flag", pretty = "flag",
-  compact = "flag", ["dry-run"] = "flag", curl = "flag",
+  compact = "flag", color = { "string", value = "WHEN", complete = { "auto", "always", "never" } },
+  output = { "string", short = "o", value = "FILE", complete = "file" }, ["dry-run"] = "flag", curl = "flag",
 }
 M.arguments = { { "METHOD", complete = "method" }, { "PATH", complete = "path" } }
+
+local COLOR = { auto = true, always = true, never = true }
 
 local REASONS = {
   [200] = "OK", [201] = "Created", [202] = "Accepted", [204] = "No Content",
@@ -185,6 +230,52 @@ local function data_body(d)
   return text
 end
 
+-- Headers the client sets itself, by their lower-case name: the canonical
+-- spelling (so -H replaces the client's header instead of adding a second
+-- one), or false for the ones -H may not set, with the reason.
+local OWN_HEADERS = {
+  accept = "Accept", ["content-type"] = "Content-Type", version = "Version",
+  authorization = false, host = false, ["content-length"] = false, ["transfer-encoding"] = false,
+}
+local REFUSED = {
+  authorization = "the token comes from the store or GHL_TOKEN: choose it with --app, --location"
+    .. " or --company",
+  host = "requests go to the API base: set GHLUA_API_BASE to change it",
+  ["content-length"] = "ghlua sets it from the body",
+  ["transfer-encoding"] = "ghlua sets it from the body",
+}
+
+-- -H 'Name: value'... -> the headers table (nil when none) and the value
+-- of a Version header (nil when none). A name is an HTTP token; a value has
+-- no control characters but tabs, so no header can end early and start
+-- another (no CR, no LF).
+local function header_table(list)
+  if not list then return nil end
+  local headers, seen, version = {}, {}, nil
+  for _, h in ipairs(list) do
+    local name, value = h:match("^([^:]*):(.*)$")
+    if not name then usage(("-H needs 'NAME: VALUE', got '%s'"):format(E.sanitize(h))) end
+    name = name:match("^%s*(.-)%s*$")
+    value = value:match("^[ \t]*(.-)[ \t]*$")
+    if not name:match("^[%w!#$%%&'*+%-.^_`|~]+$") then
+      usage(("-H: '%s' is not a header name (letters, digits and !#$%%&'*+-.^_`|~ only)"):format(E.sanitize(name)))
+    end
+    if value:find("[\0-\8\10-\31\127]") then
+      usage(("-H %s: the value holds a control character (a line break?); headers are one line each"):format(name))
+    end
+    local lower = name:lower()
+    if OWN_HEADERS[lower] == false then usage(("-H %s is not allowed: %s"):format(name, REFUSED[lower])) end
+    if seen[lower] then usage(("-H %s is given twice"):format(name)) end
+    seen[lower] = true
+    if lower == "version" then
+      version = value
+    else
+      headers[OWN_HEADERS[lower] or name] = value
+    end
+  end
+  return next(headers) and headers or nil, version
+end
+
 -- Check that every {placeholder} of path will get a value.
 local function check_placeholders(c, path, query)
   for name in path:gmatch("{([%w_]+)}") do
@@ -198,32 +289,124 @@ local function check_placeholders(c, path, query)
   end
 end
 
+-- The path (with its query string) of url on the API at base, or a usage
+-- error. The URL must name the base's host and port, and lie under its
+-- path; a URL that names the plain-HTTP form of an https base's host on the
+-- default port (http://services.leadconnectorhq.com/...) is taken too. Only
+-- its path and query go anywhere: to base, over base's own scheme.
+local function api_path(url, base)
+  local u, err = http.parse_url(url)
+  if not u then usage(("PATH: %s: %s"):format(E.sanitize(url), err.message)) end
+  local b = assert(http.parse_url(base))
+  if (u.scheme ~= "http" and u.scheme ~= "https") or u.user or u.password
+     or (u.host or ""):lower() ~= (b.host or ""):lower()
+     or not (u.port == b.port or (u.scheme == "http" and b.scheme == "https" and u.port == 80 and b.port == 443)) then
+    usage(("PATH: %s is not on the API's host: give a path, or a URL on %s (GHLUA_API_BASE)")
+      :format(E.sanitize(url), base))
+  end
+  local prefix = (b.path or "/"):gsub("/+$", "")
+  local path = u.path or "/"
+  if path:sub(1, #prefix) ~= prefix or (#path > #prefix and path:sub(#prefix + 1, #prefix + 1) ~= "/") then
+    usage(("PATH: %s is not under the API base %s (GHLUA_API_BASE)"):format(E.sanitize(url), base))
+  end
+  path = path:sub(#prefix + 1)
+  if path == "" then path = "/" end
+  return path .. (u.query and ("?" .. u.query) or "")
+end
+
+-- Split a query string into a table (repeated keys become arrays),
+-- decoding %XX and + (form encoding, as servers write their links).
+local function parse_query(qs, into)
+  local function dec(s)
+    return (s:gsub("%+", " "):gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
+  end
+  for pair in qs:gmatch("[^&]+") do
+    local k, v = pair:match("^([^=]*)=?(.*)$")
+    k, v = dec(k), dec(v)
+    local old = into[k]
+    if old == nil then into[k] = v
+    elseif type(old) == "table" then old[#old + 1] = v
+    else into[k] = { old, v } end
+  end
+  return into
+end
+
 -- The client for the flags: GHL_TOKEN (unless --app), else the store.
 local function client(o)
   if o.location and o.company then usage("give --location or --company, not both") end
   local token = os.getenv("GHL_TOKEN")
-  local co = { location = o.location, company = o.company, app = o.app }
+  local co = { location = o.location, company = o.company, app = o.app, timeout = o.timeout }
   if token and token ~= "" and not o.app then co.token = token end
   return require("ghl.client").new(co)
 end
 
 -- ---- Output ----
 
+-- Where the output goes: standard output, or (with -o FILE) a temporary
+-- file beside FILE that replaces it once the command succeeded. Returns
+-- {write(...), finish(), abort(), tty}.
+local function open_output(name)
+  if not name or name == "-" then
+    return { write = function(...) io.stdout:write(...) end, finish = function() io.stdout:flush() end,
+             abort = function() end, tty = sys.isatty(1), stdout = true }
+  end
+  if name == "" then usage("-o needs a file name") end
+  local target = name
+  local st = sys.stat(name)
+  if st then
+    if st.type ~= "file" then usage(("-o %s: not a regular file"):format(name)) end
+    target = sys.realpath(name) or name   -- through a symbolic link, like a shell's > would
+  end
+  local dir, base = target:match("^(.*)/([^/]*)$")
+  if not dir then dir, base = ".", target elseif dir == "" then dir = "/" end
+  if base == "" then usage(("-o %s: not a file name"):format(name)) end
+  local function fail(err)
+    E.raise { kind = "io", message = ("cannot write -o %s: %s"):format(name, E.is(err) and err.message or tostring(err)),
+              hint = "pick a file in a directory that exists and that you can write to" }
+  end
+  local tmp = (".%s.%d.%s.tmp"):format(base:sub(1, 200), sys.getpid(), (sys.random_bytes(4):gsub(".", function(ch)
+    return ("%02x"):format(ch:byte()) end)))
+  local f, err = sys.open(dir, tmp, "w")
+  if not f then fail(err) end
+  local tmppath = dir .. "/" .. tmp
+  local ok, cerr = sys.chmod(tmppath, st and st.mode or 384)   -- 0600 for a new file
+  if not ok then f:close(); os.remove(tmppath); fail(cerr) end
+  local out, failed = { tty = false }, nil
+  function out.write(...)
+    if failed then return end
+    local wok, werr = f:write(...)
+    if not wok then failed = werr end
+  end
+  function out.abort()
+    if f then f:close(); f = nil; os.remove(tmppath) end
+  end
+  function out.finish()
+    local cok, why = f:close()
+    f = nil
+    if failed or not cok then os.remove(tmppath); fail(failed or why) end
+    local rok, rerr = os.rename(tmppath, target)
+    if not rok then os.remove(tmppath); fail(rerr) end
+  end
+  return out
+end
+
+local OUT   -- this run's output (open_output)
+
 -- How bodies print: {indent, sort, color, raw} for ghl.jq.
 local function output_format(o)
-  local tty = sys.isatty(1)
+  local tty = OUT.tty
   local pretty = o.pretty or (tty and not o.compact)
   local nc = os.getenv("NO_COLOR")
-  return { indent = pretty and 2 or 0, sort = pretty and true or false,
-           color = tty and pretty and not (nc and nc ~= "") or false, raw = o.raw }
+  local color = o.color == "always" or (o.color ~= "never" and tty and not (nc and nc ~= ""))
+  return { indent = pretty and 2 or 0, sort = pretty and true or false, color = color or false, raw = o.raw }
 end
 
 local function write(s)
-  io.stdout:write(s, "\n")
+  OUT.write(s, "\n")
 end
 
 -- Print a body text: through the --jq program, or reformatted, or as it
--- came when it is not JSON.
+-- came when it is not JSON (or when fmt.as_is says so: -o's default).
 local function print_body(text, prog, fmt)
   if text == "" then return end
   if prog then
@@ -234,17 +417,17 @@ local function print_body(text, prog, fmt)
     end
     return
   end
-  local out = jq.format(text, fmt)
-  if out then write(out) else io.stdout:write(text) end
+  local out = not fmt.as_is and jq.format(text, fmt)
+  if out then write(out) else OUT.write(text) end
 end
 
 local function print_head(resp)
   local names = {}
   for k in pairs(resp.headers) do names[#names + 1] = k end
   table.sort(names)
-  io.stdout:write(("HTTP %d %s\n"):format(resp.status, REASONS[resp.status] or ""))
-  for _, k in ipairs(names) do io.stdout:write(E.sanitize(k .. ": " .. tostring(resp.headers[k])), "\n") end
-  io.stdout:write("\n")
+  OUT.write(("HTTP %d %s\n"):format(resp.status, REASONS[resp.status] or ""))
+  for _, k in ipairs(names) do OUT.write(E.sanitize(k .. ": " .. tostring(resp.headers[k])), "\n") end
+  OUT.write("\n")
 end
 
 local function print_request(req, curl)
@@ -293,9 +476,77 @@ local function array_frame(fmt)
   return two:sub(1, a - 1), two:sub(a + #el, b - 1), two:sub(b + #el)
 end
 
-local function paginate(c, method, path, query, body, o, prog, fmt)
+-- For each top-level array of a page: its key, its length, then each of
+-- its elements (printed compact, as the page wrote them).
+local SPLIT = 'if type == "object" then to_entries[] | select(.value | type == "array")'
+  .. ' | .key, (.value | length), .value[] else empty end'
+
+-- A client for ghl.paginate that sends every page request through c with
+-- the -H headers and keeps, for each item table of each page it decoded,
+-- the item's own text (text_of[item]): ghl.paginate hands out the decoded
+-- items, whose key order a Lua table does not keep.
+local function page_client(c, headers)
+  local splitter = assert(jq.compile(SPLIT))
+  local text_of = setmetatable({}, { __mode = "k" })
+  local pc = setmetatable({}, { __index = c })
+  function pc:request(method, path, opts)
+    local ro = {}
+    for k, v in pairs(opts or {}) do ro[k] = v end
+    ro.raw, ro.headers = true, headers
+    local resp = c:request(method, path, ro)
+    if resp.error then error(resp.error, 0) end
+    if resp.status == 204 or resp.body == "" then return true end
+    local page, derr = resp:json()
+    if page == nil then
+      derr.method, derr.path = method, path
+      error(derr, 0)
+    end
+    if type(page) == "table" then
+      local key, arr, want, i = nil, nil, nil, 0
+      local ok, err = splitter:run(resp.body, { indent = 0 }, function(text)
+        if not key then
+          key = require("cjson").decode(text)
+          arr = page[key]
+        elseif not want then
+          want, i = tonumber(text), 0
+        else
+          i = i + 1
+          local item = type(arr) == "table" and arr[i]
+          if type(item) == "table" then text_of[item] = text end
+        end
+        if want and i >= want then key, arr, want = nil, nil, nil end
+      end)
+      if not ok then error(err, 0) end
+    end
+    return page
+  end
+  function pc:get(path, query, opts)
+    local ro = {}
+    for k, v in pairs(opts or {}) do ro[k] = v end
+    ro.query = query or ro.query
+    return pc.request(self, "GET", path, ro)
+  end
+  return pc, function(item) return text_of[item] or jq.encode(item, { empty = "array" }) end, splitter
+end
+
+-- Does ghl.paginate know how to page method path (or was --style given)?
+local function pages(method, path, o)
+  if o.style then return true end
+  local ops_ok, ops = pcall(require, "ghl.api.ops")
+  local op = ops_ok and ops.op(method, (path:gsub("%?.*", "")), o.version == "v3")
+  return op and op.page and op.page.style and true or false
+end
+
+local function paginate(c, method, path, query, body, o, prog, fmt, headers)
   local params = {}
   for k, v in pairs(query or {}) do params[k] = v end
+  local q = path:find("?", 1, true)
+  if q then   -- a pasted nextPageUrl: the walk goes on from its cursor
+    local given = params
+    params = parse_query(path:sub(q + 1), {})
+    for k, v in pairs(given) do params[k] = v end
+    path = path:sub(1, q - 1)
+  end
   if body then
     local fields = require("cjson.safe").decode(body)
     if type(fields) ~= "table" or (#fields > 0) then usage("with --paginate, the body must be a JSON object") end
@@ -304,36 +555,45 @@ local function paginate(c, method, path, query, body, o, prog, fmt)
   local bar = progress()
   local po = { max = o.max, style = o.style, version = o.version, method = method,
                on_page = function(n, total) bar.show(n, total) end }
-  local ok, iter = pcall(c.paginate, c, path, params, po)
+  local pc, text_of, splitter = page_client(c, headers)
+  local _ <close> = splitter
+  local ok, iter = pcall(c.paginate, pc, path, params, po)
   if not ok then
     if E.is(iter) then error(iter, 0) end
     usage("--paginate: " .. tostring(iter):gsub("^[^:]*:%d+: ", ""):gsub("opts%.style", "--style"))
   end
-  local item_fmt = { indent = fmt.indent, sort = fmt.sort, color = fmt.color, raw = fmt.raw, empty = "array" }
-  local all = prog and not o.ndjson and setmetatable({}, jq.array_mt) or nil
+  local item_fmt = { indent = fmt.indent, sort = fmt.sort, color = fmt.color, raw = fmt.raw }
+  local all = prog and not o.ndjson and {} or nil
   local open, sep, close = array_frame(item_fmt)
-  local line_fmt = { indent = 0, sort = false, color = fmt.color, raw = fmt.raw, empty = "array" }
+  local line_fmt = { indent = 0, sort = false, color = fmt.color, raw = fmt.raw }
+  -- an item's text is compact already: printed as it is unless coloured,
+  -- indented or sorted
+  local function shaped(text, f)
+    if f.indent == 0 and not f.color and not f.sort then return text end
+    return assert(jq.format(text, f))
+  end
   local n = 0
   local done, err = pcall(function()
     for item in iter do
       bar.clear()
       n = n + 1
+      local text = text_of(item)
       if all then
-        all[n] = item
+        all[n] = text
       elseif o.ndjson then
-        if prog then print_body(jq.encode(item, { empty = "array" }), prog, line_fmt)
-        else write(jq.encode(item, line_fmt)) end
+        if prog then print_body(text, prog, line_fmt)
+        else write(shaped(text, line_fmt)) end
       else
-        local text = jq.encode(item, item_fmt)
+        text = shaped(text, item_fmt)
         if fmt.indent > 0 then text = text:gsub("\n", "\n" .. (" "):rep(fmt.indent)) end
-        io.stdout:write(n == 1 and open or sep, text)
+        OUT.write(n == 1 and open or sep, text)
       end
     end
   end)
   bar.clear()
   if not done then error(err, 0) end
   if all then
-    print_body(jq.encode(all, { empty = "array" }), prog, fmt)
+    print_body("[" .. table.concat(all, ",") .. "]", prog, fmt)
   elseif not o.ndjson then
     write(n == 0 and jq.encode(setmetatable({}, jq.array_mt), item_fmt) or close)
   end
@@ -341,12 +601,48 @@ end
 
 -- ---- The command ----
 
+-- The request and its output, once the flags are read (r: query, body,
+-- headers, prog); OUT is open.
+local function send(o, method, path, r)
+  local fmt = output_format(o)
+  -- -o's default: the body exactly as it came
+  fmt.as_is = not OUT.stdout and not (o.pretty or o.compact or o.color == "always")
+
+  local c = client(o)
+  if path:sub(1, 1) ~= "/" then path = api_path(path, c.base) end
+  check_placeholders(c, path, r.query)
+  local ropts = { query = r.query, version = o.version, raw = true, headers = r.headers,
+                  data = not o.paginate and r.body or nil }
+
+  if o["dry-run"] then
+    print_request(c:prepare(method, path, ropts), o.curl)
+    return 0
+  end
+  if o.paginate and pages(method, path, o) then
+    fmt.as_is = nil
+    paginate(c, method, path, r.query, r.body, o, r.prog, fmt, r.headers)
+    return 0
+  end
+  ropts.data = r.body
+  local resp = c:request(method, path, ropts)
+  if resp.error then   -- >= 400, a redirect, or a write whose outcome is unknown
+    -- like curl -i, --include shows the failed response too (never into -o's file)
+    if o.include and OUT.stdout then print_head(resp) print_body(resp.body, nil, fmt) io.stdout:flush() end
+    error(resp.error, 0)
+  end
+  if o.include then print_head(resp) end
+  print_body(resp.body, r.prog, fmt)
+  return 0
+end
+
 function M.run(argv)
   local o, rest = args.parse(argv, M.flags, M.usage)
   if #rest ~= 2 then usage("expected METHOD and PATH") end
   local method, path = rest[1]:upper(), rest[2]
   if not method:match("^%a+$") then usage("METHOD must be a word like GET or post, got '" .. rest[1] .. "'") end
-  if path:sub(1, 1) ~= "/" then usage("PATH must start with '/', got '" .. path .. "'") end
+  if path:sub(1, 1) ~= "/" and not path:match("^%a[%w+.-]*://") then
+    usage("PATH must start with '/' or be a URL on the API's host, got '" .. path .. "'")
+  end
   if o.data and o.field then usage("give -d or -f, not both") end
   if o.pretty and o.compact then usage("give --pretty or --compact, not both") end
   if o.curl and not o["dry-run"] then usage("--curl needs --dry-run") end
@@ -359,39 +655,36 @@ function M.run(argv)
   if o.max and (math.type(o.max) ~= "integer" or o.max < 1) then
     usage("--max must be a positive integer")
   end
+  if o.timeout and not (o.timeout > 0 and o.timeout <= 86400) then
+    usage("--timeout must be a number of seconds above 0 (at most 86400)")
+  end
+  if o.color and not COLOR[o.color] then
+    usage(("--color must be auto, always or never, got '%s'"):format(o.color))
+  end
 
-  local query = query_params(o.query)
-  local body = o.field and field_body(o.field) or o.data and data_body(o.data) or nil
-  local prog
+  local r = { query = query_params(o.query) }
+  r.body = o.field and field_body(o.field) or o.data and data_body(o.data) or nil
+  local hversion
+  r.headers, hversion = header_table(o.header)
+  if hversion then
+    if o.version and o.version ~= hversion then usage("give --version or -H 'Version: ...', not both") end
+    o.version = hversion
+  end
   if o.jq then
     local err
-    prog, err = jq.compile(o.jq)
-    if not prog and err.kind == "usage" then usage("--jq: " .. err.message) end
-    if not prog then error(err, 0) end
+    r.prog, err = jq.compile(o.jq)
+    if not r.prog and err.kind == "usage" then usage("--jq: " .. err.message) end
+    if not r.prog then error(err, 0) end
   end
-  local fmt = output_format(o)
 
-  local c = client(o)
-  check_placeholders(c, path, query)
-  local ropts = { query = query, version = o.version, raw = true, data = not o.paginate and body or nil }
-
-  if o["dry-run"] then
-    print_request(c:prepare(method, path, ropts), o.curl)
-    return 0
+  OUT = open_output(o.output)
+  local ok, status = pcall(send, o, method, path, r)
+  if not ok then
+    OUT.abort()
+    error(status, 0)
   end
-  if o.paginate then
-    paginate(c, method, path, query, body, o, prog, fmt)
-    return 0
-  end
-  local resp = c:request(method, path, ropts)
-  if resp.error then   -- >= 400, a redirect, or a write whose outcome is unknown
-    -- like curl -i, --include shows the failed response too
-    if o.include then print_head(resp) print_body(resp.body, nil, fmt) io.stdout:flush() end
-    error(resp.error, 0)
-  end
-  if o.include then print_head(resp) end
-  print_body(resp.body, prog, fmt)
-  return 0
+  OUT.finish()
+  return status
 end
 
 return M

@@ -118,7 +118,10 @@ function M.issue(ctx, grant)
   local state = ctx.state
   local app = state:app(grant.client_id)
   local ttl = state.oauth.token_ttl
-  local iat = math.floor(state.time() * 1000) / 1000
+  local now = state.time()
+  -- JWT NumericDates in whole seconds (RFC 7519 §2), as HighLevel's; the
+  -- token is valid until now + ttl, which exp never passes
+  local iat = math.floor(now)
   local class_id = grant.auth_class == "Company" and grant.company or grant.location
   local refresh_id = state:random_hex(12)
   local function payload(exp, extra)
@@ -126,12 +129,12 @@ function M.issue(ctx, grant)
       sourceId = grant.client_id, channel = "OAUTH", primaryAuthClassId = class_id,
       oauthMeta = { scopes = array(copy_list(grant.scopes)), client = app.app_id,
         versionId = app.app_id, clientKey = grant.client_id },
-      iat = iat, exp = exp }
+      iat = iat, exp = math.floor(exp) }
     for k, v in pairs(extra or {}) do p[k] = v end
     return p
   end
-  local access = jwt(state, payload(iat + ttl))
-  local refresh = jwt(state, payload(iat + M.REFRESH_TTL, { refreshTokenId = refresh_id }))
+  local access = jwt(state, payload(now + ttl))
+  local refresh = jwt(state, payload(now + M.REFRESH_TTL, { refreshTokenId = refresh_id }))
   local body = {
     access_token = access, token_type = "Bearer", expires_in = ttl, refresh_token = refresh,
     scope = table.concat(grant.scopes, " "), refreshTokenId = refresh_id,
@@ -151,9 +154,9 @@ function M.issue(ctx, grant)
     state:register_token { token = access, kind = grant.auth_class:lower(), source = "oauth",
       app = grant.client_id, location = grant.location, company = grant.company,
       scopes = scopes_mod.set(grant.scopes), scope_list = copy_list(grant.scopes),
-      user_id = grant.user_id, expires_at = iat + ttl }
+      user_id = grant.user_id, expires_at = now + ttl }
     local r = grant_of(grant)
-    r.id, r.expires_at = refresh_id, iat + M.REFRESH_TTL
+    r.id, r.expires_at = refresh_id, now + M.REFRESH_TTL
     state.refresh_tokens[refresh] = r
   end
   return body, commit

@@ -52,13 +52,23 @@ function Rng:id(len)
   return table.concat(t)
 end
 
--- uuid-v4-looking string, for traceId.
+-- uuid-v4-looking string, for traceId (from State.trace_rng, seeded per
+-- run: see M.entropy).
 function Rng:uuid()
   local h = {}
   for i = 1, 4 do h[i] = string.format("%08x", self:next() & 0xffffffff) end
   local s = table.concat(h)
   return string.format("%s-%s-4%s-%x%s-%s", s:sub(1, 8), s:sub(9, 12), s:sub(14, 16),
     8 + (tonumber(s:sub(17, 17), 16) & 3), s:sub(18, 20), s:sub(21, 32))
+end
+
+-- A seed that differs from run to run: 8 bytes of random_bytes(n) when it
+-- gives them, else the clocks and an address mixed.
+function M.entropy(random_bytes)
+  local b = random_bytes and random_bytes(8)
+  if type(b) == "string" and #b == 8 then return (string.unpack("<i8", b)) end
+  local addr = tonumber(tostring({}):match("0x(%x+)") or "0", 16) or 0
+  return math.floor(os.time()) ~ (math.floor(os.clock() * 1e6) << 20) ~ addr
 end
 
 -- ---- State ----
@@ -105,7 +115,9 @@ function M.new(config)
     random_bytes = config.random_bytes,
     seed = seed,
     rng = M.rng(seed),
-    trace_rng = M.rng(seed ~ 0x5bd1e995),
+    -- traceIds differ from run to run, whatever the seed: HighLevel's are
+    -- unique per request, and a log line must never match another run's
+    trace_rng = M.rng(M.entropy(config.random_bytes)),
     oauth_rng = M.rng(seed ~ 0x6f617574),   -- company/location/user ids
     default_location = config.location or M.DEFAULT_LOCATION,
     company = { id = config.company or M.DEFAULT_COMPANY, name = "Sim Agency" },

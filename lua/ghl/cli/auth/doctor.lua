@@ -3,16 +3,22 @@
 -- uncertain refresh tokens, inactive locations, refused scopes, wrong token
 -- types, interrupted refreshes) and tries a refresh where one is due. A
 -- token whose refresh token may be spent is recovered (unless --offline)
--- the way ghl.auth does it, without presenting that refresh token.
--- Exit status 0 when everything is usable, 1 otherwise.
+-- the way ghl.auth does it, without presenting that refresh token. Then,
+-- unless --offline, each token that looks usable is tried with one cheap
+-- call (ghl.cli.auth.online; several at a time), and doctor reports what
+-- the API says: valid, invalid (an OAuth token is then refreshed once, and
+-- tried again), the location not active, another location's token, or the
+-- API unreachable at the base URL. Tokens are reported in the store's
+-- order. Exit status 0 when everything is usable, 1 otherwise.
 local args = require "ghl.cli.args"
 local auth = require "ghl.auth"
 local common = require "ghl.cli.auth.common"
+local online = require "ghl.cli.auth.online"
 local E = require "ghl.error"
 
 local M = {}
 
-M.summary = "explain token problems and what to run"
+M.summary = "explain token problems and what to run (checks each token online)"
 M.usage = "ghlua auth doctor [--app NAME] [--offline]"
 M.help = [[
 Read what every process recorded in the token store (spent or uncertain
@@ -26,9 +32,28 @@ Exit status: 0 every token is usable, 1 otherwise.
 ]]
 M.flags = { app = args.APP, offline = "flag" }
 
+M.help = [[
+Explain what is wrong with the stored tokens and what to run. Without
+--offline, a refresh is tried where one is due, a spent refresh token is
+recovered, and each token is tried with one cheap authenticated call (a GET
+of its location, or of its company's locations), several at a time; the
+report says what the API answered.
+
+  --app NAME    only the tokens of this app
+  --offline     only read the store: no refresh, no call
+
+Exit status: 0 when every token is usable, 1 otherwise.
+]]
+
+local out   -- the lines of the token being diagnosed (printed in order at the end)
+
+local function emit(s)
+  out[#out + 1] = s
+end
+
 local function say(row, problem, fix)
-  io.stdout:write(E.sanitize(("%s %s (app %s): %s\n  fix: %s"):format(row.resource_type, row.resource_id, row.app,
-    problem, fix), true), "\n")
+  emit(E.sanitize(("%s %s (app %s): %s\n  fix: %s"):format(row.resource_type, row.resource_id, row.app,
+    problem, fix), true) .. "\n")
 end
 
 local function flag(row)
@@ -46,7 +71,7 @@ local function recover(row, problem, fix, offline)
     say(row, problem .. "; recovering it failed: " .. tostring(E.is(r) and r.message or r), fix)
     return false
   end
-  io.stdout:write(("%s %s (app %s): %s\n  recovered: %s\n"):format(row.resource_type, row.resource_id, row.app,
+  emit(("%s %s (app %s): %s\n  recovered: %s\n"):format(row.resource_type, row.resource_id, row.app,
     problem, r.note or "new pair stored"))
   return true
 end
@@ -106,6 +131,28 @@ local function diagnose(row, offline)
   return true
 end
 
+-- Try the stored token of row online (ghl.cli.auth.online). An OAuth
+-- token the API calls invalid is refreshed once (ghl.auth: its rules about
+-- spent refresh tokens apply) and tried again.
+local function check(s, row)
+  local function try(cur)
+    return online.check { token = cur.access_token or "", type = cur.resource_type, id = cur.resource_id,
+                          scopes = cur.kind ~= "pit" and cur.scope or nil, pit = cur.kind == "pit" }
+  end
+  local cur = s:get_token(row.app, row.resource_id) or row
+  local r = try(cur)
+  if r.state ~= "invalid" or cur.kind == "pit" then return r end
+  local ok, fresh = pcall(auth.refresh, cur, { force = true, stale = cur.access_token })
+  if not ok then
+    r.says = r.says .. "; a refresh failed too: " .. tostring(E.is(fresh) and fresh.message or fresh)
+    r.fix = E.is(fresh) and fresh.hint or r.fix
+    return r
+  end
+  local again = try(fresh)
+  if again.ok then again.note = "recovered: the access token was refused, and a refresh got a new pair" end
+  return again
+end
+
 -- What to do about a store that cannot be used: err is the store's error
 -- (kind "store" or "permissions"; code "corrupt", "notadb", "busy", ...).
 local function store_fix(err, path)
@@ -158,11 +205,36 @@ function M.run(argv)
     io.stdout:write("no tokens stored: run 'ghlua auth login' (OAuth) or 'ghlua auth pit add' (Private Integration Token)\n")
     return 1
   end
+  -- the store's view, one token after the other (a refresh or recovery
+  -- may run), each token's lines kept for the report
+  local reports, usable, checks = {}, {}, {}
+  for i, row in ipairs(rows) do
+    out = {}
+    usable[i] = diagnose(row, o.offline)
+    reports[i] = out
+    if usable[i] and not o.offline then checks[#checks + 1] = i end
+  end
+  -- the API's view, several tokens at a time
+  local fns = {}
+  for k, i in ipairs(checks) do
+    fns[k] = function() return check(s, rows[i]) end
+  end
+  local said = {}
+  for k, r in ipairs(#fns > 0 and online.check_all(fns) or {}) do said[checks[k]] = r end
   local bad = 0
-  for _, row in ipairs(rows) do
-    if diagnose(row, o.offline) then
-      io.stdout:write("ok: ", E.sanitize(common.line(s:get_token(row.app, row.resource_id) or row)), "\n")
+  for i, row in ipairs(rows) do
+    io.stdout:write(table.concat(reports[i]))
+    local r = said[i]
+    if usable[i] and (not r or r.ok) then
+      local cur = s:get_token(row.app, row.resource_id) or row
+      io.stdout:write("ok: ", E.sanitize(common.line(cur)), "\n")
+      if r then io.stdout:write(E.sanitize("  checked online: " .. r.says .. (r.note and ("; " .. r.note) or "")), "\n") end
     else
+      if r then
+        out = {}
+        say(row, r.says, r.fix)
+        io.stdout:write(table.concat(out))
+      end
       bad = bad + 1
     end
   end

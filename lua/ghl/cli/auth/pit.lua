@@ -1,6 +1,10 @@
 -- `ghlua auth pit add|remove`: Private Integration Tokens. The token is
 -- read from GHL_PIT or standard input (or a no-echo prompt), never from the
--- command line; it is used as a bearer token and never refreshed.
+-- command line; it is used as a bearer token and never refreshed. `pit add`
+-- tries the token with one cheap call before storing it
+-- (ghl.cli.auth.online) and stores nothing when the API refuses it, when it
+-- is another location's or of the other type, or when the API cannot be
+-- reached; --offline stores it without the call.
 local args = require "ghl.cli.args"
 local auth = require "ghl.auth"
 local http = require "ghl.http"
@@ -12,19 +16,27 @@ local M = {}
 M.summary = "store a Private Integration Token (pit add NAME --location ID)"
 M.subcommands = {
   { name = "add", summary = "store a PIT under NAME, for a location or a company",
-    usage = "ghlua auth pit add NAME --location ID | --company ID  (token on stdin or in GHL_PIT)",
+    usage = "ghlua auth pit add NAME --location ID | --company ID [--offline]  (token on stdin or in GHL_PIT)",
     help = [[
 The token is read from GHL_PIT, else asked for on the terminal without
 echo, else read from the first line of standard input: never from the
 command line. It is used as a bearer token for that location (--location)
 or company (--company) and never refreshed; 'ghlua auth status' lists it
 as pit:NAME.
+
+Before storing it, ghlua tries it with one cheap call (a GET of the
+location, or of the company's locations) and stores nothing when the API
+refuses it (invalid, revoked), when it belongs to another location or is
+of the other type, or when the API cannot be reached (GHLUA_API_BASE).
+A call refused only for its scope still proves the token valid.
+--offline stores it without trying it.
 ]],
-    flags = { location = args.LOCATION, company = args.COMPANY }, arguments = { { "NAME" } } },
+    flags = { location = args.LOCATION, company = args.COMPANY, offline = "flag" }, arguments = { { "NAME" } } },
   { name = "remove", summary = "forget the PIT stored under NAME",
     usage = "ghlua auth pit remove NAME", flags = {}, arguments = { { "NAME", complete = "pit" } } },
 }
 local ADD, REMOVE = M.subcommands[1], M.subcommands[2]
+
 
 local function read_token()
   local t = os.getenv("GHL_PIT")
@@ -62,11 +74,23 @@ function M.run(argv)
   if not token:match("^pit%-") then
     io.stderr:write("ghlua: warning: Private Integration Tokens usually start with 'pit-'\n")
   end
+  s:find_tokens {}   -- a store that cannot be read says so before the API is asked
+  local checked = ""
+  if not o.offline then
+    local r = require("ghl.cli.auth.online").check { token = token, type = o.location and "Location" or "Company",
+                                                     id = o.location or o.company, pit = true }
+    if not r.ok then
+      E.raise { kind = r.state == "unreachable" and "network" or "auth", code = r.state,
+                message = ("PIT %s (%s) not stored: %s"):format(name, http.redact(token), r.says),
+                hint = r.fix .. (r.state == "unreachable" and "; or store it without checking with --offline" or "") }
+    end
+    checked = "; checked online: " .. r.says
+  end
   assert(s:put_token { app = "pit:" .. name, name = name, kind = "pit",
     resource_type = o.location and "Location" or "Company", resource_id = o.location or o.company,
     location_id = o.location, company_id = o.company, access_token = token, status = "ok" })
-  io.stdout:write(("stored PIT %s for %s %s (%s)\n"):format(name, o.location and "location" or "company",
-    o.location or o.company, http.redact(token)))
+  io.stdout:write(E.sanitize(("stored PIT %s for %s %s (%s)%s"):format(name, o.location and "location" or "company",
+    o.location or o.company, http.redact(token), checked)), "\n")
   return 0
 end
 
