@@ -61,7 +61,7 @@ setup(function()
   local r = run.ghlua({ "app", "add", "myapp", "--client-id", "68a2fd84fab6670f45220ebf-megyp358",
     "--redirect-uri", "http://localhost:8080/callback" }, { env = { GHLUA_HOME = home, GHL_CLIENT_SECRET = SECRET } })
   assert(r.code == 0, r.err)
-  r = run.ghlua({ "auth", "pit", "add", "mypit", "--location", "LocAbc123" },
+  r = run.ghlua({ "auth", "pit", "add", "mypit", "--location", "LocAbc123", "--offline" },
     { env = { GHLUA_HOME = home, GHL_PIT = PIT } })
   assert(r.code == 0, r.err)
   assert(sys.mkdir(cwd .. "/recipes", tonumber("700", 8)))
