@@ -341,9 +341,11 @@ function M.new(o)
     local auth = require "ghl.auth"
     local row, crow = auth.find { location = c.location, company = c.company, app = c.app }
     if not row and not crow then
-      E.raise { kind = "auth", message = "no stored token for " .. (c.location and ("location " .. c.location)
-        or c.company and ("company " .. c.company) or "this client"),
-        hint = "log in with 'ghlua auth login', store a PIT with 'ghlua auth pit add', or pass token=" }
+      local what = c.location and ("location " .. c.location) or c.company and ("company " .. c.company)
+      E.raise { kind = "auth", message = { lua = "no stored token for " .. (what or "this client"),
+                                           cli = "no stored token" .. (what and (" for " .. what) or "") },
+        hint = { lua = "log in with 'ghlua auth login', store a PIT with 'ghlua auth pit add', or pass token=",
+                 cli = "log in with 'ghlua auth login', store a PIT with 'ghlua auth pit add', or set GHL_TOKEN" } }
     end
     row = row or crow
     c.app = c.app or row.app
@@ -474,7 +476,8 @@ end
 local function http_error(self, req, resp, body, op, path, row)
   local msg = hints.message_of(body) or ("HTTP " .. resp.status)
   local code, hint = hints.lookup(msg, { method = req.method, path = op and op.path or path,
-    scopes = op and op.scopes, location = self.location, status = resp.status, token = row })
+    scopes = op and op.scopes, location = self.location, status = resp.status, token = row,
+    static = static[self] ~= nil, meta = type(body) == "table" and body.meta or nil })
   if not hint and resp.status == 404 then hint = "check the path and the ids in it" end
   local err = E.new { kind = "http", status = resp.status, message = msg, code = code, hint = hint,
     traceId = type(body) == "table" and body.traceId or resp.headers["x-trace-id"],

@@ -3,8 +3,14 @@
 -- and the API client (ghl.client). lookup(message, ctx) returns a short code
 -- and a one-line hint; ctx may carry {method, path, scopes (the operation's),
 -- location (the client's), status, token (the stored token row used:
--- its granted scopes, app and type)}. Hints are read on the command line,
--- so they name commands, flags and environment variables.
+-- its granted scopes, app and type), static (the client was given its
+-- token: token= or GHL_TOKEN), meta (the error body's meta)}. A hint that
+-- names a way to do something differs by surface: under the command line
+-- it names commands, flags and environment variables, under the Lua API
+-- the call; such a hint is a table {lua = TEXT, cli = TEXT}, resolved for
+-- the process's surface (ghl.error.wording) when it is looked up.
+local E = require "ghl.error"
+
 local M = {}
 
 local function words(text)
@@ -102,23 +108,41 @@ M.catalogue = {
   { "Location is not active", "location_inactive",
     "the sub-account is paused or suspended; the same refresh token works again once it is active" },
   { "not authorized for this scope", "missing_scope", scope_hint },
-  { "authClass type is not allowed", "wrong_token_type",
-    "an agency (Company) token was used on a sub-account route: use a Location token ('ghl.client{location=ID}' mints one from the agency token)" },
+  { "authClass type is not allowed", "wrong_token_type", {
+    lua = "an agency (Company) token was used on a sub-account route: use a Location token"
+      .. " ('ghl.client{location=ID}' mints one from the agency token)",
+    cli = "an agency (Company) token was used on a sub-account route: use a Location token"
+      .. " (--location ID mints one from a stored agency login)" } },
   { "does not have access to this location", "wrong_location", function(ctx)
-    return ("the token belongs to %s, but the request names another location: use a client for that location (ghl.client{location=ID})")
-      :format(ctx.location and ("location " .. ctx.location) or "another location")
+    local whose = (ctx.location or "") ~= ""
+      and ("the token belongs to location %s, but the request names another location: "):format(ctx.location)
+      or "the token does not belong to the location the request names: "
+    return { lua = whose .. "use a client for that location (ghl.client{location=ID})",
+             cli = whose .. "use a token of that location (--location ID)" }
   end },
   { "Private Integration Tokens cannot", "pit_refused",
     "this endpoint needs an OAuth token; a Private Integration Token is refused here" },
-  { "version header was not found", "missing_version",
-    "send a Version header (ghlua picks it per endpoint; a custom request needs opts.version)" },
+  { "version header was not found", "missing_version", {
+    lua = "send a Version header (ghlua picks it per endpoint; a custom request needs opts.version)",
+    cli = "send a Version header (ghlua picks it per endpoint; for one it does not know, pass --version V)" } },
   { "version header is invalid", "bad_version",
     "use a published Version: 2021-07-28 (most endpoints), 2021-04-15 (calendars, conversations) or v3" },
-  { "does not allow duplicated contacts", "duplicate_contact",
-    "a contact with this email or phone exists (its id is in err.meta.contactId): update it, or use ghl.contacts.upsert" },
+  { "does not allow duplicated contacts", "duplicate_contact", function(ctx)
+    local id = type(ctx.meta) == "table" and type(ctx.meta.contactId) == "string" and ctx.meta.contactId or nil
+    return { lua = "a contact with this email or phone exists (its id is in err.meta.contactId): update it, or use ghl.contacts.upsert",
+             cli = ("a contact with this email or phone exists%s: update it (PUT /contacts/%s), or send it to"
+               .. " POST /contacts/upsert"):format(id and (" (id " .. id .. ")") or "", id or "{contactId}") }
+  end },
   { "should not exist", "unknown_property",
     "remove the property from the body: this endpoint does not accept it (PUT /contacts/{id} refuses locationId, gender and companyName)" },
-  { "Invalid JWT", "invalid_token", "the access token is expired or revoked; it is refreshed automatically when stored by 'ghlua auth login'" },
+  { "Invalid JWT", "invalid_token", function(ctx)
+    if ctx.static then
+      return { lua = "the token given with token= is expired, revoked or unknown to this API",
+               cli = "the token in GHL_TOKEN is expired, revoked or unknown to this API: set a valid one, or log in"
+                 .. " ('ghlua auth login', refreshed automatically) and unset GHL_TOKEN" }
+    end
+    return "the access token is expired or revoked; it is refreshed automatically when stored by 'ghlua auth login'"
+  end },
   { "Too Many Requests", "rate_limited", "slow down: ghlua throttles per app and location from the X-RateLimit headers" },
 }
 

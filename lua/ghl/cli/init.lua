@@ -14,6 +14,7 @@ function M.print_help(cmd)
 end
 
 function M.run(name, argv)
+  require("ghl.error").set_surface("cli")   -- hints name flags and variables, not the Lua API
   local cmd = require("ghl.cli." .. name)
   if argv[1] == "--help" or argv[1] == "-h" then
     M.print_help(cmd)
