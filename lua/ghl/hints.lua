@@ -9,6 +9,7 @@
 -- it names commands, flags and environment variables, under the Lua API
 -- the call; such a hint is a table {lua = TEXT, cli = TEXT}, resolved for
 -- the process's surface (ghl.error.wording) when it is looked up.
+-- transport(err) gives the hint for a network error of the API client.
 local E = require "ghl.error"
 
 local M = {}
@@ -153,10 +154,75 @@ function M.lookup(message, ctx)
     if message:find(h[1], 1, true) then
       local hint = h[3]
       if type(hint) == "function" then hint = hint(ctx or {}) end
-      return h[2], hint
+      return h[2], E.wording(hint)
     end
   end
   return nil
+end
+
+-- ---- Network errors ----
+
+-- Hosts of HighLevel's API (and its other names): a failure to reach one
+-- of them is the network's; any other host was named by GHLUA_API_BASE
+-- (or a client's base), most often the simulator.
+M.HIGHLEVEL_HOSTS = { "leadconnectorhq.com", "gohighlevel.com", "msgsndr.com" }
+
+local function highlevel(origin)
+  local host = tostring(origin or ""):match("^%a[%w+.-]*://%[?([^%]/:]*)")
+  if not host then return false end
+  host = host:lower()
+  for _, h in ipairs(M.HIGHLEVEL_HOSTS) do
+    if host == h or host:sub(-#h - 1) == "." .. h then return true end
+  end
+  return false
+end
+M.is_highlevel = highlevel
+
+-- transport(err) -> hint for a transport error of the API client (ghl.http's
+-- fields: kind, cause, origin, timeout), or nil. A host that is not
+-- HighLevel's, or a refused connection, points at GHLUA_API_BASE and the
+-- simulator; a certificate that does not verify at GHLUA_CA_BUNDLE (never
+-- at turning verification off); a timeout at the setting that raises it.
+function M.transport(err)
+  local cause = err.cause
+  local hl = highlevel(err.origin)
+  local hint
+  if cause == "tls_verify" then
+    hint = "if the server has a certificate from a private CA, add that CA with GHLUA_CA_BUNDLE=FILE.pem (for"
+      .. " 'ghlua sim --tls', its --cert file); else check the host name and this machine's clock"
+  elseif cause == "tls" then
+    hint = hl and "a proxy or firewall may be intercepting TLS: add its CA with GHLUA_CA_BUNDLE=FILE.pem"
+      or { lua = "check the scheme in GHLUA_API_BASE (or the client's base=): https:// for a TLS server, http://"
+             .. " for a plain one such as 'ghlua sim' without --tls",
+           cli = "check the scheme in GHLUA_API_BASE: https:// for a TLS server, http:// for a plain one such as"
+             .. " 'ghlua sim' without --tls" }
+  elseif cause == "timeout" then
+    local t = err.timeout and (" of " .. string.format("%g", err.timeout) .. " s") or ""
+    hint = { lua = ("the server took longer than the request timeout%s: allow more with timeout = SECONDS"
+               .. " (ghl.client{timeout = ...} or the request's opts.timeout)"):format(t),
+             cli = ("the server took longer than the request timeout%s: allow more with --timeout SECONDS"
+               .. " ('ghlua api')"):format(t) }
+  elseif cause == "resolve_proxy" then
+    hint = "check the proxy settings (https_proxy, http_proxy, no_proxy)"
+  elseif hl then
+    hint = "check this machine's network connection, DNS and proxy settings (https_proxy, no_proxy); to work"
+      .. " offline, start the simulator ('ghlua sim') and point GHLUA_API_BASE at it"
+  elseif cause == "resolve" then
+    hint = { lua = "correct the host name in GHLUA_API_BASE (or the client's base=), or start the simulator"
+               .. " ('ghlua sim') and point GHLUA_API_BASE at the URL it prints",
+             cli = "correct the host name in GHLUA_API_BASE, or start the simulator ('ghlua sim') and point"
+               .. " GHLUA_API_BASE at the URL it prints" }
+  elseif cause == "refused" or cause == "unreachable" or cause == "connect_timeout" then
+    hint = { lua = "nothing answers there: start the simulator ('ghlua sim') and point GHLUA_API_BASE (or the"
+               .. " client's base=) at the URL it prints, or unset it to use HighLevel's API",
+             cli = "nothing answers there: start the simulator ('ghlua sim') and point GHLUA_API_BASE at the URL"
+               .. " it prints, or unset GHLUA_API_BASE to use HighLevel's API" }
+  elseif err.kind == "network" then
+    hint = { lua = "check that GHLUA_API_BASE (or the client's base=) points at HighLevel's API or the simulator,"
+               .. " with the right scheme",
+             cli = "check that GHLUA_API_BASE points at HighLevel's API or the simulator, with the right scheme" }
+  end
+  return hint and E.wording(hint)
 end
 
 local cjson = require "cjson.safe"

@@ -40,8 +40,17 @@ local function plain(s)
   return (s:gsub("[%^%$%(%)%%%.%[%]%*%+%-%?]", "%%%0"))
 end
 
+-- A port on 127.0.0.1 where nothing listens: one the kernel gave, closed again.
+local function closed_port()
+  local server = require "ghl.server"
+  local s = assert(server.listen { host = "127.0.0.1", port = 0, handler = function() end })
+  local port = s.port
+  s:close()
+  return port
+end
+
 describe("hints", function()
-  local a, work, empty_home, other, existing
+  local a, work, empty_home, other, existing, port
 
   setup(function()
     a = agency.start(2, "contacts.readonly contacts.write locations/customFields.readonly", {
@@ -64,6 +73,7 @@ describe("hints", function()
     local resp = assert(http.request { url = a.sim.url .. "/contacts/", query = { locationId = LOCATION, limit = 1 },
       headers = a.sim.headers(PIT_LOCATION) })
     existing = assert(resp:json()).contacts[1]
+    port = closed_port()
     -- location tokens minted from the agency login: several tokens stored
     for _, id in ipairs { LOCATION, other } do
       local r = a.ghlua { "api", "GET", "/contacts/", "-q", "limit=1", "--location", id }
@@ -152,6 +162,17 @@ describe("hints", function()
       want_cli = "pass a %-%-checkpoint file",
       lua = "ghl.each_location(function() end, {locations = 'all', checkpoint = 'no/such/dir/cp.json'})",
       want_lua = "pass checkpoint = a file" },
+    { "a refused connection",
+      cli = function()
+        return { "api", "GET", "/contacts/" }, { GHL_TOKEN = PIT_LOCATION, GHL_LOCATION_ID = LOCATION,
+          GHLUA_API_BASE = "http://127.0.0.1:" .. port }
+      end,
+      want_cli = "start the simulator %('ghlua sim'%) and point GHLUA_API_BASE at the URL it prints",
+      lua = function()
+        return ("local c = ghl.client{token = %q, location = %q, base = 'http://127.0.0.1:%d'}; c:get('/contacts/')")
+          :format(PIT_LOCATION, LOCATION, port)
+      end,
+      want_lua = "GHLUA_API_BASE %(or the client.s base=%)" },
   }
 
   local function value(v) if type(v) == "function" then return v() end return v end
