@@ -3,6 +3,15 @@
 ** timeouts, undecodable replies, HighLevel errors, usage). A table with the
 ** registry metatable "ghl.error"; __tostring gives one line. Lua code builds
 ** them with ghl.error.new{...} or raises them with ghl.error.raise(...).
+**
+** Wordings: a hint (or a message) may be a table {lua = TEXT, cli = TEXT},
+** the same advice for the two surfaces ghlua is used from: the Lua API
+** (scripts, the REPL: "ghl.client{location = ID}") and the command line
+** ("--location ID", GHL_TOKEN). The surface is process-wide: the command
+** dispatcher sets "cli" once (set_surface, which only the host's ghl.error
+** has, never a recipe's sandbox), and everything else keeps "lua". new and
+** raise resolve such a table to the surface's text, so err.hint is always a
+** string for whoever reads it; __tostring resolves one assigned later.
 */
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,13 +21,52 @@
 
 #include "error.h"
 
+/* ---- Surfaces ---- */
+
+static const char *const surfaces[] = {"lua", "cli", NULL};
+static int surface = 0;   /* index in surfaces: who reads the messages */
+
+/* Replace the value at idx, when it is a plain table (no metatable), by its
+** wording for the current surface: t[surface], else t.lua, else t.cli (nil
+** when it has none). Any other value stays. Stack: 0. */
+static void resolve(lua_State *L, int idx) {
+  int i;
+  idx = lua_absindex(L, idx);
+  if (!lua_istable(L, idx) || lua_getmetatable(L, idx)) {
+    if (lua_istable(L, idx)) lua_pop(L, 1);
+    return;
+  }
+  if (lua_getfield(L, idx, surfaces[surface]) <= LUA_TNIL) {
+    lua_pop(L, 1);
+    for (i = 0; surfaces[i]; i++) {
+      if (lua_getfield(L, idx, surfaces[i]) > LUA_TNIL) break;
+      lua_pop(L, 1);
+    }
+    if (!surfaces[i]) lua_pushnil(L);
+  }
+  lua_replace(L, idx);
+}
+
+/* Resolve field k of the table at idx in place (see resolve). */
+static void resolve_field(lua_State *L, int idx, const char *k) {
+  idx = lua_absindex(L, idx);
+  if (lua_getfield(L, idx, k) == LUA_TTABLE) {
+    resolve(L, -1);
+    lua_setfield(L, idx, k);
+  } else {
+    lua_pop(L, 1);
+  }
+}
+
 /* ---- Formatting ---- */
 
 /* Append field k of the error at idx to buffer b as fmt (one %s). */
 static void add_field(luaL_Buffer *b, lua_State *L, int idx, const char *k,
                       const char *pre, const char *post) {
   if (lua_getfield(L, idx, k) > LUA_TNIL) {
-    const char *s = luaL_tolstring(L, -1, NULL);   /* value str */
+    const char *s;
+    resolve(L, -1);                                /* {lua=, cli=}: its text */
+    s = luaL_tolstring(L, -1, NULL);               /* value str */
     lua_remove(L, -2);                             /* str */
     lua_pushfstring(L, "%s%s%s", pre, s, post);    /* str piece */
     lua_remove(L, -2);
@@ -194,6 +242,8 @@ static int error_new(lua_State *L) {
     lua_setfield(L, -3, "kind");
   }
   lua_pop(L, 1);
+  resolve_field(L, -1, "message");
+  resolve_field(L, -1, "hint");
   push_metatable(L);
   lua_setmetatable(L, -2);
   return 1;
@@ -230,7 +280,32 @@ static int error_sanitize(lua_State *L) {
   return 1;
 }
 
+/* wording(v) -> v's text for the current surface: a string as it is, a
+** table {lua = TEXT, cli = TEXT} the surface's entry (else the other). */
+static int error_wording(lua_State *L) {
+  luaL_checkany(L, 1);
+  lua_settop(L, 1);
+  resolve(L, 1);
+  return 1;
+}
+
+/* surface() -> "lua" or "cli": who reads the messages (see Wordings). */
+static int error_surface(lua_State *L) {
+  lua_pushstring(L, surfaces[surface]);
+  return 1;
+}
+
+/* set_surface(name): "cli" under the command dispatcher, "lua" otherwise.
+** Only in the host's ghl.error (luaopen_ghl_error_host): a recipe's own
+** state cannot change what the process says. */
+static int error_set_surface(lua_State *L) {
+  surface = luaL_checkoption(L, 1, NULL, surfaces);
+  return 0;
+}
+
 static const luaL_Reg error_funcs[] = {
+  {"wording", error_wording},
+  {"surface", error_surface},
   {"sanitize", error_sanitize},
   {"new", error_new},
   {"is", error_is},
@@ -243,5 +318,13 @@ int luaopen_ghl_error(lua_State *L) {
   luaL_newlib(L, error_funcs);
   push_metatable(L);
   lua_setfield(L, -2, "metatable");
+  return 1;
+}
+
+/* The host's ghl.error: the module with set_surface (see Wordings). */
+int luaopen_ghl_error_host(lua_State *L) {
+  luaopen_ghl_error(L);
+  lua_pushcfunction(L, error_set_surface);
+  lua_setfield(L, -2, "set_surface");
   return 1;
 }

@@ -4,6 +4,8 @@
 **   kind     short word: timeout, connect, tls, decode, http, usage, ...
 **   message  human text, one line
 ** and optionally status, code, method, url, path, traceId, hint, where.
+** A hint or message given as {lua = TEXT, cli = TEXT} is resolved to the
+** text for the process's surface when the error is made (see error.c).
 ** Programmer mistakes are raised as strings (luaL_error); expected failures
 ** are returned as nil, err by native functions and raised by Lua helpers.
 */
@@ -33,6 +35,8 @@ void ghl_addsanitized(luaL_Buffer *b, const char *s, size_t len, int multiline);
 /* Push tostring(value at idx) made printable as above; returns it. Stack: +1. */
 const char *ghl_sanitized(lua_State *L, int idx, int multiline);
 
+/* ghl.error as a recipe's sandbox gets it; the host's adds set_surface. */
 int luaopen_ghl_error(lua_State *L);
+int luaopen_ghl_error_host(lua_State *L);
 
 #endif

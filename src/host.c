@@ -30,7 +30,7 @@ volatile int ghl_interrupted = 0;
 
 /* Everything require-able that is written in C, like linit.c's list. */
 static const luaL_Reg native_modules[] = {
-  {"ghl.error", luaopen_ghl_error},
+  {"ghl.error", luaopen_ghl_error_host},
   {"ghl.crypto", luaopen_ghl_crypto},
   {"ghl._csv", luaopen_ghl_csv},
   {"ghl.http", luaopen_ghl_http},

@@ -10,7 +10,10 @@
 **   t:response()               -> response | nil, err
 **
 ** An HTTP 4xx/5xx is a normal response; a transport failure is a ghl.error
-** with kind timeout, connect, tls, network, too_large, encode or interrupted.
+** with kind timeout, connect, tls, network, too_large, encode or interrupted,
+** named once: where = "METHOD /path", a message about the server's origin
+** ("cannot reach http://127.0.0.1:9 (connection refused)"), and cause,
+** reason, origin for whoever words a hint (see push_failure).
 ** Callbacks never raise: they record failures in the transfer and abort.
 **
 ** A non-idempotent request (any method but GET, HEAD, PUT, DELETE and
@@ -29,6 +32,8 @@
 ** kind "connect" always means nothing was sent.
 ** Ctrl-C during a wait closes every transfer in flight.
 */
+#include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,6 +96,7 @@ struct transfer {
   int attempts;            /* on_prereq calls */
   int refused;             /* on_prereq refused libcurl's retry */
   int aborted;             /* closed by Ctrl-C before it finished */
+  double timeout;          /* seconds for the whole request */
   CURLcode result;
   char errbuf[CURL_ERROR_SIZE];
 };
@@ -614,6 +620,7 @@ static int start_transfer(lua_State *L) {
   lua_getfield(L, 1, "timeout");
   timeout = luaL_optnumber(L, -1, 60);
   lua_pop(L, 1);
+  t->timeout = timeout;
 
   curl_easy_setopt(t->easy, CURLOPT_URL, t->url);
   curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, t->hdrs);
@@ -766,11 +773,6 @@ static const char *error_kind(CURLcode rc) {
   }
 }
 
-/* Failures where the connection ended before any answer came. */
-static int closed_early(CURLcode rc) {
-  return rc == CURLE_GOT_NOTHING || rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR;
-}
-
 /* Parse the raw header block into a table of lower-case names; repeated
 ** headers are joined with ", ". Stack: +1. */
 static void push_headers(lua_State *L, const ghl_buf *head) {
@@ -827,6 +829,161 @@ static void print_trace(struct transfer *t, long status, double secs) {
   fflush(stderr);
 }
 
+/* ---- Transport failures, in words ---- */
+
+/* Push the origin of url: scheme://host[:port], without user info. Stack:
+** +1. *path gets where the path starts (after the authority). */
+static void push_origin(lua_State *L, const char *url, const char **path) {
+  const char *p = strstr(url, "://"), *a, *e, *at;
+  if (p == NULL) { lua_pushstring(L, url); *path = url + strlen(url); return; }
+  a = p + 3;
+  e = a + strcspn(a, "/?#");
+  for (at = a; at < e; at++)
+    if (*at == '@') a = at + 1;                   /* user:password@ never shown */
+  lua_pushlstring(L, url, (size_t)(p + 3 - url));
+  lua_pushlstring(L, a, (size_t)(e - a));
+  lua_concat(L, 2);
+  *path = e;
+}
+
+/* Why transfer t failed: a word for code (cause) and the bare words of a
+** message about the server at origin (pushed). The words are the same
+** whether or not the request may have been applied; push_failure adds
+** that. Stack: +1. */
+static const char *push_reason(lua_State *L, struct transfer *t, const char *origin) {
+  const char *eb = t->errbuf[0] ? t->errbuf : curl_easy_strerror(t->result);
+  long oserr = 0;
+  curl_off_t connected = 0;
+  char secs[32];
+  curl_easy_getinfo(t->easy, CURLINFO_OS_ERRNO, &oserr);
+  curl_easy_getinfo(t->easy, CURLINFO_CONNECT_TIME_T, &connected);
+  if (t->too_large) {
+    lua_pushfstring(L, "the answer from %s is larger than the 512 MB limit", origin);
+    return "too_large";
+  }
+  if (t->refused || t->result == CURLE_SEND_FAIL_REWIND) {
+    lua_pushfstring(L, "the connection to %s closed before an answer", origin);
+    return "closed";
+  }
+  switch (t->result) {
+    case CURLE_COULDNT_CONNECT:
+      if (oserr == ECONNREFUSED) {
+        lua_pushfstring(L, "cannot reach %s (connection refused)", origin);
+        return "refused";
+      }
+      if (oserr != 0) {
+        char why[128];
+        snprintf(why, sizeof why, "%s", strerror((int)oserr));
+        why[0] = (char)tolower((unsigned char)why[0]);
+        lua_pushfstring(L, "cannot reach %s (%s)", origin, why);
+      } else {
+        lua_pushfstring(L, "cannot reach %s (%s)", origin, eb);
+      }
+      return "unreachable";
+    case CURLE_COULDNT_RESOLVE_HOST:
+      lua_pushfstring(L, "cannot reach %s (host name not found)", origin);
+      return "resolve";
+    case CURLE_COULDNT_RESOLVE_PROXY:
+      lua_pushfstring(L, "cannot reach %s (%s)", origin, eb);
+      return "resolve_proxy";
+    case CURLE_OPERATION_TIMEDOUT:
+      if (connected == 0) {
+        snprintf(secs, sizeof secs, "%g", t->timeout < 10 ? t->timeout : 10);
+        lua_pushfstring(L, "cannot reach %s (no connection within %s s, the connect timeout)", origin, secs);
+        return "connect_timeout";
+      }
+      snprintf(secs, sizeof secs, "%g", t->timeout);
+      lua_pushfstring(L, "no complete answer from %s within %s s (the request timeout)", origin, secs);
+      return "timeout";
+    case CURLE_PEER_FAILED_VERIFICATION: {
+      const char *why = eb;
+      if (strncmp(why, "SSL certificate problem: ", 25) == 0) why += 25;
+      lua_pushfstring(L, "the TLS certificate of %s does not verify (%s)", origin, why);
+      return "tls_verify";
+    }
+    case CURLE_GOT_NOTHING:
+      lua_pushfstring(L, "the connection to %s closed before an answer", origin);
+      return "closed";
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+      lua_pushfstring(L, "the connection to %s closed before an answer (%s)", origin, eb);
+      return "closed";
+    case CURLE_PARTIAL_FILE:
+      lua_pushfstring(L, "the answer from %s was cut short (%s)", origin, eb);
+      return "partial";
+    default:
+      if (strcmp(error_kind(t->result), "tls") == 0) {
+        lua_pushfstring(L, "the TLS handshake with %s failed (%s)", origin, eb);
+        return "tls";
+      }
+      lua_pushfstring(L, "the request to %s failed (%s)", origin, eb);
+      return "other";
+  }
+}
+
+/* Push nil and the ghl.error for failed transfer t (kind as error_kind),
+** named once: where = "METHOD /path", message about the origin, never the
+** whole URL twice. Fields: kind, message, reason (the message's words
+** without what they mean for the request), cause (refused, unreachable,
+** resolve, resolve_proxy, connect_timeout, timeout, tls_verify, tls,
+** closed, partial, too_large, other), origin, method, url, where, and for
+** a request that went out and was not sent again code "outcome_unknown"
+** and a hint. Stack: +2. */
+static void push_failure(lua_State *L, struct transfer *t) {
+  long sent = 0;
+  const char *kind = t->too_large ? "too_large" : t->refused ? "network" : error_kind(t->result);
+  const char *path, *origin, *cause = NULL, *reason = NULL;
+  int unknown;
+  curl_easy_getinfo(t->easy, CURLINFO_REQUEST_SIZE, &sent);
+  if (sent > 0 && strcmp(kind, "connect") == 0) kind = "network";   /* "connect": nothing sent */
+  unknown = !(t->idempotent || sent == 0);
+  push_origin(L, t->url, &path);                                       /* origin */
+  origin = lua_tostring(L, -1);
+  if (!t->aborted) {
+    cause = push_reason(L, t, origin);                                 /* origin reason */
+    reason = lua_tostring(L, -1);
+  }
+  if (t->aborted)
+    ghl_fail(L, kind, unknown ? "request interrupted; it may have been applied" : "request interrupted");
+  else if (!unknown)
+    ghl_fail(L, kind, "%s", reason);
+  else if (t->result == CURLE_SEND_FAIL_REWIND || t->refused)
+    ghl_fail(L, kind, "%s; the request may have been applied, so it was not sent again", reason);
+  else
+    ghl_fail(L, kind, "%s; the request may have been applied", reason);
+  /* origin [reason] nil err */
+  if (unknown) {
+    lua_pushliteral(L, "outcome_unknown");
+    lua_setfield(L, -2, "code");
+    lua_pushliteral(L, "check whether it took effect before sending it again");
+    lua_setfield(L, -2, "hint");
+  }
+  if (cause) {
+    lua_pushstring(L, cause);
+    lua_setfield(L, -2, "cause");
+    lua_pushvalue(L, -3);
+    lua_setfield(L, -2, "reason");
+    lua_rotate(L, -4, 2);                          /* nil err origin reason */
+    lua_pop(L, 1);
+  } else {
+    lua_rotate(L, -3, 2);                          /* nil err origin */
+  }
+  lua_setfield(L, -2, "origin");
+  if (cause && (strcmp(cause, "timeout") == 0 || strcmp(cause, "connect_timeout") == 0)) {
+    lua_pushnumber(L, strcmp(cause, "timeout") == 0 || t->timeout < 10 ? t->timeout : 10);
+    lua_setfield(L, -2, "timeout");
+  }
+  lua_pushstring(L, t->method);
+  lua_setfield(L, -2, "method");
+  lua_pushstring(L, t->url);
+  lua_setfield(L, -2, "url");
+  lua_pushfstring(L, "%s ", t->method);
+  if (*path == '\0' || *path == '?' || *path == '#') lua_pushliteral(L, "/");
+  else lua_pushlstring(L, path, strcspn(path, "?#"));
+  lua_concat(L, 2);
+  lua_setfield(L, -2, "where");
+}
+
 /* Push the response of a finished transfer (or nil, err) and release the
 ** transfer's resources. Returns the number of values pushed. */
 static int push_response(lua_State *L, struct transfer *t) {
@@ -838,36 +995,7 @@ static int push_response(lua_State *L, struct transfer *t) {
   secs = (double)us / 1e6;
   print_trace(t, status, secs);
   if (t->result != CURLE_OK) {
-    long sent = 0;
-    const char *kind = t->too_large ? "too_large" : t->refused ? "network" : error_kind(t->result);
-    const char *why = t->too_large ? "response body larger than the 512 MB limit"
-                      : t->errbuf[0] ? t->errbuf : curl_easy_strerror(t->result);
-    curl_easy_getinfo(t->easy, CURLINFO_REQUEST_SIZE, &sent);
-    if (sent > 0 && strcmp(kind, "connect") == 0) kind = "network";   /* "connect": nothing sent */
-    if (t->idempotent || sent == 0) {
-      if (t->aborted) ghl_fail(L, kind, "request interrupted");
-      else ghl_fail(L, kind, "%s %s: %s", t->method, t->url, why);
-    } else {
-      /* it went out, and libcurl did not (or could not) send it again */
-      if (t->aborted)
-        ghl_fail(L, kind, "request interrupted; it may have been applied");
-      else if (t->result == CURLE_SEND_FAIL_REWIND || t->refused)
-        ghl_fail(L, kind, "%s %s: the connection closed before an answer; the request may have been applied, "
-                 "so it was not sent again", t->method, t->url);
-      else if (closed_early(t->result))
-        ghl_fail(L, kind, "%s %s: the connection closed before an answer (%s); the request may have been applied",
-                 t->method, t->url, why);
-      else
-        ghl_fail(L, kind, "%s %s: %s; the request may have been applied", t->method, t->url, why);
-      lua_pushliteral(L, "outcome_unknown");
-      lua_setfield(L, -2, "code");
-      lua_pushliteral(L, "check whether it took effect before sending it again");
-      lua_setfield(L, -2, "hint");
-    }
-    lua_pushstring(L, t->method);
-    lua_setfield(L, -2, "method");
-    lua_pushstring(L, t->url);
-    lua_setfield(L, -2, "url");
+    push_failure(L, t);
     transfer_release(t);
     return 2;
   }

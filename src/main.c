@@ -148,6 +148,7 @@ static int pmain(lua_State *L) {
     if (strcmp(o, "--version") == 0) { print_version(L); a->status = 0; return 0; }
     if (strcmp(o, "-i") == 0) { interactive = 1; continue; }
     if (strcmp(o, "-v") == 0) { setenv("GHLUA_TRACE", "1", 1); continue; }
+    if (strcmp(o, "--quiet") == 0) { setenv("GHLUA_QUIET", "1", 1); continue; }   /* ghl.notice */
     if (strcmp(o, "-e") == 0 || strcmp(o, "-l") == 0) {
       if (i + 1 >= argc) {
         fprintf(stderr, "ghlua: '%s' needs an argument; usage: ghlua %s %s\n", o, o,

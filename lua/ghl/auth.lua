@@ -108,7 +108,8 @@ function M.app(name, optional)
   end
   local names = {}
   for _, a in ipairs(apps) do names[#names + 1] = a.name end
-  fail("several apps are stored (" .. table.concat(names, ", ") .. ")", "choose one with --app NAME", { kind = "usage" })
+  fail("several apps are stored (" .. table.concat(names, ", ") .. ")",
+       { lua = "choose one with app = NAME (ghl.client{app = NAME})", cli = "choose one with --app NAME" }, { kind = "usage" })
 end
 
 -- An app described by the environment, or nil.
@@ -188,21 +189,25 @@ local function several(q, rows)
     if r.resource_type == "Location" then loc_row = loc_row or r else co_row = co_row or r end
   end
   if #rows > M.SHOW then shown[#shown + 1] = ("and %d more"):format(#rows - M.SHOW) end
-  local how = {}
+  local how, lua = {}, {}
   if resources > 1 then
     how[1] = loc_row and ("--location ID (or GHL_LOCATION_ID), e.g. --location " .. loc_row.resource_id)
       or ("--company ID, e.g. --company " .. co_row.resource_id)
+    lua[1] = loc_row and ("location = ID (or GHL_LOCATION_ID), e.g. ghl.client{location = \"%s\"}"):format(loc_row.resource_id)
+      or ("company = ID, e.g. ghl.client{company = \"%s\"}"):format(co_row.resource_id)
   end
   for _, apps in pairs(apps_of) do
     if #apps > 1 then
       how[#how + 1] = ("--app NAME (%s)"):format(table.concat(apps, ", "))
+      lua[#lua + 1] = ("app = NAME (%s)"):format(table.concat(apps, ", "))
       break
     end
   end
   local what = (q.location or q.company) and ("%d tokens match " .. describe(q))
     or "no location or company was named, and %d tokens are stored"
   fail(what:format(#rows) .. ": " .. table.concat(shown, ", "),
-       "choose one with " .. table.concat(how, ", and "), { kind = "usage", code = "several_tokens" })
+       { cli = "choose one with " .. table.concat(how, ", and "), lua = "choose one with " .. table.concat(lua, ", and ") },
+       { kind = "usage", code = "several_tokens" })
 end
 
 -- find{location=, company=, app=} -> the stored token row, or nil plus
@@ -291,7 +296,7 @@ end
 local function mint(crow, location_id)
   if crow.kind == "pit" then
     fail("a Private Integration Token cannot mint location tokens",
-         "HighLevel accepts only an agency OAuth token on /oauth/locationToken: log in with --user-type Company")
+         "HighLevel accepts only an agency OAuth token on /oauth/locationToken: log in with 'ghlua auth login --user-type Company'")
   end
   local a = M.app(crow.app, true)
   local ctoken = M.token { app = crow.app, company = crow.resource_id }
@@ -596,7 +601,8 @@ function M.token(q)
   if not row and crow and q.location then row = M.mint_stored(crow, q.location) end
   if not row then
     fail("no token for " .. describe(q),
-         "log in with 'ghlua auth login'" .. (q.location and "" or ", or name one with --location ID"),
+         { cli = "log in with 'ghlua auth login'" .. (q.location and "" or ", or name one with --location ID"),
+           lua = "log in with 'ghlua auth login'" .. (q.location and "" or ", or name one: ghl.client{location = ID}") },
          { kind = "auth", code = "no_token" })
   end
   if row.status == "uninstalled" then

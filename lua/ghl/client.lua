@@ -41,6 +41,7 @@ local E = require "ghl.error"
 local loop = require "ghl.loop"
 local sys = require "ghl.sys"
 local hints = require "ghl.hints"
+local notice = require "ghl.notice"
 
 local M = {}
 local Client = {}
@@ -124,6 +125,17 @@ local PROBE_WAIT = 2 -- seconds others wait for a bucket's first answer at most
 -- Sleep s seconds, never more than MAX_WAIT (yields inside ghl.parallel).
 local function wait(s)
   loop.sleep(clamp(s, 0, M.MAX_WAIT))
+end
+
+M.NOTICE_AFTER = 1   -- seconds: a longer rate-limit wait is announced (ghl.notice)
+
+-- Tell a person at the terminal that the budget of bucket b (`who`'s)
+-- holds requests back for s seconds: one line per bucket per wait.
+local function announce_wait(b, who, s, why)
+  if s <= M.NOTICE_AFTER then return end
+  s = math.min(s, M.MAX_WAIT)
+  notice.say("rate", b, ("waiting %s for the rate limit of %s (%d per %s)%s"):format(notice.seconds(s), who,
+    b.max, notice.seconds(b.interval):gsub("%.0 s$", " s"), why or ""), s)
 end
 
 -- The log keeps sends for SLACK seconds past the interval: an answer
@@ -220,8 +232,9 @@ local function acquire(b, who)
     while true do
       check_daily(b, who)
       local now = sys.now()
-      local w = delay(b, now)
+      local w, probe = delay(b, now)
       if w <= 0 then return take(b, now) end
+      if not probe then announce_wait(b, who, w) end
       wait(w)
     end
   end
@@ -244,8 +257,9 @@ local function acquire(b, who)
     else
       check_daily(b, who)
       now = sys.now()
-      local w = delay(b, now)
+      local w, probe = delay(b, now)
       if w <= 0 then return take(b, now) end   -- leaving wakes the next
+      if not probe then announce_wait(b, who, w) end
       loop.park(math.min(w, M.MAX_WAIT))
     end
   end
@@ -344,9 +358,11 @@ function M.new(o)
     local auth = require "ghl.auth"
     local row, crow = auth.find { location = c.location, company = c.company, app = c.app }
     if not row and not crow then
-      E.raise { kind = "auth", message = "no stored token for " .. (c.location and ("location " .. c.location)
-        or c.company and ("company " .. c.company) or "this client"),
-        hint = "log in with 'ghlua auth login', store a PIT with 'ghlua auth pit add', or pass token=" }
+      local what = c.location and ("location " .. c.location) or c.company and ("company " .. c.company)
+      E.raise { kind = "auth", message = { lua = "no stored token for " .. (what or "this client"),
+                                           cli = "no stored token" .. (what and (" for " .. what) or "") },
+        hint = { lua = "log in with 'ghlua auth login', store a PIT with 'ghlua auth pit add', or pass token=",
+                 cli = "log in with 'ghlua auth login', store a PIT with 'ghlua auth pit add', or set GHL_TOKEN" } }
     end
     row = row or crow
     c.app = c.app or row.app
@@ -527,7 +543,8 @@ end
 local function http_error(self, req, resp, body, op, path, row)
   local msg = hints.message_of(body) or ("HTTP " .. resp.status)
   local code, hint = hints.lookup(msg, { method = req.method, path = op and op.path or path,
-    scopes = op and op.scopes, location = self.location, status = resp.status, token = row })
+    scopes = op and op.scopes, location = self.location, status = resp.status, token = row,
+    static = static[self] ~= nil, meta = type(body) == "table" and body.meta or nil })
   if not hint and resp.status == 404 then hint = "check the path and the ids in it" end
   local err = E.new { kind = "http", status = resp.status, message = msg, code = code, hint = hint,
     traceId = type(body) == "table" and body.traceId or resp.headers["x-trace-id"],
@@ -573,8 +590,7 @@ local function unknown_error(x, resp, err)
     why = "the server answered with an error after receiving it: "
       .. printable(hints.message_of(resp:json()) or ("HTTP " .. resp.status))
   else
-    why = ("no complete answer arrived (%s)"):format(
-      (tostring(err.message or err.kind):gsub("^%u+ %S+: ", "")))
+    why = err.reason or ("no complete answer arrived (%s)"):format(tostring(err.message or err.kind))
   end
   local e = x.unknown and x.unknown(why, resp, err) or E.new {
     kind = resp and "http" or err.kind,
@@ -682,6 +698,23 @@ function M.send(x)
   return resp, err
 end
 
+-- failed(x, err, resp, tries, elapsed) -> err, in the words M.perform
+-- promises: the tries when the request was sent again or waited for
+-- (elapsed seconds since the first) and failed the way it was retried for
+-- (a transport error, a 5xx, a 429), and for a transport error the
+-- request's name and a hint.
+local function failed(x, err, resp, tries, elapsed)
+  if elapsed and tries > 1 and (not resp or resp.status == 429 or resp.status >= 500) then
+    err.tries = tries
+    err.message = ("%s after %d tries over %s"):format(tostring(err.message), tries, notice.seconds(elapsed))
+  end
+  if not resp and M.RETRY_KINDS[err.kind] then
+    if err.code ~= "outcome_unknown" then err.where = x.where end
+    err.hint = err.hint or hints.transport(err)
+  end
+  return err
+end
+
 -- perform(x) -> resp | nil, err [, resp]: send the request x.req until the
 -- policy (M.decide) says done or fail. resp is a 2xx answer; on failure err
 -- is the ghl.error to raise and resp the answer it came with, if any.
@@ -692,6 +725,13 @@ end
 -- request, refresh() -> the new bearer token (optional), unknown(why,
 -- resp, err) -> the outcome-unknown error (optional), learns (false: the
 -- answers carry no rate-limit headers), on_send(resp, err) (optional).
+--
+-- Its words, not its rule: a request sent again after a failure is
+-- announced on a terminal (ghl.notice: "retrying GET /contacts/ in 0.4 s
+-- (try 2 of 4): ..."), and so is a wait for the rate limit; an error after
+-- such retries or waits says how many tries were made and over how long
+-- ("... after 4 tries over 1.9 s", err.tries); a transport error is named
+-- by the request (err.where) and gets a hint (ghl.hints.transport).
 function M.perform(x)
   x.bucket = x.bucket or bucket(x.key)
   x.attempt, x.n429, x.refreshed = 0, 0, false
@@ -699,15 +739,17 @@ function M.perform(x)
   -- again on a fresh connection only when the policy would (ghl.http)
   x.req.idempotent = x.safe and true or false
   x.where = x.where or (x.req.method .. " " .. (x.path or x.req.url))
+  local t0, tries, again = sys.now(), 0, false
   while true do
-    x.attempt = x.attempt + 1
+    x.attempt, tries = x.attempt + 1, tries + 1
     local resp, err = M.send(x)
     if x.on_send then x.on_send(resp, err) end
     local action, v = M.decide(x, resp, err)
     if action == "done" then return resp end
-    if action == "fail" then return nil, v, resp end
+    if action == "fail" then return nil, failed(x, v, resp, tries, again and sys.now() - t0), resp end
     if action == "wait" then
-      x.n429, x.attempt = x.n429 + 1, x.attempt - 1
+      x.n429, x.attempt, again = x.n429 + 1, x.attempt - 1, true
+      announce_wait(x.bucket, x.owner, v, ", after a 429 answer")
       wait(v)
     elseif action == "refresh" then
       x.refreshed, x.attempt = true, x.attempt - 1
@@ -715,6 +757,10 @@ function M.perform(x)
       if not token then return nil, x.answer_error(resp), resp end
       x.req.headers.Authorization = "Bearer " .. token
     else
+      again = true
+      local why = resp and ("HTTP " .. resp.status) or tostring(err.reason or err.message)
+      notice.say("retry", err and err.origin or x.bucket, ("retrying %s in %s (try %d of %d): %s"):format(
+        x.where, notice.seconds(v), x.attempt + 1, M.RETRIES + 1, why), v)
       wait(v)
     end
   end

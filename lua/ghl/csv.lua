@@ -110,7 +110,8 @@ function M.read(arg, o)
       stop()
       fail { line = line, message = ("%sline %d: %d field%s, but the header has %d"):format(
         name ~= "text" and (name .. ": ") or "", line, #rec, #rec == 1 and "" or "s", #columns),
-        hint = "quote fields that contain the delimiter, or pass ragged = true" }
+        hint = { lua = "quote fields that contain the delimiter, or pass ragged = true",
+                 cli = "quote the fields that contain the delimiter" } }
     end
     local t = {}
     for k, col in ipairs(columns) do t[col] = rec[k] end

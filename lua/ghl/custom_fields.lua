@@ -243,7 +243,9 @@ function M.resolve(client, input, model)
         E.raise { kind = "field", code = "unknown_custom_field", key = key, location = client.location,
           message = ("unknown %s custom field key '%s' in location %s"):format(model, key, client.location),
           hint = #keys > 0 and ("the location's " .. model .. " keys are: " .. table.concat(keys, ", "))
-            or ("the location has no " .. model .. " custom fields; create one with ghl.custom_fields.create"),
+            or { lua = "the location has no " .. model .. " custom fields; create one with ghl.custom_fields.create",
+                 cli = "the location has no " .. model .. " custom fields; create one with"
+                   .. " 'ghlua api POST /locations/{locationId}/customFields'" },
           keys = keys }
       end
       out[#out + 1] = { id = f.id, field_value = value_of(item) }

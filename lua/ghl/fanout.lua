@@ -106,7 +106,8 @@ end
 
 local function cannot_write(err)
   E.raise { kind = "checkpoint", message = "cannot write the checkpoint: " .. tostring(err),
-            hint = "pass a --checkpoint file in a directory that exists and is writable" }
+            hint = { lua = "pass checkpoint = a file in a directory that exists and is writable",
+                     cli = "pass a --checkpoint file in a directory that exists and is writable" } }
 end
 
 -- Rewrite the checkpoint compactly (atomically) and open it for appending.

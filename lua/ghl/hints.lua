@@ -3,8 +3,15 @@
 -- and the API client (ghl.client). lookup(message, ctx) returns a short code
 -- and a one-line hint; ctx may carry {method, path, scopes (the operation's),
 -- location (the client's), status, token (the stored token row used:
--- its granted scopes, app and type)}. Hints are read on the command line,
--- so they name commands, flags and environment variables.
+-- its granted scopes, app and type), static (the client was given its
+-- token: token= or GHL_TOKEN), meta (the error body's meta)}. A hint that
+-- names a way to do something differs by surface: under the command line
+-- it names commands, flags and environment variables, under the Lua API
+-- the call; such a hint is a table {lua = TEXT, cli = TEXT}, resolved for
+-- the process's surface (ghl.error.wording) when it is looked up.
+-- transport(err) gives the hint for a network error of the API client.
+local E = require "ghl.error"
+
 local M = {}
 
 local function words(text)
@@ -102,23 +109,41 @@ M.catalogue = {
   { "Location is not active", "location_inactive",
     "the sub-account is paused or suspended; the same refresh token works again once it is active" },
   { "not authorized for this scope", "missing_scope", scope_hint },
-  { "authClass type is not allowed", "wrong_token_type",
-    "an agency (Company) token was used on a sub-account route: use a Location token ('ghl.client{location=ID}' mints one from the agency token)" },
+  { "authClass type is not allowed", "wrong_token_type", {
+    lua = "an agency (Company) token was used on a sub-account route: use a Location token"
+      .. " ('ghl.client{location=ID}' mints one from the agency token)",
+    cli = "an agency (Company) token was used on a sub-account route: use a Location token"
+      .. " (--location ID mints one from a stored agency login)" } },
   { "does not have access to this location", "wrong_location", function(ctx)
-    return ("the token belongs to %s, but the request names another location: use a client for that location (ghl.client{location=ID})")
-      :format(ctx.location and ("location " .. ctx.location) or "another location")
+    local whose = (ctx.location or "") ~= ""
+      and ("the token belongs to location %s, but the request names another location: "):format(ctx.location)
+      or "the token does not belong to the location the request names: "
+    return { lua = whose .. "use a client for that location (ghl.client{location=ID})",
+             cli = whose .. "use a token of that location (--location ID)" }
   end },
   { "Private Integration Tokens cannot", "pit_refused",
     "this endpoint needs an OAuth token; a Private Integration Token is refused here" },
-  { "version header was not found", "missing_version",
-    "send a Version header (ghlua picks it per endpoint; a custom request needs opts.version)" },
+  { "version header was not found", "missing_version", {
+    lua = "send a Version header (ghlua picks it per endpoint; a custom request needs opts.version)",
+    cli = "send a Version header (ghlua picks it per endpoint; for one it does not know, pass --version V)" } },
   { "version header is invalid", "bad_version",
     "use a published Version: 2021-07-28 (most endpoints), 2021-04-15 (calendars, conversations) or v3" },
-  { "does not allow duplicated contacts", "duplicate_contact",
-    "a contact with this email or phone exists (its id is in err.meta.contactId): update it, or use ghl.contacts.upsert" },
+  { "does not allow duplicated contacts", "duplicate_contact", function(ctx)
+    local id = type(ctx.meta) == "table" and type(ctx.meta.contactId) == "string" and ctx.meta.contactId or nil
+    return { lua = "a contact with this email or phone exists (its id is in err.meta.contactId): update it, or use ghl.contacts.upsert",
+             cli = ("a contact with this email or phone exists%s: update it (PUT /contacts/%s), or send it to"
+               .. " POST /contacts/upsert"):format(id and (" (id " .. id .. ")") or "", id or "{contactId}") }
+  end },
   { "should not exist", "unknown_property",
     "remove the property from the body: this endpoint does not accept it (PUT /contacts/{id} refuses locationId, gender and companyName)" },
-  { "Invalid JWT", "invalid_token", "the access token is expired or revoked; it is refreshed automatically when stored by 'ghlua auth login'" },
+  { "Invalid JWT", "invalid_token", function(ctx)
+    if ctx.static then
+      return { lua = "the token given with token= is expired, revoked or unknown to this API",
+               cli = "the token in GHL_TOKEN is expired, revoked or unknown to this API: set a valid one, or log in"
+                 .. " ('ghlua auth login', refreshed automatically) and unset GHL_TOKEN" }
+    end
+    return "the access token is expired or revoked; it is refreshed automatically when stored by 'ghlua auth login'"
+  end },
   { "Too Many Requests", "rate_limited", "slow down: ghlua throttles per app and location from the X-RateLimit headers" },
 }
 
@@ -129,10 +154,75 @@ function M.lookup(message, ctx)
     if message:find(h[1], 1, true) then
       local hint = h[3]
       if type(hint) == "function" then hint = hint(ctx or {}) end
-      return h[2], hint
+      return h[2], E.wording(hint)
     end
   end
   return nil
+end
+
+-- ---- Network errors ----
+
+-- Hosts of HighLevel's API (and its other names): a failure to reach one
+-- of them is the network's; any other host was named by GHLUA_API_BASE
+-- (or a client's base), most often the simulator.
+M.HIGHLEVEL_HOSTS = { "leadconnectorhq.com", "gohighlevel.com", "msgsndr.com" }
+
+local function highlevel(origin)
+  local host = tostring(origin or ""):match("^%a[%w+.-]*://%[?([^%]/:]*)")
+  if not host then return false end
+  host = host:lower()
+  for _, h in ipairs(M.HIGHLEVEL_HOSTS) do
+    if host == h or host:sub(-#h - 1) == "." .. h then return true end
+  end
+  return false
+end
+M.is_highlevel = highlevel
+
+-- transport(err) -> hint for a transport error of the API client (ghl.http's
+-- fields: kind, cause, origin, timeout), or nil. A host that is not
+-- HighLevel's, or a refused connection, points at GHLUA_API_BASE and the
+-- simulator; a certificate that does not verify at GHLUA_CA_BUNDLE (never
+-- at turning verification off); a timeout at the setting that raises it.
+function M.transport(err)
+  local cause = err.cause
+  local hl = highlevel(err.origin)
+  local hint
+  if cause == "tls_verify" then
+    hint = "if the server has a certificate from a private CA, add that CA with GHLUA_CA_BUNDLE=FILE.pem (for"
+      .. " 'ghlua sim --tls', its --cert file); else check the host name and this machine's clock"
+  elseif cause == "tls" then
+    hint = hl and "a proxy or firewall may be intercepting TLS: add its CA with GHLUA_CA_BUNDLE=FILE.pem"
+      or { lua = "check the scheme in GHLUA_API_BASE (or the client's base=): https:// for a TLS server, http://"
+             .. " for a plain one such as 'ghlua sim' without --tls",
+           cli = "check the scheme in GHLUA_API_BASE: https:// for a TLS server, http:// for a plain one such as"
+             .. " 'ghlua sim' without --tls" }
+  elseif cause == "timeout" then
+    local t = err.timeout and (" of " .. string.format("%g", err.timeout) .. " s") or ""
+    hint = { lua = ("the server took longer than the request timeout%s: allow more with timeout = SECONDS"
+               .. " (ghl.client{timeout = ...} or the request's opts.timeout)"):format(t),
+             cli = ("the server took longer than the request timeout%s: allow more with --timeout SECONDS"
+               .. " ('ghlua api')"):format(t) }
+  elseif cause == "resolve_proxy" then
+    hint = "check the proxy settings (https_proxy, http_proxy, no_proxy)"
+  elseif hl then
+    hint = "check this machine's network connection, DNS and proxy settings (https_proxy, no_proxy); to work"
+      .. " offline, start the simulator ('ghlua sim') and point GHLUA_API_BASE at it"
+  elseif cause == "resolve" then
+    hint = { lua = "correct the host name in GHLUA_API_BASE (or the client's base=), or start the simulator"
+               .. " ('ghlua sim') and point GHLUA_API_BASE at the URL it prints",
+             cli = "correct the host name in GHLUA_API_BASE, or start the simulator ('ghlua sim') and point"
+               .. " GHLUA_API_BASE at the URL it prints" }
+  elseif cause == "refused" or cause == "unreachable" or cause == "connect_timeout" then
+    hint = { lua = "nothing answers there: start the simulator ('ghlua sim') and point GHLUA_API_BASE (or the"
+               .. " client's base=) at the URL it prints, or unset it to use HighLevel's API",
+             cli = "nothing answers there: start the simulator ('ghlua sim') and point GHLUA_API_BASE at the URL"
+               .. " it prints, or unset GHLUA_API_BASE to use HighLevel's API" }
+  elseif err.kind == "network" then
+    hint = { lua = "check that GHLUA_API_BASE (or the client's base=) points at HighLevel's API or the simulator,"
+               .. " with the right scheme",
+             cli = "check that GHLUA_API_BASE points at HighLevel's API or the simulator, with the right scheme" }
+  end
+  return hint and E.wording(hint)
 end
 
 local cjson = require "cjson.safe"

@@ -31,6 +31,7 @@
 local http = require "ghl.http"
 local sys = require "ghl.sys"
 local E = require "ghl.error"
+local notice = require "ghl.notice"
 
 local M = {}
 
@@ -175,7 +176,7 @@ function M.run(fns, opts)
       else
         results[i] = v
       end
-      if progress then io.stderr:write(("\r%d/%d"):format(done, n)) end
+      if progress then notice.status(("%d/%d"):format(done, n)) end
     end
   end
   local ok, err = pcall(function()
@@ -234,7 +235,7 @@ function M.run(fns, opts)
       if coroutine.status(co) == "suspended" then coroutine.close(co) end
     end
   end
-  if progress then io.stderr:write("\r\27[K") end
+  if progress then notice.status(nil) end
   if not ok then error(err, 0) end
   if each then return failed end
   return results

@@ -81,7 +81,10 @@ function Walk:page(page)
       describe(page)) }
   end
   if self.n > M.MAX_PAGES then
-    self:fail("more than %d pages (ghl.paginate.MAX_PAGES); pass max to take fewer items", M.MAX_PAGES)
+    E.raise { kind = "pagination", message = ("%s: more than %d pages; the listing stops here rather than loop"
+      .. " forever"):format(self.what, M.MAX_PAGES),
+      hint = { lua = "pass max to take fewer items (the page limit is ghl.paginate.MAX_PAGES)",
+               cli = "pass --max N to take fewer items" } }
   end
 end
 

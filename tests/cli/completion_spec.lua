@@ -362,7 +362,7 @@ describe("ghlua __complete", function()
   end)
 
   it("takes --help and -v as words to complete, not as options", function()
-    local r = in_cwd("ghlua __complete api --he")
+    local r = in_cwd("ghlua __complete api --hel")
     assert.are.same({ 0, "--help\tshow its help\n:\n" }, { r.code, r.out })
     r = in_cwd("ghlua __complete api -v GET /opportunities/sea")
     assert.are.same({ 0, "/opportunities/search\tSearch Opportunity\n:\n", "" }, { r.code, r.out, r.err })

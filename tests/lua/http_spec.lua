@@ -124,7 +124,10 @@ describe("ghl.http", function()
       local resp, err = http.request { url = s.url .. path }
       assert.is_nil(resp, path)
       assert.are.equal("network", err.kind, path)
-      assert.matches("GET " .. s.url:gsub("%p", "%%%0") .. path, err.message)
+      -- named once: the request by its path, the server by its origin
+      assert.are.equal("GET " .. path, err.where, path)
+      assert.are.equal(s.url, err.origin, path)
+      assert.matches("^GET " .. path:gsub("%p", "%%%0") .. ": [^/]*" .. s.url:gsub("%p", "%%%0") .. "[^/]*$", tostring(err))
     end
   end)
 

@@ -45,6 +45,8 @@ M.root = {
     i = { "flag", short = "i", long = false, desc = "enter the REPL after running the script or -e code" },
     v = { "flag", short = "v", long = false, global = true,
           desc = "trace HTTP requests and responses on stderr (secrets redacted); also after a command" },
+    quiet = { "flag", desc = "no notices on stderr (rate-limit waits, retries); those are shown only when"
+      .. " stderr is a terminal" },
     version = { "flag", desc = "print the versions of ghlua and its libraries" },
     help = { "flag", short = "h", desc = "show this help (--help COMMAND: the command's)" },
   },
@@ -66,6 +68,7 @@ mistyped command: ghlua suggests the nearest and exits 2.]],
     { "GHLUA_TRACE=1", "same as -v" },
     { "GHLUA_CA_BUNDLE", "a PEM file of extra trusted CA certificates, added to the system roots (TLS verification is always on)" },
     { "GHLUA_DEBUG=1", "add tracebacks to expected errors" },
+    { "GHLUA_QUIET=1", "same as --quiet" },
     { "GHLUA_HOME", "where the token store and the REPL history live (default $XDG_CONFIG_HOME/ghlua, else ~/.config/ghlua)" },
     { "GHLUA_STORE", "the token store file itself (default $GHLUA_HOME/ghlua.db)" },
     { "GHLUA_HISTFILE", "the REPL history file (/dev/null: none)" },
@@ -345,6 +348,7 @@ end
 
 -- run(name, argv) -> exit status of `ghlua NAME ARGV...`.
 function M.run(name, argv)
+  require("ghl.error").set_surface("cli")   -- hints name flags and variables, not the Lua API
   local node = M.child(M.root, name)
   if not node then M.unknown(M.root, {}, name) end
   local path, chain = { node.name }, { node }
