@@ -313,7 +313,7 @@ describe("ghlua api", function()
     it("gives up on a slow answer, and a long enough one waits for it", function()
       local r = api { "POST", "/__fault/slow", "-q", "ms=3000", "--timeout", "0.2" }
       assert.are.equal(1, r.code)
-      assert.matches("timed out", r.err)
+      assert.matches("no complete answer from http://127.0.0.1:%d+ within 0.2 s %(the request timeout%)", r.err)
       assert.are.equal("", r.out)
       r = api { "GET", "/__fault/slow", "-q", "ms=50", "--timeout", "30" }
       assert.are.same({ ok = true, delayMs = 50 }, json(r))
