@@ -179,6 +179,7 @@ end
 function M.run(native)
   local s = session.new(native)
   session.active = s
+  local unobserve = require("ghl.client").observe(function(c, req) s:saw(c, req) end)
   if native.tty then
     local path = history.history_path()
     if path then
@@ -198,6 +199,7 @@ function M.run(native)
   end
   local ok, err = pcall(loop, s)
   s:stop_sim()
+  unobserve()
   session.active = nil
   if native.tty then out:write("\n") end
   out:flush()

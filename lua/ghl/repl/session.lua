@@ -3,9 +3,9 @@
 --                location last chosen with :use, or the only stored one;
 --                the banner says which app, location and token expiry.
 --   requests     every request a client makes while the session runs is
---                seen (see instrument): the client that made it (for
---                :explain and :curl) and its operation (for :save and
---                :scopes).
+--                seen (Session:saw, through ghl.client's observe): the
+--                client that made it (for :explain and :curl) and its
+--                operation (for :save and :scopes).
 --   the store    read only when its file exists (the REPL never creates
 --                one); a store that cannot be read reads as empty.
 --   output       say(), paint() and the small formatters the commands share.
@@ -66,32 +66,7 @@ function M.static_token(c)
 end
 local static_token = M.static_token
 
--- ---- Requests of the session ----
-
-local instrumented = false
-
--- Wrap the client class's request method (once per process) so that the
--- session sees every request: the client that made it (for :explain and
--- :curl) and its operation (for :save and :scopes).
-local function instrument(c)
-  if instrumented or type(c) ~= "table" then return end
-  local mt = getmetatable(c)
-  if type(mt) ~= "table" or type(rawget(mt, "request")) ~= "function" then return end
-  instrumented = true
-  local request = rawget(mt, "request")
-  rawset(mt, "request", function(self, method, path, opts)
-    local s = M.active
-    if s and type(method) == "string" and type(path) == "string" then
-      s.last_client = self
-      if s.pending then
-        local okm, ops = pcall(require, "ghl.api.ops")
-        local op = okm and ops.match(method:upper(), path, type(opts) == "table" and opts.version == "v3") or nil
-        s.pending[#s.pending + 1] = { method = method:upper(), path = path, op = op }
-      end
-    end
-    return request(self, method, path, opts)
-  end)
-end
+-- ---- Clients ----
 
 function M.is_client(v)
   return type(v) == "table" and type(rawget(v, "base")) == "string" and type(rawget(v, "bucket")) == "table"
@@ -123,6 +98,19 @@ function Session:rows()
   local db = self:store()
   if not db then return {} end
   return db:find_tokens {} or {}
+end
+
+-- A request starts (ghl.client's observer, while the session runs): keep
+-- the client that made it (for :explain and :curl) and, while a statement
+-- runs, its operation (for :save and :scopes).
+function Session:saw(c, req)
+  if type(req.method) ~= "string" or type(req.path) ~= "string" then return end
+  self.last_client = c
+  if self.pending then
+    local okm, ops = pcall(require, "ghl.api.ops")
+    local op = okm and ops.match(req.method:upper(), req.path, req.version == "v3") or nil
+    self.pending[#self.pending + 1] = { method = req.method:upper(), path = req.path, op = op }
+  end
 end
 
 -- Location ids the session knows: stored tokens and the simulator's.
@@ -214,7 +202,6 @@ end
 -- global that already holds something else (set by `ghlua -i SCRIPT` or
 -- -e) is left alone.
 function Session:set_client(c, keep)
-  instrument(c)
   for _, name in ipairs { "client", "c" } do
     if not keep or rawget(_G, name) == nil then rawset(_G, name, c) end
   end
