@@ -270,14 +270,34 @@ local MT = {
 -- secrets yet seals it (its key check is written). Nothing else is ever
 -- written here: a refused open leaves the store as it was.
 -- handle.key_id, handle.key (nil when unsealed), handle.engine.
+-- With opts.inspect nothing is refused and nothing written: the handle
+-- says how the key set fits (key_state: "match", "missing", "wrong" with
+-- env_key_id, "bad" with key_error, or for an unsealed store "set" or
+-- "none") and opens sealed values only with the right key.
 function M.wrap(engine, opts)
   opts = opts or {}
-  local key, where = opts.key, "the key given"
-  if key == nil then key, where = M.key_from_env() end
+  local name = M.engine_name(engine)
   local stored, e = M.stored_id(engine)
   if not stored then error(e, 0) end
+  if opts.inspect then
+    local h = { engine = engine, engine_name = name, key_id = stored ~= "" and stored or nil }
+    local ok, key = pcall(M.key_from_env)
+    if not ok then
+      h.key_state, h.key_error = "bad", E.is(key) and key.message or tostring(key)
+    elseif stored == "" then
+      h.key_state = key and "set" or "none"
+    elseif not key then
+      h.key_state = "missing"
+    elseif M.key_id(key) ~= stored then
+      h.key_state, h.env_key_id = "wrong", M.key_id(key)
+    else
+      h.key_state, h.key = "match", key
+    end
+    return setmetatable(h, MT)
+  end
+  local key, where = opts.key, "the key given"
+  if key == nil then key, where = M.key_from_env() end
   local loc = where_of(engine)
-  local name = M.engine_name(engine)
   if stored ~= "" then
     if not key then
       E.raise { kind = "store", code = "no_key",
@@ -310,8 +330,8 @@ function M.wrap(engine, opts)
       key = nil   -- opened unsealed, for 'ghlua store seal' and 'store info'
     end
   end
-  return setmetatable({ engine = engine, key = stored ~= "" and key or nil,
-                        key_id = stored ~= "" and stored or nil }, MT)
+  return setmetatable({ engine = engine, engine_name = name, key = stored ~= "" and key or nil,
+                        key_id = stored ~= "" and stored or nil, key_state = stored ~= "" and "match" or "none" }, MT)
 end
 
 -- seal_in_place(handle, key) -> apps, tokens sealed: encrypts every
