@@ -311,7 +311,7 @@ local function migrate(argv)
         before.events, after.events, before.kv, after.kv),
       hint = "run 'ghlua store check' on both; the source was not changed" }
   end
-  out(("copied %s to %s (%s): %d apps, %s tokens, %s claims, %d events, %d kv entries%s\n"):format(
+  out(("copied %s to %s (%s): apps %d, tokens %s, claims %s, events %d, kv %d%s\n"):format(
     M.location(from), M.location(dst.path), d.engine_name, after.apps, breakdown(after.tokens, after.token_kinds),
     breakdown(after.claims, after.claim_phases), after.events, after.kv,
     d.key_id and (", secrets sealed (key id " .. d.key_id .. ")") or ", secrets not sealed"))
