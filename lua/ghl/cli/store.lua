@@ -65,6 +65,13 @@ local current
 
 local function out(...) io.stdout:write(...) end
 
+-- args.parse, refusing operands: no store subcommand takes any.
+local function parse(argv, flags, line)
+  local o, rest = args.parse(argv, flags, line or current)
+  if #rest > 0 then args.usage("unexpected argument '" .. rest[1] .. "'", line or current) end
+  return o
+end
+
 -- The location for messages: a URL without its password.
 function M.location(loc)
   loc = tostring(loc)
@@ -135,7 +142,7 @@ local function sealing_text(h)
 end
 
 local function info(argv)
-  local o = args.parse(argv, SUB.info.flags, current)
+  local o = parse(argv, SUB.info.flags)
   local h = inspect()
   local c = M.counts(h.raw)
   local schema = h.native.schema and h.native:schema() or nil
@@ -205,7 +212,7 @@ function M.findings(h)
 end
 
 local function check(argv)
-  args.parse(argv, SUB.check.flags, current)
+  parse(argv, SUB.check.flags)
   local h = inspect()
   local found = M.findings(h)
   for _, line in ipairs(found) do out(line, "\n") end
@@ -229,7 +236,7 @@ local function need_key(what)
 end
 
 local function seal_cmd(argv)
-  args.parse(argv, SUB.seal.flags, current)
+  parse(argv, SUB.seal.flags)
   local key = need_key("store seal")
   local h = auth.open_at(config.store_path(), { unsealed_ok = true })
   if h.raw.key then
@@ -257,7 +264,7 @@ end
 M.CLAIM_LEASE = 5   -- seconds a copied claim is held by the copying process (gone when it exits)
 
 local function migrate(argv)
-  local o = args.parse(argv, SUB.migrate.flags, current)
+  local o = parse(argv, SUB.migrate.flags)
   if not o.to or o.to == "" then args.usage("missing --to URL|PATH", current) end
   local from = config.store_path()
   if o.to == from then args.usage("--to names the current store itself", current) end
@@ -322,7 +329,7 @@ end
 -- ---- key new ----
 
 local function key_new(argv)
-  args.parse(argv, KEY_NEW.flags, KEY_NEW.usage)
+  parse(argv, KEY_NEW.flags, KEY_NEW.usage)
   out(seal.new_key(), "\n")
   io.stderr:write("ghlua: keep this key in a file of mode 0600 (GHLUA_STORE_KEY_FILE) or a secret manager"
     .. " (GHLUA_STORE_KEY); a store sealed with it cannot be read without it\n")
