@@ -90,7 +90,7 @@ enum {
   S_PUT_TOKEN, S_GET_TOKEN, S_FIND_TOKENS, S_DEL_TOKEN, S_DEL_TOKEN_CLAIM, S_SET_STATUS,
   S_GET_CLAIM, S_PUT_CLAIM, S_EXTEND_CLAIM, S_SET_PHASE, S_HELD, S_DEL_CLAIM,
   S_COMMIT_REFRESH, S_KV_GET, S_KV_PUT, S_KV_DEL, S_CHECK,
-  S_PUT_EVENT, S_GET_EVENT, S_LIST_EVENTS, S_RETRY_EVENT, S_SET_EVENT, NSTMT
+  S_PUT_EVENT, S_GET_EVENT, S_LIST_EVENTS, S_RETRY_EVENT, S_SET_EVENT, S_KV_LIST, NSTMT
 };
 
 static const char *const sql_text[NSTMT] = {
@@ -159,6 +159,7 @@ static const char *const sql_text[NSTMT] = {
   [S_RETRY_EVENT] = "UPDATE events SET status = 'received', note = NULL, attempts = attempts + 1,"
     " updated_at = ?2 WHERE id = ?1 AND status = 'failed'",
   [S_SET_EVENT] = "UPDATE events SET status = ?2, note = ?3, updated_at = ?4 WHERE id = ?1",
+  [S_KV_LIST] = "SELECT ns, key, value, updated_at FROM kv WHERE (?1 IS NULL OR ns = ?1) ORDER BY ns, key",
 };
 
 /* ---- Record fields: what Lua tables may carry, in parameter order ---- */
@@ -239,6 +240,7 @@ static double now_f(void) {
 
 struct store {
   sqlite3 *db;                 /* NULL when closed */
+  int tx, tx_failed;           /* inside db:transaction; a write in it failed */
   sqlite3_stmt *stmt[NSTMT];
   char path[];                 /* the file, for messages and db.path */
 };
@@ -313,18 +315,24 @@ static int db_fail(lua_State *L, struct store *s) {
   for (i = 0; i < NSTMT; i++)
     if (s->stmt[i]) sqlite3_reset(s->stmt[i]);
   if (!sqlite3_get_autocommit(s->db)) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+  if (s->tx) s->tx_failed = 1;
   return 2;
 }
 
 /* BEGIN IMMEDIATE (waits up to busy_timeout for the write lock). A
-** transaction left open by an earlier raise is rolled back first. */
+** transaction left open by an earlier raise is rolled back first. Inside
+** db:transaction the outer transaction is used (SQLITE_ABORT once a write
+** in it failed: nothing more may run outside it). */
 static int begin(struct store *s) {
+  if (s->tx) return s->tx_failed ? SQLITE_ABORT : SQLITE_OK;
   if (!sqlite3_get_autocommit(s->db)) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
   return sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 }
 
-/* COMMIT: with synchronous=FULL the WAL is fsynced before it returns. */
+/* COMMIT: with synchronous=FULL the WAL is fsynced before it returns.
+** Inside db:transaction, the transaction's own commit does it. */
 static int commit(struct store *s) {
+  if (s->tx) return s->tx_failed ? SQLITE_ABORT : SQLITE_OK;
   return sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
 }
 
@@ -1113,6 +1121,7 @@ static int store_commit_refresh(lua_State *L) {
   if (run(upd) != SQLITE_OK) return db_fail(L, s);
   if (sqlite3_changes(s->db) == 0) {
     sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    if (s->tx) s->tx_failed = 1;
     ghl_fail(L, "store", "token store %s has no token for %s %s", s->path,
              lua_tostring(L, 2), lua_tostring(L, 3));
     lua_pushliteral(L, "not_found");
@@ -1164,6 +1173,17 @@ static int store_kv_put(lua_State *L) {
 static int store_kv_delete(lua_State *L) {
   struct store *s = check_store(L);
   return push_write(L, s, stmt_args(L, s, S_KV_DEL, 2), 1);
+}
+
+/* db:kv_list([ns]) -> array of {ns=, key=, value=, updated_at=} sorted by
+** ns, key (every namespace when ns is nil), or nil, err. */
+static int store_kv_list(lua_State *L) {
+  struct store *s = check_store(L);
+  sqlite3_stmt *st;
+  luaL_optstring(L, 2, NULL);
+  if ((st = stmt(s, S_KV_LIST)) == NULL) return db_fail(L, s);
+  bind_str(L, st, 1, 2);
+  return push_rows(L, s, st);
 }
 
 /* ---- Webhook events ---- */
@@ -1265,6 +1285,55 @@ static int store_check(lua_State *L) {
   return 2;
 }
 
+/* db:transaction(fn) -> what fn(db) returns (true when nothing), or nil,
+** err. Runs fn with one write transaction open (BEGIN IMMEDIATE), so every
+** method called on db inside it joins it: all of it is committed, durably,
+** or none. A raise in fn rolls back and is raised again; fn returning nil,
+** err, or any write in it failing (its method returned nil, err), rolls
+** back and returns nil, err. Hold it briefly: other processes wait for it.
+** Transactions do not nest. */
+static int store_transaction(lua_State *L) {
+  struct store *s = check_store(L);
+  int rc, n;
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  if (s->tx) return luaL_error(L, "store transactions do not nest");
+  lua_settop(L, 2);
+  if (begin(s) != SQLITE_OK) return db_fail(L, s);
+  s->tx = 1;
+  s->tx_failed = 0;
+  lua_pushvalue(L, 2);
+  lua_pushvalue(L, 1);
+  rc = lua_pcall(L, 1, LUA_MULTRET, 0);   /* stack: db, fn, results... */
+  s->tx = 0;
+  if (s->db == NULL) return luaL_error(L, "the store was closed inside its transaction");
+  n = lua_gettop(L) - 2;
+  if (rc != LUA_OK || s->tx_failed || (n >= 1 && lua_isnil(L, 3))) {
+    if (!sqlite3_get_autocommit(s->db)) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    if (rc != LUA_OK) return lua_error(L);
+    if (n >= 2 && lua_isnil(L, 3)) {   /* fn's own nil, err */
+      lua_settop(L, 4);
+      return 2;
+    }
+    return ghl_fail(L, "store", "token store %s: a write failed inside a transaction; nothing of it was"
+                    " written", s->path);
+  }
+  if (commit(s) != SQLITE_OK) return db_fail(L, s);
+  if (n == 0) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  return n;
+}
+
+/* db:schema() -> the schema version of the store (PRAGMA user_version). */
+static int store_schema(lua_State *L) {
+  struct store *s = check_store(L);
+  long app_id, version, tables;
+  if (read_schema(s->db, &app_id, &version, &tables) != SQLITE_OK) return db_fail(L, s);
+  lua_pushinteger(L, version);
+  return 1;
+}
+
 /* db:close(), __gc, __close: idempotent. */
 static int store_close(lua_State *L) {
   store_release(luaL_checkudata(L, 1, STORE_MT));
@@ -1314,6 +1383,9 @@ static const luaL_Reg store_methods[] = {
   {"retry_event", store_retry_event},
   {"set_event_status", store_set_event_status},
   {"check", store_check},
+  {"kv_list", store_kv_list},
+  {"transaction", store_transaction},
+  {"schema", store_schema},
   {"close", store_close},
   {NULL, NULL}
 };

@@ -27,7 +27,7 @@ local M = {}
 
 -- Commands in the order --help lists them (modules, or nodes).
 M.commands = { "ghl.cli.auth", "ghl.cli.app", "ghl.cli.api", "ghl.cli.run", "ghl.cli.scopes", "ghl.cli.sim",
-  "ghl.cli.webhook", "ghl.cli.sso", "ghl.cli.completion", "ghl.cli.help",
+  "ghl.cli.webhook", "ghl.cli.store", "ghl.cli.sso", "ghl.cli.completion", "ghl.cli.help",
   { name = "__complete", hidden = true, raw = true,
     summary = "print completion candidates (used by the completion scripts)",
     usage = "ghlua __complete WORD... CURRENT",
