@@ -225,7 +225,7 @@ describe("auth status with names HighLevel could send", function()
       local auth = require 'ghl.auth'
       auth.token { location = %q }
       auth.token { location = %q }
-      require('ghl.cli.auth.locations').remember(%q, {
+      require('ghl.locations').remember(%q, {
         { _id = %q, name = "Caf\u{e9} \27[31mred\nnext\tline" },
         { _id = %q, name = "\u{6771}\u{4eac} \u{1F363} Sushi Bar with a name far longer than any column" } })]])
       :format(l2, l3, a.sim.company, l2, l3))

@@ -82,8 +82,7 @@ local function resources(kind)
   local rows, seen, out = store_rows("find_tokens", {}), {}, {}
   local names = {}
   if kind == "Location" and #rows > 0 then
-    local ok, n = pcall(function() return require("ghl.cli.auth.locations").names() end)
-    if ok and type(n) == "table" then names = n end
+    names = require("ghl.locations").names()
   end
   local function add(id, desc)
     if sane(id) and not seen[id] then

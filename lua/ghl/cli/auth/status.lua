@@ -49,7 +49,7 @@ end
 
 -- The one-line-per-token table: header first.
 function M.table(rows)
-  local names = require("ghl.cli.auth.locations").names(rows)
+  local names = require("ghl.locations").names(rows)
   local list = {}
   for i, r in ipairs(rows) do
     list[i] = {
