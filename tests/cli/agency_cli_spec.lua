@@ -235,7 +235,7 @@ describe("auth status with names HighLevel could send", function()
     local out = lines(s.out)
     assert.are.equal(4, #out)
     assert.is_nil(s.out:find("\27", 1, true))
-    local columns = require "ghl.cli.columns"
+    local columns = require "ghl.columns"
     -- the APP column starts at the same display column on every line
     local function app_at(line)
       local i = line:find(" app1 ", 1, true)

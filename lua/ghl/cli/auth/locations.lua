@@ -39,7 +39,7 @@ function M.run(argv)
     if l.installed == true then n = n + 1 end
   end
   if #rows > 0 then
-    local lines = require("ghl.cli.columns").render({
+    local lines = require("ghl.columns").render({
       { key = "id", title = "LOCATION" }, { key = "name", title = "NAME", max = 40 },
       { key = "installed", title = "INSTALLED" } }, rows, { header = true })
     io.stdout:write(table.concat(lines, "\n"), "\n")

@@ -8,7 +8,7 @@ local auth = require "ghl.auth"
 local common = require "ghl.cli.auth.common"
 local E = require "ghl.error"
 local sys = require "ghl.sys"
-local columns = require "ghl.cli.columns"
+local columns = require "ghl.columns"
 
 local M = {}
 
