@@ -87,6 +87,22 @@ M.dynamic = {
   end,
 }
 
+-- PENDING: violations known and not fixed yet, as "module -> required".
+-- They are reported as pending, not failures; an entry that no longer
+-- occurs fails the spec, so the list only shrinks. The simulator's command
+-- line (ghlua sim, and the event templates `ghlua webhook trigger` sends)
+-- still lives in the cli app; it moves to the simulator app (ghl.sim.cli,
+-- started by the program's entry point).
+M.PENDING = {
+  ["ghl.cli.sim -> ghl.sim"] = true,
+  ["ghl.cli.sim -> ghl.sim.consent"] = true,
+  ["ghl.cli.sim -> ghl.sim.reply"] = true,
+  ["ghl.cli.sim -> ghl.sim.scopes"] = true,
+  ["ghl.cli.sim -> ghl.sim.state"] = true,
+  ["ghl.cli.webhook -> ghl.sim.reply"] = true,
+  ["ghl.cli.webhook -> ghl.sim.webhooks"] = true,
+}
+
 -- requires(text) -> {{line, name}} for every literal require (and
 -- pcall(require, "x")), and {{line, code}} for the non-literal ones.
 function M.requires(text)
@@ -121,7 +137,8 @@ function M.rule(from, to)
 end
 
 -- Lua violations: {"file:line  module -> required  rule"}.
-function M.lua_violations(modules)
+-- With table `pending`, the PENDING ones go there (key -> lines) instead.
+function M.lua_violations(modules, pending)
   local natives = {}
   for name, file in pairs(modules) do if not file then natives[name] = true end end
   local out = {}
@@ -145,7 +162,12 @@ function M.lua_violations(modules)
     for _, r in ipairs(lits) do
       local to = M.tier(r[2], natives)
       local why = to and M.rule(from, to)
-      if why then out[#out + 1] = ("%s:%s  %s -> %s  %s"):format(file, r[1], name, r[2], why) end
+      if why then
+        local key = name .. " -> " .. r[2]
+        local line = ("%s:%s  %s  %s"):format(file, r[1], key, why)
+        if pending and M.PENDING[key] then pending[key] = pending[key] or {}; table.insert(pending[key], line)
+        else out[#out + 1] = line end
+      end
     end
   end
   return out
@@ -232,8 +254,20 @@ describe("the three tiers", function()
   end)
 
   it("holds for every embedded Lua module", function()
-    local v = M.lua_violations(modules)
+    local pending = {}
+    local v = M.lua_violations(modules, pending)
     assert(#v == 0, #v .. " tier violation(s):\n" .. table.concat(v, "\n"))
+    local gone = {}
+    for key in pairs(M.PENDING) do if not pending[key] then gone[#gone + 1] = key end end
+    table.sort(gone)
+    assert(#gone == 0, "fixed, so remove from PENDING in tests/lua/tiers_spec.lua: " .. table.concat(gone, ", "))
+  end)
+
+  it("still counts a pending violation as one when the list is not used", function()
+    local v = M.lua_violations(modules)
+    local n = 0
+    for _ in pairs(M.PENDING) do n = n + 1 end
+    assert.is_true(#v >= n)
   end)
 
   it("holds for the natives: no Lua global read from src/*.c", function()
