@@ -183,8 +183,7 @@ M.SHOW = 5   -- matches named in "several tokens match"
 -- different resources, --app when one resource has tokens of several
 -- apps. It is read on the command line, so it names flags.
 local function several(q, rows)
-  local ok, names = pcall(function() return require("ghl.cli.auth.locations").names(rows) end)
-  if not ok then names = {} end
+  local names = require("ghl.locations").names(rows)
   -- agencies first, then the store's order (app, id)
   local order = {}
   for i, r in ipairs(rows) do order[i] = { r = r, i = i } end

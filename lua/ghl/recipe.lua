@@ -148,13 +148,13 @@ end
 function M.script_guard(path)
   return function()
     usage(("%s is a recipe, not a script"):format(path),
-          "run it with: ghlua run " .. require("ghl.repl").shell_quote(path) .. " (--help shows its parameters)")
+          "run it with: ghlua run " .. require("ghl.util").shell_quote(path) .. " (--help shows its parameters)")
   end
 end
 
 local function not_a_recipe(path, why)
   usage(("%s is not a recipe: %s"):format(path, why),
-        "run it as a script: ghlua " .. require("ghl.repl").shell_quote(path))
+        "run it as a script: ghlua " .. require("ghl.util").shell_quote(path))
 end
 
 local function check_loaded(path, has_manifest, has_main)
