@@ -338,7 +338,7 @@ end
 
 function M.run(argv)
   local sub = table.remove(argv, 1)
-  current = SUB[sub] and SUB[sub].usage or require("ghl.cli").usage_of(M, { "store" })
+  current = SUB[sub] and SUB[sub].usage or require("ghl.cli.commands").usage_of(M, { "store" })
   if sub == "info" then return info(argv) end
   if sub == "check" then return check(argv) end
   if sub == "seal" then return seal_cmd(argv) end
