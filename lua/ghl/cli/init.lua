@@ -47,6 +47,9 @@ M.root = {
           desc = "trace HTTP requests and responses on stderr (secrets redacted); also after a command" },
     quiet = { "flag", desc = "no notices on stderr (rate-limit waits, retries); those are shown only when"
       .. " stderr is a terminal" },
+    store = { "string", value = "URL|PATH", complete = "file",
+              desc = "the token store: a SQLite file, or a PostgreSQL connection string (postgresql://USER@HOST/DB or"
+                .. " 'host=... dbname=...') shared by several machines; same as GHLUA_STORE" },
     version = { "flag", desc = "print the versions of ghlua and its libraries" },
     help = { "flag", short = "h", desc = "show this help (--help COMMAND: the command's)" },
   },
@@ -70,7 +73,7 @@ mistyped command: ghlua suggests the nearest and exits 2.]],
     { "GHLUA_DEBUG=1", "add tracebacks to expected errors" },
     { "GHLUA_QUIET=1", "same as --quiet" },
     { "GHLUA_HOME", "where the token store and the REPL history live (default $XDG_CONFIG_HOME/ghlua, else ~/.config/ghlua)" },
-    { "GHLUA_STORE", "the token store file itself (default $GHLUA_HOME/ghlua.db)" },
+    { "GHLUA_STORE", "the token store: a SQLite file (default $GHLUA_HOME/ghlua.db) or a PostgreSQL connection string (postgresql://...)" },
     { "GHLUA_HISTFILE", "the REPL history file (/dev/null: none)" },
     { "GHLUA_API_BASE", "API base URL (default https://services.leadconnectorhq.com)" },
     { "GHLUA_MARKETPLACE_BASE", "scheme and host of authorization links" },
