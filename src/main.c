@@ -149,6 +149,17 @@ static int pmain(lua_State *L) {
       continue;
     }
     if (strcmp(o, "--quiet") == 0) { setenv("GHLUA_QUIET", "1", 1); continue; }   /* ghl.notice */
+    if (strncmp(o, "--store=", 8) == 0) { setenv("GHLUA_STORE", o + 8, 1); continue; }  /* ghl.config */
+    if (strcmp(o, "--store") == 0) {
+      if (i + 1 >= argc || argv[i + 1][0] == '\0') {
+        fprintf(stderr, "ghlua: '--store' needs a value: a file or a PostgreSQL connection string;"
+                " usage: ghlua --store URL|PATH COMMAND...\n");
+        a->status = 2;
+        return 0;
+      }
+      setenv("GHLUA_STORE", argv[++i], 1);
+      continue;
+    }
     if (strcmp(o, "-e") == 0 || strcmp(o, "-l") == 0) {
       if (i + 1 >= argc) {
         fprintf(stderr, "ghlua: '%s' needs an argument; usage: ghlua %s %s\n", o, o,
