@@ -194,50 +194,50 @@ local methods = {}
 
 function methods:put_app(t)
   if self.key and type(t) == "table" and t.name then t = seal_fields(self.key, t, M.APP_FIELDS, M.app_aad(t.name)) end
-  return self.engine:put_app(t)
+  return self.native:put_app(t)
 end
 
 function methods:put_token(t)
   if self.key and type(t) == "table" and t.app and t.resource_id then
     t = seal_fields(self.key, t, M.TOKEN_FIELDS, M.token_aad(t.app, t.resource_id))
   end
-  return self.engine:put_token(t)
+  return self.native:put_token(t)
 end
 
 function methods:commit_refresh(app, rid, fields)
   if self.key and type(fields) == "table" and type(app) == "string" and type(rid) == "string" then
     fields = seal_fields(self.key, fields, M.TOKEN_FIELDS, M.token_aad(app, rid))
   end
-  return self.engine:commit_refresh(app, rid, fields)
+  return self.native:commit_refresh(app, rid, fields)
 end
 
 function methods:get_app(name)
-  local a, e = self.engine:get_app(name)
+  local a, e = self.native:get_app(name)
   if not a then return a, e end
   return open_app(self, a)
 end
 
 function methods:list_apps()
-  local rows, e = self.engine:list_apps()
+  local rows, e = self.native:list_apps()
   if not rows then return rows, e end
   return open_list(self, rows, open_app)
 end
 
 function methods:get_token(app, rid)
-  local r, e = self.engine:get_token(app, rid)
+  local r, e = self.native:get_token(app, rid)
   if not r then return r, e end
   return open_token(self, r)
 end
 
 function methods:find_tokens(q)
-  local rows, e = self.engine:find_tokens(q)
+  local rows, e = self.native:find_tokens(q)
   if not rows then return rows, e end
   return open_list(self, rows, open_token)
 end
 
 -- fn gets this handle, so what it writes is sealed too.
 function methods:transaction(fn)
-  return self.engine:transaction(function() return fn(self) end)
+  return self.native:transaction(function() return fn(self) end)
 end
 
 -- open_row(kind, row) -> row with its secrets opened, or nil, err: for
@@ -252,14 +252,14 @@ local MT = {
   __index = function(self, k)
     local m = methods[k]
     if m then return m end
-    local engine = rawget(self, "engine")
+    local engine = rawget(self, "native")
     local v = engine[k]
     if type(v) ~= "function" then return v end
     local f = function(_, ...) return v(engine, ...) end
     rawset(self, k, f)
     return f
   end,
-  __tostring = function(self) return tostring(self.engine) end,
+  __tostring = function(self) return tostring(self.native) end,
 }
 
 -- wrap(engine [, opts]) -> handle. Reads the store's key check and the
@@ -269,7 +269,7 @@ local MT = {
 -- secrets in clear while a key is set. A key set on a store holding no
 -- secrets yet seals it (its key check is written). Nothing else is ever
 -- written here: a refused open leaves the store as it was.
--- handle.key_id, handle.key (nil when unsealed), handle.engine.
+-- handle.key_id, handle.key (nil when unsealed), handle.native (the engine).
 -- With opts.inspect nothing is refused and nothing written: the handle
 -- says how the key set fits (key_state: "match", "missing", "wrong" with
 -- env_key_id, "bad" with key_error, or for an unsealed store "set" or
@@ -280,7 +280,7 @@ function M.wrap(engine, opts)
   local stored, e = M.stored_id(engine)
   if not stored then error(e, 0) end
   if opts.inspect then
-    local h = { engine = engine, engine_name = name, key_id = stored ~= "" and stored or nil }
+    local h = { native = engine, engine_name = name, key_id = stored ~= "" and stored or nil }
     local ok, key = pcall(M.key_from_env)
     if not ok then
       h.key_state, h.key_error = "bad", E.is(key) and key.message or tostring(key)
@@ -330,7 +330,7 @@ function M.wrap(engine, opts)
       key = nil   -- opened unsealed, for 'ghlua store seal' and 'store info'
     end
   end
-  return setmetatable({ engine = engine, engine_name = name, key = stored ~= "" and key or nil,
+  return setmetatable({ native = engine, engine_name = name, key = stored ~= "" and key or nil,
                         key_id = stored ~= "" and stored or nil, key_state = stored ~= "" and "match" or "none" }, MT)
 end
 
@@ -340,9 +340,9 @@ end
 function M.seal_in_place(h, key)
   if h.key then
     E.raise { kind = "store", code = "sealed", message = ("token store %s is sealed already (key id %s)"):format(
-      where_of(h.engine), h.key_id) }
+      where_of(h.native), h.key_id) }
   end
-  local engine = h.engine
+  local engine = h.native
   local na, nt = 0, 0
   local ok, e = engine:transaction(function(db)
     local apps = assert(db:list_apps())

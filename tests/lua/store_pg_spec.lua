@@ -292,6 +292,7 @@ describe("the PostgreSQL store", function()
     before_each(function()
       o = oauth.start { "--auto-approve", "--token-ttl", "2", "--rate-max", "100000" }
       o.env.GHLUA_STORE = url
+      o.env.GHLUA_STORE_KEY = ("5a"):rep(32)   -- a PostgreSQL store is always sealed
       o.add_app()
       assert.are.equal(0, o.login().code)
     end)
@@ -336,7 +337,7 @@ describe("the PostgreSQL store", function()
 
     it("recovers a spent refresh token through the Reconnect API, and auth doctor is happy", function()
       local r = o.lua([[
-        local db = require('ghl.store').open(os.getenv('GHLUA_STORE'))
+        local db = require('ghl.auth').store()   -- the secrets opened with GHLUA_STORE_KEY
         local row = db:find_tokens{}[1]
         local tok = require('ghl.oauth').refresh { client_id = ]] .. ("%q"):format(o.client_id) .. [[,
           client_secret = os.getenv('GHL_CLIENT_SECRET'), refresh_token = row.refresh_token }

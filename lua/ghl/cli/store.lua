@@ -93,7 +93,7 @@ local function add(t, k) t[k] = (t[k] or 0) + 1 end
 -- events=, event_status={}, kv=}: what store h holds (h: a sealing handle
 -- or a checked one; no secret is opened). The key check is not counted.
 function M.counts(h)
-  local e = h.native or h.engine or h
+  local e = h.native or h
   local c = { token_kinds = {}, claim_phases = {}, event_status = {}, claims = 0, kv = 0 }
   c.apps = #assert(e:list_apps())
   local toks = assert(e:find_tokens {})
