@@ -292,14 +292,7 @@ function Session:stop_sim()
   local sim = self.sim
   if not sim then return false end
   self.sim = nil
-  if sys.alive(sim.pid) then
-    sys.kill(sim.pid, 15)
-    local limit = sys.now() + 3
-    while sys.alive(sim.pid) and sys.now() < limit do sys.sleep(0.02) end
-    if sys.alive(sim.pid) then sys.kill(sim.pid, 9) end
-  end
-  for _, p in ipairs { sim.ready_file, sim.ready_file .. ".tmp", sim.log } do os.remove(p) end
-  os.remove(sim.dir)
+  sim.process.stop()
   return true
 end
 
