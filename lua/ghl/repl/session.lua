@@ -82,8 +82,7 @@ M.Session = Session
 -- The token store, when its file exists (the REPL never creates one).
 function Session:store()
   if self.db ~= nil then return self.db or nil end
-  local path = os.getenv("GHLUA_STORE")
-  if not path or path == "" then path = require("ghl.store").default_path() end
+  local path = require("ghl.config").store_path()
   if not path or not sys.stat(path) then return nil end
   local ok, db = pcall(require("ghl.auth").store)
   if not ok then
@@ -107,8 +106,7 @@ function Session:saw(c, req)
   if type(req.method) ~= "string" or type(req.path) ~= "string" then return end
   self.last_client = c
   if self.pending then
-    local okm, ops = pcall(require, "ghl.api.ops")
-    local op = okm and ops.match(req.method:upper(), req.path, req.version == "v3") or nil
+    local op = require("ghl.api.ops").match(req.method:upper(), req.path, req.version == "v3")
     self.pending[#self.pending + 1] = { method = req.method:upper(), path = req.path, op = op }
   end
 end
