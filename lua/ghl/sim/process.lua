@@ -31,6 +31,10 @@
 --             later calls return the same.
 -- A failed start's err carries output (what the child printed) and argv;
 -- nothing of it is left running or on disk.
+--
+-- Every simulator started here and still running when the Lua state
+-- closes (the end of the process, os.exit(code, true)) is stopped then, so
+-- none outlives the program that started it.
 local cjson = require "cjson.safe"
 local E = require "ghl.error"
 local sys = require "ghl.sys"
@@ -56,6 +60,12 @@ local function remove_tree(path)
   end
   os.remove(path)
 end
+
+-- The simulators started and not yet stopped (stopped at lua_close).
+local live = {}
+M._sentinel = setmetatable({}, { __gc = function()
+  for h in pairs(live) do pcall(h.stop) end
+end })
 
 local function private_dir()
   local dir = os.tmpname()   -- a unique name; the directory replaces the file
@@ -102,6 +112,7 @@ function M.start(opts)
   local stopped
   function h.stop()
     if stopped ~= nil then return stopped end
+    live[h] = nil
     local killed = false
     if h.pid and not reap(false) then
       sys.killpg(h.pid, 15)
@@ -125,10 +136,12 @@ function M.start(opts)
       output = "", argv = h.argv }
   end
   h.pid = pid
+  live[h] = true
 
   local function fail(why)
     local out = h.output()
     stopped = false
+    live[h] = nil
     if not reap(false) then
       sys.killpg(pid, 9)
       reap(true)

@@ -16,6 +16,9 @@
 -- process's environment; without a GHLUA_HOME there, the simulator gets a
 -- private one of its own (s.home, removed by stop()), so the webhook
 -- development key it makes never lands in the real home.
+-- A simulator the spec did not stop is stopped when the spec file ends
+-- (busted's file end; ghl.sim.process stops any left when the process
+-- ends), so none outlives its spec.
 local http = require "ghl.http"
 local process = require "ghl.sim.process"
 
@@ -23,6 +26,21 @@ local M = {}
 
 M.TIMEOUT = 10
 M.NO_PROXY = "127.0.0.1,localhost,::1"
+
+-- The simulators started and not yet stopped.
+local running = {}
+
+local function stop_all()
+  for s in pairs(running) do s.stop() end
+  return nil, true
+end
+
+do
+  local ok, busted = pcall(require, "busted")
+  if ok and type(busted) == "table" then
+    pcall(function() busted.subscribe({ "file", "end" }, stop_all) end)
+  end
+end
 
 -- Write lines to a new temporary file (e.g. a --tokens file); returns its path.
 function M.tmpfile(lines)
@@ -73,9 +91,11 @@ function M.start(argv, opts)
   -- SIGTERM, then wait for the clean exit (the simulator removes its ready
   -- file on the way out). Returns true when it exited cleanly.
   function s.stop()
+    running[s] = nil
     return p.stop()
   end
 
+  running[s] = true
   return s
 end
 
