@@ -14,6 +14,7 @@ local inspect = require "ghl.inspect"
 local sys = require "ghl.sys"
 local history = require "ghl.repl.history"
 local session = require "ghl.repl.session"
+local process = require "ghl.sim.process"
 
 local say, redact, utc = session.say, session.redact, session.utc
 local static_token = session.static_token
@@ -384,15 +385,6 @@ function cmd.use(s, args)
   say(s:describe(c))
 end
 
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local d = f:read("a")
-  f:close()
-  return d
-end
-
-
 function cmd.sim(s, args)
   if args[1] == "stop" then
     if s:stop_sim() then
@@ -411,44 +403,28 @@ function cmd.sim(s, args)
     say("a simulator is already running at " .. s.sim.url .. " (:sim stop ends it)")
     return
   end
-  local dir = os.tmpname()
-  os.remove(dir)
-  assert(sys.mkdir(dir, tonumber("700", 8)))
-  local ready, log = dir .. "/ready.json", dir .. "/sim.log"
-  local argv = { shell_quote(s.native.exe), "sim", "--port", "0", "--ready-file", shell_quote(ready), "--quiet" }
-  for _, a in ipairs(#args > 0 and args or M.SIM_ARGS) do argv[#argv + 1] = shell_quote(a) end
-  local line = table.concat(argv, " ")
   -- its own session, so Ctrl-C at this terminal does not reach it
-  local sh = string.format("(if command -v setsid >/dev/null 2>&1; then exec setsid %s; else exec %s; fi)"
-    .. " </dev/null >%s 2>&1 & echo $! >%s", line, line, shell_quote(log), shell_quote(dir .. "/pid"))
-  if not os.execute(sh) then E.raise { kind = "sim", message = "cannot start the simulator: " .. line } end
-  local pid = tonumber((slurp(dir .. "/pid") or ""):match("%d+"))
-  os.remove(dir .. "/pid")
-  local sim = { pid = pid, dir = dir, ready_file = ready, log = log }
-  local deadline = sys.now() + M.SIM_TIMEOUT
-  local info
-  while true do
-    local text = slurp(ready)
-    info = text and require("cjson.safe").decode(text)
-    if type(info) == "table" and info.url then break end
-    if not pid or not sys.alive(pid) or sys.now() > deadline then
-      local why = slurp(log) or ""
-      s.sim = sim
-      s:stop_sim()
-      E.raise { kind = "sim", message = "the simulator did not start" .. (why ~= "" and (": " .. why:gsub("%s+$", "")) or ""),
-        hint = "try it in a shell: " .. line }
-    end
-    sys.sleep(0.02)
+  local p, err = process.start { exe = s.native.exe, args = #args > 0 and args or M.SIM_ARGS,
+    ready_timeout = M.SIM_TIMEOUT, stop_timeout = 3 }
+  if not p then
+    if err.kind ~= "sim" then error(err, 0) end
+    local why = err.output or ""
+    local hint = "try it in a shell: " .. process.command_line(err.argv)
+    if why == "" and err.message:match("^cannot start") then E.raise { kind = "sim", message = err.message, hint = hint } end
+    E.raise { kind = "sim", message = "the simulator did not start" .. (why ~= "" and (": " .. why:gsub("%s+$", "")) or ""),
+      hint = hint }
   end
-  sim.url, sim.token, sim.location, sim.ready = info.url, info.token, info.locationId, info
+  local info = p.info
+  local sim = { process = p, pid = p.pid, log = p.log, url = info.url, token = info.token,
+    location = info.locationId, ready = info }
   sim.secrets = { info.token }
   for _, a in ipairs(info.apps or {}) do sim.secrets[#sim.secrets + 1] = a.client_secret end
-  for _, p in ipairs(info.pits or {}) do sim.secrets[#sim.secrets + 1] = p.token end
+  for _, pit in ipairs(info.pits or {}) do sim.secrets[#sim.secrets + 1] = pit.token end
   s.sim = sim
   local c = require("ghl.client").new { token = sim.token, base = sim.url, location = sim.location }
   s:set_client(c)
   s.sim_client = c
-  say(string.format("simulator running at %s (pid %d, log %s); :sim stop ends it", sim.url, pid, log))
+  say(string.format("simulator running at %s (pid %d, log %s); :sim stop ends it", sim.url, p.pid, p.log))
   say(s:describe(c))
   say("`client` (also `c`) now talks to it: try c:get(\"/contacts/\", {locationId = c.location, limit = 5})")
 end
