@@ -45,7 +45,7 @@ function M.remember(company, locs)
       t[id], changed = name, true
     end
   end
-  if changed then db:kv_put(M.NS, company, cjson.encode(t)) end
+  if changed then db:kv_put(M.NS, company, require("ghl.json").encode(t)) end
 end
 
 -- names(rows) -> {location id -> name} for the companies token rows
@@ -108,7 +108,7 @@ function M.run(argv)
   end
   local locs = M.list(crow, { installed = o.installed })
   if o.json then
-    io.stdout:write(#locs == 0 and "[]" or cjson.encode(locs), "\n")
+    io.stdout:write(#locs == 0 and "[]" or assert(require("ghl.json").encode(locs)), "\n")
     return 0
   end
   local rows, n = {}, 0
