@@ -22,9 +22,10 @@
 **   the text is the same on every run, except the keys a __jsonorder list
 **   puts first (json.object(t, order)).
 ** - Numbers: integers exactly; floats with an integral value up to 2^53 as
-**   integers ("3", not "3.0"), others in the shortest of %.14g..%.17g that
-**   reads back as the same double (what lua-cjson writes when 14 digits are
-**   enough). NaN and infinities are refused.
+**   integers ("3", not "3.0"), others with %.14g (what lua-cjson writes)
+**   when that reads back as the same double, else %.16g when it does, else
+**   %.17g, which always does (%.15g is not tried: each try costs a printf
+**   and a strtod). NaN and infinities are refused.
 ** - Strings: '"', '\' and control characters (U+0000..U+001F and DEL)
 **   escaped; '/' is not (lua-cjson writes "\/", JSON does not need it).
 **   Bytes are written as they are: text that is not UTF-8 stays as given,
@@ -54,10 +55,13 @@ int luaopen_cjson_safe(lua_State *L);  /* not declared by lua-cjson.h */
 #define ORDERS_KEY "ghl.json.orders"     /* registry: order list -> metatable (weak) */
 
 /* One key of an object being written. A string key points into the
-** string the table holds (the table is not changed while it is written). */
+** string the table holds (the table is not changed while it is written).
+** The values wait on the Lua stack while the keys are sorted, as long as
+** the stack can grow (a million slots); past that they are looked up. */
 typedef struct {
   const char *s;      /* the key text, or NULL for a number key (see num) */
   size_t n;
+  int slot;           /* the stack index of its value, or 0: look it up */
   int isint;          /* number keys: integer or float, for the lookup */
   lua_Integer i;
   lua_Number d;
@@ -156,15 +160,15 @@ static size_t fmt_integer(lua_Integer v, char *buf) {
 /* The JSON text of the float d into buf (40 bytes); returns its length, or
 ** 0 for NaN and the infinities. */
 static size_t fmt_float(lua_Number d, char *buf) {
-  int p;
   if (isnan(d) || isinf(d)) return 0;
   if (d == floor(d) && fabs(d) <= 9007199254740992.0) {
     if (d == 0 && signbit(d)) { memcpy(buf, "-0", 3); return 2; }
     return fmt_integer((lua_Integer)d, buf);
   }
-  for (p = 14; p <= 17; p++) {
-    snprintf(buf, 40, "%.*g", p, (double)d);
-    if (p == 17 || strtod(buf, NULL) == (double)d) break;
+  snprintf(buf, 40, "%.14g", (double)d);            /* lua-cjson's text, when exact */
+  if (strtod(buf, NULL) != (double)d) {
+    snprintf(buf, 40, "%.16g", (double)d);
+    if (strtod(buf, NULL) != (double)d) snprintf(buf, 40, "%.17g", (double)d);
   }
   return strlen(buf);
 }
@@ -238,9 +242,13 @@ static int put_object(enc *e, int t, size_t base, size_t count, int ord, int dep
     if (in_order(L, ord, k)) continue;
     if ((!first && PUTLIT(e, ",")) || put_string(e, k->s ? k->s : k->num, k->n) || PUTLIT(e, ":"))
       return -1;
-    push_keyed(L, t, &e->sc->keys[base + i]);
-    if (put_value(e, lua_gettop(L), depth + 1)) { lua_pop(L, 1); return -1; }
-    lua_pop(L, 1);
+    if (k->slot) {
+      if (put_value(e, k->slot, depth + 1)) return -1;
+    } else {
+      push_keyed(L, t, k);
+      if (put_value(e, lua_gettop(L), depth + 1)) { lua_pop(L, 1); return -1; }
+      lua_pop(L, 1);
+    }
     first = 0;
   }
   return PUTLIT(e, "}");
@@ -251,7 +259,7 @@ static int put_table(enc *e, int t, int depth) {
   lua_State *L = e->L;
   scratch *sc = e->sc;
   const void *self = lua_topointer(L, t);
-  int kind = 0, ord = 0, ret, d;                      /* kind: 'a' or 'o' */
+  int kind = 0, ord = 0, ret, d, top;                 /* kind: 'a' or 'o' */
   size_t base = sc->nkeys, count = 0;
   lua_Integer max = 0, i;
   int seq = 1;
@@ -269,6 +277,7 @@ static int put_table(enc *e, int t, int depth) {
     if (lua_type(L, -1) == LUA_TTABLE) { ord = lua_gettop(L); kind = 'o'; }
     else lua_pop(L, 1);
   }
+  top = lua_gettop(L);
   if (kind != 'o') {                                /* an array? count, check */
     lua_pushnil(L);
     while (lua_next(L, t)) {                         /* key value */
@@ -290,12 +299,19 @@ static int put_table(enc *e, int t, int depth) {
                         : (seq && (lua_Integer)count == max) ? 'a' : 'o';
   }
   if (kind == 'o') {                                 /* collect the keys */
+    int keep = 1;
     count = 0;
     lua_pushnil(L);
-    while (lua_next(L, t)) {                         /* [ord] key value */
+    while (lua_next(L, t)) {                         /* [ord] values... key value */
       key_ent *k;
-      int kt = lua_type(L, -2);
-      lua_pop(L, 1);
+      int kt = lua_type(L, -2), slot = 0;
+      if (keep && lua_checkstack(L, 4)) {
+        lua_insert(L, -2);                           /* values... value key */
+        slot = lua_gettop(L) - 1;
+      } else {
+        keep = 0;
+        lua_pop(L, 1);
+      }
       if (kt != LUA_TSTRING && kt != LUA_TNUMBER) {
         lua_pop(L, 1);
         ret = fail(e, "cannot encode a table key of type %s", lua_typename(L, kt));
@@ -309,6 +325,7 @@ static int put_table(enc *e, int t, int depth) {
         sc->cap = cap;
       }
       k = &sc->keys[sc->nkeys++];
+      k->slot = slot;
       count++;
       if (kt == LUA_TSTRING) {
         k->s = lua_tolstring(L, -1, &k->n);
@@ -339,6 +356,7 @@ static int put_table(enc *e, int t, int depth) {
   }
 done:
   sc->nkeys = base;
+  lua_settop(L, top);
   if (ord) lua_remove(L, ord);
   return ret;
 }
