@@ -236,7 +236,7 @@ static int put_object(enc *e, int t, size_t base, size_t count, int ord, int dep
       first = 0;
     }
   }
-  qsort(e->sc->keys + base, count, sizeof(key_ent), key_cmp);
+  if (count > 1) qsort(e->sc->keys + base, count, sizeof(key_ent), key_cmp);
   for (i = 0; i < count; i++) {
     key_ent *k = &e->sc->keys[base + i];             /* re-read: nested objects may move keys */
     if (in_order(L, ord, k)) continue;
