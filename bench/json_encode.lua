@@ -5,7 +5,7 @@
 -- rounds of the time per encode, and the ratio of medians to cjson.
 --   build/ghlua bench/json_encode.lua [--rounds N]
 -- Workloads (built once, not timed):
---   page    a HighLevel-like page: {contacts = 100 contacts (25 fields,
+--   page    a HighLevel-like page: {contacts = 100 contacts (about 30 fields,
 --           tags, customFields, nulls, dates), meta = {...}, traceId}
 --   big     one large object: 20,000 keys, each an object of 6 fields
 --   numbers 10,000 floats and integers in an array
