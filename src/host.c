@@ -21,6 +21,7 @@ int luaopen_ghl_crypto(lua_State *L);
 int luaopen_ghl_csv(lua_State *L);
 int luaopen_ghl_http(lua_State *L);
 int luaopen_ghl_jq(lua_State *L);
+int luaopen_ghl_json(lua_State *L);
 int luaopen_ghl_sandbox(lua_State *L);
 int luaopen_ghl_server(lua_State *L);
 int luaopen_ghl_store(lua_State *L);
@@ -35,6 +36,7 @@ static const luaL_Reg native_modules[] = {
   {"ghl._csv", luaopen_ghl_csv},
   {"ghl.http", luaopen_ghl_http},
   {"ghl.jq", luaopen_ghl_jq},
+  {"ghl.json", luaopen_ghl_json},
   {"ghl._sandbox", luaopen_ghl_sandbox},
   {"ghl.server", luaopen_ghl_server},
   {"ghl.store", luaopen_ghl_store},

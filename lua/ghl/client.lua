@@ -463,9 +463,9 @@ function Client:fill_body(op, body, data, form)
     if type(data) ~= "string" or not data:find("^%s*{") then return body, data end
     local t = require("cjson.safe").decode(data)
     if type(t) ~= "table" then return body, data end   -- not JSON (the server will say), or too deep
-    local jq, add = require "ghl.jq", {}
+    local json, add = require "ghl.json", {}
     for _, f in ipairs(fields) do
-      if t[f[1]] == nil then add[#add + 1] = jq.encode(f[1]) .. ":" .. jq.encode(f[2]) end
+      if t[f[1]] == nil then add[#add + 1] = assert(json.encode(f[1])) .. ":" .. assert(json.encode(f[2])) end
     end
     if #add == 0 then return body, data end
     local head = data:match("^(.-)%s*}%s*$")
@@ -535,7 +535,7 @@ function Client:prepare(method, path, opts)
   local url = req.url
   if req.query and next(req.query) then url = url .. (url:find("?", 1, true) and "&" or "?") .. assert(http.encode(req.query)) end
   local body = req.body
-  if req.json ~= nil then body = require("cjson").encode(req.json)
+  if req.json ~= nil then body = assert(require("ghl.json").encode(req.json))
   elseif req.form then body = assert(http.encode(req.form)) end
   return { method = req.method, url = url, headers = req.headers, body = body, version = req.headers.Version }
 end

@@ -25,7 +25,7 @@
 -- opportunity fields ({id, fieldValue}) with value too.
 local E = require "ghl.error"
 local R = require "ghl.resource"
-local cjson = require "cjson.safe"
+local json = require "ghl.json"
 
 local M = {}
 
@@ -120,7 +120,7 @@ function M.schema(client, o)
     if db then
       local text, at = db:kv_get(M.NS, key)
       if type(text) == "string" and at and now - at < M.TTL then
-        local list = cjson.decode(text)
+        local list = json.decode(text)
         if type(list) == "table" then
           local s = index(list)
           memory[key] = { at = at, schema = s, missing = {} }
@@ -133,7 +133,7 @@ function M.schema(client, o)
   local s = index(list)
   memory[key] = { at = now, schema = s, missing = {} }
   local db = store()
-  if db then db:kv_put(M.NS, key, cjson.encode(list)) end
+  if db then db:kv_put(M.NS, key, json.encode(list)) end
   return s, true
 end
 
@@ -208,7 +208,7 @@ local function value_of(item)
   if item.value ~= nil then return item.value end
   if item.field_value ~= nil then return item.field_value end
   if item.fieldValue ~= nil then return item.fieldValue end
-  return cjson.null
+  return json.null
 end
 
 local function is_array(t)

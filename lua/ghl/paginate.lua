@@ -18,7 +18,7 @@
 -- before, a page holding the same items as the one before (a counter it
 -- ignores), more than M.MAX_PAGES pages, or a page that is not a JSON
 -- object (an empty reply, a 204).
-local cjson = require "cjson.safe"
+local json = require "ghl.json"
 local E = require "ghl.error"
 
 local ops_ok, ops = pcall(require, "ghl.api.ops")
@@ -69,7 +69,7 @@ end
 local function describe(v)
   if v == true then return "an empty reply" end
   if v == nil then return "no reply" end
-  if v == cjson.null then return "JSON null" end
+  if v == json.null then return "JSON null" end
   return "a " .. type(v)
 end
 
@@ -93,7 +93,7 @@ end
 function Walk:items(page, k)
   k = k or first_array(page)
   local items = k ~= nil and page[k] or nil
-  if items == nil or items == cjson.null then return {} end
+  if items == nil or items == json.null then return {} end
   if type(items) ~= "table" then self:fail("page %d has %s under '%s', not an array", self.n, describe(items), k) end
   local n = #items
   if n == 0 then self.last = nil; return items end
@@ -104,7 +104,7 @@ function Walk:items(page, k)
   if ida ~= nil and idb ~= nil then
     fp = n .. "\0" .. tostring(ida) .. "\0" .. tostring(idb)
   else
-    fp = cjson.encode(items)
+    fp = json.encode(items)
   end
   if fp ~= nil and fp == self.last then
     self:fail("page %d holds the same items as page %d (the server ignores the paging parameters)", self.n, self.n - 1)
@@ -116,7 +116,7 @@ end
 -- Numbers as the same text however the JSON decoder typed them (9, 9.0).
 local function text(v)
   if type(v) == "number" then return ("%.17g"):format(v) end
-  if type(v) == "table" then return cjson.encode(v) or tostring(v) end
+  if type(v) == "table" then return json.encode(v) or tostring(v) end
   return tostring(v)
 end
 
@@ -152,10 +152,10 @@ STYLES.meta = function(c, path, params, o, walk)
     walk:page(page)
     local items = walk:items(page, o.items)
     local meta = type(page.meta) == "table" and page.meta or {}
-    if #items < tonumber(q.limit) or not (meta.nextPageUrl or meta.startAfterId) or meta.nextPageUrl == cjson.null then
+    if #items < tonumber(q.limit) or not (meta.nextPageUrl or meta.startAfterId) or meta.nextPageUrl == json.null then
       return items, meta.total, true
     end
-    if meta.startAfterId == nil or meta.startAfterId == cjson.null then stuck = walk.n end
+    if meta.startAfterId == nil or meta.startAfterId == json.null then stuck = walk.n end
     q.startAfterId, q.startAfter = meta.startAfterId, meta.startAfter
     return items, meta.total, false
   end
@@ -220,7 +220,7 @@ STYLES.token = function(c, path, params, o, walk)
     walk:page(page)
     local items = walk:items(page, o.items or (page.items ~= nil and "items" or nil))
     local p = type(page.pagination) == "table" and page.pagination or {}
-    if not p.hasNextPage or not p.nextPageToken or p.nextPageToken == cjson.null then
+    if not p.hasNextPage or not p.nextPageToken or p.nextPageToken == json.null then
       return items, p.totalRecords, true
     end
     q.pageToken = p.nextPageToken

@@ -35,6 +35,7 @@
 local crypto = require "ghl.crypto"
 local E = require "ghl.error"
 local cjson = require "cjson.safe"
+local json = require "ghl.json"
 local sys = require "ghl.sys"
 
 -- The decoder for bodies: strict JSON (no NaN, Infinity or hex numbers)
@@ -710,12 +711,12 @@ local function stored_headers(headers)
   for k, v in pairs(headers) do
     if not PRIVATE_HEADERS[k] then keep[k] = v end
   end
-  return cjson.encode(keep)
+  return assert(json.encode(keep))
 end
 
 local function answer(status, value)
   return { status = status, headers = { ["Content-Type"] = "application/json" },
-           body = cjson.encode(value) }
+           body = assert(json.encode(value)) }
 end
 
 -- "METHOD PATH from REMOTE", printable whatever the request carried.

@@ -90,8 +90,8 @@ local function out(s) io.stdout:write(s, "\n") end
 local function print_result(v, json)
   if v == nil then return end
   if type(v) == "table" then
-    local cjson = require "cjson.safe"
-    local text = cjson.encode(v)
+    local json = require "ghl.json"
+    local text = json.encode(v)
     if text and json then out(text)
     else out(text or require("ghl.inspect")(v)) end
   else
@@ -206,7 +206,7 @@ local function fan_out(r, params, o, plan, quiet, call)
       list[i] = { id = e.id, name = e.name, ok = e.ok, skipped = e.skipped or nil, reason = e.reason,
         counts = e.counts, seconds = e.seconds, error = e.error and E.tostring(e.error) or nil, result = e.result }
     end
-    out(require("cjson").encode { locations = list, ok = report.ok, failed = report.failed,
+    out(require("ghl.json").encode { locations = list, ok = report.ok, failed = report.failed,
       skipped = report.skipped, total = report.total, seconds = report.seconds })
   end
   for _, l in ipairs(fanout.summary(report)) do stream:write(l, "\n") end

@@ -147,7 +147,7 @@ local function info(argv)
   local c = M.counts(h.raw)
   local schema = h.native.schema and h.native:schema() or nil
   if o.json then
-    out(require("cjson").encode { engine = h.raw.engine_name, location = M.location(h.path), schema = schema,
+    out(assert(require("ghl.json").encode { engine = h.raw.engine_name, location = M.location(h.path), schema = schema,
       sealed = h.raw.key_id ~= nil, key_id = h.raw.key_id, key = h.raw.key_state,
       apps = c.apps, tokens = c.token_kinds, claims = c.claim_phases, events = c.event_status, kv = c.kv }, "\n")
     return 0

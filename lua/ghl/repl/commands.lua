@@ -214,7 +214,7 @@ function cmd.curl(s)
   parts[#parts + 1] = "-H " .. shell_quote("Version: " .. tostring(l.version))
   parts[#parts + 1] = "-H " .. shell_quote("Accept: application/json")
   if l.body ~= nil then
-    local body = type(l.body) == "string" and l.body or require("cjson").encode(l.body)
+    local body = type(l.body) == "string" and l.body or assert(require("ghl.json").encode(l.body))
     parts[#parts + 1] = "-H " .. shell_quote("Content-Type: application/json")
     parts[#parts + 1] = "--data " .. shell_quote(body)
   end

@@ -79,7 +79,7 @@ function M.run(argv)
   if o.json then
     local out = {}
     for i, r in ipairs(rows) do out[i] = common.public(r) end
-    io.stdout:write(#out == 0 and "[]" or require("cjson").encode(out), "\n")
+    io.stdout:write(#out == 0 and "[]" or assert(require("ghl.json").encode(out)), "\n")
     return 0
   end
   if #rows == 0 then
