@@ -149,7 +149,7 @@ local function info(argv)
   if o.json then
     out(assert(require("ghl.json").encode { engine = h.raw.engine_name, location = M.location(h.path), schema = schema,
       sealed = h.raw.key_id ~= nil, key_id = h.raw.key_id, key = h.raw.key_state,
-      apps = c.apps, tokens = c.token_kinds, claims = c.claim_phases, events = c.event_status, kv = c.kv }, "\n")
+      apps = c.apps, tokens = c.token_kinds, claims = c.claim_phases, events = c.event_status, kv = c.kv }), "\n")
     return 0
   end
   local rows = {
