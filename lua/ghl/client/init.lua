@@ -903,9 +903,9 @@ end
 -- ---- Pagination ----
 
 -- paginate(path, params, {max=, style=, items=, method=, version=, on_page=})
--- -> iterator over items (ghl.paginate: every style).
+-- -> iterator over items (ghl.client.paginate: every style).
 function Client:paginate(path, params, o)
-  return require("ghl.paginate").iterate(self, path, params, o)
+  return require("ghl.client.paginate").iterate(self, path, params, o)
 end
 
 -- ---- Concurrency ----

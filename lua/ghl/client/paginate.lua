@@ -1,4 +1,4 @@
--- ghl.paginate: walking HighLevel's lists, in every style its endpoints
+-- ghl.client.paginate: walking HighLevel's lists, in every style its endpoints
 -- use, over any client that has :get and :request (the API client, and a
 -- sandboxed recipe's stub of it). The style and the items' key come from
 -- the operations table (ghl.api.ops) unless given:
@@ -83,7 +83,7 @@ function Walk:page(page)
   if self.n > M.MAX_PAGES then
     E.raise { kind = "pagination", message = ("%s: more than %d pages; the listing stops here rather than loop"
       .. " forever"):format(self.what, M.MAX_PAGES),
-      hint = { lua = "pass max to take fewer items (the page limit is ghl.paginate.MAX_PAGES)",
+      hint = { lua = "pass max to take fewer items (the page limit is ghl.client.paginate.MAX_PAGES)",
                cli = "pass --max N to take fewer items" } }
   end
 end
