@@ -1,5 +1,5 @@
 /*
-** The REPL's C half: a thin adapter between libedit and lua/ghl/repl.lua,
+** The REPL's C half: a thin adapter between libedit and lua/ghl/repl/,
 ** which owns the loop, the commands, printing, completion candidates and
 ** the history file. This file gives that loop the few things Lua cannot do
 ** itself, as a table of functions passed to repl.run:
@@ -102,7 +102,7 @@ done:
   return matches;
 }
 
-/* ---- Functions for repl.lua ---- */
+/* ---- Functions for ghl.repl ---- */
 
 /* readline(prompt) -> line | nil (end of input) | false (Ctrl-C). The
 ** line is pushed without its newline; memory from libedit is freed here. */

@@ -65,7 +65,7 @@ end
 function M.store()
   if not db then
     local store = require "ghl.store"
-    db = M.checked(assert(store.open(os.getenv("GHLUA_STORE"))))
+    db = M.checked(assert(store.open(require("ghl.config").store_path())))
   end
   return db
 end

@@ -244,10 +244,8 @@ M.SIM_KEY_FILE = "sim-webhook-key.pem"
 
 -- sim_key_path() -> path, the ghlua home; or nil, err.
 function M.sim_key_path()
-  local db, err = require("ghl.store").default_path()
-  if not db then return nil, err end
-  local dir = db:match("^(.*)/[^/]*$") or "."
-  if dir == "" then dir = "/" end
+  local dir, err = require("ghl.config").home()
+  if not dir then return nil, err end
   return (dir:gsub("/$", "")) .. "/" .. M.SIM_KEY_FILE, dir
 end
 
@@ -294,11 +292,11 @@ end
 -- loopback host (127.0.0.0/8, ::1, localhost), i.e. is this process
 -- working with a simulator on this machine rather than with HighLevel?
 function M.local_api()
-  local base = os.getenv("GHLUA_API_BASE")
-  if not base or base == "" then
+  local config = require "ghl.config"
+  if not config.api_base_set() then
     return false, "GHLUA_API_BASE is not set, so this receiver works with HighLevel"
   end
-  local auth = base:match("^%a[%w+.-]*://([^/?#]*)") or ""
+  local auth = config.api_base():match("^%a[%w+.-]*://([^/?#]*)") or ""
   auth = auth:gsub("^.*@", "")
   local host = (auth:match("^%[(.-)%]") or auth:match("^[^:]*")):lower():gsub("%.$", "")
   if host == "localhost" or host == "::1" or host:match("^127%.%d+%.%d+%.%d+$") then return true end

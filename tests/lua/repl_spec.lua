@@ -1,4 +1,4 @@
--- The REPL (lua/ghl/repl.lua over src/repl.c). First its pure parts in
+-- The REPL (lua/ghl/repl/ over src/repl.c). First its pure parts in
 -- process: secret detection, the history file's encoding, completion
 -- candidates (and that completion never runs user code), the recipe text
 -- of :save, and the printer. Then the real thing on a pseudo-terminal
@@ -297,7 +297,7 @@ describe("the REPL on a terminal", function()
     assert.are.equal("401", line(t, "_err.status"))
     text = line(t, "nil + 1")
     assert.matches("^error: stdin:1: attempt to perform arithmetic on a nil value\nstack traceback:\n", text)
-    assert.is_nil(text:find("repl.lua", 1, true))
+    assert.is_nil(text:find("lua/ghl/repl", 1, true))
   end)
 
   it("summarises long arrays; :more and ghl.inspect.all print them in full", function()

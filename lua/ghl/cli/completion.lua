@@ -44,8 +44,7 @@ end
 
 -- The token store when its file exists (never created here), or nil.
 local function open_store()
-  local path = os.getenv("GHLUA_STORE")
-  if not path or path == "" then path = require("ghl.store").default_path() end
+  local path = require("ghl.config").store_path()
   if not path or not require("ghl.sys").stat(path) then return nil end
   local ok, db = pcall(require("ghl.auth").store)
   return ok and db and (db.raw or db) or nil

@@ -13,6 +13,8 @@
 --   c:batch(requests, {concurrency=N}) results in order (value or ghl.error)
 --   c:rate()                           the throttle's view of the limits
 --   c:prepare(method, path, opts)      the request it would send (dry run)
+--   client.observe(fn) -> remove       fn(c, req) at the start of every
+--                                       request (see M.observe)
 --   c.contacts:create{...}             the resource modules (ghl.contacts, ...)
 --                                       bound to the client
 -- With dry_run = PLAN (a table), every write (a method other than GET/HEAD,
@@ -802,9 +804,35 @@ function M.retry_safe(method, op, opts)
   return IDEMPOTENT[method] or M.is_read(method, op, opts) or (opts and opts.retry) and true or false
 end
 
+-- ---- Observers ----
+
+local observers = {}
+
+-- observe(fn) -> remove: fn(c, req) is called at the start of every
+-- request any client makes (c:request and all built on it: get, post, put,
+-- patch, delete, paginate, batch, the resource views), before it is built
+-- or sent, with req = {method=, path=, version=} as the caller gave them:
+-- never a token, a header or a body. Once sent, what came of it is c.last
+-- ({method, url, query, version, token_hint = "…abcd", status, time,
+-- attempts, error, op, body, rate}). fn must not raise: its error would
+-- be the request's. remove() unregisters fn. (The REPL's :explain, :curl,
+-- :scopes and :save see requests through this.)
+function M.observe(fn)
+  assert(type(fn) == "function", "client.observe: fn must be a function")
+  observers[#observers + 1] = fn
+  return function()
+    for i = #observers, 1, -1 do
+      if observers[i] == fn then table.remove(observers, i) break end
+    end
+  end
+end
+
 -- request(method, path, opts) -> decoded JSON (or the raw response with
 -- opts.raw). Raises ghl.error. With dry_run, a write is recorded instead.
 function Client:request(method, path, opts)
+  for i = 1, #observers do
+    observers[i](self, { method = method, path = path, version = type(opts) == "table" and opts.version or nil })
+  end
   opts = opts or {}
   local req, op, filled = Client.build(self, method, path, opts)
   if self.guard then self.guard(self, req, op) end   -- a sandboxed recipe's checks (ghl.sandbox)

@@ -21,13 +21,11 @@ local hints = require "ghl.hints"
 
 local M = {}
 
-M.API_BASE = "https://services.leadconnectorhq.com"
+local config = require "ghl.config"
+M.API_BASE = config.API_BASE
 M.TIMEOUT = 30   -- seconds per OAuth request, unless the call gives timeout
 
-function M.api_base()
-  local b = os.getenv("GHLUA_API_BASE")
-  return (b and b ~= "") and b:gsub("/+$", "") or M.API_BASE
-end
+M.api_base = config.api_base
 
 local message_of = hints.message_of
 M.message_of = message_of

@@ -288,11 +288,8 @@ end
 
 -- The directory that holds the token store (resolved), or nil.
 local function store_dir()
-  local path = os.getenv("GHLUA_STORE")
-  if not path or path == "" then path = require("ghl.store").default_path() end
-  if not path then return nil end
-  local dir = path:match("^(.*)/[^/]*$") or "."
-  return sys.realpath(dir == "" and "/" or dir)
+  local dir = require("ghl.config").store_dir()
+  return dir and sys.realpath(dir)
 end
 
 -- resolve(path) -> real directory, file name; raises kind "sandbox" when
