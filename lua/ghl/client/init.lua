@@ -30,8 +30,8 @@
 -- explicit locationId); one the caller gave is never replaced.
 -- The Version header comes from the operations table (ghl.api.ops), tokens
 -- from the store with automatic refresh (ghl.auth), and every request waits
--- for the per-(app, resource) throttle fed by the X-RateLimit-* headers, so
--- a 429 it could have seen coming never happens. One request path serves
+-- for the per-(app, resource) throttle fed by the X-RateLimit-* headers
+-- (ghl.client.throttle), so a 429 it could have seen coming never happens. One request path serves
 -- this client and ghl.oauth: M.send sends once, M.decide is the one retry
 -- policy (its comment is the rule: 429s and refused connections are sent
 -- again, other failures only for idempotent requests), M.perform loops.
@@ -44,6 +44,7 @@ local loop = require "ghl.loop"
 local sys = require "ghl.sys"
 local hints = require "ghl.hints"
 local notice = require "ghl.notice"
+local throttle = require "ghl.client.throttle"
 
 local M = {}
 local Client = {}
@@ -72,57 +73,33 @@ local IDEMPOTENT = { GET = true, HEAD = true, PUT = true, DELETE = true, OPTIONS
 local ops_ok, ops = pcall(require, "ghl.api.ops")
 if not ops_ok then ops = nil end
 
--- ---- The throttle ----
-
--- One bucket per (app, resource), shared by every client, coroutine and
--- OAuth call of the process (ghl.oauth sends through M.perform too). A
--- sliding log of send times keeps at most `max` requests in any
--- `interval`; the server's headers correct it.
---
--- Inside ghl.parallel the requests waiting for a bucket queue up in
--- arrival order (b.queue), and only the first of them waits for time: it
--- sleeps exactly until its slot opens (or the probe's answer, below, wakes
--- it), takes the slot and wakes the next, which either finds a slot free
--- at once or sleeps until its own. So 300 coroutines behind one agency
--- (Company) bucket cost one timer, never a poll, and when a window opens
--- they go in order, one wake-up each, with no stampede of waiters that
--- find the window full again. A waiter that is closed (Ctrl-C, an error
--- elsewhere) leaves the queue as it goes (a to-be-closed variable).
-local buckets = {}
-
--- What the server's rate-limit headers may make the client do, at most:
--- a burst window of 100 ms to 60 s, 1 to 10000 requests per window, and
--- no single wait (Retry-After, a window, a backoff) longer than MAX_WAIT.
--- HighLevel sends 10000 ms and 100 requests; anything outside these
--- bounds is a broken or hostile answer, not a reason to sleep for days.
-M.INTERVAL_MS = { 100, 60000 }
-M.MAX_REQUESTS = { 1, 10000 }
-M.MAX_WAIT = 60
-
-local function clamp(v, lo, hi)
-  if v ~= v then return lo end   -- NaN
-  return math.max(lo, math.min(hi, v))
-end
-
-local function bucket(key)
-  local b = buckets[key]
-  if not b then
-    b = { max = 100, interval = 10, sent = {}, head = 1, daily_remaining = nil, daily_limit = nil,
-          remaining = nil, others = 0, others_until = 0, probing = false, answered = false, queue = {} }
-    buckets[key] = b
-  end
-  return b
-end
-M.bucket = bucket
-
-local MARGIN = 0.02 -- seconds added to each wait: our clock starts before the server's
+-- ---- The throttle (ghl.client.throttle) and its scheduler ----
 
 -- What a client's budget is for, in messages: "location ID".
 local function owner(c)
   return c.location and ("location " .. c.location) or ("company " .. tostring(c.company))
 end
 
-local PROBE_WAIT = 2 -- seconds others wait for a bucket's first answer at most
+-- The throttle's bounds live in ghl.client.throttle; ghl.client's fields
+-- of these names read and set them there. ghl.client{...} is M.new.
+local THROTTLE_FIELDS = { MAX_WAIT = true, INTERVAL_MS = true, MAX_REQUESTS = true }
+
+setmetatable(M, {
+  __call = function(_, o) return M.new(o) end,
+  __index = function(_, k) if THROTTLE_FIELDS[k] then return throttle[k] end end,
+  __newindex = function(t, k, v)
+    if THROTTLE_FIELDS[k] then throttle[k] = v else rawset(t, k, v) end
+  end,
+})
+
+local clamp, MARGIN = throttle.clamp, throttle.MARGIN
+
+-- The process's throttle, on ghl.sys's clock.
+local T = throttle.new { now = function() return sys.now() end }
+
+-- bucket(key) -> the process's bucket for key (M.bucket_key).
+function M.bucket(key) return T:bucket(key) end
+M.bucket_key = throttle.bucket_key
 
 -- Sleep s seconds, never more than MAX_WAIT (yields inside ghl.parallel).
 local function wait(s)
@@ -140,81 +117,41 @@ local function announce_wait(b, who, s, why)
     b.max, notice.seconds(b.interval):gsub("%.0 s$", " s"), why or ""), s)
 end
 
--- The log keeps sends for SLACK seconds past the interval: an answer
--- arriving now may come from a server window that still counts them.
-local SLACK = 2
-
--- Sends in bucket b's log after time t (the log is in time order).
-local function since(b, t)
-  local lo, hi = b.head, #b.sent + 1
-  while lo < hi do
-    local mid = (lo + hi) // 2
-    if b.sent[mid] > t then hi = mid else lo = mid + 1 end
-  end
-  return #b.sent - lo + 1
-end
-
--- Sends in bucket b's log within the last interval (dropping the ones
--- older than interval + SLACK).
-local function in_window(b, now)
-  local old = now - b.interval - math.min(SLACK, b.interval)
-  while b.head <= #b.sent and b.sent[b.head] <= old do b.head = b.head + 1 end
-  if b.head > 256 then
-    b.sent = table.move(b.sent, b.head, #b.sent, 1, {})
-    b.head = 1
-  end
-  return since(b, now - b.interval)
-end
-
--- Seconds until one more request fits in bucket b (0: now), and whether
--- the wait is for the probe's answer (which settle() may end early).
--- Until a bucket has had an answer it does not know the server's limit,
--- so its first request goes alone (the probe) and the others wait for it,
--- for PROBE_WAIT at most (a probe abandoned by Ctrl-C never settles).
--- Requests the server counted that were not ours (b.others, see observe)
--- fill the window until b.others_until, when its window has surely ended.
-local function delay(b, now)
-  if b.probing and b.probing > now then return b.probing - now, true end
-  local count = in_window(b, now)
-  if b.others_until > now and count + b.others >= b.max then return b.others_until - now end
-  if count >= b.max then
-    -- the max-th most recent send leaves the window (with the limit
-    -- lowered by a header, the ones beyond it leave first)
-    return b.sent[#b.sent - b.max + 1] + b.interval - now + MARGIN
-  end
-  return 0
-end
-
 -- wait_for(key) -> seconds a request in the bucket `key` (M.bucket_key)
 -- would wait for the throttle now; 0 when it would go at once. For a
 -- caller that must not block (the webhook receiver) and comes back later.
 function M.wait_for(key)
-  return (delay(bucket(key), sys.now()))
+  return (T:delay(T:bucket(key)))
 end
 
-local function check_daily(b, who)
-  if b.daily_remaining == 0 then
-    E.raise { kind = "rate", message = "the daily request limit of " .. (b.daily_limit or "?") ..
-      " is used up for " .. who, hint = "nothing will succeed until the daily window resets; retry tomorrow" }
-  end
-end
+-- The scheduler. Inside ghl.parallel the requests waiting for a bucket
+-- queue up in arrival order (queues[b]), and only the first of them waits
+-- for time: it sleeps exactly until its slot opens (or the probe's
+-- answer wakes it), takes the slot and wakes the next, which either finds
+-- a slot free at once or sleeps until its own. So 300 coroutines behind
+-- one agency (Company) bucket cost one timer, never a poll, and when a
+-- window opens they go in order, one wake-up each, with no stampede of
+-- waiters that find the window full again. A waiter that is closed
+-- (Ctrl-C, an error elsewhere) leaves the queue as it goes (a
+-- to-be-closed variable).
+local queues = setmetatable({}, { __mode = "k" })
 
--- Count one request as sent now; true when it is the bucket's probe.
-local function take(b, now)
-  b.sent[#b.sent + 1] = now
-  if not b.answered then b.probing = now + PROBE_WAIT; return true end
-  return false
+local function queue(b)
+  local q = queues[b]
+  if not q then q = {}; queues[b] = q end
+  return q
 end
 
 -- Wake the first waiter of bucket b (it looks at the bucket again).
 local function kick(b)
-  local co = b.queue[1]
+  local q = queues[b]
+  local co = q and q[1]
   if co then loop.wake(co) end
 end
 
 -- Leave bucket b's queue; the next waiter, if co was first, looks again.
 local function leave(b, co)
-  local q = b.queue
+  local q = queue(b)
   for i = 1, #q do
     if q[i] == co then
       table.remove(q, i)
@@ -232,19 +169,16 @@ local function acquire(b, who)
   if not co then
     -- outside ghl.parallel nothing else runs: wait for the slot and take it
     while true do
-      check_daily(b, who)
-      local now = sys.now()
-      local w, probe = delay(b, now)
-      if w <= 0 then return take(b, now) end
-      if not probe then announce_wait(b, who, w) end
+      local ok, w, for_probe = T:acquire(b, who)
+      if ok then return w end
+      if not for_probe then announce_wait(b, who, w) end
       wait(w)
     end
   end
-  local q = b.queue
-  local now = sys.now()
+  local q = queue(b)
   if #q == 0 then
-    check_daily(b, who)
-    if delay(b, now) <= 0 then return take(b, now) end
+    local ok, probe = T:acquire(b, who)
+    if ok then return probe end
   end
   q[#q + 1] = co
   local _ <close> = setmetatable({}, { __close = function() leave(b, co) end })
@@ -257,69 +191,12 @@ local function acquire(b, who)
       -- safety net: the wake comes from leave)
       loop.park(M.MAX_WAIT)
     else
-      check_daily(b, who)
-      now = sys.now()
-      local w, probe = delay(b, now)
-      if w <= 0 then return take(b, now) end   -- leaving wakes the next
-      if not probe then announce_wait(b, who, w) end
+      local ok, w, for_probe = T:acquire(b, who)
+      if ok then return w end   -- leaving wakes the next
+      if not for_probe then announce_wait(b, who, w) end
       loop.park(math.min(w, M.MAX_WAIT))
     end
   end
-end
-
--- The probe of bucket b ended, with an answer that told the limits or not
--- (then the next request probes again); the first waiter looks again.
-local function settle(b, answered)
-  b.probing = false
-  b.answered = b.answered or answered
-  kick(b)
-end
-
--- Feed the bucket from a response's X-RateLimit-* headers, clamped (see
--- INTERVAL_MS, MAX_REQUESTS). Returns true when the answer carried them.
--- A window or a limit that changed wakes the first waiter, to look again.
-local function observe(b, h)
-  local max = tonumber(h["x-ratelimit-max"])
-  local interval = tonumber(h["x-ratelimit-interval-milliseconds"])
-  local remaining = tonumber(h["x-ratelimit-remaining"])
-  local before_max, before_interval = b.max, b.interval
-  if max and max > 0 then b.max = math.floor(clamp(max, M.MAX_REQUESTS[1], M.MAX_REQUESTS[2])) end
-  if interval and interval > 0 then b.interval = clamp(interval, M.INTERVAL_MS[1], M.INTERVAL_MS[2]) / 1000 end
-  local daily = tonumber(h["x-ratelimit-daily-remaining"])
-  if daily then b.daily_remaining = math.max(0, daily) end
-  b.daily_limit = tonumber(h["x-ratelimit-limit-daily"]) or b.daily_limit
-  b.remaining = remaining
-  -- The server's window holds max - remaining requests. When that is more
-  -- than our log holds in the last interval (and the slack before it: the
-  -- server counts a request when it arrives, we when we send it), the
-  -- rest are not ours:
-  -- another process or tool shares the budget, or a run just before this
-  -- one used it (a process starts with an empty log). They are counted
-  -- until the server's window has surely ended (one interval after the
-  -- answer that showed the most of them, at most MAX_WAIT), so the next
-  -- request is sent only when it fits; with none left at all, that is a
-  -- whole interval's wait. Our log also holds our requests still on their
-  -- way (32 mints in flight, say), which the server had not counted yet,
-  -- so each answer shows at most the others' number: the largest is kept.
-  if remaining then
-    local now = sys.now()
-    if b.others_until <= now then b.others = 0 end
-    in_window(b, now)
-    local others = (b.max - remaining) - since(b, now - b.interval - math.min(SLACK, b.interval))
-    if others > b.others then
-      b.others, b.others_until = others, now + math.min(b.interval, M.MAX_WAIT) + MARGIN
-    end
-  end
-  if b.max ~= before_max or b.interval ~= before_interval or b.daily_remaining == 0 then kick(b) end
-  return max ~= nil or interval ~= nil or remaining ~= nil
-end
-
--- The bucket of an app's budget for a resource: HighLevel counts "per
--- Marketplace app per location or company" (FACTS §6), so the app is named
--- by its app id (the client id up to "-": installedLocations' appId).
-function M.bucket_key(client_id, resource)
-  client_id = tostring(client_id)
-  return (client_id:match("^([^-]+)%-") or client_id) .. ":" .. tostring(resource)
 end
 
 -- ---- Construction ----
@@ -376,11 +253,9 @@ function M.new(o)
     local a = auth.app(c.app, true)
     c.key = M.bucket_key(a and a.client_id or c.app, c.location or c.company)
   end
-  c.bucket = bucket(c.key)
+  c.bucket = T:bucket(c.key)
   return c
 end
-
-setmetatable(M, { __call = function(_, o) return M.new(o) end })
 
 -- The bearer token and its store row (nil for a static token).
 function Client:token()
@@ -692,12 +567,15 @@ end
 -- the answer feed the bucket; x.learns = false (the token endpoint, which
 -- sends none) leaves a bucket that has not learnt its limits probing.
 function M.send(x)
-  local probe = acquire(x.bucket, x.owner)
+  local b = x.bucket
+  local probe = acquire(b, x.owner)
   local rok, resp, err = pcall(loop.request, x.req)
-  local told = rok and resp ~= nil and observe(x.bucket, resp.headers)
-  if probe then settle(x.bucket, rok and resp ~= nil and (told or x.learns ~= false)) end
+  local told, changed, after
+  if rok and resp ~= nil then told, changed, after = T:observe(b, resp.headers, resp.status) end
+  if probe then T:settle(b, rok and resp ~= nil and (told or x.learns ~= false)) end
+  if probe or changed then kick(b) end
   if not rok then error(resp, 0) end
-  return resp, err
+  return resp, err, after
 end
 
 -- failed(x, err, resp, tries, elapsed) -> err, in the words M.perform
@@ -735,7 +613,7 @@ end
 -- ("... after 4 tries over 1.9 s", err.tries); a transport error is named
 -- by the request (err.where) and gets a hint (ghl.hints.transport).
 function M.perform(x)
-  x.bucket = x.bucket or bucket(x.key)
+  x.bucket = x.bucket or T:bucket(x.key)
   x.attempt, x.n429, x.refreshed = 0, 0, false
   -- the same rule one layer down: libcurl may silently send a request
   -- again on a fresh connection only when the policy would (ghl.http)
@@ -920,12 +798,7 @@ end
 -- rate() -> the throttle's view: max, remaining, interval_ms, daily_limit,
 -- daily_remaining, in_window (requests sent in the current interval).
 function Client:rate()
-  local b = self.bucket
-  local now, n = sys.now(), 0
-  for i = b.head, #b.sent do if b.sent[i] > now - b.interval then n = n + 1 end end
-  return { max = b.max, remaining = b.remaining, interval_ms = math.floor(b.interval * 1000),
-           daily_limit = b.daily_limit, daily_remaining = b.daily_remaining, in_window = n,
-           blocked_for = b.others_until > now and b.others > 0 and (b.others_until - now) or 0 }
+  return T:rate(self.bucket)
 end
 
 -- ---- Pagination ----
