@@ -485,12 +485,19 @@ end
 
 M.RETRY_KINDS = { connect = true, timeout = true, network = true, tls = true }
 
--- decide(x, resp, err) -> action, value: what to do after one send of the
--- request described by x (see M.perform) that got response `resp`, or the
--- transport error `err`. Actions: "done" (resp is the answer), "retry"
--- (send again after `value` seconds of backoff), "wait" (a 429: send again
--- after `value` seconds), "refresh" (401 Invalid JWT: refresh the token
--- and send again), "fail" (raise `value`, a ghl.error).
+-- decide(outcome, attempt, ctx) -> action: the one policy. After one send
+-- (M.send) of the request ctx describes (see M.perform), the outcome
+-- {resp = the answer | nil, err = the transport error | nil, after = what
+-- the throttle made of a 429 (ghl.client.throttle: seconds, or false when
+-- the daily budget is used up)} and the attempt so far {n = this try's
+-- number among the tries the retry budget counts, n429 = 429s waited
+-- out, refreshed = whether the token was refreshed} give the action:
+--   {kind = "done"}                 resp is the answer
+--   {kind = "retry", after = s}     send again after s seconds of backoff
+--   {kind = "wait", after = s}      a 429: send again after s seconds
+--   {kind = "refresh"}              401 Invalid JWT: refresh, send again
+--   {kind = "fail", error = e}      give up with e, a ghl.error
+-- It decides only; M.perform does what it says.
 --
 -- THE RETRY RULE. A request is sent again only when sending it twice
 -- cannot do twice what it does:
@@ -519,53 +526,54 @@ M.RETRY_KINDS = { connect = true, timeout = true, network = true, tls = true }
 --   * 401 "Invalid JWT" refreshes the token once, when the caller can.
 --   * A 3xx is an error (ghlua follows no redirect), a 4xx is the
 --     server's refusal, and neither is sent again.
-function M.decide(x, resp, err)
+function M.decide(outcome, attempt, x)
+  local resp, err = outcome.resp, outcome.err
+  local function fail(e) return { kind = "fail", error = e } end
   if not resp then
     local kind = err.kind
     if not M.RETRY_KINDS[kind] then   -- interrupted, encode (nothing sent), too_large (answered)
-      if kind == "too_large" and not x.safe then return "fail", unknown_error(x, nil, err) end
+      if kind == "too_large" and not x.safe then return fail(unknown_error(x, nil, err)) end
       if kind == "interrupted" and not x.safe then
         err.hint = "the request may have been applied: check whether it took effect before sending it again"
       end
-      return "fail", err
+      return fail(err)
     end
-    if (kind == "connect" or x.safe) and x.attempt <= M.RETRIES then
-      return "retry", backoff(x.attempt)
+    if (kind == "connect" or x.safe) and attempt.n <= M.RETRIES then
+      return { kind = "retry", after = backoff(attempt.n) }
     end
-    if kind == "connect" or kind == "tls" or x.safe then return "fail", err end
-    return "fail", unknown_error(x, nil, err)
+    if kind == "connect" or kind == "tls" or x.safe then return fail(err) end
+    return fail(unknown_error(x, nil, err))
   end
   local status = resp.status
   if status == 429 then
     local b = x.bucket
-    if b.daily_remaining == 0 then
-      return "fail", E.new { kind = "rate", status = 429, method = x.req.method, path = x.path, where = x.where,
+    if outcome.after == false then
+      return fail(E.new { kind = "rate", status = 429, method = x.req.method, path = x.path, where = x.where,
         message = ("the daily request limit (%s) is used up for %s"):format(b.daily_limit or "?", x.owner),
-        hint = "nothing will succeed until the daily window resets; no request was retried" }
+        hint = "nothing will succeed until the daily window resets; no request was retried" })
     end
-    if x.n429 >= M.RETRIES_429 then return "fail", x.answer_error(resp) end
-    local retry_after = tonumber(resp.headers["retry-after"])
-    local w = (retry_after and retry_after >= 0) and retry_after or b.interval
-    return "wait", clamp(w, 0, M.MAX_WAIT) * (1 + math.random() * 0.1) + MARGIN
+    if attempt.n429 >= M.RETRIES_429 then return fail(x.answer_error(resp)) end
+    return { kind = "wait", after = outcome.after * (1 + math.random() * 0.1) + MARGIN }
   end
-  if status == 401 and x.refresh and not x.refreshed and hints.message_of(resp:json()) == "Invalid JWT" then
-    return "refresh"
+  if status == 401 and x.refresh and not attempt.refreshed and hints.message_of(resp:json()) == "Invalid JWT" then
+    return { kind = "refresh" }
   end
   if status >= 500 then
-    if not x.safe then return "fail", unknown_error(x, resp, nil) end
-    if x.attempt <= M.RETRIES then return "retry", backoff(x.attempt) end
-    return "fail", x.answer_error(resp)
+    if not x.safe then return fail(unknown_error(x, resp, nil)) end
+    if attempt.n <= M.RETRIES then return { kind = "retry", after = backoff(attempt.n) } end
+    return fail(x.answer_error(resp))
   end
-  if status >= 400 then return "fail", x.answer_error(resp) end
-  if status >= 300 then return "fail", redirect_error(x, resp) end
-  if status < 200 then return "fail", x.answer_error(resp) end
-  return "done"
+  if status >= 400 then return fail(x.answer_error(resp)) end
+  if status >= 300 then return fail(redirect_error(x, resp)) end
+  if status < 200 then return fail(x.answer_error(resp)) end
+  return { kind = "done" }
 end
 
--- send(x) -> resp | nil, err: one attempt, through the throttle of x.bucket
--- and ghl.loop (so it yields inside ghl.parallel). Rate-limit headers of
--- the answer feed the bucket; x.learns = false (the token endpoint, which
--- sends none) leaves a bucket that has not learnt its limits probing.
+-- send(x) -> resp | nil, err, after: one attempt, through the throttle of
+-- x.bucket and ghl.loop (so it yields inside ghl.parallel). Rate-limit
+-- headers of the answer feed the bucket (after: what a 429 asks for, see
+-- M.decide); x.learns = false (the token endpoint, which sends none)
+-- leaves a bucket that has not learnt its limits probing.
 function M.send(x)
   local b = x.bucket
   local probe = acquire(b, x.owner)
@@ -595,8 +603,9 @@ local function failed(x, err, resp, tries, elapsed)
   return err
 end
 
--- perform(x) -> resp | nil, err [, resp]: send the request x.req until the
--- policy (M.decide) says done or fail. resp is a 2xx answer; on failure err
+-- perform(x) -> resp | nil, err [, resp]: send the request x.req once
+-- (M.send), ask the policy (M.decide) what to do, do it, until it says
+-- done or fail. resp is a 2xx answer; on failure err
 -- is the ghl.error to raise and resp the answer it came with, if any.
 -- x: req (a ghl.http request), key (bucket: M.bucket_key) or bucket,
 -- owner ("location ID", for messages), where ("POST /contacts/"), path,
@@ -604,7 +613,8 @@ end
 -- rule at M.decide), answer_error(resp) -> ghl.error for a refused
 -- request, refresh() -> the new bearer token (optional), unknown(why,
 -- resp, err) -> the outcome-unknown error (optional), learns (false: the
--- answers carry no rate-limit headers), on_send(resp, err) (optional).
+-- answers carry no rate-limit headers), on_send(resp, err, attempt)
+-- (optional).
 --
 -- Its words, not its rule: a request sent again after a failure is
 -- announced on a terminal (ghl.notice: "retrying GET /contacts/ in 0.4 s
@@ -614,34 +624,35 @@ end
 -- by the request (err.where) and gets a hint (ghl.hints.transport).
 function M.perform(x)
   x.bucket = x.bucket or T:bucket(x.key)
-  x.attempt, x.n429, x.refreshed = 0, 0, false
   -- the same rule one layer down: libcurl may silently send a request
   -- again on a fresh connection only when the policy would (ghl.http)
   x.req.idempotent = x.safe and true or false
   x.where = x.where or (x.req.method .. " " .. (x.path or x.req.url))
+  local attempt = { n = 0, n429 = 0, refreshed = false }
   local t0, tries, again = sys.now(), 0, false
   while true do
-    x.attempt, tries = x.attempt + 1, tries + 1
-    local resp, err = M.send(x)
-    if x.on_send then x.on_send(resp, err) end
-    local action, v = M.decide(x, resp, err)
-    if action == "done" then return resp end
-    if action == "fail" then return nil, failed(x, v, resp, tries, again and sys.now() - t0), resp end
-    if action == "wait" then
-      x.n429, x.attempt, again = x.n429 + 1, x.attempt - 1, true
-      announce_wait(x.bucket, x.owner, v, ", after a 429 answer")
-      wait(v)
-    elseif action == "refresh" then
-      x.refreshed, x.attempt = true, x.attempt - 1
+    attempt.n, tries = attempt.n + 1, tries + 1
+    local resp, err, after = M.send(x)
+    if x.on_send then x.on_send(resp, err, attempt) end
+    local action = M.decide({ resp = resp, err = err, after = after }, attempt, x)
+    local kind, s = action.kind, action.after
+    if kind == "done" then return resp end
+    if kind == "fail" then return nil, failed(x, action.error, resp, tries, again and sys.now() - t0), resp end
+    if kind == "wait" then
+      attempt.n429, attempt.n, again = attempt.n429 + 1, attempt.n - 1, true
+      announce_wait(x.bucket, x.owner, s, ", after a 429 answer")
+      wait(s)
+    elseif kind == "refresh" then
+      attempt.refreshed, attempt.n = true, attempt.n - 1
       local token = x.refresh()
       if not token then return nil, x.answer_error(resp), resp end
       x.req.headers.Authorization = "Bearer " .. token
-    else
+    else   -- retry
       again = true
       local why = resp and ("HTTP " .. resp.status) or tostring(err.reason or err.message)
       notice.say("retry", err and err.origin or x.bucket, ("retrying %s in %s (try %d of %d): %s"):format(
-        x.where, notice.seconds(v), x.attempt + 1, M.RETRIES + 1, why), v)
-      wait(v)
+        x.where, notice.seconds(s), attempt.n + 1, M.RETRIES + 1, why), s)
+      wait(s)
     end
   end
 end
@@ -735,10 +746,10 @@ function Client:request(method, path, opts)
       return token
     end
   end
-  function x.on_send(resp, err)
+  function x.on_send(resp, err, attempt)
     self.last = { method = req.method, url = req.url, query = req.query, version = req.headers.Version,
       token_hint = #token >= 12 and "\u{2026}" .. token:sub(-4) or "\u{2026}",   -- never the token itself
-      status = resp and resp.status, time = sys.now() - t0, attempts = x.attempt,
+      status = resp and resp.status, time = sys.now() - t0, attempts = attempt.n,
       error = err, op = op, body = req.json }
     if resp then
       local b = self.bucket   -- a constant-time snapshot for :explain
