@@ -763,8 +763,7 @@ function Client:request(method, path, opts)
     err.where = err.where or (req.method .. " " .. filled)
     local status = answered and answered.status
     if row and (status == 401 or status == 403) and err.code ~= "invalid_token" then
-      require("ghl.auth").store():set_status(row.app, row.resource_id, row.status or "ok",
-        ("%s %s was refused at %s: %s"):format(req.method, filled:gsub("%?.*", ""), os.date("!%Y-%m-%dT%H:%M:%SZ"), err.message))
+      require("ghl.auth").note_refusal(row, req.method .. " " .. filled:gsub("%?.*", ""), err.message)
     end
     if opts.raw and answered and err.kind ~= "rate" then answered.error = err; return answered end
     error(err, 0)
