@@ -17,6 +17,10 @@
 --                                       request (see M.observe)
 --   c.contacts:create{...}             the resource modules (ghl.contacts, ...)
 --                                       bound to the client
+-- schema_cache = "memory" (the default) | "store": where the custom-field
+-- schema (ghl.custom_fields) is cached; "store" keeps it in the token
+-- store across processes. A client made with token= and the default
+-- touches no store at all.
 -- With dry_run = PLAN (a table), every write (a method other than GET/HEAD,
 -- unless the operations table says the route only reads, like POST
 -- /contacts/search) is appended to PLAN as {method, path, url, query, body,
@@ -217,16 +221,27 @@ local function token_id(token)
   return (d:sub(1, 8):gsub(".", function(ch) return ("%02x"):format(ch:byte()) end))
 end
 
--- new{location=, company=, app=, token=, base=, version=} -> client
+-- The places a client may keep a location's custom-field schema
+-- (ghl.custom_fields): "memory", the process only (the default: a client
+-- writes no file of its own), or "store", the token store too, so the
+-- next process within the TTL does not fetch it again.
+M.SCHEMA_CACHES = { memory = true, store = true }
+
+-- new{location=, company=, app=, token=, base=, version=, timeout=,
+-- dry_run=, schema_cache=} -> client
 function M.new(o)
   o = o or {}
   if type(o) == "string" then o = { location = o } end
+  if o.schema_cache ~= nil and not M.SCHEMA_CACHES[o.schema_cache] then
+    error(("ghl.client: schema_cache must be \"memory\" or \"store\", not %s"):format(
+      type(o.schema_cache) == "string" and ("\"" .. o.schema_cache .. "\"") or type(o.schema_cache)), 2)
+  end
   local c = setmetatable({
     base = (o.base or os.getenv("GHLUA_API_BASE") or M.API_BASE):gsub("/+$", ""),
     location = o.location, company = o.company, app = o.app,
     -- false, not nil: a missing field would go through Client.__index
     version = o.version or false, timeout = o.timeout or false, dry_run = o.dry_run or false,
-    guard = false,
+    guard = false, schema_cache = o.schema_cache or "memory",
   }, Client)
   if o.token then
     static[c] = o.token
