@@ -74,8 +74,7 @@ M.BACKOFF_CAP = 30
 
 local IDEMPOTENT = { GET = true, HEAD = true, PUT = true, DELETE = true, OPTIONS = true }
 
-local ops_ok, ops = pcall(require, "ghl.api.ops")
-if not ops_ok then ops = nil end
+local ops = require "ghl.api.ops"
 
 -- ---- The throttle (ghl.client.throttle) and its scheduler ----
 
@@ -215,9 +214,7 @@ function M.static_token(c)
 end
 
 local function token_id(token)
-  local ok, crypto = pcall(require, "ghl.crypto")
-  local d = ok and crypto.digest("sha256", token)
-  if not d then return tostring(#token) end
+  local d = require("ghl.crypto").digest("sha256", token)
   return (d:sub(1, 8):gsub(".", function(ch) return ("%02x"):format(ch:byte()) end))
 end
 
@@ -371,11 +368,6 @@ function Client:fill_body(op, body, data, form)
   return body, data
 end
 
-local function op_for(method, path, v3)
-  if not ops then return nil end
-  return ops.op(method, path, v3)
-end
-
 -- The request table for method/path/opts, before the token is added.
 function Client:build(method, path, opts)
   method = method:upper()
@@ -394,12 +386,12 @@ function Client:build(method, path, opts)
   local filled = Client.fill(self, path, query or (type(body) == "table" and body) or nil)
   local q = find(filled, "?", 1, true)
   local bare = q and filled:sub(1, q - 1) or filled
-  local op = op_for(method, bare, opts.version == "v3")
+  local op = ops.op(method, bare, opts.version == "v3")
   if op and #op.query > 0 then query = Client.fill_query(self, op, query, filled, q) end
   local data = opts.data
   if op and #op.body > 0 then body, data = Client.fill_body(self, op, body, data, opts.form) end
   local version = opts.version or self.version or (op and op.version)
-    or (ops and ops.version(method, bare, opts.version == "v3")) or "2021-07-28"
+    or ops.version(method, bare, opts.version == "v3")
   local headers = { Version = version, Accept = "application/json" }
   if data then headers["Content-Type"] = "application/json" end
   if opts.headers then

@@ -21,19 +21,13 @@
 local cjson = require "cjson.safe"
 local E = require "ghl.error"
 
-local ops_ok, ops = pcall(require, "ghl.api.ops")
-if not ops_ok then ops = nil end
+local ops = require "ghl.api.ops"
 
 local M = {}
 
 -- A bound on any one walk: 100,000 pages is 10 million items at the usual
 -- 100 a page. Pass max= to stop sooner.
 M.MAX_PAGES = 100000
-
-local function op_for(method, path, v3)
-  if not ops then return nil end
-  return ops.op(method, path, v3)
-end
 
 local function first_array(t)
   if type(t) ~= "table" then return nil end
@@ -235,7 +229,7 @@ function M.iterate(self, path, params, o)
   params = params or {}
   local op
   for _, m in ipairs(o.method and { o.method } or { "GET", "POST" }) do
-    local candidate = op_for(m, path, o.version == "v3")
+    local candidate = ops.op(m, path, o.version == "v3")
     if candidate and candidate.page and candidate.page.style then op = candidate; break end
   end
   local style = o.style or (op and op.page and op.page.style)
