@@ -46,6 +46,7 @@
 local E = require "ghl.error"
 local loop = require "ghl.loop"
 local sys = require "ghl.sys"
+local config = require "ghl.config"
 local hints = require "ghl.hints"
 local notice = require "ghl.notice"
 local throttle = require "ghl.client.throttle"
@@ -66,7 +67,6 @@ Client.__index = function(c, k)
 end
 Client.__complete = M.RESOURCES   -- names for the REPL's completion (ghl.repl)
 
-M.API_BASE = "https://services.leadconnectorhq.com"
 M.RETRIES = 3           -- network errors and 5xx, idempotent methods
 M.RETRIES_429 = 6
 M.BACKOFF = 0.5         -- seconds, doubled each time, with jitter
@@ -234,7 +234,7 @@ function M.new(o)
       type(o.schema_cache) == "string" and ("\"" .. o.schema_cache .. "\"") or type(o.schema_cache)), 2)
   end
   local c = setmetatable({
-    base = (o.base or os.getenv("GHLUA_API_BASE") or M.API_BASE):gsub("/+$", ""),
+    base = (o.base or config.api_base()):gsub("/+$", ""),   -- config: GHLUA_API_BASE or HighLevel's
     location = o.location, company = o.company, app = o.app,
     -- false, not nil: a missing field would go through Client.__index
     version = o.version or false, timeout = o.timeout or false, dry_run = o.dry_run or false,
