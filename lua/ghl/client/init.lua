@@ -35,10 +35,12 @@
 -- The Version header comes from the operations table (ghl.api.ops), tokens
 -- from the store with automatic refresh (ghl.auth), and every request waits
 -- for the per-(app, resource) throttle fed by the X-RateLimit-* headers
--- (ghl.client.throttle), so a 429 it could have seen coming never happens. One request path serves
--- this client and ghl.oauth: M.send sends once, M.decide is the one retry
--- policy (its comment is the rule: 429s and refused connections are sent
--- again, other failures only for idempotent requests), M.perform loops.
+-- (ghl.client.throttle, pure; its scheduler is here), so a 429 it could
+-- have seen coming never happens. One request path serves this client and
+-- ghl.oauth: M.send sends once, M.decide(outcome, attempt, ctx) -> action
+-- is the one policy (its comment is the rule: 429s and refused
+-- connections are sent again, other failures only for idempotent
+-- requests), M.perform carries the actions out.
 -- HighLevel errors are raised as ghl.error {kind="http", status, message,
 -- traceId, method, path, hint}; a 3xx is an error too (no redirect is
 -- followed); a write whose outcome is unknown (a timeout, a reset or a 5xx
