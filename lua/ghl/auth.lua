@@ -628,4 +628,14 @@ function M.token(q)
   return row.access_token, row
 end
 
+-- note_refusal(row, where, message): record on the stored token `row`
+-- that HighLevel refused a request made with it (a 401 or a 403), keeping
+-- its status: "GET /contacts/ was refused at <UTC time>: <message>", the
+-- note 'ghlua auth status' shows. ghl.client calls this; the store is
+-- written here only.
+function M.note_refusal(row, where, message)
+  M.store():set_status(row.app, row.resource_id, row.status or "ok",
+    ("%s was refused at %s: %s"):format(where, os.date("!%Y-%m-%dT%H:%M:%SZ"), tostring(message)))
+end
+
 return M

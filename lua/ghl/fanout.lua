@@ -7,6 +7,7 @@
 --     job = TEXT (what the run does, kept in the checkpoint: a checkpoint
 --           written for another job is refused), app =, company =,
 --     dry_run = PLAN (shared by every location's client), progress = bool,
+--     schema_cache = "memory" | "store" (each location's client's: ghl.client),
 --     client = function(location) -> client (default: ghl.client{location=}),
 --     on_done = function(entry, report) (each location as it finishes, in
 --               completion order; skipped ones first, before any runs)
@@ -249,7 +250,7 @@ function M.each_location(fn, o)
   local _ <close> = setmetatable({}, { __close = function() if cpf then cpf:close() end end })
 
   local make = o.client or function(loc)
-    return require("ghl.client").new { location = loc.id, app = app, dry_run = o.dry_run }
+    return require("ghl.client").new { location = loc.id, app = app, dry_run = o.dry_run, schema_cache = o.schema_cache }
   end
   local fns = {}
   for i, t in ipairs(todo) do

@@ -481,10 +481,10 @@ end
 local SPLIT = 'if type == "object" then to_entries[] | select(.value | type == "array")'
   .. ' | .key, (.value | length), .value[] else empty end'
 
--- A client for ghl.paginate that sends every page request through c with
--- the -H headers and keeps, for each item table of each page it decoded,
--- the item's own text (text_of[item]): ghl.paginate hands out the decoded
--- items, whose key order a Lua table does not keep.
+-- A client for ghl.client.paginate that sends every page request through
+-- c with the -H headers and keeps, for each item table of each page it
+-- decoded, the item's own text (text_of[item]): the pager hands out the
+-- decoded items, whose key order a Lua table does not keep.
 local function page_client(c, headers)
   local splitter = assert(jq.compile(SPLIT))
   local text_of = setmetatable({}, { __mode = "k" })
@@ -529,7 +529,7 @@ local function page_client(c, headers)
   return pc, function(item) return text_of[item] or assert(require("ghl.json").encode(item, { empty = "array" })) end, splitter
 end
 
--- Does ghl.paginate know how to page method path (or was --style given)?
+-- Does ghl.client.paginate know how to page method path (or was --style given)?
 local function pages(method, path, o)
   if o.style then return true end
   local op = require("ghl.api.ops").op(method, (path:gsub("%?.*", "")), o.version == "v3")

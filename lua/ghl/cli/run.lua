@@ -106,7 +106,7 @@ local function make_client(o, plan)
   if token and token ~= "" and not o.app then
     return client_mod.new { token = token, location = o.location, dry_run = plan }, nil
   end
-  local c = client_mod.new { location = o.location, app = o.app, dry_run = plan }
+  local c = client_mod.new { location = o.location, app = o.app, dry_run = plan, schema_cache = "store" }
   local auth = require "ghl.auth"
   local row, crow = auth.find { location = c.location, company = not c.location and c.company or nil, app = c.app }
   row = row or crow
@@ -181,7 +181,7 @@ local function fan_out(r, params, o, plan, quiet, call)
   end
   local checkpoint = not plan and o.checkpoint or nil
   local ok, report = pcall(fanout.each_location, function(c, loc) return call(c, loc) end, {
-    locations = "all", app = o.app, concurrency = o.concurrency, dry_run = plan, progress = false,
+    locations = "all", app = o.app, concurrency = o.concurrency, dry_run = plan, progress = false, schema_cache = "store",
     checkpoint = checkpoint, job = job_of(r, params), on_done = on_done })
   if r.box then r.box:set { sink = false } else rawset(r.env, "print", env_print) end
   if not ok then

@@ -192,7 +192,7 @@ end
 
 function Client:paginate(path, params, o)
   ask { op = "check", path = path }   -- the host's word on the path, before any lookup
-  return G.require("ghl.paginate").iterate(self, path, params, o)
+  return G.require("ghl.client.paginate").iterate(self, path, params, o)
 end
 
 -- batch(requests, {concurrency=, each=}): the host runs them concurrently.
