@@ -225,6 +225,17 @@ static int sys_open(lua_State *L) {
   return 1;
 }
 
+/* fsync(file) -> true, or nil, err: flush a Lua file's buffer and make
+** its bytes durable (fflush + fsync), before a rename publishes it. */
+static int sys_fsync(lua_State *L) {
+  luaL_Stream *p = (luaL_Stream *)luaL_checkudata(L, 1, LUA_FILEHANDLE);
+  luaL_argcheck(L, p->closef != NULL, 1, "a closed file");
+  if (fflush(p->f) != 0 || fsync(fileno(p->f)) != 0)
+    return ghl_fail(L, "io", "fsync: %s", strerror(errno));
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 /* realpath(path) -> canonical absolute path (symlinks resolved), or nil,
 ** err when it does not exist. */
 static int sys_realpath(lua_State *L) {
@@ -306,6 +317,7 @@ static const luaL_Reg sys_funcs[] = {
   {"mkdir", sys_mkdir},
   {"open", sys_open},
   {"realpath", sys_realpath},
+  {"fsync", sys_fsync},
   {"lstat", sys_lstat},
   {"listdir", sys_listdir},
   {NULL, NULL}

@@ -258,7 +258,7 @@ local function fields_of(tok, note)
 end
 
 local function stamp(t)
-  return os.date("!%Y-%m-%dT%H:%M:%SZ", math.floor(t or sys.time()))
+  return require("ghl.util").iso8601(t)
 end
 
 -- ---- One task at a time per resource, inside this process ----

@@ -337,7 +337,7 @@ local function token_id(token)
   local ok, crypto = pcall(require, "ghl.crypto")
   local d = ok and crypto.digest("sha256", token)
   if not d then return tostring(#token) end
-  return (d:sub(1, 8):gsub(".", function(ch) return ("%02x"):format(ch:byte()) end))
+  return require("ghl.util").hex(d:sub(1, 8))
 end
 
 -- new{location=, company=, app=, token=, base=, version=} -> client
@@ -875,7 +875,7 @@ function Client:request(method, path, opts)
     local status = answered and answered.status
     if row and (status == 401 or status == 403) and err.code ~= "invalid_token" then
       require("ghl.auth").store():set_status(row.app, row.resource_id, row.status or "ok",
-        ("%s %s was refused at %s: %s"):format(req.method, filled:gsub("%?.*", ""), os.date("!%Y-%m-%dT%H:%M:%SZ"), err.message))
+        ("%s %s was refused at %s: %s"):format(req.method, filled:gsub("%?.*", ""), require("ghl.util").iso8601(), err.message))
     end
     if opts.raw and answered and err.kind ~= "rate" then answered.error = err; return answered end
     error(err, 0)

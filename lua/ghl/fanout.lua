@@ -52,6 +52,7 @@ local E = require "ghl.error"
 local loop = require "ghl.loop"
 local sys = require "ghl.sys"
 local cjson = require "cjson.safe"
+local util = require "ghl.util"
 
 local M = {}
 
@@ -75,10 +76,7 @@ end
 -- read_checkpoint(path) -> {job =, locations = {id = record}}; a missing or
 -- empty file is an empty checkpoint.
 local function read_checkpoint(path)
-  local f = io.open(path, "rb")
-  if not f then return { locations = {} } end
-  local text = f:read("a")
-  f:close()
+  local text = util.slurp(path)
   if not text or text:match("^%s*$") then return { locations = {} } end
   local whole = cjson.decode(text)
   if type(whole) == "table" and type(whole.locations) == "table" then   -- the earlier single-object form
@@ -112,17 +110,11 @@ end
 
 -- Rewrite the checkpoint compactly (atomically) and open it for appending.
 local function open_checkpoint(path, cp)
-  local tmp = path .. ".tmp"
-  local f, err = io.open(tmp, "wb")
-  if not f then cannot_write(err) end
-  local ok, werr = f:write(cjson.encode { checkpoint = MAGIC, version = 2, job = cp.job }, "\n")
-  for _, rec in pairs(cp.locations) do
-    if ok then ok, werr = f:write(cjson.encode(rec) or "{}", "\n") end
-  end
-  local cok, cerr = f:close()
-  if not ok or not cok then os.remove(tmp); cannot_write(werr or cerr) end
-  local rok, rerr = os.rename(tmp, path)
-  if not rok then os.remove(tmp); cannot_write(rerr) end
+  local lines = { cjson.encode { checkpoint = MAGIC, version = 2, job = cp.job } }
+  for _, rec in pairs(cp.locations) do lines[#lines + 1] = cjson.encode(rec) or "{}" end
+  lines[#lines + 1] = ""
+  local ok, err = util.write_atomic(path, table.concat(lines, "\n"))
+  if not ok then cannot_write(err) end
   local a, aerr = io.open(path, "ab")
   if not a then cannot_write(aerr) end
   return a

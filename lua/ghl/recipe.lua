@@ -148,13 +148,13 @@ end
 function M.script_guard(path)
   return function()
     usage(("%s is a recipe, not a script"):format(path),
-          "run it with: ghlua run " .. require("ghl.repl").shell_quote(path) .. " (--help shows its parameters)")
+          "run it with: ghlua run " .. require("ghl.util").shell_quote(path) .. " (--help shows its parameters)")
   end
 end
 
 local function not_a_recipe(path, why)
   usage(("%s is not a recipe: %s"):format(path, why),
-        "run it as a script: ghlua " .. require("ghl.repl").shell_quote(path))
+        "run it as a script: ghlua " .. require("ghl.util").shell_quote(path))
 end
 
 local function check_loaded(path, has_manifest, has_main)
@@ -167,10 +167,8 @@ local function check_loaded(path, has_manifest, has_main)
 end
 
 local function read_file(path)
-  local f, err = io.open(path, "rb")
-  if not f then E.raise { kind = "usage", message = "cannot read the recipe " .. path .. ": " .. tostring(err) } end
-  local text = f:read("a")
-  f:close()
+  local text, err = require("ghl.util").slurp(path)
+  if not text then E.raise { kind = "usage", message = "cannot read the recipe " .. path .. ": " .. tostring(err) } end
   return text
 end
 

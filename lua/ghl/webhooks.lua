@@ -36,6 +36,7 @@ local crypto = require "ghl.crypto"
 local E = require "ghl.error"
 local cjson = require "cjson.safe"
 local sys = require "ghl.sys"
+local util = require "ghl.util"
 
 -- The decoder for bodies: strict JSON (no NaN, Infinity or hex numbers)
 -- and at most MAX_DEPTH levels of nesting; HighLevel's events have a few.
@@ -92,10 +93,9 @@ function M.read_key(v, what)
   what = what or "public key"
   local text = v
   if not v:match("^%s*%-%-%-%-%-BEGIN") then
-    local f = io.open(v, "rb")
-    if f then
-      text = f:read("a")
-      f:close()
+    local data = util.slurp(v)
+    if data then
+      text = data
     elseif v:find("/", 1, true) and not v:match("^[%w+/=%s]+$") then
       E.raise { kind = "usage", message = "cannot read " .. what .. " file " .. v }
     end
@@ -444,7 +444,7 @@ end
 function M.timestamp(t)
   t = t or sys.time()
   local whole = math.floor(t)
-  return os.date("!%Y-%m-%dT%H:%M:%S", whole) .. string.format(".%03dZ", math.floor((t - whole) * 1000))
+  return util.iso8601_ms(whole * 1000 + math.floor((t - whole) * 1000))
 end
 
 -- check_time(event, max_age [, now]) -> true, or nil, err (kind "stale"):
@@ -476,9 +476,7 @@ function M.check_time(event, max_age, now)
   return true
 end
 
-local function hex(s)
-  return (s:gsub(".", function(c) return string.format("%02x", c:byte()) end))
-end
+local hex = util.hex
 
 -- event_id(event, body) -> the webhookId, or for an event without one
 -- "sha256:" and the first 40 hex digits of the body's SHA-256 (the same

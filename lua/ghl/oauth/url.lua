@@ -46,7 +46,7 @@ end
 local function random_state()
   local bytes, err = require("ghl.sys").random_bytes(16)
   if not bytes then error(err, 0) end
-  return (bytes:gsub(".", function(c) return string.format("%02x", c:byte()) end))
+  return require("ghl.util").hex(bytes)
 end
 
 -- authorize_url{client_id=, redirect_uri=, scopes= (string or array, groups

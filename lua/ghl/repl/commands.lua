@@ -24,11 +24,7 @@ local M = {}
 M.SIM_TIMEOUT = 15
 M.SIM_ARGS = { "--contacts", "25", "--opportunities", "10" }
 
-function M.shell_quote(s)
-  s = tostring(s)
-  if s:match("^[%w@%%+=:,./_-]+$") then return s end
-  return "'" .. s:gsub("'", "'\\''") .. "'"
-end
+M.shell_quote = require("ghl.util").shell_quote
 local shell_quote = M.shell_quote
 
 M.COMMANDS = {
@@ -212,7 +208,7 @@ end
 function cmd.curl(s)
   local l = last_request(s)
   local parts = { "curl -sS" .. (l.method ~= "GET" and (" -X " .. l.method) or "") }
-  parts[#parts + 1] = "'" .. full_url(l):gsub("'", "'\\''") .. "'"
+  parts[#parts + 1] = shell_quote(full_url(l), true)
   parts[#parts + 1] = "-H " .. shell_quote("Authorization: Bearer " .. tostring(l.token_hint))
   parts[#parts + 1] = "-H " .. shell_quote("Version: " .. tostring(l.version))
   parts[#parts + 1] = "-H " .. shell_quote("Accept: application/json")
@@ -388,13 +384,7 @@ function cmd.use(s, args)
   say(s:describe(c))
 end
 
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local d = f:read("a")
-  f:close()
-  return d
-end
+local slurp = require("ghl.util").slurp
 
 
 function cmd.sim(s, args)

@@ -260,10 +260,7 @@ function M.query_string(pairs_list)
 end
 
 -- ISO 8601 UTC with milliseconds from epoch milliseconds.
-function M.iso8601(ms)
-  ms = math.floor(ms)
-  return os.date("!%Y-%m-%dT%H:%M:%S", ms // 1000) .. string.format(".%03dZ", ms % 1000)
-end
+M.iso8601 = require("ghl.util").iso8601_ms
 
 -- Epoch milliseconds from "YYYY-MM-DDTHH:MM:SS[.sss]Z" (UTC only), or nil.
 function M.parse_iso8601(s)

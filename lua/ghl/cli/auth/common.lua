@@ -31,10 +31,7 @@ end
 function M.until_(t)
   if not t then return "never" end
   local d = math.floor(t - sys.time())
-  local a = math.abs(d)
-  local s = a >= 86400 and ("%dd %dh"):format(a // 86400, a % 86400 // 3600)
-         or a >= 3600 and ("%dh %dm"):format(a // 3600, a % 3600 // 60)
-         or a >= 60 and ("%dm %ds"):format(a // 60, a % 60) or ("%ds"):format(a)
+  local s = require("ghl.util").duration(d)
   return d >= 0 and ("in " .. s) or (s .. " ago")
 end
 
