@@ -357,7 +357,7 @@ local function redact(v, depth)
   local out = {}
   for k, x in pairs(v) do
     if is_secret_key(k) and type(x) == "string" then
-      out[k] = require("ghl.http").redact(x)
+      out[k] = require("ghl.util").redact(x)
     else
       out[k] = redact(x, depth + 1)
     end

@@ -23,10 +23,18 @@
 --   urldecode(s) -> %XX decoded and '+' as a space (form encoding).
 --   redact(secret) -> "…abcd": how every secret is shown (the rule lives in
 --       the natives, src/buf.c, which the HTTP trace uses too).
+-- A recipe's sandbox loads this module too (ghl.resource needs urlencode):
+-- the natives (ghl.sys, ghl._util) are required where used, never at load,
+-- so the pure helpers work there and the others are refused by name.
 local E = require "ghl.error"
-local sys = require "ghl.sys"
 
 local M = {}
+
+local function sys() return require "ghl.sys" end
+
+function M.redact(secret)
+  return require("ghl._util").redact(secret)
+end
 
 -- ---- Files ----
 
@@ -40,12 +48,12 @@ function M.write_atomic(path, data, mode)
   if not dir then dir, name = ".", path elseif dir == "" then dir = "/" end
   local tmp = path .. ".tmp"
   os.remove(tmp)
-  local f, err = sys.open(dir, name .. ".tmp", "w")   -- a new file, no symlink followed
+  local f, err = sys().open(dir, name .. ".tmp", "w")   -- a new file, no symlink followed
   if not f then return nil, message(err) end
   local ok
-  ok, err = sys.chmod(tmp, mode or 384)   -- 0600
+  ok, err = sys().chmod(tmp, mode or 384)   -- 0600
   if ok then ok, err = f:write(data) end
-  if ok then ok, err = sys.fsync(f) end
+  if ok then ok, err = sys().fsync(f) end
   local cok, cerr = f:close()
   if ok and not cok then ok, err = nil, cerr end
   if ok then ok, err = os.rename(tmp, path) end
@@ -86,7 +94,7 @@ end
 -- ---- Time ----
 
 function M.iso8601(t, zone)
-  local s = os.date("!%Y-%m-%dT%H:%M:%S", math.floor(t or sys.time()))
+  local s = os.date("!%Y-%m-%dT%H:%M:%S", math.floor(t or sys().time()))
   return s .. (zone or "Z")
 end
 

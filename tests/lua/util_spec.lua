@@ -166,3 +166,27 @@ describe("util.hex", function()
     assert.are.equal(64, #util.hex(assert(sys.random_bytes(32))))
   end)
 end)
+
+describe("util.urlencode and util.urldecode", function()
+  it("percent-encodes every byte but the unreserved ones, in uppercase hex", function()
+    assert.are.equal("AZaz09-._~", util.urlencode("AZaz09-._~"))
+    assert.are.equal("a%20b%2Fc%3F%26%3D%25%2B", util.urlencode("a b/c?&=%+"))
+    assert.are.equal("%C3%A9%00%FF", util.urlencode("\195\169\0\255"))
+    assert.are.equal("42", util.urlencode(42))
+  end)
+
+  it("decodes what it encodes, and '+' as a space", function()
+    local s = "x y/\0\255é&=+"
+    assert.are.equal(s, util.urldecode(util.urlencode(s)))
+    assert.are.equal("a b c", util.urldecode("a+b%20c"))
+  end)
+end)
+
+describe("util.redact", function()
+  it("shows a secret as … and its last four characters, short ones as … alone", function()
+    assert.are.equal("…wxyz", util.redact("abcdefghijklmnopqrstuvwxyz"))
+    assert.are.equal("…", util.redact("eleven-byte"))
+    assert.are.equal("…cret", util.redact("short-secret"))   -- from 12 bytes on
+    assert.are.equal("…", util.redact(""))
+  end)
+end)

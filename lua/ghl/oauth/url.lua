@@ -27,13 +27,8 @@ function M.base(whitelabel)
 end
 
 -- Percent-encode everything but RFC 3986 unreserved characters.
-local function escape(s)
-  return (s:gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", c:byte()) end))
-end
-
-local function unescape(s)
-  return (s:gsub("+", " "):gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
-end
+local escape = require("ghl.util").urlencode
+local unescape = require("ghl.util").urldecode
 
 local function absolute(uri)
   return uri:match("^[Hh][Tt][Tt][Pp][Ss]?://[^/?#%s]+") ~= nil

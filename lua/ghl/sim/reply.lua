@@ -182,16 +182,10 @@ end
 
 -- ---- Small text helpers ----
 
-function M.urlencode(s)
-  return (tostring(s):gsub("[^%w%-%._~]", function(c)
-    return string.format("%%%02X", c:byte())
-  end))
-end
+M.urlencode = require("ghl.util").urlencode
 
 -- Decode one application/x-www-form-urlencoded component ('+' is a space).
-function M.urldecode(s)
-  return (s:gsub("+", " "):gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
-end
+M.urldecode = require("ghl.util").urldecode
 
 -- Parse an application/x-www-form-urlencoded body into a table (the last
 -- repeat of a name wins, except for the names in the set multi, whose
