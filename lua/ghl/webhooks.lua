@@ -24,6 +24,8 @@
 --   M.sim_key([create]), M.sim_trust(mode [, create]), M.local_api()
 --   M.parse(body), M.check_time(event, max_age), M.event_id(event, body)
 --   M.sign(body, private_key[, "rsa"]) -> base64 signature (tests, the simulator)
+--   M.signature_headers(body, private_key[, rsa_private_key]) -> the
+--     X-GHL-Signature (and legacy X-WH-Signature) headers of a delivery
 --   M.replay_to_url(row, url), M.run_handler(handler, row, opts)
 -- Functions returning `nil, err` do so for what a sender got wrong
 -- (kind "signature", "decode", "stale", "duplicate"); load_handler and
@@ -112,10 +114,9 @@ end
 function M.read_private_key(v, what)
   local text = v
   if not v:match("^%s*%-%-%-%-%-BEGIN") then
-    local f, err = io.open(v, "rb")
-    if not f then E.raise { kind = "usage", message = what .. ": cannot read " .. v .. ": " .. tostring(err) } end
-    text = f:read("a")
-    f:close()
+    local err
+    text, err = util.slurp(v)
+    if not text then E.raise { kind = "usage", message = what .. ": cannot read " .. v .. ": " .. tostring(err) } end
   end
   local ok, err = crypto.public_key(text)
   if ok and ok.type ~= "ed25519" then
@@ -342,6 +343,21 @@ function M.sign(body, private_key, scheme)
   end
   if not sig then return nil, err end
   return crypto.base64_encode(sig)
+end
+
+-- signature_headers(body, private_key [, rsa_private_key]) -> the headers
+-- HighLevel signs a delivery with: {["X-GHL-Signature"] = Ed25519, and
+-- with an RSA key the legacy ["X-WH-Signature"] = RSA-SHA256}, both
+-- base64 over the exact body; or nil, err.
+function M.signature_headers(body, private_key, rsa_private_key)
+  local sig, err = M.sign(body, private_key)
+  if not sig then return nil, err end
+  local h = { ["X-GHL-Signature"] = sig }
+  if rsa_private_key then
+    h["X-WH-Signature"], err = M.sign(body, rsa_private_key, "rsa")
+    if not h["X-WH-Signature"] then return nil, err end
+  end
+  return h
 end
 
 -- ---- Events ----
