@@ -521,13 +521,9 @@ function M.load_handler(path)
   return fn
 end
 
--- An API client for q = {location=} or {company=}: ghl.client when it is
--- there, else a table with location/company and token().
+-- An API client for q = {location=} or {company=}.
 local function make_client(q)
-  local ok, client = pcall(require, "ghl.client")
-  if ok then return client.new(q) end
-  return { location = q.location, company = q.company,
-           token = function() return require("ghl.auth").token(q) end }
+  return require("ghl.client").new(q)
 end
 
 -- context(event, row, opts) -> the handler's ctx: id, type, location,

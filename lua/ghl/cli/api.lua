@@ -528,8 +528,7 @@ end
 -- Does ghl.paginate know how to page method path (or was --style given)?
 local function pages(method, path, o)
   if o.style then return true end
-  local ops_ok, ops = pcall(require, "ghl.api.ops")
-  local op = ops_ok and ops.op(method, (path:gsub("%?.*", "")), o.version == "v3")
+  local op = require("ghl.api.ops").op(method, (path:gsub("%?.*", "")), o.version == "v3")
   return op and op.page and op.page.style and true or false
 end
 

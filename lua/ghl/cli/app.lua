@@ -239,7 +239,7 @@ end
 
 function M.run(argv)
   local sub = table.remove(argv, 1)
-  current = SUB[sub] and SUB[sub].usage or require("ghl.cli").usage_of(M, { "app" })
+  current = SUB[sub] and SUB[sub].usage or require("ghl.cli.commands").usage_of(M, { "app" })
   if sub == "add" then return add(argv) end
   if sub == "update" then return update(argv) end
   if sub == "list" then return list(argv) end

@@ -239,7 +239,7 @@ function M.run(argv)
   local o, rest = args.parse(argv, M.flags, M.usage)
   local path = rest[1]
   if not path then
-    if o.help then require("ghl.cli").print_help(M); return 0 end
+    if o.help then require("ghl.cli.help").print_help(M); return 0 end
     usage("which recipe? give its file")
   end
   if #rest > 1 then usage("unexpected argument '" .. rest[2] .. "'") end

@@ -96,7 +96,7 @@ function M.run(argv)
   if sub == "decrypt" then return decrypt(argv) end
   if sub == "encrypt" then return encrypt(argv) end
   args.usage(sub and ("unknown sso subcommand '" .. sub .. "'") or "missing sso subcommand",
-    require("ghl.cli").usage_of(M, { "sso" }))
+    require("ghl.cli.commands").usage_of(M, { "sso" }))
 end
 
 return M

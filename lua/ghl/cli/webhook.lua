@@ -603,7 +603,7 @@ local SUBCOMMANDS = { serve = serve, list = list, show = show, replay = replay, 
 function M.run(argv)
   local sub = table.remove(argv, 1)
   local f = sub and SUBCOMMANDS[sub]
-  current = require("ghl.cli").usage_of(M, { "webhook" })
+  current = require("ghl.cli.commands").usage_of(M, { "webhook" })
   if not f then usage(sub and ("unknown webhook subcommand '" .. sub .. "'") or "missing webhook subcommand") end
   current = SUB[sub].usage
   return f(argv)

@@ -337,13 +337,13 @@ local function use_list(s)
     add(s.sim.location)
   end
   local rows = s:rows()
-  local ok, locations = pcall(require, "ghl.cli.auth.locations")
-  local names = ok and locations.names(rows) or {}
+  local locations = require "ghl.locations"
+  local names = locations.names(rows)
   local on_sim = s.sim and s.client and static_token(s.client) == s.sim.token
   for _, r in ipairs(rows) do
     if r.resource_type == "Location" then add(r.resource_id, names[r.resource_id]) end
-    if r.resource_type == "Company" and r.kind == "oauth" and ok and not on_sim then
-      local lok, installed = pcall(locations.list, r, { installed = true })
+    if r.resource_type == "Company" and r.kind == "oauth" and not on_sim then
+      local lok, installed = pcall(locations.installed, { app = r.app, company = r.resource_id, installed = true })
       if lok then
         for _, l in ipairs(installed) do add(l._id or l.id, l.name) end
       else
@@ -352,7 +352,7 @@ local function use_list(s)
       end
     end
   end
-  local columns = require "ghl.cli.columns"
+  local columns = require "ghl.columns"
   table.sort(list, function(a, b) return columns.name_less(a, b, "id") end)
   return list, why
 end
@@ -367,7 +367,7 @@ function cmd.use(s, args)
       return
     end
     for _, l in ipairs(list) do l.name = l.name or "" end
-    local lines = require("ghl.cli.columns").render({ { key = "id" }, { key = "name", max = 40 } }, list)
+    local lines = require("ghl.columns").render({ { key = "id" }, { key = "name", max = 40 } }, list)
     for i, l in ipairs(lines) do say(((cur and cur.location == list[i].id) and "* " or "  ") .. l) end
     if why then say(E.sanitize(why)) end
     return

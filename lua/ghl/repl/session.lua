@@ -107,8 +107,7 @@ function Session:saw(c, req)
   if type(req.method) ~= "string" or type(req.path) ~= "string" then return end
   self.last_client = c
   if self.pending then
-    local okm, ops = pcall(require, "ghl.api.ops")
-    local op = okm and ops.match(req.method:upper(), req.path, req.version == "v3") or nil
+    local op = require("ghl.api.ops").match(req.method:upper(), req.path, req.version == "v3") or nil
     self.pending[#self.pending + 1] = { method = req.method:upper(), path = req.path, op = op }
   end
 end

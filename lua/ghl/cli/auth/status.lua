@@ -8,7 +8,7 @@ local auth = require "ghl.auth"
 local common = require "ghl.cli.auth.common"
 local E = require "ghl.error"
 local sys = require "ghl.sys"
-local columns = require "ghl.cli.columns"
+local columns = require "ghl.columns"
 
 local M = {}
 
@@ -49,7 +49,7 @@ end
 
 -- The one-line-per-token table: header first.
 function M.table(rows)
-  local names = require("ghl.cli.auth.locations").names(rows)
+  local names = require("ghl.locations").names(rows)
   local list = {}
   for i, r in ipairs(rows) do
     list[i] = {
