@@ -26,6 +26,7 @@ int luaopen_ghl_sandbox(lua_State *L);
 int luaopen_ghl_server(lua_State *L);
 int luaopen_ghl_store(lua_State *L);
 int luaopen_ghl_sys(lua_State *L);
+int luaopen_ghl_util_native(lua_State *L);
 
 volatile int ghl_interrupted = 0;
 
@@ -41,6 +42,7 @@ static const luaL_Reg native_modules[] = {
   {"ghl.server", luaopen_ghl_server},
   {"ghl.store", luaopen_ghl_store},
   {"ghl.sys", luaopen_ghl_sys},
+  {"ghl._util", luaopen_ghl_util_native},
   {"cjson", luaopen_cjson},
   {"cjson.safe", luaopen_cjson_safe},
   {NULL, NULL}

@@ -1135,17 +1135,6 @@ static int http_trace(lua_State *L) {
   return 1;
 }
 
-/* redact(secret) -> "…abcd". */
-static int http_redact(lua_State *L) {
-  size_t n;
-  const char *s = luaL_checklstring(L, 1, &n);
-  ghl_buf b = {0};
-  ghl_buf_addredacted(&b, s, n);
-  lua_pushlstring(L, b.data, b.len);
-  ghl_buf_free(&b);
-  return 1;
-}
-
 /* encode(table) -> "a=1&b=x%20y" (sorted keys), or nil, err. */
 static int http_encode(lua_State *L) {
   ghl_buf *b;
@@ -1221,7 +1210,6 @@ static const luaL_Reg http_funcs[] = {
   {"perform", http_perform},
   {"pending", http_pending},
   {"trace", http_trace},
-  {"redact", http_redact},
   {"encode", http_encode},
   {"parse_url", http_parse_url},
   {NULL, NULL}

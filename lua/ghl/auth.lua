@@ -274,7 +274,7 @@ local function fields_of(tok, note)
 end
 
 local function stamp(t)
-  return os.date("!%Y-%m-%dT%H:%M:%SZ", math.floor(t or sys.time()))
+  return require("ghl.util").iso8601(t)
 end
 
 -- ---- One task at a time per resource, inside this process ----
@@ -635,7 +635,7 @@ end
 -- written here only.
 function M.note_refusal(row, where, message)
   M.store():set_status(row.app, row.resource_id, row.status or "ok",
-    ("%s was refused at %s: %s"):format(where, os.date("!%Y-%m-%dT%H:%M:%SZ"), tostring(message)))
+    ("%s was refused at %s: %s"):format(where, require("ghl.util").iso8601(), tostring(message)))
 end
 
 return M

@@ -53,6 +53,7 @@ local E = require "ghl.error"
 local loop = require "ghl.loop"
 local sys = require "ghl.sys"
 local json = require "ghl.json"
+local util = require "ghl.util"
 
 local M = {}
 
@@ -76,10 +77,7 @@ end
 -- read_checkpoint(path) -> {job =, locations = {id = record}}; a missing or
 -- empty file is an empty checkpoint.
 local function read_checkpoint(path)
-  local f = io.open(path, "rb")
-  if not f then return { locations = {} } end
-  local text = f:read("a")
-  f:close()
+  local text = util.slurp(path)
   if not text or text:match("^%s*$") then return { locations = {} } end
   local whole = json.decode(text)
   if type(whole) == "table" and type(whole.locations) == "table" then   -- the earlier single-object form
@@ -113,17 +111,11 @@ end
 
 -- Rewrite the checkpoint compactly (atomically) and open it for appending.
 local function open_checkpoint(path, cp)
-  local tmp = path .. ".tmp"
-  local f, err = io.open(tmp, "wb")
-  if not f then cannot_write(err) end
-  local ok, werr = f:write(json.encode { checkpoint = MAGIC, version = 2, job = cp.job }, "\n")
-  for _, rec in pairs(cp.locations) do
-    if ok then ok, werr = f:write(json.encode(rec) or "{}", "\n") end
-  end
-  local cok, cerr = f:close()
-  if not ok or not cok then os.remove(tmp); cannot_write(werr or cerr) end
-  local rok, rerr = os.rename(tmp, path)
-  if not rok then os.remove(tmp); cannot_write(rerr) end
+  local lines = { json.encode { checkpoint = MAGIC, version = 2, job = cp.job } }
+  for _, rec in pairs(cp.locations) do lines[#lines + 1] = json.encode(rec) or "{}" end
+  lines[#lines + 1] = ""
+  local ok, err = util.write_atomic(path, table.concat(lines, "\n"))
+  if not ok then cannot_write(err) end
   local a, aerr = io.open(path, "ab")
   if not a then cannot_write(aerr) end
   return a

@@ -167,10 +167,8 @@ local function check_loaded(path, has_manifest, has_main)
 end
 
 local function read_file(path)
-  local f, err = io.open(path, "rb")
-  if not f then E.raise { kind = "usage", message = "cannot read the recipe " .. path .. ": " .. tostring(err) } end
-  local text = f:read("a")
-  f:close()
+  local text, err = require("ghl.util").slurp(path)
+  if not text then E.raise { kind = "usage", message = "cannot read the recipe " .. path .. ": " .. tostring(err) } end
   return text
 end
 
@@ -359,7 +357,7 @@ local function redact(v, depth)
   local out = {}
   for k, x in pairs(v) do
     if is_secret_key(k) and type(x) == "string" then
-      out[k] = require("ghl.http").redact(x)
+      out[k] = require("ghl.util").redact(x)
     else
       out[k] = redact(x, depth + 1)
     end

@@ -23,6 +23,7 @@ local E = require "ghl.error"
 local args = require "ghl.cli.args"
 local jq = require "ghl.jq"
 local sys = require "ghl.sys"
+local util = require "ghl.util"
 local http = require "ghl.http"
 
 local M = {}
@@ -166,10 +167,7 @@ local function usage(msg)
   args.usage(msg, M.usage)
 end
 
-local function shell_quote(s)
-  if s:match("^[%w%-%./:=_,@+]+$") then return s end
-  return "'" .. s:gsub("'", "'\\''") .. "'"
-end
+local shell_quote = util.shell_quote
 
 -- ---- Parsing ----
 
@@ -220,10 +218,9 @@ local function data_body(d)
   if d == "@-" then
     text = io.stdin:read("a") or ""
   elseif d:sub(1, 1) == "@" then
-    local f, err = io.open(d:sub(2), "rb")
-    if not f then E.raise { kind = "io", message = "cannot read -d file: " .. tostring(err) } end
-    text = f:read("a")
-    f:close()
+    local err
+    text, err = util.slurp(d:sub(2))
+    if not text then E.raise { kind = "io", message = "cannot read -d file: " .. tostring(err) } end
   end
   local ok, err = jq.format(text)
   if not ok then usage("-d: " .. err.message) end
@@ -364,8 +361,7 @@ local function open_output(name)
     E.raise { kind = "io", message = ("cannot write -o %s: %s"):format(name, E.is(err) and err.message or tostring(err)),
               hint = "pick a file in a directory that exists and that you can write to" }
   end
-  local tmp = (".%s.%d.%s.tmp"):format(base:sub(1, 200), sys.getpid(), (sys.random_bytes(4):gsub(".", function(ch)
-    return ("%02x"):format(ch:byte()) end)))
+  local tmp = (".%s.%d.%s.tmp"):format(base:sub(1, 200), sys.getpid(), util.hex(sys.random_bytes(4)))
   local f, err = sys.open(dir, tmp, "w")
   if not f then fail(err) end
   local tmppath = dir .. "/" .. tmp

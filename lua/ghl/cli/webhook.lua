@@ -20,6 +20,7 @@
 local args = require "ghl.cli.args"
 local E = require "ghl.error"
 local sys = require "ghl.sys"
+local util = require "ghl.util"
 
 local M = {}
 
@@ -188,24 +189,13 @@ local function warn(line, multiline)
 end
 
 local function stamp(t)
-  return t and os.date("!%Y-%m-%dT%H:%M:%SZ", math.floor(t)) or "-"
+  return t and util.iso8601(t) or "-"
 end
 
 -- Write data to path atomically, mode 0600.
 local function write_atomic(path, data)
-  local tmp = path .. ".tmp"
-  os.remove(tmp)
-  local f, err = io.open(tmp, "w")
-  if f then
-    local ok
-    ok, err = sys.chmod(tmp, 384)
-    if ok then ok, err = f:write(data) end
-    f:close()
-    if ok then ok, err = os.rename(tmp, path) end
-    if ok then return end
-  end
-  os.remove(tmp)
-  E.raise { kind = "io", message = "cannot write ready file " .. path .. ": " .. tostring(err) }
+  local ok, err = util.write_atomic(path, data)
+  if not ok then E.raise { kind = "io", message = "cannot write ready file " .. path .. ": " .. err } end
 end
 
 -- A handler that reloads its file when the file changes.

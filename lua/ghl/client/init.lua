@@ -216,8 +216,7 @@ function M.static_token(c)
 end
 
 local function token_id(token)
-  local d = require("ghl.crypto").digest("sha256", token)
-  return (d:sub(1, 8):gsub(".", function(ch) return ("%02x"):format(ch:byte()) end))
+  return require("ghl.util").hex(require("ghl.crypto").digest("sha256", token):sub(1, 8))
 end
 
 -- The places a client may keep a location's custom-field schema
@@ -284,9 +283,7 @@ end
 
 local find = string.find
 
-local function urlencode_segment(s)
-  return (tostring(s):gsub("[^%w%-._~]", function(ch) return ("%%%02X"):format(ch:byte()) end))
-end
+local urlencode_segment = require("ghl.util").urlencode
 
 -- Fill {placeholders}: locationId/companyId from the client, others from
 -- params (removed from it). Raises for one that stays empty.
@@ -415,7 +412,7 @@ function Client:prepare(method, path, opts)
                                            company = not self.location and self.company or nil }
     token = row and row.access_token
   end
-  req.headers.Authorization = "Bearer " .. (token and http.redact(token) or "…")
+  req.headers.Authorization = "Bearer " .. (token and require("ghl.util").redact(token) or "…")
   local url = req.url
   if req.query and next(req.query) then url = url .. (url:find("?", 1, true) and "&" or "?") .. assert(http.encode(req.query)) end
   local body = req.body

@@ -209,7 +209,7 @@ end
 function cmd.curl(s)
   local l = last_request(s)
   local parts = { "curl -sS" .. (l.method ~= "GET" and (" -X " .. l.method) or "") }
-  parts[#parts + 1] = "'" .. full_url(l):gsub("'", "'\\''") .. "'"
+  parts[#parts + 1] = shell_quote(full_url(l), true)
   parts[#parts + 1] = "-H " .. shell_quote("Authorization: Bearer " .. tostring(l.token_hint))
   parts[#parts + 1] = "-H " .. shell_quote("Version: " .. tostring(l.version))
   parts[#parts + 1] = "-H " .. shell_quote("Accept: application/json")

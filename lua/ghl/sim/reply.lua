@@ -99,16 +99,10 @@ end
 
 -- ---- Small text helpers ----
 
-function M.urlencode(s)
-  return (tostring(s):gsub("[^%w%-%._~]", function(c)
-    return string.format("%%%02X", c:byte())
-  end))
-end
+M.urlencode = require("ghl.util").urlencode
 
 -- Decode one application/x-www-form-urlencoded component ('+' is a space).
-function M.urldecode(s)
-  return (s:gsub("+", " "):gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
-end
+M.urldecode = require("ghl.util").urldecode
 
 -- Parse an application/x-www-form-urlencoded body into a table (the last
 -- repeat of a name wins, except for the names in the set multi, whose
@@ -177,10 +171,7 @@ function M.query_string(pairs_list)
 end
 
 -- ISO 8601 UTC with milliseconds from epoch milliseconds.
-function M.iso8601(ms)
-  ms = math.floor(ms)
-  return os.date("!%Y-%m-%dT%H:%M:%S", ms // 1000) .. string.format(".%03dZ", ms % 1000)
-end
+M.iso8601 = require("ghl.util").iso8601_ms
 
 -- Epoch milliseconds from "YYYY-MM-DDTHH:MM:SS[.sss]Z" (UTC only), or nil.
 function M.parse_iso8601(s)

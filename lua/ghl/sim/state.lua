@@ -236,7 +236,7 @@ function State:random_hex(nbytes)
     for i = 1, nbytes do t[i] = string.char(math.random(0, 255)) end
     b = table.concat(t)
   end
-  return (b:gsub(".", function(c) return string.format("%02x", c:byte()) end))
+  return require("ghl.util").hex(b)
 end
 
 function State:random_raw(nbytes)
