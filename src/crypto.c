@@ -7,7 +7,9 @@
 **   OpenSSL's EVP_BytesToKey (MD5, one iteration) with AES-256-CBC, the
 **   passphrase format CryptoJS uses for SSO blobs; and private key files
 **   (the simulator's development key): read only when they and their
-**   directory are the user's own and closed to everyone else, created once.
+**   directory are the user's own and closed to everyone else, created once;
+**   AES-256-GCM sealing of secrets at rest (the token store) and
+**   HMAC-SHA256.
 ** Keys are text: PEM (public or private; SPKI, PKCS#8 or PKCS#1), base64
 ** of the DER, or for Ed25519 public keys the raw 32 bytes in base64 or hex.
 ** Signatures and ciphertexts are raw bytes; base64 is the caller's choice.
@@ -33,6 +35,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/x509.h>
 
 #include "error.h"
@@ -45,6 +48,10 @@
 #define AES_BLOCK 16
 #define MAX_RSA_BITS 16384
 #define KEY_FILE_MAX 65536     /* a PEM key file is a few KiB at most */
+#define SEAL_VERSION 1         /* first byte of a sealed blob */
+#define GCM_NONCE 12
+#define GCM_TAG 16
+#define SEAL_OVERHEAD (1 + GCM_NONCE + GCM_TAG)
 
 /* ---- The box: OpenSSL objects and scratch memory owned by Lua ---- */
 
@@ -551,6 +558,113 @@ static int crypto_aes_256_cbc_decrypt(lua_State *L) {
   return 1;
 }
 
+/* ---- Sealing: AES-256-GCM with a version byte ---- */
+
+/* Check the 32-byte key at 1 and return it; raises on a wrong size (a
+** programmer mistake: keys are checked when they are read). */
+static const unsigned char *check_aes_key(lua_State *L) {
+  size_t kn;
+  const char *key = luaL_checklstring(L, 1, &kn);
+  luaL_argcheck(L, kn == AES_KEY_LEN, 1, "AES-256 key must be 32 bytes");
+  return (const unsigned char *)key;
+}
+
+/* seal(key, plaintext [, aad=""]) -> blob: version byte 1, a fresh random
+** 96-bit nonce, the AES-256-GCM ciphertext and its 16-byte tag. aad is
+** authenticated, not stored: open must be given the same. Or nil, err.
+** Ownership: the box (made before the context and the output buffer)
+** owns both, so an out-of-memory raise frees them through __gc; every
+** return path releases the box. */
+static int crypto_seal(lua_State *L) {
+  const unsigned char *key = check_aes_key(L);
+  size_t n, an;
+  const char *pt = luaL_checklstring(L, 2, &n);
+  const char *aad = luaL_optlstring(L, 3, "", &an);
+  int a = 0, f = 0;
+  struct box *b;
+  unsigned char *out;
+  luaL_argcheck(L, n < 0x7fffff00 - SEAL_OVERHEAD, 2, "too long");
+  luaL_argcheck(L, an < 0x7fffff00, 3, "too long");
+  b = newbox(L);
+  out = box_buf(L, b, n + SEAL_OVERHEAD);
+  out[0] = SEAL_VERSION;
+  if (RAND_bytes(out + 1, GCM_NONCE) != 1)
+    return fail(L, b, "crypto", "random", "no random bytes for a nonce");
+  if ((b->cipher = EVP_CIPHER_CTX_new()) == NULL ||
+      EVP_EncryptInit_ex(b->cipher, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
+      EVP_CIPHER_CTX_ctrl(b->cipher, EVP_CTRL_GCM_SET_IVLEN, GCM_NONCE, NULL) != 1 ||
+      EVP_EncryptInit_ex(b->cipher, NULL, NULL, key, out + 1) != 1 ||
+      (an > 0 && EVP_EncryptUpdate(b->cipher, NULL, &a, (const unsigned char *)aad, (int)an) != 1) ||
+      EVP_EncryptUpdate(b->cipher, out + 1 + GCM_NONCE, &a, (const unsigned char *)pt, (int)n) != 1 ||
+      EVP_EncryptFinal_ex(b->cipher, out + 1 + GCM_NONCE + a, &f) != 1 ||
+      EVP_CIPHER_CTX_ctrl(b->cipher, EVP_CTRL_GCM_GET_TAG, GCM_TAG, out + 1 + GCM_NONCE + a + f) != 1)
+    return fail(L, b, "crypto", "encrypt", "AES-256-GCM encryption failed");
+  lua_pushlstring(L, (const char *)out, (size_t)(1 + GCM_NONCE + a + f + GCM_TAG));
+  box_release(b);
+  return 1;
+}
+
+/* open(key, blob [, aad=""]) -> plaintext, or nil, err (kind "crypto"):
+** code "bad_length" (shorter than a sealed empty string), "bad_version"
+** (not a version this build reads), "auth_failed" (the tag does not
+** match: another key, another aad, or altered bytes; nothing decrypted is
+** returned). Ownership as in seal; the decrypted scratch is wiped. */
+static int crypto_open(lua_State *L) {
+  const unsigned char *key = check_aes_key(L);
+  size_t n, an;
+  const unsigned char *blob = (const unsigned char *)luaL_checklstring(L, 2, &n);
+  const char *aad = luaL_optlstring(L, 3, "", &an);
+  int a = 0, f = 0, ctlen;
+  struct box *b;
+  unsigned char *out, tag[GCM_TAG];
+  luaL_argcheck(L, n < 0x7fffff00, 2, "too long");
+  luaL_argcheck(L, an < 0x7fffff00, 3, "too long");
+  b = newbox(L);
+  if (n < SEAL_OVERHEAD) {
+    lua_pushfstring(L, "sealed value of %d bytes is too short (at least %d)", (int)n, SEAL_OVERHEAD);
+    return fail(L, b, "crypto", "bad_length", lua_tostring(L, -1));
+  }
+  if (blob[0] != SEAL_VERSION) {
+    lua_pushfstring(L, "sealed value has version %d; this ghlua reads version %d", (int)blob[0], SEAL_VERSION);
+    return fail(L, b, "crypto", "bad_version", lua_tostring(L, -1));
+  }
+  ctlen = (int)(n - SEAL_OVERHEAD);
+  memcpy(tag, blob + n - GCM_TAG, GCM_TAG);   /* set_tag takes a non-const pointer */
+  out = box_buf(L, b, (size_t)ctlen);
+  if ((b->cipher = EVP_CIPHER_CTX_new()) == NULL ||
+      EVP_DecryptInit_ex(b->cipher, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
+      EVP_CIPHER_CTX_ctrl(b->cipher, EVP_CTRL_GCM_SET_IVLEN, GCM_NONCE, NULL) != 1 ||
+      EVP_DecryptInit_ex(b->cipher, NULL, NULL, key, blob + 1) != 1 ||
+      (an > 0 && EVP_DecryptUpdate(b->cipher, NULL, &a, (const unsigned char *)aad, (int)an) != 1) ||
+      EVP_DecryptUpdate(b->cipher, out, &a, blob + 1 + GCM_NONCE, ctlen) != 1 ||
+      EVP_CIPHER_CTX_ctrl(b->cipher, EVP_CTRL_GCM_SET_TAG, GCM_TAG, tag) != 1)
+    return fail(L, b, "crypto", "decrypt", "AES-256-GCM decryption failed");
+  if (EVP_DecryptFinal_ex(b->cipher, out + a, &f) != 1) {
+    ERR_clear_error();                        /* the reason is the tag, not OpenSSL's text */
+    return fail(L, b, "crypto", "auth_failed",
+                "sealed value does not open: another key, another row, or altered bytes");
+  }
+  lua_pushlstring(L, (const char *)out, (size_t)(a + f));
+  box_release(b);
+  return 1;
+}
+
+/* hmac_sha256(key, data) -> the 32 raw bytes of HMAC-SHA256. */
+static int crypto_hmac_sha256(lua_State *L) {
+  size_t kn, dn, len = 0;
+  const char *key = luaL_checklstring(L, 1, &kn);
+  const char *data = luaL_checklstring(L, 2, &dn);
+  unsigned char out[32];
+  if (EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, key, kn, (const unsigned char *)data, dn,
+                out, sizeof out, &len) == NULL) {
+    ERR_clear_error();
+    return luaL_error(L, "HMAC-SHA256 failed");
+  }
+  lua_pushlstring(L, (const char *)out, len);
+  OPENSSL_cleanse(out, sizeof out);
+  return 1;
+}
+
 /* ---- Private key files ---- */
 
 /* Split path into its directory (in dir, of size n) and its last
@@ -716,6 +830,9 @@ static const luaL_Reg crypto_funcs[] = {
   {"bytes_to_key", crypto_bytes_to_key},
   {"aes_256_cbc_encrypt", crypto_aes_256_cbc_encrypt},
   {"aes_256_cbc_decrypt", crypto_aes_256_cbc_decrypt},
+  {"seal", crypto_seal},
+  {"open", crypto_open},
+  {"hmac_sha256", crypto_hmac_sha256},
   {"read_key_file", crypto_read_key_file},
   {"create_key_file", crypto_create_key_file},
   {NULL, NULL}

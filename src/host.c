@@ -21,6 +21,7 @@ int luaopen_ghl_crypto(lua_State *L);
 int luaopen_ghl_csv(lua_State *L);
 int luaopen_ghl_http(lua_State *L);
 int luaopen_ghl_jq(lua_State *L);
+int luaopen_ghl_json(lua_State *L);
 int luaopen_ghl_sandbox(lua_State *L);
 int luaopen_ghl_server(lua_State *L);
 int luaopen_ghl_store(lua_State *L);
@@ -35,6 +36,7 @@ static const luaL_Reg native_modules[] = {
   {"ghl._csv", luaopen_ghl_csv},
   {"ghl.http", luaopen_ghl_http},
   {"ghl.jq", luaopen_ghl_jq},
+  {"ghl.json", luaopen_ghl_json},
   {"ghl._sandbox", luaopen_ghl_sandbox},
   {"ghl.server", luaopen_ghl_server},
   {"ghl.store", luaopen_ghl_store},
@@ -84,12 +86,29 @@ static void preload_all(lua_State *L) {
   lua_pop(L, 1);
 }
 
+/* Registry key of the standard require, captured by ghl_newstate. */
+#define REQUIRE_KEY "ghl.require"
+
 lua_State *ghl_newstate(void) {
   lua_State *L = luaL_newstate();
   if (L == NULL) return NULL;
   luaL_openlibs(L);
   preload_all(L);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
+  lua_getfield(L, -1, "require");               /* as luaopen_package set it */
+  lua_setfield(L, LUA_REGISTRYINDEX, REQUIRE_KEY);
+  lua_pop(L, 1);
   return L;
+}
+
+void ghl_pushrequire(lua_State *L) {
+  lua_getfield(L, LUA_REGISTRYINDEX, REQUIRE_KEY);
+}
+
+void ghl_require(lua_State *L, const char *name) {
+  ghl_pushrequire(L);
+  lua_pushstring(L, name);
+  lua_call(L, 1, 1);
 }
 
 /* ---- Running chunks (lua.c's docall) ---- */

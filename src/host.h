@@ -11,6 +11,14 @@
 /* New state with stdlibs opened and every ghl module preloaded. NULL on OOM. */
 lua_State *ghl_newstate(void);
 
+/* Push the standard require, captured from the registry's globals when the
+** state was built (a script reassigning the global `require` does not
+** change it). Natives load Lua modules through it, never through globals. */
+void ghl_pushrequire(lua_State *L);
+
+/* Push require(name): the module's value. Raises on failure. */
+void ghl_require(lua_State *L, const char *name);
+
 /* Call the function below narg arguments on the stack in protected mode with
 ** the message handler (traceback for bugs, ghl.error passed through) and the
 ** SIGINT hook installed. Returns a lua_pcall status; the error value is left

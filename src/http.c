@@ -45,13 +45,13 @@
 
 #include <curl/curl.h>
 #include <lauxlib.h>
-#include <lua-cjson.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 
 #include "buf.h"
 #include "error.h"
+#include "json.h"
 #include "host.h"
 
 int luaopen_cjson_safe(lua_State *L);  /* not declared by lua-cjson.h */
@@ -516,9 +516,10 @@ static int opt_bool(lua_State *L, const char *k, int dflt) {
 }
 
 /* Build a transfer from the request table at index 1 and add it to the multi.
-** cjson.encode is upvalue 1 of the calling function. Stack: +1 (the transfer
-** userdata) on success; on an expected failure (bad encoding, unreadable CA
-** bundle) returns 0 with nil, err pushed. Everything allocated belongs to
+** A json= body is written by ghl_json_encode (src/json.c). Stack: +1 (the
+** transfer userdata) on success; on an expected failure (bad encoding, a
+** json= value JSON cannot hold, unreadable CA bundle) returns 0 with nil,
+** err pushed. Everything allocated belongs to
 ** the transfer, created first, so a raise on the way leaks nothing. */
 static int start_transfer(lua_State *L) {
   struct transfer *t;
@@ -553,14 +554,12 @@ static int start_transfer(lua_State *L) {
 
   /* body: json= | form= | body= */
   if (lua_getfield(L, 1, "json") != LUA_TNIL) {
-    size_t n;
-    const char *s;
-    lua_pushvalue(L, lua_upvalueindex(1));           /* json encode */
-    lua_pushvalue(L, -2);
-    lua_call(L, 1, 1);                               /* json s */
-    s = lua_tolstring(L, -1, &n);
-    ghl_buf_add(&t->reqbody, s, n);
-    lua_pop(L, 1);
+    if (ghl_json_encode(L, -1, &t->reqbody, 0) != 0) {   /* json err */
+      lua_remove(L, -2);
+      lua_pushnil(L);
+      lua_insert(L, -2);
+      return 0;
+    }
     ctype = "application/json";
   }
   lua_pop(L, 1);
@@ -1271,10 +1270,6 @@ int luaopen_ghl_http(lua_State *L) {
   lua_setfield(L, -2, "json");
   lua_setfield(L, -2, "__index");
   lua_pop(L, 1);
-  luaL_newlibtable(L, http_funcs);
-  luaL_requiref(L, "cjson", luaopen_cjson, 0);
-  lua_getfield(L, -1, "encode");
-  lua_remove(L, -2);                                 /* http encode */
-  luaL_setfuncs(L, http_funcs, 1);                   /* upvalue: cjson.encode (start_transfer) */
+  luaL_newlib(L, http_funcs);
   return 1;
 }

@@ -27,20 +27,13 @@ static void print_usage_line(const char *badopt) {
           badopt);
 }
 
-/* Push require(name); raises on failure. */
-static void require(lua_State *L, const char *name) {
-  lua_getglobal(L, "require");
-  lua_pushstring(L, name);
-  lua_call(L, 1, 1);
-}
-
 /* Does `ghlua WORD ...` run a command? Asks the command table:
 ** require("ghl.cli").is_command(word), which raises a usage error for a
 ** word that looks like a mistyped command. Returns a lua status; on
 ** LUA_OK *yes is set, else the error is on the stack. */
 static int is_command(lua_State *L, const char *word, int *yes) {
   int status;
-  require(L, "ghl.cli");
+  ghl_require(L, "ghl.cli");
   lua_getfield(L, -1, "is_command");
   lua_remove(L, -2);
   lua_pushstring(L, word);
@@ -54,7 +47,7 @@ static int is_command(lua_State *L, const char *word, int *yes) {
 
 static void print_version(lua_State *L) {
   const char *cjson = "?";
-  require(L, "cjson");
+  ghl_require(L, "cjson");
   if (lua_getfield(L, -1, "_VERSION") == LUA_TSTRING) cjson = lua_tostring(L, -1);
   printf("ghlua %s\n", GHLUA_VERSION);
   printf("  %s\n", LUA_RELEASE);
@@ -113,7 +106,7 @@ struct args {
 ** argument). */
 static int run_command(lua_State *L, char **argv, int argc, int first, const char *name) {
   int i, status;
-  require(L, "ghl.cli");
+  ghl_require(L, "ghl.cli");
   lua_getfield(L, -1, "run");
   lua_remove(L, -2);
   if (name) { lua_pushstring(L, name); first--; }
@@ -147,8 +140,26 @@ static int pmain(lua_State *L) {
     }
     if (strcmp(o, "--version") == 0) { print_version(L); a->status = 0; return 0; }
     if (strcmp(o, "-i") == 0) { interactive = 1; continue; }
-    if (strcmp(o, "-v") == 0) { setenv("GHLUA_TRACE", "1", 1); continue; }
+    if (strcmp(o, "-v") == 0) {   /* this process only: children are not traced */
+      ghl_require(L, "ghl.http");
+      lua_getfield(L, -1, "trace");
+      lua_pushboolean(L, 1);
+      lua_call(L, 1, 0);
+      lua_pop(L, 1);
+      continue;
+    }
     if (strcmp(o, "--quiet") == 0) { setenv("GHLUA_QUIET", "1", 1); continue; }   /* ghl.notice */
+    if (strncmp(o, "--store=", 8) == 0) { setenv("GHLUA_STORE", o + 8, 1); continue; }  /* ghl.config */
+    if (strcmp(o, "--store") == 0) {
+      if (i + 1 >= argc || argv[i + 1][0] == '\0') {
+        fprintf(stderr, "ghlua: '--store' needs a value: a file or a PostgreSQL connection string;"
+                " usage: ghlua --store URL|PATH COMMAND...\n");
+        a->status = 2;
+        return 0;
+      }
+      setenv("GHLUA_STORE", argv[++i], 1);
+      continue;
+    }
     if (strcmp(o, "-e") == 0 || strcmp(o, "-l") == 0) {
       if (i + 1 >= argc) {
         fprintf(stderr, "ghlua: '%s' needs an argument; usage: ghlua %s %s\n", o, o,
@@ -163,10 +174,6 @@ static int pmain(lua_State *L) {
     print_usage_line(o);
     a->status = 2;
     return 0;
-  }
-  if (getenv("GHLUA_TRACE") && strcmp(getenv("GHLUA_TRACE"), "0") != 0) {
-    require(L, "ghl.http");
-    lua_pop(L, 1);
   }
 
   if (script > 0 && strcmp(argv[script], "-") != 0 && argv[script][0] != '-' && !has_e) {
@@ -197,7 +204,7 @@ static int pmain(lua_State *L) {
       if (ghl_docall(L, 0, 0) != LUA_OK) { a->status = ghl_report(L); return 0; }
     } else if (strcmp(argv[i], "-l") == 0) {
       const char *mod = argv[++i];
-      lua_getglobal(L, "require");
+      ghl_pushrequire(L);
       lua_pushstring(L, mod);
       if (ghl_docall(L, 1, 1) != LUA_OK) { a->status = ghl_report(L); return 0; }
       lua_setglobal(L, mod);
@@ -214,7 +221,7 @@ static int pmain(lua_State *L) {
     }
     if (status == LUA_OK && strcmp(argv[script], "-") != 0) {
       /* a recipe run as a script says to use 'ghlua run' (ghl.recipe) */
-      require(L, "ghl.recipe");
+      ghl_require(L, "ghl.recipe");
       lua_getfield(L, -1, "script_guard");
       lua_remove(L, -2);
       lua_pushstring(L, argv[script]);

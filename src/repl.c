@@ -196,9 +196,7 @@ static void init_readline(void) {
 /* Load ghl.repl, keep repl.complete_line in the registry for Tab, and
 ** call repl.run(native). Raises on failure (run under lua_pcall). */
 static int prun(lua_State *L) {
-  lua_getglobal(L, "require");
-  lua_pushliteral(L, "ghl.repl");
-  lua_call(L, 1, 1);                        /* repl */
+  ghl_require(L, "ghl.repl");               /* repl */
   lua_getfield(L, -1, "run");               /* repl run */
   luaL_newlib(L, repl_funcs);               /* repl run native */
   push_exe(L);

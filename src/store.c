@@ -36,12 +36,13 @@
 #include <sqlite3.h>
 
 #include "error.h"
+#include "store.h"
 
 #define STORE_MT "ghl.store"
 #define APP_ID 0x67686C61      /* PRAGMA application_id: "ghla" */
 #define SCHEMA_VERSION 2       /* PRAGMA user_version */
 #define BUSY_MS 10000
-#define MAX_PHASE 64
+#define MAX_PHASE GHL_STORE_MAX_PHASE
 
 static const char schema_v1[] =
   "CREATE TABLE apps("
@@ -90,7 +91,7 @@ enum {
   S_PUT_TOKEN, S_GET_TOKEN, S_FIND_TOKENS, S_DEL_TOKEN, S_DEL_TOKEN_CLAIM, S_SET_STATUS,
   S_GET_CLAIM, S_PUT_CLAIM, S_EXTEND_CLAIM, S_SET_PHASE, S_HELD, S_DEL_CLAIM,
   S_COMMIT_REFRESH, S_KV_GET, S_KV_PUT, S_KV_DEL, S_CHECK,
-  S_PUT_EVENT, S_GET_EVENT, S_LIST_EVENTS, S_RETRY_EVENT, S_SET_EVENT, NSTMT
+  S_PUT_EVENT, S_GET_EVENT, S_LIST_EVENTS, S_RETRY_EVENT, S_SET_EVENT, S_KV_LIST, NSTMT
 };
 
 static const char *const sql_text[NSTMT] = {
@@ -159,19 +160,17 @@ static const char *const sql_text[NSTMT] = {
   [S_RETRY_EVENT] = "UPDATE events SET status = 'received', note = NULL, attempts = attempts + 1,"
     " updated_at = ?2 WHERE id = ?1 AND status = 'failed'",
   [S_SET_EVENT] = "UPDATE events SET status = ?2, note = ?3, updated_at = ?4 WHERE id = ?1",
+  [S_KV_LIST] = "SELECT ns, key, value, updated_at FROM kv WHERE (?1 IS NULL OR ns = ?1) ORDER BY ns, key",
 };
 
 /* ---- Record fields: what Lua tables may carry, in parameter order ---- */
 
-struct field { const char *name; char type; };  /* s string, n number, i integer, b boolean,
-                                                   v boolean or string */
-
-static const struct field app_fields[] = {       /* S_PUT_APP ?1..?7 */
+const struct field ghl_app_fields[] = {       /* S_PUT_APP ?1..?7 */
   {"name", 's'}, {"client_id", 's'}, {"client_secret", 's'}, {"redirect_uri", 's'},
   {"scopes", 's'}, {"whitelabel", 'b'}, {"user_type", 's'}, {NULL, 0}
 };
 
-static const struct field token_fields[] = {     /* S_PUT_TOKEN ?1..?21 */
+const struct field ghl_token_fields[] = {     /* S_PUT_TOKEN ?1..?21 */
   {"app", 's'}, {"resource_id", 's'}, {"resource_type", 's'}, {"kind", 's'},
   {"access_token", 's'}, {"refresh_token", 's'}, {"expires_at", 'n'}, {"scope", 's'},
   {"requested_scope", 's'}, {"company_id", 's'}, {"location_id", 's'}, {"user_id", 's'},
@@ -180,23 +179,23 @@ static const struct field token_fields[] = {     /* S_PUT_TOKEN ?1..?21 */
   {"previous_refreshed_at", 'n'}, {NULL, 0}
 };
 
-static const struct field refresh_fields[] = {   /* S_COMMIT_REFRESH ?1..?12 */
+const struct field ghl_refresh_fields[] = {   /* S_COMMIT_REFRESH ?1..?12 */
   {"access_token", 's'}, {"refresh_token", 's'}, {"expires_at", 'n'}, {"scope", 's'},
   {"requested_scope", 's'}, {"company_id", 's'}, {"location_id", 's'}, {"user_id", 's'},
   {"user_type", 's'}, {"name", 's'}, {"status", 's'}, {"note", 's'}, {NULL, 0}
 };
 
-static const struct field find_fields[] = {      /* S_FIND_TOKENS ?1..?5 */
+const struct field ghl_find_fields[] = {      /* S_FIND_TOKENS ?1..?5 */
   {"app", 's'}, {"location", 's'}, {"company", 's'}, {"resource_id", 's'}, {"kind", 's'},
   {NULL, 0}
 };
 
-static const struct field event_fields[] = {     /* S_PUT_EVENT ?1..?10 */
+const struct field ghl_event_fields[] = {     /* S_PUT_EVENT ?1..?10 */
   {"id", 's'}, {"type", 's'}, {"location_id", 's'}, {"company_id", 's'}, {"received_at", 'n'},
   {"body", 's'}, {"headers", 's'}, {"verified", 'v'}, {"status", 's'}, {"note", 's'}, {NULL, 0}
 };
 
-static const struct field list_event_fields[] = {  /* S_LIST_EVENTS ?1..?4 */
+const struct field ghl_list_event_fields[] = {  /* S_LIST_EVENTS ?1..?4 */
   {"type", 's'}, {"since", 'n'}, {"limit", 'i'}, {"location", 's'}, {NULL, 0}
 };
 
@@ -206,20 +205,17 @@ static const struct field list_event_fields[] = {  /* S_LIST_EVENTS ?1..?4 */
 ** time in ns) so a later process that reuses the pid is not mistaken for
 ** the owner, plus the host and pid namespace, outside which kill(pid, 0)
 ** says nothing. Recomputed after a fork. */
-static struct {
-  pid_t pid;
-  sqlite3_int64 nonce;
-  char host[400];
-} me;
+struct ghl_owner ghl_store_me;
+#define me ghl_store_me
 
-static void init_me(void) {
+void ghl_store_init_me(void) {
   char name[256] = "", ns[64] = "";
   struct timespec ts;
   ssize_t n;
   if (me.pid == getpid()) return;
   me.pid = getpid();
   clock_gettime(CLOCK_REALTIME, &ts);
-  me.nonce = (sqlite3_int64)ts.tv_sec * 1000000000 + ts.tv_nsec;
+  me.nonce = (long long)ts.tv_sec * 1000000000 + ts.tv_nsec;
   if (gethostname(name, sizeof name - 1) != 0) name[0] = '\0';
   name[sizeof name - 1] = '\0';
   n = readlink("/proc/self/ns/pid", ns, sizeof ns - 1);
@@ -229,7 +225,7 @@ static void init_me(void) {
 
 /* Wall-clock seconds with a fraction: claim times and leases, compared
 ** across processes. Records use whole seconds (time()), as os.time does. */
-static double now_f(void) {
+double ghl_store_now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
@@ -239,6 +235,7 @@ static double now_f(void) {
 
 struct store {
   sqlite3 *db;                 /* NULL when closed */
+  int tx, tx_failed;           /* inside db:transaction; a write in it failed */
   sqlite3_stmt *stmt[NSTMT];
   char path[];                 /* the file, for messages and db.path */
 };
@@ -313,18 +310,24 @@ static int db_fail(lua_State *L, struct store *s) {
   for (i = 0; i < NSTMT; i++)
     if (s->stmt[i]) sqlite3_reset(s->stmt[i]);
   if (!sqlite3_get_autocommit(s->db)) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+  if (s->tx) s->tx_failed = 1;
   return 2;
 }
 
 /* BEGIN IMMEDIATE (waits up to busy_timeout for the write lock). A
-** transaction left open by an earlier raise is rolled back first. */
+** transaction left open by an earlier raise is rolled back first. Inside
+** db:transaction the outer transaction is used (SQLITE_ABORT once a write
+** in it failed: nothing more may run outside it). */
 static int begin(struct store *s) {
+  if (s->tx) return s->tx_failed ? SQLITE_ABORT : SQLITE_OK;
   if (!sqlite3_get_autocommit(s->db)) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
   return sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 }
 
-/* COMMIT: with synchronous=FULL the WAL is fsynced before it returns. */
+/* COMMIT: with synchronous=FULL the WAL is fsynced before it returns.
+** Inside db:transaction, the transaction's own commit does it. */
 static int commit(struct store *s) {
+  if (s->tx) return s->tx_failed ? SQLITE_ABORT : SQLITE_OK;
   return sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
 }
 
@@ -419,7 +422,7 @@ static int type_ok(lua_State *L, int idx, char type) {
 
 /* Raise unless every key of the table at idx is one of fields and holds a
 ** value of that field's type: misspelt fields are mistakes, not data. */
-static void check_fields(lua_State *L, int idx, const struct field *fields, const char *what) {
+void ghl_check_fields(lua_State *L, int idx, const struct field *fields, const char *what) {
   static const char *const tname[] = {"s", "a string", "n", "a number", "i", "an integer",
                                       "b", "a boolean", "v", "a boolean or a string"};
   luaL_checktype(L, idx, LUA_TTABLE);
@@ -442,7 +445,7 @@ static void check_fields(lua_State *L, int idx, const struct field *fields, cons
 
 /* Raise unless field k of the table at idx is a string (when required) and,
 ** if a or b is given, equal to one of them. */
-static void check_value(lua_State *L, int idx, const char *k, int required,
+void ghl_check_value(lua_State *L, int idx, const char *k, int required,
                         const char *a, const char *b, const char *what) {
   const char *v;
   lua_getfield(L, idx, k);
@@ -698,7 +701,7 @@ static int setup(lua_State *L, struct store *s) {
   char mode[16], init[96];
   long app_id, version, tables;
   struct timespec pause = {0, 20 * 1000 * 1000};
-  double deadline = now_f() + BUSY_MS / 1000.0;
+  double deadline = ghl_store_now() + BUSY_MS / 1000.0;
   int rc;
   sqlite3_busy_timeout(s->db, BUSY_MS);
   sqlite3_extended_result_codes(s->db, 1);
@@ -708,7 +711,7 @@ static int setup(lua_State *L, struct store *s) {
   ** two processes race (SQLite skips the busy handler to avoid a deadlock
   ** in rollback mode); the race is short, so retry for a while. */
   while ((rc = query1(s->db, "PRAGMA journal_mode=WAL", mode, sizeof mode)) == SQLITE_BUSY &&
-         now_f() < deadline)
+         ghl_store_now() < deadline)
     nanosleep(&pause, NULL);
   if (rc != SQLITE_OK) return db_fail(L, s);
   if (strcmp(mode, "wal") != 0)
@@ -745,7 +748,9 @@ static int store_default_path(lua_State *L) {
   return push_default_path(L);
 }
 
-/* open([path]) -> db, or nil, err. The userdata is made first, closed, so
+/* open([path]) -> db, or nil, err. A PostgreSQL connection string
+** (postgresql://..., postgres://... or key=value pairs) opens the
+** PostgreSQL engine instead (store_pg.c), same methods. The userdata is made first, closed, so
 ** a failure or a raise leaves nothing to clean up but what __gc closes.
 ** Creates the directory (0700), the file (0600) and the schema as needed. */
 static int store_open(lua_State *L) {
@@ -759,6 +764,7 @@ static int store_open(lua_State *L) {
     lua_replace(L, 1);
   }
   path = luaL_checklstring(L, 1, &len);
+  if (ghl_store_pg_is_conninfo(path)) return ghl_store_pg_open(L);   /* store_pg.c */
   luaL_argcheck(L, len > 0 && strlen(path) == len, 1, "not a file name");
   s = lua_newuserdatauv(L, sizeof *s + len + 1, 0);
   memset(s, 0, sizeof *s);
@@ -789,12 +795,12 @@ static int store_open(lua_State *L) {
 static int store_put_app(lua_State *L) {
   struct store *s = check_store(L);
   sqlite3_stmt *st;
-  check_fields(L, 2, app_fields, "put_app");
-  check_value(L, 2, "name", 1, NULL, NULL, "put_app");
-  check_value(L, 2, "client_id", 1, NULL, NULL, "put_app");
-  check_value(L, 2, "user_type", 0, "Location", "Company", "put_app");
+  ghl_check_fields(L, 2, ghl_app_fields, "put_app");
+  ghl_check_value(L, 2, "name", 1, NULL, NULL, "put_app");
+  ghl_check_value(L, 2, "client_id", 1, NULL, NULL, "put_app");
+  ghl_check_value(L, 2, "user_type", 0, "Location", "Company", "put_app");
   if ((st = stmt(s, S_PUT_APP)) != NULL) {
-    bind_fields(L, 2, st, app_fields, 1);
+    bind_fields(L, 2, st, ghl_app_fields, 1);
     sqlite3_bind_int64(st, 8, (sqlite3_int64)time(NULL));
   }
   return push_write(L, s, st, 0);
@@ -845,13 +851,13 @@ static int store_remove_app(lua_State *L) {
 static int store_put_token(lua_State *L) {
   struct store *s = check_store(L);
   sqlite3_stmt *st;
-  check_fields(L, 2, token_fields, "put_token");
-  check_value(L, 2, "app", 1, NULL, NULL, "put_token");
-  check_value(L, 2, "resource_id", 1, NULL, NULL, "put_token");
-  check_value(L, 2, "resource_type", 1, "Location", "Company", "put_token");
-  check_value(L, 2, "kind", 0, "oauth", "pit", "put_token");
+  ghl_check_fields(L, 2, ghl_token_fields, "put_token");
+  ghl_check_value(L, 2, "app", 1, NULL, NULL, "put_token");
+  ghl_check_value(L, 2, "resource_id", 1, NULL, NULL, "put_token");
+  ghl_check_value(L, 2, "resource_type", 1, "Location", "Company", "put_token");
+  ghl_check_value(L, 2, "kind", 0, "oauth", "pit", "put_token");
   if ((st = stmt(s, S_PUT_TOKEN)) != NULL) {
-    bind_fields(L, 2, st, token_fields, 1);
+    bind_fields(L, 2, st, ghl_token_fields, 1);
     sqlite3_bind_int64(st, 22, (sqlite3_int64)time(NULL));
   }
   return push_write(L, s, st, 0);
@@ -875,9 +881,9 @@ static int store_find_tokens(lua_State *L) {
     lua_settop(L, 1);
     lua_newtable(L);
   }
-  check_fields(L, 2, find_fields, "find_tokens");
+  ghl_check_fields(L, 2, ghl_find_fields, "find_tokens");
   if ((st = stmt(s, S_FIND_TOKENS)) == NULL) return db_fail(L, s);
-  bind_fields(L, 2, st, find_fields, 1);
+  bind_fields(L, 2, st, ghl_find_fields, 1);
   return push_rows(L, s, st);
 }
 
@@ -909,19 +915,12 @@ static int store_set_status(lua_State *L) {
 
 /* ---- Refresh claims ---- */
 
-struct claim {
-  int found, mine, samehost;
-  lua_Integer pid;
-  double started_at, lease_until;
-  char phase[MAX_PHASE + 1];
-};
-
 /* Claim statement id with app (?1) and resource_id (?2) from stack 2, 3
 ** (raises unless strings) and this process as owner (?3 pid, ?4 host,
 ** ?5 nonce) bound; NULL on error (in s->db). */
 static sqlite3_stmt *stmt_owner(lua_State *L, struct store *s, int id) {
   sqlite3_stmt *st = stmt_args(L, s, id, 2);
-  init_me();
+  ghl_store_init_me();
   if (st) {
     sqlite3_bind_int64(st, 3, me.pid);
     sqlite3_bind_text(st, 4, me.host, -1, SQLITE_STATIC);
@@ -958,7 +957,7 @@ static int read_claim(lua_State *L, struct store *s, struct claim *c) {
 /* Why a claim held by someone else may be taken over: "dead" (same host and
 ** pid namespace, and the pid is gone or is ours under an older nonce),
 ** "expired" (lease over), or NULL: it is live. */
-static const char *claim_stale(const struct claim *c, double now) {
+const char *ghl_claim_stale(const struct claim *c, double now) {
   if (c->samehost && c->pid > 0 &&
       (c->pid == me.pid || (kill((pid_t)c->pid, 0) != 0 && errno == ESRCH)))
     return "dead";
@@ -967,7 +966,7 @@ static const char *claim_stale(const struct claim *c, double now) {
 }
 
 /* Push {pid=, phase=, started_at=, lease_until= [, reason=]}. */
-static void push_claim(lua_State *L, const struct claim *c, const char *reason) {
+void ghl_push_claim(lua_State *L, const struct claim *c, const char *reason) {
   lua_createtable(L, 0, 5);
   lua_pushinteger(L, c->pid);
   lua_setfield(L, -2, "pid");
@@ -998,7 +997,7 @@ static void push_claim(lua_State *L, const struct claim *c, const char *reason) 
 ** busy resource do not slow its holder down. */
 static int store_claim(lua_State *L) {
   struct store *s = check_store(L);
-  double lease = luaL_optnumber(L, 4, 60), now = now_f();
+  double lease = luaL_optnumber(L, 4, 60), now = ghl_store_now();
   const char *reason = NULL;
   struct claim c;
   sqlite3_stmt *st;
@@ -1007,10 +1006,10 @@ static int store_claim(lua_State *L) {
   for (pass = 0; pass < 2; pass++) {   /* look, then look again under the lock */
     if (pass == 1 && begin(s) != SQLITE_OK) return db_fail(L, s);
     if (read_claim(L, s, &c) != SQLITE_OK) return db_fail(L, s);
-    if (c.found && !c.mine && (reason = claim_stale(&c, now)) == NULL) {
+    if (c.found && !c.mine && (reason = ghl_claim_stale(&c, now)) == NULL) {
       if (pass == 1 && commit(s) != SQLITE_OK) return db_fail(L, s);
       lua_pushboolean(L, 0);
-      push_claim(L, &c, NULL);
+      ghl_push_claim(L, &c, NULL);
       return 2;
     }
   }
@@ -1024,7 +1023,7 @@ static int store_claim(lua_State *L) {
   if (run(st) != SQLITE_OK || commit(s) != SQLITE_OK) return db_fail(L, s);
   lua_pushboolean(L, 1);
   if (!c.found || (c.mine && strcmp(c.phase, "claimed") == 0)) return 1;
-  push_claim(L, &c, c.mine ? "own" : reason);
+  ghl_push_claim(L, &c, c.mine ? "own" : reason);
   return 2;
 }
 
@@ -1044,8 +1043,8 @@ static int store_claim_of(lua_State *L) {
     lua_pushnil(L);
     return 1;
   }
-  reason = c.mine ? "own" : claim_stale(&c, now_f());
-  push_claim(L, &c, reason);
+  reason = c.mine ? "own" : ghl_claim_stale(&c, ghl_store_now());
+  ghl_push_claim(L, &c, reason);
   return 1;
 }
 
@@ -1075,7 +1074,7 @@ static int store_claim_phase(lua_State *L) {
   luaL_argcheck(L, len > 0 && len <= MAX_PHASE, 4, "phase must be 1..64 bytes");
   if ((st = stmt_owner(L, s, S_SET_PHASE)) == NULL) return db_fail(L, s);
   bind_str(L, st, 6, 4);
-  sqlite3_bind_double(st, 7, now_f());
+  sqlite3_bind_double(st, 7, ghl_store_now());
   if (write1(s, st, &n) != SQLITE_OK) return db_fail(L, s);
   if (n == 0) return claim_lost(L, s);
   lua_pushboolean(L, 1);
@@ -1093,11 +1092,11 @@ static int store_commit_refresh(lua_State *L) {
   struct store *s = check_store(L);
   sqlite3_stmt *held, *upd, *del;
   int rc;
-  check_fields(L, 4, refresh_fields, "commit_refresh");
+  ghl_check_fields(L, 4, ghl_refresh_fields, "commit_refresh");
   if ((held = stmt_owner(L, s, S_HELD)) == NULL || (del = stmt_owner(L, s, S_DEL_CLAIM)) == NULL ||
       (upd = stmt(s, S_COMMIT_REFRESH)) == NULL)
     return db_fail(L, s);
-  bind_fields(L, 4, upd, refresh_fields, 1);
+  bind_fields(L, 4, upd, ghl_refresh_fields, 1);
   bind_str(L, upd, 13, 2);
   bind_str(L, upd, 14, 3);
   sqlite3_bind_int64(upd, 15, (sqlite3_int64)time(NULL));
@@ -1113,6 +1112,7 @@ static int store_commit_refresh(lua_State *L) {
   if (run(upd) != SQLITE_OK) return db_fail(L, s);
   if (sqlite3_changes(s->db) == 0) {
     sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    if (s->tx) s->tx_failed = 1;
     ghl_fail(L, "store", "token store %s has no token for %s %s", s->path,
              lua_tostring(L, 2), lua_tostring(L, 3));
     lua_pushliteral(L, "not_found");
@@ -1166,6 +1166,17 @@ static int store_kv_delete(lua_State *L) {
   return push_write(L, s, stmt_args(L, s, S_KV_DEL, 2), 1);
 }
 
+/* db:kv_list([ns]) -> array of {ns=, key=, value=, updated_at=} sorted by
+** ns, key (every namespace when ns is nil), or nil, err. */
+static int store_kv_list(lua_State *L) {
+  struct store *s = check_store(L);
+  sqlite3_stmt *st;
+  luaL_optstring(L, 2, NULL);
+  if ((st = stmt(s, S_KV_LIST)) == NULL) return db_fail(L, s);
+  bind_str(L, st, 1, 2);
+  return push_rows(L, s, st);
+}
+
 /* ---- Webhook events ---- */
 
 /* db:put_event{id=, type=, location_id=, company_id=, received_at=, body=,
@@ -1175,12 +1186,12 @@ static int store_kv_delete(lua_State *L) {
 static int store_put_event(lua_State *L) {
   struct store *s = check_store(L);
   sqlite3_stmt *st;
-  check_fields(L, 2, event_fields, "put_event");
-  check_value(L, 2, "id", 1, NULL, NULL, "put_event");
-  check_value(L, 2, "body", 1, NULL, NULL, "put_event");
+  ghl_check_fields(L, 2, ghl_event_fields, "put_event");
+  ghl_check_value(L, 2, "id", 1, NULL, NULL, "put_event");
+  ghl_check_value(L, 2, "body", 1, NULL, NULL, "put_event");
   if ((st = stmt(s, S_PUT_EVENT)) != NULL) {
-    bind_fields(L, 2, st, event_fields, 1);
-    sqlite3_bind_double(st, 11, now_f());
+    bind_fields(L, 2, st, ghl_event_fields, 1);
+    sqlite3_bind_double(st, 11, ghl_store_now());
   }
   return push_write(L, s, st, 1);
 }
@@ -1204,9 +1215,9 @@ static int store_list_events(lua_State *L) {
     lua_settop(L, 1);
     lua_newtable(L);
   }
-  check_fields(L, 2, list_event_fields, "list_events");
+  ghl_check_fields(L, 2, ghl_list_event_fields, "list_events");
   if ((st = stmt(s, S_LIST_EVENTS)) == NULL) return db_fail(L, s);
-  bind_fields(L, 2, st, list_event_fields, 1);
+  bind_fields(L, 2, st, ghl_list_event_fields, 1);
   return push_rows(L, s, st);
 }
 
@@ -1218,7 +1229,7 @@ static int store_list_events(lua_State *L) {
 static int store_retry_event(lua_State *L) {
   struct store *s = check_store(L);
   sqlite3_stmt *st = stmt_args(L, s, S_RETRY_EVENT, 1);
-  if (st) sqlite3_bind_double(st, 2, now_f());
+  if (st) sqlite3_bind_double(st, 2, ghl_store_now());
   return push_write(L, s, st, 1);
 }
 
@@ -1230,7 +1241,7 @@ static int store_set_event_status(lua_State *L) {
   luaL_optstring(L, 4, NULL);
   if (st) {
     bind_str(L, st, 3, 4);
-    sqlite3_bind_double(st, 4, now_f());
+    sqlite3_bind_double(st, 4, ghl_store_now());
   }
   return push_write(L, s, st, 1);
 }
@@ -1263,6 +1274,62 @@ static int store_check(lua_State *L) {
   lua_pushliteral(L, "corrupt");
   lua_setfield(L, -2, "code");
   return 2;
+}
+
+/* db:transaction(fn) -> what fn(db) returns (true when nothing), or nil,
+** err. Runs fn with one write transaction open (BEGIN IMMEDIATE), so every
+** method called on db inside it joins it: all of it is committed, durably,
+** or none. A raise in fn rolls back and is raised again; fn returning nil,
+** err, or any write in it failing (its method returned nil, err), rolls
+** back and returns nil, err. Hold it briefly: other processes wait for it.
+** Transactions do not nest. */
+static int store_transaction(lua_State *L) {
+  struct store *s = check_store(L);
+  int rc, n;
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  if (s->tx) return luaL_error(L, "store transactions do not nest");
+  lua_settop(L, 2);
+  if (begin(s) != SQLITE_OK) return db_fail(L, s);
+  s->tx = 1;
+  s->tx_failed = 0;
+  lua_pushvalue(L, 2);
+  lua_pushvalue(L, 1);
+  rc = lua_pcall(L, 1, LUA_MULTRET, 0);   /* stack: db, fn, results... */
+  s->tx = 0;
+  if (s->db == NULL) return luaL_error(L, "the store was closed inside its transaction");
+  n = lua_gettop(L) - 2;
+  if (rc != LUA_OK || s->tx_failed || (n >= 1 && lua_isnil(L, 3))) {
+    if (!sqlite3_get_autocommit(s->db)) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    if (rc != LUA_OK) return lua_error(L);
+    if (n >= 2 && lua_isnil(L, 3)) {   /* fn's own nil, err */
+      lua_settop(L, 4);
+      return 2;
+    }
+    return ghl_fail(L, "store", "token store %s: a write failed inside a transaction; nothing of it was"
+                    " written", s->path);
+  }
+  if (commit(s) != SQLITE_OK) return db_fail(L, s);
+  if (n == 0) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  return n;
+}
+
+/* db:schema() -> the schema version of the store (PRAGMA user_version). */
+static int store_schema(lua_State *L) {
+  struct store *s = check_store(L);
+  long app_id, version, tables;
+  if (read_schema(s->db, &app_id, &version, &tables) != SQLITE_OK) return db_fail(L, s);
+  lua_pushinteger(L, version);
+  return 1;
+}
+
+/* db:engine() -> "sqlite" (the PostgreSQL store says "postgresql"). */
+static int store_engine(lua_State *L) {
+  luaL_checkudata(L, 1, STORE_MT);
+  lua_pushliteral(L, "sqlite");
+  return 1;
 }
 
 /* db:close(), __gc, __close: idempotent. */
@@ -1314,6 +1381,10 @@ static const luaL_Reg store_methods[] = {
   {"retry_event", store_retry_event},
   {"set_event_status", store_set_event_status},
   {"check", store_check},
+  {"kv_list", store_kv_list},
+  {"transaction", store_transaction},
+  {"schema", store_schema},
+  {"engine", store_engine},
   {"close", store_close},
   {NULL, NULL}
 };
@@ -1325,7 +1396,8 @@ static const luaL_Reg store_funcs[] = {
 };
 
 int luaopen_ghl_store(lua_State *L) {
-  init_me();
+  ghl_store_init_me();
+  ghl_store_pg_init(L);
   luaL_newmetatable(L, STORE_MT);
   lua_pushcfunction(L, store_close);
   lua_setfield(L, -2, "__gc");

@@ -9,9 +9,11 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <signal.h>
+#include <spawn.h>
 #include <string.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -290,6 +292,161 @@ static int sys_alive(lua_State *L) {
   return 1;
 }
 
+/* ---- Child processes (spawn, waitpid, killpg) ---- */
+
+extern char **environ;
+
+/* spawn(argv, opts) -> pid of a new process running argv (an array of
+** strings: the program, found on PATH when it has no slash, then its
+** arguments; no shell is involved), or nil, err when it cannot start.
+** opts (all optional):
+**   env     {NAME = value}: set in the child's environment on top of this
+**           process's (value false: removed from it).
+**   setsid  true: the child leads a new session and process group (its
+**           pid), so the terminal's Ctrl-C never reaches it and killpg
+**           reaches everything it started.
+**   stdin   path opened for reading as fd 0.
+**   stdout, stderr   path created or truncated (mode 0600) as fd 1 / 2;
+**           the same path for both: one file, opened once.
+** The child starts with every signal at its default action and none
+** blocked. The caller owns the child: it must reap it (waitpid) once it
+** has ended. Memory: the argv and envp arrays live in a userdata and the
+** "NAME=value" strings in a table, both on the Lua stack until the call
+** returns; the attributes and file actions are destroyed before returning. */
+static int sys_spawn(lua_State *L) {
+  posix_spawn_file_actions_t fa;
+  posix_spawnattr_t attr;
+  sigset_t all, none;
+  const char **args, **envp;
+  const char *in = NULL, *out = NULL, *err = NULL;
+  lua_Integer argc, i, nenv = 0, nover = 0, k;
+  short flags = POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK;
+  pid_t pid;
+  int rc;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  if (lua_isnoneornil(L, 2)) { lua_settop(L, 1); lua_newtable(L); }
+  luaL_checktype(L, 2, LUA_TTABLE);
+  lua_settop(L, 2);
+  argc = (lua_Integer)lua_rawlen(L, 1);
+  luaL_argcheck(L, argc >= 1, 1, "an array of strings with the program first");
+  for (i = 1; i <= argc; i++) {
+    size_t n;
+    const char *a;
+    if (lua_rawgeti(L, 1, i) != LUA_TSTRING) return luaL_argerror(L, 1, "every argument must be a string");
+    a = lua_tolstring(L, -1, &n);
+    if (strlen(a) != n) return luaL_argerror(L, 1, "an argument holds a NUL byte");
+    lua_pop(L, 1);
+  }
+  if (lua_getfield(L, 2, "stdin") != LUA_TNIL) in = luaL_checkstring(L, -1);
+  if (lua_getfield(L, 2, "stdout") != LUA_TNIL) out = luaL_checkstring(L, -1);
+  if (lua_getfield(L, 2, "stderr") != LUA_TNIL) err = luaL_checkstring(L, -1);
+  if (lua_getfield(L, 2, "setsid") != LUA_TNIL && lua_toboolean(L, -1)) flags |= POSIX_SPAWN_SETSID;
+  lua_settop(L, 2);                              /* the paths stay anchored in opts */
+  if (lua_getfield(L, 2, "env") == LUA_TNIL) { lua_pop(L, 1); lua_newtable(L); }
+  luaL_argcheck(L, lua_istable(L, 3), 2, "env must be a table");
+  lua_pushnil(L);                                /* env ... key */
+  while (lua_next(L, 3)) {
+    size_t n;
+    const char *name;
+    if (lua_type(L, -2) != LUA_TSTRING) return luaL_argerror(L, 2, "env names must be strings");
+    name = lua_tolstring(L, -2, &n);
+    if (n == 0 || strchr(name, '=') || strlen(name) != n)
+      return luaL_argerror(L, 2, "an env name is empty or holds '=' or a NUL byte");
+    if (!(lua_type(L, -1) == LUA_TSTRING || (lua_isboolean(L, -1) && !lua_toboolean(L, -1))))
+      return luaL_argerror(L, 2, "env values must be strings (false removes one)");
+    if (lua_type(L, -1) == LUA_TSTRING && strlen(lua_tostring(L, -1)) != lua_rawlen(L, -1))
+      return luaL_argerror(L, 2, "an env value holds a NUL byte");
+    nover++;
+    lua_pop(L, 1);
+  }
+  for (k = 0; environ[k]; k++) nenv++;
+  lua_newtable(L);                               /* 4: the built "NAME=value" strings */
+  args = (const char **)lua_newuserdatauv(L, sizeof *args * (size_t)(argc + 1), 0);      /* 5 */
+  envp = (const char **)lua_newuserdatauv(L, sizeof *envp * (size_t)(nenv + nover + 1), 0); /* 6 */
+  for (i = 1; i <= argc; i++) {
+    lua_rawgeti(L, 1, i);
+    args[i - 1] = lua_tostring(L, -1);           /* anchored in argv */
+    lua_pop(L, 1);
+  }
+  args[argc] = NULL;
+  i = 0;
+  for (k = 0; environ[k]; k++) {                 /* inherited, unless overridden */
+    const char *eq = strchr(environ[k], '=');
+    if (eq == NULL) continue;
+    lua_pushlstring(L, environ[k], (size_t)(eq - environ[k]));
+    if (lua_rawget(L, 3) == LUA_TNIL) envp[i++] = environ[k];
+    lua_pop(L, 1);
+  }
+  lua_pushnil(L);
+  while (lua_next(L, 3)) {
+    if (lua_type(L, -1) == LUA_TSTRING) {
+      lua_pushfstring(L, "%s=%s", lua_tostring(L, -2), lua_tostring(L, -1));
+      envp[i++] = lua_tostring(L, -1);
+      lua_rawseti(L, 4, (lua_Integer)lua_rawlen(L, 4) + 1);   /* anchored in the table */
+    }
+    lua_pop(L, 1);
+  }
+  envp[i] = NULL;
+  if (posix_spawn_file_actions_init(&fa) != 0) return ghl_fail(L, "os", "spawn: out of memory");
+  if (posix_spawnattr_init(&attr) != 0) {
+    posix_spawn_file_actions_destroy(&fa);
+    return ghl_fail(L, "os", "spawn: out of memory");
+  }
+  sigfillset(&all);
+  sigemptyset(&none);
+  rc = posix_spawnattr_setflags(&attr, flags);
+  if (rc == 0) rc = posix_spawnattr_setsigdefault(&attr, &all);
+  if (rc == 0) rc = posix_spawnattr_setsigmask(&attr, &none);
+  if (rc == 0 && in) rc = posix_spawn_file_actions_addopen(&fa, 0, in, O_RDONLY, 0);
+  if (rc == 0 && out) rc = posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  if (rc == 0 && err && out && strcmp(err, out) == 0) rc = posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  else if (rc == 0 && err) rc = posix_spawn_file_actions_addopen(&fa, 2, err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  if (rc == 0) rc = posix_spawnp(&pid, args[0], &fa, &attr, (char *const *)args, (char *const *)envp);
+  posix_spawnattr_destroy(&attr);
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) return ghl_fail(L, "os", "cannot run %s: %s", args[0], strerror(rc));
+  lua_pushinteger(L, (lua_Integer)pid);
+  return 1;
+}
+
+/* waitpid(pid [, nohang=false]) -> how the child pid ended: "exit", code
+** or "signal", signo (it is reaped); false when nohang and it still runs;
+** nil, err when pid is no child of this process (or Ctrl-C interrupted a
+** blocking wait: kind "interrupted"). */
+static int sys_waitpid(lua_State *L) {
+  pid_t pid = (pid_t)luaL_checkinteger(L, 1);
+  int nohang = lua_toboolean(L, 2), st = 0;
+  pid_t r;
+  if (pid <= 0) return luaL_argerror(L, 1, "pid must be positive");
+  while ((r = waitpid(pid, &st, nohang ? WNOHANG : 0)) < 0 && errno == EINTR) {
+    if (ghl_interrupted) {
+      ghl_interrupted = 0;
+      return ghl_fail(L, "interrupted", "interrupted");
+    }
+  }
+  if (r < 0) return ghl_fail(L, "os", "waitpid %d: %s", (int)pid, strerror(errno));
+  if (r == 0) { lua_pushboolean(L, 0); return 1; }
+  if (WIFSIGNALED(st)) {
+    lua_pushliteral(L, "signal");
+    lua_pushinteger(L, WTERMSIG(st));
+  } else {
+    lua_pushliteral(L, "exit");
+    lua_pushinteger(L, WEXITSTATUS(st));
+  }
+  return 2;
+}
+
+/* killpg(pgid, sig=15) -> true, or nil, err: signal a whole process group
+** (a child spawned with setsid leads one, its pid). */
+static int sys_killpg(lua_State *L) {
+  pid_t pg = (pid_t)luaL_checkinteger(L, 1);
+  int sig = (int)luaL_optinteger(L, 2, SIGTERM);
+  if (pg <= 1) return luaL_argerror(L, 1, "process group must be above 1");
+  if (killpg(pg, sig) != 0) return ghl_fail(L, "os", "killpg %d: %s", (int)pg, strerror(errno));
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 static const luaL_Reg sys_funcs[] = {
   {"readpass", sys_readpass},
   {"alive", sys_alive},
@@ -308,6 +465,9 @@ static const luaL_Reg sys_funcs[] = {
   {"realpath", sys_realpath},
   {"lstat", sys_lstat},
   {"listdir", sys_listdir},
+  {"spawn", sys_spawn},
+  {"waitpid", sys_waitpid},
+  {"killpg", sys_killpg},
   {NULL, NULL}
 };
 

@@ -35,14 +35,20 @@ local db
 -- a busy store): the checked handle returns their nil, err unchanged.
 local RETURNS_ERR = { commit_refresh = true }
 
--- A ghl.store handle whose methods raise what the native ones return as
--- nil, err (a damaged or locked store, a full disk), so no caller can take
--- a failure for "nothing stored". A lost refresh claim (kind "claim") is an
--- outcome, not a failure, and is still returned. h.raw is the native
--- handle, for callers that answer store failures themselves; h.path works.
-function M.checked(raw)
+-- A store engine's handle (ghl.store's, or another engine's with the same
+-- methods) under the sealing layer (ghl.seal: secrets are sealed on the
+-- way in and opened on the way out when the store has a key; a missing or
+-- wrong key raises here, before anything is written), whose methods raise
+-- what the engine returns as nil, err (a damaged or locked store, a full
+-- disk), so no caller can take a failure for "nothing stored". A lost
+-- refresh claim (kind "claim") is an outcome, not a failure, and is still
+-- returned. h.raw is the sealing handle, returning nil, err, for callers
+-- that answer store failures themselves; h.native the engine's own;
+-- h.path works. opts go to ghl.seal.wrap.
+function M.checked(engine, opts)
+  local raw = require("ghl.seal").wrap(engine, opts)
   local wrapped = {}
-  return setmetatable({ raw = raw }, {
+  return setmetatable({ raw = raw, native = engine }, {
     __index = function(_, k)
       local v = raw[k]
       if type(v) ~= "function" then return v end
@@ -73,6 +79,17 @@ end
 -- Drop the cached store handle (tests, or after `auth logout --all`).
 function M.close()
   if db then db:close(); db = nil end
+end
+
+-- open_at(location [, opts]) -> a checked handle on the store at location
+-- (a SQLite file path), as M.store() opens the process's own: for
+-- `ghlua store migrate`'s target. opts go to ghl.seal.wrap.
+function M.open_at(location, opts)
+  local engine, err = require("ghl.store").open(location)
+  if not engine then error(err, 0) end
+  local ok, h = pcall(M.checked, engine, opts)
+  if not ok then engine:close(); error(h, 0) end
+  return h
 end
 
 local function fail(msg, hint, extra)
@@ -166,8 +183,7 @@ M.SHOW = 5   -- matches named in "several tokens match"
 -- different resources, --app when one resource has tokens of several
 -- apps. It is read on the command line, so it names flags.
 local function several(q, rows)
-  local ok, names = pcall(function() return require("ghl.cli.auth.locations").names(rows) end)
-  if not ok then names = {} end
+  local names = require("ghl.locations").names(rows)
   -- agencies first, then the store's order (app, id)
   local order = {}
   for i, r in ipairs(rows) do order[i] = { r = r, i = i } end
@@ -610,6 +626,16 @@ function M.token(q)
   end
   if not fresh(row) then row = M.refresh(row) end
   return row.access_token, row
+end
+
+-- note_refusal(row, where, message): record on the stored token `row`
+-- that HighLevel refused a request made with it (a 401 or a 403), keeping
+-- its status: "GET /contacts/ was refused at <UTC time>: <message>", the
+-- note 'ghlua auth status' shows. ghl.client calls this; the store is
+-- written here only.
+function M.note_refusal(row, where, message)
+  M.store():set_status(row.app, row.resource_id, row.status or "ok",
+    ("%s was refused at %s: %s"):format(where, os.date("!%Y-%m-%dT%H:%M:%SZ"), tostring(message)))
 end
 
 return M

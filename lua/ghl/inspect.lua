@@ -160,8 +160,7 @@ function M.use_color()
   local nc = os.getenv("NO_COLOR")
   if nc and nc ~= "" then return false end
   if os.getenv("TERM") == "dumb" then return false end
-  local ok, sys = pcall(require, "ghl.sys")
-  return ok and sys.isatty(1) or false
+  return require("ghl.sys").isatty(1) and true or false
 end
 
 local function print_with(opts, ...)

@@ -3,17 +3,27 @@
 --   locations.get(client [, id]) -> location (default: the client's)
 --   locations.search(client [, params [, {max=}]]) -> iterator over the
 --       company's locations (a Company token; skip/limit paging)
---   locations.installed([{app=, company=}]) -> [{id, name, installed,
---       ...}], crow: the company's locations as /oauth/installedLocations
---       lists them (installed = its isInstalled flag), read with the stored
---       agency (Company) token across every page of 100 (one request each,
---       in the Company's rate-limit bucket), in the order listed, each id
---       once; crow is that Company token's store row
+--   locations.installed([{app=, company=, installed=}]) -> [{id, name,
+--       installed, ...}], crow, items: the company's locations as
+--       /oauth/installedLocations lists them (installed = its isInstalled
+--       flag; with installed = true, HighLevel lists only those where the
+--       app is installed), read with the stored agency (Company) token
+--       across every page of 100 (one request each, in the Company's
+--       rate-limit bucket), in the order listed, each id once; crow is that
+--       Company token's store row, items HighLevel's items as they came.
+--       Their names are remembered in the store (see names).
 --   locations.company_row([{app=, company=}]) -> the stored Company token row
+--   locations.names([rows]) -> {location id -> name}: the names the last
+--       installed read saw, for the companies of token rows `rows` (every
+--       company stored when nil); never raises (no store: no names)
+--   locations.remember(company, items) -> keep the names of items
+--       {_id|id, name} (store kv namespace "names", one entry per company);
+--       a store that cannot be opened only loses them
 -- Also as methods: c.locations:get(). Failures raise ghl.error (kind
 -- "auth" when no agency token is stored).
 local R = require "ghl.resource"
 local E = require "ghl.error"
+local cjson = require "cjson.safe"
 
 local M = {}
 
@@ -48,6 +58,49 @@ function M.company_row(o)
 end
 
 M.PAGE = 100   -- locations per installedLocations page
+M.NS = "names"  -- the store's kv namespace of remembered location names
+
+-- The remembered names of company `company` in store db: {id -> name}.
+local function names_of(db, company)
+  local text = db:kv_get(M.NS, company)
+  local t = text and cjson.decode(text)
+  return type(t) == "table" and t or {}
+end
+
+-- The raw store handle, or nil when it cannot be opened (an expected
+-- condition here: the names are only a convenience).
+local function raw_store()
+  local ok, db = pcall(require("ghl.auth").store)
+  if not ok then return nil end
+  return db.raw or db
+end
+
+function M.remember(company, locs)
+  local db = raw_store()
+  if not db then return end
+  local t, changed = names_of(db, company), false
+  for _, l in ipairs(locs) do
+    local id, name = l._id or l.id, l.name
+    if type(id) == "string" and type(name) == "string" and name ~= "" and t[id] ~= name then
+      t[id], changed = name, true
+    end
+  end
+  if changed then db:kv_put(M.NS, company, assert(require("ghl.json").encode(t))) end
+end
+
+function M.names(rows)
+  local db = raw_store()
+  if not db then return {} end
+  local companies, out = {}, {}
+  for _, r in ipairs(rows or db:find_tokens {} or {}) do
+    if r.company_id then companies[r.company_id] = true end
+    if r.resource_type == "Company" then companies[r.resource_id] = true end
+  end
+  for company in pairs(companies) do
+    for id, name in pairs(names_of(db, company)) do out[id] = name end
+  end
+  return out
+end
 
 function M.installed(o)
   o = o or {}
@@ -58,11 +111,12 @@ function M.installed(o)
   end
   local auth, oauth = require "ghl.auth", require "ghl.oauth"
   local a = auth.app(crow.app)
-  local out, seen, skip = {}, {}, 0
+  local out, items, seen, skip = {}, {}, {}, 0
   while true do
     local token = auth.token { app = crow.app, company = crow.resource_id }
     local page = oauth.installed_locations { access_token = token, company_id = crow.resource_id,
-      app_id = a.client_id:match("^[^-]+"), skip = skip, limit = M.PAGE }
+      app_id = a.client_id:match("^[^-]+"), skip = skip, limit = M.PAGE,
+      is_installed = o.installed and true or nil }
     local locs = type(page.locations) == "table" and page.locations or {}
     for _, l in ipairs(locs) do
       local id = type(l) == "table" and (l._id or l.id)
@@ -71,14 +125,15 @@ function M.installed(o)
         local t = {}
         for k, v in pairs(l) do t[k] = v end
         t.id, t.installed = id, l.isInstalled
-        out[#out + 1] = t
+        out[#out + 1], items[#items + 1] = t, l
       end
     end
     skip = skip + #locs
     -- count is the company's total: a page past it, or an empty one, ends
     if #locs == 0 or (tonumber(page.count) and skip >= tonumber(page.count)) then break end
   end
-  return out, crow
+  M.remember(crow.resource_id, items)
+  return out, crow, items
 end
 
 return R.register(M)

@@ -148,13 +148,13 @@ end
 function M.script_guard(path)
   return function()
     usage(("%s is a recipe, not a script"):format(path),
-          "run it with: ghlua run " .. require("ghl.repl").shell_quote(path) .. " (--help shows its parameters)")
+          "run it with: ghlua run " .. require("ghl.util").shell_quote(path) .. " (--help shows its parameters)")
   end
 end
 
 local function not_a_recipe(path, why)
   usage(("%s is not a recipe: %s"):format(path, why),
-        "run it as a script: ghlua " .. require("ghl.repl").shell_quote(path))
+        "run it as a script: ghlua " .. require("ghl.util").shell_quote(path))
 end
 
 local function check_loaded(path, has_manifest, has_main)
@@ -370,7 +370,7 @@ M.redact = function(v) return redact(v, 0) end
 
 -- plan_lines(plan) -> lines of text, one write per line and its body.
 function M.plan_lines(plan)
-  local cjson = require "cjson.safe"
+  local json = require "ghl.json"
   local lines = {}
   for i, w in ipairs(plan) do
     local url = w.path
@@ -384,7 +384,7 @@ function M.plan_lines(plan)
       w.location and ("   (location " .. w.location .. ")") or "")
     if w.body ~= nil then
       local body = w.body
-      if type(body) == "table" then body = (cjson.encode(M.redact(body)) or "?"):gsub("\\/", "/") end
+      if type(body) == "table" then body = json.encode(M.redact(body)) or "?" end
       lines[#lines + 1] = "       " .. tostring(body)
     end
   end

@@ -35,6 +35,7 @@
 local crypto = require "ghl.crypto"
 local E = require "ghl.error"
 local cjson = require "cjson.safe"
+local json = require "ghl.json"
 local sys = require "ghl.sys"
 
 -- The decoder for bodies: strict JSON (no NaN, Infinity or hex numbers)
@@ -507,13 +508,9 @@ function M.load_handler(path)
   return fn
 end
 
--- An API client for q = {location=} or {company=}: ghl.client when it is
--- there, else a table with location/company and token().
+-- An API client for q = {location=} or {company=}.
 local function make_client(q)
-  local ok, client = pcall(require, "ghl.client")
-  if ok then return client.new(q) end
-  return { location = q.location, company = q.company,
-           token = function() return require("ghl.auth").token(q) end }
+  return require("ghl.client").new(q)
 end
 
 -- context(event, row, opts) -> the handler's ctx: id, type, location,
@@ -714,12 +711,12 @@ local function stored_headers(headers)
   for k, v in pairs(headers) do
     if not PRIVATE_HEADERS[k] then keep[k] = v end
   end
-  return cjson.encode(keep)
+  return assert(json.encode(keep))
 end
 
 local function answer(status, value)
   return { status = status, headers = { ["Content-Type"] = "application/json" },
-           body = cjson.encode(value) }
+           body = assert(json.encode(value)) }
 end
 
 -- "METHOD PATH from REMOTE", printable whatever the request carried.

@@ -225,7 +225,7 @@ describe("auth status with names HighLevel could send", function()
       local auth = require 'ghl.auth'
       auth.token { location = %q }
       auth.token { location = %q }
-      require('ghl.cli.auth.locations').remember(%q, {
+      require('ghl.locations').remember(%q, {
         { _id = %q, name = "Caf\u{e9} \27[31mred\nnext\tline" },
         { _id = %q, name = "\u{6771}\u{4eac} \u{1F363} Sushi Bar with a name far longer than any column" } })]])
       :format(l2, l3, a.sim.company, l2, l3))
@@ -235,7 +235,7 @@ describe("auth status with names HighLevel could send", function()
     local out = lines(s.out)
     assert.are.equal(4, #out)
     assert.is_nil(s.out:find("\27", 1, true))
-    local columns = require "ghl.cli.columns"
+    local columns = require "ghl.columns"
     -- the APP column starts at the same display column on every line
     local function app_at(line)
       local i = line:find(" app1 ", 1, true)

@@ -406,7 +406,7 @@ describe("OAuth calls on the client's request path", function()
     for _, r in ipairs(auth.store():find_tokens { kind = 'oauth' }) do
       if r.resource_type == 'Company' then crow = r end
     end
-    local locs = require('ghl.cli.auth.locations').list(crow)
+    local locs = require('ghl.locations').installed { app = crow.app, company = crow.resource_id }
     local fns = {}
     for i, l in ipairs(locs) do fns[i] = function() return (auth.token { location = l._id }) end end
     local res = ghl.parallel(fns, { concurrency = 16, progress = false })

@@ -683,6 +683,30 @@ describe("the REPL on a terminal", function()
     assert.is_false(sys.alive(pid))
   end)
 
+  it(":sim runs the simulator in a session of its own; one that cannot start says why and leaves nothing", function()
+    local t = start()
+    finally(t.stop)
+    local m = t.mark()
+    t.line(":sim --contacts 3")
+    local text = t.wait("^`client` %(also `c`%) now talks to it", m, { timeout = 30 })
+    local pid, log = text:match("%(pid (%d+), log (%S+)%)")
+    pid = tonumber(pid)
+    local stat = assert(io.open("/proc/" .. pid .. "/stat")):read("a")
+    assert.are.equal(pid, tonumber(stat:match("^%d+ %b() %a %d+ %d+ (%d+)")))   -- its session
+    assert.truthy(sys.stat(log))
+    assert.are.equal("3", line(t, '#c:get("/contacts/", {locationId = c.location, limit = 100}).contacts'))
+    assert.matches("^a simulator is already running at http://127%.0%.0%.1:%d+ %(:sim stop ends it%)$", line(t, ":sim"))
+    assert.are.equal("simulator stopped", line(t, ":sim stop"):match("^[^\n]*"))
+    assert.is_false(sys.alive(pid))
+    assert.is_nil(sys.stat(log))
+    assert.are.equal("no simulator is running", line(t, ":sim stop"))
+    text = line(t, ":sim --no-such-flag")
+    assert.matches("^error: the simulator did not start: ghlua: unknown option '%-%-no%-such%-flag'", text)
+    assert.matches("\nhint: try it in a shell: %S+ghlua sim %-%-port 0 %-%-ready%-file %S+ %-%-quiet %-%-no%-such%-flag$",
+      text)
+    assert.are.equal("no simulator is running", line(t, ":sim stop"))
+  end)
+
   it("with several locations stored asks for :use, which the next session remembers; GHL_LOCATION_ID wins",
     function()
     local second = "zzSecondLocation00001"

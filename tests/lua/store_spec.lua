@@ -1,8 +1,10 @@
--- ghl.store: the SQLite token store. File modes and refusals, apps, tokens,
--- key/value, and refresh claims across processes (support/store_child.lua):
--- live holders block, dead or expired ones are taken over, commits are
--- serialised and survive kill -9.
+-- ghl.store: the token store. File modes and refusals (SQLite), then on
+-- both engines, SQLite and PostgreSQL (a real server, support/pg.lua), the
+-- same assertions: apps, tokens, key/value, and refresh claims across
+-- processes (support/store_child.lua): live holders block, dead or expired
+-- ones are taken over, commits are serialised and survive kill -9.
 local store = require "ghl.store"
+local pg = require "support.pg"
 local sys = require "ghl.sys"
 local run = require "support.run"
 
@@ -55,13 +57,19 @@ local function token(n)
     access_token = "at-" .. n, refresh_token = "rt-" .. n, expires_at = n }
 end
 
-describe("ghl.store", function()
-  local dir, home, path, db
+for _, engine in ipairs { "sqlite", "postgresql" } do
+describe("ghl.store (" .. engine .. ")", function()
+  local dir, home, path, db, server
+
+  if engine == "postgresql" then
+    lazy_setup(function() server = pg.start() end)
+    lazy_teardown(function() if server then server:destroy() end end)
+  end
 
   before_each(function()
     dir = tmpdir()
     home = dir .. "/home"
-    path = home .. "/ghlua.db"
+    path = engine == "sqlite" and home .. "/ghlua.db" or server:createdb()
   end)
 
   after_each(function()
@@ -70,7 +78,7 @@ describe("ghl.store", function()
     os.execute("rm -rf " .. q(dir))
   end)
 
-  describe("files", function()
+  if engine == "sqlite" then describe("files", function()
     it("finds the store from GHLUA_HOME, XDG_CONFIG_HOME or HOME", function()
       local code = "print(require'ghl.store'.default_path())"
       local function where(env)
@@ -189,20 +197,21 @@ describe("ghl.store", function()
       db = assert(store.open(path))
       assert.is_true(db:check())
     end)
+  end) end
 
-    it("is a closable handle with a path", function()
-      db = assert(store.open(path))
-      assert.are.equal(path, db.path)
-      assert.matches("ghl.store: " .. path, tostring(db), 1, true)
-      do
-        local d <close> = assert(store.open(path))
-        assert(d:list_apps())
-      end
-      db:close()
-      db:close()
-      assert.has_error(function() db:list_apps() end, "attempt to use a closed store")
-      db = nil
-    end)
+  it("is a closable handle with a path, naming its engine", function()
+    db = assert(store.open(path))
+    assert.are.equal(path, db.path)
+    assert.matches("ghl.store: " .. path, tostring(db), 1, true)
+    assert.are.equal(engine, db:engine())
+    do
+      local d <close> = assert(store.open(path))
+      assert(d:list_apps())
+    end
+    db:close()
+    db:close()
+    assert.has_error(function() db:list_apps() end, "attempt to use a closed store")
+    db = nil
   end)
 
   describe("records", function()
@@ -544,3 +553,4 @@ describe("ghl.store", function()
     end)
   end)
 end)
+end

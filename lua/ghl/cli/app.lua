@@ -216,7 +216,7 @@ local function list(argv)
       out[i] = { name = a.name, client_id = a.client_id, client_secret = http.redact(a.client_secret or ""),
                  redirect_uri = a.redirect_uri, scopes = a.scopes, whitelabel = a.whitelabel, user_type = a.user_type }
     end
-    io.stdout:write(require("cjson").encode(out), "\n")
+    io.stdout:write(assert(require("ghl.json").encode(out)), "\n")
     return 0
   end
   if #apps == 0 then io.stdout:write("no apps stored; add one with 'ghlua app add'\n") return 0 end
@@ -239,7 +239,7 @@ end
 
 function M.run(argv)
   local sub = table.remove(argv, 1)
-  current = SUB[sub] and SUB[sub].usage or require("ghl.cli").usage_of(M, { "app" })
+  current = SUB[sub] and SUB[sub].usage or require("ghl.cli.commands").usage_of(M, { "app" })
   if sub == "add" then return add(argv) end
   if sub == "update" then return update(argv) end
   if sub == "list" then return list(argv) end

@@ -82,8 +82,7 @@ local function resources(kind)
   local rows, seen, out = store_rows("find_tokens", {}), {}, {}
   local names = {}
   if kind == "Location" and #rows > 0 then
-    local ok, n = pcall(function() return require("ghl.cli.auth.locations").names() end)
-    if ok and type(n) == "table" then names = n end
+    names = require("ghl.locations").names()
   end
   local function add(id, desc)
     if sane(id) and not seen[id] then
@@ -146,10 +145,10 @@ end
 
 -- A command path, for `ghlua help`: the subcommands of the words before.
 VALUES.command = function(_, ctx)
-  local cli = require "ghl.cli"
+  local cli = require "ghl.cli.commands"
   local node = cli.find(ctx.positionals)
   local out = {}
-  for _, r in ipairs(node and cli.command_rows(node) or {}) do out[#out + 1] = { r[1], r[2] } end
+  for _, r in ipairs(node and require("ghl.cli.help").command_rows(node) or {}) do out[#out + 1] = { r[1], r[2] } end
   return out
 end
 
@@ -178,7 +177,7 @@ end
 -- The flags a node takes on the command line: its own, then the global
 -- ones and --help unless it declares them.
 local function flag_spec(node, root)
-  local cli = require "ghl.cli"
+  local cli = require "ghl.cli.commands"
   local spec = {}
   for k, v in pairs(node.flags or {}) do spec[k] = v end
   if root then return spec end
@@ -207,7 +206,7 @@ end
 -- complete(words) -> candidates {{word, desc}, ...}, directives {files=,
 -- ext=}: what may replace the last word of `ghlua WORDS...`.
 function M.complete(words)
-  local cli = require "ghl.cli"
+  local cli = require "ghl.cli.commands"
   local cur = words[#words] or ""
   local node, root = cli.root, true
   local ctx = { positionals = {} }
@@ -254,7 +253,7 @@ function M.complete(words)
   if not dashdash and cur:sub(1, 1) == "-" then return flag_candidates(spec, cur, seen), {} end
   if node.subcommands and #ctx.positionals == 0 then
     local out = {}
-    for _, r in ipairs(cli.command_rows(node)) do
+    for _, r in ipairs(require("ghl.cli.help").command_rows(node)) do
       if r[1]:sub(1, #cur) == cur then out[#out + 1] = { r[1], r[2] } end
     end
     return out, root and { files = true } or {}

@@ -84,7 +84,8 @@ end
 
 -- render(version) -> the page's roff text.
 function M.render(version)
-  local cli = require "ghl.cli"
+  local cli = require "ghl.cli.commands"
+  local help = require "ghl.cli.help"
   local args = require "ghl.cli.args"
   local r = cli.root
   local out = {}
@@ -111,14 +112,14 @@ function M.render(version)
   for _, o in ipairs(r.operands) do opts[#opts + 1] = o end
   add(tagged(opts, "B"))
   add(".SH COMMANDS\n")
-  add(tagged(cli.command_rows(r), "B"))
+  add(tagged(help.command_rows(r), "B"))
   cli.walk(function(node, path)
     for _, p in ipairs(path) do if p:sub(1, 2) == "__" then return end end
     if node.hidden then return end
     add('.SS "ghlua ' .. esc(table.concat(path, " ")) .. '"\n')
     if node.summary then add(esc((node.summary:gsub("^%l", string.upper))) .. ".\n") end
     add(".PP\n\\fBusage:\\fR " .. esc(cli.usage_of(node, path)) .. "\n")
-    local text = cli.help_text(node, path):gsub("^usage: [^\n]*\n", ""):gsub("^\n+", "")
+    local text = help.help_text(node, path):gsub("^usage: [^\n]*\n", ""):gsub("^\n+", "")
     if node.summary then   -- said above already
       local s = node.summary:gsub("^%l", string.upper) .. "."
       if text:sub(1, #s) == s then text = text:sub(#s + 1):gsub("^\n+", "") end

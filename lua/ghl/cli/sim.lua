@@ -633,7 +633,7 @@ end
 -- The command that prints a simulator's env lines, for its start-up hint:
 -- --ready-file F when it has one, --port N when other simulators run.
 function M.env_command(ready_file, port, others)
-  if ready_file then return "ghlua sim env --ready-file " .. require("ghl.repl").shell_quote(ready_file) end
+  if ready_file then return "ghlua sim env --ready-file " .. require("ghl.util").shell_quote(ready_file) end
   if others and others > 0 then return "ghlua sim env --port " .. port end
   return "ghlua sim env"
 end
@@ -681,7 +681,7 @@ end
 -- Lines in the syntax of `shell` that set vars ({name, value} pairs, value
 -- nil: unset) and carry comments.
 local function shell_lines(shell, comments, vars)
-  local shell_quote = require("ghl.repl").shell_quote
+  local shell_quote = require("ghl.util").shell_quote
   local out = {}
   for _, c in ipairs(comments) do out[#out + 1] = "# " .. c end
   local unset = {}

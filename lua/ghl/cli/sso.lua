@@ -74,7 +74,7 @@ local function decrypt(argv)
   if o.field then
     local v = ctx[o.field]
     if v == nil then E.raise { kind = "usage", message = "the context has no field '" .. o.field .. "'" } end
-    io.stdout:write(type(v) == "table" and require("cjson").encode(v) or tostring(v), "\n")
+    io.stdout:write(type(v) == "table" and require("ghl.json").encode(v) or tostring(v), "\n")
   else
     io.stdout:write(text:match("^%s*(.-)%s*$"), "\n")
   end
@@ -96,7 +96,7 @@ function M.run(argv)
   if sub == "decrypt" then return decrypt(argv) end
   if sub == "encrypt" then return encrypt(argv) end
   args.usage(sub and ("unknown sso subcommand '" .. sub .. "'") or "missing sso subcommand",
-    require("ghl.cli").usage_of(M, { "sso" }))
+    require("ghl.cli.commands").usage_of(M, { "sso" }))
 end
 
 return M

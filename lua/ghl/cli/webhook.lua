@@ -334,7 +334,7 @@ local function serve(argv)
   end
   if handler then out("ghlua webhook: handler %s", o.handler) end
   if o["ready-file"] then
-    local ok, werr = pcall(write_atomic, o["ready-file"], require("cjson").encode {
+    local ok, werr = pcall(write_atomic, o["ready-file"], require("ghl.json").encode {
       url = url, port = srv.port, pid = sys.getpid() })
     if not ok then srv:close() error(werr, 0) end
   end
@@ -377,7 +377,7 @@ local function list(argv)
       items[i] = { id = r.id, type = r.type, location_id = r.location_id, company_id = r.company_id,
         received_at = r.received_at, verified = r.verified, status = r.status, attempts = r.attempts, note = r.note }
     end
-    io.stdout:write(#items == 0 and "[]" or cjson.encode(items), "\n")
+    io.stdout:write(#items == 0 and "[]" or assert(require("ghl.json").encode(items)), "\n")
     return 0
   end
   if #rows == 0 then
@@ -408,7 +408,7 @@ local function show(argv)
     local rec = { id = row.id, type = row.type, location_id = row.location_id, company_id = row.company_id,
       received_at = row.received_at, verified = row.verified, status = row.status, note = row.note,
       attempts = row.attempts, headers = headers, body = row.body }
-    io.stdout:write(cjson.encode(rec), "\n")
+    io.stdout:write(assert(require("ghl.json").encode(rec)), "\n")
     return 0
   end
   out("id        %s", row.id)
@@ -613,7 +613,7 @@ local SUBCOMMANDS = { serve = serve, list = list, show = show, replay = replay, 
 function M.run(argv)
   local sub = table.remove(argv, 1)
   local f = sub and SUBCOMMANDS[sub]
-  current = require("ghl.cli").usage_of(M, { "webhook" })
+  current = require("ghl.cli.commands").usage_of(M, { "webhook" })
   if not f then usage(sub and ("unknown webhook subcommand '" .. sub .. "'") or "missing webhook subcommand") end
   current = SUB[sub].usage
   return f(argv)

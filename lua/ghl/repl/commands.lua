@@ -14,6 +14,7 @@ local inspect = require "ghl.inspect"
 local sys = require "ghl.sys"
 local history = require "ghl.repl.history"
 local session = require "ghl.repl.session"
+local process = require "ghl.sim.process"
 
 local say, redact, utc = session.say, session.redact, session.utc
 local static_token = session.static_token
@@ -24,11 +25,7 @@ local M = {}
 M.SIM_TIMEOUT = 15
 M.SIM_ARGS = { "--contacts", "25", "--opportunities", "10" }
 
-function M.shell_quote(s)
-  s = tostring(s)
-  if s:match("^[%w@%%+=:,./_-]+$") then return s end
-  return "'" .. s:gsub("'", "'\\''") .. "'"
-end
+M.shell_quote = require("ghl.util").shell_quote
 local shell_quote = M.shell_quote
 
 M.COMMANDS = {
@@ -217,7 +214,7 @@ function cmd.curl(s)
   parts[#parts + 1] = "-H " .. shell_quote("Version: " .. tostring(l.version))
   parts[#parts + 1] = "-H " .. shell_quote("Accept: application/json")
   if l.body ~= nil then
-    local body = type(l.body) == "string" and l.body or require("cjson").encode(l.body)
+    local body = type(l.body) == "string" and l.body or assert(require("ghl.json").encode(l.body))
     parts[#parts + 1] = "-H " .. shell_quote("Content-Type: application/json")
     parts[#parts + 1] = "--data " .. shell_quote(body)
   end
@@ -341,13 +338,13 @@ local function use_list(s)
     add(s.sim.location)
   end
   local rows = s:rows()
-  local ok, locations = pcall(require, "ghl.cli.auth.locations")
-  local names = ok and locations.names(rows) or {}
+  local locations = require "ghl.locations"
+  local names = locations.names(rows)
   local on_sim = s.sim and s.client and static_token(s.client) == s.sim.token
   for _, r in ipairs(rows) do
     if r.resource_type == "Location" then add(r.resource_id, names[r.resource_id]) end
-    if r.resource_type == "Company" and r.kind == "oauth" and ok and not on_sim then
-      local lok, installed = pcall(locations.list, r, { installed = true })
+    if r.resource_type == "Company" and r.kind == "oauth" and not on_sim then
+      local lok, installed = pcall(locations.installed, { app = r.app, company = r.resource_id, installed = true })
       if lok then
         for _, l in ipairs(installed) do add(l._id or l.id, l.name) end
       else
@@ -356,7 +353,7 @@ local function use_list(s)
       end
     end
   end
-  local columns = require "ghl.cli.columns"
+  local columns = require "ghl.columns"
   table.sort(list, function(a, b) return columns.name_less(a, b, "id") end)
   return list, why
 end
@@ -371,7 +368,7 @@ function cmd.use(s, args)
       return
     end
     for _, l in ipairs(list) do l.name = l.name or "" end
-    local lines = require("ghl.cli.columns").render({ { key = "id" }, { key = "name", max = 40 } }, list)
+    local lines = require("ghl.columns").render({ { key = "id" }, { key = "name", max = 40 } }, list)
     for i, l in ipairs(lines) do say(((cur and cur.location == list[i].id) and "* " or "  ") .. l) end
     if why then say(E.sanitize(why)) end
     return
@@ -387,15 +384,6 @@ function cmd.use(s, args)
   s:set_client(c)
   say(s:describe(c))
 end
-
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local d = f:read("a")
-  f:close()
-  return d
-end
-
 
 function cmd.sim(s, args)
   if args[1] == "stop" then
@@ -415,44 +403,28 @@ function cmd.sim(s, args)
     say("a simulator is already running at " .. s.sim.url .. " (:sim stop ends it)")
     return
   end
-  local dir = os.tmpname()
-  os.remove(dir)
-  assert(sys.mkdir(dir, tonumber("700", 8)))
-  local ready, log = dir .. "/ready.json", dir .. "/sim.log"
-  local argv = { shell_quote(s.native.exe), "sim", "--port", "0", "--ready-file", shell_quote(ready), "--quiet" }
-  for _, a in ipairs(#args > 0 and args or M.SIM_ARGS) do argv[#argv + 1] = shell_quote(a) end
-  local line = table.concat(argv, " ")
   -- its own session, so Ctrl-C at this terminal does not reach it
-  local sh = string.format("(if command -v setsid >/dev/null 2>&1; then exec setsid %s; else exec %s; fi)"
-    .. " </dev/null >%s 2>&1 & echo $! >%s", line, line, shell_quote(log), shell_quote(dir .. "/pid"))
-  if not os.execute(sh) then E.raise { kind = "sim", message = "cannot start the simulator: " .. line } end
-  local pid = tonumber((slurp(dir .. "/pid") or ""):match("%d+"))
-  os.remove(dir .. "/pid")
-  local sim = { pid = pid, dir = dir, ready_file = ready, log = log }
-  local deadline = sys.now() + M.SIM_TIMEOUT
-  local info
-  while true do
-    local text = slurp(ready)
-    info = text and require("cjson.safe").decode(text)
-    if type(info) == "table" and info.url then break end
-    if not pid or not sys.alive(pid) or sys.now() > deadline then
-      local why = slurp(log) or ""
-      s.sim = sim
-      s:stop_sim()
-      E.raise { kind = "sim", message = "the simulator did not start" .. (why ~= "" and (": " .. why:gsub("%s+$", "")) or ""),
-        hint = "try it in a shell: " .. line }
-    end
-    sys.sleep(0.02)
+  local p, err = process.start { exe = s.native.exe, args = #args > 0 and args or M.SIM_ARGS,
+    ready_timeout = M.SIM_TIMEOUT, stop_timeout = 3 }
+  if not p then
+    if err.kind ~= "sim" then error(err, 0) end
+    local why = err.output or ""
+    local hint = "try it in a shell: " .. process.command_line(err.argv)
+    if why == "" and err.message:match("^cannot start") then E.raise { kind = "sim", message = err.message, hint = hint } end
+    E.raise { kind = "sim", message = "the simulator did not start" .. (why ~= "" and (": " .. why:gsub("%s+$", "")) or ""),
+      hint = hint }
   end
-  sim.url, sim.token, sim.location, sim.ready = info.url, info.token, info.locationId, info
+  local info = p.info
+  local sim = { process = p, pid = p.pid, log = p.log, url = info.url, token = info.token,
+    location = info.locationId, ready = info }
   sim.secrets = { info.token }
   for _, a in ipairs(info.apps or {}) do sim.secrets[#sim.secrets + 1] = a.client_secret end
-  for _, p in ipairs(info.pits or {}) do sim.secrets[#sim.secrets + 1] = p.token end
+  for _, pit in ipairs(info.pits or {}) do sim.secrets[#sim.secrets + 1] = pit.token end
   s.sim = sim
   local c = require("ghl.client").new { token = sim.token, base = sim.url, location = sim.location }
   s:set_client(c)
   s.sim_client = c
-  say(string.format("simulator running at %s (pid %d, log %s); :sim stop ends it", sim.url, pid, log))
+  say(string.format("simulator running at %s (pid %d, log %s); :sim stop ends it", sim.url, p.pid, p.log))
   say(s:describe(c))
   say("`client` (also `c`) now talks to it: try c:get(\"/contacts/\", {locationId = c.location, limit = 5})")
 end

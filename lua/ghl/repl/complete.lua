@@ -192,9 +192,7 @@ function M.candidates(before, env)
     local start = qpos + 1
     if text:sub(1, 1) == "/" then
       local method = call_method(before:sub(1, qpos - 1))
-      local ok, ops = pcall(require, "ghl.api.ops")
-      if not ok then return start, {} end
-      return start, ops.complete(text, method or nil)
+      return start, require("ghl.api.ops").complete(text, method or nil)
     end
     if text:match("^[%w%./]+$") then return start, scope_candidates(text) end
     return start, {}

@@ -61,12 +61,8 @@ function M.history_path()
     if p == "/dev/null" then return nil end
     return p
   end
-  local home = os.getenv("GHLUA_HOME")
-  if not home or home == "" then
-    local db = require("ghl.store").default_path()
-    home = db and db:match("^(.*)/[^/]*$")
-  end
-  return home and home ~= "" and (home .. "/history") or nil
+  local home = require("ghl.config").home()
+  return home and (home .. "/history") or nil
 end
 
 local function read_lines(path)

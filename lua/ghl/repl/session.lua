@@ -82,8 +82,7 @@ M.Session = Session
 -- The token store, when its file exists (the REPL never creates one).
 function Session:store()
   if self.db ~= nil then return self.db or nil end
-  local path = os.getenv("GHLUA_STORE")
-  if not path or path == "" then path = require("ghl.store").default_path() end
+  local path = require("ghl.config").store_path()
   if not path or not sys.stat(path) then return nil end
   local ok, db = pcall(require("ghl.auth").store)
   if not ok then
@@ -107,8 +106,7 @@ function Session:saw(c, req)
   if type(req.method) ~= "string" or type(req.path) ~= "string" then return end
   self.last_client = c
   if self.pending then
-    local okm, ops = pcall(require, "ghl.api.ops")
-    local op = okm and ops.match(req.method:upper(), req.path, req.version == "v3") or nil
+    local op = require("ghl.api.ops").match(req.method:upper(), req.path, req.version == "v3")
     self.pending[#self.pending + 1] = { method = req.method:upper(), path = req.path, op = op }
   end
 end
@@ -292,14 +290,7 @@ function Session:stop_sim()
   local sim = self.sim
   if not sim then return false end
   self.sim = nil
-  if sys.alive(sim.pid) then
-    sys.kill(sim.pid, 15)
-    local limit = sys.now() + 3
-    while sys.alive(sim.pid) and sys.now() < limit do sys.sleep(0.02) end
-    if sys.alive(sim.pid) then sys.kill(sim.pid, 9) end
-  end
-  for _, p in ipairs { sim.ready_file, sim.ready_file .. ".tmp", sim.log } do os.remove(p) end
-  os.remove(sim.dir)
+  sim.process.stop()
   return true
 end
 

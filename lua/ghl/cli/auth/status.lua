@@ -8,7 +8,7 @@ local auth = require "ghl.auth"
 local common = require "ghl.cli.auth.common"
 local E = require "ghl.error"
 local sys = require "ghl.sys"
-local columns = require "ghl.cli.columns"
+local columns = require "ghl.columns"
 
 local M = {}
 
@@ -49,7 +49,7 @@ end
 
 -- The one-line-per-token table: header first.
 function M.table(rows)
-  local names = require("ghl.cli.auth.locations").names(rows)
+  local names = require("ghl.locations").names(rows)
   local list = {}
   for i, r in ipairs(rows) do
     list[i] = {
@@ -79,7 +79,7 @@ function M.run(argv)
   if o.json then
     local out = {}
     for i, r in ipairs(rows) do out[i] = common.public(r) end
-    io.stdout:write(#out == 0 and "[]" or require("cjson").encode(out), "\n")
+    io.stdout:write(#out == 0 and "[]" or assert(require("ghl.json").encode(out)), "\n")
     return 0
   end
   if #rows == 0 then

@@ -1,4 +1,4 @@
--- ghl.cli.columns: aligned text tables for the terminal, one record a line.
+-- ghl.columns: aligned text tables for the terminal, one record a line.
 --   columns.render(cols, rows [, {header = true}]) -> array of lines
 --   columns.width(s), columns.cell(v, max), columns.name_less(a, b, id_key)
 -- cols is a list of {key=, title=, max=, right=}: a row's value under key
