@@ -3,6 +3,7 @@
 -- concurrency with ghl.parallel and c:batch.
 local ghl = require "ghl"
 local sim = require "support.sim"
+local fixture = require "support.fixture"
 local run = require "support.run"
 local http = require "ghl.http"
 local sys = require "ghl.sys"
@@ -354,16 +355,12 @@ describe("pagination with an agency token", function()
 end)
 
 describe("writes whose outcome is unknown, redirects, empty answers, hostile rate-limit headers", function()
-  local s, home
+  local s, f
   setup(function()
-    s = sim.start { "--rate-max", "100000", "--faults" }
-    home = os.tmpname()
-    os.remove(home)
+    f = fixture.start({ "--rate-max", "100000", "--faults" }, { location = true })
+    s = f.sim
   end)
-  teardown(function()
-    s.stop()
-    os.execute("rm -rf " .. run.quote(home))
-  end)
+  teardown(function() f.stop() end)
 
   local function chaos(rules)
     assert(http.request { method = "PUT", url = s.url .. "/__sim/chaos", json = { rules = rules } })
@@ -377,8 +374,7 @@ describe("writes whose outcome is unknown, redirects, empty answers, hostile rat
   local function api(args)
     local argv = { "api" }
     for _, a in ipairs(args) do argv[#argv + 1] = a end
-    return run.ghlua(argv, { env = { GHL_TOKEN = s.token, GHLUA_API_BASE = s.url, GHLUA_HOME = home,
-      GHL_LOCATION_ID = s.location, no_proxy = sim.NO_PROXY, NO_PROXY = sim.NO_PROXY } })
+    return f.ghlua(argv)
   end
 
   it("a POST whose answer is held back past the timeout: 'may have been applied', sent once, created once", function()

@@ -12,12 +12,7 @@ local q = run.quote
 local GHLUA = os.getenv("GHLUA")
 local CHILD = (os.getenv("GHLUA_SRC") or ".") .. "/tests/lua/support/store_child.lua"
 
-local function tmpdir()
-  local d = os.tmpname()
-  os.remove(d)
-  assert(sys.mkdir(d, tonumber("700", 8)))
-  return d
-end
+local tmpdir = require("support.fixture").tmpdir   -- a new 0700 directory
 
 local function mode(p)
   local st = sys.stat(p)

@@ -26,12 +26,7 @@ local cjson = require "cjson"
 local q = run.quote
 local slurp = run.slurp
 
-local function tmpdir()
-  local d = os.tmpname()
-  os.remove(d)
-  assert(sys.mkdir(d, tonumber("700", 8)))
-  return d
-end
+local tmpdir = require("support.fixture").tmpdir   -- a new 0700 directory
 
 local function wait_until(f, what, limit, every)
   local deadline = sys.now() + (limit or 10)

@@ -203,7 +203,10 @@ Bearer"; OAuth tokens carry only their granted scopes.
 Simulator routes: GET /__sim/stats (counters, "oauth" section), GET|PUT
 /__sim/oauth (delay, TTLs, auto-approve at run time), POST /__sim/locations
 {"id":ID, "name":...} (a new location; 201 with the apps installed on it),
-PUT /__sim/locations/{id} {"active":false}, and for retry tests:
+PUT /__sim/locations/{id} {"active":false}, GET|PUT /__sim/clock
+{"advance":3600} or {"now":EPOCH} (moves the simulator's clock forward:
+token expiry, JWT iat/exp, rate-limit windows, webhook retries follow it;
+answers {"now":EPOCH,"offset":S}), and for retry tests:
   PUT /__sim/chaos {"rules":[{"method":"GET","path":"/contacts/","times":2,
       "status":503}, ...]}  the next matching requests fail: status (with
       optional message, headers, or body: the raw body, e.g. "" for an
