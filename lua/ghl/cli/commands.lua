@@ -17,10 +17,18 @@
 --   runs_alone   true: with subcommands, the node still runs itself when
 --                the next word names none of them (ghlua sim [flags];
 --                ghlua sim env)
+--   run_by, entry  instead of run: the node is run by another app, the
+--                module run_by (required by the program's entry point, never
+--                by this app), function entry (default "run"), called
+--                with {opts=, args=, usage=, command=}: the flags parsed
+--                and checked as for any node, the operands (none unless
+--                the node declares arguments), its usage line for the
+--                app's usage errors (ghl.cli's M.start)
 -- Nothing is run to read the table: help, completion (ghl.cli.completion)
--- and the man page (ghl.cli.man) walk it. The dispatcher handles, for every
--- node, --help and -h (usage and help on stdout, exit 0), the global -v,
--- unknown subcommands ("did you mean", exit 2), then calls run.
+-- and the man page (ghl.cli.man) walk it, so the definition of a command
+-- that another app runs is here too, as data. The dispatcher handles, for
+-- every node, --help and -h (usage and help on stdout, exit 0), the global
+-- -v, unknown subcommands ("did you mean", exit 2), then calls run.
 local E = require "ghl.error"
 
 local M = {}
