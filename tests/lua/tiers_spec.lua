@@ -77,7 +77,7 @@ M.dynamic = {
         if type(e) == "string" then
           out[#out + 1] = e
           walk(require(e).subcommands)
-        elseif not e.app then
+        elseif not e.run_by then
           walk(e.subcommands)
         end
       end
@@ -94,11 +94,6 @@ M.dynamic = {
 -- still lives in the cli app; it moves to the simulator app (ghl.sim.cli,
 -- started by the program's entry point).
 M.PENDING = {
-  ["ghl.cli.sim -> ghl.sim"] = true,
-  ["ghl.cli.sim -> ghl.sim.consent"] = true,
-  ["ghl.cli.sim -> ghl.sim.reply"] = true,
-  ["ghl.cli.sim -> ghl.sim.scopes"] = true,
-  ["ghl.cli.sim -> ghl.sim.state"] = true,
   ["ghl.cli.webhook -> ghl.sim.reply"] = true,
   ["ghl.cli.webhook -> ghl.sim.webhooks"] = true,
 }
