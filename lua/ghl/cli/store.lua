@@ -177,10 +177,12 @@ function M.findings(h)
       and "the store is sealed and neither GHLUA_STORE_KEY nor GHLUA_STORE_KEY_FILE is set"
       or s.key_state == "wrong" and ("the key set (id %s) is not the store's (id %s)"):format(s.env_key_id, s.key_id)
       or ("the key set is unusable: " .. tostring(s.key_error)))
-  elseif not s.key_id and s.engine_name ~= "sqlite" then
-    f("sealing: a %s store holds secrets unsealed; set GHLUA_STORE_KEY", s.engine_name)
   end
   local apps = e:list_apps() or {}
+  local tokens = e:find_tokens {} or {}
+  if not s.key_id and s.engine_name ~= "sqlite" and (#apps > 0 or #tokens > 0) then
+    f("sealing: a %s store holds secrets unsealed; set GHLUA_STORE_KEY", s.engine_name)
+  end
   local names = {}
   for _, a in ipairs(apps) do
     names[a.name] = true
@@ -190,7 +192,7 @@ function M.findings(h)
     end
   end
   local now = require("ghl.sys").time()
-  for _, r in ipairs(e:find_tokens {} or {}) do
+  for _, r in ipairs(tokens) do
     local id = r.app .. " " .. r.resource_type .. " " .. r.resource_id
     if s.key or not s.key_id then
       local ok2, why = s:open_row("token", r)
