@@ -56,6 +56,25 @@
 #define MAXP 24                     /* parameters of the largest statement */
 #define RETRIES 5                   /* serialization failures / deadlocks */
 
+/* TIMEOUTS: a server that vanishes from the network (no FIN, no RST) must
+** not hang a call forever. Each is a default the connection string
+** overrides (libpq keywords; options=-c NAME=VALUE or PGOPTIONS for the
+** server's). Over TCP, an idle connection is probed after 10 s, every 5 s,
+** and dropped after 3 unanswered probes (~25 s); data left unacknowledged
+** for 30 s drops it too (tcp_user_timeout, Linux); connecting gives up
+** after 10 s. On the server, a statement is cancelled after 30 s (every
+** statement of ours is short: waiting longer means something is wrong),
+** and a session idle inside a transaction for 60 s is ended, so a client
+** that stopped mid-transaction does not keep its locks. Unix sockets have
+** no keepalives; the server-side timeouts apply to them too. */
+#define CONNECT_TIMEOUT "10"
+#define KEEPALIVES_IDLE "10"
+#define KEEPALIVES_INTERVAL "5"
+#define KEEPALIVES_COUNT "3"
+#define TCP_USER_TIMEOUT "30000"    /* ms */
+#define STATEMENT_TIMEOUT "30s"
+#define IDLE_TX_TIMEOUT "60s"
+
 /* ---- Schema ---- */
 
 static const char schema_v1[] =
@@ -590,6 +609,25 @@ static int push_one(lua_State *L, struct pg *s) {
 
 /* ---- Running a call: reconnect, retry, errors ---- */
 
+/* The session's settings, on every (re)connection: durable commits, UTF-8,
+** and the server-side timeouts (see TIMEOUTS) unless the connection string
+** (options=-c ...), PGOPTIONS or the role's or database's settings chose
+** their own (anything but 0). Returns 1, or 0 with the failure in s. */
+static int session_setup(struct pg *s) {
+  int i;
+  PQsetNoticeProcessor(s->conn, quiet, NULL);
+  if (!q(s, "SET synchronous_commit = on", NULL) || !q(s, "SET client_encoding = 'UTF8'", NULL))
+    return 0;
+  for (i = 0; i < 2; i++) {
+    static const char *const get[] = {"SHOW statement_timeout", "SHOW idle_in_transaction_session_timeout"};
+    static const char *const set[] = {"SET statement_timeout = '" STATEMENT_TIMEOUT "'",
+                                      "SET idle_in_transaction_session_timeout = '" IDLE_TX_TIMEOUT "'"};
+    if (!q(s, get[i], NULL)) return 0;
+    if (strcmp(PQgetvalue(s->res, 0, 0), "0") == 0 && !q(s, set[i], NULL)) return 0;
+  }
+  return 1;
+}
+
 /* Reconnect once per call. Returns 1 when connected again. */
 static int reconnect(struct pg *s) {
   if (s->reconnected) return 0;
@@ -597,8 +635,7 @@ static int reconnect(struct pg *s) {
   clear_res(s);
   PQreset(s->conn);
   if (PQstatus(s->conn) != CONNECTION_OK) return 0;
-  PQsetNoticeProcessor(s->conn, quiet, NULL);
-  return q(s, "SET synchronous_commit = on", NULL);
+  return session_setup(s);
 }
 
 /* Push nil, ghl.error{kind="store", code=...} for the failure in s. */
@@ -722,8 +759,7 @@ static int body_setup(lua_State *L, struct pg *s) {
 ** migrate under the advisory lock. Returns 0, or 2 with nil, err pushed. */
 static int pg_setup(lua_State *L, struct pg *s) {
   int r;
-  if (!q(s, "SET synchronous_commit = on", NULL) ||
-      !q(s, "SET client_encoding = 'UTF8'", NULL)) return pg_fail(L, s, NULL);
+  if (!session_setup(s)) return pg_fail(L, s, NULL);
   if (q(s, "SELECT max(version) FROM ghlua.schema_version", NULL) && !PQgetisnull(s->res, 0, 0) &&
       atoi(PQgetvalue(s->res, 0, 0)) == SCHEMA_VERSION)
     return 0;
@@ -741,8 +777,12 @@ static int pg_setup(lua_State *L, struct pg *s) {
 ** first (closed), so a failure leaves only what __gc closes. */
 int ghl_store_pg_open(lua_State *L) {
   const char *ci = luaL_checkstring(L, 1);
-  const char *keys[] = {"connect_timeout", "fallback_application_name", "dbname", NULL};
-  const char *vals[] = {"10", "ghlua", ci, NULL};
+  /* Defaults before dbname: the user's string (expanded from dbname)
+  ** overrides each of them. */
+  const char *keys[] = {"connect_timeout", "fallback_application_name", "keepalives", "keepalives_idle",
+                        "keepalives_interval", "keepalives_count", "tcp_user_timeout", "dbname", NULL};
+  const char *vals[] = {CONNECT_TIMEOUT, "ghlua", "1", KEEPALIVES_IDLE, KEEPALIVES_INTERVAL,
+                        KEEPALIVES_COUNT, TCP_USER_TIMEOUT, ci, NULL};
   char *perr = NULL;
   PQconninfoOption *opts;
   luaL_Buffer b;
@@ -782,7 +822,6 @@ int ghl_store_pg_open(lua_State *L) {
     lua_setfield(L, -2, "code");
     return 2;
   }
-  PQsetNoticeProcessor(s->conn, quiet, NULL);
   if ((r = pg_setup(L, s)) != 0) {
     pg_release(s);
     return r;
@@ -1366,6 +1405,38 @@ static int pg_schema(lua_State *L) {
   return run(L, check_pg(L), body_schema, NULL);
 }
 
+static int body_settings(lua_State *L, struct pg *s) {
+  static const char *const conn[] = {"connect_timeout", "keepalives", "keepalives_idle", "keepalives_interval",
+                                     "keepalives_count", "tcp_user_timeout", NULL};
+  PQconninfoOption *opts, *o;
+  int i;
+  if (!q(s, "SELECT current_setting('statement_timeout'),"
+            " current_setting('idle_in_transaction_session_timeout')", NULL))
+    return FAILED;
+  lua_createtable(L, 0, 8);
+  lua_pushstring(L, PQgetvalue(s->res, 0, 0));
+  lua_setfield(L, -2, "statement_timeout");
+  lua_pushstring(L, PQgetvalue(s->res, 0, 1));
+  lua_setfield(L, -2, "idle_in_transaction_session_timeout");
+  if ((opts = PQconninfo(s->conn)) == NULL) return 1;
+  for (o = opts; o->keyword; o++)
+    for (i = 0; conn[i]; i++)
+      if (strcmp(o->keyword, conn[i]) == 0 && o->val && o->val[0]) {
+        lua_pushstring(L, o->val);
+        lua_setfield(L, -2, conn[i]);
+      }
+  PQconninfoFree(opts);
+  return 1;
+}
+
+/* db:settings() -> {connect_timeout=, keepalives=, keepalives_idle=,
+** keepalives_interval=, keepalives_count=, tcp_user_timeout= (ms),
+** statement_timeout=, idle_in_transaction_session_timeout=} as strings:
+** what this connection runs with (see TIMEOUTS); or nil, err. */
+static int pg_settings(lua_State *L) {
+  return run(L, check_pg(L), body_settings, NULL);
+}
+
 /* db:engine() -> "postgresql". */
 static int pg_engine(lua_State *L) {
   luaL_checkudata(L, 1, PG_MT);
@@ -1426,6 +1497,7 @@ static const luaL_Reg pg_methods[] = {
   {"transaction", pg_transaction},
   {"schema", pg_schema},
   {"engine", pg_engine},
+  {"settings", pg_settings},
   {"close", pg_close},
   {NULL, NULL}
 };

@@ -175,6 +175,17 @@ describe("the PostgreSQL store", function()
       assert.are.equal(0, r.code, r.err)
       local j = require("cjson").decode(r.out)
       assert.are.same({ "postgresql", 2, false, 0 }, { j.engine, j.schema, j.sealed, j.apps })
+      -- the connection's timeouts: ours by default, the user's when the
+      -- connection string sets them
+      r = o.ghlua({ "store", "info" }, on_pg)
+      assert.truthy(r.out:find("\ntimeouts  statement 30s, idle in transaction 1min, connect 10s, keepalives on"
+        .. " (idle 10s, every 5s, 3 probes), tcp_user_timeout 30s\n", 1, true), r.out)
+      r = o.ghlua({ "store", "info", "--json" }, { env = { GHLUA_STORE_KEY = KEY,
+        GHLUA_STORE = url .. "&keepalives_idle=99&options=-c%20statement_timeout%3D5s" } })
+      assert.are.equal(0, r.code, r.err)
+      local st = require("cjson").decode(r.out).settings
+      assert.are.same({ "5s", "99", "30000", "1min" }, { st.statement_timeout, st.keepalives_idle, st.tcp_user_timeout,
+        st.idle_in_transaction_session_timeout })
       r = o.ghlua({ "store", "seal" }, on_pg)
       assert.are.equal(0, r.code, r.err)
       r = o.ghlua({ "store", "info", "--json" }, on_pg)
