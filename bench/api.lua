@@ -8,6 +8,15 @@
 --     [--throttle N] [--throttle-max N] [--throttle-interval-ms N]
 --     [--json FILE] [--ref-dir DIR] [--serve]
 --   build/ghlua bench/api.lua --report FILE    (the Markdown again, from --json)
+--   build/ghlua bench/api.lua --table [--runs 7] [--base OTHER_GHLUA] [--instructions]
+--     the rows of issue 17 in one run: each workload's programs (the C
+--     reference, the curl CLI, ghlua, and with --base another ghlua build,
+--     say main's) run one after the other in 7 rounds, so that load from
+--     elsewhere hits them alike; ratios of medians against the reference;
+--     peak RSS; with --instructions each program's instruction count once,
+--     under valgrind --tool=callgrind (the hardware counters of perf are
+--     not available on a virtual machine; callgrind counts are exact and
+--     do not move with the machine's load).
 -- Workloads: 1 cold start, 2 sequential GETs over keep-alive, 3 concurrent
 -- GETs, 4 fetch-and-decode of a 100-contact page, 5 peak RSS of 2 and 3,
 -- 6 a bulk job of creates against the simulator's rate limit. Timings come
@@ -28,11 +37,12 @@ local GHLUA = arg[-1]:find("/") and abs(arg[-1]) or io.popen("command -v " .. ar
 local USAGE = "ghlua bench/api.lua [--quick] [--runs N] [--requests N] [--pages N] [--concurrency N]"
   .. " [--proto h1,h2] [--node|--no-node] [--throttle N] [--throttle-max N] [--throttle-interval-ms N]"
   .. " [--json FILE] [--ref-dir DIR] [--serve] | --report FILE"
+  .. " | --table [--runs N] [--base GHLUA] [--instructions] [--json FILE]"
 local opts = args.parse(arg, {
   quick = "flag", runs = "number", requests = "number", pages = "number", concurrency = "number",
   proto = "string", node = "flag", ["no-node"] = "flag", throttle = "number", ["throttle-max"] = "number",
   ["throttle-interval-ms"] = "number", json = "string", ["ref-dir"] = "string", serve = "flag",
-  report = "string",
+  report = "string", table = "flag", base = "string", instructions = "flag",
 }, USAGE)
 
 local QUICK = opts.quick
@@ -506,6 +516,141 @@ local function run_throttle()
   return r
 end
 
+-- ---- The rows of issue 17, paired (--table) ----
+
+-- Instructions executed in user space by cmd (valgrind's callgrind; the
+-- programs are single processes, started through env).
+local function instructions(cmd)
+  local log = DIR .. "/cg.log"
+  sh(("%s valgrind --tool=callgrind --trace-children=yes --callgrind-out-file=/dev/null %s >/dev/null 2>%s"):format(ENV, cmd, q(log)),
+    "callgrind (see " .. log .. ")")
+  local n = 0
+  for c in (slurp(log) or ""):gmatch("Collected : (%d+)") do n = n + tonumber(c) end
+  return n > 0 and n or error("callgrind gave no count:\n" .. (slurp(log) or ""), 0)
+end
+
+local function run_table()
+  local BASE = opts.base and q(abs(opts.base))
+  local rounds = opts.runs or (QUICK and 2 or 7)
+  local out = { rounds = rounds, rows = {}, rss = {} }
+  local CURL = "curl -sS --fail -H 'Authorization: Bearer bench-pit-0123456789abcdef'"
+    .. " -H 'Version: 2021-07-28' -H 'Accept: application/json' --cacert " .. q(DIR .. "/cert.pem")
+    .. " --capath " .. q(CAPATH)
+  local ONDEMAND = "env BENCH_CA=" .. q(DIR .. "/cert.pem") .. " BENCH_CAPATH=" .. q(CAPATH) .. " "
+  -- one row: programs by role (ref, curl, ghlua, base)
+  local function row(key, label, proto, progs)
+    set_env(proto)
+    io.stderr:write(("table: %s\n"):format(label))
+    local list = {}
+    for _, role in ipairs { "ref", "curl", "base", "ghlua" } do
+      if progs[role] then list[#list + 1] = { name = role, cmd = progs[role], role = role } end
+    end
+    measure(list, rounds, 1)
+    local r = { key = key, label = label, proto = proto, programs = {} }
+    local ref
+    for _, p in ipairs(list) do if p.role == "ref" then ref = p end end
+    for _, p in ipairs(list) do
+      r.programs[p.role] = { median = p.median, min = p.min, max = p.max, cpu = p.user + p.system,
+        ratio = p.median / ref.median, cpu_ratio = (p.user + p.system) / (ref.user + ref.system),
+        requests_per_run = p.server.requests_per_run, conns_per_run = p.server.conns_per_run }
+    end
+    if opts.instructions then
+      for _, p in ipairs(list) do r.programs[p.role].instructions = instructions(p.cmd) end
+      for _, p in ipairs(list) do
+        r.programs[p.role].ins_ratio = r.programs[p.role].instructions / r.programs.ref.instructions
+      end
+    end
+    out.rows[#out.rows + 1] = r
+  end
+  local function urls(proto, path, n)
+    return q(base_url(proto) .. path .. (path:find("?", 1, true) and "&" or "?") .. "n=[1-" .. n .. "]")
+  end
+  local function ghl(bin, mode) return bin and (bin .. " " .. W .. " " .. mode) or nil end
+  local cpath, ppath = "/contacts/" .. CONTACT_ID, "/contacts/?locationId=" .. LOCATION_ID .. "&limit=100"
+  for _, proto in ipairs { "h1", "http" } do
+    local url = q(base_url(proto) .. cpath)
+    local page = q(base_url(proto) .. ppath)
+    local tls = proto == "h1"
+    if tls then
+      row("cold", "one GET, cold process", proto, {
+        ref = ONDEMAND .. q(REF .. "/ref_seq") .. " " .. url .. " 1", curl = CURL .. " -o /dev/null " .. url,
+        ghlua = ghl(G, "get1"), base = ghl(BASE, "get1") })
+      row("seq", N .. " sequential GETs", proto, {
+        ref = ONDEMAND .. q(REF .. "/ref_seq") .. " " .. url .. " " .. N, curl = CURL .. " " .. urls(proto, cpath, N),
+        ghlua = ghl(G, "seq " .. N), base = ghl(BASE, "seq " .. N) })
+    end
+    row(tls and "conc" or "conc_http", N .. " GETs, " .. C .. " in flight" .. (tls and "" or ", cleartext"), proto, {
+      ref = ONDEMAND .. q(REF .. "/ref_multi") .. " " .. url .. " " .. N .. " " .. C,
+      curl = CURL .. " -Z --parallel-max " .. C .. " " .. urls(proto, cpath, N),
+      ghlua = ghl(G, "batch " .. N .. " " .. C), base = ghl(BASE, "batch " .. N .. " " .. C) })
+    if tls then
+      row("seq_http_layer", N .. " sequential GETs, ghl.http alone (request + resp:json())", proto, {
+        ref = ONDEMAND .. q(REF .. "/ref_seq") .. " " .. url .. " " .. N,
+        ghlua = ghl(G, "raw-seq " .. N), base = ghl(BASE, "raw-seq " .. N) })
+      row("pages", P .. " pages of 100 contacts, decoded (the references do not decode)", proto, {
+        ref = ONDEMAND .. q(REF .. "/ref_seq") .. " " .. page .. " " .. P, curl = CURL .. " " .. urls(proto, ppath, P),
+        ghlua = ghl(G, "decode " .. P), base = ghl(BASE, "decode " .. P) })
+      -- the C reference that decodes with lua-cjson, for the decoding row
+      out.decode_ref = measure({ { name = "ref_decode", cmd = ONDEMAND .. q(REF .. "/ref_decode") .. " " .. page
+        .. " " .. P, role = "ref_decode" } }, rounds, 1)[1].median
+    end
+  end
+  set_env("h1")
+  local url = q(base_url("h1") .. cpath)
+  io.stderr:write("table: peak RSS\n")
+  local rss = {
+    { "ref", "C reference, " .. N .. " sequential", ONDEMAND .. q(REF .. "/ref_seq") .. " " .. url .. " " .. N },
+    { "curl", "curl CLI, " .. N .. " sequential", CURL .. " " .. urls("h1", cpath, N) },
+    { "ghlua", "ghlua c:get loop", ghl(G, "seq " .. N) },
+    { "ghlua_stream", "ghlua c:batch with each=", ghl(G, "stream " .. N .. " " .. C) },
+    { "ghlua_keep", "ghlua ghl.parallel keeping " .. N .. " decoded results", ghl(G, "parallel " .. N .. " " .. C) },
+    { "base", "base: c:get loop", ghl(BASE, "seq " .. N) },
+    { "base_stream", "base: c:batch with each=", ghl(BASE, "stream " .. N .. " " .. C) },
+    { "base_keep", "base: ghl.parallel keeping " .. N .. " decoded results", ghl(BASE, "parallel " .. N .. " " .. C) },
+  }
+  for _, r in ipairs(rss) do
+    if r[3] then
+      local m = rss_cmd(r[3])
+      out.rss[#out.rss + 1] = { role = r[1], name = r[2], median = m.median, min = m.min, max = m.max }
+    end
+  end
+  return out
+end
+
+local function report_table(t)
+  print(("Paired rounds: %d; every row's programs run one after the other in each round (hyperfine -N, one"
+    .. " run each), after one warm-up run each. Ratios of median wall times against the C reference of the"
+    .. " same row (curl easy or multi, HTTP/1.1, roots on demand as ghlua); CPU ratios of mean user +"
+    .. " system time."):format(t.rounds))
+  local has_base = t.rows[1].programs.base ~= nil
+  local has_ins = t.rows[1].programs.ref.instructions ~= nil
+  local head = "| workload | C reference, ms | curl CLI | " .. (has_base and "ghlua before | " or "") .. "ghlua |"
+    .. (has_base and " CPU before | " or " ") .. "CPU ghlua |" .. (has_ins and ((has_base and " instr. before |" or "")
+    .. " instr. ghlua | instructions, reference |") or "")
+  print("\n" .. head)
+  print((head:gsub("[^|]+", "---")))
+  local function f(x) return x and ("%.2f"):format(x) or "–" end
+  for _, r in ipairs(t.rows) do
+    local p = r.programs
+    local line = ("| %s | %.1f | %s | %s%s |%s %s |"):format(r.label, p.ref.median * 1000, f(p.curl and p.curl.ratio),
+      has_base and (f(p.base.ratio) .. " | ") or "", f(p.ghlua.ratio), has_base and (" " .. f(p.base.cpu_ratio) .. " |") or "",
+      f(p.ghlua.cpu_ratio))
+    if has_ins then
+      line = line .. (has_base and (" " .. f(p.base.ins_ratio) .. " |") or "") .. (" %s | %.0fM |"):format(
+        f(p.ghlua.ins_ratio), p.ref.instructions / 1e6)
+    end
+    print(line)
+  end
+  if t.decode_ref then
+    print(("\nC reference that decodes each page with lua-cjson: %.1f ms."):format(t.decode_ref * 1000))
+  end
+  print("\n| peak RSS | median MiB | min | max |")
+  print("|---|---|---|---|")
+  for _, r in ipairs(t.rss) do
+    print(("| %s | %.1f | %.1f | %.1f |"):format(r.name, r.median / 1024, r.min / 1024, r.max / 1024))
+  end
+end
+
 -- ---- Report ----
 
 local function ms(x) return x and ("%.1f"):format(x * 1000) or "–" end
@@ -629,6 +774,12 @@ local function main()
     while sys.sleep(3600) do end
     return
   end
+  if opts.table then
+    RESULTS.table = run_table()
+    report_table(RESULTS.table)
+    if opts.json then spit(opts.json, cjson.encode(RESULTS)) end
+    return
+  end
   for _, proto in ipairs(CFG.protos) do RESULTS[proto] = run_proto(proto) end
   if CFG.throttle > 0 then RESULTS.throttle = run_throttle() end
 
@@ -655,6 +806,7 @@ if opts.report then
   RESULTS = cjson.decode((assert(slurp(opts.report), "cannot read " .. opts.report)))
   CFG = RESULTS.config
   N, C, P = math.tointeger(CFG.requests), math.tointeger(CFG.concurrency), math.tointeger(CFG.pages)
+  if RESULTS.table then report_table(RESULTS.table) os.exit(0) end
   report()
   os.exit(0)
 end

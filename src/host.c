@@ -21,10 +21,12 @@ int luaopen_ghl_crypto(lua_State *L);
 int luaopen_ghl_csv(lua_State *L);
 int luaopen_ghl_http(lua_State *L);
 int luaopen_ghl_jq(lua_State *L);
+int luaopen_ghl_json(lua_State *L);
 int luaopen_ghl_sandbox(lua_State *L);
 int luaopen_ghl_server(lua_State *L);
 int luaopen_ghl_store(lua_State *L);
 int luaopen_ghl_sys(lua_State *L);
+int luaopen_ghl_util_native(lua_State *L);
 
 volatile int ghl_interrupted = 0;
 
@@ -35,10 +37,12 @@ static const luaL_Reg native_modules[] = {
   {"ghl._csv", luaopen_ghl_csv},
   {"ghl.http", luaopen_ghl_http},
   {"ghl.jq", luaopen_ghl_jq},
+  {"ghl.json", luaopen_ghl_json},
   {"ghl._sandbox", luaopen_ghl_sandbox},
   {"ghl.server", luaopen_ghl_server},
   {"ghl.store", luaopen_ghl_store},
   {"ghl.sys", luaopen_ghl_sys},
+  {"ghl._util", luaopen_ghl_util_native},
   {"cjson", luaopen_cjson},
   {"cjson.safe", luaopen_cjson_safe},
   {NULL, NULL}

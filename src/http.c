@@ -45,13 +45,13 @@
 
 #include <curl/curl.h>
 #include <lauxlib.h>
-#include <lua-cjson.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 
 #include "buf.h"
 #include "error.h"
+#include "json.h"
 #include "host.h"
 
 int luaopen_cjson_safe(lua_State *L);  /* not declared by lua-cjson.h */
@@ -516,9 +516,10 @@ static int opt_bool(lua_State *L, const char *k, int dflt) {
 }
 
 /* Build a transfer from the request table at index 1 and add it to the multi.
-** cjson.encode is upvalue 1 of the calling function. Stack: +1 (the transfer
-** userdata) on success; on an expected failure (bad encoding, unreadable CA
-** bundle) returns 0 with nil, err pushed. Everything allocated belongs to
+** A json= body is written by ghl_json_encode (src/json.c). Stack: +1 (the
+** transfer userdata) on success; on an expected failure (bad encoding, a
+** json= value JSON cannot hold, unreadable CA bundle) returns 0 with nil,
+** err pushed. Everything allocated belongs to
 ** the transfer, created first, so a raise on the way leaks nothing. */
 static int start_transfer(lua_State *L) {
   struct transfer *t;
@@ -553,14 +554,12 @@ static int start_transfer(lua_State *L) {
 
   /* body: json= | form= | body= */
   if (lua_getfield(L, 1, "json") != LUA_TNIL) {
-    size_t n;
-    const char *s;
-    lua_pushvalue(L, lua_upvalueindex(1));           /* json encode */
-    lua_pushvalue(L, -2);
-    lua_call(L, 1, 1);                               /* json s */
-    s = lua_tolstring(L, -1, &n);
-    ghl_buf_add(&t->reqbody, s, n);
-    lua_pop(L, 1);
+    if (ghl_json_encode(L, -1, &t->reqbody, 0) != 0) {   /* json err */
+      lua_remove(L, -2);
+      lua_pushnil(L);
+      lua_insert(L, -2);
+      return 0;
+    }
     ctype = "application/json";
   }
   lua_pop(L, 1);
@@ -773,10 +772,10 @@ static const char *error_kind(CURLcode rc) {
   }
 }
 
-/* Parse the raw header block into a table of lower-case names; repeated
-** headers are joined with ", ". Stack: +1. */
-static void push_headers(lua_State *L, const ghl_buf *head) {
-  const char *p = head->data, *end = head->data + head->len;
+/* Parse the raw header block p[0..n) into a table of lower-case names;
+** repeated headers are joined with ", ". Stack: +1. */
+static void push_headers(lua_State *L, const char *p, size_t n) {
+  const char *end = p + n;
   lua_createtable(L, 0, 16);
   if (p == NULL) return;
   while (p < end) {
@@ -786,10 +785,10 @@ static void push_headers(lua_State *L, const ghl_buf *head) {
     colon = memchr(p, ':', (size_t)(eol - p));
     if (colon && strncmp(p, "HTTP/", 5) != 0) {
       luaL_Buffer b;
-      size_t i, n = (size_t)(colon - p);
-      char *name = luaL_buffinitsize(L, &b, n);
-      for (i = 0; i < n; i++) name[i] = (char)((p[i] >= 'A' && p[i] <= 'Z') ? p[i] + 32 : p[i]);
-      luaL_pushresultsize(&b, n);                    /* h name */
+      size_t i, k = (size_t)(colon - p);
+      char *name = luaL_buffinitsize(L, &b, k);
+      for (i = 0; i < k; i++) name[i] = (char)((p[i] >= 'A' && p[i] <= 'Z') ? p[i] + 32 : p[i]);
+      luaL_pushresultsize(&b, k);                    /* h name */
       v = colon + 1;
       while (v < eol && (*v == ' ' || *v == '\t')) v++;
       ve = eol;
@@ -807,6 +806,128 @@ static void push_headers(lua_State *L, const ghl_buf *head) {
     }
     p = eol + 1;
   }
+}
+
+/* Find header name (len k, any case) in the raw block p[0..n): the value of
+** its first occurrence, trimmed, in *v (*vn bytes), and the position after
+** that line (to look for repeats). Returns NULL when absent. */
+static const char *find_header(const char *p, size_t n, const char *name, size_t k,
+                               const char **v, size_t *vn) {
+  const char *end = p + n;
+  while (p && p < end) {
+    const char *eol = memchr(p, '\n', (size_t)(end - p));
+    if (eol == NULL) eol = end;
+    if ((size_t)(eol - p) > k && p[k] == ':' && strncasecmp(p, name, k) == 0) {
+      const char *s = p + k + 1, *e = eol;
+      while (s < e && (*s == ' ' || *s == '\t')) s++;
+      while (e > s && (e[-1] == '\r' || e[-1] == ' ')) e--;
+      *v = s;
+      *vn = (size_t)(e - s);
+      return eol < end ? eol + 1 : end;
+    }
+    p = eol + 1;
+  }
+  return NULL;
+}
+
+/* The raw header block of response table idx, kept by push_response in a
+** weak table (HEADS) until resp.headers is first read. Stack: +1 (the
+** string, or nil for a response built elsewhere). */
+static char HEADS;
+static int push_raw_head(lua_State *L, int idx) {
+  idx = lua_absindex(L, idx);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &HEADS);
+  lua_pushvalue(L, idx);
+  lua_rawget(L, -2);
+  lua_remove(L, -2);
+  return lua_type(L, -1) == LUA_TSTRING;
+}
+
+/* Push header `name` of response idx (any case; repeats joined with ", ")
+** or nil: from resp.headers when that table exists (it was read, or the
+** response was made in Lua), else straight from the raw block. Stack: +1. */
+static void push_header(lua_State *L, int idx, const char *name, size_t k) {
+  size_t n, vn, parts = 0;
+  const char *raw, *v, *at;
+  idx = lua_absindex(L, idx);
+  lua_pushliteral(L, "headers");
+  if (lua_rawget(L, idx) == LUA_TTABLE) {
+    luaL_Buffer b;
+    size_t i;
+    char *low = luaL_buffinitsize(L, &b, k);
+    for (i = 0; i < k; i++) low[i] = (char)tolower((unsigned char)name[i]);
+    luaL_pushresultsize(&b, k);
+    lua_rawget(L, -2);
+    lua_remove(L, -2);
+    return;
+  }
+  lua_pop(L, 1);
+  if (!push_raw_head(L, idx)) return;                /* nil */
+  raw = lua_tolstring(L, -1, &n);
+  for (at = raw; (at = find_header(at, n - (size_t)(at - raw), name, k, &v, &vn)) != NULL; parts++) {
+    if (parts) lua_pushliteral(L, ", ");
+    lua_pushlstring(L, v, vn);
+  }
+  if (parts == 0) lua_pushnil(L);
+  else lua_concat(L, (int)(parts * 2 - 1));
+  lua_remove(L, -2);
+}
+
+/* resp:header(name) -> value | nil: one header, any case, without building
+** resp.headers. */
+static int response_header(lua_State *L) {
+  size_t k;
+  const char *name;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  name = luaL_checklstring(L, 2, &k);
+  push_header(L, 1, name, k);
+  return 1;
+}
+
+/* resp:ratelimit() -> max, remaining, interval_ms, daily_remaining,
+** daily_limit: HighLevel's X-RateLimit-* headers as numbers (nil for one
+** that is absent or not a number), read in C without building
+** resp.headers. */
+static int response_ratelimit(lua_State *L) {
+  static const char *const names[] = {
+    "x-ratelimit-max", "x-ratelimit-remaining", "x-ratelimit-interval-milliseconds",
+    "x-ratelimit-daily-remaining", "x-ratelimit-limit-daily",
+  };
+  int i;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  for (i = 0; i < 5; i++) {
+    const char *s;
+    push_header(L, 1, names[i], strlen(names[i]));
+    s = lua_tostring(L, -1);
+    if (s == NULL || lua_stringtonumber(L, s) == 0) lua_pushnil(L);
+    lua_remove(L, -2);
+  }
+  return 5;
+}
+
+/* __index of responses: resp.headers is built from the raw block on first
+** read and kept in the response; other keys are the methods. */
+static int response_index(lua_State *L) {
+  size_t n;
+  const char *k = lua_tolstring(L, 2, &n);
+  if (lua_type(L, 2) == LUA_TSTRING && n == 7 && memcmp(k, "headers", 7) == 0) {
+    const char *raw;
+    if (!push_raw_head(L, 1)) return 1;              /* nil */
+    raw = lua_tolstring(L, -1, &n);
+    push_headers(L, raw, n);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, 1, "headers");                   /* no __newindex: a raw set */
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &HEADS);       /* the block is no longer needed */
+    lua_pushvalue(L, 1);
+    lua_pushnil(L);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
+    return 1;
+  }
+  lua_pushvalue(L, 2);
+  lua_rawget(L, lua_upvalueindex(1));
+  return 1;
 }
 
 static void print_trace(struct transfer *t, long status, double secs) {
@@ -1002,8 +1123,11 @@ static int push_response(lua_State *L, struct transfer *t) {
   lua_createtable(L, 0, 8);
   lua_pushinteger(L, status);
   lua_setfield(L, -2, "status");
-  push_headers(L, &t->head);
-  lua_setfield(L, -2, "headers");
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &HEADS);          /* resp heads */
+  lua_pushvalue(L, -2);
+  lua_pushlstring(L, t->head.data ? t->head.data : "", t->head.len);
+  lua_rawset(L, -3);
+  lua_pop(L, 1);
   lua_pushlstring(L, t->body.data ? t->body.data : "", t->body.len);
   lua_setfield(L, -2, "body");
   lua_pushstring(L, t->method);
@@ -1136,17 +1260,6 @@ static int http_trace(lua_State *L) {
   return 1;
 }
 
-/* redact(secret) -> "…abcd". */
-static int http_redact(lua_State *L) {
-  size_t n;
-  const char *s = luaL_checklstring(L, 1, &n);
-  ghl_buf b = {0};
-  ghl_buf_addredacted(&b, s, n);
-  lua_pushlstring(L, b.data, b.len);
-  ghl_buf_free(&b);
-  return 1;
-}
-
 /* encode(table) -> "a=1&b=x%20y" (sorted keys), or nil, err. */
 static int http_encode(lua_State *L) {
   ghl_buf *b;
@@ -1222,7 +1335,6 @@ static const luaL_Reg http_funcs[] = {
   {"perform", http_perform},
   {"pending", http_pending},
   {"trace", http_trace},
-  {"redact", http_redact},
   {"encode", http_encode},
   {"parse_url", http_parse_url},
   {NULL, NULL}
@@ -1269,12 +1381,19 @@ int luaopen_ghl_http(lua_State *L) {
   lua_remove(L, -2);
   lua_pushcclosure(L, response_json, 1);             /* upvalue: cjson.safe.decode */
   lua_setfield(L, -2, "json");
+  lua_pushcfunction(L, response_header);
+  lua_setfield(L, -2, "header");
+  lua_pushcfunction(L, response_ratelimit);
+  lua_setfield(L, -2, "ratelimit");
+  lua_pushcclosure(L, response_index, 1);            /* upvalue: the methods */
   lua_setfield(L, -2, "__index");
   lua_pop(L, 1);
-  luaL_newlibtable(L, http_funcs);
-  luaL_requiref(L, "cjson", luaopen_cjson, 0);
-  lua_getfield(L, -1, "encode");
-  lua_remove(L, -2);                                 /* http encode */
-  luaL_setfuncs(L, http_funcs, 1);                   /* upvalue: cjson.encode (start_transfer) */
+  lua_newtable(L);                                   /* response -> raw header block */
+  lua_createtable(L, 0, 1);
+  lua_pushliteral(L, "k");
+  lua_setfield(L, -2, "__mode");
+  lua_setmetatable(L, -2);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &HEADS);
+  luaL_newlib(L, http_funcs);
   return 1;
 }

@@ -8,13 +8,12 @@
 **   prog:run(text [, opts [, fn]]) -> array of outputs | true (with fn) | nil, err
 **   prog:close()                   (also __gc and __close)
 **   jq.format(text [, opts])       -> text | nil, err (kind "decode")
-**   jq.encode(value [, opts])      -> text (raises for values JSON cannot hold)
-**   jq.array_mt                    metatable marking a Lua table as a JSON array
+** (Lua values become JSON text through ghl.json.encode, src/json.c; print
+** that text through jq.format for jq's indentation, order and colours.)
 **
 ** opts: indent (0 compact, the default; 1..7 spaces), sort (keys sorted),
 ** color (jq's colours; JQ_COLORS is honoured), raw (string outputs of run
-** as their text, like jq -r), empty ("object", the default, or "array":
-** how encode writes an unmarked empty table). compile's limits and run's
+** as their text, like jq -r). compile's limits and run's
 ** opts also take the limits of a filter: timeout (seconds), memory and
 ** output (bytes); 0 means none. Their defaults come from the environment:
 ** GHLUA_JQ_TIMEOUT (seconds, 30), GHLUA_JQ_MEMORY (MiB, 512) and
@@ -1248,7 +1247,7 @@ static int program_tostring(lua_State *L) {
   return 1;
 }
 
-/* ---- format and encode ---- */
+/* ---- format ---- */
 
 /* format(text [, opts]) -> text | nil, err(kind "decode").
 ** text must hold exactly one JSON value; it is printed with opts. */
@@ -1280,125 +1279,6 @@ static int jq_format_text(lua_State *L) {
   return 1;
 }
 
-/* Lua value at idx -> jv (owned by the caller), or an invalid jv with a
-** message. Tables: a metatable field __jsontype ("array"/"object") decides;
-** else keys 1..n make an array and an empty table follows empty_array;
-** other keys must be strings or numbers (numbers become strings, as in
-** cjson). Only a memory error can raise here. */
-static jv to_jv(lua_State *L, int idx, int depth, int empty_array) {
-  switch (lua_type(L, idx)) {
-  case LUA_TNIL: return jv_null();
-  case LUA_TBOOLEAN: return jv_bool(lua_toboolean(L, idx));
-  case LUA_TNUMBER:
-    if (lua_isinteger(L, idx)) return jv_number((double)lua_tointeger(L, idx));
-    return jv_number((double)lua_tonumber(L, idx));
-  case LUA_TSTRING: {
-    size_t n;
-    const char *s = lua_tolstring(L, idx, &n);
-    if (n > INT_MAX) return jv_invalid_with_msg(jv_string("string too long"));
-    return jv_string_sized(s, (int)n);
-  }
-  case LUA_TLIGHTUSERDATA:
-    if (lua_touserdata(L, idx) == NULL) return jv_null();   /* cjson.null */
-    return jv_invalid_with_msg(jv_string("cannot encode a light userdata"));
-  case LUA_TTABLE: break;
-  default:
-    return jv_invalid_with_msg(jv_string_fmt("cannot encode a %s", luaL_typename(L, idx)));
-  }
-  if (depth > MAX_DEPTH) return jv_invalid_with_msg(jv_string("nesting too deep (a cycle?)"));
-  if (!lua_checkstack(L, 4)) return jv_invalid_with_msg(jv_string("nesting too deep"));
-  idx = lua_absindex(L, idx);
-  {
-    int kind = 0;                                    /* 'a' or 'o' */
-    lua_Integer count = 0, max = 0, i;
-    if (luaL_getmetafield(L, idx, "__jsontype") != LUA_TNIL) {
-      const char *t = lua_tostring(L, -1);
-      kind = t && strcmp(t, "array") == 0 ? 'a' : t && strcmp(t, "object") == 0 ? 'o' : 0;
-      lua_pop(L, 1);
-    }
-    if (kind == 0) {
-      int seq = 1;
-      lua_pushnil(L);
-      while (lua_next(L, idx)) {
-        lua_pop(L, 1);
-        count++;
-        if (seq && lua_isinteger(L, -1) && lua_tointeger(L, -1) >= 1) {
-          if (lua_tointeger(L, -1) > max) max = lua_tointeger(L, -1);
-        } else {
-          seq = 0;
-        }
-      }
-      kind = count == 0 ? (empty_array ? 'a' : 'o') : (seq && max == count) ? 'a' : 'o';
-    }
-    if (kind == 'a') {
-      jv a = jv_array();
-      lua_Integer len = (lua_Integer)lua_rawlen(L, idx);
-      for (i = 1; i <= len; i++) {
-        jv v;
-        lua_rawgeti(L, idx, i);
-        v = to_jv(L, -1, depth + 1, empty_array);
-        lua_pop(L, 1);
-        if (!jv_is_valid(v)) { jv_free(a); return v; }
-        a = jv_array_append(a, v);
-      }
-      return a;
-    } else {
-      jv o = jv_object();
-      lua_pushnil(L);
-      while (lua_next(L, idx)) {                     /* key value */
-        jv k, v;
-        size_t kn;
-        const char *ks;
-        if (lua_type(L, -2) != LUA_TSTRING && lua_type(L, -2) != LUA_TNUMBER) {
-          k = jv_invalid_with_msg(jv_string_fmt("cannot encode a table key of type %s",
-                                                luaL_typename(L, -2)));
-          lua_pop(L, 2);
-          jv_free(o);
-          return k;
-        }
-        lua_pushvalue(L, -2);                        /* key value keycopy */
-        ks = lua_tolstring(L, -1, &kn);              /* a number key: its Lua text (the copy only) */
-        k = jv_string_sized(ks, (int)(kn > INT_MAX ? INT_MAX : kn));
-        lua_pop(L, 1);
-        v = to_jv(L, -1, depth + 1, empty_array);
-        lua_pop(L, 1);                               /* key */
-        if (!jv_is_valid(v)) { jv_free(k); jv_free(o); lua_pop(L, 1); return v; }
-        o = jv_object_set(o, k, v);
-      }
-      return o;
-    }
-  }
-}
-
-/* encode(value [, opts]) -> JSON text. Raises (a bug, not an expected
-** failure) for functions, userdata, non-string keys or cycles. */
-static int jq_encode_value(lua_State *L) {
-  int flags = dump_flags(L, 2);
-  int empty_array = 0;
-  struct box *b;
-  luaL_checkany(L, 1);
-  if (lua_istable(L, 2)) {
-    static const char *const empties[] = {"object", "array", NULL};
-    lua_getfield(L, 2, "empty");
-    empty_array = luaL_checkoption(L, -1, "object", empties);
-    lua_pop(L, 1);
-  }
-  lua_settop(L, 2);
-  b = new_box(L);                                    /* value opts box */
-  b->value = to_jv(L, 1, 0, empty_array);
-  if (!jv_is_valid(b->value)) {
-    jv msg = jv_invalid_get_msg(b->value);
-    b->value = jv_invalid();
-    lua_pushfstring(L, "ghl.jq.encode: %s", jv_get_kind(msg) == JV_KIND_STRING ? jv_string_value(msg) : "?");
-    jv_free(msg);
-    return lua_error(L);
-  }
-  b->value = jv_dump_string(b->value, flags);
-  push_jv_string(L, b->value);
-  box_release(b);
-  return 1;
-}
-
 /* ---- Registration ---- */
 
 static const luaL_Reg program_methods[] = {
@@ -1410,7 +1290,6 @@ static const luaL_Reg program_methods[] = {
 static const luaL_Reg jq_funcs[] = {
   {"compile", jq_compile_filter},
   {"format", jq_format_text},
-  {"encode", jq_encode_value},
   {NULL, NULL}
 };
 
@@ -1436,11 +1315,5 @@ int luaopen_ghl_jq(lua_State *L) {
   lua_setfield(L, -2, "__gc");
   lua_pop(L, 1);
   luaL_newlib(L, jq_funcs);
-  lua_newtable(L);                                   /* jq array_mt */
-  lua_pushliteral(L, "array");
-  lua_setfield(L, -2, "__jsontype");
-  lua_pushliteral(L, "ghl.jq.array");
-  lua_setfield(L, -2, "__name");
-  lua_setfield(L, -2, "array_mt");
   return 1;
 }

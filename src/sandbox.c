@@ -36,6 +36,7 @@
 #include "host.h"
 
 int luaopen_cjson_safe(lua_State *L);  /* not declared by lua-cjson.h */
+int luaopen_ghl_json(lua_State *L);
 
 #define SANDBOX_MT "ghl.sandbox"
 #define HOOK_EVERY 1000      /* instructions between limit checks */
@@ -362,6 +363,8 @@ static int child_init(lua_State *C) {
   lua_setfield(C, -2, "cjson");
   luaL_requiref(C, "cjson.safe", luaopen_cjson_safe, 0);
   lua_setfield(C, -2, "cjson_safe");
+  luaL_requiref(C, "ghl.json", luaopen_ghl_json, 0);   /* its own, over its own cjson.safe */
+  lua_setfield(C, -2, "json");
 
   for (i = 0; ghl_embedded_modules[i].name; i++)
     if (strcmp(ghl_embedded_modules[i].name, PRELUDE) == 0) m = &ghl_embedded_modules[i];

@@ -91,7 +91,7 @@ enum {
   S_PUT_TOKEN, S_GET_TOKEN, S_FIND_TOKENS, S_DEL_TOKEN, S_DEL_TOKEN_CLAIM, S_SET_STATUS,
   S_GET_CLAIM, S_PUT_CLAIM, S_EXTEND_CLAIM, S_SET_PHASE, S_HELD, S_DEL_CLAIM,
   S_COMMIT_REFRESH, S_KV_GET, S_KV_PUT, S_KV_DEL, S_CHECK,
-  S_PUT_EVENT, S_GET_EVENT, S_LIST_EVENTS, S_RETRY_EVENT, S_SET_EVENT, S_KV_LIST, NSTMT
+  S_PUT_EVENT, S_GET_EVENT, S_LIST_EVENTS, S_RETRY_EVENT, S_SET_EVENT, S_KV_LIST, S_DATA_VERSION, NSTMT
 };
 
 static const char *const sql_text[NSTMT] = {
@@ -161,6 +161,7 @@ static const char *const sql_text[NSTMT] = {
     " updated_at = ?2 WHERE id = ?1 AND status = 'failed'",
   [S_SET_EVENT] = "UPDATE events SET status = ?2, note = ?3, updated_at = ?4 WHERE id = ?1",
   [S_KV_LIST] = "SELECT ns, key, value, updated_at FROM kv WHERE (?1 IS NULL OR ns = ?1) ORDER BY ns, key",
+  [S_DATA_VERSION] = "PRAGMA data_version",
 };
 
 /* ---- Record fields: what Lua tables may carry, in parameter order ---- */
@@ -1332,6 +1333,24 @@ static int store_engine(lua_State *L) {
   return 1;
 }
 
+/* db:data_version() -> an integer that differs from the last call's
+** whenever the store changed since: committed by another connection (PRAGMA
+** data_version, which starts a read and so sees the other processes'
+** commits) or by this one (sqlite3_total_changes64, which data_version
+** leaves out). Equal values mean nothing was written in between, so a
+** record read then can be used again without reading it. Cheap: one
+** prepared statement, no table read. */
+static int store_data_version(lua_State *L) {
+  struct store *s = check_store(L);
+  sqlite3_stmt *st = stmt(s, S_DATA_VERSION);
+  sqlite3_int64 v;
+  if (st == NULL || sqlite3_step(st) != SQLITE_ROW) return db_fail(L, s);
+  v = sqlite3_column_int64(st, 0);
+  sqlite3_reset(st);
+  lua_pushinteger(L, (lua_Integer)(v + sqlite3_total_changes64(s->db)));
+  return 1;
+}
+
 /* db:close(), __gc, __close: idempotent. */
 static int store_close(lua_State *L) {
   store_release(luaL_checkudata(L, 1, STORE_MT));
@@ -1385,6 +1404,7 @@ static const luaL_Reg store_methods[] = {
   {"transaction", store_transaction},
   {"schema", store_schema},
   {"engine", store_engine},
+  {"data_version", store_data_version},
   {"close", store_close},
   {NULL, NULL}
 };

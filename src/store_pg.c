@@ -1438,6 +1438,23 @@ static int pg_settings(lua_State *L) {
 }
 
 /* db:engine() -> "postgresql". */
+/* db:data_version() -> an integer that differs from the last call's
+** whenever the store may have changed since. PostgreSQL has no per-database
+** change counter a client can read without privileges, so this is the next
+** transaction id (pg_snapshot_xmax of the current snapshot): every write,
+** here or by any other connection to the server, takes an id; reads take
+** none. A write elsewhere on the server changes it too, which only costs a
+** re-read. */
+static int body_data_version(lua_State *L, struct pg *s) {
+  if (!q(s, "SELECT pg_snapshot_xmax(pg_current_snapshot())::text", NULL)) return FAILED;
+  lua_pushinteger(L, (lua_Integer)strtoll(PQgetvalue(s->res, 0, 0), NULL, 10));
+  return 1;
+}
+
+static int pg_data_version(lua_State *L) {
+  return run(L, check_pg(L), body_data_version, NULL);
+}
+
 static int pg_engine(lua_State *L) {
   luaL_checkudata(L, 1, PG_MT);
   lua_pushliteral(L, "postgresql");
@@ -1498,6 +1515,7 @@ static const luaL_Reg pg_methods[] = {
   {"schema", pg_schema},
   {"engine", pg_engine},
   {"settings", pg_settings},
+  {"data_version", pg_data_version},
   {"close", pg_close},
   {NULL, NULL}
 };

@@ -1,10 +1,13 @@
 /*
 ** ghl.sys: the few operating-system facilities Lua lacks and the library
 ** needs: clocks, sleeping, process ids and signals, terminals, secure random
-** bytes, file modes, directory listings. Expected failures return nil, ghl.error.
+** bytes, file modes, directory listings. Expected failures return nil,
+** ghl.error; a failed system call returns nil, ghl.error, code (sys_fail:
+** code is the errno's name, "ENOENT", also in the error's field code).
 */
 #include <dirent.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -24,6 +27,43 @@
 
 #include "error.h"
 #include "host.h"
+
+/* ---- Results ---- */
+
+/* The errnos these functions can meet, by the names luv gives them. */
+static const struct { int e; const char *name; } errno_names[] = {
+  {EACCES, "EACCES"}, {EBADF, "EBADF"}, {EBUSY, "EBUSY"}, {EDQUOT, "EDQUOT"},
+  {EEXIST, "EEXIST"}, {EINTR, "EINTR"}, {EINVAL, "EINVAL"}, {EIO, "EIO"},
+  {EISDIR, "EISDIR"}, {ELOOP, "ELOOP"}, {EMFILE, "EMFILE"},
+  {ENAMETOOLONG, "ENAMETOOLONG"}, {ENFILE, "ENFILE"}, {ENOENT, "ENOENT"},
+  {ENOMEM, "ENOMEM"}, {ENOSPC, "ENOSPC"}, {ENOTDIR, "ENOTDIR"},
+  {ENOTEMPTY, "ENOTEMPTY"}, {EPERM, "EPERM"}, {EROFS, "EROFS"},
+  {ESRCH, "ESRCH"}, {EXDEV, "EXDEV"},
+};
+
+/* The result of a system call that failed with errno e, in the shape of
+** lauxlib's luaL_fileresult: nil, message, code. The message is a
+** ghl.error of kind `kind` whose text is "<what>: <strerror(e)>" (what:
+** printf-style, lua_pushfstring's formats) and whose field code holds
+** code, the errno's name ("ENOENT"; "E<number>" for one not listed).
+** Returns 3, for "return sys_fail(...)". Stack: +3. */
+static int sys_fail(lua_State *L, int e, const char *kind, const char *fmt, ...) {
+  const char *what, *name = NULL;
+  size_t i;
+  va_list ap;
+  for (i = 0; i < sizeof errno_names / sizeof errno_names[0]; i++)
+    if (errno_names[i].e == e) name = errno_names[i].name;
+  lua_pushnil(L);
+  va_start(ap, fmt);
+  what = lua_pushvfstring(L, fmt, ap);
+  va_end(ap);
+  ghl_pusherror(L, kind, "%s: %s", what, strerror(e));   /* nil what err */
+  lua_remove(L, -2);                                      /* nil err */
+  if (name) lua_pushstring(L, name); else lua_pushfstring(L, "E%d", e);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -3, "code");                            /* nil err code */
+  return 3;
+}
 
 /* now() -> monotonic seconds (float), for measuring intervals. */
 static int sys_now(lua_State *L) {
@@ -69,7 +109,7 @@ static int sys_kill(lua_State *L) {
   int sig = (int)luaL_optinteger(L, 2, SIGTERM);
   if (pid <= 0) return luaL_argerror(L, 1, "pid must be positive");
   if (kill(pid, sig) != 0)
-    return ghl_fail(L, "os", "kill %d: %s", (int)pid, strerror(errno));
+    return sys_fail(L, errno, "os", "kill %d", (int)pid);
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -114,7 +154,7 @@ static int sys_stat(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   struct stat st;
   if (stat(path, &st) != 0)
-    return ghl_fail(L, "os", "%s: %s", path, strerror(errno));
+    return sys_fail(L, errno, "os", "%s", path);
   lua_createtable(L, 0, 5);
   lua_pushinteger(L, st.st_mode & 07777);
   lua_setfield(L, -2, "mode");
@@ -133,7 +173,7 @@ static int sys_stat(lua_State *L) {
 static int sys_chmod(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   if (chmod(path, (mode_t)luaL_checkinteger(L, 2)) != 0)
-    return ghl_fail(L, "os", "chmod %s: %s", path, strerror(errno));
+    return sys_fail(L, errno, "os", "chmod %s", path);
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -142,7 +182,7 @@ static int sys_chmod(lua_State *L) {
 static int sys_mkdir(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   if (mkdir(path, (mode_t)luaL_optinteger(L, 2, 0700)) != 0 && errno != EEXIST)
-    return ghl_fail(L, "os", "mkdir %s: %s", path, strerror(errno));
+    return sys_fail(L, errno, "os", "mkdir %s", path);
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -205,13 +245,13 @@ static int sys_open(lua_State *L) {
   p->closef = NULL;                                 /* closed until opened */
   luaL_setmetatable(L, LUA_FILEHANDLE);
   dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (dfd < 0) return ghl_fail(L, "io", "%s: %s", dir, strerror(errno));
+  if (dfd < 0) return sys_fail(L, errno, "io", "%s", dir);
   fd = openat(dfd, name, flags | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0666);
   close(dfd);
   if (fd < 0) {
     if (errno == ELOOP) return ghl_fail(L, "sandbox", "%s/%s is a symbolic link", dir, name);
     if (errno == EEXIST) return ghl_fail(L, "exists", "%s/%s exists", dir, name);
-    return ghl_fail(L, "io", "%s/%s: %s", dir, name, strerror(errno));
+    return sys_fail(L, errno, "io", "%s/%s", dir, name);
   }
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     close(fd);
@@ -221,9 +261,20 @@ static int sys_open(lua_State *L) {
   p->f = fdopen(fd, flags == O_RDONLY ? "rb" : "wb");
   if (p->f == NULL) {
     close(fd);
-    return ghl_fail(L, "io", "%s/%s: %s", dir, name, strerror(errno));
+    return sys_fail(L, errno, "io", "%s/%s", dir, name);
   }
   p->closef = stream_close;
+  return 1;
+}
+
+/* fsync(file) -> true, or nil, err: flush a Lua file's buffer and make
+** its bytes durable (fflush + fsync), before a rename publishes it. */
+static int sys_fsync(lua_State *L) {
+  luaL_Stream *p = (luaL_Stream *)luaL_checkudata(L, 1, LUA_FILEHANDLE);
+  luaL_argcheck(L, p->closef != NULL, 1, "a closed file");
+  if (fflush(p->f) != 0 || fsync(fileno(p->f)) != 0)
+    return sys_fail(L, errno, "io", "fsync");
+  lua_pushboolean(L, 1);
   return 1;
 }
 
@@ -232,7 +283,7 @@ static int sys_open(lua_State *L) {
 static int sys_realpath(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   char *r = realpath(path, NULL);
-  if (r == NULL) return ghl_fail(L, "os", "%s: %s", path, strerror(errno));
+  if (r == NULL) return sys_fail(L, errno, "os", "%s", path);
   lua_pushstring(L, r);
   free(r);
   return 1;
@@ -243,7 +294,7 @@ static int sys_realpath(lua_State *L) {
 static int sys_lstat(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   struct stat st;
-  if (lstat(path, &st) != 0) return ghl_fail(L, "os", "%s: %s", path, strerror(errno));
+  if (lstat(path, &st) != 0) return sys_fail(L, errno, "os", "%s", path);
   lua_pushstring(L, S_ISLNK(st.st_mode) ? "link" : S_ISREG(st.st_mode) ? "file"
                     : S_ISDIR(st.st_mode) ? "dir" : "other");
   return 1;
@@ -273,7 +324,7 @@ static int sys_listdir(lua_State *L) {
   }
   lua_setmetatable(L, -2);                          /* box */
   *d = opendir(path);
-  if (*d == NULL) return ghl_fail(L, "os", "%s: %s", path, strerror(errno));
+  if (*d == NULL) return sys_fail(L, errno, "os", "%s", path);
   lua_newtable(L);                                  /* box list */
   while ((e = readdir(*d)) != NULL) {
     if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
@@ -463,6 +514,7 @@ static const luaL_Reg sys_funcs[] = {
   {"mkdir", sys_mkdir},
   {"open", sys_open},
   {"realpath", sys_realpath},
+  {"fsync", sys_fsync},
   {"lstat", sys_lstat},
   {"listdir", sys_listdir},
   {"spawn", sys_spawn},

@@ -274,7 +274,7 @@ local function fields_of(tok, note)
 end
 
 local function stamp(t)
-  return os.date("!%Y-%m-%dT%H:%M:%SZ", math.floor(t or sys.time()))
+  return require("ghl.util").iso8601(t)
 end
 
 -- ---- One task at a time per resource, inside this process ----
@@ -626,6 +626,16 @@ function M.token(q)
   end
   if not fresh(row) then row = M.refresh(row) end
   return row.access_token, row
+end
+
+-- note_refusal(row, where, message): record on the stored token `row`
+-- that HighLevel refused a request made with it (a 401 or a 403), keeping
+-- its status: "GET /contacts/ was refused at <UTC time>: <message>", the
+-- note 'ghlua auth status' shows. ghl.client calls this; the store is
+-- written here only.
+function M.note_refusal(row, where, message)
+  M.store():set_status(row.app, row.resource_id, row.status or "ok",
+    ("%s was refused at %s: %s"):format(where, require("ghl.util").iso8601(), tostring(message)))
 end
 
 return M

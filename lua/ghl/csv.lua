@@ -24,7 +24,7 @@
 -- be opened raises kind "io".
 local native = require "ghl._csv"
 local E = require "ghl.error"
-local cjson = require "cjson.safe"
+local json = require "ghl.json"
 
 local M = {}
 
@@ -135,7 +135,7 @@ end
 -- ---- Writing ----
 
 local function cell(v)
-  if v == nil or v == cjson.null then return nil end
+  if v == nil or v == json.null then return nil end
   local t = type(v)
   if t == "string" then return v end
   if t == "number" then
@@ -145,7 +145,7 @@ local function cell(v)
     return tostring(v)
   end
   if t == "boolean" then return tostring(v) end
-  if t == "table" then return cjson.encode(v) or tostring(v) end
+  if t == "table" then return json.encode(v) or tostring(v) end
   return tostring(v)
 end
 

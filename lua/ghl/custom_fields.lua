@@ -13,8 +13,9 @@
 --   custom_fields.values(record) -> {key = value}
 -- A key is the catalogue's fieldKey ("contact.budget") or its bare form
 -- ("budget"); resolve also accepts a field's name ("Budget"). The schema of
--- each location is cached in memory and in the store (ghl.store kv,
--- namespace "custom_fields"; M.db picks another store, false none) for
+-- each location is cached in memory, and with the client's schema_cache =
+-- "store" in the token store too (ghl.store kv, namespace "custom_fields";
+-- M.db picks another store for every client, false none), for
 -- M.TTL seconds, and fetched again once when
 -- a key or id is not in it (a field made since). Writes take customFields
 -- as a map {budget = 5000}, or an array of {key=, value=} or {id=, value=}
@@ -25,7 +26,7 @@
 -- opportunity fields ({id, fieldValue}) with value too.
 local E = require "ghl.error"
 local R = require "ghl.resource"
-local cjson = require "cjson.safe"
+local json = require "ghl.json"
 
 local M = {}
 
@@ -47,11 +48,13 @@ local function cache_key(client)
 end
 
 -- M.db: the store holding the cache (default: the token store,
--- ghl.auth.store(); false: memory only).
+-- ghl.auth.store(), for a client made with schema_cache = "store", else
+-- none; false: memory only).
 M.db = nil
 
-local function store()
+local function store(client)
   if M.db ~= nil then return M.db or nil end
+  if client.schema_cache ~= "store" then return nil end
   local ok, db = pcall(function() return require("ghl.auth").store() end)
   if ok then return db.raw or db end   -- a cache: a failing store is a miss, not an error
   return nil
@@ -103,7 +106,7 @@ end
 function M.invalidate(client)
   local key = cache_key(client)
   memory[key] = nil
-  local db = store()
+  local db = store(client)
   if db then db:kv_delete(M.NS, key) end
 end
 
@@ -116,11 +119,11 @@ function M.schema(client, o)
   if not o.refresh then
     local m = memory[key]
     if m and now - m.at < M.TTL then return m.schema, false end
-    local db = store()
+    local db = store(client)
     if db then
       local text, at = db:kv_get(M.NS, key)
       if type(text) == "string" and at and now - at < M.TTL then
-        local list = cjson.decode(text)
+        local list = json.decode(text)
         if type(list) == "table" then
           local s = index(list)
           memory[key] = { at = at, schema = s, missing = {} }
@@ -132,8 +135,8 @@ function M.schema(client, o)
   local list = slim(M.list(client))
   local s = index(list)
   memory[key] = { at = now, schema = s, missing = {} }
-  local db = store()
-  if db then db:kv_put(M.NS, key, cjson.encode(list)) end
+  local db = store(client)
+  if db then db:kv_put(M.NS, key, json.encode(list)) end
   return s, true
 end
 
@@ -208,7 +211,7 @@ local function value_of(item)
   if item.value ~= nil then return item.value end
   if item.field_value ~= nil then return item.field_value end
   if item.fieldValue ~= nil then return item.fieldValue end
-  return cjson.null
+  return json.null
 end
 
 local function is_array(t)

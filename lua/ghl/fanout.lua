@@ -7,6 +7,7 @@
 --     job = TEXT (what the run does, kept in the checkpoint: a checkpoint
 --           written for another job is refused), app =, company =,
 --     dry_run = PLAN (shared by every location's client), progress = bool,
+--     schema_cache = "memory" | "store" (each location's client's: ghl.client),
 --     client = function(location) -> client (default: ghl.client{location=}),
 --     on_done = function(entry, report) (each location as it finishes, in
 --               completion order; skipped ones first, before any runs)
@@ -51,7 +52,8 @@
 local E = require "ghl.error"
 local loop = require "ghl.loop"
 local sys = require "ghl.sys"
-local cjson = require "cjson.safe"
+local json = require "ghl.json"
+local util = require "ghl.util"
 
 local M = {}
 
@@ -75,12 +77,9 @@ end
 -- read_checkpoint(path) -> {job =, locations = {id = record}}; a missing or
 -- empty file is an empty checkpoint.
 local function read_checkpoint(path)
-  local f = io.open(path, "rb")
-  if not f then return { locations = {} } end
-  local text = f:read("a")
-  f:close()
+  local text = util.slurp(path)
   if not text or text:match("^%s*$") then return { locations = {} } end
-  local whole = cjson.decode(text)
+  local whole = json.decode(text)
   if type(whole) == "table" and type(whole.locations) == "table" then   -- the earlier single-object form
     return { locations = whole.locations }
   end
@@ -89,7 +88,7 @@ local function read_checkpoint(path)
   for line in text:gmatch("[^\n]+") do lines[#lines + 1] = line end
   local torn = text:sub(-1) ~= "\n"
   for i, line in ipairs(lines) do
-    local rec = cjson.decode(line)
+    local rec = json.decode(line)
     if type(rec) ~= "table" then
       if i == #lines and torn and i > 1 then break end   -- cut short by a kill
       not_ours(path, "line " .. i .. " is not JSON")
@@ -112,17 +111,11 @@ end
 
 -- Rewrite the checkpoint compactly (atomically) and open it for appending.
 local function open_checkpoint(path, cp)
-  local tmp = path .. ".tmp"
-  local f, err = io.open(tmp, "wb")
-  if not f then cannot_write(err) end
-  local ok, werr = f:write(cjson.encode { checkpoint = MAGIC, version = 2, job = cp.job }, "\n")
-  for _, rec in pairs(cp.locations) do
-    if ok then ok, werr = f:write(cjson.encode(rec) or "{}", "\n") end
-  end
-  local cok, cerr = f:close()
-  if not ok or not cok then os.remove(tmp); cannot_write(werr or cerr) end
-  local rok, rerr = os.rename(tmp, path)
-  if not rok then os.remove(tmp); cannot_write(rerr) end
+  local lines = { json.encode { checkpoint = MAGIC, version = 2, job = cp.job } }
+  for _, rec in pairs(cp.locations) do lines[#lines + 1] = json.encode(rec) or "{}" end
+  lines[#lines + 1] = ""
+  local ok, err = util.write_atomic(path, table.concat(lines, "\n"))
+  if not ok then cannot_write(err) end
   local a, aerr = io.open(path, "ab")
   if not a then cannot_write(aerr) end
   return a
@@ -132,7 +125,7 @@ end
 local function keepable(result)
   local t = type(result)
   if t == "function" or t == "userdata" or t == "thread" then return nil end
-  if t == "table" and not cjson.encode(result) then return nil end
+  if t == "table" and not json.encode(result) then return nil end
   return result
 end
 
@@ -249,7 +242,7 @@ function M.each_location(fn, o)
   local _ <close> = setmetatable({}, { __close = function() if cpf then cpf:close() end end })
 
   local make = o.client or function(loc)
-    return require("ghl.client").new { location = loc.id, app = app, dry_run = o.dry_run }
+    return require("ghl.client").new { location = loc.id, app = app, dry_run = o.dry_run, schema_cache = o.schema_cache }
   end
   local fns = {}
   for i, t in ipairs(todo) do
@@ -299,8 +292,8 @@ function M.each_location(fn, o)
       local rec = { id = entry.id, ok = entry.ok, at = os.time(), counts = entry.counts,
         result = entry.ok and keepable(entry.result) or nil,
         error = entry.error and (E.is(entry.error) and E.tostring(entry.error) or tostring(entry.error)) or nil }
-      local line = cjson.encode(rec)
-      if not line then rec.result = nil; line = cjson.encode(rec) end
+      local line = json.encode(rec)
+      if not line then rec.result = nil; line = json.encode(rec) end
       local wok, werr = cpf:write(line, "\n")
       if wok then wok, werr = cpf:flush() end
       if not wok then

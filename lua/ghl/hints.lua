@@ -225,7 +225,7 @@ function M.transport(err)
   return hint and E.wording(hint)
 end
 
-local cjson = require "cjson.safe"
+local json = require "ghl.json"
 
 local MAX_DEPTH = 8      -- nested error objects followed at most this deep
 local MAX_PART = 200     -- bytes of an element shown as JSON
@@ -237,7 +237,7 @@ local text_of
 local function part_of(v, depth)
   local m = text_of(v, depth)
   if m or type(v) ~= "table" then return m end
-  local j = cjson.encode(v)
+  local j = json.encode(v)
   if not j then return nil end
   return #j > MAX_PART and (j:sub(1, MAX_PART) .. "…") or j
 end

@@ -10,7 +10,7 @@ local ghl = { _VERSION = "ghlua 0.1.0", error = E }
 -- Submodules by name, loaded lazily.
 local lazy = {
   http = "ghl.http", server = "ghl.server", sys = "ghl.sys",
-  inspect = "ghl.inspect", json = "cjson.safe",
+  inspect = "ghl.inspect", json = "ghl.json",
   oauth = "ghl.oauth", auth = "ghl.auth", scopes = "ghl.scopes", store = "ghl.store",
   crypto = "ghl.crypto", sso = "ghl.sso", webhooks = "ghl.webhooks",
   contacts = "ghl.contacts", custom_fields = "ghl.custom_fields", custom_values = "ghl.custom_values",

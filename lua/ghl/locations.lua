@@ -85,7 +85,7 @@ function M.remember(company, locs)
       t[id], changed = name, true
     end
   end
-  if changed then db:kv_put(M.NS, company, cjson.encode(t)) end
+  if changed then db:kv_put(M.NS, company, assert(require("ghl.json").encode(t))) end
 end
 
 function M.names(rows)

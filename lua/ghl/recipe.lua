@@ -167,10 +167,8 @@ local function check_loaded(path, has_manifest, has_main)
 end
 
 local function read_file(path)
-  local f, err = io.open(path, "rb")
-  if not f then E.raise { kind = "usage", message = "cannot read the recipe " .. path .. ": " .. tostring(err) } end
-  local text = f:read("a")
-  f:close()
+  local text, err = require("ghl.util").slurp(path)
+  if not text then E.raise { kind = "usage", message = "cannot read the recipe " .. path .. ": " .. tostring(err) } end
   return text
 end
 
@@ -359,7 +357,7 @@ local function redact(v, depth)
   local out = {}
   for k, x in pairs(v) do
     if is_secret_key(k) and type(x) == "string" then
-      out[k] = require("ghl.http").redact(x)
+      out[k] = require("ghl.util").redact(x)
     else
       out[k] = redact(x, depth + 1)
     end
@@ -370,7 +368,7 @@ M.redact = function(v) return redact(v, 0) end
 
 -- plan_lines(plan) -> lines of text, one write per line and its body.
 function M.plan_lines(plan)
-  local cjson = require "cjson.safe"
+  local json = require "ghl.json"
   local lines = {}
   for i, w in ipairs(plan) do
     local url = w.path
@@ -384,7 +382,7 @@ function M.plan_lines(plan)
       w.location and ("   (location " .. w.location .. ")") or "")
     if w.body ~= nil then
       local body = w.body
-      if type(body) == "table" then body = (cjson.encode(M.redact(body)) or "?"):gsub("\\/", "/") end
+      if type(body) == "table" then body = json.encode(M.redact(body)) or "?" end
       lines[#lines + 1] = "       " .. tostring(body)
     end
   end

@@ -119,7 +119,7 @@ function M.path(template, params)
     if name == "locationId" or name == "companyId" then return nil end
     local v = params[name]
     if v == nil then error(("%s needs %s"):format(template, name), 3) end
-    return (tostring(v):gsub("[^%w%-._~]", function(ch) return ("%%%02X"):format(ch:byte()) end))
+    return require("ghl.util").urlencode(v)
   end))
 end
 

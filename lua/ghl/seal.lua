@@ -78,13 +78,13 @@ end
 
 -- key_id(key) -> 16 hex digits identifying key (HMAC, not the key).
 function M.key_id(key)
-  return (crypto.hmac_sha256(key, CHECK):sub(1, 8):gsub(".", function(c) return ("%02x"):format(c:byte()) end))
+  return require("ghl.util").hex(crypto.hmac_sha256(key, CHECK):sub(1, 8))
 end
 
 -- new_key() -> a fresh key as 64 hex digits.
 function M.new_key()
   local raw = assert(require("ghl.sys").random_bytes(32))
-  return (raw:gsub(".", function(c) return ("%02x"):format(c:byte()) end))
+  return require("ghl.util").hex(raw)
 end
 
 -- ---- Values ----

@@ -17,7 +17,7 @@
 -- difference becomes a padding oracle for forging contexts.
 local crypto = require "ghl.crypto"
 local E = require "ghl.error"
-local cjson = require "cjson.safe"
+local json = require "ghl.json"
 
 local M = {}
 
@@ -92,7 +92,7 @@ end
 -- decrypt(blob, secret) -> the user context (a table). Raises.
 function M.decrypt(blob, secret)
   local plain = M.decrypt_text(blob, secret)
-  local v = cjson.decode(plain)
+  local v = json.decode(plain)
   if type(v) ~= "table" or (next(v) ~= nil and v[1] ~= nil) then
     raise("crypto", "not_json", "the blob decrypts to text that is not a JSON object")
   end
@@ -104,7 +104,7 @@ end
 function M.encrypt(value, secret, salt)
   check_secret(secret)
   local text = value
-  if type(value) == "table" then text = assert(cjson.encode(value)) end
+  if type(value) == "table" then text = assert(json.encode(value)) end
   if type(text) ~= "string" then error("sso.encrypt: value must be a table or a string", 2) end
   salt = salt or assert(require("ghl.sys").random_bytes(8))
   if #salt ~= 8 then error("sso.encrypt: salt must be 8 bytes", 2) end

@@ -24,6 +24,8 @@
 --   M.sim_key([create]), M.sim_trust(mode [, create]), M.local_api()
 --   M.parse(body), M.check_time(event, max_age), M.event_id(event, body)
 --   M.sign(body, private_key[, "rsa"]) -> base64 signature (tests, the simulator)
+--   M.signature_headers(body, private_key[, rsa_private_key]) -> the
+--     X-GHL-Signature (and legacy X-WH-Signature) headers of a delivery
 --   M.replay_to_url(row, url), M.run_handler(handler, row, opts)
 -- Functions returning `nil, err` do so for what a sender got wrong
 -- (kind "signature", "decode", "stale", "duplicate"); load_handler and
@@ -35,7 +37,9 @@
 local crypto = require "ghl.crypto"
 local E = require "ghl.error"
 local cjson = require "cjson.safe"
+local json = require "ghl.json"
 local sys = require "ghl.sys"
+local util = require "ghl.util"
 
 -- The decoder for bodies: strict JSON (no NaN, Infinity or hex numbers)
 -- and at most MAX_DEPTH levels of nesting; HighLevel's events have a few.
@@ -92,10 +96,9 @@ function M.read_key(v, what)
   what = what or "public key"
   local text = v
   if not v:match("^%s*%-%-%-%-%-BEGIN") then
-    local f = io.open(v, "rb")
-    if f then
-      text = f:read("a")
-      f:close()
+    local data = util.slurp(v)
+    if data then
+      text = data
     elseif v:find("/", 1, true) and not v:match("^[%w+/=%s]+$") then
       E.raise { kind = "usage", message = "cannot read " .. what .. " file " .. v }
     end
@@ -112,10 +115,9 @@ end
 function M.read_private_key(v, what)
   local text = v
   if not v:match("^%s*%-%-%-%-%-BEGIN") then
-    local f, err = io.open(v, "rb")
-    if not f then E.raise { kind = "usage", message = what .. ": cannot read " .. v .. ": " .. tostring(err) } end
-    text = f:read("a")
-    f:close()
+    local err
+    text, err = util.slurp(v)
+    if not text then E.raise { kind = "usage", message = what .. ": cannot read " .. v .. ": " .. tostring(err) } end
   end
   local ok, err = crypto.public_key(text)
   if ok and ok.type ~= "ed25519" then
@@ -344,6 +346,21 @@ function M.sign(body, private_key, scheme)
   return crypto.base64_encode(sig)
 end
 
+-- signature_headers(body, private_key [, rsa_private_key]) -> the headers
+-- HighLevel signs a delivery with: {["X-GHL-Signature"] = Ed25519, and
+-- with an RSA key the legacy ["X-WH-Signature"] = RSA-SHA256}, both
+-- base64 over the exact body; or nil, err.
+function M.signature_headers(body, private_key, rsa_private_key)
+  local sig, err = M.sign(body, private_key)
+  if not sig then return nil, err end
+  local h = { ["X-GHL-Signature"] = sig }
+  if rsa_private_key then
+    h["X-WH-Signature"], err = M.sign(body, rsa_private_key, "rsa")
+    if not h["X-WH-Signature"] then return nil, err end
+  end
+  return h
+end
+
 -- ---- Events ----
 
 -- Fields that name things and must be strings when present (JSON null
@@ -444,7 +461,7 @@ end
 function M.timestamp(t)
   t = t or sys.time()
   local whole = math.floor(t)
-  return os.date("!%Y-%m-%dT%H:%M:%S", whole) .. string.format(".%03dZ", math.floor((t - whole) * 1000))
+  return util.iso8601_ms(whole * 1000 + math.floor((t - whole) * 1000))
 end
 
 -- check_time(event, max_age [, now]) -> true, or nil, err (kind "stale"):
@@ -476,9 +493,7 @@ function M.check_time(event, max_age, now)
   return true
 end
 
-local function hex(s)
-  return (s:gsub(".", function(c) return string.format("%02x", c:byte()) end))
-end
+local hex = util.hex
 
 -- event_id(event, body) -> the webhookId, or for an event without one
 -- "sha256:" and the first 40 hex digits of the body's SHA-256 (the same
@@ -710,12 +725,12 @@ local function stored_headers(headers)
   for k, v in pairs(headers) do
     if not PRIVATE_HEADERS[k] then keep[k] = v end
   end
-  return cjson.encode(keep)
+  return assert(json.encode(keep))
 end
 
 local function answer(status, value)
   return { status = status, headers = { ["Content-Type"] = "application/json" },
-           body = cjson.encode(value) }
+           body = assert(json.encode(value)) }
 end
 
 -- "METHOD PATH from REMOTE", printable whatever the request carried.

@@ -8,6 +8,7 @@
 -- hint on stderr) and usage errors (exit 2). The token goes in GHL_TOKEN,
 -- never on the command line.
 local sim = require "support.sim"
+local fixture = require "support.fixture"
 local run = require "support.run"
 local cjson = require "cjson"
 
@@ -57,17 +58,12 @@ local function has_script()
 end
 
 describe("ghlua api", function()
+  local f
   setup(function()
-    s = sim.start { "--contacts", "250", "--rate-max", "100000", "--faults" }
-    home = os.tmpname()
-    os.remove(home)
-    env = { GHL_TOKEN = s.token, GHLUA_API_BASE = s.url, GHLUA_HOME = home,
-            no_proxy = sim.NO_PROXY, NO_PROXY = sim.NO_PROXY }
+    f = fixture.start { "--contacts", "250", "--rate-max", "100000", "--faults" }
+    s, env, home = f.sim, f.env, f.home
   end)
-  teardown(function()
-    s.stop()
-    os.execute("rm -rf " .. run.quote(home))
-  end)
+  teardown(function() f.stop() end)
 
   it("GETs a contact, filling {contactId} from -q, as one compact line", function()
     local id = api { "GET", "/contacts/", "-q", "locationId=" .. s.location, "-q", "limit=1",

@@ -8,6 +8,7 @@
 -- another location's, an unreachable API, and --offline.
 local oauth = require "support.oauth"
 local sim = require "support.sim"
+local fixture = require "support.fixture"
 local run = require "support.run"
 local http = require "ghl.http"
 local sys = require "ghl.sys"
@@ -193,16 +194,12 @@ describe("auth pit add online", function()
     return t
   end
 
+  local f
   setup(function()
-    s = sim.start { "--pit", PIT, "--pit", PIT2 .. ":" .. OTHER }
-    home = os.tmpname()
-    os.remove(home)
-    env = { GHLUA_HOME = home, GHLUA_API_BASE = s.url, no_proxy = sim.NO_PROXY, NO_PROXY = sim.NO_PROXY }
+    f = fixture.start({ "--pit", PIT, "--pit", PIT2 .. ":" .. OTHER }, { token = false })
+    s, env, home = f.sim, f.env, f.home
   end)
-  teardown(function()
-    s.stop()
-    os.execute("rm -rf " .. run.quote(home))
-  end)
+  teardown(function() f.stop() end)
 
   it("refuses a PIT the API does not accept, with one call, and stores nothing", function()
     local before = s.stats().requests

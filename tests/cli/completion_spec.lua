@@ -16,12 +16,7 @@ local BUILD = os.getenv("GHLUA_BUILD")
 local SECRET = "client-secret-do-not-print-1234"
 local PIT = "pit-do-not-print-abcdef-5678"
 
-local function tmpdir()
-  local d = os.tmpname()
-  os.remove(d)
-  assert(sys.mkdir(d, tonumber("700", 8)))
-  return d
-end
+local tmpdir = require("support.fixture").tmpdir   -- a new 0700 directory
 
 local function need(shell)
   if os.execute("command -v " .. shell .. " >/dev/null 2>&1") ~= true then

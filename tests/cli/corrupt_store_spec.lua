@@ -68,9 +68,7 @@ describe("a damaged token store", function()
   local dir, path, good
 
   setup(function()
-    dir = os.tmpname()
-    os.remove(dir)
-    assert(sys.mkdir(dir, tonumber("700", 8)))
+    dir = require("support.fixture").tmpdir()
     path = dir .. "/ghlua.db"
     make_store(path)
     good = slurp(path)

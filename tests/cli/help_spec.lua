@@ -6,6 +6,7 @@
 -- ghlua(1), generated at build time from the same table.
 local run = require "support.run"
 local sim = require "support.sim"
+local fixture = require "support.fixture"
 local cli = require "ghl.cli"
 local args = require "ghl.cli.args"
 local ghlua = run.ghlua
@@ -26,12 +27,7 @@ local function cat(path, ...)
   return t
 end
 
-local function tmpdir()
-  local d = os.tmpname()
-  os.remove(d)
-  assert(require("ghl.sys").mkdir(d, tonumber("700", 8)))
-  return d
-end
+local tmpdir = require("support.fixture").tmpdir   -- a new 0700 directory
 
 describe("ghlua help", function()
   it("walks a table that holds every command and subcommand", function()
@@ -155,12 +151,12 @@ describe("did you mean", function()
 end)
 
 describe("-v after a command", function()
-  local s, home
-  setup(function() s, home = sim.start {}, tmpdir() end)
-  teardown(function()
-    if s then s.stop() end
-    run.sh("rm -rf " .. run.quote(home))
+  local s, home, f
+  setup(function()
+    f = fixture.start {}
+    s, home = f.sim, f.home
   end)
+  teardown(function() if f then f.stop() end end)
 
   local function env()
     return { GHL_TOKEN = s.token, GHL_LOCATION_ID = s.location, GHLUA_API_BASE = s.url, GHLUA_TRACE = "0",

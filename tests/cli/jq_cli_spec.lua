@@ -7,6 +7,7 @@
 -- outputs. The limits come from GHLUA_JQ_TIMEOUT / _MEMORY / _OUTPUT, set
 -- low here so that the endless filters end quickly.
 local sim = require "support.sim"
+local fixture = require "support.fixture"
 local run = require "support.run"
 local cjson = require "cjson"
 
@@ -30,17 +31,12 @@ local function one_line_failure(r, text)
 end
 
 describe("ghlua api --jq with filters libjq 1.6 cannot survive", function()
+  local f
   setup(function()
-    s = sim.start { "--contacts", "5", "--rate-max", "100000" }
-    home = os.tmpname()
-    os.remove(home)
-    env = { GHL_TOKEN = s.token, GHLUA_API_BASE = s.url, GHLUA_HOME = home,
-            no_proxy = sim.NO_PROXY, NO_PROXY = sim.NO_PROXY }
+    f = fixture.start { "--contacts", "5", "--rate-max", "100000" }
+    s, env, home = f.sim, f.env, f.home
   end)
-  teardown(function()
-    s.stop()
-    os.execute("rm -rf " .. run.quote(home))
-  end)
+  teardown(function() f.stop() end)
 
   it("keeps the outputs of normal filters", function()
     local r = api { "--jq", ".contacts | length" }

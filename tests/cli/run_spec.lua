@@ -3,6 +3,7 @@
 -- simulator's request log), the confirmation prompt (refused without a
 -- terminal; `script` gives one), --trust, and --all-locations.
 local sim = require "support.sim"
+local fixture = require "support.fixture"
 local run = require "support.run"
 local oauth = require "support.oauth"
 local agency = require "support.agency"
@@ -45,12 +46,12 @@ local function writes(s)
 end
 
 describe("ghlua run with a token", function()
-  local s, env
+  local s, env, f
   setup(function()
-    s = sim.start { "--contacts", "12" }
-    env = { GHL_TOKEN = s.token, GHL_LOCATION_ID = s.location, GHLUA_API_BASE = s.url, GHLUA_HOME = dir .. "/home" }
+    f = fixture.start({ "--contacts", "12" }, { location = true, home = dir .. "/home" })
+    s, env = f.sim, f.env
   end)
-  teardown(function() s.stop() end)
+  teardown(function() f.stop() end)
 
   local function ghlua(args, o)
     o = o or {}

@@ -133,6 +133,15 @@ write("json", "error-plain", '{"statusCode":401,"message":"Invalid JWT","traceId
 write("json", "numbers-and-escapes", '[0,-0,1e400,-1e-400,12345678901234567890,0.1,"\\u0000\\ud83d\\ude00\\\\",true,false,null,{}]')
 write("json", "nested", string.rep("[", 200) .. string.rep("]", 200))
 
+-- ---- json_encode (JSON text lua-cjson decodes and ghl.json writes again) ----
+
+for _, name in ipairs { "contact", "contacts-page", "error-message-array", "error-object", "error-plain",
+                        "numbers-and-escapes", "nested" } do
+  write("json_encode", name, read(ROOT .. "/json/seed-" .. name))
+end
+write("json_encode", "floats", '[0.1,1e-7,0.30000000000000004,1.7976931348623157e308,5e-324,-2.5e-300,9007199254740993,123456789012345678]')
+write("json_encode", "keys", '{"b":1,"a":{"2":[],"1":{}},"":null,"\u00e9":"/","10":[null,[null]],"9":"\u001f\u007f"}')
+
 -- ---- webhook (request line, headers, blank line, body) ----
 
 local T = "2025-03-04T05:06:07.123Z"

@@ -119,3 +119,42 @@ describe("bench/fanout.lua --quick", function()
     assert.matches("| delay per request | wall, median (min, max) | floor | ratio to floor |", r.out, 1, true)
   end)
 end)
+
+-- A smoke run of the paired table of issue 17 (bench/api.lua --table
+-- --quick --runs 1): every row has the C reference, the curl CLI and
+-- ghlua, each program sent the requests it should, and the ratios and the
+-- peak RSS rows are there. Not how fast anything is.
+describe("bench/api.lua --table --quick", function()
+  it("runs every row side by side with the C reference and the curl CLI", function()
+    local json = os.tmpname()
+    local r = run.sh(table.concat({ "cd", run.quote(SRC), "&&", run.quote(os.getenv("GHLUA")), "bench/api.lua",
+      "--table", "--quick", "--runs", "1", "--json", run.quote(json), "--ref-dir", run.quote(BUILD .. "/bench-smoke") },
+      " "))
+    assert(r.code == 0, "bench/api.lua --table failed (exit " .. tostring(r.code) .. "):\n" .. r.err .. r.out)
+    local res = cjson.decode(run.slurp(json))
+    os.remove(json)
+    local t, cfg = res.table, res.config
+    local want = { cold = 1, seq = cfg.requests, conc = cfg.requests, conc_http = cfg.requests,
+                   seq_http_layer = cfg.requests, pages = cfg.pages }
+    local seen = {}
+    for _, row in ipairs(t.rows) do
+      seen[row.key] = true
+      for role, p in pairs(row.programs) do
+        assert.is_true(p.median > 0 and p.ratio > 0, row.key .. " " .. role)
+        -- every program sends the row's requests (the curl CLI and the
+        -- references too), so no ratio compares different work
+        assert.are.equal(want[row.key], p.requests_per_run, row.key .. " " .. role .. ": requests per run")
+      end
+      assert.are.equal(1, row.programs.ref.ratio)
+      assert.is_table(row.programs.ghlua, row.key)
+      if row.key ~= "seq_http_layer" then assert.is_table(row.programs.curl, row.key) end
+    end
+    for key in pairs(want) do assert.is_true(seen[key], "no row " .. key) end
+    local rss = {}
+    for _, x in ipairs(t.rss) do rss[x.role] = x.median end
+    for _, role in ipairs { "ref", "curl", "ghlua", "ghlua_stream", "ghlua_keep" } do
+      assert.is_true((rss[role] or 0) > 1024, "peak RSS of " .. role)
+    end
+    assert.matches("| workload | C reference, ms | curl CLI | ghlua |", r.out, 1, true)
+  end)
+end)

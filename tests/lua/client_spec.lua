@@ -3,6 +3,7 @@
 -- concurrency with ghl.parallel and c:batch.
 local ghl = require "ghl"
 local sim = require "support.sim"
+local fixture = require "support.fixture"
 local run = require "support.run"
 local http = require "ghl.http"
 local sys = require "ghl.sys"
@@ -354,16 +355,12 @@ describe("pagination with an agency token", function()
 end)
 
 describe("writes whose outcome is unknown, redirects, empty answers, hostile rate-limit headers", function()
-  local s, home
+  local s, f
   setup(function()
-    s = sim.start { "--rate-max", "100000", "--faults" }
-    home = os.tmpname()
-    os.remove(home)
+    f = fixture.start({ "--rate-max", "100000", "--faults" }, { location = true })
+    s = f.sim
   end)
-  teardown(function()
-    s.stop()
-    os.execute("rm -rf " .. run.quote(home))
-  end)
+  teardown(function() f.stop() end)
 
   local function chaos(rules)
     assert(http.request { method = "PUT", url = s.url .. "/__sim/chaos", json = { rules = rules } })
@@ -377,8 +374,7 @@ describe("writes whose outcome is unknown, redirects, empty answers, hostile rat
   local function api(args)
     local argv = { "api" }
     for _, a in ipairs(args) do argv[#argv + 1] = a end
-    return run.ghlua(argv, { env = { GHL_TOKEN = s.token, GHLUA_API_BASE = s.url, GHLUA_HOME = home,
-      GHL_LOCATION_ID = s.location, no_proxy = sim.NO_PROXY, NO_PROXY = sim.NO_PROXY } })
+    return f.ghlua(argv)
   end
 
   it("a POST whose answer is held back past the timeout: 'may have been applied', sent once, created once", function()
@@ -482,5 +478,99 @@ describe("writes whose outcome is unknown, redirects, empty answers, hostile rat
     assert.is_table(v.contacts)
     assert.are.equal(2, sent("GET", "/contacts/"))
     assert.is_true(c:rate().blocked_for <= 60.1)
+  end)
+end)
+
+describe("a client with a static token and no store", function()
+  local s, home, dir
+  setup(function()
+    s = sim.start { "--contacts", "30", "--rate-max", "100000" }
+    dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute("mkdir -p " .. run.quote(dir)))
+    home = dir .. "/home"
+  end)
+  teardown(function()
+    s.stop()
+    os.execute("rm -rf " .. run.quote(dir))
+  end)
+
+  -- what is under the ghlua home (nothing, or the file names)
+  local function files()
+    local p = assert(io.popen("find " .. run.quote(home) .. " -type f 2>/dev/null"))
+    local out = p:read("a")
+    p:close()
+    return out
+  end
+  local function schema_reads()
+    return assert(http.request { url = s.url .. "/__sim/requests",
+      query = { method = "GET", path = "/locations/" .. s.location .. "/customFields" } }):json().total
+  end
+  local env = function(extra)
+    local e = { GHLUA_API_BASE = s.url, GHLUA_HOME = home, GHLUA_STORE = "", no_proxy = sim.NO_PROXY,
+                NO_PROXY = sim.NO_PROXY }
+    for k, v in pairs(extra or {}) do e[k] = v end
+    return e
+  end
+  -- a search whose contacts come back with their custom fields named:
+  -- the schema was fetched and cached (in memory)
+  local SEARCH = [[
+    local n, named = 0, 0
+    for ct in c.contacts:search({ pageLimit = 10 }, { max = 20 }) do
+      n = n + 1
+      for _, cf in ipairs(ct.customFields or {}) do if cf.key then named = named + 1 end end
+    end
+    print(n, named, c.schema_cache)
+  ]]
+
+  it("searches with token= and the schema cached in memory, writing no store file", function()
+    local before = schema_reads()
+    local r = run.ghlua({ "-e", "local ghl = require 'ghl'; local c = ghl.client{ token = os.getenv('T'), "
+      .. "location = os.getenv('L') }" .. SEARCH }, { env = env { T = s.token, L = s.location } })
+    assert.are.equal(0, r.code, r.err)
+    local n, named, where = r.out:match("^(%d+)%s+(%d+)%s+(%a+)")
+    assert.are.equal("20", n)
+    assert.is_true(tonumber(named) > 0, "no custom field was named: " .. r.out)
+    assert.are.equal("memory", where)
+    assert.are.equal(1, schema_reads() - before)   -- fetched once, then from memory
+    assert.are.equal("", files())
+  end)
+
+  it("runs a recipe with GHL_TOKEN ('ghlua run', sandboxed or trusted), writing no store file", function()
+    local script = dir .. "/search.lua"
+    local f = assert(io.open(script, "w"))
+    f:write([[
+recipe { name = "search", writes = false, scopes = { "contacts.readonly", "locations/customFields.readonly" } }
+return function(params, c)
+]], SEARCH, "\nend\n")
+    f:close()
+    for _, trust in ipairs { false, true } do
+      local before = schema_reads()
+      local r = run.ghlua({ "run", script, trust and "--trust" or nil },
+        { env = env { GHL_TOKEN = s.token, GHL_LOCATION_ID = s.location } })
+      assert.are.equal(0, r.code, r.err)
+      local n, named = r.out:match("^(%d+)%s+(%d+)")
+      assert.are.equal("20", n, r.out)
+      assert.is_true(tonumber(named) > 0, "no custom field was named: " .. r.out)
+      assert.are.equal(1, schema_reads() - before)
+      assert.are.equal("", files())
+    end
+  end)
+
+  it("keeps the schema in the store only when asked (schema_cache = \"store\")", function()
+    assert.has_error(function() ghl.client { token = "t", location = "L", schema_cache = "disk" } end,
+      [[ghl.client: schema_cache must be "memory" or "store", not "disk"]])
+    local r = run.ghlua({ "-e", "local ghl = require 'ghl'; local c = ghl.client{ token = os.getenv('T'), "
+      .. "location = os.getenv('L'), schema_cache = 'store' }" .. SEARCH }, { env = env { T = s.token, L = s.location } })
+    assert.are.equal(0, r.code, r.err)
+    assert.matches("^20%s+%d+%s+store", r.out)
+    assert.matches("ghlua%.db", files())
+  end)
+end)
+
+describe("ghl.paginate", function()
+  it("is still the pager's name for scripts and recipes (ghl.client.paginate)", function()
+    assert.are.equal(require "ghl.client.paginate", require "ghl.paginate")
+    assert.is_function(require("ghl.paginate").iterate)
   end)
 end)

@@ -28,6 +28,52 @@ describe("ghl.http", function()
     assert.is_number(resp.time)
   end)
 
+  it("reads one header, any case, and the rate-limit headers as numbers", function()
+    local resp = assert(http.request { url = s.url .. "/contacts/nope",
+      headers = { Authorization = "Bearer " .. s.token, Version = "2021-07-28" } })
+    assert.matches("application/json", resp:header("Content-Type"))
+    assert.is_nil(resp:header("x-no-such-header"))
+    local max, remaining, interval, daily_remaining, daily_limit = resp:ratelimit()
+    assert.is_number(max)
+    assert.is_number(remaining)
+    assert.is_true(remaining < max)
+    assert.is_number(interval)
+    assert.is_number(daily_remaining)
+    assert.is_number(daily_limit)
+    -- the same values as the header table, built on first read and kept
+    assert.are.equal(tonumber(resp.headers["x-ratelimit-max"]), max)
+    assert.are.equal(tonumber(resp.headers["x-ratelimit-remaining"]), remaining)
+    assert.are.equal(tonumber(resp.headers["x-ratelimit-interval-milliseconds"]), interval)
+    assert.are.equal(rawget(resp, "headers"), resp.headers)
+    -- a changed header table is what header() and ratelimit() read then
+    resp.headers["x-ratelimit-max"] = "7"
+    assert.are.equal(7, (resp:ratelimit()))
+    assert.are.equal("7", resp:header("X-RateLimit-Max"))
+    -- a response without rate-limit headers gives nils
+    local plain = echo { method = "GET" }
+    assert.is_table(plain)
+    local r = assert(http.request { url = s.url .. "/__fault/echo" })
+    assert.is_nil((r:ratelimit()))
+    assert.are.equal(r:header("content-type"), r.headers["content-type"])
+  end)
+
+  it("gives the same value from header() before and after the table is built", function()
+    local r = assert(http.request { url = s.url .. "/contacts/nope",
+      headers = { Authorization = "Bearer " .. s.token, Version = "2021-07-28" } })
+    local before = {}
+    for _, k in ipairs { "content-type", "x-ratelimit-remaining", "x-ratelimit-max", "date" } do
+      before[k] = r:header(k:upper())
+    end
+    assert.is_nil(rawget(r, "headers"))
+    local n = 0
+    for k, v in pairs(r.headers) do
+      n = n + 1
+      assert.are.equal(v, r:header(k:upper()))
+      if before[k] then assert.are.equal(before[k], v) end
+    end
+    assert.is_true(n >= 5)
+  end)
+
   it("does not queue a request behind a slow one on the same host", function()
     local sys = require "ghl.sys"
     local slow = assert(http.start { url = s.url .. "/__fault/slow", query = { ms = 2000 } })

@@ -189,38 +189,6 @@ describe("ghl.jq.format", function()
   end
 end)
 
-describe("ghl.jq.encode", function()
-  it("encodes Lua values, with arrays by their keys or a marker", function()
-    local null = require("cjson").null
-    assert.are.equal("[1,2,3]", jq.encode { 1, 2, 3 })
-    assert.are.equal("{}", jq.encode {})
-    assert.are.equal("[]", jq.encode({}, { empty = "array" }))
-    assert.are.equal("[]", jq.encode(setmetatable({}, jq.array_mt)))
-    assert.are.equal('{"1":"a","x":true}', jq.encode({ "a", x = true }, { sort = true }))
-    assert.are.equal('{"2":"b"}', jq.encode { [2] = "b" })
-    assert.are.equal("null", jq.encode(null))
-    assert.are.equal("[null,9007199254740992,0.5,3]", jq.encode { null, 2 ^ 53, 0.5, 3 })
-    assert.are.equal('"a\\"b\\n\\u0000"', jq.encode('a"b\n\0'))
-    assert.are.equal('{"t":{"u":[]}}', jq.encode({ t = { u = {} } }, { empty = "array" }))
-    assert.are.equal('{\n  "a": [\n    1\n  ]\n}', jq.encode({ a = { 1 } }, { indent = 2 }))
-  end)
-
-  it("raises for values JSON cannot hold, freeing what it built", function()
-    assert.has_error(function() jq.encode { f = print } end, "ghl.jq.encode: cannot encode a function")
-    assert.has_error(function() jq.encode { [true] = 1 } end, "ghl.jq.encode: cannot encode a table key of type boolean")
-    local t = { a = { 1, 2 } }
-    t.a[3] = t
-    assert.has_error(function() jq.encode(t) end, "ghl.jq.encode: nesting too deep (a cycle?)")
-    assert.has_error(function() jq.encode({}, { empty = "list" }) end)
-  end)
-
-  it("round-trips through format", function()
-    local text = jq.encode({ list = setmetatable({}, jq.array_mt), obj = {}, n = 42, s = "é" }, { sort = true })
-    assert.are.equal(text, jq.format(text, { sort = true }))
-    assert.are.equal('{"list":[],"n":42,"obj":{},"s":"é"}', text)
-  end)
-end)
-
 -- The pids of this process's jq workers (children named ghlua).
 local function workers()
   local me, pids = sys.getpid(), {}

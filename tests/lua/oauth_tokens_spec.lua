@@ -1,7 +1,9 @@
 -- Tokens that look after themselves: refresh before expiry and on
--- "401 Invalid JWT", eight processes sharing one store while the access
--- token lives two seconds, kill -9 at several points of a refresh, agency
--- tokens minting location tokens, PITs, and `auth doctor`.
+-- "401 Invalid JWT", eight processes sharing one store while the
+-- simulator's clock runs past the access token's life (PUT /__sim/clock),
+-- kill -9 at several points of a refresh, agency tokens minting location
+-- tokens, PITs, and `auth doctor`. Waits for the simulator's time move its
+-- clock; waits for the client's own expiry (it reads the real clock) sleep.
 local oauth = require "support.oauth"
 local run = require "support.run"
 local sys = require "ghl.sys"
@@ -21,16 +23,26 @@ local function wait_until(f, what, limit)
   end
 end
 
--- Lua run in a child ghlua that makes n API calls through ghl.client.
+-- Lua run in a child ghlua that makes n API calls through ghl.client;
+-- with tick > 0, it moves the simulator's clock forward by step seconds
+-- after every tick-th call.
 local CALLS = [[
-local loc, n, pause = %q, %d, %s
+local loc, n, pause, tick, step = %q, %d, %s, %d, %d
 local c = require('ghl').client { location = loc }
 for i = 1, n do
   c:get('/contacts/', { locationId = loc, limit = 1 })
   if pause > 0 then require('ghl.sys').sleep(pause) end
+  if tick > 0 and i %% tick == 0 and i < n then
+    local r = require('ghl.http').request { method = 'PUT', json = { advance = step },
+      url = require('ghl.config').api_base() .. '/__sim/clock' }
+    assert(r and r.status == 200, 'PUT /__sim/clock')
+  end
 end
 print('ok')
 ]]
+local function calls(loc, n, pause, tick, step)
+  return CALLS:format(loc, n, pause or "0", tick or 0, step or 0)
+end
 
 describe("token refresh", function()
   local o
@@ -54,8 +66,8 @@ describe("token refresh", function()
   end)
 
   it("refreshes once on 401 Invalid JWT and retries once", function()
-    sys.sleep(2.2)    -- expired in the simulator; the store still thinks it has a moment
-    local r = o.lua(CALLS:format(o.sim.location, 1, "0"))
+    o.clock { advance = 3 }   -- expired in the simulator; the store still thinks it has a moment
+    local r = o.lua(calls(o.sim.location, 1))
     assert.are.same({ 0, "ok\n" }, { r.code, r.out }, r.err)
     assert.is_true(o.stats().oauth.refresh_ok >= 1)
   end)
@@ -72,12 +84,24 @@ describe("token refresh", function()
     assert.are.equal(1, d.code)
     assert.matches("refused for a missing scope", d.out)
   end)
+end)
 
-  it("serves 8 processes × 50 calls while the token lives 2 s, presenting no refresh token twice", function()
+describe("token refresh across processes", function()
+  -- a token that outlives the run on the real clock; the first process
+  -- moves the simulator's clock past its life after every 10th call
+  local o
+  before_each(function()
+    o = oauth.start { "--auto-approve", "--token-ttl", "3600", "--rate-max", "100000" }
+    o.add_app()
+    assert.are.equal(0, o.login().code)
+  end)
+  after_each(function() o.stop() end)
+
+  it("serves 8 processes × 50 calls while the token expires 4 times, presenting no refresh token twice", function()
     local procs = {}
     for i = 1, 8 do
       local out = os.tmpname()
-      local code = CALLS:format(o.sim.location, 50, "0.05")
+      local code = calls(o.sim.location, 50, "0.01", i == 1 and 10 or 0, 3601)
       local env = {}
       for k, v in pairs(o.env) do env[#env + 1] = k .. "=" .. run.quote(v) end
       os.execute(("env %s %s -e %s >%s 2>&1; echo $? >>%s &"):format(table.concat(env, " "),
@@ -101,7 +125,7 @@ end)
 describe("kill -9 during a refresh", function()
   local o, db
   local function start(phase)
-    o = oauth.start { "--auto-approve", "--token-ttl", "1", "--token-delay-ms", "4000", "--token-delay-phase", phase }
+    o = oauth.start { "--auto-approve", "--token-ttl", "1", "--token-delay-ms", "2000", "--token-delay-phase", phase }
     o.add_app()
     assert.are.equal(0, o.login().code)
     db = o.home .. "/ghlua.db"
@@ -135,7 +159,8 @@ describe("kill -9 during a refresh", function()
       -- the next process recovers without presenting the old refresh token again
       local r = o.ghlua { "auth", "token" }
       assert.are.equal(0, r.code, r.err)
-      sys.sleep(4.2)   -- let the delayed request finish on the server
+      -- let the delayed request finish on the server
+      wait_until(function() return o.stats().oauth.in_flight == 0 end, "the delayed answers")
       assert.are.equal(0, o.stats().oauth.refresh_reuse)
       -- doctor tries the token online: give it one that outlives the call
       o.sim.oauth { token_delay_ms = 0, token_ttl = 3600 }
@@ -216,7 +241,7 @@ describe("agency tokens and PITs", function()
     assert.are.equal(0, r.code, r.err)
     assert.matches("…4c5d", r.out)
     assert.is_nil(r.out:find(pit, 1, true))
-    local c = o.lua(CALLS:format(o.sim.location, 3, "0"))
+    local c = o.lua(calls(o.sim.location, 3))
     assert.are.same({ 0, "ok\n" }, { c.code, c.out }, c.err)
     local l = o.ghlua { "auth", "locations" }
     assert.are.equal(1, l.code)
@@ -409,7 +434,7 @@ describe("OAuth calls on the client's request path", function()
     local rounds = 0
     for i = 1, 40 do rounds = rounds + i % 3 + 1 end   -- one Reconnect per 503 the token endpoint gave
     assert.are.equal(rounds, st.reconnects)
-    local r = o.lua(CALLS:format(o.sim.location, 1, "0"))
+    local r = o.lua(calls(o.sim.location, 1))
     assert.are.same({ 0, "ok\n" }, { r.code, r.out }, r.err)
   end)
 
@@ -427,7 +452,7 @@ describe("OAuth calls on the client's request path", function()
     local st = o.stats().oauth
     -- the simulator rotated it (refresh_ok), the client never sent it again
     assert.are.same({ 1, 1, 0, 1 }, { st.token_requests.refresh_token, st.refresh_ok, st.refresh_reuse, st.reconnects })
-    r = o.lua(CALLS:format(o.sim.location, 1, "0"))
+    r = o.lua(calls(o.sim.location, 1))
     assert.are.same({ 0, "ok\n" }, { r.code, r.out }, r.err)
   end)
 

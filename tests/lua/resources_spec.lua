@@ -142,10 +142,11 @@ describe("custom fields by key", function()
     clear_log()
     for _ = 1, 3 do ghl.contacts.create(c, { customFields = { budget = 1 } }) end
     assert.are.equal(1, catalogue_reads())
-    -- another process reads the cache from the store, not the API
+    -- another process (whose client keeps the schema in the store) reads
+    -- the cache from the store, not the API
     local code = ([[
       local ghl = require "ghl"
-      local c = ghl.client { token = %q, base = %q, location = %q }
+      local c = ghl.client { token = %q, base = %q, location = %q, schema_cache = "store" }
       print(ghl.custom_fields.by_key(c, "budget").id)
     ]]):format(s.token, s.url, s.location)
     local r = run.ghlua({ "-e", code }, { env = { GHLUA_HOME = home } })

@@ -915,18 +915,19 @@ describe("ghlua sim rate-limit answers", function()
   it("uses fixed windows, as the help says", function()
     local r = run.ghlua { "sim", "--help" }
     assert.matches("fixed, not sliding", r.out)
-    -- max 2 per 600 ms: requests at 0 and 400 ms fill the first window; at
-    -- 700 ms a fixed window is new (two more pass), a sliding one would
-    -- still hold the 400 ms request (one more passes).
-    local s = sim.start { "--token", TOKEN, "--rate-max", "2", "--rate-interval-ms", "600" }
+    -- max 2 per 60 s: requests at 0 and 40 s fill the first window; at
+    -- 70 s a fixed window is new (two more pass), a sliding one would
+    -- still hold the 40 s request (one more passes). The simulator's
+    -- clock moves (PUT /__sim/clock), not the real one.
+    local s = sim.start { "--token", TOKEN, "--rate-max", "2", "--rate-interval-ms", "60000" }
     finally(s.stop)
+    local fixture = require "support.fixture"
     local function get() return call(s, "GET", "/contacts/", { query = { locationId = LOC } }).status end
-    local t0 = sys.now()
     assert.are.equal(200, get())
-    sys.sleep(0.4)
+    fixture.clock(s, { advance = 40 })
     assert.are.equal(200, get())
     assert.are.equal(429, get())
-    sys.sleep(math.max(0, t0 + 0.7 - sys.now()))
+    fixture.clock(s, { advance = 30 })
     assert.are.same({ 200, 200 }, { get(), get() })
   end)
 end)

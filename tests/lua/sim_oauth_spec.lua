@@ -853,7 +853,7 @@ describe("ghlua sim OAuth flags", function()
       assert.are.equal(1, body.expires_in)
       assert.are.equal(200, api(s, "GET", "/contacts/", body.access_token, { query = { locationId = LOC } }).status)
       local late_code = get_code(s, { client_id = CID })
-      sys.sleep(1.2)
+      require("support.fixture").clock(s, { advance = 1.2 })   -- past both TTLs
       assert.are.equal(400, exchange(s, late_code, CID).status)
       local resp, e = api(s, "GET", "/contacts/", body.access_token, { query = { locationId = LOC } })
       assert.are.same({ 401, "Invalid JWT" }, { resp.status, e.message })
@@ -862,6 +862,45 @@ describe("ghlua sim OAuth flags", function()
       assert.are.equal(200, api(s, "GET", "/contacts/", fresh.access_token, { query = { locationId = LOC } }).status)
       local resp3 = authorize(s, { client_id = CID, scope = "contacts.readonly locations.readonly" })
       assert.are.equal(400, resp3.status)
+    end)
+    s.stop()
+    assert(ok, err)
+  end)
+
+  it("moves its clock with PUT /__sim/clock: tokens expire, JWT iat/exp follow, never backwards", function()
+    local fixture = require "support.fixture"
+    local s = sim.start { "--app", CID, "--app-secret", CSECRET, "--redirect-uri", REDIRECT,
+      "--app-scopes", "contacts.readonly, contacts.write", "--token-ttl", "3600", "--auto-approve" }
+    local ok, err = pcall(function()
+      SECRETS[CID] = CSECRET
+      local http_get = assert(http.request { url = s.url .. "/__sim/clock" }):json()
+      assert.are.equal(0, http_get.offset)
+      local body = login(s, { client_id = CID }, CID)
+      local function get(tok) return api(s, "GET", "/contacts/", tok, { query = { locationId = LOC } }) end
+      local c = fixture.clock(s, { advance = 3599 })
+      assert.are.equal(3599, c.offset)
+      assert.is_true(math.abs(c.now - (sys.time() + 3599)) < 60)
+      assert.are.equal(200, get(body.access_token).status)
+      fixture.clock(s, { advance = 2 })
+      local resp, e = get(body.access_token)
+      assert.are.same({ 401, "Invalid JWT" }, { resp.status, e.message })
+      -- a pair issued now is stamped with the simulator's time
+      local r2, fresh = refresh(s, body.refresh_token, CID)
+      assert.are.equal(200, r2.status)
+      local p = jwt_payload(fresh.access_token)
+      assert.is_true(math.abs(p.iat - (sys.time() + 3601)) < 60, cjson.encode(p))
+      assert.are.equal(3600, p.exp - p.iat)
+      assert.are.equal(200, get(fresh.access_token).status)
+      -- {now = ...} sets it; the past and nonsense are refused
+      local later = fixture.clock(s, { now = c.now + 86400 }).now
+      assert.is_true(math.abs(later - (c.now + 86400)) < 1)
+      for _, bad in ipairs { { now = c.now }, { advance = -1 }, { advance = "1" }, {}, { advance = 1, now = later } } do
+        local r = assert(http.request { method = "PUT", url = s.url .. "/__sim/clock", json = bad })
+        assert.are.equal(400, r.status, cjson.encode(bad))
+      end
+      assert.are.equal(401, get(fresh.access_token).status)
+      local help = run.ghlua { "sim", "--help" }
+      assert.matches("/__sim/clock", help.out, 1, true)
     end)
     s.stop()
     assert(ok, err)

@@ -12,12 +12,7 @@ local q = run.quote
 local GHLUA = os.getenv("GHLUA")
 local CHILD = (os.getenv("GHLUA_SRC") or ".") .. "/tests/lua/support/store_child.lua"
 
-local function tmpdir()
-  local d = os.tmpname()
-  os.remove(d)
-  assert(sys.mkdir(d, tonumber("700", 8)))
-  return d
-end
+local tmpdir = require("support.fixture").tmpdir   -- a new 0700 directory
 
 local function mode(p)
   local st = sys.stat(p)
@@ -221,6 +216,30 @@ describe("ghl.store (" .. engine .. ")", function()
 
   describe("records", function()
     before_each(function() db = assert(store.open(path)) end)
+
+    it("changes data_version on every write, its own or another connection's, and not on reads", function()
+      assert(db:put_token(token(0)))
+      local v0 = db:data_version()
+      assert.is_true(math.type(v0) == "integer")
+      assert(db:get_token("acme", "LOC1"))
+      assert(db:list_apps())
+      assert.are.equal(v0, db:data_version())
+      assert(db:kv_put("ns", "k", "v"))
+      local v1 = db:data_version()
+      assert.are_not.equal(v0, v1)
+      assert.are.equal(v1, db:data_version())
+      local other = assert(store.open(path))
+      assert(other:kv_put("ns", "k", "w"))
+      other:close()
+      local v2 = db:data_version()
+      assert.are_not.equal(v1, v2)
+      assert.are.equal(v2, db:data_version())
+      -- another process
+      local r = run.sh(("%s -e %s"):format(q(os.getenv("GHLUA")),
+        q(("local s = assert(require'ghl.store'.open(%q)); assert(s:kv_put('ns', 'k', 'x'))"):format(path))))
+      assert.are.equal(0, r.code, r.err)
+      assert.are_not.equal(v2, db:data_version())
+    end)
 
     it("stores apps", function()
       local app = { name = "zeta", client_id = "cid-z", client_secret = "sec", redirect_uri = "http://localhost:8765/cb",

@@ -26,12 +26,7 @@ local cjson = require "cjson"
 local q = run.quote
 local slurp = run.slurp
 
-local function tmpdir()
-  local d = os.tmpname()
-  os.remove(d)
-  assert(sys.mkdir(d, tonumber("700", 8)))
-  return d
-end
+local tmpdir = require("support.fixture").tmpdir   -- a new 0700 directory
 
 local function wait_until(f, what, limit, every)
   local deadline = sys.now() + (limit or 10)
@@ -1341,5 +1336,25 @@ PRAGMA user_version = 1;
     assert.is_true(db:put_event { id = "w1", body = "{}" })
     db:close()
     assert.are.equal("2\n", run.sh("sqlite3 " .. q(path) .. " 'PRAGMA user_version'").out)
+  end)
+end)
+
+describe("webhooks.signature_headers", function()
+  it("signs a delivery as HighLevel does: X-GHL-Signature, and X-WH-Signature with an RSA key", function()
+    local epriv, epub = assert(crypto.generate_key("ed25519"))
+    local rpriv, rpub = assert(crypto.generate_key("rsa", 2048))
+    local body = '{"type":"ContactCreate","locationId":"L1"}'
+    local h = assert(webhooks.signature_headers(body, epriv))
+    assert.are.same({ "X-GHL-Signature" }, (function() local k = {} for n in pairs(h) do k[#k + 1] = n end return k end)())
+    assert.are.equal("ed25519", webhooks.verify(body, { ["x-ghl-signature"] = h["X-GHL-Signature"] }, { public_key = epub }))
+    h = assert(webhooks.signature_headers(body, epriv, rpriv))
+    assert.are.equal("rsa", webhooks.verify(body, { ["x-wh-signature"] = h["X-WH-Signature"] },
+      { legacy_rsa = true, rsa_public_key = rpub }))
+    local ok, err = webhooks.verify(body .. " ", { ["x-ghl-signature"] = h["X-GHL-Signature"] }, { public_key = epub })
+    assert.is_nil(ok)
+    assert.are.equal("invalid", err.code)
+    ok, err = webhooks.signature_headers(body, "not a key")
+    assert.is_nil(ok)
+    assert.is_truthy(err)
   end)
 end)

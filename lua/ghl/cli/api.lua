@@ -23,6 +23,7 @@ local E = require "ghl.error"
 local args = require "ghl.cli.args"
 local jq = require "ghl.jq"
 local sys = require "ghl.sys"
+local util = require "ghl.util"
 local http = require "ghl.http"
 
 local M = {}
@@ -166,10 +167,7 @@ local function usage(msg)
   args.usage(msg, M.usage)
 end
 
-local function shell_quote(s)
-  if s:match("^[%w%-%./:=_,@+]+$") then return s end
-  return "'" .. s:gsub("'", "'\\''") .. "'"
-end
+local shell_quote = util.shell_quote
 
 -- ---- Parsing ----
 
@@ -201,7 +199,7 @@ local function field_body(list)
       if not ok then usage(("-f %s:=: %s"):format(k, err.message)) end
       text = v:match("^%s*(.-)%s*$")
     else
-      text = jq.encode(v)
+      text = assert(require("ghl.json").encode(v))
     end
     if not values[k] then keys[#keys + 1] = k; values[k] = {} end
     table.insert(values[k], text)
@@ -209,7 +207,7 @@ local function field_body(list)
   local parts = {}
   for _, k in ipairs(keys) do
     local v = values[k]
-    parts[#parts + 1] = jq.encode(k) .. ":" .. (#v == 1 and v[1] or ("[" .. table.concat(v, ",") .. "]"))
+    parts[#parts + 1] = assert(require("ghl.json").encode(k)) .. ":" .. (#v == 1 and v[1] or ("[" .. table.concat(v, ",") .. "]"))
   end
   return "{" .. table.concat(parts, ",") .. "}"
 end
@@ -220,10 +218,9 @@ local function data_body(d)
   if d == "@-" then
     text = io.stdin:read("a") or ""
   elseif d:sub(1, 1) == "@" then
-    local f, err = io.open(d:sub(2), "rb")
-    if not f then E.raise { kind = "io", message = "cannot read -d file: " .. tostring(err) } end
-    text = f:read("a")
-    f:close()
+    local err
+    text, err = util.slurp(d:sub(2))
+    if not text then E.raise { kind = "io", message = "cannot read -d file: " .. tostring(err) } end
   end
   local ok, err = jq.format(text)
   if not ok then usage("-d: " .. err.message) end
@@ -364,8 +361,7 @@ local function open_output(name)
     E.raise { kind = "io", message = ("cannot write -o %s: %s"):format(name, E.is(err) and err.message or tostring(err)),
               hint = "pick a file in a directory that exists and that you can write to" }
   end
-  local tmp = (".%s.%d.%s.tmp"):format(base:sub(1, 200), sys.getpid(), (sys.random_bytes(4):gsub(".", function(ch)
-    return ("%02x"):format(ch:byte()) end)))
+  local tmp = (".%s.%d.%s.tmp"):format(base:sub(1, 200), sys.getpid(), util.hex(sys.random_bytes(4)))
   local f, err = sys.open(dir, tmp, "w")
   if not f then fail(err) end
   local tmppath = dir .. "/" .. tmp
@@ -469,8 +465,8 @@ end
 -- The pieces jq prints around array elements in this format: opening,
 -- separator and closing text (so items can be printed as they arrive).
 local function array_frame(fmt)
-  local el = jq.encode(0, fmt)
-  local two = jq.encode(setmetatable({ 0, 0 }, jq.array_mt), fmt)
+  local el = assert(jq.format("0", fmt))
+  local two = assert(jq.format("[0,0]", fmt))
   local a = two:find(el, 1, true)
   local b = two:find(el, a + #el, true)
   return two:sub(1, a - 1), two:sub(a + #el, b - 1), two:sub(b + #el)
@@ -481,10 +477,10 @@ end
 local SPLIT = 'if type == "object" then to_entries[] | select(.value | type == "array")'
   .. ' | .key, (.value | length), .value[] else empty end'
 
--- A client for ghl.paginate that sends every page request through c with
--- the -H headers and keeps, for each item table of each page it decoded,
--- the item's own text (text_of[item]): ghl.paginate hands out the decoded
--- items, whose key order a Lua table does not keep.
+-- A client for ghl.client.paginate that sends every page request through
+-- c with the -H headers and keeps, for each item table of each page it
+-- decoded, the item's own text (text_of[item]): the pager hands out the
+-- decoded items, whose key order a Lua table does not keep.
 local function page_client(c, headers)
   local splitter = assert(jq.compile(SPLIT))
   local text_of = setmetatable({}, { __mode = "k" })
@@ -526,10 +522,10 @@ local function page_client(c, headers)
     ro.query = query or ro.query
     return pc.request(self, "GET", path, ro)
   end
-  return pc, function(item) return text_of[item] or jq.encode(item, { empty = "array" }) end, splitter
+  return pc, function(item) return text_of[item] or assert(require("ghl.json").encode(item, { empty = "array" })) end, splitter
 end
 
--- Does ghl.paginate know how to page method path (or was --style given)?
+-- Does ghl.client.paginate know how to page method path (or was --style given)?
 local function pages(method, path, o)
   if o.style then return true end
   local op = require("ghl.api.ops").op(method, (path:gsub("%?.*", "")), o.version == "v3")
@@ -594,7 +590,7 @@ local function paginate(c, method, path, query, body, o, prog, fmt, headers)
   if all then
     print_body("[" .. table.concat(all, ",") .. "]", prog, fmt)
   elseif not o.ndjson then
-    write(n == 0 and jq.encode(setmetatable({}, jq.array_mt), item_fmt) or close)
+    write(n == 0 and assert(jq.format("[]", item_fmt)) or close)
   end
 end
 

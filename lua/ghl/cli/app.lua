@@ -7,7 +7,7 @@
 -- refuse every login that asks for them.
 local args = require "ghl.cli.args"
 local auth = require "ghl.auth"
-local http = require "ghl.http"
+local util = require "ghl.util"
 local sys = require "ghl.sys"
 local E = require "ghl.error"
 
@@ -141,7 +141,7 @@ local function add(argv)
   local secret = read_secret(name)
   assert(auth.store():put_app { name = name, client_id = o["client-id"], client_secret = secret,
     redirect_uri = o["redirect-uri"], scopes = scopes, whitelabel = o.whitelabel or false, user_type = ut })
-  io.stdout:write(("stored app %s (client %s, secret %s)\n"):format(name, o["client-id"], http.redact(secret)))
+  io.stdout:write(("stored app %s (client %s, secret %s)\n"):format(name, o["client-id"], util.redact(secret)))
   return 0
 end
 
@@ -193,7 +193,7 @@ local function update(argv)
   end
   if o.secret then
     a.client_secret = read_secret(name)
-    changed[#changed + 1] = "secret " .. http.redact(a.client_secret)
+    changed[#changed + 1] = "secret " .. util.redact(a.client_secret)
   end
   if #changed == 0 then
     args.usage("nothing to update: give --scopes, --redirect-uri, --client-id, --user-type, --whitelabel,"
@@ -213,16 +213,16 @@ local function list(argv)
   if o.json then
     local out = {}
     for i, a in ipairs(apps) do
-      out[i] = { name = a.name, client_id = a.client_id, client_secret = http.redact(a.client_secret or ""),
+      out[i] = { name = a.name, client_id = a.client_id, client_secret = util.redact(a.client_secret or ""),
                  redirect_uri = a.redirect_uri, scopes = a.scopes, whitelabel = a.whitelabel, user_type = a.user_type }
     end
-    io.stdout:write(require("cjson").encode(out), "\n")
+    io.stdout:write(assert(require("ghl.json").encode(out)), "\n")
     return 0
   end
   if #apps == 0 then io.stdout:write("no apps stored; add one with 'ghlua app add'\n") return 0 end
   for _, a in ipairs(apps) do
     io.stdout:write(("%-16s %-34s %-8s %s  secret %s%s\n"):format(a.name, a.client_id, a.user_type or "Location",
-      a.redirect_uri or "-", http.redact(a.client_secret or ""), a.whitelabel and "  whitelabel" or ""))
+      a.redirect_uri or "-", util.redact(a.client_secret or ""), a.whitelabel and "  whitelabel" or ""))
   end
   return 0
 end

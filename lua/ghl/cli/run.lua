@@ -90,8 +90,8 @@ local function out(s) io.stdout:write(s, "\n") end
 local function print_result(v, json)
   if v == nil then return end
   if type(v) == "table" then
-    local cjson = require "cjson.safe"
-    local text = cjson.encode(v)
+    local json = require "ghl.json"
+    local text = json.encode(v)
     if text and json then out(text)
     else out(text or require("ghl.inspect")(v)) end
   else
@@ -106,7 +106,7 @@ local function make_client(o, plan)
   if token and token ~= "" and not o.app then
     return client_mod.new { token = token, location = o.location, dry_run = plan }, nil
   end
-  local c = client_mod.new { location = o.location, app = o.app, dry_run = plan }
+  local c = client_mod.new { location = o.location, app = o.app, dry_run = plan, schema_cache = "store" }
   local auth = require "ghl.auth"
   local row, crow = auth.find { location = c.location, company = not c.location and c.company or nil, app = c.app }
   row = row or crow
@@ -181,7 +181,7 @@ local function fan_out(r, params, o, plan, quiet, call)
   end
   local checkpoint = not plan and o.checkpoint or nil
   local ok, report = pcall(fanout.each_location, function(c, loc) return call(c, loc) end, {
-    locations = "all", app = o.app, concurrency = o.concurrency, dry_run = plan, progress = false,
+    locations = "all", app = o.app, concurrency = o.concurrency, dry_run = plan, progress = false, schema_cache = "store",
     checkpoint = checkpoint, job = job_of(r, params), on_done = on_done })
   if r.box then r.box:set { sink = false } else rawset(r.env, "print", env_print) end
   if not ok then
@@ -206,7 +206,7 @@ local function fan_out(r, params, o, plan, quiet, call)
       list[i] = { id = e.id, name = e.name, ok = e.ok, skipped = e.skipped or nil, reason = e.reason,
         counts = e.counts, seconds = e.seconds, error = e.error and E.tostring(e.error) or nil, result = e.result }
     end
-    out(require("cjson").encode { locations = list, ok = report.ok, failed = report.failed,
+    out(require("ghl.json").encode { locations = list, ok = report.ok, failed = report.failed,
       skipped = report.skipped, total = report.total, seconds = report.seconds })
   end
   for _, l in ipairs(fanout.summary(report)) do stream:write(l, "\n") end

@@ -79,7 +79,7 @@ end
 local function list_groups(json)
   local groups = scopes.groups()
   if json then
-    io.stdout:write(require("cjson").encode(groups), "\n")
+    io.stdout:write(assert(require("ghl.json").encode(groups)), "\n")
     return 0
   end
   for _, g in ipairs(groups) do
@@ -102,7 +102,7 @@ local function show(rows, json)
       out[i] = { scope = r.scope, area = r.area, tokens = r.tokens, agency_only = r.agency_only,
                  agency_pro = r.agency_pro, requestable = r.requestable, note = r.note or cjson.null }
     end
-    io.stdout:write(#out > 0 and cjson.encode(out) or "[]", "\n")
+    io.stdout:write(#out > 0 and assert(require("ghl.json").encode(out)) or "[]", "\n")
   else
     table_out(rows)
   end

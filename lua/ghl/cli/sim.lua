@@ -203,7 +203,10 @@ Bearer"; OAuth tokens carry only their granted scopes.
 Simulator routes: GET /__sim/stats (counters, "oauth" section), GET|PUT
 /__sim/oauth (delay, TTLs, auto-approve at run time), POST /__sim/locations
 {"id":ID, "name":...} (a new location; 201 with the apps installed on it),
-PUT /__sim/locations/{id} {"active":false}, and for retry tests:
+PUT /__sim/locations/{id} {"active":false}, GET|PUT /__sim/clock
+{"advance":3600} or {"now":EPOCH} (moves the simulator's clock forward:
+token expiry, JWT iat/exp, rate-limit windows, webhook retries follow it;
+answers {"now":EPOCH,"offset":S}), and for retry tests:
   PUT /__sim/chaos {"rules":[{"method":"GET","path":"/contacts/","times":2,
       "status":503}, ...]}  the next matching requests fail: status (with
       optional message, headers, or body: the raw body, e.g. "" for an
@@ -283,20 +286,9 @@ end
 -- Write data to path atomically (path.tmp, made 0600 before anything is
 -- written to it, then renamed). what: the file's name in the error.
 local function write_atomic(path, data, what)
-  local sys = require "ghl.sys"
-  local tmp = path .. ".tmp"
-  os.remove(tmp)
-  local f, err = io.open(tmp, "w")
-  if f then
-    local ok
-    ok, err = sys.chmod(tmp, 384)   -- 0600
-    if ok then ok, err = f:write(data) end
-    f:close()
-    if ok then ok, err = os.rename(tmp, path) end
-    if ok then return end
-  end
-  os.remove(tmp)
-  error(E.new { kind = "io", where = "sim", message = "cannot write " .. (what or "ready file") .. ": " .. tostring(err) }, 0)
+  local ok, err = require("ghl.util").write_atomic(path, data)
+  if ok then return end
+  error(E.new { kind = "io", where = "sim", message = "cannot write " .. (what or "ready file") .. ": " .. err }, 0)
 end
 
 -- ---- OAuth apps ----
@@ -353,12 +345,10 @@ end
 
 -- Read --apps FILE: a JSON array of app objects.
 function M.read_apps(path)
-  local f, err = io.open(path, "r")
-  if not f then
+  local text, err = require("ghl.util").slurp(path)
+  if not text then
     error(E.new { kind = "io", where = "sim", message = "cannot read --apps file: " .. tostring(err) }, 0)
   end
-  local text = f:read("a")
-  f:close()
   local list = require("cjson.safe").decode(text)
   if type(list) ~= "table" or (next(list) ~= nil and list[1] == nil) then
     usage_error(path .. ": expected a JSON array of apps")
@@ -428,9 +418,7 @@ local function sys_pid()
   return require("ghl.sys").getpid()
 end
 
-local function hex(bytes)
-  return (bytes:gsub(".", function(c) return string.format("%02x", c:byte()) end))
-end
+local hex = require("ghl.util").hex
 
 -- The webhook emitter's config (ghl.sim.webhooks) from the --webhook-*
 -- flags; --webhook-key is PEM text or a file holding it. Sending without
@@ -611,9 +599,8 @@ function M.recorded(dir)
     if pid and not sys.alive(pid) then
       os.remove(file)
     elseif pid and name:match("%.json$") then
-      local f = io.open(file, "rb")
-      local info = f and cjson.decode(f:read("a") or "")
-      if f then f:close() end
+      local text = require("ghl.util").slurp(file)
+      local info = text and cjson.decode(text)
       if type(info) == "table" and type(info.url) == "string" then
         out[#out + 1] = { pid = pid, file = file, info = info }
       end
@@ -641,11 +628,10 @@ local function find_simulator(opts, usage)
   local cjson = require "cjson.safe"
   local file = opts["ready-file"]
   if file then
-    local f, err = io.open(file, "rb")
-    local info = f and cjson.decode(f:read("a") or "")
-    if f then f:close() end
+    local text, err = require("ghl.util").slurp(file)
+    local info = text and cjson.decode(text)
     if type(info) ~= "table" or type(info.url) ~= "string" then
-      E.raise { kind = "sim", message = f and (file .. " is not a simulator's ready file")
+      E.raise { kind = "sim", message = text and (file .. " is not a simulator's ready file")
         or ("no simulator: " .. tostring(err)),
         hint = "a simulator writes its --ready-file once it listens and removes it when it stops" }
     end

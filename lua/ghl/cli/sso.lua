@@ -74,7 +74,7 @@ local function decrypt(argv)
   if o.field then
     local v = ctx[o.field]
     if v == nil then E.raise { kind = "usage", message = "the context has no field '" .. o.field .. "'" } end
-    io.stdout:write(type(v) == "table" and require("cjson").encode(v) or tostring(v), "\n")
+    io.stdout:write(type(v) == "table" and require("ghl.json").encode(v) or tostring(v), "\n")
   else
     io.stdout:write(text:match("^%s*(.-)%s*$"), "\n")
   end

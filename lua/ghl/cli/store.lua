@@ -159,10 +159,10 @@ local function info(argv)
   local schema = h.native.schema and h.native:schema() or nil
   local settings = h.native.settings and assert(h.native:settings()) or nil
   if o.json then
-    out(require("cjson").encode { engine = h.raw.engine_name, location = M.location(h.path), schema = schema,
+    out(assert(require("ghl.json").encode { engine = h.raw.engine_name, location = M.location(h.path), schema = schema,
       settings = settings,
       sealed = h.raw.key_id ~= nil, key_id = h.raw.key_id, key = h.raw.key_state,
-      apps = c.apps, tokens = c.token_kinds, claims = c.claim_phases, events = c.event_status, kv = c.kv }, "\n")
+      apps = c.apps, tokens = c.token_kinds, claims = c.claim_phases, events = c.event_status, kv = c.kv }), "\n")
     return 0
   end
   local rows = {

@@ -20,6 +20,7 @@
 local args = require "ghl.cli.args"
 local E = require "ghl.error"
 local sys = require "ghl.sys"
+local util = require "ghl.util"
 
 local M = {}
 
@@ -188,24 +189,13 @@ local function warn(line, multiline)
 end
 
 local function stamp(t)
-  return t and os.date("!%Y-%m-%dT%H:%M:%SZ", math.floor(t)) or "-"
+  return t and util.iso8601(t) or "-"
 end
 
 -- Write data to path atomically, mode 0600.
 local function write_atomic(path, data)
-  local tmp = path .. ".tmp"
-  os.remove(tmp)
-  local f, err = io.open(tmp, "w")
-  if f then
-    local ok
-    ok, err = sys.chmod(tmp, 384)
-    if ok then ok, err = f:write(data) end
-    f:close()
-    if ok then ok, err = os.rename(tmp, path) end
-    if ok then return end
-  end
-  os.remove(tmp)
-  E.raise { kind = "io", message = "cannot write ready file " .. path .. ": " .. tostring(err) }
+  local ok, err = util.write_atomic(path, data)
+  if not ok then E.raise { kind = "io", message = "cannot write ready file " .. path .. ": " .. err } end
 end
 
 -- A handler that reloads its file when the file changes.
@@ -334,7 +324,7 @@ local function serve(argv)
   end
   if handler then out("ghlua webhook: handler %s", o.handler) end
   if o["ready-file"] then
-    local ok, werr = pcall(write_atomic, o["ready-file"], require("cjson").encode {
+    local ok, werr = pcall(write_atomic, o["ready-file"], require("ghl.json").encode {
       url = url, port = srv.port, pid = sys.getpid() })
     if not ok then srv:close() error(werr, 0) end
   end
@@ -377,7 +367,7 @@ local function list(argv)
       items[i] = { id = r.id, type = r.type, location_id = r.location_id, company_id = r.company_id,
         received_at = r.received_at, verified = r.verified, status = r.status, attempts = r.attempts, note = r.note }
     end
-    io.stdout:write(#items == 0 and "[]" or cjson.encode(items), "\n")
+    io.stdout:write(#items == 0 and "[]" or assert(require("ghl.json").encode(items)), "\n")
     return 0
   end
   if #rows == 0 then
@@ -408,7 +398,7 @@ local function show(argv)
     local rec = { id = row.id, type = row.type, location_id = row.location_id, company_id = row.company_id,
       received_at = row.received_at, verified = row.verified, status = row.status, note = row.note,
       attempts = row.attempts, headers = headers, body = row.body }
-    io.stdout:write(cjson.encode(rec), "\n")
+    io.stdout:write(assert(require("ghl.json").encode(rec)), "\n")
     return 0
   end
   out("id        %s", row.id)

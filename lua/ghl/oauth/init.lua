@@ -186,9 +186,7 @@ function M.reconnect(t)
   }, { client_id = client_id, resource = rid, owner = owner, safe = true, learns = false })
 end
 
-local function unescape(s)
-  return (s:gsub("+", " "):gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
-end
+local unescape = require("ghl.util").urldecode
 
 -- Parse a query string into a table (last value wins).
 function M.parse_query(q)

@@ -27,13 +27,8 @@ function M.base(whitelabel)
 end
 
 -- Percent-encode everything but RFC 3986 unreserved characters.
-local function escape(s)
-  return (s:gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", c:byte()) end))
-end
-
-local function unescape(s)
-  return (s:gsub("+", " "):gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
-end
+local escape = require("ghl.util").urlencode
+local unescape = require("ghl.util").urldecode
 
 local function absolute(uri)
   return uri:match("^[Hh][Tt][Tt][Pp][Ss]?://[^/?#%s]+") ~= nil
@@ -46,7 +41,7 @@ end
 local function random_state()
   local bytes, err = require("ghl.sys").random_bytes(16)
   if not bytes then error(err, 0) end
-  return (bytes:gsub(".", function(c) return string.format("%02x", c:byte()) end))
+  return require("ghl.util").hex(bytes)
 end
 
 -- authorize_url{client_id=, redirect_uri=, scopes= (string or array, groups

@@ -209,12 +209,12 @@ end
 function cmd.curl(s)
   local l = last_request(s)
   local parts = { "curl -sS" .. (l.method ~= "GET" and (" -X " .. l.method) or "") }
-  parts[#parts + 1] = "'" .. full_url(l):gsub("'", "'\\''") .. "'"
+  parts[#parts + 1] = shell_quote(full_url(l), true)
   parts[#parts + 1] = "-H " .. shell_quote("Authorization: Bearer " .. tostring(l.token_hint))
   parts[#parts + 1] = "-H " .. shell_quote("Version: " .. tostring(l.version))
   parts[#parts + 1] = "-H " .. shell_quote("Accept: application/json")
   if l.body ~= nil then
-    local body = type(l.body) == "string" and l.body or require("cjson").encode(l.body)
+    local body = type(l.body) == "string" and l.body or assert(require("ghl.json").encode(l.body))
     parts[#parts + 1] = "-H " .. shell_quote("Content-Type: application/json")
     parts[#parts + 1] = "--data " .. shell_quote(body)
   end

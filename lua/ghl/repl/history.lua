@@ -97,14 +97,7 @@ function M.history_open(path)
   local lines = read_lines(path) or {}
   if #lines > M.HISTORY_MAX then
     lines = table.move(lines, #lines - M.HISTORY_MAX + 1, #lines, 1, {})
-    local tmp = path .. ".tmp"
-    local f = io.open(tmp, "wb")
-    if f then
-      sys.chmod(tmp, tonumber("600", 8))
-      f:write(table.concat(lines, "\n"), "\n")
-      f:close()
-      os.rename(tmp, path)
-    end
+    require("ghl.util").write_atomic(path, table.concat(lines, "\n") .. "\n")
   end
   local entries = {}
   for i, l in ipairs(lines) do entries[i] = M.history_decode(l) end

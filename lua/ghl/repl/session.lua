@@ -42,7 +42,7 @@ local say = M.say
 
 function M.redact(s)
   if type(s) ~= "string" or s == "" then return "…" end
-  return require("ghl.http").redact(s)
+  return require("ghl.util").redact(s)
 end
 local redact = M.redact
 

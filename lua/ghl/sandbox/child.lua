@@ -93,7 +93,7 @@ end
 
 -- ---- require ----
 
-local loaded = { ["ghl.error"] = E, cjson = natives.cjson, ["cjson.safe"] = cjson_safe }
+local loaded = { ["ghl.error"] = E, cjson = natives.cjson, ["cjson.safe"] = cjson_safe, ["ghl.json"] = natives.json }
 
 local function refuse(msg, hint)
   raw_error(E.new { kind = "sandbox", message = msg,
@@ -192,7 +192,7 @@ end
 
 function Client:paginate(path, params, o)
   ask { op = "check", path = path }   -- the host's word on the path, before any lookup
-  return G.require("ghl.paginate").iterate(self, path, params, o)
+  return G.require("ghl.client.paginate").iterate(self, path, params, o)
 end
 
 -- batch(requests, {concurrency=, each=}): the host runs them concurrently.
@@ -272,7 +272,7 @@ G.ghl = ghl
 getmetatable(ghl).__complete = nil   -- the REPL's list of names, host modules among them
 rawset(ghl, "csv", csv)
 loaded["ghl.csv"] = csv
-rawset(ghl, "json", cjson_safe)
+rawset(ghl, "json", natives.json)
 
 -- parallel(fns, {each=}): inside a recipe the functions run in turn (their
 -- requests go to the host one at a time); the results are as ghl.parallel's.

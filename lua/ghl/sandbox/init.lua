@@ -43,9 +43,9 @@ M.MAX_MEMORY = 512 * 1024 * 1024
 M.CSV_PAGE = 500   -- rows per answer when the recipe reads a file
 
 -- The embedded modules a recipe may require (pure Lua, no natives).
-M.MODULES = { "ghl", "ghl.resource", "ghl.paginate", "ghl.api.ops", "ghl.api.operations", "ghl.inspect",
+M.MODULES = { "ghl", "ghl.resource", "ghl.client.paginate", "ghl.paginate", "ghl.api.ops", "ghl.api.operations", "ghl.inspect",
   "ghl.contacts", "ghl.custom_fields", "ghl.custom_values", "ghl.tags", "ghl.opportunities", "ghl.users",
-  "ghl.locations", "ghl.conversations", "ghl.calendars" }
+  "ghl.locations", "ghl.conversations", "ghl.calendars", "ghl.util" }
 
 local Box = {}
 Box.__index = Box

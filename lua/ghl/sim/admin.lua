@@ -27,6 +27,12 @@
 --   PUT /__sim/locations/{locationId}   JSON {active = bool}: pause or
 --                      resume a location (refresh then answers 400
 --                      "Location is not active")
+--   GET /__sim/clock   {now (epoch seconds on the simulator's clock),
+--                      offset (seconds it is ahead of the real clock)}
+--   PUT /__sim/clock   JSON {advance = seconds} or {now = epoch seconds}:
+--                      move the simulator's clock forward (never back);
+--                      token and code expiry, JWT iat/exp, rate-limit
+--                      windows and webhook retries follow it; answers as GET
 -- Bad bodies get a 400 with the HighLevel error shape.
 local reply = require "ghl.sim.reply"
 
@@ -128,6 +134,34 @@ local function put_location(ctx)
   return 200, { id = loc.id, name = loc.name, companyId = loc.company, active = loc.active }
 end
 
+local function clock(state)
+  return { now = state.time(), offset = state.clock.offset }
+end
+
+local function get_clock(ctx)
+  return 200, clock(ctx.state)
+end
+
+local function put_clock(ctx)
+  local b, state = json_body(ctx), ctx.state
+  local advance, now = b.advance, b.now
+  if (advance == nil) == (now == nil) then
+    reply.raise(400, "Expected {\"advance\": seconds} or {\"now\": epoch seconds}")
+  end
+  if now ~= nil then
+    if type(now) ~= "number" or now ~= now or now == math.huge then reply.raise(400, "now must be a number (epoch seconds)") end
+    advance = now - state.time()
+    if advance < 0 then
+      reply.raise(400, "now is in the simulator's past: the clock only moves forward (it is "
+        .. string.format("%.3f", state.time()) .. ")")
+    end
+  elseif type(advance) ~= "number" or advance ~= advance or advance < 0 or advance == math.huge then
+    reply.raise(400, "advance must be a number of seconds >= 0")
+  end
+  state.clock.offset = state.clock.offset + advance
+  return 200, clock(state)
+end
+
 M.routes = {
   { method = "GET", path = "/__sim/stats", handler = stats },
   { method = "GET", path = "/__sim/health", handler = health },
@@ -135,6 +169,8 @@ M.routes = {
   { method = "PUT", path = "/__sim/oauth", handler = put_oauth },
   { method = "POST", path = "/__sim/locations", handler = post_location },
   { method = "PUT", path = "/__sim/locations/:locationId", handler = put_location },
+  { method = "GET", path = "/__sim/clock", handler = get_clock },
+  { method = "PUT", path = "/__sim/clock", handler = put_clock },
 }
 for _, r in ipairs(M.routes) do
   r.public, r.uncounted, r.family = true, true, "sim"

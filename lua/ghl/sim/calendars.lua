@@ -26,6 +26,7 @@
 local reply = require "ghl.sim.reply"
 local validate = require "ghl.sim.validate"
 local auth = require "ghl.sim.auth"
+local util = require "ghl.util"
 
 local M = {}
 
@@ -57,7 +58,7 @@ local CREATE = { props = {
 
 -- "2024-10-28T10:00:00+00:00" from epoch ms.
 function M.iso(ms)
-  return os.date("!%Y-%m-%dT%H:%M:%S", ms // 1000) .. "+00:00"
+  return util.iso8601(ms // 1000, "+00:00")
 end
 
 -- Epoch ms from ISO 8601 "YYYY-MM-DDTHH:MM[:SS[.fff]]" followed by Z, an

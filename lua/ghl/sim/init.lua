@@ -79,7 +79,8 @@ end
 --                 "before" | "after"}
 --   rate          {max=, interval_ms=, daily=}
 --   faults        mount /__fault/ routes      base_url    "http://host:port"
---   now, time, random_bytes   clocks and entropy (default: ghl.sys)
+--   now, time, random_bytes   real clocks and entropy (default: ghl.sys);
+--                 the simulator's own clock adds state.clock.offset to them
 --   log           function(line) for request lines; nil = no request log
 --   warn          function(text) for bug reports (default: io.stderr)
 --   webhooks      {url, key, legacy_rsa, retry_delay, log}: sign and send
@@ -91,13 +92,23 @@ function M.new(config)
     local sys = require "ghl.sys"
     now, time, random_bytes = now or sys.now, time or sys.time, random_bytes or sys.random_bytes
   end
+  -- The simulator's clock: the real clocks plus an offset that only grows
+  -- (PUT /__sim/clock). Everything the simulated HighLevel decides by time
+  -- reads it: token and code expiry, JWT iat/exp, rate-limit windows,
+  -- webhook retries. Delayed answers (in_flight) and request durations
+  -- stay on the real clock: they measure what the server really does.
+  local clock = { offset = 0 }
+  local real_now = now
+  local function sim_now() return real_now() + clock.offset end
+  local function sim_time() return time() + clock.offset end
   local state = state_mod.new { location = config.location, company = config.company,
-    seed = config.seed, now = now, time = time, random_bytes = random_bytes }
+    seed = config.seed, now = sim_now, time = sim_time, real_now = real_now, random_bytes = random_bytes }
+  state.clock = clock
   local rate = config.rate or {}
   local app = setmetatable({
     state = state,
     limiter = ratelimit.new { max = rate.max, interval_ms = rate.interval_ms,
-      daily = rate.daily, now = now },
+      daily = rate.daily, now = sim_now },
     router = router_mod.new(),
     base_url = config.base_url or "http://127.0.0.1",
     log = config.log,

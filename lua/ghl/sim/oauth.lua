@@ -282,7 +282,7 @@ local function token(ctx)
   end
   if delay > 0 then
     resp.delay = delay
-    state:add_answer(state.now() + delay)
+    state:add_answer(state.real_now() + delay)
   end
   return resp
 end

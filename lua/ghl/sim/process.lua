@@ -44,13 +44,7 @@ local M = {}
 M.READY_TIMEOUT = 10
 M.STOP_TIMEOUT = 5
 
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local slurp = require("ghl.util").slurp
 
 -- Remove path and, when it is a directory, everything under it (never
 -- following a symbolic link).
@@ -171,11 +165,8 @@ end
 -- argv as one line a shell would run the same way (for messages only:
 -- start() runs its argv directly).
 function M.command_line(argv)
-  local out = {}
-  for i, a in ipairs(argv) do
-    a = tostring(a)
-    out[i] = a:match("^[%w@%%+=:,./_-]+$") and a or ("'" .. a:gsub("'", "'\\''") .. "'")
-  end
+  local quote, out = require("ghl.util").shell_quote, {}
+  for i, a in ipairs(argv) do out[i] = quote(a) end
   return table.concat(out, " ")
 end
 

@@ -1,120 +1,37 @@
--- ghl.sim.reply: how the simulator speaks HTTP and JSON. A small JSON
--- encoder (lua-cjson 2.1.0 cannot tell [] from {}, so arrays are marked with
--- reply.array), reason phrases, HighLevel-shaped error bodies, and the
--- exception used by route handlers: reply.raise(status, message, extra)
+-- ghl.sim.reply: how the simulator speaks HTTP and JSON. JSON through
+-- ghl.json (arrays that may be empty are marked with reply.array, as
+-- an empty Lua table is an object), reason phrases, HighLevel-shaped
+-- error bodies, and the exception used by route handlers: reply.raise(status, message, extra)
 -- throws a value the pipeline turns into an error response; anything else a
 -- handler throws is a simulator bug and becomes a 500. Also the small text
 -- helpers: URL and form encoding, HTML escaping and pages, redirects,
 -- base64url, ISO dates.
-local cjson = require "cjson.safe"
+local json = require "ghl.json"
 
 local M = {}
 
-M.null = cjson.null
+M.null = json.null
 
 -- ---- JSON ----
 
-local ARRAY = { __name = "ghl.sim.array" }
-
 -- Mark t (or a new table) as a JSON array, so it encodes as [] when empty.
-function M.array(t)
-  return setmetatable(t or {}, ARRAY)
-end
+M.array = json.array
 
 function M.is_array(t)
-  return getmetatable(t) == ARRAY
+  return getmetatable(t) == json.array_mt
 end
 
-local escapes = {
-  ['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f",
-  ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t",
-}
-
-local function encode_string(s)
-  return '"' .. s:gsub('[%c"\\]', function(c)
-    return escapes[c] or string.format("\\u%04x", c:byte())
-  end) .. '"'
-end
-
-local function encode_number(n)
-  if math.type(n) == "integer" then return tostring(n) end
-  if n ~= n or n == math.huge or n == -math.huge then return "null" end
-  if n == math.floor(n) and math.abs(n) < 2^53 then
-    return string.format("%d", n)
-  end
-  for _, p in ipairs { 15, 16, 17 } do
-    local s = string.format("%." .. p .. "g", n)
-    if tonumber(s) == n then return s end
-  end
-  return string.format("%.17g", n)
-end
-
--- A table is an array when marked, or when its keys are exactly 1..#t.
-local function is_sequence(t)
-  if getmetatable(t) == ARRAY then return true end
-  local n = #t
-  if n == 0 then return false end
-  local count = 0
-  for _ in pairs(t) do count = count + 1 end
-  return count == n
-end
-
-local encode_value
-
-local function encode_table(t, out, depth)
-  if depth > 64 then error("ghl.sim.reply: JSON nesting too deep", 0) end
-  if is_sequence(t) then
-    out[#out + 1] = "["
-    for i = 1, #t do
-      if i > 1 then out[#out + 1] = "," end
-      encode_value(t[i], out, depth + 1)
-    end
-    out[#out + 1] = "]"
-    return
-  end
-  local keys = {}
-  for k in pairs(t) do keys[#keys + 1] = tostring(k) end
-  table.sort(keys)
-  out[#out + 1] = "{"
-  for i, k in ipairs(keys) do
-    if i > 1 then out[#out + 1] = "," end
-    out[#out + 1] = encode_string(k)
-    out[#out + 1] = ":"
-    local v = t[k]
-    if v == nil then v = t[tonumber(k)] end
-    encode_value(v, out, depth + 1)
-  end
-  out[#out + 1] = "}"
-end
-
-function encode_value(v, out, depth)
-  local tv = type(v)
-  if v == nil or v == cjson.null then
-    out[#out + 1] = "null"
-  elseif tv == "boolean" then
-    out[#out + 1] = tostring(v)
-  elseif tv == "number" then
-    out[#out + 1] = encode_number(v)
-  elseif tv == "string" then
-    out[#out + 1] = encode_string(v)
-  elseif tv == "table" then
-    encode_table(v, out, depth)
-  else
-    error("ghl.sim.reply: cannot encode a " .. tv .. " as JSON", 0)
-  end
-end
-
--- Encode v as JSON text (object keys sorted, so output is deterministic).
+-- Encode v as JSON text (ghl.json: object keys sorted, so output is
+-- deterministic, unless json.object(t, order) gives HighLevel's order).
+-- A value JSON cannot hold is a simulator bug: raised.
 function M.encode(v)
-  local out = {}
-  encode_value(v, out, 0)
-  return table.concat(out)
+  local text, err = json.encode(v)
+  if not text then error("ghl.sim.reply: " .. err.message, 0) end
+  return text
 end
 
 -- Decode JSON text; nil, message on failure.
-function M.decode(s)
-  return cjson.decode(s)
-end
+M.decode = json.decode
 
 -- ---- Responses ----
 
@@ -182,16 +99,10 @@ end
 
 -- ---- Small text helpers ----
 
-function M.urlencode(s)
-  return (tostring(s):gsub("[^%w%-%._~]", function(c)
-    return string.format("%%%02X", c:byte())
-  end))
-end
+M.urlencode = require("ghl.util").urlencode
 
 -- Decode one application/x-www-form-urlencoded component ('+' is a space).
-function M.urldecode(s)
-  return (s:gsub("+", " "):gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
-end
+M.urldecode = require("ghl.util").urldecode
 
 -- Parse an application/x-www-form-urlencoded body into a table (the last
 -- repeat of a name wins, except for the names in the set multi, whose
@@ -260,10 +171,7 @@ function M.query_string(pairs_list)
 end
 
 -- ISO 8601 UTC with milliseconds from epoch milliseconds.
-function M.iso8601(ms)
-  ms = math.floor(ms)
-  return os.date("!%Y-%m-%dT%H:%M:%S", ms // 1000) .. string.format(".%03dZ", ms % 1000)
-end
+M.iso8601 = require("ghl.util").iso8601_ms
 
 -- Epoch milliseconds from "YYYY-MM-DDTHH:MM:SS[.sss]Z" (UTC only), or nil.
 function M.parse_iso8601(s)

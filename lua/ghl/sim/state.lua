@@ -98,7 +98,8 @@ local OAUTH_COUNTERS = {
 }
 
 -- config: location (default location id), company (company id), seed
--- (integer or nil), now() monotonic seconds, time() epoch seconds,
+-- (integer or nil), now() monotonic seconds, time() epoch seconds (both
+-- on the simulator's clock), real_now() the real monotonic clock,
 -- random_bytes(n).
 function M.new(config)
   config = config or {}
@@ -112,6 +113,8 @@ function M.new(config)
   local self = setmetatable({
     now = config.now or os.clock,
     time = config.time or os.time,
+    real_now = config.real_now or config.now or os.clock,   -- delayed answers
+    clock = { offset = 0 },   -- the simulator's clock offset (ghl.sim.init)
     random_bytes = config.random_bytes,
     seed = seed,
     rng = M.rng(seed),
@@ -236,7 +239,7 @@ function State:random_hex(nbytes)
     for i = 1, nbytes do t[i] = string.char(math.random(0, 255)) end
     b = table.concat(t)
   end
-  return (b:gsub(".", function(c) return string.format("%02x", c:byte()) end))
+  return require("ghl.util").hex(b)
 end
 
 function State:random_raw(nbytes)
@@ -503,7 +506,7 @@ end
 
 -- Forget delayed answers already sent.
 function State:run_due()
-  local now = self.now()
+  local now = self.real_now()
   for j = #self.answers, 1, -1 do
     if self.answers[j] <= now then table.remove(self.answers, j) end
   end
@@ -663,7 +666,7 @@ function State:stats_snapshot()
   end
   local oauth = {}
   for k, v in pairs(st.oauth) do oauth[k] = v end
-  local now, in_flight = self.now(), 0
+  local now, in_flight = self.real_now(), 0
   for _, d in ipairs(self.answers) do
     if d > now then in_flight = in_flight + 1 end
   end

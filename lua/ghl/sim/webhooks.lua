@@ -42,6 +42,7 @@
 --                          UNINSTALL for each
 -- new() raises a string when the configured key is unusable.
 local crypto = require "ghl.crypto"
+local webhooks = require "ghl.webhooks"
 local reply = require "ghl.sim.reply"
 
 local M = {}
@@ -117,11 +118,8 @@ function Emitter:emit(event)
     return d
   end
   local body = reply.encode(event)
-  local headers = { ["Content-Type"] = "application/json",
-    ["X-GHL-Signature"] = crypto.base64_encode(assert(crypto.ed25519_sign(self.private_key, body))) }
-  if self.rsa_private then
-    headers["X-WH-Signature"] = crypto.base64_encode(assert(crypto.rsa_sha256_sign(self.rsa_private, body)))
-  end
+  local headers = assert(webhooks.signature_headers(body, self.private_key, self.rsa_private))
+  headers["Content-Type"] = "application/json"
   local d = { webhookId = event.webhookId, type = event.type, body = body, headers = headers,
     attempts = 0, due = state.now(), status = "queued" }
   describe(d, event)

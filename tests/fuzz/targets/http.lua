@@ -2,7 +2,7 @@
 -- answers with the raw HTTP responses of the input, in turn (the last one
 -- again once they run out), so libcurl, the header parsing of src/http.c
 -- (push_headers), the X-RateLimit-* reading and the throttle, the retries,
--- resp:json() and the error messages of lua/ghl/client.lua and
+-- resp:json() and the error messages of lua/ghl/client/ and
 -- lua/ghl/hints.lua, and pagination all read them. Input:
 --   line 1: the call: get | post | raw | paginate STYLE (meta, page, skip,
 --           offset, page_query, token); anything else is get

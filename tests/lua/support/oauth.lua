@@ -5,6 +5,7 @@
 --   o.ghlua { "auth", "status" }                      -- {code, out, err}
 --   o.lua("return require('ghl.auth').token{}")       -- run Lua with o.env
 --   o.stats()  -> the simulator's /__sim/stats
+--   o.clock { advance = 3600 }  -> move the simulator's clock (support.fixture)
 -- The redirect URI's port is fixed by the app's settings, so `auth login`
 -- must bind a port chosen beforehand, which another process could take in
 -- between. Two things keep that from failing a run: ports are chosen below
@@ -133,6 +134,9 @@ function M.start(extra, opts)
   end
   function o.stats()
     return assert(assert(http.request { url = o.sim.url .. "/__sim/stats" }):json())
+  end
+  function o.clock(body)
+    return require("support.fixture").clock(o.sim, body)
   end
   -- Store the app as "app1" with the given scopes.
   function o.add_app(scopes)

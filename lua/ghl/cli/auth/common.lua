@@ -2,7 +2,7 @@
 -- name, which resource, and how a token is described (secrets redacted).
 local args = require "ghl.cli.args"
 local auth = require "ghl.auth"
-local http = require "ghl.http"
+local util = require "ghl.util"
 local sys = require "ghl.sys"
 
 local M = {}
@@ -31,10 +31,7 @@ end
 function M.until_(t)
   if not t then return "never" end
   local d = math.floor(t - sys.time())
-  local a = math.abs(d)
-  local s = a >= 86400 and ("%dd %dh"):format(a // 86400, a % 86400 // 3600)
-         or a >= 3600 and ("%dh %dm"):format(a // 3600, a % 3600 // 60)
-         or a >= 60 and ("%dm %ds"):format(a // 60, a % 60) or ("%ds"):format(a)
+  local s = require("ghl.util").duration(d)
   return d >= 0 and ("in " .. s) or (s .. " ago")
 end
 
@@ -49,8 +46,8 @@ function M.public(row)
     company_id = row.company_id, location_id = row.location_id, user_id = row.user_id,
     status = row.status, note = row.note, scopes = row.scope, requested_scopes = row.requested_scope,
     expires_at = row.expires_at, refreshed_at = row.refreshed_at, refreshed_by = row.refreshed_by,
-    access_token = row.access_token and http.redact(row.access_token),
-    refresh_token = row.refresh_token and http.redact(row.refresh_token),
+    access_token = row.access_token and util.redact(row.access_token),
+    refresh_token = row.refresh_token and util.redact(row.refresh_token),
     previous_refreshed_at = row.previous_refreshed_at,
   }
 end
@@ -59,7 +56,7 @@ end
 function M.line(row)
   return ("%s %s %s (app %s): %s, expires %s, token %s"):format(
     row.kind == "pit" and "PIT" or "token", row.resource_type, row.resource_id, row.app,
-    row.status or "ok", row.kind == "pit" and "never" or M.until_(row.expires_at), http.redact(row.access_token or ""))
+    row.status or "ok", row.kind == "pit" and "never" or M.until_(row.expires_at), util.redact(row.access_token or ""))
 end
 
 return M

@@ -156,7 +156,7 @@ end
 -- What to do about a store that cannot be used: err is the store's error
 -- (kind "store" or "permissions"; code "corrupt", "notadb", "busy", ...).
 local function store_fix(err, path)
-  local q = path:match("^[%w%%._/+@:,=-]+$") and path or ("'" .. path:gsub("'", "'\\''") .. "'")
+  local q = require("ghl.util").shell_quote(path)
   if err.kind == "permissions" then
     local cmd = tostring(err.message):match("run: (.+)$")
     return err.hint or (cmd and ("run '" .. cmd .. "'")) or "make the store private to you (chmod 600, its directory 700)"

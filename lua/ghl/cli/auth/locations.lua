@@ -6,7 +6,7 @@
 local args = require "ghl.cli.args"
 local locations = require "ghl.locations"
 local E = require "ghl.error"
-local cjson = require "cjson.safe"
+local json = require "ghl.json"
 
 local M = {}
 
@@ -30,7 +30,7 @@ function M.run(argv)
   local o = args.parse(argv, M.flags, M.usage)
   local list, crow, items = locations.installed { app = o.app, company = o.company, installed = o.installed }
   if o.json then
-    io.stdout:write(#items == 0 and "[]" or cjson.encode(items), "\n")
+    io.stdout:write(assert(json.encode(items, { empty = "array" })), "\n")
     return 0
   end
   local rows, n = {}, 0

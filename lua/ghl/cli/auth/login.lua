@@ -91,7 +91,7 @@ end
 
 local function open_browser(url)
   local b = os.getenv("BROWSER")
-  local q = "'" .. url:gsub("'", "'\\''") .. "'"
+  local q = require("ghl.util").shell_quote(url, true)
   local cmd
   if b and b ~= "" then
     cmd = b:find("%s", 1, true) and b:gsub("%%s", (q:gsub("%%", "%%%%"))) or (b .. " " .. q)

@@ -7,7 +7,7 @@
 -- reached; --offline stores it without the call.
 local args = require "ghl.cli.args"
 local auth = require "ghl.auth"
-local http = require "ghl.http"
+local util = require "ghl.util"
 local sys = require "ghl.sys"
 local E = require "ghl.error"
 
@@ -81,7 +81,7 @@ function M.run(argv)
                                                      id = o.location or o.company, pit = true }
     if not r.ok then
       E.raise { kind = r.state == "unreachable" and "network" or "auth", code = r.state,
-                message = ("PIT %s (%s) not stored: %s"):format(name, http.redact(token), r.says),
+                message = ("PIT %s (%s) not stored: %s"):format(name, util.redact(token), r.says),
                 hint = r.fix .. (r.state == "unreachable" and "; or store it without checking with --offline" or "") }
     end
     checked = "; checked online: " .. r.says
@@ -90,7 +90,7 @@ function M.run(argv)
     resource_type = o.location and "Location" or "Company", resource_id = o.location or o.company,
     location_id = o.location, company_id = o.company, access_token = token, status = "ok" })
   io.stdout:write(E.sanitize(("stored PIT %s for %s %s (%s)%s"):format(name, o.location and "location" or "company",
-    o.location or o.company, http.redact(token), checked)), "\n")
+    o.location or o.company, util.redact(token), checked)), "\n")
   return 0
 end
 

@@ -79,7 +79,7 @@ function M.run(argv)
   if o.json then
     local out = {}
     for i, r in ipairs(rows) do out[i] = common.public(r) end
-    io.stdout:write(#out == 0 and "[]" or require("cjson").encode(out), "\n")
+    io.stdout:write(#out == 0 and "[]" or assert(require("ghl.json").encode(out)), "\n")
     return 0
   end
   if #rows == 0 then
@@ -103,7 +103,7 @@ function M.run(argv)
   for _, r in ipairs(rows) do
     put(common.line(r))
     if r.kind ~= "pit" then
-      put("  refresh token ", require("ghl.http").redact(r.refresh_token or ""),
+      put("  refresh token ", require("ghl.util").redact(r.refresh_token or ""),
         r.refreshed_at and (", last refreshed " .. common.stamp(r.refreshed_at) .. " by process " .. (r.refreshed_by or "?"))
           or (", obtained " .. common.stamp(r.created_at) .. ", not refreshed yet"))
     end

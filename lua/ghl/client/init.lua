@@ -17,6 +17,10 @@
 --                                       request (see M.observe)
 --   c.contacts:create{...}             the resource modules (ghl.contacts, ...)
 --                                       bound to the client
+-- schema_cache = "memory" (the default) | "store": where the custom-field
+-- schema (ghl.custom_fields) is cached; "store" keeps it in the token
+-- store across processes. A client made with token= and the default
+-- touches no store at all.
 -- With dry_run = PLAN (a table), every write (a method other than GET/HEAD,
 -- unless the operations table says the route only reads, like POST
 -- /contacts/search) is appended to PLAN as {method, path, url, query, body,
@@ -30,11 +34,13 @@
 -- explicit locationId); one the caller gave is never replaced.
 -- The Version header comes from the operations table (ghl.api.ops), tokens
 -- from the store with automatic refresh (ghl.auth), and every request waits
--- for the per-(app, resource) throttle fed by the X-RateLimit-* headers, so
--- a 429 it could have seen coming never happens. One request path serves
--- this client and ghl.oauth: M.send sends once, M.decide is the one retry
--- policy (its comment is the rule: 429s and refused connections are sent
--- again, other failures only for idempotent requests), M.perform loops.
+-- for the per-(app, resource) throttle fed by the X-RateLimit-* headers
+-- (ghl.client.throttle, pure; its scheduler is here), so a 429 it could
+-- have seen coming never happens. One request path serves this client and
+-- ghl.oauth: M.send sends once, M.decide(outcome, attempt, ctx) -> action
+-- is the one policy (its comment is the rule: 429s and refused
+-- connections are sent again, other failures only for idempotent
+-- requests), M.perform carries the actions out.
 -- HighLevel errors are raised as ghl.error {kind="http", status, message,
 -- traceId, method, path, hint}; a 3xx is an error too (no redirect is
 -- followed); a write whose outcome is unknown (a timeout, a reset or a 5xx
@@ -42,8 +48,10 @@
 local E = require "ghl.error"
 local loop = require "ghl.loop"
 local sys = require "ghl.sys"
+local config = require "ghl.config"
 local hints = require "ghl.hints"
 local notice = require "ghl.notice"
+local throttle = require "ghl.client.throttle"
 
 local M = {}
 local Client = {}
@@ -61,7 +69,6 @@ Client.__index = function(c, k)
 end
 Client.__complete = M.RESOURCES   -- names for the REPL's completion (ghl.repl)
 
-M.API_BASE = "https://services.leadconnectorhq.com"
 M.RETRIES = 3           -- network errors and 5xx, idempotent methods
 M.RETRIES_429 = 6
 M.BACKOFF = 0.5         -- seconds, doubled each time, with jitter
@@ -69,60 +76,35 @@ M.BACKOFF_CAP = 30
 
 local IDEMPOTENT = { GET = true, HEAD = true, PUT = true, DELETE = true, OPTIONS = true }
 
-local ops_ok, ops = pcall(require, "ghl.api.ops")
-if not ops_ok then ops = nil end
+local ops = require "ghl.api.ops"
 
--- ---- The throttle ----
-
--- One bucket per (app, resource), shared by every client, coroutine and
--- OAuth call of the process (ghl.oauth sends through M.perform too). A
--- sliding log of send times keeps at most `max` requests in any
--- `interval`; the server's headers correct it.
---
--- Inside ghl.parallel the requests waiting for a bucket queue up in
--- arrival order (b.queue), and only the first of them waits for time: it
--- sleeps exactly until its slot opens (or the probe's answer, below, wakes
--- it), takes the slot and wakes the next, which either finds a slot free
--- at once or sleeps until its own. So 300 coroutines behind one agency
--- (Company) bucket cost one timer, never a poll, and when a window opens
--- they go in order, one wake-up each, with no stampede of waiters that
--- find the window full again. A waiter that is closed (Ctrl-C, an error
--- elsewhere) leaves the queue as it goes (a to-be-closed variable).
-local buckets = {}
-
--- What the server's rate-limit headers may make the client do, at most:
--- a burst window of 100 ms to 60 s, 1 to 10000 requests per window, and
--- no single wait (Retry-After, a window, a backoff) longer than MAX_WAIT.
--- HighLevel sends 10000 ms and 100 requests; anything outside these
--- bounds is a broken or hostile answer, not a reason to sleep for days.
-M.INTERVAL_MS = { 100, 60000 }
-M.MAX_REQUESTS = { 1, 10000 }
-M.MAX_WAIT = 60
-
-local function clamp(v, lo, hi)
-  if v ~= v then return lo end   -- NaN
-  return math.max(lo, math.min(hi, v))
-end
-
-local function bucket(key)
-  local b = buckets[key]
-  if not b then
-    b = { max = 100, interval = 10, sent = {}, head = 1, daily_remaining = nil, daily_limit = nil,
-          remaining = nil, others = 0, others_until = 0, probing = false, answered = false, queue = {} }
-    buckets[key] = b
-  end
-  return b
-end
-M.bucket = bucket
-
-local MARGIN = 0.02 -- seconds added to each wait: our clock starts before the server's
+-- ---- The throttle (ghl.client.throttle) and its scheduler ----
 
 -- What a client's budget is for, in messages: "location ID".
 local function owner(c)
   return c.location and ("location " .. c.location) or ("company " .. tostring(c.company))
 end
 
-local PROBE_WAIT = 2 -- seconds others wait for a bucket's first answer at most
+-- The throttle's bounds live in ghl.client.throttle; ghl.client's fields
+-- of these names read and set them there. ghl.client{...} is M.new.
+local THROTTLE_FIELDS = { MAX_WAIT = true, INTERVAL_MS = true, MAX_REQUESTS = true }
+
+setmetatable(M, {
+  __call = function(_, o) return M.new(o) end,
+  __index = function(_, k) if THROTTLE_FIELDS[k] then return throttle[k] end end,
+  __newindex = function(t, k, v)
+    if THROTTLE_FIELDS[k] then throttle[k] = v else rawset(t, k, v) end
+  end,
+})
+
+local clamp, MARGIN = throttle.clamp, throttle.MARGIN
+
+-- The process's throttle, on ghl.sys's clock.
+local T = throttle.new { now = function() return sys.now() end }
+
+-- bucket(key) -> the process's bucket for key (M.bucket_key).
+function M.bucket(key) return T:bucket(key) end
+M.bucket_key = throttle.bucket_key
 
 -- Sleep s seconds, never more than MAX_WAIT (yields inside ghl.parallel).
 local function wait(s)
@@ -140,81 +122,41 @@ local function announce_wait(b, who, s, why)
     b.max, notice.seconds(b.interval):gsub("%.0 s$", " s"), why or ""), s)
 end
 
--- The log keeps sends for SLACK seconds past the interval: an answer
--- arriving now may come from a server window that still counts them.
-local SLACK = 2
-
--- Sends in bucket b's log after time t (the log is in time order).
-local function since(b, t)
-  local lo, hi = b.head, #b.sent + 1
-  while lo < hi do
-    local mid = (lo + hi) // 2
-    if b.sent[mid] > t then hi = mid else lo = mid + 1 end
-  end
-  return #b.sent - lo + 1
-end
-
--- Sends in bucket b's log within the last interval (dropping the ones
--- older than interval + SLACK).
-local function in_window(b, now)
-  local old = now - b.interval - math.min(SLACK, b.interval)
-  while b.head <= #b.sent and b.sent[b.head] <= old do b.head = b.head + 1 end
-  if b.head > 256 then
-    b.sent = table.move(b.sent, b.head, #b.sent, 1, {})
-    b.head = 1
-  end
-  return since(b, now - b.interval)
-end
-
--- Seconds until one more request fits in bucket b (0: now), and whether
--- the wait is for the probe's answer (which settle() may end early).
--- Until a bucket has had an answer it does not know the server's limit,
--- so its first request goes alone (the probe) and the others wait for it,
--- for PROBE_WAIT at most (a probe abandoned by Ctrl-C never settles).
--- Requests the server counted that were not ours (b.others, see observe)
--- fill the window until b.others_until, when its window has surely ended.
-local function delay(b, now)
-  if b.probing and b.probing > now then return b.probing - now, true end
-  local count = in_window(b, now)
-  if b.others_until > now and count + b.others >= b.max then return b.others_until - now end
-  if count >= b.max then
-    -- the max-th most recent send leaves the window (with the limit
-    -- lowered by a header, the ones beyond it leave first)
-    return b.sent[#b.sent - b.max + 1] + b.interval - now + MARGIN
-  end
-  return 0
-end
-
 -- wait_for(key) -> seconds a request in the bucket `key` (M.bucket_key)
 -- would wait for the throttle now; 0 when it would go at once. For a
 -- caller that must not block (the webhook receiver) and comes back later.
 function M.wait_for(key)
-  return (delay(bucket(key), sys.now()))
+  return (T:delay(T:bucket(key)))
 end
 
-local function check_daily(b, who)
-  if b.daily_remaining == 0 then
-    E.raise { kind = "rate", message = "the daily request limit of " .. (b.daily_limit or "?") ..
-      " is used up for " .. who, hint = "nothing will succeed until the daily window resets; retry tomorrow" }
-  end
-end
+-- The scheduler. Inside ghl.parallel the requests waiting for a bucket
+-- queue up in arrival order (queues[b]), and only the first of them waits
+-- for time: it sleeps exactly until its slot opens (or the probe's
+-- answer wakes it), takes the slot and wakes the next, which either finds
+-- a slot free at once or sleeps until its own. So 300 coroutines behind
+-- one agency (Company) bucket cost one timer, never a poll, and when a
+-- window opens they go in order, one wake-up each, with no stampede of
+-- waiters that find the window full again. A waiter that is closed
+-- (Ctrl-C, an error elsewhere) leaves the queue as it goes (a
+-- to-be-closed variable).
+local queues = setmetatable({}, { __mode = "k" })
 
--- Count one request as sent now; true when it is the bucket's probe.
-local function take(b, now)
-  b.sent[#b.sent + 1] = now
-  if not b.answered then b.probing = now + PROBE_WAIT; return true end
-  return false
+local function queue(b)
+  local q = queues[b]
+  if not q then q = {}; queues[b] = q end
+  return q
 end
 
 -- Wake the first waiter of bucket b (it looks at the bucket again).
 local function kick(b)
-  local co = b.queue[1]
+  local q = queues[b]
+  local co = q and q[1]
   if co then loop.wake(co) end
 end
 
 -- Leave bucket b's queue; the next waiter, if co was first, looks again.
 local function leave(b, co)
-  local q = b.queue
+  local q = queue(b)
   for i = 1, #q do
     if q[i] == co then
       table.remove(q, i)
@@ -232,19 +174,16 @@ local function acquire(b, who)
   if not co then
     -- outside ghl.parallel nothing else runs: wait for the slot and take it
     while true do
-      check_daily(b, who)
-      local now = sys.now()
-      local w, probe = delay(b, now)
-      if w <= 0 then return take(b, now) end
-      if not probe then announce_wait(b, who, w) end
+      local ok, w, for_probe = T:acquire(b, who)
+      if ok then return w end
+      if not for_probe then announce_wait(b, who, w) end
       wait(w)
     end
   end
-  local q = b.queue
-  local now = sys.now()
+  local q = queue(b)
   if #q == 0 then
-    check_daily(b, who)
-    if delay(b, now) <= 0 then return take(b, now) end
+    local ok, probe = T:acquire(b, who)
+    if ok then return probe end
   end
   q[#q + 1] = co
   local _ <close> = setmetatable({}, { __close = function() leave(b, co) end })
@@ -257,69 +196,12 @@ local function acquire(b, who)
       -- safety net: the wake comes from leave)
       loop.park(M.MAX_WAIT)
     else
-      check_daily(b, who)
-      now = sys.now()
-      local w, probe = delay(b, now)
-      if w <= 0 then return take(b, now) end   -- leaving wakes the next
-      if not probe then announce_wait(b, who, w) end
+      local ok, w, for_probe = T:acquire(b, who)
+      if ok then return w end   -- leaving wakes the next
+      if not for_probe then announce_wait(b, who, w) end
       loop.park(math.min(w, M.MAX_WAIT))
     end
   end
-end
-
--- The probe of bucket b ended, with an answer that told the limits or not
--- (then the next request probes again); the first waiter looks again.
-local function settle(b, answered)
-  b.probing = false
-  b.answered = b.answered or answered
-  kick(b)
-end
-
--- Feed the bucket from a response's X-RateLimit-* headers, clamped (see
--- INTERVAL_MS, MAX_REQUESTS). Returns true when the answer carried them.
--- A window or a limit that changed wakes the first waiter, to look again.
-local function observe(b, h)
-  local max = tonumber(h["x-ratelimit-max"])
-  local interval = tonumber(h["x-ratelimit-interval-milliseconds"])
-  local remaining = tonumber(h["x-ratelimit-remaining"])
-  local before_max, before_interval = b.max, b.interval
-  if max and max > 0 then b.max = math.floor(clamp(max, M.MAX_REQUESTS[1], M.MAX_REQUESTS[2])) end
-  if interval and interval > 0 then b.interval = clamp(interval, M.INTERVAL_MS[1], M.INTERVAL_MS[2]) / 1000 end
-  local daily = tonumber(h["x-ratelimit-daily-remaining"])
-  if daily then b.daily_remaining = math.max(0, daily) end
-  b.daily_limit = tonumber(h["x-ratelimit-limit-daily"]) or b.daily_limit
-  b.remaining = remaining
-  -- The server's window holds max - remaining requests. When that is more
-  -- than our log holds in the last interval (and the slack before it: the
-  -- server counts a request when it arrives, we when we send it), the
-  -- rest are not ours:
-  -- another process or tool shares the budget, or a run just before this
-  -- one used it (a process starts with an empty log). They are counted
-  -- until the server's window has surely ended (one interval after the
-  -- answer that showed the most of them, at most MAX_WAIT), so the next
-  -- request is sent only when it fits; with none left at all, that is a
-  -- whole interval's wait. Our log also holds our requests still on their
-  -- way (32 mints in flight, say), which the server had not counted yet,
-  -- so each answer shows at most the others' number: the largest is kept.
-  if remaining then
-    local now = sys.now()
-    if b.others_until <= now then b.others = 0 end
-    in_window(b, now)
-    local others = (b.max - remaining) - since(b, now - b.interval - math.min(SLACK, b.interval))
-    if others > b.others then
-      b.others, b.others_until = others, now + math.min(b.interval, M.MAX_WAIT) + MARGIN
-    end
-  end
-  if b.max ~= before_max or b.interval ~= before_interval or b.daily_remaining == 0 then kick(b) end
-  return max ~= nil or interval ~= nil or remaining ~= nil
-end
-
--- The bucket of an app's budget for a resource: HighLevel counts "per
--- Marketplace app per location or company" (FACTS §6), so the app is named
--- by its app id (the client id up to "-": installedLocations' appId).
-function M.bucket_key(client_id, resource)
-  client_id = tostring(client_id)
-  return (client_id:match("^([^-]+)%-") or client_id) .. ":" .. tostring(resource)
 end
 
 -- ---- Construction ----
@@ -334,22 +216,30 @@ function M.static_token(c)
 end
 
 local function token_id(token)
-  local ok, crypto = pcall(require, "ghl.crypto")
-  local d = ok and crypto.digest("sha256", token)
-  if not d then return tostring(#token) end
-  return (d:sub(1, 8):gsub(".", function(ch) return ("%02x"):format(ch:byte()) end))
+  return require("ghl.util").hex(require("ghl.crypto").digest("sha256", token):sub(1, 8))
 end
 
--- new{location=, company=, app=, token=, base=, version=} -> client
+-- The places a client may keep a location's custom-field schema
+-- (ghl.custom_fields): "memory", the process only (the default: a client
+-- writes no file of its own), or "store", the token store too, so the
+-- next process within the TTL does not fetch it again.
+M.SCHEMA_CACHES = { memory = true, store = true }
+
+-- new{location=, company=, app=, token=, base=, version=, timeout=,
+-- dry_run=, schema_cache=} -> client
 function M.new(o)
   o = o or {}
   if type(o) == "string" then o = { location = o } end
+  if o.schema_cache ~= nil and not M.SCHEMA_CACHES[o.schema_cache] then
+    error(("ghl.client: schema_cache must be \"memory\" or \"store\", not %s"):format(
+      type(o.schema_cache) == "string" and ("\"" .. o.schema_cache .. "\"") or type(o.schema_cache)), 2)
+  end
   local c = setmetatable({
-    base = (o.base or os.getenv("GHLUA_API_BASE") or M.API_BASE):gsub("/+$", ""),
+    base = (o.base or config.api_base()):gsub("/+$", ""),   -- config: GHLUA_API_BASE or HighLevel's
     location = o.location, company = o.company, app = o.app,
     -- false, not nil: a missing field would go through Client.__index
     version = o.version or false, timeout = o.timeout or false, dry_run = o.dry_run or false,
-    guard = false,
+    guard = false, schema_cache = o.schema_cache or "memory",
   }, Client)
   if o.token then
     static[c] = o.token
@@ -376,11 +266,9 @@ function M.new(o)
     local a = auth.app(c.app, true)
     c.key = M.bucket_key(a and a.client_id or c.app, c.location or c.company)
   end
-  c.bucket = bucket(c.key)
+  c.bucket = T:bucket(c.key)
   return c
 end
-
-setmetatable(M, { __call = function(_, o) return M.new(o) end })
 
 -- The bearer token and its store row (nil for a static token).
 function Client:token()
@@ -395,9 +283,7 @@ end
 
 local find = string.find
 
-local function urlencode_segment(s)
-  return (tostring(s):gsub("[^%w%-._~]", function(ch) return ("%%%02X"):format(ch:byte()) end))
-end
+local urlencode_segment = require("ghl.util").urlencode
 
 -- Fill {placeholders}: locationId/companyId from the client, others from
 -- params (removed from it). Raises for one that stays empty.
@@ -463,9 +349,9 @@ function Client:fill_body(op, body, data, form)
     if type(data) ~= "string" or not data:find("^%s*{") then return body, data end
     local t = require("cjson.safe").decode(data)
     if type(t) ~= "table" then return body, data end   -- not JSON (the server will say), or too deep
-    local jq, add = require "ghl.jq", {}
+    local json, add = require "ghl.json", {}
     for _, f in ipairs(fields) do
-      if t[f[1]] == nil then add[#add + 1] = jq.encode(f[1]) .. ":" .. jq.encode(f[2]) end
+      if t[f[1]] == nil then add[#add + 1] = assert(json.encode(f[1])) .. ":" .. assert(json.encode(f[2])) end
     end
     if #add == 0 then return body, data end
     local head = data:match("^(.-)%s*}%s*$")
@@ -479,11 +365,6 @@ function Client:fill_body(op, body, data, form)
     if body[f[1]] == nil then body[f[1]] = f[2] end
   end
   return body, data
-end
-
-local function op_for(method, path, v3)
-  if not ops then return nil end
-  return ops.op(method, path, v3)
 end
 
 -- The request table for method/path/opts, before the token is added.
@@ -504,12 +385,12 @@ function Client:build(method, path, opts)
   local filled = Client.fill(self, path, query or (type(body) == "table" and body) or nil)
   local q = find(filled, "?", 1, true)
   local bare = q and filled:sub(1, q - 1) or filled
-  local op = op_for(method, bare, opts.version == "v3")
+  local op = ops.op(method, bare, opts.version == "v3")
   if op and #op.query > 0 then query = Client.fill_query(self, op, query, filled, q) end
   local data = opts.data
   if op and #op.body > 0 then body, data = Client.fill_body(self, op, body, data, opts.form) end
   local version = opts.version or self.version or (op and op.version)
-    or (ops and ops.version(method, bare, opts.version == "v3")) or "2021-07-28"
+    or ops.version(method, bare, opts.version == "v3")
   local headers = { Version = version, Accept = "application/json" }
   if data then headers["Content-Type"] = "application/json" end
   if opts.headers then
@@ -531,11 +412,11 @@ function Client:prepare(method, path, opts)
                                            company = not self.location and self.company or nil }
     token = row and row.access_token
   end
-  req.headers.Authorization = "Bearer " .. (token and http.redact(token) or "…")
+  req.headers.Authorization = "Bearer " .. (token and require("ghl.util").redact(token) or "…")
   local url = req.url
   if req.query and next(req.query) then url = url .. (url:find("?", 1, true) and "&" or "?") .. assert(http.encode(req.query)) end
   local body = req.body
-  if req.json ~= nil then body = require("cjson").encode(req.json)
+  if req.json ~= nil then body = assert(require("ghl.json").encode(req.json))
   elseif req.form then body = assert(http.encode(req.form)) end
   return { method = req.method, url = url, headers = req.headers, body = body, version = req.headers.Version }
 end
@@ -610,12 +491,19 @@ end
 
 M.RETRY_KINDS = { connect = true, timeout = true, network = true, tls = true }
 
--- decide(x, resp, err) -> action, value: what to do after one send of the
--- request described by x (see M.perform) that got response `resp`, or the
--- transport error `err`. Actions: "done" (resp is the answer), "retry"
--- (send again after `value` seconds of backoff), "wait" (a 429: send again
--- after `value` seconds), "refresh" (401 Invalid JWT: refresh the token
--- and send again), "fail" (raise `value`, a ghl.error).
+-- decide(outcome, attempt, ctx) -> action: the one policy. After one send
+-- (M.send) of the request ctx describes (see M.perform), the outcome
+-- {resp = the answer | nil, err = the transport error | nil, after = what
+-- the throttle made of a 429 (ghl.client.throttle: seconds, or false when
+-- the daily budget is used up)} and the attempt so far {n = this try's
+-- number among the tries the retry budget counts, n429 = 429s waited
+-- out, refreshed = whether the token was refreshed} give the action:
+--   {kind = "done"}                 resp is the answer
+--   {kind = "retry", after = s}     send again after s seconds of backoff
+--   {kind = "wait", after = s}      a 429: send again after s seconds
+--   {kind = "refresh"}              401 Invalid JWT: refresh, send again
+--   {kind = "fail", error = e}      give up with e, a ghl.error
+-- It decides only; M.perform does what it says.
 --
 -- THE RETRY RULE. A request is sent again only when sending it twice
 -- cannot do twice what it does:
@@ -644,60 +532,64 @@ M.RETRY_KINDS = { connect = true, timeout = true, network = true, tls = true }
 --   * 401 "Invalid JWT" refreshes the token once, when the caller can.
 --   * A 3xx is an error (ghlua follows no redirect), a 4xx is the
 --     server's refusal, and neither is sent again.
-function M.decide(x, resp, err)
+function M.decide(outcome, attempt, x)
+  local resp, err = outcome.resp, outcome.err
+  local function fail(e) return { kind = "fail", error = e } end
   if not resp then
     local kind = err.kind
     if not M.RETRY_KINDS[kind] then   -- interrupted, encode (nothing sent), too_large (answered)
-      if kind == "too_large" and not x.safe then return "fail", unknown_error(x, nil, err) end
+      if kind == "too_large" and not x.safe then return fail(unknown_error(x, nil, err)) end
       if kind == "interrupted" and not x.safe then
         err.hint = "the request may have been applied: check whether it took effect before sending it again"
       end
-      return "fail", err
+      return fail(err)
     end
-    if (kind == "connect" or x.safe) and x.attempt <= M.RETRIES then
-      return "retry", backoff(x.attempt)
+    if (kind == "connect" or x.safe) and attempt.n <= M.RETRIES then
+      return { kind = "retry", after = backoff(attempt.n) }
     end
-    if kind == "connect" or kind == "tls" or x.safe then return "fail", err end
-    return "fail", unknown_error(x, nil, err)
+    if kind == "connect" or kind == "tls" or x.safe then return fail(err) end
+    return fail(unknown_error(x, nil, err))
   end
   local status = resp.status
   if status == 429 then
     local b = x.bucket
-    if b.daily_remaining == 0 then
-      return "fail", E.new { kind = "rate", status = 429, method = x.req.method, path = x.path, where = x.where,
+    if outcome.after == false then
+      return fail(E.new { kind = "rate", status = 429, method = x.req.method, path = x.path, where = x.where,
         message = ("the daily request limit (%s) is used up for %s"):format(b.daily_limit or "?", x.owner),
-        hint = "nothing will succeed until the daily window resets; no request was retried" }
+        hint = "nothing will succeed until the daily window resets; no request was retried" })
     end
-    if x.n429 >= M.RETRIES_429 then return "fail", x.answer_error(resp) end
-    local retry_after = tonumber(resp.headers["retry-after"])
-    local w = (retry_after and retry_after >= 0) and retry_after or b.interval
-    return "wait", clamp(w, 0, M.MAX_WAIT) * (1 + math.random() * 0.1) + MARGIN
+    if attempt.n429 >= M.RETRIES_429 then return fail(x.answer_error(resp)) end
+    return { kind = "wait", after = outcome.after * (1 + math.random() * 0.1) + MARGIN }
   end
-  if status == 401 and x.refresh and not x.refreshed and hints.message_of(resp:json()) == "Invalid JWT" then
-    return "refresh"
+  if status == 401 and x.refresh and not attempt.refreshed and hints.message_of(resp:json()) == "Invalid JWT" then
+    return { kind = "refresh" }
   end
   if status >= 500 then
-    if not x.safe then return "fail", unknown_error(x, resp, nil) end
-    if x.attempt <= M.RETRIES then return "retry", backoff(x.attempt) end
-    return "fail", x.answer_error(resp)
+    if not x.safe then return fail(unknown_error(x, resp, nil)) end
+    if attempt.n <= M.RETRIES then return { kind = "retry", after = backoff(attempt.n) } end
+    return fail(x.answer_error(resp))
   end
-  if status >= 400 then return "fail", x.answer_error(resp) end
-  if status >= 300 then return "fail", redirect_error(x, resp) end
-  if status < 200 then return "fail", x.answer_error(resp) end
-  return "done"
+  if status >= 400 then return fail(x.answer_error(resp)) end
+  if status >= 300 then return fail(redirect_error(x, resp)) end
+  if status < 200 then return fail(x.answer_error(resp)) end
+  return { kind = "done" }
 end
 
--- send(x) -> resp | nil, err: one attempt, through the throttle of x.bucket
--- and ghl.loop (so it yields inside ghl.parallel). Rate-limit headers of
--- the answer feed the bucket; x.learns = false (the token endpoint, which
--- sends none) leaves a bucket that has not learnt its limits probing.
+-- send(x) -> resp | nil, err, after: one attempt, through the throttle of
+-- x.bucket and ghl.loop (so it yields inside ghl.parallel). Rate-limit
+-- headers of the answer feed the bucket (after: what a 429 asks for, see
+-- M.decide); x.learns = false (the token endpoint, which sends none)
+-- leaves a bucket that has not learnt its limits probing.
 function M.send(x)
-  local probe = acquire(x.bucket, x.owner)
+  local b = x.bucket
+  local probe = acquire(b, x.owner)
   local rok, resp, err = pcall(loop.request, x.req)
-  local told = rok and resp ~= nil and observe(x.bucket, resp.headers)
-  if probe then settle(x.bucket, rok and resp ~= nil and (told or x.learns ~= false)) end
+  local told, changed, after
+  if rok and resp ~= nil then told, changed, after = T:observe(b, resp.headers, resp.status) end
+  if probe then T:settle(b, rok and resp ~= nil and (told or x.learns ~= false)) end
+  if probe or changed then kick(b) end
   if not rok then error(resp, 0) end
-  return resp, err
+  return resp, err, after
 end
 
 -- failed(x, err, resp, tries, elapsed) -> err, in the words M.perform
@@ -717,8 +609,9 @@ local function failed(x, err, resp, tries, elapsed)
   return err
 end
 
--- perform(x) -> resp | nil, err [, resp]: send the request x.req until the
--- policy (M.decide) says done or fail. resp is a 2xx answer; on failure err
+-- perform(x) -> resp | nil, err [, resp]: send the request x.req once
+-- (M.send), ask the policy (M.decide) what to do, do it, until it says
+-- done or fail. resp is a 2xx answer; on failure err
 -- is the ghl.error to raise and resp the answer it came with, if any.
 -- x: req (a ghl.http request), key (bucket: M.bucket_key) or bucket,
 -- owner ("location ID", for messages), where ("POST /contacts/"), path,
@@ -726,7 +619,8 @@ end
 -- rule at M.decide), answer_error(resp) -> ghl.error for a refused
 -- request, refresh() -> the new bearer token (optional), unknown(why,
 -- resp, err) -> the outcome-unknown error (optional), learns (false: the
--- answers carry no rate-limit headers), on_send(resp, err) (optional).
+-- answers carry no rate-limit headers), on_send(resp, err, attempt)
+-- (optional).
 --
 -- Its words, not its rule: a request sent again after a failure is
 -- announced on a terminal (ghl.notice: "retrying GET /contacts/ in 0.4 s
@@ -735,35 +629,36 @@ end
 -- ("... after 4 tries over 1.9 s", err.tries); a transport error is named
 -- by the request (err.where) and gets a hint (ghl.hints.transport).
 function M.perform(x)
-  x.bucket = x.bucket or bucket(x.key)
-  x.attempt, x.n429, x.refreshed = 0, 0, false
+  x.bucket = x.bucket or T:bucket(x.key)
   -- the same rule one layer down: libcurl may silently send a request
   -- again on a fresh connection only when the policy would (ghl.http)
   x.req.idempotent = x.safe and true or false
   x.where = x.where or (x.req.method .. " " .. (x.path or x.req.url))
+  local attempt = { n = 0, n429 = 0, refreshed = false }
   local t0, tries, again = sys.now(), 0, false
   while true do
-    x.attempt, tries = x.attempt + 1, tries + 1
-    local resp, err = M.send(x)
-    if x.on_send then x.on_send(resp, err) end
-    local action, v = M.decide(x, resp, err)
-    if action == "done" then return resp end
-    if action == "fail" then return nil, failed(x, v, resp, tries, again and sys.now() - t0), resp end
-    if action == "wait" then
-      x.n429, x.attempt, again = x.n429 + 1, x.attempt - 1, true
-      announce_wait(x.bucket, x.owner, v, ", after a 429 answer")
-      wait(v)
-    elseif action == "refresh" then
-      x.refreshed, x.attempt = true, x.attempt - 1
+    attempt.n, tries = attempt.n + 1, tries + 1
+    local resp, err, after = M.send(x)
+    if x.on_send then x.on_send(resp, err, attempt) end
+    local action = M.decide({ resp = resp, err = err, after = after }, attempt, x)
+    local kind, s = action.kind, action.after
+    if kind == "done" then return resp end
+    if kind == "fail" then return nil, failed(x, action.error, resp, tries, again and sys.now() - t0), resp end
+    if kind == "wait" then
+      attempt.n429, attempt.n, again = attempt.n429 + 1, attempt.n - 1, true
+      announce_wait(x.bucket, x.owner, s, ", after a 429 answer")
+      wait(s)
+    elseif kind == "refresh" then
+      attempt.refreshed, attempt.n = true, attempt.n - 1
       local token = x.refresh()
       if not token then return nil, x.answer_error(resp), resp end
       x.req.headers.Authorization = "Bearer " .. token
-    else
+    else   -- retry
       again = true
       local why = resp and ("HTTP " .. resp.status) or tostring(err.reason or err.message)
       notice.say("retry", err and err.origin or x.bucket, ("retrying %s in %s (try %d of %d): %s"):format(
-        x.where, notice.seconds(v), x.attempt + 1, M.RETRIES + 1, why), v)
-      wait(v)
+        x.where, notice.seconds(s), attempt.n + 1, M.RETRIES + 1, why), s)
+      wait(s)
     end
   end
 end
@@ -857,10 +752,10 @@ function Client:request(method, path, opts)
       return token
     end
   end
-  function x.on_send(resp, err)
+  function x.on_send(resp, err, attempt)
     self.last = { method = req.method, url = req.url, query = req.query, version = req.headers.Version,
       token_hint = #token >= 12 and "\u{2026}" .. token:sub(-4) or "\u{2026}",   -- never the token itself
-      status = resp and resp.status, time = sys.now() - t0, attempts = x.attempt,
+      status = resp and resp.status, time = sys.now() - t0, attempts = attempt.n,
       error = err, op = op, body = req.json }
     if resp then
       local b = self.bucket   -- a constant-time snapshot for :explain
@@ -874,8 +769,7 @@ function Client:request(method, path, opts)
     err.where = err.where or (req.method .. " " .. filled)
     local status = answered and answered.status
     if row and (status == 401 or status == 403) and err.code ~= "invalid_token" then
-      require("ghl.auth").store():set_status(row.app, row.resource_id, row.status or "ok",
-        ("%s %s was refused at %s: %s"):format(req.method, filled:gsub("%?.*", ""), os.date("!%Y-%m-%dT%H:%M:%SZ"), err.message))
+      require("ghl.auth").note_refusal(row, req.method .. " " .. filled:gsub("%?.*", ""), err.message)
     end
     if opts.raw and answered and err.kind ~= "rate" then answered.error = err; return answered end
     error(err, 0)
@@ -920,20 +814,15 @@ end
 -- rate() -> the throttle's view: max, remaining, interval_ms, daily_limit,
 -- daily_remaining, in_window (requests sent in the current interval).
 function Client:rate()
-  local b = self.bucket
-  local now, n = sys.now(), 0
-  for i = b.head, #b.sent do if b.sent[i] > now - b.interval then n = n + 1 end end
-  return { max = b.max, remaining = b.remaining, interval_ms = math.floor(b.interval * 1000),
-           daily_limit = b.daily_limit, daily_remaining = b.daily_remaining, in_window = n,
-           blocked_for = b.others_until > now and b.others > 0 and (b.others_until - now) or 0 }
+  return T:rate(self.bucket)
 end
 
 -- ---- Pagination ----
 
 -- paginate(path, params, {max=, style=, items=, method=, version=, on_page=})
--- -> iterator over items (ghl.paginate: every style).
+-- -> iterator over items (ghl.client.paginate: every style).
 function Client:paginate(path, params, o)
-  return require("ghl.paginate").iterate(self, path, params, o)
+  return require("ghl.client.paginate").iterate(self, path, params, o)
 end
 
 -- ---- Concurrency ----

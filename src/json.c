@@ -1,0 +1,555 @@
+/*
+** ghl.json: the one JSON encoder of ghlua (the library, the apps, the
+** simulator, ghl.http's json= bodies and ghl.jq), with lua-cjson's decoder.
+**   json.encode(value [, opts]) -> text | nil, err (ghl.error kind "encode")
+**   json.decode(text)           -> value | nil, message (cjson.safe.decode)
+**   json.null                   cjson.null (a NULL light userdata)
+**   json.array([t])             t (or a new table) marked as a JSON array
+**   json.object([t [, order]])  t marked as a JSON object; with order, a
+**                               list of keys, those keys come first in
+**                               that order (the rest follow, sorted)
+**   json.array_mt, json.object_mt  the two markers (metatables)
+** opts: empty ("object", the default, or "array": how an unmarked empty
+** table is written).
+**
+** What it writes:
+** - Tables: a metatable field __jsontype ("array" or "object") decides
+**   (json.array_mt, json.object_mt and ghl.jq.array_mt carry it). Else a
+**   table whose keys are exactly 1..n is an array and any other is an
+**   object; an empty one follows opts.empty. A marked array holds nulls in
+**   its holes (up to its largest key). Object keys are strings or numbers
+**   (numbers written as below, as text); they come out sorted bytewise, so
+**   the text is the same on every run, except the keys a __jsonorder list
+**   puts first (json.object(t, order)).
+** - Numbers: integers exactly; floats with an integral value up to 2^53 as
+**   integers ("3", not "3.0"), others with %.14g (what lua-cjson writes)
+**   when that reads back as the same double, else %.16g when it does, else
+**   %.17g, which always does (%.15g is not tried: each try costs a printf
+**   and a strtod). NaN and infinities are refused.
+** - Strings: '"', '\' and control characters (U+0000..U+001F and DEL)
+**   escaped; '/' is not (lua-cjson writes "\/", JSON does not need it).
+**   Bytes are written as they are: text that is not UTF-8 stays as given,
+**   as lua-cjson does (ghl.http checks query and form text, not bodies).
+** - nil and json.null are null. Functions, userdata, threads, boolean
+**   keys, cycles and nesting deeper than 1000 are refused.
+** Failures are returned (nil, err), never raised: the same C function
+** serves ghl.http (src/http.c) and ghl.jq.encode (src/jq.c).
+*/
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+#include <lua-cjson.h>
+
+#include "buf.h"
+#include "error.h"
+#include "json.h"
+
+int luaopen_cjson_safe(lua_State *L);  /* not declared by lua-cjson.h */
+
+#define MAX_DEPTH 1000
+#define SCRATCH_MT "ghl.json.scratch"
+#define ORDERS_KEY "ghl.json.orders"     /* registry: order list -> metatable (weak) */
+
+/* One key of an object being written. A string key points into the
+** string the table holds (the table is not changed while it is written).
+** The values wait on the Lua stack while the keys are sorted, as long as
+** the stack can grow (a million slots); past that they are looked up. */
+typedef struct {
+  const char *s;      /* the key text, or NULL for a number key (see num) */
+  size_t n;
+  int slot;           /* the stack index of its value, or 0: look it up */
+  int isint;          /* number keys: integer or float, for the lookup */
+  lua_Integer i;
+  lua_Number d;
+  char num[40];       /* a number key's text */
+} key_ent;
+
+/* The scratch space of one encode, a userdata so a memory error raised by
+** Lua on the way frees it (__gc). */
+typedef struct {
+  key_ent *keys;                    /* keys of the objects on the path, a stack */
+  size_t nkeys, cap;
+  const void *path[MAX_DEPTH + 2];  /* the tables being written, outermost first */
+  ghl_buf own;                      /* json.encode's output */
+} scratch;
+
+typedef struct {
+  lua_State *L;
+  scratch *sc;
+  ghl_buf *out;
+  int empty_array;
+  int failed;
+  char msg[200];
+} enc;
+
+/* ---- Output ---- */
+
+static int fail(enc *e, const char *fmt, ...) {
+  va_list ap;
+  if (!e->failed) {
+    va_start(ap, fmt);
+    vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+    va_end(ap);
+    e->failed = 1;
+  }
+  return -1;
+}
+
+static int put(enc *e, const char *p, size_t n) {
+  ghl_buf *b = e->out;
+  if (b->len + n + 1 <= b->cap) {                    /* the common case, inline */
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return 0;
+  }
+  if (ghl_buf_add(b, p, n) != 0) return fail(e, "out of memory");
+  return 0;
+}
+
+#define PUTLIT(e, s) put(e, s, sizeof(s) - 1)
+
+/* 1: escape as \u00XX; other non-zero: the letter after '\'. */
+static const unsigned char ESC[256] = {
+  ['\b'] = 'b', ['\t'] = 't', ['\n'] = 'n', ['\f'] = 'f', ['\r'] = 'r',
+  [0] = 1, [1] = 1, [2] = 1, [3] = 1, [4] = 1, [5] = 1, [6] = 1, [7] = 1,
+  [11] = 1, [14] = 1, [15] = 1, [16] = 1, [17] = 1, [18] = 1, [19] = 1,
+  [20] = 1, [21] = 1, [22] = 1, [23] = 1, [24] = 1, [25] = 1, [26] = 1,
+  [27] = 1, [28] = 1, [29] = 1, [30] = 1, [31] = 1, [127] = 1,
+  ['"'] = '"', ['\\'] = '\\',
+};
+
+static int put_string(enc *e, const char *s, size_t n) {
+  size_t i, run = 0;
+  if (PUTLIT(e, "\"")) return -1;
+  for (i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i], x = ESC[c];
+    char esc[8];
+    if (x == 0) continue;
+    if (i > run && put(e, s + run, i - run)) return -1;
+    run = i + 1;
+    if (x == 1) {
+      snprintf(esc, sizeof esc, "\\u%04x", c);
+      if (put(e, esc, 6)) return -1;
+    } else {
+      esc[0] = '\\';
+      esc[1] = (char)x;
+      if (put(e, esc, 2)) return -1;
+    }
+  }
+  if (n > run && put(e, s + run, n - run)) return -1;
+  return PUTLIT(e, "\"");
+}
+
+/* The decimal text of v into buf (at least 24 bytes); returns its length. */
+static size_t fmt_integer(lua_Integer v, char *buf) {
+  char tmp[24];
+  size_t n = 0, k = 0;
+  lua_Unsigned u = v < 0 ? (lua_Unsigned)0 - (lua_Unsigned)v : (lua_Unsigned)v;
+  do { tmp[n++] = (char)('0' + u % 10); u /= 10; } while (u);
+  if (v < 0) buf[k++] = '-';
+  while (n) buf[k++] = tmp[--n];
+  buf[k] = '\0';
+  return k;
+}
+
+/* The JSON text of the float d into buf (40 bytes); returns its length, or
+** 0 for NaN and the infinities. */
+static size_t fmt_float(lua_Number d, char *buf) {
+  if (isnan(d) || isinf(d)) return 0;
+  if (d == floor(d) && fabs(d) <= 9007199254740992.0) {
+    if (d == 0 && signbit(d)) { memcpy(buf, "-0", 3); return 2; }
+    return fmt_integer((lua_Integer)d, buf);
+  }
+  snprintf(buf, 40, "%.14g", (double)d);            /* lua-cjson's text, when exact */
+  if (strtod(buf, NULL) != (double)d) {
+    snprintf(buf, 40, "%.16g", (double)d);
+    if (strtod(buf, NULL) != (double)d) snprintf(buf, 40, "%.17g", (double)d);
+  }
+  return strlen(buf);
+}
+
+/* ---- Values ---- */
+
+static int put_value(enc *e, int idx, int depth);
+
+static int key_cmp(const void *a, const void *b) {
+  const key_ent *x = a, *y = b;
+  const char *xs = x->s ? x->s : x->num, *ys = y->s ? y->s : y->num;
+  size_t n = x->n < y->n ? x->n : y->n;
+  int c = memcmp(xs, ys, n);
+  if (c) return c;
+  return x->n < y->n ? -1 : x->n > y->n;
+}
+
+/* Push the value of the key k of the table at t (raw). Stack: +1. */
+static void push_keyed(lua_State *L, int t, const key_ent *k) {
+  if (k->s) lua_pushlstring(L, k->s, k->n);
+  else if (k->isint) lua_pushinteger(L, k->i);
+  else lua_pushnumber(L, k->d);
+  lua_rawget(L, t);
+}
+
+/* Is key k among the strings of the order list at index ord (0: none)? */
+static int in_order(lua_State *L, int ord, const key_ent *k) {
+  lua_Integer i, n;
+  if (ord == 0 || k->s == NULL) return 0;
+  n = (lua_Integer)lua_rawlen(L, ord);
+  for (i = 1; i <= n; i++) {
+    size_t len;
+    const char *s;
+    int hit;
+    lua_rawgeti(L, ord, i);
+    s = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
+    hit = s && len == k->n && memcmp(s, k->s, len) == 0;
+    lua_pop(L, 1);
+    if (hit) return 1;
+  }
+  return 0;
+}
+
+/* Write the table at t (absolute) as an object; its keys are sc->keys[base ..
+** base + count), sorted here. ord: the index of an order list, or 0. */
+static int put_object(enc *e, int t, size_t base, size_t count, int ord, int depth) {
+  lua_State *L = e->L;
+  size_t i;
+  int first = 1;
+  if (PUTLIT(e, "{")) return -1;
+  if (ord) {
+    lua_Integer j, n = (lua_Integer)lua_rawlen(L, ord);
+    for (j = 1; j <= n; j++) {
+      size_t len;
+      const char *s;
+      lua_rawgeti(L, ord, j);                        /* key */
+      if (lua_type(L, -1) != LUA_TSTRING) { lua_pop(L, 1); continue; }
+      s = lua_tolstring(L, -1, &len);
+      lua_pushvalue(L, -1);
+      lua_rawget(L, t);                              /* key value */
+      if (lua_isnil(L, -1)) { lua_pop(L, 2); continue; }
+      if ((!first && PUTLIT(e, ",")) || put_string(e, s, len) || PUTLIT(e, ":") ||
+          put_value(e, lua_gettop(L), depth + 1)) { lua_pop(L, 2); return -1; }
+      lua_pop(L, 2);
+      first = 0;
+    }
+  }
+  if (count > 1) qsort(e->sc->keys + base, count, sizeof(key_ent), key_cmp);
+  for (i = 0; i < count; i++) {
+    key_ent *k = &e->sc->keys[base + i];             /* re-read: nested objects may move keys */
+    if (in_order(L, ord, k)) continue;
+    if ((!first && PUTLIT(e, ",")) || put_string(e, k->s ? k->s : k->num, k->n) || PUTLIT(e, ":"))
+      return -1;
+    if (k->slot) {
+      if (put_value(e, k->slot, depth + 1)) return -1;
+    } else {
+      push_keyed(L, t, k);
+      if (put_value(e, lua_gettop(L), depth + 1)) { lua_pop(L, 1); return -1; }
+      lua_pop(L, 1);
+    }
+    first = 0;
+  }
+  return PUTLIT(e, "}");
+}
+
+/* Write the table at t (absolute): find its kind, collect its keys. */
+static int put_table(enc *e, int t, int depth) {
+  lua_State *L = e->L;
+  scratch *sc = e->sc;
+  const void *self = lua_topointer(L, t);
+  int kind = 0, ord = 0, ret, d, top;                 /* kind: 'a' or 'o' */
+  size_t base = sc->nkeys, count = 0;
+  lua_Integer max = 0, i;
+  int seq = 1;
+  if (depth >= MAX_DEPTH) return fail(e, "nested more than %d levels deep", MAX_DEPTH);
+  for (d = 0; d < depth; d++)
+    if (sc->path[d] == self) return fail(e, "a table contains itself (a cycle)");
+  sc->path[depth] = self;
+  if (!lua_checkstack(L, 6)) return fail(e, "nested too deep for the Lua stack");
+  if (luaL_getmetafield(L, t, "__jsontype") != LUA_TNIL) {
+    const char *ty = lua_tostring(L, -1);
+    kind = ty && strcmp(ty, "array") == 0 ? 'a' : ty && strcmp(ty, "object") == 0 ? 'o' : 0;
+    lua_pop(L, 1);
+  }
+  if (kind != 'a' && luaL_getmetafield(L, t, "__jsonorder") != LUA_TNIL) {
+    if (lua_type(L, -1) == LUA_TTABLE) { ord = lua_gettop(L); kind = 'o'; }
+    else lua_pop(L, 1);
+  }
+  top = lua_gettop(L);
+  if (kind != 'o') {                                /* an array? count, check */
+    lua_pushnil(L);
+    while (lua_next(L, t)) {                         /* key value */
+      lua_pop(L, 1);
+      if (lua_isinteger(L, -1) && lua_tointeger(L, -1) >= 1) {
+        if (lua_tointeger(L, -1) > max) max = lua_tointeger(L, -1);
+        count++;
+      } else if (kind == 'a') {
+        lua_pop(L, 1);
+        ret = fail(e, "a table marked as an array has a key that is not a positive integer");
+        goto done;
+      } else {
+        lua_pop(L, 1);                               /* an object: stop here */
+        seq = 0;
+        break;
+      }
+    }
+    if (kind == 0) kind = seq && count == 0 ? (e->empty_array ? 'a' : 'o')
+                        : (seq && (lua_Integer)count == max) ? 'a' : 'o';
+  }
+  if (kind == 'o') {                                 /* collect the keys */
+    int keep = 1;
+    count = 0;
+    lua_pushnil(L);
+    while (lua_next(L, t)) {                         /* [ord] values... key value */
+      key_ent *k;
+      int kt = lua_type(L, -2), slot = 0;
+      if (keep && lua_checkstack(L, 4)) {
+        lua_insert(L, -2);                           /* values... value key */
+        slot = lua_gettop(L) - 1;
+      } else {
+        keep = 0;
+        lua_pop(L, 1);
+      }
+      if (kt != LUA_TSTRING && kt != LUA_TNUMBER) {
+        lua_pop(L, 1);
+        ret = fail(e, "cannot encode a table key of type %s", lua_typename(L, kt));
+        goto done;
+      }
+      if (sc->nkeys == sc->cap) {
+        size_t cap = sc->cap ? sc->cap * 2 : 64;
+        key_ent *nk = realloc(sc->keys, cap * sizeof *nk);
+        if (nk == NULL) { lua_pop(L, 1); ret = fail(e, "out of memory"); goto done; }
+        sc->keys = nk;
+        sc->cap = cap;
+      }
+      k = &sc->keys[sc->nkeys++];
+      k->slot = slot;
+      count++;
+      if (kt == LUA_TSTRING) {
+        k->s = lua_tolstring(L, -1, &k->n);
+      } else if (lua_isinteger(L, -1)) {
+        k->s = NULL;
+        k->isint = 1;
+        k->i = lua_tointeger(L, -1);
+        k->n = fmt_integer(k->i, k->num);
+      } else {
+        k->s = NULL;
+        k->isint = 0;
+        k->d = lua_tonumber(L, -1);
+        k->n = fmt_float(k->d, k->num);
+        if (k->n == 0) { lua_pop(L, 1); ret = fail(e, "cannot encode a table key that is NaN or infinite"); goto done; }
+      }
+    }
+  }
+  if (kind == 'o') {
+    ret = put_object(e, t, base, count, ord, depth);
+  } else {
+    ret = PUTLIT(e, "[");
+    for (i = 1; ret == 0 && i <= max; i++) {
+      lua_rawgeti(L, t, i);
+      ret = (i > 1 && PUTLIT(e, ",")) || put_value(e, lua_gettop(L), depth + 1) ? -1 : 0;
+      lua_pop(L, 1);
+    }
+    if (ret == 0) ret = PUTLIT(e, "]");
+  }
+done:
+  sc->nkeys = base;
+  lua_settop(L, top);
+  if (ord) lua_remove(L, ord);
+  return ret;
+}
+
+static int put_value(enc *e, int idx, int depth) {
+  lua_State *L = e->L;
+  char num[40];
+  size_t n;
+  switch (lua_type(L, idx)) {
+  case LUA_TNIL: return PUTLIT(e, "null");
+  case LUA_TBOOLEAN: return lua_toboolean(L, idx) ? PUTLIT(e, "true") : PUTLIT(e, "false");
+  case LUA_TNUMBER:
+    if (lua_isinteger(L, idx)) {
+      n = fmt_integer(lua_tointeger(L, idx), num);
+    } else {
+      n = fmt_float(lua_tonumber(L, idx), num);
+      if (n == 0) return fail(e, "cannot encode %s (JSON has no such number)",
+                              isnan(lua_tonumber(L, idx)) ? "NaN" : "an infinite number");
+    }
+    return put(e, num, n);
+  case LUA_TSTRING: {
+    const char *s = lua_tolstring(L, idx, &n);
+    return put_string(e, s, n);
+  }
+  case LUA_TLIGHTUSERDATA:
+    if (lua_touserdata(L, idx) == NULL) return PUTLIT(e, "null");   /* cjson.null */
+    return fail(e, "cannot encode a light userdata");
+  case LUA_TTABLE:
+    return put_table(e, lua_absindex(L, idx), depth);
+  default:
+    return fail(e, "cannot encode a %s", luaL_typename(L, idx));
+  }
+}
+
+/* ---- Entry points ---- */
+
+static int scratch_gc(lua_State *L) {
+  scratch *sc = luaL_checkudata(L, 1, SCRATCH_MT);
+  free(sc->keys);
+  sc->keys = NULL;
+  sc->nkeys = sc->cap = 0;
+  ghl_buf_free(&sc->own);
+  return 0;
+}
+
+static scratch *new_scratch(lua_State *L) {
+  scratch *sc = lua_newuserdatauv(L, sizeof *sc, 0);
+  memset(sc, 0, sizeof *sc);
+  if (luaL_newmetatable(L, SCRATCH_MT)) {
+    lua_pushcfunction(L, scratch_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_setmetatable(L, -2);
+  return sc;
+}
+
+/* See json.h. The scratch userdata is pushed and removed here. */
+static int encode_into(lua_State *L, int idx, scratch *sc, ghl_buf *out, int empty_array) {
+  enc e;
+  memset(&e, 0, sizeof e);
+  e.L = L;
+  e.sc = sc;
+  e.out = out;
+  e.empty_array = empty_array;
+  if (put_value(&e, idx, 0) == 0) return 0;
+  ghl_pusherror(L, "encode", "JSON: %s", e.msg);
+  return -1;
+}
+
+int ghl_json_encode(lua_State *L, int idx, ghl_buf *out, int empty_array) {
+  scratch *sc;
+  int ret;
+  idx = lua_absindex(L, idx);
+  sc = new_scratch(L);                               /* sc */
+  ret = encode_into(L, idx, sc, out, empty_array);   /* sc [err] */
+  free(sc->keys);
+  sc->keys = NULL;
+  sc->cap = 0;
+  lua_remove(L, ret == 0 ? -1 : -2);
+  return ret;
+}
+
+/* encode(value [, opts]) -> text | nil, err. */
+static int json_encode(lua_State *L) {
+  int empty_array = 0;
+  scratch *sc;
+  luaL_checkany(L, 1);
+  if (!lua_isnoneornil(L, 2)) {
+    static const char *const empties[] = {"object", "array", NULL};
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_getfield(L, 2, "empty");
+    empty_array = luaL_checkoption(L, -1, "object", empties);
+    lua_pop(L, 1);
+  }
+  lua_settop(L, 1);
+  sc = new_scratch(L);                               /* value sc */
+  if (ghl_buf_add(&sc->own, "", 0) != 0) return luaL_error(L, "out of memory");
+  if (encode_into(L, 1, sc, &sc->own, empty_array) != 0) {
+    lua_pushnil(L);
+    lua_insert(L, -2);
+    return 2;
+  }
+  lua_pushlstring(L, sc->own.data, sc->own.len);
+  free(sc->keys);                                    /* now, not at the next collection */
+  sc->keys = NULL;
+  sc->cap = 0;
+  ghl_buf_free(&sc->own);
+  return 1;
+}
+
+/* array([t]) -> t marked as a JSON array. */
+static int json_array(lua_State *L) {
+  if (lua_isnoneornil(L, 1)) { lua_settop(L, 0); lua_newtable(L); }
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  luaL_setmetatable(L, GHL_JSON_ARRAY_MT);
+  return 1;
+}
+
+/* object([t [, order]]) -> t marked as a JSON object; with order (a list of
+** keys), a metatable per order list (cached, weakly) that puts them first. */
+static int json_object(lua_State *L) {
+  if (lua_isnoneornil(L, 1)) { lua_settop(L, 2); lua_newtable(L); lua_replace(L, 1); }
+  luaL_checktype(L, 1, LUA_TTABLE);
+  if (lua_isnoneornil(L, 2)) {
+    lua_settop(L, 1);
+    luaL_setmetatable(L, GHL_JSON_OBJECT_MT);
+    return 1;
+  }
+  luaL_checktype(L, 2, LUA_TTABLE);
+  lua_settop(L, 2);
+  lua_getfield(L, LUA_REGISTRYINDEX, ORDERS_KEY);   /* t order orders */
+  if (lua_rawgetp(L, 3, lua_topointer(L, 2)) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_createtable(L, 0, 3);                        /* t order orders mt */
+    lua_pushliteral(L, "object");
+    lua_setfield(L, -2, "__jsontype");
+    lua_pushvalue(L, 2);
+    lua_setfield(L, -2, "__jsonorder");
+    lua_pushliteral(L, GHL_JSON_OBJECT_MT);
+    lua_setfield(L, -2, "__name");
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, 3, lua_topointer(L, 2));
+  }
+  lua_setmetatable(L, 1);
+  lua_settop(L, 1);
+  return 1;
+}
+
+static const luaL_Reg json_funcs[] = {
+  {"encode", json_encode},
+  {"array", json_array},
+  {"object", json_object},
+  {NULL, NULL}
+};
+
+/* The two markers, in the registry (ghl.jq's array_mt is the same table). */
+static void markers(lua_State *L) {
+  if (luaL_newmetatable(L, GHL_JSON_ARRAY_MT)) {
+    lua_pushliteral(L, "array");
+    lua_setfield(L, -2, "__jsontype");
+  }
+  lua_pop(L, 1);
+  if (luaL_newmetatable(L, GHL_JSON_OBJECT_MT)) {
+    lua_pushliteral(L, "object");
+    lua_setfield(L, -2, "__jsontype");
+  }
+  lua_pop(L, 1);
+  if (lua_getfield(L, LUA_REGISTRYINDEX, ORDERS_KEY) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_newtable(L);                                 /* keyed by the order list's address */
+    lua_newtable(L);
+    lua_pushliteral(L, "v");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+    lua_setfield(L, LUA_REGISTRYINDEX, ORDERS_KEY);
+  } else {
+    lua_pop(L, 1);
+  }
+}
+
+int luaopen_ghl_json(lua_State *L) {
+  markers(L);
+  luaL_newlib(L, json_funcs);
+  luaL_getmetatable(L, GHL_JSON_ARRAY_MT);
+  lua_setfield(L, -2, "array_mt");
+  luaL_getmetatable(L, GHL_JSON_OBJECT_MT);
+  lua_setfield(L, -2, "object_mt");
+  luaL_requiref(L, "cjson.safe", luaopen_cjson_safe, 0);
+  lua_getfield(L, -1, "decode");
+  lua_setfield(L, -3, "decode");
+  lua_getfield(L, -1, "null");
+  lua_setfield(L, -3, "null");
+  lua_pop(L, 1);
+  return 1;
+}

@@ -1,0 +1,23 @@
+/* The one JSON encoder (src/json.c), for C callers such as ghl.http and
+** ghl.jq; Lua sees it as ghl.json.encode. */
+#ifndef GHL_JSON_H
+#define GHL_JSON_H
+
+#include <lua.h>
+
+#include "buf.h"
+
+#define GHL_JSON_ARRAY_MT "ghl.json.array"    /* registry: the array marker */
+#define GHL_JSON_OBJECT_MT "ghl.json.object"  /* registry: the object marker */
+
+/* Append the JSON text of the value at idx to out. empty_array: an empty
+** table without a marker is written [] instead of {}. Returns 0; or -1 with
+** a ghl.error of kind "encode" pushed (a value JSON cannot hold, a cycle,
+** nesting deeper than 1000, out of memory); out then holds a partial text
+** the caller discards. Raises only when Lua runs out of memory (nothing
+** leaks then). Stack: 0, or +1 on failure. */
+int ghl_json_encode(lua_State *L, int idx, ghl_buf *out, int empty_array);
+
+int luaopen_ghl_json(lua_State *L);
+
+#endif
