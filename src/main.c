@@ -1,8 +1,10 @@
 /*
 ** ghlua's command line, in the shape of lua.c: options, then a script and
-** its arguments, or a built-in command (ghlua sim, ...), or the REPL. All
-** work happens inside one protected call (pmain); errors are reported by
-** ghl_report and map to the exit status: 0 ok, 1 failure, 2 usage.
+** its arguments, or a built-in command (the command-line app ghl.cli; for
+** a command another app runs, such as ghlua sim, it answers which app to
+** start, and start_app starts it), or the REPL. All work happens inside
+** one protected call (pmain); errors are reported by ghl_report and map to
+** the exit status: 0 ok, 1 failure, 2 usage.
 */
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,6 +122,33 @@ static int run_command(lua_State *L, char **argv, int argc, int first, const cha
   return status;
 }
 
+/* ghl.cli.run answered, for a command another app runs (ghlua sim), what
+** to start: the table {app=, entry=, opts=, args=, usage=, ...} on top of
+** the stack. Require app through the captured require and call
+** app[entry](start). Returns a lua status; the start table is replaced by
+** the entry's result, or by the error. */
+static int start_app(lua_State *L) {
+  int start = lua_gettop(L), status;
+  const char *app, *entry;
+  lua_getfield(L, start, "app");
+  lua_getfield(L, start, "entry");
+  app = lua_tostring(L, start + 1);
+  entry = lua_tostring(L, start + 2);
+  if (app == NULL || entry == NULL) return luaL_error(L, "ghl.cli: a start without app or entry");
+  ghl_pushrequire(L);
+  lua_pushvalue(L, start + 1);
+  status = ghl_docall(L, 1, 1);   /* start app entry module */
+  if (status == LUA_OK) {
+    if (lua_getfield(L, -1, entry) != LUA_TFUNCTION)
+      return luaL_error(L, "ghl.cli: %s has no function %s", app, entry);
+    lua_pushvalue(L, start);
+    status = ghl_docall(L, 1, 1);   /* start app entry module result */
+  }
+  lua_replace(L, start);
+  lua_settop(L, start);
+  return status;
+}
+
 /* The whole program, inside one protected call. Upvalue-free: the args
 ** struct comes as a light userdata argument. */
 static int pmain(lua_State *L) {
@@ -182,6 +211,7 @@ static int pmain(lua_State *L) {
     if (yes) {
       create_arg_table(L, argv, argc, script);
       status = run_command(L, argv, argc, script, NULL);
+      if (status == LUA_OK && lua_istable(L, -1)) status = start_app(L);
       if (status != LUA_OK) { a->status = ghl_report(L); return 0; }
       a->status = lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : 0;
       return 0;

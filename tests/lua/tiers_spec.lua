@@ -77,7 +77,7 @@ M.dynamic = {
         if type(e) == "string" then
           out[#out + 1] = e
           walk(require(e).subcommands)
-        elseif not e.app then
+        elseif not e.run_by then
           walk(e.subcommands)
         end
       end
@@ -85,22 +85,6 @@ M.dynamic = {
     walk(require("ghl.cli.commands").commands)
     return out
   end,
-}
-
--- PENDING: violations known and not fixed yet, as "module -> required".
--- They are reported as pending, not failures; an entry that no longer
--- occurs fails the spec, so the list only shrinks. The simulator's command
--- line (ghlua sim, and the event templates `ghlua webhook trigger` sends)
--- still lives in the cli app; it moves to the simulator app (ghl.sim.cli,
--- started by the program's entry point).
-M.PENDING = {
-  ["ghl.cli.sim -> ghl.sim"] = true,
-  ["ghl.cli.sim -> ghl.sim.consent"] = true,
-  ["ghl.cli.sim -> ghl.sim.reply"] = true,
-  ["ghl.cli.sim -> ghl.sim.scopes"] = true,
-  ["ghl.cli.sim -> ghl.sim.state"] = true,
-  ["ghl.cli.webhook -> ghl.sim.reply"] = true,
-  ["ghl.cli.webhook -> ghl.sim.webhooks"] = true,
 }
 
 -- requires(text) -> {{line, name}} for every literal require (and
@@ -137,8 +121,7 @@ function M.rule(from, to)
 end
 
 -- Lua violations: {"file:line  module -> required  rule"}.
--- With table `pending`, the PENDING ones go there (key -> lines) instead.
-function M.lua_violations(modules, pending)
+function M.lua_violations(modules)
   local natives = {}
   for name, file in pairs(modules) do if not file then natives[name] = true end end
   local out = {}
@@ -167,10 +150,7 @@ function M.lua_violations(modules, pending)
         why = "only the program entry runs the dispatcher ghl.cli: require ghl.cli.commands or ghl.cli.help"
       end
       if why then
-        local key = name .. " -> " .. r[2]
-        local line = ("%s:%s  %s  %s"):format(file, r[1], key, why)
-        if pending and M.PENDING[key] then pending[key] = pending[key] or {}; table.insert(pending[key], line)
-        else out[#out + 1] = line end
+        out[#out + 1] = ("%s:%s  %s -> %s  %s"):format(file, r[1], name, r[2], why)
       end
     end
   end
@@ -258,20 +238,30 @@ describe("the three tiers", function()
   end)
 
   it("holds for every embedded Lua module", function()
-    local pending = {}
-    local v = M.lua_violations(modules, pending)
+    local v = M.lua_violations(modules)
     assert(#v == 0, #v .. " tier violation(s):\n" .. table.concat(v, "\n"))
-    local gone = {}
-    for key in pairs(M.PENDING) do if not pending[key] then gone[#gone + 1] = key end end
-    table.sort(gone)
-    assert(#gone == 0, "fixed, so remove from PENDING in tests/lua/tiers_spec.lua: " .. table.concat(gone, ", "))
   end)
 
-  it("still counts a pending violation as one when the list is not used", function()
-    local v = M.lua_violations(modules)
-    local n = 0
-    for _ in pairs(M.PENDING) do n = n + 1 end
-    assert.is_true(#v >= n)
+  it("starts another app only through the program's entry: each such node names an app module's function", function()
+    local commands = require "ghl.cli.commands"
+    local natives = {}
+    for name, file in pairs(modules) do if not file then natives[name] = true end end
+    local started = {}
+    commands.walk(function(node, path)
+      if node.run_by then
+        local where = "ghlua " .. table.concat(path, " ")
+        assert.is_nil(node.run, where .. ": a node another app runs has no run of its own")
+        local tier = M.tier(node.run_by, natives)
+        assert(tier and tier ~= "cli" and tier ~= "library" and tier ~= "native",
+          where .. ": " .. node.run_by .. " is not another app's module")
+        assert(modules[node.run_by], where .. ": no embedded module " .. node.run_by)
+        assert.are.equal("function", type(require(node.run_by)[node.entry or "run"]),
+          where .. ": " .. node.run_by .. " has no function " .. tostring(node.entry or "run"))
+        started[#started + 1] = table.concat(path, " ")
+      end
+    end)
+    table.sort(started)
+    assert.are.same({ "sim", "sim env", "webhook trigger" }, started)
   end)
 
   it("holds for the natives: no Lua global read from src/*.c", function()

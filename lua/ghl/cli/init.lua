@@ -3,7 +3,9 @@
 -- ghl.cli.help; a command module requires those, never this one. The
 -- dispatcher handles, for every node, --help and -h (usage and help on
 -- stdout, exit 0), the global -v, unknown subcommands ("did you mean",
--- exit 2), then calls run. The table and the help are re-exported here.
+-- exit 2), then calls run, or for a node that another app runs (node.run_by)
+-- returns what to start to the program's entry point (M.start). The table
+-- and the help are re-exported here.
 local args = require "ghl.cli.args"
 local commands = require "ghl.cli.commands"
 local help = require "ghl.cli.help"
@@ -53,7 +55,25 @@ local function wants_help(node, token)
   return (token == "--help" or token == "-h") and not args.lookup(node.flags or {}, token)
 end
 
--- run(name, argv) -> exit status of `ghlua NAME ARGV...`.
+-- A node another app runs (node.run_by, node.entry): its flags are parsed
+-- and checked here as any node's, and what to start goes back to the
+-- program's entry point (main.c), which requires node.run_by and calls
+-- its function entry with start = {app= (node.run_by), entry=, opts= (the parsed
+-- flags), args= (the operands), usage= (the node's usage line, for the
+-- app's usage errors), command= ("sim env")}. The dispatcher never
+-- requires another app. A node that declares no arguments takes none.
+function M.start(node, path, own, drop)
+  local words = {}
+  for idx, a in ipairs(own) do if not drop[idx] then words[#words + 1] = a end end
+  local usage = commands.usage_of(node, path)
+  local opts, operands = args.parse(words, node.flags or {}, usage)
+  if not node.arguments and #operands > 0 then args.usage("unexpected argument '" .. operands[1] .. "'", usage) end
+  return { app = node.run_by, entry = node.entry or "run", opts = opts, args = operands, usage = usage,
+    command = table.concat(path, " ") }
+end
+
+-- run(name, argv) -> exit status of `ghlua NAME ARGV...`, or for a node
+-- another app runs the table saying what to start (M.start).
 function M.run(name, argv)
   require("ghl.error").set_surface("cli")   -- hints name flags and variables, not the Lua API
   local node = commands.child(commands.root, name)
@@ -97,6 +117,7 @@ function M.run(name, argv)
     if not d and g[token] then drop[idx] = g[token] end
   end
   for _, d in pairs(drop) do apply_global(d) end
+  if node.run_by then return M.start(node, path, own, drop) end
   for idx, a in ipairs(own) do if not drop[idx] then rest[#rest + 1] = a end end
   -- The nearest node with run gets the words after its own name (the
   -- node at depth k has its name at rest[k - 1]).

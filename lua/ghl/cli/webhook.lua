@@ -10,7 +10,9 @@
 --   verify  check one body (stdin) against a signature: exit 0 or 1
 --   trigger send one signed event of a named type to a URL (the
 --           simulator's payloads, ghl.sim.webhooks.sample), print the
---           answer: exit 0 on 2xx, else 1
+--           answer: exit 0 on 2xx, else 1. The simulator app runs it
+--           (ghl.sim.trigger, started by main.c): only its definition is
+--           here; the event types are library data (ghl.webhooks.events)
 -- serve and verify also trust the local simulator's development key, as
 -- ghl.webhooks.sim_trust decides (--sim-key, --no-sim-key); trigger signs
 -- with it. Trigger lives here rather than under `ghlua sim`: it needs no
@@ -20,11 +22,12 @@
 local args = require "ghl.cli.args"
 local E = require "ghl.error"
 local sys = require "ghl.sys"
+local events = require "ghl.webhooks.events"
 local util = require "ghl.util"
 
 local M = {}
 
-M.DEFAULT_PORT = 4242
+M.DEFAULT_PORT = events.DEFAULT_PORT
 
 M.summary = "receive HighLevel webhooks locally: serve, list, show, replay, verify, trigger"
 
@@ -132,7 +135,8 @@ serve (--sim-key, --no-sim-key).
     flags = { url = { "string", value = "URL" }, location = args.LOCATION, company = { "string", value = "ID" },
       app = { "string", value = "CLIENT_ID" }, agency = "flag", field = { "list", value = "K=V" },
       key = { "string", value = "PEM", complete = "file" }, print = "flag" },
-    arguments = { { "TYPE" } },
+    arguments = { { "TYPE", complete = events.NAMES } },
+    run_by = "ghl.sim.trigger", entry = "run",   -- the simulator app builds the events
     help = function() return [[
 Send one event of type TYPE (below), as HighLevel would: a realistic
 payload (the simulator's, with fresh ids, a new webhookId and the current
@@ -154,7 +158,7 @@ answer; exit 0 on 2xx, 1 otherwise.
 -- The event types trigger sends, as help lines.
 function M.trigger_types()
   local names = {}
-  for _, t in ipairs(require("ghl.sim.webhooks").TRIGGERS) do names[#names + 1] = t[1] end
+  for _, n in ipairs(events.NAMES) do names[#names + 1] = n end
   local lines, line = {}, "Types:"
   for _, n in ipairs(names) do
     if #line + #n + 1 > 76 then
@@ -483,122 +487,7 @@ local function verify(argv)
   return 0
 end
 
--- ---- trigger ----
-
-
--- The client id trigger's app events name: --app, else the one app stored
--- in GHLUA_HOME (the receiver's built-ins match appId against it), else
--- none (the simulator makes one up).
-local function trigger_app(o)
-  if o.app then return o.app end
-  local path = os.getenv("GHLUA_STORE") or require("ghl.store").default_path()
-  if not (path and sys.stat(path)) then return nil end   -- no store: none made for this
-  local ok, apps = pcall(function() return require("ghl.auth").store():list_apps() end)
-  if ok and type(apps) == "table" and #apps == 1 then return apps[1].client_id end
-end
-
--- A --field value: JSON (true, false, null, a number as JSON writes it,
--- an array, object or quoted string that decodes) or else the text as
--- it is ("02108", "+15551234567" and "[draft] note" stay strings).
-local function field_value(v)
-  if v == "true" then return true elseif v == "false" then return false end
-  if v == "null" then return require("cjson").null end
-  local int, frac, exp = v:match("^%-?(%d+)(%.?%d*)(.*)$")
-  if int and not (#int > 1 and int:sub(1, 1) == "0") and frac ~= "."
-      and (exp == "" or exp:match("^[eE][+-]?%d+$")) then
-    return tonumber(v)
-  end
-  if v:match("^[%[{\"]") then
-    local j = require("cjson.safe").decode(v)
-    if j ~= nil then return j end
-  end
-  return v
-end
-
--- --field K=V into event: K a top-level field or a.b.c, V as field_value.
-local function set_field(event, spec)
-  local k, v = spec:match("^([^=]+)=(.*)$")
-  if not k or not k:match("^[%w_%-]+[%w_%-.]*$") or k:find("..", 1, true) or k:sub(-1) == "." then
-    usage("--field takes NAME=VALUE (NAME a payload field, a.b for a nested one), got '" .. spec .. "'")
-  end
-  if k == "type" then usage("--field cannot change the type; name another TYPE instead") end
-  local value = field_value(v)
-  local t, parts = event, {}
-  for p in k:gmatch("[^.]+") do parts[#parts + 1] = p end
-  for i = 1, #parts - 1 do
-    if type(t[parts[i]]) ~= "table" then t[parts[i]] = {} end
-    t = t[parts[i]]
-  end
-  t[parts[#parts]] = value
-end
-
-local function trigger(argv)
-  local webhooks, simhooks = require "ghl.webhooks", require "ghl.sim.webhooks"
-  local o, rest = args.parse(argv, SUB.trigger.flags, current)
-  if #rest == 0 then usage("webhook trigger needs an event TYPE (see 'ghlua webhook --help')") end
-  if #rest > 1 then usage("unexpected argument '" .. rest[2] .. "'") end
-  local kind = simhooks.trigger_name(rest[1])
-  if not kind then
-    -- the type sharing the longest start with what was typed, when that
-    -- is most of a name; else the whole list
-    local names, best, len = {}, nil, 5
-    local typed = rest[1]:lower()
-    for _, t in ipairs(simhooks.TRIGGERS) do
-      names[#names + 1] = t[1]
-      local n, name = 0, t[1]:lower()
-      while n < #name and name:byte(n + 1) == typed:byte(n + 1) do n = n + 1 end
-      if n > len then best, len = t[1], n end
-    end
-    usage("unknown event type '" .. rest[1] .. "'; " .. (best and ("did you mean " .. best .. "?")
-      or ("one of: " .. table.concat(names, ", "))))
-  end
-  local url = o.url or ("http://127.0.0.1:%d/"):format(M.DEFAULT_PORT)
-  if not url:match("^https?://[^/]") then usage("--url must be an http:// or https:// URL") end
-  for _, k in ipairs { "location", "company" } do
-    if o[k] and not o[k]:match("^[%w_%-]+$") then usage("--" .. k .. " must be letters, digits, '_' or '-'") end
-  end
-  if o.app and not o.app:match("^[%w_%-]+$") then usage("--app takes a client id (letters, digits, '_' or '-')") end
-  if o.agency and not (kind == "INSTALL" or kind == "UNINSTALL" or kind == "PLAN_CHANGE") then
-    usage("--agency goes with INSTALL, UNINSTALL or PLAN_CHANGE")
-  end
-  if o.agency and o.location then usage("--agency sends the agency's event: give no --location") end
-  -- the key: --key PEM (text or file), else the development key (made now
-  -- if need be), the one serve trusts
-  local priv, how
-  if o.key then
-    priv, how = webhooks.read_private_key(o.key, "--key"), "--key"
-  else
-    local dev, err = webhooks.sim_key(true)
-    if not dev then
-      E.raise { kind = err.kind or "io", message = "cannot use the webhook development key: " .. err.message,
-        hint = "fix GHLUA_HOME as the message says, or pass --key PEM" }
-    end
-    priv, how = dev.private, "the development key"
-  end
-  local event = simhooks.sample(kind, { location = o.location, company = o.company, client_id = trigger_app(o),
-    agency = o.agency })
-  local reply = require "ghl.sim.reply"
-  for _, f in ipairs(o.field or {}) do set_field(event, f) end
-  local body = reply.encode(event)
-  if o.print then io.stdout:write(body, "\n") end
-  local resp, err = require("ghl.http").request { method = "POST", url = url, body = body, timeout = 30,
-    headers = { ["Content-Type"] = "application/json", ["X-GHL-Signature"] = assert(webhooks.sign(body, priv)) } }
-  local id = type(event.webhookId) == "string" and event.webhookId or "-"
-  if not resp then
-    E.raise { kind = err.kind or "connect", message = ("cannot send %s %s: %s"):format(kind, id,
-      err.message or tostring(err)), hint = "is 'ghlua webhook serve' listening there? (--url URL)" }
-  end
-  local ok = resp.status >= 200 and resp.status < 300
-  local line = ("%s %s to %s (signed with %s): HTTP %d"):format(kind, id, url, how, resp.status)
-  if ok then
-    out("sent %s", line)
-    return 0
-  end
-  warn("sent " .. line .. (resp.body ~= "" and (" " .. resp.body:sub(1, 300)) or ""))
-  return 1
-end
-
-local SUBCOMMANDS = { serve = serve, list = list, show = show, replay = replay, verify = verify, trigger = trigger }
+local SUBCOMMANDS = { serve = serve, list = list, show = show, replay = replay, verify = verify }
 
 function M.run(argv)
   local sub = table.remove(argv, 1)

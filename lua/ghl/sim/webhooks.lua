@@ -44,6 +44,7 @@
 local crypto = require "ghl.crypto"
 local webhooks = require "ghl.webhooks"
 local reply = require "ghl.sim.reply"
+local events = require "ghl.webhooks.events"
 
 local M = {}
 local Emitter = {}
@@ -340,48 +341,45 @@ local function app_sample(build)
   end
 end
 
--- name -> function(state, opts) -> event, in the order `trigger` lists
--- them. Payload shapes: the builders above (HighLevel's docs, `docs/webhook
+-- name -> function(state, opts) -> event, for every type of
+-- ghl.webhooks.events.NAMES (`trigger` lists them in that order). Payload
+-- shapes: the builders above (HighLevel's docs, `docs/webhook
 -- events/*.md`).
-M.TRIGGERS = {
-  { "ContactCreate", contact_sample "ContactCreate" },
-  { "ContactUpdate", contact_sample "ContactUpdate" },
-  { "ContactDelete", contact_sample "ContactDelete" },
-  { "ContactTagUpdate", contact_sample "ContactTagUpdate" },
-  { "ContactDndUpdate", contact_sample "ContactDndUpdate" },
-  { "OpportunityCreate", opportunity_sample "OpportunityCreate" },
-  { "OpportunityUpdate", opportunity_sample "OpportunityUpdate" },
-  { "OpportunityDelete", opportunity_sample "OpportunityDelete" },
-  { "OpportunityStageUpdate", opportunity_sample "OpportunityStageUpdate" },
-  { "OpportunityStatusUpdate", opportunity_sample "OpportunityStatusUpdate" },
-  { "OpportunityMonetaryValueUpdate", opportunity_sample "OpportunityMonetaryValueUpdate" },
-  { "OpportunityAssignedToUpdate", opportunity_sample "OpportunityAssignedToUpdate" },
-  { "NoteCreate", note_sample "NoteCreate" },
-  { "NoteUpdate", note_sample "NoteUpdate" },
-  { "NoteDelete", note_sample "NoteDelete" },
-  { "InboundMessage", message_sample "InboundMessage" },
-  { "OutboundMessage", message_sample "OutboundMessage" },
-  { "INSTALL", app_sample(function(state, cid, loc) return M.install_event(state, cid, loc) end) },
-  { "UNINSTALL", app_sample(M.uninstall_event) },
-  { "PLAN_CHANGE", app_sample(M.plan_change_event) },
-  { "LocationCreate", function(state) return M.location_event("LocationCreate", state,
-      state:location(state.default_location)) end },
-  { "LocationUpdate", function(state) return M.location_event("LocationUpdate", state,
-      state:location(state.default_location)) end },
+local SAMPLES = {
+  ContactCreate = contact_sample "ContactCreate",
+  ContactUpdate = contact_sample "ContactUpdate",
+  ContactDelete = contact_sample "ContactDelete",
+  ContactTagUpdate = contact_sample "ContactTagUpdate",
+  ContactDndUpdate = contact_sample "ContactDndUpdate",
+  OpportunityCreate = opportunity_sample "OpportunityCreate",
+  OpportunityUpdate = opportunity_sample "OpportunityUpdate",
+  OpportunityDelete = opportunity_sample "OpportunityDelete",
+  OpportunityStageUpdate = opportunity_sample "OpportunityStageUpdate",
+  OpportunityStatusUpdate = opportunity_sample "OpportunityStatusUpdate",
+  OpportunityMonetaryValueUpdate = opportunity_sample "OpportunityMonetaryValueUpdate",
+  OpportunityAssignedToUpdate = opportunity_sample "OpportunityAssignedToUpdate",
+  NoteCreate = note_sample "NoteCreate",
+  NoteUpdate = note_sample "NoteUpdate",
+  NoteDelete = note_sample "NoteDelete",
+  InboundMessage = message_sample "InboundMessage",
+  OutboundMessage = message_sample "OutboundMessage",
+  INSTALL = app_sample(function(state, cid, loc) return M.install_event(state, cid, loc) end),
+  UNINSTALL = app_sample(M.uninstall_event),
+  PLAN_CHANGE = app_sample(M.plan_change_event),
+  LocationCreate = function(state) return M.location_event("LocationCreate", state,
+      state:location(state.default_location)) end,
+  LocationUpdate = function(state) return M.location_event("LocationUpdate", state,
+      state:location(state.default_location)) end,
 }
+-- {name, build} in the order of NAMES.
+M.TRIGGERS = {}
+for i, name in ipairs(events.NAMES) do M.TRIGGERS[i] = { name, assert(SAMPLES[name], name) } end
 local TRIGGER = {}
 for _, t in ipairs(M.TRIGGERS) do TRIGGER[t[1]] = t[2] end
 
 -- The TRIGGERS name for kind, ignoring case (and AppInstall/AppUninstall
 -- /PlanChange, the docs' file names), or nil.
-function M.trigger_name(kind)
-  local alias = { appinstall = "INSTALL", appuninstall = "UNINSTALL", planchange = "PLAN_CHANGE" }
-  local k = tostring(kind):lower()
-  if alias[k] then return alias[k] end
-  for _, t in ipairs(M.TRIGGERS) do
-    if t[1]:lower() == k then return t[1] end
-  end
-end
+M.trigger_name = events.name
 
 -- sample(kind, opts) -> event, with a new webhookId and the current
 -- timestamp (M.stamp), or nil for a kind not in M.TRIGGERS. The data comes from a fresh

@@ -1,5 +1,13 @@
--- ghl.cli.sim: the `ghlua sim` command. Parses the flags, builds the
--- simulator app (ghl.sim), serves it with ghl.server until SIGTERM or Ctrl-C,
+-- ghl.sim.main: the simulator app's entry points, started by the
+-- program's entry point (main.c) for the command-line nodes that name it
+-- (ghl.cli.commands: `ghlua sim`, `ghlua sim env`); each entry takes the
+-- start table {opts=, args=, usage=, command=}: the flags the dispatcher
+-- parsed and checked, and the usage line for usage errors.
+--
+-- M.run (`ghlua sim`) turns the flags into the simulator's config (the
+-- checks that need the simulator's data are here: scope names, the
+-- --auto-approve choice), builds the simulator app (ghl.sim), serves it
+-- with ghl.server until SIGTERM or Ctrl-C,
 -- and announces itself: "listening", app, company and token lines on stdout
 -- and, with --ready-file, a JSON file (mode 0600) written atomically once
 -- the port is open: {url, pid, locationId, token, tokenGenerated,
@@ -19,229 +27,17 @@
 -- Bad flags or a malformed --apps file
 -- raise a ghl.error of kind "usage" (exit 2); an unreadable tokens or apps
 -- file or a port that cannot be bound raise the error as is (exit 1); an
--- interrupt is a clean stop (exit 0).
+-- interrupt is a clean stop (exit 0). This app requires no other app: its
+-- command-line definition (flags, usage, help) is the command-line app's
+-- data.
 local E = require "ghl.error"
-local args = require "ghl.cli.args"
 
 local M = {}
 
-M.summary = "run a local HighLevel API simulator (OAuth, contacts, opportunities, calendars, ...)"
-
-M.usage = "ghlua sim [--port N] [--host H] [--tls --cert F --key F] [--contacts N] [--opportunities N] [--seed N]"
-  .. " [--location ID] [--token T]... [--tokens FILE] [--pit T[:ID]]... [--ready-file F]"
-  .. " [--app ID [--app-secret S] [--redirect-uri URI]... [--app-scopes LIST] [--app-type T] [--whitelabel]]"
-  .. " [--apps FILE] [--company ID] [--locations N] [--inactive-location ID]..."
-  .. " [--auto-approve [ID|company|company:ID,...]] [--deny] [--token-ttl S] [--code-ttl S]"
-  .. " [--token-delay-ms N] [--token-delay-phase before|after]"
-  .. " [--webhook-url URL] [--webhook-key PEM] [--webhook-legacy-rsa] [--webhook-retry-delay S]"
-  .. " [--rate-max N] [--rate-interval-ms N] [--rate-daily N] [--faults] [--strict-version] [--quiet]"
-  .. " | ghlua sim env [--port N | --ready-file F] [--token] [--shell sh|fish] [--unset]"
-
-M.help = [[
-Serve a simulated HighLevel V2 API (services.leadconnectorhq.com) and its
-OAuth install screen (marketplace.gohighlevel.com) on loopback, until
-Ctrl-C. Then, in another shell:
-
-  eval "$(ghlua sim env)"   point ghlua at it: GHLUA_API_BASE,
-                        GHLUA_MARKETPLACE_BASE and its app's GHL_CLIENT_ID,
-                        GHL_CLIENT_SECRET, GHL_REDIRECT_URI (see 'ghlua sim
-                        env --help': --port N when several run, --token,
-                        --shell fish, --unset)
-
-The simulator prints that line once it listens (with --port N when other
-simulators run). It records itself for 'ghlua sim env' under
-$GHLUA_HOME/sim (0600) while it runs, unless --ready-file is given.
-
-Server
-  --port N              port to listen on (default 0: any free port)
-  --host H              address to bind (default 127.0.0.1)
-  --tls --cert F --key F  serve HTTPS with this PEM certificate and key
-  --ready-file F        once listening, write a JSON file (mode 0600; for
-                        tests and demos only: it holds the secrets) with
-                        url, pid, locationId, token, tokenGenerated,
-                        companyId, userId, locations, apps (client_id,
-                        client_secret, secret_generated, redirect_uris,
-                        scopes, user_type, whitelabel), pits, authorizeUrl,
-                        tokenUrl, caFile (with --tls); it is removed at
-                        exit. Then 'ghlua sim env --ready-file F' reads it
-  --quiet               no per-request log on stderr
-
-Data
-  --contacts N          seed N deterministic contacts in the default location
-  --opportunities N     seed N deterministic opportunities in the default
-                        location, spread over its contacts (10 contacts are
-                        seeded first when there are none)
-  --seed N              random seed for ids and seed data (default 1)
-  --location ID         default location id (default ve9EPM428h8vShlRW1KT)
-  --company ID          company (agency) id (default 5DP4iH6HLkQsiKESj6rh)
-  --locations N         N more locations in the company (default 0)
-  --inactive-location ID  mark a location not active (repeatable; added if new)
-
-Static tokens (every scope, never expire)
-  --token T             accept bearer token T for the default location (repeatable)
-  --tokens FILE         more tokens, one per line: TOKEN [LOCATION_ID]; '#' comments
-  --pit T[:ID]          accept Private Integration Token T for location ID (default:
-                        the default location) or, when ID is the company id, for
-                        the agency (repeatable); refused by /oauth/locationToken
-                        and /oauth/installedLocations
-
-OAuth apps (without any: one app with a generated client id and secret)
-  --app CLIENT_ID       an app with this client id ("<appId>-<suffix>")
-  --app-secret S        its client secret (default: random)
-  --redirect-uri URI    a registered redirect URI (repeatable; default
-                        http://localhost:3000/oauth/callback)
-  --app-scopes LIST     the app's scope set, space or comma separated
-                        (default: every scope valid for its target user)
-  --app-type T          target user: Location (sub-account, default) or Company
-  --whitelabel          mark the app white-label (informational on loopback)
-  --apps FILE           a JSON array of {client_id, client_secret,
-                        redirect_uris, scopes, user_type, whitelabel}
-  (--app-secret, --redirect-uri, --app-scopes, --app-type, --whitelabel
-  without --app or --apps set up the generated app)
-
-Consent and tokens
-  --auto-approve [ID|company|company:ID,...]  the consent GET answers 302 to
-                        the redirect URI at once, installing the app:
-                          ID       on that location (a Location token)
-                          company  on the agency and every location, and on
-                                   locations added later (approveAllLocations,
-                                   installToFutureLocations)
-                          company:ID,ID  on the agency and those locations
-                                   only, not on locations added later
-                        Without a value: the default location, or for
-                        Company-type apps "company". Without the flag the
-                        consent page lets you choose (an agency install:
-                        all sub-accounts or some, and future ones)
-  --deny                approving redirects with error=access_denied instead
-  --token-ttl S         access token lifetime, expires_in (default 86399)
-  --code-ttl S          authorization code lifetime (default 600)
-  --token-delay-ms N    delay every /oauth/token answer by N ms (crash tests)
-  --token-delay-phase P before: the request takes effect only once the new
-                        pair is first used (a client killed meanwhile has
-                        consumed nothing; presenting the same grant again
-                        drops the first request); after (default): it takes
-                        effect at once (the refresh token is already rotated
-                        while the answer waits)
-
-Rate limits and faults
-  --rate-max N          requests per burst window (default 100)
-  --rate-interval-ms N  burst window length (default 10000)
-  --rate-daily N        requests per day (default 200000)
-  --faults              mount the /__fault/ test routes
-  --strict-version      simulator-strict: answer 401 "version header is
-                        invalid" to a published Version that is not the route
-                        family's own: 2021-07-28 for contacts, locations,
-                        opportunities, users and the OAuth helpers, 2021-04-15
-                        for calendars and conversations, v3 for v3 routes. The
-                        live API accepts any published version (FACTS §14).
-
-Installs follow HighLevel's agency model (FACTS §3): a Company consent
-installs the app on the agency and on the locations it approved, and its
-token answer lists them (approvedLocations, isBulkInstallation,
-approveAllLocations, installToFutureLocations). Only those locations are
-installed: /oauth/locationToken, /oauth/location-token and
-/oauth/reconnect refuse the others with 400 "The app is not installed on
-this location.", and /oauth/installedLocations shows isInstalled false for
-them (its count is every location under the company). POST
-/__sim/locations adds a location, installing the apps that asked for
-future locations.
-
-Limits are kept per app and per location (or company, for Company tokens).
-Both windows are fixed, not sliding: a burst window opens with the first
-request of a bucket and lasts --rate-interval-ms, the day is 86,400 s from
-the first request; refused requests do not count. Every API answer carries
-X-RateLimit-Limit-Daily, -Daily-Remaining, -Interval-Milliseconds, -Max and
--Remaining, 429s included; a 429 for the daily limit has
-X-RateLimit-Daily-Remaining 0 and a message saying the daily limit is reached.
-
-Webhooks (FACTS §9; receive them with 'ghlua webhook serve')
-  --webhook-url URL     POST signed events to URL: ContactCreate, ContactUpdate,
-                        ContactDelete, ContactTagUpdate on contact writes,
-                        INSTALL when an app is first installed (a consent:
-                        for an agency install, one for the agency and one
-                        per approved location; a location added later),
-                        UNINSTALL on POST /__sim/uninstall
-                        {"locationId":ID | "companyId":ID [, "clientId":ID]}
-                        (the company: the agency and each of its locations).
-                        Deliveries never hold up the API; a 429 answer is
-                        retried like HighLevel does (6 times)
-  --webhook-retry-delay S  seconds before such a retry (default 600)
-  --webhook-key PEM     sign with this Ed25519 private key (PEM text or file;
-                        ready file: webhookPrivateKey). Default: your
-                        development key, $GHLUA_HOME/sim-webhook-key.pem (made
-                        on first use, mode 0600; ready file: webhookKeyFile),
-                        which 'ghlua webhook serve', 'verify' and 'trigger'
-                        on this machine use too, so the loop needs no key
-                        flags; a receiver trusts it only while its
-                        GHLUA_API_BASE is a local simulator (see 'ghlua
-                        webhook --help'). The public key is printed (SPKI
-                        base64, for --public-key) and written to the ready
-                        file (webhookPublicKey, webhookPublicKeySpki)
-  --webhook-legacy-rsa  also send X-WH-Signature (RSA-SHA256, a generated
-                        2048-bit key: webhookRsaPublicKey in the ready file)
-  GET /__sim/webhooks shows the key and the recent deliveries; POST
-  /__sim/webhooks {"type":...} signs and sends any event.
-
-Without --token or --tokens a random static token is generated; it is
-written to the ready file and shown on stdout only as its last four
-characters, like client secrets.
-
-Routes: GET /v2/oauth/chooselocation and /oauth/chooselocation (consent;
-no auth), POST /oauth/token (form only), POST /oauth/reconnect (JSON),
-POST /oauth/locationToken, GET /oauth/installedLocations (skip/limit),
-GET /oauth/installed-locations and POST /oauth/location-token (Version
-v3; pageSize/pageToken, camelCase answer), /contacts
-(create, get, update, delete, upsert, search, list, tags, notes, duplicate),
-/opportunities (pipelines, create, get, update, delete, GET and POST
-search), /calendars (list, free-slots, appointments: create, get),
-/conversations (POST messages: SMS and Email, GET search), /users (list,
-get), /locations/{id}, /locations/search (skip/limit),
-/locations/{id}/customFields, /locations/{id}/customValues,
-/locations/{id}/tags. API routes need "Version" and "Authorization:
-Bearer"; OAuth tokens carry only their granted scopes.
-
-Simulator routes: GET /__sim/stats (counters, "oauth" section), GET|PUT
-/__sim/oauth (delay, TTLs, auto-approve at run time), POST /__sim/locations
-{"id":ID, "name":...} (a new location; 201 with the apps installed on it),
-PUT /__sim/locations/{id} {"active":false}, GET|PUT /__sim/clock
-{"advance":3600} or {"now":EPOCH} (moves the simulator's clock forward:
-token expiry, JWT iat/exp, rate-limit windows, webhook retries follow it;
-answers {"now":EPOCH,"offset":S}), and for retry tests:
-  PUT /__sim/chaos {"rules":[{"method":"GET","path":"/contacts/","times":2,
-      "status":503}, ...]}  the next matching requests fail: status (with
-      optional message, headers, or body: the raw body, e.g. "" for an
-      empty 200), reset, close, and/or delay_ms; path is the
-      request path or route template, trailing slash ignored, never a
-      prefix (or "pattern": a Lua pattern). A rule fires after the route
-      matched and, on API routes, after the Version, token, scope and rate
-      limit checks; before the handler, so a failed request had no effect
-      (delay_ms alone: the request takes effect, its answer comes late).
-      GET shows the rules left, DELETE drops them.
-  GET /__sim/requests  the last 1000 requests (method, path, query, route,
-      version, status, at, chaos); ?method=&path= filter; DELETE empties.
-]]
-
-local FILE = { "string", value = "F", complete = "file" }
-M.flags = {
-  port = "number", host = "string", tls = "flag", cert = FILE, key = FILE,
-  contacts = "number", seed = "number", location = "string", token = "list",
-  tokens = FILE, ["ready-file"] = FILE, ["rate-max"] = "number",
-  ["rate-interval-ms"] = "number", ["rate-daily"] = "number", faults = "flag",
-  quiet = "flag",
-  pit = "list", app = "string", ["app-secret"] = "string", ["redirect-uri"] = "list",
-  ["app-scopes"] = { "string", value = "LIST", complete = "scope" },
-  ["app-type"] = { "string", value = "T", complete = { "Location", "Company" } }, whitelabel = "flag", apps = FILE,
-  company = "string", locations = "number", ["inactive-location"] = "list",
-  ["auto-approve"] = { "string", value = "ID,...", optional = "default", complete = { "company" } },
-  deny = "flag", ["token-ttl"] = "number", ["code-ttl"] = "number",
-  ["token-delay-ms"] = "number", ["token-delay-phase"] = { "string", value = "P", complete = { "before", "after" } },
-  opportunities = "number", ["strict-version"] = "flag",
-  ["webhook-url"] = "string", ["webhook-key"] = FILE, ["webhook-legacy-rsa"] = "flag",
-  ["webhook-retry-delay"] = "number",
-}
+local USAGE   -- the running command's usage line (the start's usage)
 
 local function usage_error(msg)
-  args.usage(msg, M.usage)
+  E.raise { kind = "usage", message = msg .. (USAGE and ("; usage: " .. USAGE) or "") }
 end
 
 -- An integer flag within [min, max], or default when absent.
@@ -528,43 +324,8 @@ end
 -- prints the lines that point a shell at it; the file of a simulator that
 -- died without removing it is deleted when seen.
 
-M.env_usage = "ghlua sim env [--port N | --ready-file F] [--token] [--shell sh|fish] [--unset]"
-
-M.env_help = [[
-Print the shell lines that point ghlua at a running simulator, for
-eval "$(ghlua sim env)" in another shell (fish: ghlua sim env --shell fish | source):
-  GHLUA_API_BASE, GHLUA_MARKETPLACE_BASE  the simulator's URL
-  GHL_CLIENT_ID, GHL_CLIENT_SECRET, GHL_REDIRECT_URI  its first OAuth app
-                        (the secret only when the simulator generated it;
-                        one given with --app-secret or --apps is yours)
-  GHLUA_CA_BUNDLE       its certificate, when it serves HTTPS (--tls)
-and unsets GHL_TOKEN and GHL_LOCATION_ID, so no token of another account
-goes to the simulator. On a terminal, secrets are shown as …abcd; eval
-gets them in full.
-
-  --port N              the simulator listening on port N, when several run
-  --ready-file F        the simulator started with --ready-file F
-  --token               also GHL_TOKEN and GHL_LOCATION_ID: the simulator's
-                        generated static token (every scope, no login needed)
-  --shell sh|fish       the syntax (default sh: bash, zsh, dash, ...)
-  --unset               print the lines that unset all of these instead
-
-Running simulators are recorded under $GHLUA_HOME/sim (default
-~/.config/ghlua/sim), so both shells need the same GHLUA_HOME.
-]]
-
 M.ENV_VARS = { "GHLUA_API_BASE", "GHLUA_MARKETPLACE_BASE", "GHL_CLIENT_ID", "GHL_CLIENT_SECRET",
   "GHL_REDIRECT_URI", "GHLUA_CA_BUNDLE", "GHL_TOKEN", "GHL_LOCATION_ID" }
-
-local ENV_FLAGS = { port = { "number", value = "N" }, ["ready-file"] = { "string", value = "F", complete = "file" },
-  token = "flag", shell = { "string", value = "SHELL", complete = { "sh", "fish" } }, unset = "flag" }
-
--- `ghlua sim env` is a subcommand; `ghlua sim [flags]` runs the simulator.
-M.runs_alone = true
-M.subcommands = {
-  { name = "env", summary = "print the shell lines that point ghlua at a running simulator",
-    usage = M.env_usage, help = M.env_help, flags = ENV_FLAGS, run = function(argv) return M.env(argv) end },
-}
 
 -- Where running simulators are recorded: $GHLUA_HOME/sim (the token
 -- store's directory). Returns the path, or nil, err.
@@ -688,11 +449,12 @@ local function shell_lines(shell, comments, vars)
   return table.concat(out, "\n") .. "\n"
 end
 
--- `ghlua sim env`.
-function M.env(argv)
-  local function usage(msg) args.usage(msg, M.env_usage) end
-  local opts, rest = args.parse(argv, ENV_FLAGS, M.env_usage)
-  if #rest > 0 then usage("unexpected argument '" .. rest[1] .. "'") end
+-- `ghlua sim env`: the flags are checked by the dispatcher (ghl.cli);
+-- the rest here.
+function M.env(start)
+  USAGE = start.usage
+  local usage = usage_error
+  local opts = start.opts
   local shell = opts.shell or "sh"
   if shell ~= "sh" and shell ~= "fish" then usage("--shell must be sh or fish") end
   if opts.port and opts["ready-file"] then usage("give --port or --ready-file, not both") end
@@ -780,10 +542,9 @@ local function ready_info(app, cfg, url)
   }
 end
 
-function M.run(argv)
-  local opts, rest = args.parse(argv or {}, M.flags, M.usage)
-  if rest and #rest > 0 then usage_error("unexpected argument '" .. tostring(rest[1]) .. "'") end
-  local cfg = M.config(opts)
+function M.run(start)
+  USAGE = start.usage
+  local cfg = M.config(start.opts)
 
   local sim, server = require "ghl.sim", require "ghl.server"
   local reply = require "ghl.sim.reply"
