@@ -13,8 +13,11 @@
 --       request is the bucket's first, whose caller must settle it.
 --   T:settle(b, answered)      the probe's answer came (answered: it told
 --       the limits; false: the next request probes again)
---   T:observe(b, headers [, status]) -> told, changed, after
---       feed b from an answer's X-RateLimit-* headers. told: they were
+--   T:observe(b, resp [, status]) -> told, changed, after
+--       feed b from an answer's X-RateLimit-* headers (resp: a ghl.http
+--       response, read through resp:ratelimit() and resp:header() without
+--       building resp.headers, or a plain table of lower-case header
+--       names, as tests and the sandbox give). told: they were
 --       there; changed: the window, the limit or the daily budget moved
 --       (waiters should look again); after, for a 429: the seconds to wait
 --       before sending again (Retry-After, else the window, clamped to
@@ -154,23 +157,32 @@ end
 -- used up (nothing will succeed by waiting).
 local function after_429(b, h)
   if b.daily_remaining == 0 then return false end
-  local retry_after = tonumber(h["retry-after"])
+  local header = h.header
+  local retry_after = tonumber(type(header) == "function" and header(h, "retry-after") or h["retry-after"])
   local w = (retry_after and retry_after >= 0) and retry_after or b.interval
   return clamp(w, 0, M.MAX_WAIT)
 end
 
--- observe(b, headers [, status]) -> told, changed, after (see the top):
--- the X-RateLimit-* headers, clamped (see INTERVAL_MS, MAX_REQUESTS).
+-- The X-RateLimit-* numbers of h (see observe): max, remaining,
+-- interval_ms, daily_remaining, daily_limit, each nil when absent or not
+-- a number.
+local function limits(h)
+  local ratelimit = h.ratelimit
+  if type(ratelimit) == "function" then return ratelimit(h) end
+  return tonumber(h["x-ratelimit-max"]), tonumber(h["x-ratelimit-remaining"]),
+    tonumber(h["x-ratelimit-interval-milliseconds"]), tonumber(h["x-ratelimit-daily-remaining"]),
+    tonumber(h["x-ratelimit-limit-daily"])
+end
+
+-- observe(b, resp [, status]) -> told, changed, after (see the top): the
+-- X-RateLimit-* headers, clamped (see INTERVAL_MS, MAX_REQUESTS).
 function T:observe(b, h, status)
-  local max = tonumber(h["x-ratelimit-max"])
-  local interval = tonumber(h["x-ratelimit-interval-milliseconds"])
-  local remaining = tonumber(h["x-ratelimit-remaining"])
+  local max, remaining, interval, daily, daily_limit = limits(h)
   local before_max, before_interval = b.max, b.interval
   if max and max > 0 then b.max = math.floor(clamp(max, M.MAX_REQUESTS[1], M.MAX_REQUESTS[2])) end
   if interval and interval > 0 then b.interval = clamp(interval, M.INTERVAL_MS[1], M.INTERVAL_MS[2]) / 1000 end
-  local daily = tonumber(h["x-ratelimit-daily-remaining"])
   if daily then b.daily_remaining = math.max(0, daily) end
-  b.daily_limit = tonumber(h["x-ratelimit-limit-daily"]) or b.daily_limit
+  b.daily_limit = daily_limit or b.daily_limit
   b.remaining = remaining
   -- The server's window holds max - remaining requests. When that is more
   -- than our log holds in the last interval (and the slack before it: the
