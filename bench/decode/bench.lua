@@ -10,7 +10,7 @@
 local file, rounds, per = arg[1], tonumber(arg[2] or 15), tonumber(arg[3] or 20)
 local text = assert(io.open(assert(file, "usage: bench.lua FILE [ROUNDS] [PER_ROUND] [DECODER...]"), "rb")):read("a")
 local names = { table.unpack(arg, 4) }
-if #names == 0 then names = { "cjson", "fast", "simd" } end
+if #names == 0 then names = dec.simd and { "cjson", "fast", "simd" } or { "cjson", "fast" } end
 if rounds == 0 then
   local f = dec[names[1]]
   for _ = 1, per do assert(f(text)) end

@@ -3,7 +3,7 @@
 ** decoder experiment. It runs SCRIPT (bench.lua or check.lua) with the
 ** standard libraries, arg, and the global table `dec`:
 **   dec.cjson      lua-cjson's decode (cjson.safe.decode: nil, message on error)
-**   dec.fast       fastjson.c's decode, falling back to dec.cjson
+**   dec.fast       ghl.json.decode (src/json.c's ghl_json_decode), falling back to dec.cjson
 **   dec.simd       simdjson_decode.cc's decode, falling back to dec.cjson
 **   dec.null       cjson.null
 **   dec.clock()    CLOCK_MONOTONIC seconds
@@ -19,7 +19,8 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "fastjson.h"
+#include "simdjson_decode.h"
+#include "json.h"
 
 int luaopen_cjson_safe(lua_State *L);
 
@@ -59,10 +60,14 @@ int main(int argc, char **argv) {
   lua_pushvalue(L, -1);
   lua_setfield(L, -4, "cjson");
   lua_pushvalue(L, -1);
-  lua_pushcclosure(L, fastjson_decode, 1);
+  lua_pushcclosure(L, ghl_json_decode, 1);
   lua_setfield(L, -4, "fast");
+#ifndef NO_SIMDJSON
   lua_pushcclosure(L, simdjson_decode, 1);
   lua_setfield(L, -3, "simd");
+#else
+  lua_pop(L, 1);
+#endif
   lua_pop(L, 1);
   lua_pushcfunction(L, l_clock); lua_setfield(L, -2, "clock");
   lua_pushcfunction(L, l_cpu); lua_setfield(L, -2, "cpu");

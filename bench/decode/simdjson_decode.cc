@@ -18,7 +18,7 @@
 extern "C" {
 #include <lauxlib.h>
 #include <lua.h>
-#include "fastjson.h"
+#include "simdjson_decode.h"
 }
 
 namespace {
