@@ -558,6 +558,15 @@ static inline const unsigned char *dec_ws(const unsigned char *p) {
 
 static int dec_value(struct dec *d);
 
+/* Does p start with the n bytes of lit? Stops at the first difference, so
+** it never reads past the text's terminating 0 (memcmp may). */
+static int dec_lit(const unsigned char *p, const char *lit, int n) {
+  int i;
+  for (i = 0; i < n; i++)
+    if (p[i] != (unsigned char)lit[i]) return 0;
+  return 1;
+}
+
 /* Ensure room for n more bytes in the scratch buffer (a userdata at a fixed
 ** stack slot, replaced by a bigger one when needed; the GC owns it). */
 static unsigned char *dec_scratch(struct dec *d, size_t used, size_t n) {
@@ -794,13 +803,13 @@ static int dec_value(struct dec *d) {
     }
     case '"': d->p = p + 1; return dec_string(d, 0);
     case 't':
-      if (memcmp(p, "true", 4)) return BAIL;
+      if (!dec_lit(p, "true", 4)) return BAIL;
       lua_pushboolean(d->L, 1); d->p = p + 4; return OK;
     case 'f':
-      if (memcmp(p, "false", 5)) return BAIL;
+      if (!dec_lit(p, "false", 5)) return BAIL;
       lua_pushboolean(d->L, 0); d->p = p + 5; return OK;
     case 'n':
-      if (memcmp(p, "null", 4)) return BAIL;
+      if (!dec_lit(p, "null", 4)) return BAIL;
       lua_pushlightuserdata(d->L, NULL); d->p = p + 4; return OK;
     case '-': case '0': case '1': case '2': case '3': case '4':
     case '5': case '6': case '7': case '8': case '9':
