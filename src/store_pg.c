@@ -56,6 +56,25 @@
 #define MAXP 24                     /* parameters of the largest statement */
 #define RETRIES 5                   /* serialization failures / deadlocks */
 
+/* TIMEOUTS: a server that vanishes from the network (no FIN, no RST) must
+** not hang a call forever. Each is a default the connection string
+** overrides (libpq keywords; options=-c NAME=VALUE or PGOPTIONS for the
+** server's). Over TCP, an idle connection is probed after 10 s, every 5 s,
+** and dropped after 3 unanswered probes (~25 s); data left unacknowledged
+** for 30 s drops it too (tcp_user_timeout, Linux); connecting gives up
+** after 10 s. On the server, a statement is cancelled after 30 s (every
+** statement of ours is short: waiting longer means something is wrong),
+** and a session idle inside a transaction for 60 s is ended, so a client
+** that stopped mid-transaction does not keep its locks. Unix sockets have
+** no keepalives; the server-side timeouts apply to them too. */
+#define CONNECT_TIMEOUT "10"
+#define KEEPALIVES_IDLE "10"
+#define KEEPALIVES_INTERVAL "5"
+#define KEEPALIVES_COUNT "3"
+#define TCP_USER_TIMEOUT "30000"    /* ms */
+#define STATEMENT_TIMEOUT "30s"
+#define IDLE_TX_TIMEOUT "60s"
+
 /* ---- Schema ---- */
 
 static const char schema_v1[] =
@@ -192,6 +211,9 @@ static const char SQL_KV_PUT[] =
   "INSERT INTO ghlua.kv(ns, key, value, updated_at) VALUES($1::text, $2::text, $3::bytea, $4::float8)"
   " ON CONFLICT(ns, key) DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at";
 static const char SQL_KV_DEL[] = "DELETE FROM ghlua.kv WHERE ns = $1::text AND key = $2::text";
+static const char SQL_KV_LIST[] =
+  "SELECT ns, key, value, updated_at FROM ghlua.kv WHERE ($1::text IS NULL OR ns = $1::text)"
+  " ORDER BY ns COLLATE \"C\", key COLLATE \"C\"";
 static const char SQL_PUT_EVENT[] =
   "INSERT INTO ghlua.events(" EVENT_COLS ") VALUES($1::text, $2::text, $3::text, $4::text,"
   " COALESCE($5::float8, $11::float8), $6::bytea, $7::text, COALESCE($8::text, 'false'),"
@@ -224,6 +246,7 @@ struct pg {
   int fail;              /* F_* of the last failure */
   int committing;        /* a COMMIT whose outcome matters is under way */
   int reconnected;       /* this call reconnected already */
+  int tx, tx_failed;     /* inside db:transaction; a statement in it failed */
   char msg[512];         /* the last failure, one line */
   char sqlstate[6];
   char path[];           /* the connection string without its password */
@@ -471,9 +494,19 @@ static int changes(struct pg *s) {
   return atoi(PQcmdTuples(s->res));
 }
 
+/* BEGIN, or nothing inside db:transaction (the methods join it). */
+static int begin(struct pg *s) {
+  return s->tx ? 1 : q(s, "BEGIN", NULL);
+}
+
 /* Roll back after a failure inside a transaction (nothing to do when the
-** connection is gone: the server rolls it back). */
+** connection is gone: the server rolls it back). Inside db:transaction the
+** whole transaction is marked failed: db:transaction rolls it back. */
 static void rollback(struct pg *s) {
+  if (s->tx) {
+    s->tx_failed = 1;
+    return;
+  }
   if (PQstatus(s->conn) == CONNECTION_OK && PQtransactionStatus(s->conn) != PQTRANS_IDLE) {
     PGresult *r = PQexec(s->conn, "ROLLBACK");
     PQclear(r);
@@ -484,6 +517,7 @@ static void rollback(struct pg *s) {
 ** unknown (see run). */
 static int commit(struct pg *s, int outcome_matters) {
   int ok;
+  if (s->tx) return 1;              /* db:transaction commits */
   s->committing = outcome_matters;
   ok = q(s, "COMMIT", NULL);
   if (ok) s->committing = 0;
@@ -575,6 +609,25 @@ static int push_one(lua_State *L, struct pg *s) {
 
 /* ---- Running a call: reconnect, retry, errors ---- */
 
+/* The session's settings, on every (re)connection: durable commits, UTF-8,
+** and the server-side timeouts (see TIMEOUTS) unless the connection string
+** (options=-c ...), PGOPTIONS or the role's or database's settings chose
+** their own (anything but 0). Returns 1, or 0 with the failure in s. */
+static int session_setup(struct pg *s) {
+  int i;
+  PQsetNoticeProcessor(s->conn, quiet, NULL);
+  if (!q(s, "SET synchronous_commit = on", NULL) || !q(s, "SET client_encoding = 'UTF8'", NULL))
+    return 0;
+  for (i = 0; i < 2; i++) {
+    static const char *const get[] = {"SHOW statement_timeout", "SHOW idle_in_transaction_session_timeout"};
+    static const char *const set[] = {"SET statement_timeout = '" STATEMENT_TIMEOUT "'",
+                                      "SET idle_in_transaction_session_timeout = '" IDLE_TX_TIMEOUT "'"};
+    if (!q(s, get[i], NULL)) return 0;
+    if (strcmp(PQgetvalue(s->res, 0, 0), "0") == 0 && !q(s, set[i], NULL)) return 0;
+  }
+  return 1;
+}
+
 /* Reconnect once per call. Returns 1 when connected again. */
 static int reconnect(struct pg *s) {
   if (s->reconnected) return 0;
@@ -582,8 +635,7 @@ static int reconnect(struct pg *s) {
   clear_res(s);
   PQreset(s->conn);
   if (PQstatus(s->conn) != CONNECTION_OK) return 0;
-  PQsetNoticeProcessor(s->conn, quiet, NULL);
-  return q(s, "SET synchronous_commit = on", NULL);
+  return session_setup(s);
 }
 
 /* Push nil, ghl.error{kind="store", code=...} for the failure in s. */
@@ -635,6 +687,18 @@ static int run(lua_State *L, struct pg *s, int (*body)(lua_State *, struct pg *)
   int top = lua_gettop(L), attempt, r;
   struct timespec pause = {0, 0};
   s->reconnected = 0;
+  if (s->tx) {                      /* one try: the transaction is the unit */
+    s->fail = F_NONE;
+    s->committing = 0;
+    s->sqlstate[0] = '\0';
+    if (s->tx_failed)
+      return ghl_fail(L, "store", "token store %s: an earlier statement of this transaction failed;"
+                      " nothing of it will be written", s->path);
+    if ((r = body(L, s)) >= 0) return r;
+    lua_settop(L, top);
+    s->tx_failed = 1;
+    return pg_fail(L, s, NULL);
+  }
   for (attempt = 1; ; attempt++) {
     s->fail = F_NONE;
     s->committing = 0;
@@ -668,7 +732,7 @@ static int body_setup(lua_State *L, struct pg *s) {
   struct params p = {0};
   int version = 0;
   (void)L;
-  if (!q(s, "BEGIN", NULL)) return FAILED;
+  if (!begin(s)) return FAILED;
   p_int(&p, LOCK_SCHEMA);
   if (!q(s, "SELECT pg_advisory_xact_lock($1::bigint)", &p) ||
       !q(s, "CREATE SCHEMA IF NOT EXISTS ghlua", NULL) ||
@@ -695,8 +759,7 @@ static int body_setup(lua_State *L, struct pg *s) {
 ** migrate under the advisory lock. Returns 0, or 2 with nil, err pushed. */
 static int pg_setup(lua_State *L, struct pg *s) {
   int r;
-  if (!q(s, "SET synchronous_commit = on", NULL) ||
-      !q(s, "SET client_encoding = 'UTF8'", NULL)) return pg_fail(L, s, NULL);
+  if (!session_setup(s)) return pg_fail(L, s, NULL);
   if (q(s, "SELECT max(version) FROM ghlua.schema_version", NULL) && !PQgetisnull(s->res, 0, 0) &&
       atoi(PQgetvalue(s->res, 0, 0)) == SCHEMA_VERSION)
     return 0;
@@ -714,8 +777,12 @@ static int pg_setup(lua_State *L, struct pg *s) {
 ** first (closed), so a failure leaves only what __gc closes. */
 int ghl_store_pg_open(lua_State *L) {
   const char *ci = luaL_checkstring(L, 1);
-  const char *keys[] = {"connect_timeout", "fallback_application_name", "dbname", NULL};
-  const char *vals[] = {"10", "ghlua", ci, NULL};
+  /* Defaults before dbname: the user's string (expanded from dbname)
+  ** overrides each of them. */
+  const char *keys[] = {"connect_timeout", "fallback_application_name", "keepalives", "keepalives_idle",
+                        "keepalives_interval", "keepalives_count", "tcp_user_timeout", "dbname", NULL};
+  const char *vals[] = {CONNECT_TIMEOUT, "ghlua", "1", KEEPALIVES_IDLE, KEEPALIVES_INTERVAL,
+                        KEEPALIVES_COUNT, TCP_USER_TIMEOUT, ci, NULL};
   char *perr = NULL;
   PQconninfoOption *opts;
   luaL_Buffer b;
@@ -755,7 +822,6 @@ int ghl_store_pg_open(lua_State *L) {
     lua_setfield(L, -2, "code");
     return 2;
   }
-  PQsetNoticeProcessor(s->conn, quiet, NULL);
   if ((r = pg_setup(L, s)) != 0) {
     pg_release(s);
     return r;
@@ -941,7 +1007,7 @@ static int body_claim(lua_State *L, struct pg *s) {
     if (pass == 1) {
       p_value(L, &p, 2);
       p_value(L, &p, 3);
-      if (!q(s, "BEGIN", NULL) || !q(s, SQL_CLAIM_LOCK, &p)) return FAILED;
+      if (!begin(s) || !q(s, SQL_CLAIM_LOCK, &p)) return FAILED;
     }
     if (!read_claim(L, s, &c, pass)) return FAILED;
     if (c.found && !c.mine && (reason = ghl_claim_stale(&c, now)) == NULL) {
@@ -1042,7 +1108,7 @@ static int body_commit_refresh(lua_State *L, struct pg *s) {
   ghl_store_init_me();
   p_int(&p, (long long)ghl_store_me.pid);
   p_owner(L, &h);
-  if (!q(s, "BEGIN", NULL) || !q(s, "SET LOCAL synchronous_commit = on", NULL) ||
+  if (!begin(s) || !q(s, "SET LOCAL synchronous_commit = on", NULL) ||
       !q(s, SQL_HELD, &h))
     return FAILED;
   if (PQntuples(s->res) == 0) {
@@ -1145,13 +1211,29 @@ static int pg_kv_delete(lua_State *L) {
   return run(L, s, body_kv_delete, NULL);
 }
 
+static int body_kv_list(lua_State *L, struct pg *s) {
+  struct params p = {0};
+  p_value(L, &p, 2);
+  if (!q(s, SQL_KV_LIST, &p)) return FAILED;
+  return push_rows(L, s);
+}
+
+/* db:kv_list([ns]) -> array of {ns=, key=, value=, updated_at=} sorted by
+** ns, key (bytewise, as SQLite), every namespace when ns is nil; or nil, err. */
+static int pg_kv_list(lua_State *L) {
+  struct pg *s = check_pg(L);
+  luaL_optstring(L, 2, NULL);
+  lua_settop(L, 2);
+  return run(L, s, body_kv_list, NULL);
+}
+
 /* ---- Webhook events ---- */
 
 static int body_put_event(lua_State *L, struct pg *s) {
   struct params p = {0};
   p_fields(L, &p, 2, ghl_event_fields);
   p_num(&p, ghl_store_now());
-  if (!q(s, "BEGIN", NULL) || !q(s, SQL_PUT_EVENT, &p)) return FAILED;
+  if (!begin(s) || !q(s, SQL_PUT_EVENT, &p)) return FAILED;
   lua_pushboolean(L, changes(s) > 0);
   if (!commit(s, 1)) return FAILED;
   return 1;
@@ -1199,7 +1281,7 @@ static int body_retry_event(lua_State *L, struct pg *s) {
   struct params p = {0};
   p_value(L, &p, 2);
   p_num(&p, ghl_store_now());
-  if (!q(s, "BEGIN", NULL) || !q(s, SQL_RETRY_EVENT, &p)) return FAILED;
+  if (!begin(s) || !q(s, SQL_RETRY_EVENT, &p)) return FAILED;
   lua_pushboolean(L, changes(s) > 0);
   if (!commit(s, 1)) return FAILED;
   return 1;
@@ -1253,6 +1335,106 @@ static int body_check(lua_State *L, struct pg *s) {
 ** and the tables are there (PostgreSQL checks its own pages). */
 static int pg_check(lua_State *L) {
   return run(L, check_pg(L), body_check, NULL);
+}
+
+static int body_begin(lua_State *L, struct pg *s) {
+  (void)L;
+  return q(s, "BEGIN", NULL) ? 0 : FAILED;
+}
+
+/* db:transaction(fn) -> what fn(db) returns (true when nothing), or nil,
+** err; as on SQLite (store.c): every method called on db inside fn joins
+** one transaction (BEGIN is skipped by begin(), COMMIT by commit(), and
+** run() neither retries nor reconnects inside it), committed durably, or
+** none of it. A raise in fn rolls back and is raised again; fn returning
+** nil, err, or any statement in it failing, rolls back and returns nil,
+** err. The BEGIN reconnects once like any call; a connection lost at the
+** COMMIT gives code "uncertain". Transactions do not nest. */
+static int pg_transaction(lua_State *L) {
+  struct pg *s = check_pg(L);
+  int rc, n, failed;
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  if (s->tx) return luaL_error(L, "store transactions do not nest");
+  lua_settop(L, 2);
+  if (run(L, s, body_begin, NULL) != 0) return 2;
+  s->tx = 1;
+  s->tx_failed = 0;
+  lua_pushvalue(L, 2);
+  lua_pushvalue(L, 1);
+  rc = lua_pcall(L, 1, LUA_MULTRET, 0);   /* stack: db, fn, results... */
+  failed = s->tx_failed;
+  s->tx = s->tx_failed = 0;
+  if (s->conn == NULL) return luaL_error(L, "the store was closed inside its transaction");
+  n = lua_gettop(L) - 2;
+  if (rc != LUA_OK || failed || (n >= 1 && lua_isnil(L, 3))) {
+    rollback(s);
+    if (rc != LUA_OK) return lua_error(L);
+    if (n >= 2 && lua_isnil(L, 3)) {     /* fn's own nil, err */
+      lua_settop(L, 4);
+      return 2;
+    }
+    return ghl_fail(L, "store", "token store %s: a write failed inside a transaction; nothing of it was"
+                    " written", s->path);
+  }
+  s->fail = F_NONE;
+  s->sqlstate[0] = '\0';
+  if (!commit(s, 1)) {
+    int r;
+    lua_settop(L, 2);
+    if (s->fail != F_CONN) s->committing = 0;   /* refused: certainly not written */
+    r = pg_fail(L, s, NULL);
+    rollback(s);
+    s->committing = 0;
+    return r;
+  }
+  if (n == 0) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  return n;
+}
+
+static int body_schema(lua_State *L, struct pg *s) {
+  if (!q(s, "SELECT max(version) FROM ghlua.schema_version", NULL)) return FAILED;
+  lua_pushinteger(L, PQgetisnull(s->res, 0, 0) ? 0 : atoi(PQgetvalue(s->res, 0, 0)));
+  return 1;
+}
+
+/* db:schema() -> the schema version of the store (ghlua.schema_version). */
+static int pg_schema(lua_State *L) {
+  return run(L, check_pg(L), body_schema, NULL);
+}
+
+static int body_settings(lua_State *L, struct pg *s) {
+  static const char *const conn[] = {"connect_timeout", "keepalives", "keepalives_idle", "keepalives_interval",
+                                     "keepalives_count", "tcp_user_timeout", NULL};
+  PQconninfoOption *opts, *o;
+  int i;
+  if (!q(s, "SELECT current_setting('statement_timeout'),"
+            " current_setting('idle_in_transaction_session_timeout')", NULL))
+    return FAILED;
+  lua_createtable(L, 0, 8);
+  lua_pushstring(L, PQgetvalue(s->res, 0, 0));
+  lua_setfield(L, -2, "statement_timeout");
+  lua_pushstring(L, PQgetvalue(s->res, 0, 1));
+  lua_setfield(L, -2, "idle_in_transaction_session_timeout");
+  if ((opts = PQconninfo(s->conn)) == NULL) return 1;
+  for (o = opts; o->keyword; o++)
+    for (i = 0; conn[i]; i++)
+      if (strcmp(o->keyword, conn[i]) == 0 && o->val && o->val[0]) {
+        lua_pushstring(L, o->val);
+        lua_setfield(L, -2, conn[i]);
+      }
+  PQconninfoFree(opts);
+  return 1;
+}
+
+/* db:settings() -> {connect_timeout=, keepalives=, keepalives_idle=,
+** keepalives_interval=, keepalives_count=, tcp_user_timeout= (ms),
+** statement_timeout=, idle_in_transaction_session_timeout=} as strings:
+** what this connection runs with (see TIMEOUTS); or nil, err. */
+static int pg_settings(lua_State *L) {
+  return run(L, check_pg(L), body_settings, NULL);
 }
 
 /* db:engine() -> "postgresql". */
@@ -1322,13 +1504,17 @@ static const luaL_Reg pg_methods[] = {
   {"kv_get", pg_kv_get},
   {"kv_put", pg_kv_put},
   {"kv_delete", pg_kv_delete},
+  {"kv_list", pg_kv_list},
   {"put_event", pg_put_event},
   {"get_event", pg_get_event},
   {"list_events", pg_list_events},
   {"retry_event", pg_retry_event},
   {"set_event_status", pg_set_event_status},
   {"check", pg_check},
+  {"transaction", pg_transaction},
+  {"schema", pg_schema},
   {"engine", pg_engine},
+  {"settings", pg_settings},
   {"data_version", pg_data_version},
   {"close", pg_close},
   {NULL, NULL}

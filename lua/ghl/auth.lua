@@ -67,12 +67,10 @@ function M.checked(engine, opts)
   })
 end
 
--- The process's store, opened on first use, as a checked handle.
+-- The process's store (ghl.config.store_path()), opened on first use by
+-- M.open_at, as a checked handle.
 function M.store()
-  if not db then
-    local store = require "ghl.store"
-    db = M.checked(assert(store.open(require("ghl.config").store_path())))
-  end
+  if not db then db = M.open_at(require("ghl.config").store_path()) end
   return db
 end
 
@@ -82,8 +80,10 @@ function M.close()
 end
 
 -- open_at(location [, opts]) -> a checked handle on the store at location
--- (a SQLite file path), as M.store() opens the process's own: for
--- `ghlua store migrate`'s target. opts go to ghl.seal.wrap.
+-- (a SQLite file path or a PostgreSQL connection string): the one opener,
+-- for the process's own store (M.store), `ghlua store`'s and migrate's
+-- target. A failure raises the engine's error (the engine is closed).
+-- opts go to ghl.seal.wrap.
 function M.open_at(location, opts)
   local engine, err = require("ghl.store").open(location)
   if not engine then error(err, 0) end

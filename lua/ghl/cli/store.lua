@@ -26,7 +26,8 @@ M.subcommands = {
     help = "Show the store's engine, its location (a URL without its password), its schema\n"
       .. "version, whether its secrets are sealed (with the key id) and what it holds:\n"
       .. "apps, tokens by kind, refresh claims by phase, webhook events by status and\n"
-      .. "key/value entries. The key is not needed.\n" },
+      .. "key/value entries; on PostgreSQL also the connection's timeouts. The key is not\n"
+      .. "needed.\n" },
   { name = "check", summary = "integrity, sealed values, stale claims, orphan tokens",
     usage = "ghlua store check", flags = {},
     help = "Check the store: the engine's integrity check, that every sealed value opens\n"
@@ -141,13 +142,25 @@ local function sealing_text(h)
   return ("yes, AES-256-GCM (key id %s; %s)"):format(h.key_id, st)
 end
 
+-- The connection's timeouts (PostgreSQL), one line, or nil.
+local function timeouts_text(t)
+  if not t then return nil end
+  local ms = tonumber(t.tcp_user_timeout)
+  return ("statement %s, idle in transaction %s, connect %ss, keepalives %s (idle %ss, every %ss, %s probes),"
+    .. " tcp_user_timeout %s"):format(t.statement_timeout, t.idle_in_transaction_session_timeout,
+    t.connect_timeout or "?", t.keepalives == "0" and "off" or "on", t.keepalives_idle or "?",
+    t.keepalives_interval or "?", t.keepalives_count or "?", ms and ms > 0 and (("%g"):format(ms / 1000) .. "s") or "off")
+end
+
 local function info(argv)
   local o = parse(argv, SUB.info.flags)
   local h = inspect()
   local c = M.counts(h.raw)
   local schema = h.native.schema and h.native:schema() or nil
+  local settings = h.native.settings and assert(h.native:settings()) or nil
   if o.json then
     out(assert(require("ghl.json").encode { engine = h.raw.engine_name, location = M.location(h.path), schema = schema,
+      settings = settings,
       sealed = h.raw.key_id ~= nil, key_id = h.raw.key_id, key = h.raw.key_state,
       apps = c.apps, tokens = c.token_kinds, claims = c.claim_phases, events = c.event_status, kv = c.kv }), "\n")
     return 0
@@ -158,6 +171,7 @@ local function info(argv)
     { "tokens", breakdown(c.tokens, c.token_kinds) }, { "claims", breakdown(c.claims, c.claim_phases) },
     { "events", breakdown(c.events, c.event_status) }, { "kv", tostring(c.kv) },
   }
+  if settings then rows[#rows + 1] = { "timeouts", timeouts_text(settings) } end
   for _, r in ipairs(rows) do out(("%-9s %s\n"):format(r[1], r[2])) end
   return 0
 end
@@ -177,10 +191,12 @@ function M.findings(h)
       and "the store is sealed and neither GHLUA_STORE_KEY nor GHLUA_STORE_KEY_FILE is set"
       or s.key_state == "wrong" and ("the key set (id %s) is not the store's (id %s)"):format(s.env_key_id, s.key_id)
       or ("the key set is unusable: " .. tostring(s.key_error)))
-  elseif not s.key_id and s.engine_name ~= "sqlite" then
-    f("sealing: a %s store holds secrets unsealed; set GHLUA_STORE_KEY", s.engine_name)
   end
   local apps = e:list_apps() or {}
+  local tokens = e:find_tokens {} or {}
+  if not s.key_id and s.engine_name ~= "sqlite" and (#apps > 0 or #tokens > 0) then
+    f("sealing: a %s store holds secrets unsealed; set GHLUA_STORE_KEY", s.engine_name)
+  end
   local names = {}
   for _, a in ipairs(apps) do
     names[a.name] = true
@@ -190,7 +206,7 @@ function M.findings(h)
     end
   end
   local now = require("ghl.sys").time()
-  for _, r in ipairs(e:find_tokens {} or {}) do
+  for _, r in ipairs(tokens) do
     local id = r.app .. " " .. r.resource_type .. " " .. r.resource_id
     if s.key or not s.key_id then
       local ok2, why = s:open_row("token", r)

@@ -191,7 +191,7 @@ end
 
 function M.run(argv)
   local o = args.parse(argv, M.flags, M.usage)
-  local path = os.getenv("GHLUA_STORE") or require("ghl.store").default_path() or "the token store"
+  local path = require("ghl.config").store_path() or "the token store"
   local ok, s = pcall(auth.store)
   if not ok then
     if store_error(s) then return store_problem(s, path) end
