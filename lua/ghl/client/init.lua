@@ -628,9 +628,10 @@ end
 function M.send(x)
   local b = x.bucket
   local probe = acquire(b, x.owner)
+  local sent_at = T.now()
   local rok, resp, err = pcall(loop.request, x.req)
   local told, changed, after
-  if rok and resp ~= nil then told, changed, after = T:observe(b, resp, resp.status) end
+  if rok and resp ~= nil then told, changed, after = T:observe(b, resp, resp.status, sent_at) end
   if probe then T:settle(b, rok and resp ~= nil and (told or x.learns ~= false)) end
   if probe or changed then kick(b) end
   if not rok then error(resp, 0) end

@@ -13,7 +13,9 @@
 --       request is the bucket's first, whose caller must settle it.
 --   T:settle(b, answered)      the probe's answer came (answered: it told
 --       the limits; false: the next request probes again)
---   T:observe(b, resp [, status]) -> told, changed, after
+--   T:observe(b, resp [, status [, sent_at]]) -> told, changed, after
+--       (sent_at: when the request was sent, on the throttle's clock:
+--       see LATENCY)
 --       feed b from an answer's X-RateLimit-* headers (resp: a ghl.http
 --       response, read through resp:ratelimit() and resp:header() without
 --       building resp.headers, or a plain table of lower-case header
@@ -48,6 +50,16 @@ M.MAX_REQUESTS = { 1, 10000 }
 M.MAX_WAIT = 60
 
 M.MARGIN = 0.02    -- seconds added to each wait: our clock starts before the server's
+
+-- LATENCY: the server counts a request when it arrives, we when we send
+-- it. A send that waits for the oldest send of the window to leave it
+-- must also wait for the time that request may have taken to arrive,
+-- which is at most its round trip. So each such wait also covers
+-- b.latency: the largest recent round trip (each answer first lowers the
+-- old figure by LATENCY_DECAY), at most a quarter of the window. On a
+-- loaded machine or a slow network this keeps the server's window from
+-- holding one request more than its limit.
+M.LATENCY_DECAY = 0.9
 M.PROBE_WAIT = 2   -- seconds others wait for a bucket's first answer at most
 
 -- The log keeps sends for SLACK seconds past the interval: an answer
@@ -83,7 +95,8 @@ function T:bucket(key)
   local b = self.buckets[key]
   if not b then
     b = { max = 100, interval = 10, sent = {}, head = 1, daily_remaining = nil, daily_limit = nil,
-          remaining = nil, others = 0, others_until = 0, probing = false, answered = false }
+          remaining = nil, others = 0, others_until = 0, probing = false, answered = false,
+          latency = 0 }
     self.buckets[key] = b
   end
   return b
@@ -122,7 +135,7 @@ local function delay(b, now)
   if count >= b.max then
     -- the max-th most recent send leaves the window (with the limit
     -- lowered by a header, the ones beyond it leave first)
-    return b.sent[#b.sent - b.max + 1] + b.interval - now + M.MARGIN
+    return b.sent[#b.sent - b.max + 1] + b.interval - now + M.MARGIN + b.latency
   end
   return 0
 end
@@ -174,10 +187,14 @@ local function limits(h)
     tonumber(h["x-ratelimit-limit-daily"])
 end
 
--- observe(b, resp [, status]) -> told, changed, after (see the top): the
--- X-RateLimit-* headers, clamped (see INTERVAL_MS, MAX_REQUESTS).
-function T:observe(b, h, status)
+-- observe(b, resp [, status [, sent_at]]) -> told, changed, after (see the
+-- top): the X-RateLimit-* headers, clamped (see INTERVAL_MS, MAX_REQUESTS).
+function T:observe(b, h, status, sent_at)
   local max, remaining, interval, daily, daily_limit = limits(h)
+  if sent_at then
+    local rtt = math.max(0, self.now() - sent_at)
+    b.latency = math.min(math.max(rtt, b.latency * M.LATENCY_DECAY), b.interval / 4)
+  end
   local before_max, before_interval = b.max, b.interval
   if max and max > 0 then b.max = math.floor(clamp(max, M.MAX_REQUESTS[1], M.MAX_REQUESTS[2])) end
   if interval and interval > 0 then b.interval = clamp(interval, M.INTERVAL_MS[1], M.INTERVAL_MS[2]) / 1000 end
