@@ -1,12 +1,14 @@
-# cmake -P script: turn lua/**/*.lua into a C array of embedded modules.
-# Inputs: SRCDIR (the lua/ directory), FILES (paths relative to SRCDIR), OUT.
+# cmake -P script: turn lua/**/*.lua, compiled by luac, into a C array of
+# embedded modules. Inputs: SRCDIR (the directory of the compiled files,
+# each FILE with a "c" appended: ghl/init.luac), FILES (paths relative to
+# lua/), OUT.
 # Module names come from paths: ghl/init.lua -> ghl, ghl/sim/contacts.lua ->
 # ghl.sim.contacts. The output is written only when it changed.
 set(body "")
 set(table "")
 set(i 0)
 foreach(f IN LISTS FILES)
-  file(READ "${SRCDIR}/${f}" hex HEX)
+  file(READ "${SRCDIR}/${f}c" hex HEX)
   string(LENGTH "${hex}" hexlen)
   math(EXPR size "${hexlen} / 2")
   string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," hex "${hex}")

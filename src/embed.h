@@ -1,4 +1,6 @@
-/* The lua/ tree compiled into the binary (array generated at build time). */
+/* The lua/ tree compiled into the binary (array generated at build time):
+** each module as luac5.4 bytecode with its debug info, whose chunk name is
+** the one below. Load it with mode "b". */
 #ifndef GHL_EMBED_H
 #define GHL_EMBED_H
 
@@ -7,7 +9,7 @@
 struct ghl_embedded {
   const char *name;          /* module name, e.g. "ghl.sim" */
   const char *chunkname;     /* "@lua/ghl/sim/init.lua" */
-  const unsigned char *data; /* source text */
+  const unsigned char *data; /* bytecode */
   size_t size;
 };
 

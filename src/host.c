@@ -51,9 +51,9 @@ static const luaL_Reg native_modules[] = {
 /* ---- Embedded Lua modules ---- */
 
 /* package.preload loader for one embedded module. Upvalue 1: its index in
-** ghl_embedded_modules. With GHLUA_LUA_DIR set (development only), the file
-** is read from that directory instead, so modules can be edited without a
-** rebuild. Returns the module's value. */
+** ghl_embedded_modules (bytecode, compiled at build time). With
+** GHLUA_LUA_DIR set (development only), the source file is read from that
+** directory instead, so modules can be edited without a rebuild. Returns the module's value. */
 static int embedded_loader(lua_State *L) {
   const struct ghl_embedded *m =
       &ghl_embedded_modules[lua_tointeger(L, lua_upvalueindex(1))];
@@ -63,7 +63,7 @@ static int embedded_loader(lua_State *L) {
     const char *path = lua_pushfstring(L, "%s/%s", dir, m->chunkname + 5);
     status = luaL_loadfilex(L, path, "t");
   } else {
-    status = luaL_loadbufferx(L, (const char *)m->data, m->size, m->chunkname, "t");
+    status = luaL_loadbufferx(L, (const char *)m->data, m->size, m->chunkname, "b");
   }
   if (status != LUA_OK) return lua_error(L);
   lua_pushstring(L, m->name);

@@ -884,24 +884,89 @@ static int response_header(lua_State *L) {
   return 1;
 }
 
+/* Push the header value v[0..vn) as a number, or nil when it is not one:
+** up to 18 digits directly, anything else through lua_stringtonumber on a
+** NUL-terminated copy, as from a Lua string. Stack: +1. */
+static void push_header_number(lua_State *L, const char *v, size_t vn) {
+  char buf[64];
+  size_t i;
+  lua_Integer d = 0;
+  for (i = 0; i < vn && i < 18 && v[i] >= '0' && v[i] <= '9'; i++) d = d * 10 + (v[i] - '0');
+  if (vn > 0 && i == vn) {                           /* plain decimal digits: what Lua reads */
+    lua_pushinteger(L, d);
+    return;
+  }
+  if (vn < sizeof buf) {
+    memcpy(buf, v, vn);
+    buf[vn] = '\0';
+    if (lua_stringtonumber(L, buf) == 0) lua_pushnil(L);
+    return;
+  }
+  lua_pushlstring(L, v, vn);
+  if (lua_stringtonumber(L, lua_tostring(L, -1)) == 0) lua_pushnil(L);
+  lua_remove(L, -2);
+}
+
 /* resp:ratelimit() -> max, remaining, interval_ms, daily_remaining,
 ** daily_limit: HighLevel's X-RateLimit-* headers as numbers (nil for one
 ** that is absent or not a number), read in C without building
-** resp.headers. */
+** resp.headers: one pass over the raw block for the five names (their
+** lengths differ, so the length picks the name to compare). A name seen
+** more than once is read as resp:header() joins it; so is every name when
+** resp.headers exists. */
 static int response_ratelimit(lua_State *L) {
   static const char *const names[] = {
     "x-ratelimit-max", "x-ratelimit-remaining", "x-ratelimit-interval-milliseconds",
     "x-ratelimit-daily-remaining", "x-ratelimit-limit-daily",
   };
-  int i;
+  static const size_t lens[] = { 15, 21, 33, 27, 23 };
+  const char *val[5] = { NULL, NULL, NULL, NULL, NULL };
+  size_t vlen[5] = { 0, 0, 0, 0, 0 };
+  int seen[5] = { 0, 0, 0, 0, 0 };
+  const char *raw = NULL, *p, *end;
+  size_t n = 0;
+  int i, fallback;
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
+  lua_pushliteral(L, "headers");
+  fallback = lua_rawget(L, 1) == LUA_TTABLE;
+  lua_pop(L, 1);
+  if (!fallback) {
+    if (push_raw_head(L, 1)) raw = lua_tolstring(L, -1, &n);   /* stays at 2 */
+    else lua_pop(L, 1);
+  }
+  for (p = raw, end = raw ? raw + n : NULL; p != NULL && p < end; ) {
+    const char *eol = memchr(p, '\n', (size_t)(end - p)), *colon;
+    if (eol == NULL) eol = end;
+    if ((*p == 'x' || *p == 'X') && (size_t)(eol - p) > 15 && strncasecmp(p, "x-ratelimit-", 12) == 0
+        && (colon = memchr(p + 12, ':', (size_t)(eol - p - 12))) != NULL) {
+      size_t k = (size_t)(colon - p);
+      for (i = 0; i < 5; i++) {
+        if (lens[i] != k || strncasecmp(p + 12, names[i] + 12, k - 12) != 0) continue;
+        if (seen[i]++ == 0) {
+          const char *s = colon + 1, *e = eol;
+          while (s < e && (*s == ' ' || *s == '\t')) s++;
+          while (e > s && (e[-1] == '\r' || e[-1] == ' ')) e--;
+          val[i] = s;
+          vlen[i] = (size_t)(e - s);
+        }
+        break;
+      }
+    }
+    p = eol + 1;
+  }
   for (i = 0; i < 5; i++) {
-    const char *s;
-    push_header(L, 1, names[i], strlen(names[i]));
-    s = lua_tostring(L, -1);
-    if (s == NULL || lua_stringtonumber(L, s) == 0) lua_pushnil(L);
-    lua_remove(L, -2);
+    if (fallback || seen[i] > 1) {                   /* as resp:header() reads it */
+      const char *s;
+      push_header(L, 1, names[i], lens[i]);
+      s = lua_tostring(L, -1);
+      if (s == NULL || lua_stringtonumber(L, s) == 0) lua_pushnil(L);
+      lua_remove(L, -2);
+    } else if (seen[i]) {
+      push_header_number(L, val[i], vlen[i]);
+    } else {
+      lua_pushnil(L);
+    }
   }
   return 5;
 }

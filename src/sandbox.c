@@ -293,7 +293,7 @@ static int child_print(lua_State *C) {
   return 0;
 }
 
-/* embedded(name) -> source, chunkname of an embedded module the sandbox
+/* embedded(name) -> bytecode, chunkname of an embedded module the sandbox
 ** may load (upvalue 1: the set of names), or nil. */
 static int child_embedded(lua_State *C) {
   const char *name = luaL_checkstring(C, 1);
@@ -369,7 +369,7 @@ static int child_init(lua_State *C) {
   for (i = 0; ghl_embedded_modules[i].name; i++)
     if (strcmp(ghl_embedded_modules[i].name, PRELUDE) == 0) m = &ghl_embedded_modules[i];
   if (m == NULL) return luaL_error(C, "the sandbox prelude is not embedded");
-  if (luaL_loadbufferx(C, (const char *)m->data, m->size, m->chunkname, "t") != LUA_OK)
+  if (luaL_loadbufferx(C, (const char *)m->data, m->size, m->chunkname, "b") != LUA_OK)
     return lua_error(C);
   lua_insert(C, -2);                                /* prelude natives */
   lua_call(C, 1, 1);                                /* api */

@@ -107,7 +107,7 @@ function G.require(name)
   local src, chunkname = natives.embedded(name)
   local fn, err
   if src then
-    fn, err = raw_load(src, chunkname, "t", G)
+    fn, err = raw_load(src, chunkname, "b", G)   -- the binary's own bytecode
   elseif name:match("^ghl[%._]") or name:match("^cjson") or not name:match("^[%w_]+$") and
          not name:match("^[%w_]+%.[%w_.]+$") then
     refuse(("require '%s' is not allowed in a recipe: only the ghl library modules and Lua files next to the recipe are"):format(name))
