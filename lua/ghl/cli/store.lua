@@ -31,9 +31,9 @@ M.subcommands = {
   { name = "check", summary = "integrity, sealed values, stale claims, orphan tokens",
     usage = "ghlua store check", flags = {},
     help = "Check the store: the engine's integrity check, that every sealed value opens\n"
-      .. "with the key, refresh claims whose lease has expired (or whose process died),\n"
-      .. "and tokens whose app is not stored. One line per finding; exit status 1 when\n"
-      .. "there is any.\n\n" .. KEY_ENV },
+      .. "with the key, refresh claims left past 'claimed' (the refresh token may have\n"
+      .. "been sent) by a process that died or whose lease expired, and tokens whose\n"
+      .. "app is not stored. One line per finding; exit status 1 when there is any.\n\n" .. KEY_ENV },
   { name = "seal", summary = "encrypt the secrets of a SQLite store in place with the key",
     usage = "ghlua store seal", flags = {},
     help = "Encrypt every client secret, access token, refresh token and PIT of the store\n"
@@ -216,12 +216,14 @@ function M.findings(h)
       f("token %s: its app '%s' is not stored, so it cannot be refreshed (add it with 'ghlua app add %s', or set GHL_CLIENT_ID and GHL_CLIENT_SECRET)",
         id, r.app, r.app)
     end
+    -- A stale claim matters only past phase "claimed": then the refresh
+    -- token may have been sent. One left in "claimed" sent nothing, and
+    -- the next refresh takes it over, so it is no finding.
     local c = e:claim_of(r.app, r.resource_id)
-    if c and (c.reason == "expired" or c.reason == "dead") then
-      f("claim on %s: held by process %d in phase '%s', %s %ds ago%s", id, c.pid or 0, c.phase,
-        c.reason == "dead" and "which died; started" or "lease expired", math.floor(now - (c.reason == "dead"
-          and c.started_at or c.lease_until)),
-        c.phase ~= "claimed" and "; the refresh token may be spent: run 'ghlua auth doctor'" or "; the next refresh takes it over")
+    if c and (c.reason == "expired" or c.reason == "dead") and c.phase ~= "claimed" then
+      f("claim on %s: held by process %d in phase '%s', %s %ds ago; the refresh token may be spent: run 'ghlua auth doctor'",
+        id, c.pid or 0, c.phase, c.reason == "dead" and "which died; started" or "lease expired",
+        math.floor(now - (c.reason == "dead" and c.started_at or c.lease_until)))
     end
   end
   return found
