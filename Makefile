@@ -80,6 +80,7 @@ bench-deps:
 
 bench-ref:
 	$(MAKE) -C bench OUT=$(abspath $(BUILD))/bench
+	$(MAKE) -C bench/decode OUT=$(abspath $(BUILD))/bench
 
 bench: bench-deps build bench-ref
 	sh bench/run.sh $(BUILD)/ghlua

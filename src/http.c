@@ -1230,7 +1230,7 @@ static int response_json(lua_State *L) {
   lua_settop(L, 1);
   lua_getfield(L, 1, "body");                        /* resp body */
   lua_tolstring(L, 2, &n);
-  lua_pushvalue(L, lua_upvalueindex(1));             /* cjson.safe.decode */
+  lua_pushvalue(L, lua_upvalueindex(1));             /* ghl.json.decode */
   lua_pushvalue(L, 2);
   lua_call(L, 1, 2);                                 /* resp body v msg */
   if (!lua_isnil(L, 3) || lua_isnil(L, 4)) { lua_settop(L, 3); return 1; }
@@ -1379,7 +1379,8 @@ int luaopen_ghl_http(lua_State *L) {
   luaL_requiref(L, "cjson.safe", luaopen_cjson_safe, 0);
   lua_getfield(L, -1, "decode");
   lua_remove(L, -2);
-  lua_pushcclosure(L, response_json, 1);             /* upvalue: cjson.safe.decode */
+  lua_pushcclosure(L, ghl_json_decode, 1);           /* ghl.json.decode (src/json.c) */
+  lua_pushcclosure(L, response_json, 1);             /* upvalue: ghl.json.decode */
   lua_setfield(L, -2, "json");
   lua_pushcfunction(L, response_header);
   lua_setfield(L, -2, "header");

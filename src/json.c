@@ -1,8 +1,10 @@
 /*
 ** ghl.json: the one JSON encoder of ghlua (the library, the apps, the
-** simulator, ghl.http's json= bodies and ghl.jq), with lua-cjson's decoder.
+** simulator, ghl.http's json= bodies and ghl.jq), and its decoder, which
+** decodes as lua-cjson does (and falls back to it).
 **   json.encode(value [, opts]) -> text | nil, err (ghl.error kind "encode")
-**   json.decode(text)           -> value | nil, message (cjson.safe.decode)
+**   json.decode(text)           -> value | nil, message (what cjson.safe.decode
+**                               returns, faster: see "Decoding" below)
 **   json.null                   cjson.null (a NULL light userdata)
 **   json.array([t])             t (or a new table) marked as a JSON array
 **   json.object([t [, order]])  t marked as a JSON object; with order, a
@@ -37,6 +39,7 @@
 */
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -506,6 +509,353 @@ static int json_object(lua_State *L) {
   return 1;
 }
 
+/* ---- Decoding ----
+** ghl.json.decode builds the values lua-cjson 2.1.0's decode builds
+** (numbers are floats, null is json.null, the last of duplicate keys wins,
+** string bytes pass through as they are) at about 1.7 times its speed
+** (bench/decode, bench/RESULTS.md "Issue 17: decoding"):
+**  - every table is created at its final size: a container's elements are
+**    parsed onto the Lua stack, then moved into a table made with the exact
+**    count (in chunks of DEC_CHUNK for very large containers, so the stack
+**    stays bounded) instead of growing it insert by insert;
+**  - object keys go through a small direct-mapped cache (per call) of the
+**    key strings already made, pushed with lua_rawgeti instead of hashed
+**    and interned again (a page of contacts repeats the same keys);
+**  - strings without escapes are pushed from the text (no copy), plain
+**    integers of up to 15 digits are read without strtod.
+** It is exact or gives up: on anything outside the subset it is sure of
+** (an error, a NUL byte, an escape or number form lua-cjson reads its own
+** way, nesting deeper than 1000) it drops what it built and calls
+** lua-cjson's decode (upvalue 1) on the same text, so the value or the
+** error message is lua-cjson's own. tests/fuzz/targets/json_decode.lua
+** compares the two on arbitrary input. */
+
+#define DEC_CHUNK 2048        /* stack values per container before flushing */
+#define KCACHE 256        /* key cache entries (direct mapped) */
+#define KMAXLEN 40        /* Lua's short strings (LUAI_MAXSHORTLEN) */
+
+enum { OK = 0, BAIL = -1 };   /* a dec_* function: done, or give up */
+
+struct kent { const char *s; size_t len; };
+
+struct dec {
+  lua_State *L;
+  const unsigned char *p, *end;
+  int depth;
+  int cache;                       /* stack index of the key cache table */
+  int scratch;                     /* stack index of the scratch userdata */
+  unsigned char *buf;              /* its bytes */
+  size_t bufcap;
+  struct kent keys[KCACHE];
+};
+
+/* The first byte at or after p that is not JSON whitespace (lua-cjson's
+** four). */
+static inline const unsigned char *dec_ws(const unsigned char *p) {
+  while (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t') p++;
+  return p;
+}
+
+static int dec_value(struct dec *d);
+
+/* Does p start with the n bytes of lit? Stops at the first difference, so
+** it never reads past the text's terminating 0 (memcmp may). */
+static int dec_lit(const unsigned char *p, const char *lit, int n) {
+  int i;
+  for (i = 0; i < n; i++)
+    if (p[i] != (unsigned char)lit[i]) return 0;
+  return 1;
+}
+
+/* Ensure room for n more bytes in the scratch buffer (a userdata at a fixed
+** stack slot, replaced by a bigger one when needed; the GC owns it). */
+static unsigned char *dec_scratch(struct dec *d, size_t used, size_t n) {
+  if (used + n > d->bufcap) {
+    size_t cap = d->bufcap * 2;
+    unsigned char *nb;
+    while (cap < used + n) cap *= 2;
+    nb = lua_newuserdatauv(d->L, cap, 0);
+    memcpy(nb, d->buf, used);
+    lua_replace(d->L, d->scratch);
+    d->buf = nb;
+    d->bufcap = cap;
+  }
+  return d->buf;
+}
+
+static int dec_hex4(const unsigned char *p) {
+  int v = 0, i;
+  for (i = 0; i < 4; i++) {
+    int c = p[i];
+    v <<= 4;
+    if (c >= '0' && c <= '9') v |= c - '0';
+    else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f') v |= (c | 0x20) - 'a' + 10;
+    else return -1;
+  }
+  return v;
+}
+
+/* The string at d->p (after its opening quote); pushes it, or the cached
+** key string when iskey. */
+static int dec_string(struct dec *d, int iskey) {
+  const unsigned char *s = d->p, *p = s;
+  size_t used;
+  for (;;) {
+    unsigned char c = *p;
+    if (c == '"') break;
+    if (c == '\\') goto escaped;
+    if (c == 0) return BAIL;     /* end of input or a NUL byte */
+    p++;
+  }
+  d->p = p + 1;
+  if (iskey && (size_t)(p - s) <= KMAXLEN) {
+    size_t len = (size_t)(p - s);
+    unsigned h = len ? ((unsigned)len * 31u + s[0] * 7u + s[len - 1] + s[len >> 1] * 13u) & (KCACHE - 1) : 0;
+    struct kent *k = &d->keys[h];
+    if (k->s && k->len == len && memcmp(k->s, s, len) == 0) {
+      lua_rawgeti(d->L, d->cache, (lua_Integer)h + 1);
+    } else {
+      k->s = lua_pushlstring(d->L, (const char *)s, len);
+      k->len = len;
+      lua_pushvalue(d->L, -1);
+      lua_rawseti(d->L, d->cache, (lua_Integer)h + 1);
+    }
+    return OK;
+  }
+  lua_pushlstring(d->L, (const char *)s, (size_t)(p - s));
+  return OK;
+
+escaped:
+  used = (size_t)(p - s);
+  dec_scratch(d, 0, used + 8);
+  memcpy(d->buf, s, used);
+  for (;;) {
+    unsigned char c = *p;
+    unsigned char *b = dec_scratch(d, used, 8);
+    if (c == '"') break;
+    if (c == 0) return BAIL;
+    if (c != '\\') { b[used++] = c; p++; continue; }
+    c = p[1];
+    switch (c) {
+      case '"': case '\\': case '/': b[used++] = c; p += 2; break;
+      case 'b': b[used++] = '\b'; p += 2; break;
+      case 'f': b[used++] = '\f'; p += 2; break;
+      case 'n': b[used++] = '\n'; p += 2; break;
+      case 'r': b[used++] = '\r'; p += 2; break;
+      case 't': b[used++] = '\t'; p += 2; break;
+      case 'u': {
+        long cp = dec_hex4(p + 2);
+        if (cp < 0) return BAIL;
+        p += 6;
+        if (cp >= 0xDC00 && cp <= 0xDFFF) return BAIL;
+        if (cp >= 0xD800 && cp <= 0xDBFF) {
+          long lo;
+          if (p[0] != '\\' || p[1] != 'u') return BAIL;
+          lo = dec_hex4(p + 2);
+          if (lo < 0xDC00 || lo > 0xDFFF) return BAIL;
+          cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+          p += 6;
+        }
+        if (cp < 0x80) b[used++] = (unsigned char)cp;
+        else if (cp < 0x800) {
+          b[used++] = (unsigned char)(0xC0 | (cp >> 6));
+          b[used++] = (unsigned char)(0x80 | (cp & 0x3F));
+        } else if (cp < 0x10000) {
+          b[used++] = (unsigned char)(0xE0 | (cp >> 12));
+          b[used++] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+          b[used++] = (unsigned char)(0x80 | (cp & 0x3F));
+        } else {
+          b[used++] = (unsigned char)(0xF0 | (cp >> 18));
+          b[used++] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
+          b[used++] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+          b[used++] = (unsigned char)(0x80 | (cp & 0x3F));
+        }
+        break;
+      }
+      default: return BAIL;
+    }
+  }
+  d->p = p + 1;
+  lua_pushlstring(d->L, (const char *)d->buf, used);
+  return OK;
+}
+
+/* A number at d->p: '-' or a digit. Plain integers of up to 15 digits
+** followed by a delimiter are read here (exact in a double, so equal to
+** strtod's result); every other form goes to strtod, as lua-cjson does,
+** which also decides where the number ends. */
+static int dec_number(struct dec *d) {
+  const unsigned char *p = d->p;
+  int neg = 0, n = 0;
+  uint64_t u = 0;
+  if (*p == '-') { neg = 1; p++; }
+  if (*p >= '1' && *p <= '9') {
+    while (*p >= '0' && *p <= '9' && n < 16) { u = u * 10 + (uint64_t)(*p - '0'); p++; n++; }
+  } else if (*p == '0') {
+    p++; n = 1;
+  }
+  if (n > 0 && n <= 15 && (*p == ',' || *p == ']' || *p == '}' || *p == ' ' || *p == '\n' ||
+                           *p == '\r' || *p == '\t' || (*p == 0 && p == d->end))) {
+    double v = (double)u;
+    lua_pushnumber(d->L, neg ? -v : v);
+    d->p = p;
+    return OK;
+  }
+  {
+    char *e;
+    double v = strtod((const char *)d->p, &e);
+    if ((const unsigned char *)e == d->p) return BAIL;
+    lua_pushnumber(d->L, v);
+    d->p = (const unsigned char *)e;
+    return OK;
+  }
+}
+
+/* Move the n values (or n key/value pairs when pairs) at the top of the
+** stack into the table at t, or into a new table of exactly that size
+** when t == 0 (which is then left where the first value was). Returns the
+** table's index. */
+static int dec_flush(lua_State *L, int t, int n, int pairs, lua_Integer first) {
+  int top = lua_gettop(L), i;
+  if (!pairs) {
+    if (!t) {
+      lua_createtable(L, n, 0);
+      lua_rotate(L, top - n + 1, 1);
+      t = top - n + 1;
+    }
+    for (i = n; i >= 1; i--) lua_rawseti(L, t, first + i - 1);
+  } else {
+    int base = top - 2 * n;
+    if (!t) {
+      lua_createtable(L, 0, n);
+      lua_rotate(L, base + 1, 1);
+      t = base + 1;
+      base++;
+    }
+    for (i = 1; i <= n; i++) {          /* in order: the last duplicate wins */
+      lua_pushvalue(L, base + 2 * i - 1);
+      lua_pushvalue(L, base + 2 * i);
+      lua_rawset(L, t);
+    }
+    lua_settop(L, base);
+  }
+  return t;
+}
+
+/* The array after its '[' at d->p, pushed as a table of its exact size. */
+static int dec_array(struct dec *d) {
+  lua_State *L = d->L;
+  int t = 0, n = 0;
+  lua_Integer done = 0;
+  const unsigned char *p = dec_ws(d->p);
+  if (*p == ']') { d->p = p + 1; lua_createtable(L, 0, 0); return OK; }
+  d->p = p;
+  for (;;) {
+    if (!lua_checkstack(L, 4)) return BAIL;
+    if (dec_value(d)) return BAIL;
+    if (++n == DEC_CHUNK) { t = dec_flush(L, t, n, 0, done + 1); done += n; n = 0; }
+    p = dec_ws(d->p);
+    if (*p == ',') { d->p = dec_ws(p + 1); continue; }
+    if (*p == ']') { d->p = p + 1; break; }
+    return BAIL;
+  }
+  if (n || !t) dec_flush(L, t, n, 0, done + 1);
+  return OK;
+}
+
+/* The object after its '{' at d->p, pushed as a table of its exact size
+** (pairs counted with their duplicates). */
+static int dec_object(struct dec *d) {
+  lua_State *L = d->L;
+  int t = 0, n = 0;
+  const unsigned char *p = dec_ws(d->p);
+  if (*p == '}') { d->p = p + 1; lua_createtable(L, 0, 0); return OK; }
+  for (;;) {
+    if (*p != '"') return BAIL;
+    if (!lua_checkstack(L, 6)) return BAIL;
+    d->p = p + 1;
+    if (dec_string(d, 1)) return BAIL;
+    p = dec_ws(d->p);
+    if (*p != ':') return BAIL;
+    d->p = dec_ws(p + 1);
+    if (dec_value(d)) return BAIL;
+    if (++n == DEC_CHUNK) { t = dec_flush(L, t, n, 1, 0); n = 0; }
+    p = dec_ws(d->p);
+    if (*p == ',') { p = dec_ws(p + 1); continue; }
+    if (*p == '}') { d->p = p + 1; break; }
+    return BAIL;
+  }
+  if (n || !t) dec_flush(L, t, n, 1, 0);
+  return OK;
+}
+
+/* One value at d->p (whitespace skipped), pushed. */
+static int dec_value(struct dec *d) {
+  const unsigned char *p = d->p;
+  switch (*p) {
+    case '{': case '[': {
+      int r;
+      if (++d->depth > MAX_DEPTH) return BAIL;
+      d->p = p + 1;
+      r = *p == '{' ? dec_object(d) : dec_array(d);
+      d->depth--;
+      return r;
+    }
+    case '"': d->p = p + 1; return dec_string(d, 0);
+    case 't':
+      if (!dec_lit(p, "true", 4)) return BAIL;
+      lua_pushboolean(d->L, 1); d->p = p + 4; return OK;
+    case 'f':
+      if (!dec_lit(p, "false", 5)) return BAIL;
+      lua_pushboolean(d->L, 0); d->p = p + 5; return OK;
+    case 'n':
+      if (!dec_lit(p, "null", 4)) return BAIL;
+      lua_pushlightuserdata(d->L, NULL); d->p = p + 4; return OK;
+    case '-': case '0': case '1': case '2': case '3': case '4':
+    case '5': case '6': case '7': case '8': case '9':
+      return dec_number(d);
+    default: return BAIL;
+  }
+}
+
+/* decode(text) -> value, as upvalue 1 (a lua-cjson decode) would return
+** it; any text the fast path is not sure of goes to upvalue 1. The text is
+** NUL-terminated (a Lua string), which the scanners rely on: a 0 byte
+** stops them and is read as "give up" unless it is the end. */
+int ghl_json_decode(lua_State *L) {
+  size_t len;
+  const char *s;
+  int r;
+  struct dec *d;
+  const unsigned char *p;
+  if (lua_gettop(L) != 1 || lua_type(L, 1) != LUA_TSTRING) goto fallback;   /* its arity and type errors */
+  s = lua_tolstring(L, 1, &len);
+  d = lua_newuserdatauv(L, sizeof *d + 64, 0);      /* 2: state, first scratch bytes */
+  memset(d->keys, 0, sizeof d->keys);
+  d->L = L;
+  d->p = (const unsigned char *)s;
+  d->end = d->p + len;
+  d->depth = 0;
+  d->buf = (unsigned char *)(d + 1);
+  d->bufcap = 64;
+  lua_pushnil(L);                                     /* 3: the scratch slot */
+  d->scratch = 3;
+  lua_createtable(L, KCACHE, 0);                      /* 4: the key cache */
+  d->cache = 4;
+  d->p = dec_ws(d->p);
+  r = dec_value(d);
+  if (r == OK) {
+    p = dec_ws(d->p);
+    if (p == d->end) return 1;
+  }
+  lua_settop(L, 1);
+fallback:
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+  return lua_gettop(L);
+}
+
 static const luaL_Reg json_funcs[] = {
   {"encode", json_encode},
   {"array", json_array},
@@ -547,6 +897,7 @@ int luaopen_ghl_json(lua_State *L) {
   lua_setfield(L, -2, "object_mt");
   luaL_requiref(L, "cjson.safe", luaopen_cjson_safe, 0);
   lua_getfield(L, -1, "decode");
+  lua_pushcclosure(L, ghl_json_decode, 1);           /* falls back to cjson.safe.decode */
   lua_setfield(L, -3, "decode");
   lua_getfield(L, -1, "null");
   lua_setfield(L, -3, "null");

@@ -1,5 +1,5 @@
-/* The one JSON encoder (src/json.c), for C callers such as ghl.http and
-** ghl.jq; Lua sees it as ghl.json.encode. */
+/* The one JSON encoder and decoder (src/json.c), for C callers such as
+** ghl.http and ghl.jq; Lua sees them as ghl.json.encode and .decode. */
 #ifndef GHL_JSON_H
 #define GHL_JSON_H
 
@@ -17,6 +17,12 @@
 ** the caller discards. Raises only when Lua runs out of memory (nothing
 ** leaks then). Stack: 0, or +1 on failure. */
 int ghl_json_encode(lua_State *L, int idx, ghl_buf *out, int empty_array);
+
+/* ghl.json.decode as a lua_CFunction: decode(text) -> value, or what its
+** upvalue 1 (a lua-cjson decode; ghl.json gives it cjson.safe.decode)
+** returns for the texts the fast path leaves to lua-cjson, errors included.
+** Push it with lua_pushcclosure(L, ghl_json_decode, 1). */
+int ghl_json_decode(lua_State *L);
 
 int luaopen_ghl_json(lua_State *L);
 

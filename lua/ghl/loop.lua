@@ -141,14 +141,17 @@ function M.wake(co)
   sc.ready[#sc.ready + 1] = co
 end
 
-local function wrap(f, i)
-  return coroutine.create(function()
-    local ok, v = xpcall(f, function(e)
-      if E.is(e) then return e end
-      return E.new { kind = "error", message = tostring(e), traceback = debug.traceback(tostring(e), 2) }
-    end, i)
-    return ok, v
-  end)
+-- A task's body: f(i) under xpcall, its error made a ghl.error. One
+-- function for every task (its coroutine gets f and i at its first
+-- resume), so a task costs a coroutine and no closure.
+local function task_error(e)
+  if E.is(e) then return e end
+  return E.new { kind = "error", message = tostring(e), traceback = debug.traceback(tostring(e), 2) }
+end
+
+local function task(f, i)
+  local ok, v = xpcall(f, task_error, i)
+  return ok, v
 end
 
 function M.run(fns, opts)
@@ -158,15 +161,23 @@ function M.run(fns, opts)
   local limit = math.max(1, math.floor(opts.concurrency or 16))
   local results, done, nexti, active, failed = {}, 0, 1, 0, 0
   local each = opts.each
-  local index = {}
+  local index = {}   -- co -> its function's index; negative until its first resume
   local progress = opts.progress ~= false and sys.isatty(2)
   sched = { tasks = {}, waiting = {}, timers = {}, timer = {}, parked = {}, ready = {} }
   local sc = sched
+  local spare = {}
   local function step(co)
-    local okr, ok, v = coroutine.resume(co)
+    local i = index[co]
+    local okr, ok, v
+    if i < 0 then
+      i = -i
+      index[co] = i
+      okr, ok, v = coroutine.resume(co, fns[i], i)
+    else
+      okr, ok, v = coroutine.resume(co)
+    end
     if coroutine.status(co) == "dead" then
       sc.tasks[co], sc.timer[co], sc.parked[co] = nil, nil, nil
-      local i = index[co]
       index[co] = nil
       if not okr then v = E.new { kind = "error", message = tostring(ok) } end
       done, active = done + 1, active - 1
@@ -183,17 +194,22 @@ function M.run(fns, opts)
     while done < n do
       -- start new tasks up to the concurrency limit
       while active < limit and nexti <= n do
-        local co = wrap(fns[nexti], nexti)
-        index[co] = nexti
+        local co = coroutine.create(task)
+        index[co] = -nexti
         sc.tasks[co] = true
         sc.ready[#sc.ready + 1] = co
         nexti, active = nexti + 1, active + 1
       end
-      -- run everything that is ready (a task may wake others meanwhile)
-      while #sc.ready > 0 do
+      -- run everything that is ready (a task may wake others meanwhile,
+      -- into the other of the two lists, which are swapped, not made anew)
+      while sc.ready[1] do
         local batch = sc.ready
-        sc.ready = {}
-        for _, co in ipairs(batch) do step(co) end
+        sc.ready, spare = spare, batch
+        for j = 1, #batch do
+          local co = batch[j]
+          batch[j] = nil
+          step(co)
+        end
       end
       if done >= n then break end
       -- the timers that are due, then wait for transfers or the next one

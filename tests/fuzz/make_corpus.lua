@@ -140,7 +140,17 @@ for _, name in ipairs { "contact", "contacts-page", "error-message-array", "erro
   write("json_encode", name, read(ROOT .. "/json/seed-" .. name))
 end
 write("json_encode", "floats", '[0.1,1e-7,0.30000000000000004,1.7976931348623157e308,5e-324,-2.5e-300,9007199254740993,123456789012345678]')
-write("json_encode", "keys", '{"b":1,"a":{"2":[],"1":{}},"":null,"\u00e9":"/","10":[null,[null]],"9":"\u001f\u007f"}')
+write("json_encode", "keys", '{"b":1,"a":{"2":[],"1":{}},"":null,"\\u00e9":"/","10":[null,[null]],"9":"\\u001f\\u007f"}')
+
+-- ---- json_decode (ghl.json.decode against lua-cjson, on any bytes) ----
+
+for _, name in ipairs { "contact", "contacts-page", "error-message-array", "error-object", "error-plain",
+                        "numbers-and-escapes", "nested" } do
+  write("json_decode", name, read(ROOT .. "/json/seed-" .. name))
+end
+write("json_decode", "cjson-forms", '[01,-0,0x10,+1,1.,1e5,-Infinity,NaN,nan(1),1.5e+3,123456789012345,1234567890123456]')
+write("json_decode", "duplicates", '{"a":1,"b":{"a":[],"a":{}},"a":null,"":"\\u00e9","a\\u0000":2}')
+write("json_decode", "strings", '["\\ud83d\\ude00","\\ud800","\\/\\b\\f\\n\\r\\t","\255\1","x"]')
 
 -- ---- webhook (request line, headers, blank line, body) ----
 

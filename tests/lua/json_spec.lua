@@ -111,6 +111,117 @@ describe("ghl.json.encode", function()
   end)
 end)
 
+describe("ghl.json.decode", function()
+  local csafe = require "cjson.safe"
+
+  -- Why a and b differ (types, number subtypes, sign of zero, NaN, null,
+  -- metatables, keys), or nil when they are the same.
+  local function differs(a, b, path)
+    if type(a) ~= type(b) then return path .. ": " .. type(a) .. " vs " .. type(b) end
+    if type(a) == "number" then
+      if math.type(a) ~= math.type(b) then return path .. ": subtype" end
+      if a ~= a and b ~= b then return nil end
+      if a ~= b or 1 / a ~= 1 / b then return ("%s: %.17g vs %.17g"):format(path, a, b) end
+      return nil
+    end
+    if type(a) ~= "table" then return a ~= b and path .. ": " .. tostring(a) .. " vs " .. tostring(b) or nil end
+    if getmetatable(a) ~= getmetatable(b) then return path .. ": metatable" end
+    for k, v in pairs(a) do
+      local why = differs(v, b[k], path .. "." .. tostring(k))
+      if why then return why end
+    end
+    for k in pairs(b) do if a[k] == nil then return path .. "." .. tostring(k) .. ": missing" end end
+    return nil
+  end
+  local function like_cjson(text)
+    local got, gerr = json.decode(text)
+    local want, werr = csafe.decode(text)
+    assert.are.equal(werr, gerr, ("error for %q"):format(text:sub(1, 60)))
+    assert.is_nil(differs(got, want, "$"), ("value for %q"):format(text:sub(1, 60)))
+    return got, gerr
+  end
+
+  it("gives what lua-cjson gives on its edge cases, errors included", function()
+    local deep = string.rep("[", 1000) .. string.rep("]", 1000)
+    for _, text in ipairs {
+      "1", "-0", "-0.0", "1.5", "1e400", "-1e400", "9007199254740993", "18446744073709551617",
+      "9223372036854775807", "123456789012345", "1234567890123456", "01", "-01", "0x10", "+1", "1.", ".5",
+      "NaN", "Infinity", "-inf", "1e", "-", '"\\u0000"', '"\\ud800"', '"\\udc00"', '"\\ud83d\\ude00"',
+      '"\\ud83dx"', '"\255\254"', '"a\1b"', '"\\x"', '"\\/\\b\\f\\n\\r\\t\\"\\\\"', '"abc', '"a\0b"', "1\0",
+      "[1]\0x", "", " ", "[1,]", '{"a":1,}', "[]", "{}", "[[],{}]", "null", "[null]", '{"a":null}', "true", "tru",
+      "nulll", " 1 x", "1 2", " \t\r\n[ 1 , 2 ]\n", '{"a":1,"a":2}', '{"a" 1}', "{1:2}", "[1 2]", "\f1",
+      deep, "[" .. deep .. "]", string.rep('{"a":', 1001) .. "1" .. string.rep("}", 1001),
+    } do
+      like_cjson(text)
+    end
+  end)
+
+  it("reads numbers as floats, null as json.null and keeps bytes as they are", function()
+    assert.are.equal("float", math.type(json.decode("1")))
+    assert.are.equal(9007199254740992.0, json.decode("9007199254740993"))
+    assert.are.equal(math.huge, json.decode("1e400"))
+    assert.are.equal(-math.huge, 1 / json.decode("-0"))
+    local v = json.decode('{"a":null,"b":[],"c":{},"d":"\255\1","a2":[null,1],"k":1,"k":2}')
+    assert.are.equal(json.null, v.a)
+    assert.are.equal(cjson.null, v.a2[1])
+    assert.are.same({}, v.b)
+    assert.is_nil(getmetatable(v.b))
+    assert.are.equal("\255\1", v.d)
+    assert.are.equal(2, v.k)
+  end)
+
+  it("refuses what lua-cjson refuses with its messages", function()
+    local deep = string.rep("[", 1001) .. string.rep("]", 1001)
+    local cases = {
+      [deep] = "Found too many nested data structures (1001) at character 1001",
+      ["[1] x"] = "Expected the end but found invalid token at character 5",
+      ['{"a":1,}'] = "Expected object key string but found T_OBJ_END at character 8",
+      ['"\\ud800"'] = "Expected value but found invalid unicode escape code at character 2",
+    }
+    for text, msg in pairs(cases) do
+      local v, err = json.decode(text)
+      assert.is_nil(v)
+      assert.are.equal(msg, err)
+    end
+  end)
+
+  it("builds large arrays and objects (past one chunk of the stack) like lua-cjson", function()
+    local items, keys = {}, {}
+    for i = 1, 5000 do items[i] = tostring(i) end
+    for i = 1, 4500 do keys[i] = ('"k%d":%d'):format(i % 4000, i) end      -- 500 duplicates
+    like_cjson("[" .. table.concat(items, ",") .. "]")
+    local obj = like_cjson("{" .. table.concat(keys, ",") .. "}")
+    assert.are.equal(4000.0, obj.k0)                                         -- the last k0 wins
+    like_cjson("[" .. string.rep("[" .. string.rep("0,", 2100) .. "[", 50) .. string.rep("]]", 50) .. "]")
+    local page = {}
+    for i = 1, 100 do
+      page[i] = ('{"id":"c%d","email":"a%d@example.com","tags":["x","y"],"dnd":{"SMS":{"status":"active","code":""}}}')
+        :format(i, i)
+    end
+    local v = like_cjson('{"contacts":[' .. table.concat(page, ",") .. '],"meta":{"total":100,"nextPage":null}}')
+    assert.are.equal(100, #v.contacts)
+    assert.are.equal("a100@example.com", v.contacts[100].email)
+  end)
+
+  it("is what resp:json() decodes with", function()
+    local http = require "ghl.http"
+    local s = sim.start { "--faults" }
+    local ok, failure = pcall(function()
+      local resp = assert(http.request { method = "POST", url = s.url .. "/__fault/echo",
+        body = '{"k":1,"k":[null,-0,1e400,"\\u00e9"]}', headers = { ["Content-Type"] = "application/json" } })
+      assert.is_nil(differs(assert(resp:json()), csafe.decode(resp.body), "$"))
+      local cut = assert(http.request { url = s.url .. "/__fault/truncated-json" })
+      local v, err = cut:json()
+      assert.is_nil(v)
+      local _, msg = csafe.decode(cut.body)
+      assert.are.equal("decode", err.kind)
+      assert.are.equal(msg, err.message:sub(-#msg))
+    end)
+    s.stop()
+    assert(ok, failure)
+  end)
+end)
+
 describe("ghl.json through ghl.http and the simulator", function()
   local s
   setup(function() s = sim.start { "--faults" } end)

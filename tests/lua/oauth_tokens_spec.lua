@@ -72,6 +72,25 @@ describe("token refresh", function()
     assert.is_true(o.stats().oauth.refresh_ok >= 1)
   end)
 
+  it("a client in a long-running process uses the token another process rotated", function()
+    -- the client keeps the token it read while the store is unchanged;
+    -- a refresh by another process must be seen on the next request
+    local r = o.lua(([[
+local loc, exe = %q, %q
+local c = require('ghl').client { location = loc }
+local function hint() return c.last.token_hint end
+c:get('/contacts/', { locationId = loc, limit = 1 })
+c:get('/contacts/', { locationId = loc, limit = 1 })
+local before = hint()
+assert(os.execute(("%%s auth refresh --location %%s >/dev/null"):format(exe, loc)))
+c:get('/contacts/', { locationId = loc, limit = 1 })
+local row = require('ghl.auth').find { location = loc }
+print(before ~= hint(), hint() == '\u{2026}' .. row.access_token:sub(-4))
+]]):format(o.sim.location, os.getenv("GHLUA")))
+    assert.are.same({ 0, "true\ttrue\n" }, { r.code, r.out }, r.err)
+    assert.are.equal(0, o.stats().oauth.refresh_reuse)
+  end)
+
   it("never spends a refresh token on a 401 for a missing scope", function()
     local r = o.lua([[
       local c = require('ghl').client {}

@@ -39,6 +39,27 @@ describe("ghl.client.throttle", function()
     assert.has_error(function() throttle.new {} end)
   end)
 
+  it("waits, besides the window, for the longest recent round trip: the server counts a request when it arrives", function()
+    local c = fake()
+    local T = c.T
+    local b = learnt(c, "app:L", 3, 1000)   -- the probe, sent and answered at 0 s
+    -- two more sent at 0 s whose answers take 0.2 s: each may have reached
+    -- the server as late as 0.2 s
+    local sent = c.t
+    assert.is_true((T:acquire(b, "location L")))
+    assert.is_true((T:acquire(b, "location L")))
+    c.t = c.t + 0.2
+    T:observe(b, limits(3, 1000, 1), 200, sent)
+    T:observe(b, limits(3, 1000, 0), 200, sent)
+    local ok, w = T:acquire(b, "location L")
+    assert.is_false(ok)
+    -- the probe leaves our window at 1 s; the server's may end 0.2 s later
+    assert.is_near(0.8 + throttle.MARGIN + 0.2, w, 1e-9)
+    -- a slower answer counts as far as a quarter of the window
+    T:observe(b, limits(3, 1000, 0), 200, sent - 5)
+    assert.is_near(0.8 + throttle.MARGIN + 0.25, select(2, T:acquire(b, "location L")), 1e-9)
+  end)
+
   it("keeps at most max requests in any burst window of 10 s", function()
     local c = fake()
     local T = c.T

@@ -270,13 +270,33 @@ function M.new(o)
   return c
 end
 
+-- Stored tokens, per (app, resource) in the process: key -> {token, row,
+-- the store handle, its data_version before the row was read}. The store
+-- stays the single source of truth: the row is used again only while the
+-- store's data_version is the one it was read at (nothing was written
+-- since, by this process or another: a refresh anywhere, a rotation, a
+-- logout change it) and the token is not near expiry (ghl.auth's own
+-- rule, auth.fresh); otherwise ghl.auth reads it (and refreshes it) as
+-- always.
+local tokens = {}
+
 -- The bearer token and its store row (nil for a static token).
 function Client:token()
   local t = static[self]
   if t then return t end
+  local auth = require "ghl.auth"
+  local location, company = self.location, self.company
+  local key = tostring(self.app) .. "\0" .. (location and ("L" .. location) or ("C" .. tostring(company)))
+  local db = auth.store()
+  local native = db.native
+  local version = native and native.data_version and native:data_version()
+  local e = tokens[key]
+  if e and version and e[3] == db and e[4] == version and auth.fresh(e[2]) then return e[1], e[2] end
   local q = { app = self.app }
-  if self.location then q.location = self.location else q.company = self.company end
-  return require("ghl.auth").token(q)
+  if location then q.location = location else q.company = company end
+  local token, row = auth.token(q)
+  if version then tokens[key] = { token, row, db, version } else tokens[key] = nil end
+  return token, row
 end
 
 -- ---- Building requests ----
@@ -367,6 +387,28 @@ function Client:fill_body(op, body, data, form)
   return body, data
 end
 
+-- route(method, bare, v3) -> op | false, its Version: ops.op and
+-- ops.version for a path without its query string, kept per (flavour,
+-- method, path) so that a path asked for again (every page of a listing,
+-- every call on one record) is not matched again. Ops are read-only and a
+-- path always matches the same op; the cache is emptied when it holds
+-- ROUTES_MAX paths (a batch over many ids).
+local ROUTES_MAX = 1024
+local routes, nroutes = { [false] = {}, [true] = {} }, 0
+
+local function route(method, bare, v3)
+  local by_method = routes[v3][method]
+  local r = by_method and by_method[bare]
+  if r then return r[1], r[2] end
+  if nroutes >= ROUTES_MAX then routes, nroutes = { [false] = {}, [true] = {} }, 0 end
+  by_method = routes[v3][method]
+  if not by_method then by_method = {}; routes[v3][method] = by_method end
+  local op = ops.op(method, bare, v3) or false
+  local version = op and op.version or ops.version(method, bare, v3)
+  by_method[bare], nroutes = { op, version }, nroutes + 1
+  return op, version
+end
+
 -- The request table for method/path/opts, before the token is added.
 function Client:build(method, path, opts)
   method = method:upper()
@@ -385,12 +427,12 @@ function Client:build(method, path, opts)
   local filled = Client.fill(self, path, query or (type(body) == "table" and body) or nil)
   local q = find(filled, "?", 1, true)
   local bare = q and filled:sub(1, q - 1) or filled
-  local op = ops.op(method, bare, opts.version == "v3")
+  local op, route_version = route(method, bare, opts.version == "v3")
+  op = op or nil
   if op and #op.query > 0 then query = Client.fill_query(self, op, query, filled, q) end
   local data = opts.data
   if op and #op.body > 0 then body, data = Client.fill_body(self, op, body, data, opts.form) end
-  local version = opts.version or self.version or (op and op.version)
-    or ops.version(method, bare, opts.version == "v3")
+  local version = opts.version or self.version or route_version
   local headers = { Version = version, Accept = "application/json" }
   if data then headers["Content-Type"] = "application/json" end
   if opts.headers then
@@ -503,7 +545,8 @@ M.RETRY_KINDS = { connect = true, timeout = true, network = true, tls = true }
 --   {kind = "wait", after = s}      a 429: send again after s seconds
 --   {kind = "refresh"}              401 Invalid JWT: refresh, send again
 --   {kind = "fail", error = e}      give up with e, a ghl.error
--- It decides only; M.perform does what it says.
+-- It decides only; M.perform does what it says. (The "done" action is one
+-- shared table: treat actions as read-only.)
 --
 -- THE RETRY RULE. A request is sent again only when sending it twice
 -- cannot do twice what it does:
@@ -532,9 +575,11 @@ M.RETRY_KINDS = { connect = true, timeout = true, network = true, tls = true }
 --   * 401 "Invalid JWT" refreshes the token once, when the caller can.
 --   * A 3xx is an error (ghlua follows no redirect), a 4xx is the
 --     server's refusal, and neither is sent again.
+local DONE = { kind = "done" }
+local function fail(e) return { kind = "fail", error = e } end
+
 function M.decide(outcome, attempt, x)
   local resp, err = outcome.resp, outcome.err
-  local function fail(e) return { kind = "fail", error = e } end
   if not resp then
     local kind = err.kind
     if not M.RETRY_KINDS[kind] then   -- interrupted, encode (nothing sent), too_large (answered)
@@ -558,7 +603,7 @@ function M.decide(outcome, attempt, x)
         message = ("the daily request limit (%s) is used up for %s"):format(b.daily_limit or "?", x.owner),
         hint = "nothing will succeed until the daily window resets; no request was retried" })
     end
-    if attempt.n429 >= M.RETRIES_429 then return fail(x.answer_error(resp)) end
+    if attempt.n429 >= M.RETRIES_429 then return fail(x.answer_error(resp, x)) end
     return { kind = "wait", after = outcome.after * (1 + math.random() * 0.1) + MARGIN }
   end
   if status == 401 and x.refresh and not attempt.refreshed and hints.message_of(resp:json()) == "Invalid JWT" then
@@ -567,12 +612,12 @@ function M.decide(outcome, attempt, x)
   if status >= 500 then
     if not x.safe then return fail(unknown_error(x, resp, nil)) end
     if attempt.n <= M.RETRIES then return { kind = "retry", after = backoff(attempt.n) } end
-    return fail(x.answer_error(resp))
+    return fail(x.answer_error(resp, x))
   end
-  if status >= 400 then return fail(x.answer_error(resp)) end
+  if status >= 400 then return fail(x.answer_error(resp, x)) end
   if status >= 300 then return fail(redirect_error(x, resp)) end
-  if status < 200 then return fail(x.answer_error(resp)) end
-  return { kind = "done" }
+  if status < 200 then return fail(x.answer_error(resp, x)) end
+  return DONE
 end
 
 -- send(x) -> resp | nil, err, after: one attempt, through the throttle of
@@ -583,9 +628,10 @@ end
 function M.send(x)
   local b = x.bucket
   local probe = acquire(b, x.owner)
+  local sent_at = T.now()
   local rok, resp, err = pcall(loop.request, x.req)
   local told, changed, after
-  if rok and resp ~= nil then told, changed, after = T:observe(b, resp.headers, resp.status) end
+  if rok and resp ~= nil then told, changed, after = T:observe(b, resp, resp.status, sent_at) end
   if probe then T:settle(b, rok and resp ~= nil and (told or x.learns ~= false)) end
   if probe or changed then kick(b) end
   if not rok then error(resp, 0) end
@@ -616,11 +662,12 @@ end
 -- x: req (a ghl.http request), key (bucket: M.bucket_key) or bucket,
 -- owner ("location ID", for messages), where ("POST /contacts/"), path,
 -- safe (may be sent again after it may have reached the server: see the
--- rule at M.decide), answer_error(resp) -> ghl.error for a refused
--- request, refresh() -> the new bearer token (optional), unknown(why,
+-- rule at M.decide), answer_error(resp, x) -> ghl.error for a refused
+-- request, refresh(x) -> the new bearer token (optional), unknown(why,
 -- resp, err) -> the outcome-unknown error (optional), learns (false: the
--- answers carry no rate-limit headers), on_send(resp, err, attempt)
--- (optional).
+-- answers carry no rate-limit headers), on_send(resp, err, attempt, x)
+-- (optional). (The callbacks get x as their last argument, so that they
+-- need not be closures made for each request.)
 --
 -- Its words, not its rule: a request sent again after a failure is
 -- announced on a terminal (ghl.notice: "retrying GET /contacts/ in 0.4 s
@@ -639,7 +686,7 @@ function M.perform(x)
   while true do
     attempt.n, tries = attempt.n + 1, tries + 1
     local resp, err, after = M.send(x)
-    if x.on_send then x.on_send(resp, err, attempt) end
+    if x.on_send then x.on_send(resp, err, attempt, x) end
     local action = M.decide({ resp = resp, err = err, after = after }, attempt, x)
     local kind, s = action.kind, action.after
     if kind == "done" then return resp end
@@ -650,8 +697,8 @@ function M.perform(x)
       wait(s)
     elseif kind == "refresh" then
       attempt.refreshed, attempt.n = true, attempt.n - 1
-      local token = x.refresh()
-      if not token then return nil, x.answer_error(resp), resp end
+      local token = x.refresh(x)
+      if not token then return nil, x.answer_error(resp, x), resp end
       x.req.headers.Authorization = "Bearer " .. token
     else   -- retry
       again = true
@@ -722,6 +769,44 @@ function M.observe(fn)
   end
 end
 
+-- The Authorization header and c.last's token_hint of the last token
+-- used (a process uses one token, or a few, for many requests).
+local bearer_token, bearer, hint
+
+local function bearer_of(token)
+  if token ~= bearer_token then
+    bearer_token, bearer = token, "Bearer " .. token
+    hint = #token >= 12 and "\u{2026}" .. token:sub(-4) or "\u{2026}"   -- never the token itself
+  end
+  return bearer, hint
+end
+
+-- M.perform's callbacks for a client's request x (x.client, x.op, x.row:
+-- the store row, nil for a static token, x.token, x.t0): functions of x,
+-- not closures made for each request.
+local function answer_error(resp, x)
+  return http_error(x.client, x.req, resp, resp:json(), x.op, x.path, x.row)
+end
+
+local function refresh(x)
+  local row = require("ghl.auth").refresh(x.row, { stale = x.token })
+  x.row, x.token = row, row.access_token
+  return x.token
+end
+
+local function on_send(resp, err, attempt, x)
+  local self, req = x.client, x.req
+  local _, token_hint = bearer_of(x.token)
+  self.last = { method = req.method, url = req.url, query = req.query, version = req.headers.Version,
+    token_hint = token_hint, status = resp and resp.status, time = sys.now() - x.t0, attempts = attempt.n,
+    error = err, op = x.op, body = req.json }
+  if resp then
+    local b = self.bucket   -- a constant-time snapshot for :explain
+    self.last.rate = { max = b.max, remaining = b.remaining, interval_ms = math.floor(b.interval * 1000),
+                       daily_limit = b.daily_limit, daily_remaining = b.daily_remaining }
+  end
+end
+
 -- request(method, path, opts) -> decoded JSON (or the raw response with
 -- opts.raw). Raises ghl.error. With dry_run, a write is recorded instead.
 function Client:request(method, path, opts)
@@ -738,32 +823,13 @@ function Client:request(method, path, opts)
       message = ("%s %s does not accept Private Integration Tokens"):format(req.method, op.path),
       hint = "use an OAuth token for this call ('ghlua auth login')" }
   end
-  req.headers.Authorization = "Bearer " .. token
-  local t0 = sys.now()
+  req.headers.Authorization = bearer_of(token)
   local x = { req = req, bucket = self.bucket, owner = owner(self), path = filled,
-    where = req.method .. " " .. filled, safe = M.retry_safe(req.method, op, opts) }
-  function x.answer_error(resp)
-    return http_error(self, req, resp, resp:json(), op, filled, row)
-  end
-  if row and row.kind ~= "pit" then
-    function x.refresh()
-      row = require("ghl.auth").refresh(row, { stale = token })
-      token = row.access_token
-      return token
-    end
-  end
-  function x.on_send(resp, err, attempt)
-    self.last = { method = req.method, url = req.url, query = req.query, version = req.headers.Version,
-      token_hint = #token >= 12 and "\u{2026}" .. token:sub(-4) or "\u{2026}",   -- never the token itself
-      status = resp and resp.status, time = sys.now() - t0, attempts = attempt.n,
-      error = err, op = op, body = req.json }
-    if resp then
-      local b = self.bucket   -- a constant-time snapshot for :explain
-      self.last.rate = { max = b.max, remaining = b.remaining, interval_ms = math.floor(b.interval * 1000),
-                         daily_limit = b.daily_limit, daily_remaining = b.daily_remaining }
-    end
-  end
+    where = req.method .. " " .. filled, safe = M.retry_safe(req.method, op, opts),
+    client = self, op = op, row = row, token = token, t0 = sys.now(),
+    answer_error = answer_error, refresh = row and row.kind ~= "pit" and refresh or nil, on_send = on_send }
   local resp, err, answered = M.perform(x)
+  row = x.row
   if not resp then
     err.method, err.path = err.method or req.method, err.path or filled
     err.where = err.where or (req.method .. " " .. filled)

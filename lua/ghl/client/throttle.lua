@@ -13,8 +13,13 @@
 --       request is the bucket's first, whose caller must settle it.
 --   T:settle(b, answered)      the probe's answer came (answered: it told
 --       the limits; false: the next request probes again)
---   T:observe(b, headers [, status]) -> told, changed, after
---       feed b from an answer's X-RateLimit-* headers. told: they were
+--   T:observe(b, resp [, status [, sent_at]]) -> told, changed, after
+--       (sent_at: when the request was sent, on the throttle's clock:
+--       see LATENCY)
+--       feed b from an answer's X-RateLimit-* headers (resp: a ghl.http
+--       response, read through resp:ratelimit() and resp:header() without
+--       building resp.headers, or a plain table of lower-case header
+--       names, as tests and the sandbox give). told: they were
 --       there; changed: the window, the limit or the daily budget moved
 --       (waiters should look again); after, for a 429: the seconds to wait
 --       before sending again (Retry-After, else the window, clamped to
@@ -45,6 +50,16 @@ M.MAX_REQUESTS = { 1, 10000 }
 M.MAX_WAIT = 60
 
 M.MARGIN = 0.02    -- seconds added to each wait: our clock starts before the server's
+
+-- LATENCY: the server counts a request when it arrives, we when we send
+-- it. A send that waits for the oldest send of the window to leave it
+-- must also wait for the time that request may have taken to arrive,
+-- which is at most its round trip. So each such wait also covers
+-- b.latency: the largest recent round trip (each answer first lowers the
+-- old figure by LATENCY_DECAY), at most a quarter of the window. On a
+-- loaded machine or a slow network this keeps the server's window from
+-- holding one request more than its limit.
+M.LATENCY_DECAY = 0.9
 M.PROBE_WAIT = 2   -- seconds others wait for a bucket's first answer at most
 
 -- The log keeps sends for SLACK seconds past the interval: an answer
@@ -80,7 +95,8 @@ function T:bucket(key)
   local b = self.buckets[key]
   if not b then
     b = { max = 100, interval = 10, sent = {}, head = 1, daily_remaining = nil, daily_limit = nil,
-          remaining = nil, others = 0, others_until = 0, probing = false, answered = false }
+          remaining = nil, others = 0, others_until = 0, probing = false, answered = false,
+          latency = 0 }
     self.buckets[key] = b
   end
   return b
@@ -119,7 +135,7 @@ local function delay(b, now)
   if count >= b.max then
     -- the max-th most recent send leaves the window (with the limit
     -- lowered by a header, the ones beyond it leave first)
-    return b.sent[#b.sent - b.max + 1] + b.interval - now + M.MARGIN
+    return b.sent[#b.sent - b.max + 1] + b.interval - now + M.MARGIN + b.latency
   end
   return 0
 end
@@ -154,23 +170,36 @@ end
 -- used up (nothing will succeed by waiting).
 local function after_429(b, h)
   if b.daily_remaining == 0 then return false end
-  local retry_after = tonumber(h["retry-after"])
+  local header = h.header
+  local retry_after = tonumber(type(header) == "function" and header(h, "retry-after") or h["retry-after"])
   local w = (retry_after and retry_after >= 0) and retry_after or b.interval
   return clamp(w, 0, M.MAX_WAIT)
 end
 
--- observe(b, headers [, status]) -> told, changed, after (see the top):
--- the X-RateLimit-* headers, clamped (see INTERVAL_MS, MAX_REQUESTS).
-function T:observe(b, h, status)
-  local max = tonumber(h["x-ratelimit-max"])
-  local interval = tonumber(h["x-ratelimit-interval-milliseconds"])
-  local remaining = tonumber(h["x-ratelimit-remaining"])
+-- The X-RateLimit-* numbers of h (see observe): max, remaining,
+-- interval_ms, daily_remaining, daily_limit, each nil when absent or not
+-- a number.
+local function limits(h)
+  local ratelimit = h.ratelimit
+  if type(ratelimit) == "function" then return ratelimit(h) end
+  return tonumber(h["x-ratelimit-max"]), tonumber(h["x-ratelimit-remaining"]),
+    tonumber(h["x-ratelimit-interval-milliseconds"]), tonumber(h["x-ratelimit-daily-remaining"]),
+    tonumber(h["x-ratelimit-limit-daily"])
+end
+
+-- observe(b, resp [, status [, sent_at]]) -> told, changed, after (see the
+-- top): the X-RateLimit-* headers, clamped (see INTERVAL_MS, MAX_REQUESTS).
+function T:observe(b, h, status, sent_at)
+  local max, remaining, interval, daily, daily_limit = limits(h)
+  if sent_at then
+    local rtt = math.max(0, self.now() - sent_at)
+    b.latency = math.min(math.max(rtt, b.latency * M.LATENCY_DECAY), b.interval / 4)
+  end
   local before_max, before_interval = b.max, b.interval
   if max and max > 0 then b.max = math.floor(clamp(max, M.MAX_REQUESTS[1], M.MAX_REQUESTS[2])) end
   if interval and interval > 0 then b.interval = clamp(interval, M.INTERVAL_MS[1], M.INTERVAL_MS[2]) / 1000 end
-  local daily = tonumber(h["x-ratelimit-daily-remaining"])
   if daily then b.daily_remaining = math.max(0, daily) end
-  b.daily_limit = tonumber(h["x-ratelimit-limit-daily"]) or b.daily_limit
+  b.daily_limit = daily_limit or b.daily_limit
   b.remaining = remaining
   -- The server's window holds max - remaining requests. When that is more
   -- than our log holds in the last interval (and the slack before it: the
