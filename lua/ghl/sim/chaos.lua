@@ -40,8 +40,10 @@
 -- route (the template matched, or null), version (the Version header, or
 -- null), status (a number, or "close" / "reset"), at (epoch ms), chaos
 -- (true when a rule fired), delayMs (when held back), handled (with an
--- after rule: the status the handler answered, never sent)}; dropped counts the
--- entries pushed out. A malformed PUT body is a 400 that changes nothing.
+-- after rule: the status the handler answered, never sent), remaining (on
+-- rate-limited routes: the X-RateLimit-Remaining sent, the window's budget
+-- left after this request)}; dropped counts the entries pushed out. The
+-- answer of an entry leaves no earlier than at + delayMs. A malformed PUT body is a 400 that changes nothing.
 local reply = require "ghl.sim.reply"
 
 local M = {}

@@ -284,7 +284,8 @@ function App:handle(req)
       route = ctx.route and ctx.route.path or reply.null, version = req.headers["version"] or reply.null,
       status = resp.reset and "reset" or resp.close and "close" or status,
       at = math.floor(self.state.time() * 1000), chaos = ctx.chaos ~= nil,
-      delayMs = resp.delay and math.floor(resp.delay * 1000 + 0.5) or nil, handled = handled }
+      delayMs = resp.delay and math.floor(resp.delay * 1000 + 0.5) or nil, handled = handled,
+      remaining = ctx.rate_headers and tonumber(ctx.rate_headers["X-RateLimit-Remaining"]) }
   end
   if self.log then
     self.log(string.format("%s %s %s %.1fms", req.method, req.path,
