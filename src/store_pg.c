@@ -51,7 +51,7 @@
 #include "store.h"
 
 #define PG_MT "ghl.store.pg"
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 #define LOCK_SCHEMA 0x67686C61      /* advisory lock key while migrating: "ghla" */
 #define MAXP 24                     /* parameters of the largest statement */
 #define RETRIES 5                   /* serialization failures / deadlocks */
@@ -110,6 +110,23 @@ static const char schema_v2[] =
   " verified text NOT NULL DEFAULT 'false', status text NOT NULL DEFAULT 'received',"
   " note text, attempts integer NOT NULL DEFAULT 1, updated_at float8);"
   "CREATE INDEX IF NOT EXISTS events_received ON ghlua.events(received_at);";
+
+/* Schema 3: a change counter for data_version(). One row, bumped by a
+** statement trigger in every transaction that writes apps, tokens or kv,
+** so it commits (or rolls back) with the write; reads leave it alone.
+** (A transaction id or a WAL position is no counter: pg_snapshot_xmax
+** does not move when an older transaction commits after a newer one.) */
+static const char schema_v3[] =
+  "CREATE TABLE IF NOT EXISTS ghlua.meta(version bigint NOT NULL);"
+  "INSERT INTO ghlua.meta SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM ghlua.meta);"
+  "CREATE OR REPLACE FUNCTION ghlua.bump() RETURNS trigger LANGUAGE plpgsql AS"
+  " $$BEGIN UPDATE ghlua.meta SET version = version + 1; RETURN NULL; END$$;"
+  "CREATE OR REPLACE TRIGGER bump AFTER INSERT OR UPDATE OR DELETE ON ghlua.apps"
+  " FOR EACH STATEMENT EXECUTE FUNCTION ghlua.bump();"
+  "CREATE OR REPLACE TRIGGER bump AFTER INSERT OR UPDATE OR DELETE ON ghlua.tokens"
+  " FOR EACH STATEMENT EXECUTE FUNCTION ghlua.bump();"
+  "CREATE OR REPLACE TRIGGER bump AFTER INSERT OR UPDATE OR DELETE ON ghlua.kv"
+  " FOR EACH STATEMENT EXECUTE FUNCTION ghlua.bump();";
 
 /* ---- Statements ---- */
 
@@ -234,7 +251,7 @@ static const char SQL_SET_EVENT[] =
 static const char SQL_CHECK[] =
   "SELECT (SELECT max(version) FROM ghlua.schema_version),"
   " (SELECT count(*) FROM pg_tables WHERE schemaname = 'ghlua' AND tablename IN"
-  " ('apps', 'tokens', 'claims', 'kv', 'events', 'schema_version'))";
+  " ('apps', 'tokens', 'claims', 'kv', 'events', 'schema_version', 'meta'))";
 
 /* ---- The userdata ---- */
 
@@ -750,6 +767,9 @@ static int body_setup(lua_State *L, struct pg *s) {
   /* Migrations from N to N+1, in this transaction. */
   if (version < 2 && (!q(s, schema_v2, NULL) ||
                       !q(s, "UPDATE ghlua.schema_version SET version = 2", NULL)))
+    return FAILED;
+  if (version < 3 && (!q(s, schema_v3, NULL) ||
+                      !q(s, "UPDATE ghlua.schema_version SET version = 3", NULL)))
     return FAILED;
   if (!commit(s, 0)) return FAILED;
   return 0;
@@ -1320,11 +1340,11 @@ static int body_check(lua_State *L, struct pg *s) {
   if (!q(s, SQL_CHECK, NULL)) return FAILED;
   version = PQgetisnull(s->res, 0, 0) ? 0 : atoi(PQgetvalue(s->res, 0, 0));
   tables = atoi(PQgetvalue(s->res, 0, 1));
-  if (version == SCHEMA_VERSION && tables == 6) {
+  if (version == SCHEMA_VERSION && tables == 7) {
     lua_pushboolean(L, 1);
     return 1;
   }
-  ghl_fail(L, "store", "token store %s failed its check: schema version %d with %d of its 6 tables",
+  ghl_fail(L, "store", "token store %s failed its check: schema version %d with %d of its 7 tables",
            s->path, version, tables);
   lua_pushliteral(L, "corrupt");
   lua_setfield(L, -2, "code");
@@ -1439,15 +1459,11 @@ static int pg_settings(lua_State *L) {
 
 /* db:engine() -> "postgresql". */
 /* db:data_version() -> an integer that differs from the last call's
-** whenever the store may have changed since. PostgreSQL has no per-database
-** change counter a client can read without privileges, so this is the next
-** transaction id (pg_snapshot_xmax of the current snapshot): every write,
-** here or by any other connection to the server, takes an id; reads take
-** none. A write elsewhere on the server changes it too, which only costs a
-** re-read. */
+** whenever apps, tokens or kv changed since, in any connection: the
+** counter schema 3's triggers bump in the writing transaction. */
 static int body_data_version(lua_State *L, struct pg *s) {
-  if (!q(s, "SELECT pg_snapshot_xmax(pg_current_snapshot())::text", NULL)) return FAILED;
-  lua_pushinteger(L, (lua_Integer)strtoll(PQgetvalue(s->res, 0, 0), NULL, 10));
+  if (!q(s, "SELECT version FROM ghlua.meta", NULL)) return FAILED;
+  lua_pushinteger(L, PQntuples(s->res) ? (lua_Integer)strtoll(PQgetvalue(s->res, 0, 0), NULL, 10) : 0);
   return 1;
 }
 

@@ -118,7 +118,7 @@ describe("the PostgreSQL store", function()
       end
       db = assert(store.open(url))
       assert.is_true(db:check())
-      assert.are.equal("2\n", server:psql("SELECT max(version) FROM ghlua.schema_version", url:match("/(t%d+)")).out)
+      assert.are.equal("3\n", server:psql("SELECT max(version) FROM ghlua.schema_version", url:match("/(t%d+)")).out)
     end)
 
     it("gives a free claim to exactly one of 8 processes racing for it", function()
