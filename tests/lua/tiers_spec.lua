@@ -65,7 +65,7 @@ M.dynamic = {
     return out
   end,
   -- the operation table's data module
-  ["lua/ghl/api/ops.lua"] = function() return { "ghl.api.ops_data" } end,
+  ["lua/ghl/api/ops.lua"] = function() return { "ghl.api.operations" } end,
   -- the simulator's route modules
   ["lua/ghl/sim/init.lua"] = function() return require("ghl.sim").MODULES end,
   -- the command table's modules (an entry that names another app is
