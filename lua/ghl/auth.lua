@@ -92,6 +92,16 @@ function M.open_at(location, opts)
   return h
 end
 
+-- A listed row whose secrets do not open (ghl.seal lists it with
+-- unreadable = why): refused alone, with its fix; other rows stay usable.
+local function readable(row)
+  if row and row.unreadable then
+    E.raise { kind = "store", code = "unreadable", message = row.unreadable, hint = row.unreadable_hint }
+  end
+  return row
+end
+M.readable = readable
+
 local function fail(msg, hint, extra)
   local t = extra or {}
   t.kind, t.message, t.hint = t.kind or "auth", msg, hint
@@ -117,7 +127,7 @@ function M.app(name, optional)
   local env = M.env_app()
   if env then return env end
   local apps = s:list_apps()
-  if #apps == 1 then return apps[1] end
+  if #apps == 1 then return readable(apps[1]) end
   if optional then return nil end
   if #apps == 0 then
     fail("no app configured", "run 'ghlua app add NAME --client-id ID --redirect-uri URI', or set GHL_CLIENT_ID and GHL_CLIENT_SECRET",
@@ -235,20 +245,20 @@ function M.find(q)
     if gl and gl ~= "" then return M.find { location = gl, app = q.app } end
   end
   local rows = s:find_tokens { app = q.app, location = q.location, company = q.company }
-  if #rows == 1 then return rows[1] end
+  if #rows == 1 then return readable(rows[1]) end
   if #rows > 1 then
     -- prefer OAuth over PIT, then the app asked for
     if q.location or q.company then
       local sorted = table.move(rows, 1, #rows, 1, {})
       table.sort(sorted, function(a, b) return (a.kind == "oauth") and b.kind ~= "oauth" end)
-      if sorted[1].kind ~= sorted[2].kind then return sorted[1] end
+      if sorted[1].kind ~= sorted[2].kind then return readable(sorted[1]) end
     end
     several(q, rows)
   end
   if q.location then
     local companies = s:find_tokens { app = q.app, kind = "oauth" }
     for _, r in ipairs(companies) do
-      if r.resource_type == "Company" then return nil, r end
+      if r.resource_type == "Company" then return nil, readable(r) end
     end
   end
   return nil
@@ -401,7 +411,7 @@ local function recover(a, row)
   local first
   if row.resource_type == "Location" then
     for _, r in ipairs(s:find_tokens { app = row.app, kind = "oauth" }) do
-      if r.resource_type == "Company" then
+      if r.resource_type == "Company" and not r.unreadable then
         local ok, tok = pcall(mint, r, rid)
         if ok then return tok, "minted again from the agency token" end
         if not E.is(tok) then error(tok, 0) end

@@ -148,8 +148,18 @@ local function seal_fields(key, t, fields, aad)
   return out
 end
 
+-- The fix for a row whose secrets do not open: what to run, per kind of row.
+function M.unreadable_hint(kind, row)
+  if kind == "app" then
+    return ("add it again with 'ghlua app add %s', or forget it with 'ghlua app remove %s'"):format(row.name, row.name)
+  end
+  local flag = row.resource_type == "Company" and "--company" or "--location"
+  return ("log in again for it ('ghlua auth login' / 'ghlua auth pit add'), or 'ghlua auth logout %s %s'"):format(
+    flag, row.resource_id)
+end
+
 -- Open the secret fields of row t in place; nil, err when one does not.
-local function open_fields(self, t, fields, aad, what)
+local function open_fields(self, t, fields, aad, what, hint)
   for _, f in ipairs(fields) do
     local v = t[f]
     if v ~= nil then
@@ -157,13 +167,12 @@ local function open_fields(self, t, fields, aad, what)
         local plain, why = M.open_value(self.key, v, aad)
         if not plain then
           return nil, err(("the %s of %s does not open with the store key (%s)"):format(f:gsub("_", " "), what, why),
-            "the value was altered or copied from another row; run 'ghlua store check', and log in again for this row",
-            "sealed")
+            "the value was altered or copied from another row; " .. hint, "sealed")
         end
         t[f] = plain
       elseif self.key then
         return nil, err(("the %s of %s is stored in clear in a sealed store"):format(f:gsub("_", " "), what),
-          "it was not written by ghlua; run 'ghlua store check', and log in again for this row", "unsealed")
+          "run 'ghlua store seal' (with " .. M.ENV .. " or " .. M.ENV_FILE .. " set) to seal it", "unsealed")
       elseif M.is_sealed(v) then
         return nil, err(("the %s of %s is sealed, and no key is set"):format(f:gsub("_", " "), what),
           "set " .. M.ENV .. " or " .. M.ENV_FILE .. " to the store's key", "no_key")
@@ -174,30 +183,55 @@ local function open_fields(self, t, fields, aad, what)
 end
 
 local function open_app(self, a)
-  return open_fields(self, a, M.APP_FIELDS, M.app_aad(a.name), "app " .. a.name)
+  return open_fields(self, a, M.APP_FIELDS, M.app_aad(a.name), "app " .. a.name, M.unreadable_hint("app", a))
 end
 
 local function open_token(self, r)
   return open_fields(self, r, M.TOKEN_FIELDS, M.token_aad(r.app, r.resource_id),
-                     "token " .. r.app .. " " .. r.resource_id)
+                     "token " .. r.app .. " " .. r.resource_id, M.unreadable_hint("token", r))
 end
 
-local function open_list(self, rows, f)
+-- Open every row of a listing. A row that does not open stays listed
+-- without its secrets, with unreadable = why (and unreadable_hint = the
+-- fix), so one bad row never hides the others; the callers that need its
+-- secrets refuse that row alone (ghl.auth).
+local function open_list(self, rows, f, fields)
   for _, r in ipairs(rows) do
     local ok, e = f(self, r)
-    if not ok then return nil, e end
+    if not ok then
+      for _, k in ipairs(fields) do r[k] = nil end
+      r.unreadable, r.unreadable_hint = E.is(e) and e.message or tostring(e), E.is(e) and e.hint or nil
+    end
   end
   return rows
+end
+
+-- A handle without a key writes values in clear: refuse when the store
+-- was sealed since it was opened (one kv_get), rather than write clear
+-- values into a sealed store.
+local function writable(self)
+  if self.key then return true end
+  local id, e = M.stored_id(self.native)
+  if not id then return nil, e end
+  if id ~= "" then
+    return nil, err(("token store %s was sealed while this process ran; nothing was written"):format(where_of(self.native)),
+      "run the command again with " .. M.ENV .. " or " .. M.ENV_FILE .. " set", "sealed_since")
+  end
+  return true
 end
 
 local methods = {}
 
 function methods:put_app(t)
+  local ok, e = writable(self)
+  if not ok then return nil, e end
   if self.key and type(t) == "table" and t.name then t = seal_fields(self.key, t, M.APP_FIELDS, M.app_aad(t.name)) end
   return self.native:put_app(t)
 end
 
 function methods:put_token(t)
+  local ok, e = writable(self)
+  if not ok then return nil, e end
   if self.key and type(t) == "table" and t.app and t.resource_id then
     t = seal_fields(self.key, t, M.TOKEN_FIELDS, M.token_aad(t.app, t.resource_id))
   end
@@ -205,6 +239,8 @@ function methods:put_token(t)
 end
 
 function methods:commit_refresh(app, rid, fields)
+  local ok, e = writable(self)
+  if not ok then return nil, e end
   if self.key and type(fields) == "table" and type(app) == "string" and type(rid) == "string" then
     fields = seal_fields(self.key, fields, M.TOKEN_FIELDS, M.token_aad(app, rid))
   end
@@ -220,7 +256,7 @@ end
 function methods:list_apps()
   local rows, e = self.native:list_apps()
   if not rows then return rows, e end
-  return open_list(self, rows, open_app)
+  return open_list(self, rows, open_app, M.APP_FIELDS)
 end
 
 function methods:get_token(app, rid)
@@ -232,7 +268,7 @@ end
 function methods:find_tokens(q)
   local rows, e = self.native:find_tokens(q)
   if not rows then return rows, e end
-  return open_list(self, rows, open_token)
+  return open_list(self, rows, open_token, M.TOKEN_FIELDS)
 end
 
 -- fn gets this handle, so what it writes is sealed too.
@@ -336,32 +372,54 @@ end
 
 -- seal_in_place(handle, key) -> apps, tokens sealed: encrypts every
 -- secret of an unsealed store with key and writes its key check, in one
--- transaction (all or nothing). The handle is sealed after.
+-- transaction (all or nothing). The handle is sealed after. On a store
+-- sealed already (handle opened with its key) it seals the values still
+-- in clear (written by a process that opened the store before it was
+-- sealed) and counts only those. Refused while a refresh is running (a
+-- live claim): its commit would race the rewrite.
 function M.seal_in_place(h, key)
-  if h.key then
-    E.raise { kind = "store", code = "sealed", message = ("token store %s is sealed already (key id %s)"):format(
-      where_of(h.native), h.key_id) }
-  end
   local engine = h.native
+  local repair = h.key ~= nil
+  if repair then key = h.key end
   local na, nt = 0, 0
+  local function check(what, v)
+    if M.is_sealed(v) and not repair then
+      error(err(what .. " has a sealed value in an unsealed store", nil, "mixed"), 0)
+    end
+    return type(v) == "string" and not M.is_sealed(v)
+  end
   local ok, e = engine:transaction(function(db)
-    local apps = assert(db:list_apps())
-    for _, a in ipairs(apps) do
-      if a.client_secret then
-        if M.is_sealed(a.client_secret) then error(err("app " .. a.name .. " has a sealed secret in an unsealed store", nil, "mixed"), 0) end
+    local toks = assert(db:find_tokens {})
+    for _, r in ipairs(toks) do
+      local c = db:claim_of(r.app, r.resource_id)
+      if c and not c.reason then
+        error(E.new { kind = "store", code = "busy",
+          message = ("process %d is refreshing %s %s right now (phase %s); nothing was sealed"):format(
+            c.pid or 0, r.app, r.resource_id, c.phase),
+          hint = "run 'ghlua store seal' again once it is done" }, 0)
+      end
+    end
+    for _, a in ipairs(assert(db:list_apps())) do
+      if check("app " .. a.name, a.client_secret) then
         a.created_at, a.updated_at = nil, nil
         assert(db:put_app(seal_fields(key, a, M.APP_FIELDS, M.app_aad(a.name))))
         na = na + 1
       end
     end
-    for _, r in ipairs(assert(db:find_tokens {})) do
+    for _, r in ipairs(toks) do
+      local clear = {}
       for _, f in ipairs(M.TOKEN_FIELDS) do
-        if M.is_sealed(r[f]) then error(err("token " .. r.app .. " " .. r.resource_id .. " has a sealed value in an unsealed store", nil, "mixed"), 0) end
+        if check("token " .. r.app .. " " .. r.resource_id, r[f]) then clear[#clear + 1] = f end
       end
-      assert(db:put_token(seal_fields(key, r, M.TOKEN_FIELDS, M.token_aad(r.app, r.resource_id))))
-      nt = nt + 1
+      if #clear > 0 then
+        local t = {}
+        for k, v in pairs(r) do t[k] = v end
+        for _, f in ipairs(clear) do t[f] = M.seal_value(key, r[f], M.token_aad(r.app, r.resource_id)) end
+        assert(db:put_token(t))
+        nt = nt + 1
+      end
     end
-    assert(db:kv_put(M.NS, M.KEY, "v1 " .. M.key_id(key)))
+    if not repair then assert(db:kv_put(M.NS, M.KEY, "v1 " .. M.key_id(key))) end
   end)
   if not ok then error(e, 0) end
   h.key, h.key_id = key, M.key_id(key)

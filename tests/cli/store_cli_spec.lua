@@ -149,6 +149,107 @@ describe("ghlua store", function()
     assert.truthy(r.out:find("rc=1", 1, true), r.out)
   end)
 
+  it("a process that opened the store before a seal writes nothing in clear; seal again seals what was", function()
+    local r = o.lua(([[
+      local s = require('ghl.auth').store()
+      local row = s:find_tokens{ app = 'app1' }[1]
+      assert(os.execute('GHLUA_STORE_KEY=%s ' .. os.getenv('GHLUA') .. ' store seal >/dev/null'))
+      row.access_token, row.created_at = 'NEW-ACCESS-TOKEN-CLEAR', nil
+      local ok, e = pcall(s.put_token, s, row)
+      io.write(tostring(ok), ' ', e.kind, ' ', e.message, '\n')
+      ok, e = s.raw:commit_refresh('app1', row.resource_id, { access_token = 'X-ACCESS-CLEAR', refresh_token = 'X-REFRESH-CLEAR' })
+      io.write(tostring(ok), ' ', e.message, '\n')
+      -- a clear value that got in anyway (the engine itself): seal seals it
+      assert(s.native:put_token{ app = 'pit:c', name = 'c', kind = 'pit', resource_id = 'locC', resource_type = 'Location',
+        access_token = 'pit-CLEAR-IN-SEALED-STORE' })
+    ]]):format(KEY))
+    assert.are.equal(0, r.code, r.err)
+    assert.truthy(r.out:find("false store token store .- was sealed while this process ran"), r.out)
+    assert.truthy(r.out:find("nil token store .- was sealed while this process ran"), r.out)
+    local keyed = { env = { GHLUA_STORE_KEY = KEY } }
+    r = o.ghlua({ "auth", "status" }, keyed)
+    assert.are.equal(0, r.code, r.err)
+    assert.truthy(r.out:find("locC%s.-unreadable"), r.out)
+    assert.truthy(r.err:find("run 'ghlua store seal'", 1, true), r.err)
+    r = o.ghlua({ "store", "seal" }, keyed)
+    assert.are.equal(0, r.code, r.err)
+    assert.truthy(r.out:find("sealed already .- sealed 0 app secrets, 1 token"), r.out)
+    r = o.ghlua({ "store", "check" }, keyed)
+    assert.are.equal(0, r.code, r.out .. r.err)
+    r = o.lua("io.write(require('ghl.auth').store():get_token('pit:c', 'locC').access_token)", keyed)
+    assert.are.equal("pit-CLEAR-IN-SEALED-STORE", r.out, r.err)
+    r = o.lua("io.write(require('ghl.auth').store():get_token('app1', " .. ("%q"):format(o.sim.location) .. ").access_token)", keyed)
+    assert.are.equal(0, r.code, r.err)
+    assert.is_nil(r.out:find("CLEAR", 1, true))
+    r = o.lua("io.write(require('ghl.auth').store().native:get_token('app1', " .. ("%q"):format(o.sim.location) .. ").access_token)", keyed)
+    assert.truthy(r.out:find("^sealed1:"), r.out)
+  end)
+
+  it("seal refuses while a refresh is running", function()
+    local r = o.lua(([[
+      local s = require('ghl.auth').store()
+      assert(s:claim('app1', %q, 60))
+      local p = io.popen('GHLUA_STORE_KEY=%s ' .. os.getenv('GHLUA') .. ' store seal 2>&1; echo rc=$?')
+      io.write(p:read('a'))
+      p:close()
+    ]]):format(o.sim.location, KEY))
+    assert.are.equal(0, r.code, r.err)
+    assert.truthy(r.out:find("is refreshing app1 " .. o.sim.location .. " right now (phase claimed); nothing was sealed", 1, true), r.out)
+    assert.truthy(r.out:find("rc=1", 1, true), r.out)
+    r = o.ghlua { "store", "info" }
+    assert.truthy(r.out:find("sealed%s+no"), r.out)
+  end)
+
+  it("one row that does not open is refused alone: status lists it, logout and re-adding fix it, migrate refuses", function()
+    local keyed = { env = { GHLUA_STORE_KEY = KEY } }
+    assert.are.equal(0, o.ghlua({ "store", "seal" }, keyed).code)
+    local r = o.ghlua({ "auth", "pit", "add", "p", "--location", "locPIT", "--offline" },
+      { env = keyed.env, stdin = "pit-aaaaaaaaaaaaaaaaaaaa1111\n" })
+    assert.are.equal(0, r.code, r.err)
+    -- alter the PIT's sealed value
+    r = o.lua([[
+      local s = require('ghl.auth').store()
+      local row = assert(s.native:get_token('pit:p', 'locPIT'))
+      row.access_token = row.access_token:sub(1, -5) .. 'AAAA'
+      assert(s.native:put_token(row))
+    ]], keyed)
+    assert.are.equal(0, r.code, r.err)
+    r = o.ghlua({ "auth", "status" }, keyed)
+    assert.are.equal(0, r.code, r.err)
+    assert.truthy(r.out:find("locPIT%s.-unreadable"), r.out)
+    assert.truthy(r.out:find(o.sim.location, 1, true), r.out)
+    assert.truthy(r.err:find("'ghlua auth logout --location locPIT'", 1, true), r.err)
+    -- the other token still works; the bad one fails alone, in one line
+    r = o.lua("io.write(type(require('ghl.auth').token{ location = " .. ("%q"):format(o.sim.location) .. " }))", keyed)
+    assert.are.equal("string", r.out, r.err)
+    r = o.ghlua({ "api", "GET", "/locations/locPIT", "--location", "locPIT" }, keyed)
+    assert.are.equal(1, r.code, r.err)
+    assert.is_true(one_line(r.err:gsub("\n  hint:", " hint:")), r.err)
+    assert.truthy(r.err:find("does not open with the store key", 1, true), r.err)
+    -- migrate refuses, naming the row, no traceback
+    r = o.ghlua({ "store", "migrate", "--to", o.home .. "/m.db" }, keyed)
+    assert.are.equal(1, r.code, r.err)
+    assert.truthy(r.err:find("(token pit:p locPIT); nothing was copied", 1, true), r.err)
+    assert.is_nil(r.err:find("traceback", 1, true))
+    -- re-adding writes over it without opening it
+    r = o.ghlua({ "auth", "pit", "add", "p", "--location", "locPIT", "--offline" },
+      { env = keyed.env, stdin = "pit-bbbbbbbbbbbbbbbbbbbb2222\n" })
+    assert.are.equal(0, r.code, r.err)
+    r = o.ghlua({ "auth", "status" }, keyed)
+    assert.is_nil(r.out:find("unreadable", 1, true), r.out)
+    -- alter it again: logout --location forgets it
+    assert.are.equal(0, o.lua([[
+      local s = require('ghl.auth').store()
+      local row = assert(s.native:get_token('pit:p', 'locPIT'))
+      row.access_token = row.access_token:sub(1, -5) .. 'AAAA'
+      assert(s.native:put_token(row))
+    ]], keyed).code)
+    r = o.ghlua({ "auth", "logout", "--location", "locPIT" }, keyed)
+    assert.are.equal(0, r.code, r.err)
+    r = o.ghlua({ "auth", "status" }, keyed)
+    assert.is_nil(r.out:find("locPIT", 1, true), r.out)
+  end)
+
   it("key new prints a fresh key that seals a store", function()
     local a, b = o.ghlua { "store", "key", "new" }, o.ghlua { "store", "key", "new" }
     assert.are.equal(0, a.code)

@@ -73,7 +73,9 @@ local function parse(argv, flags, line)
   return o
 end
 
--- The location for messages: a URL without its password.
+-- The location for messages: a handle's path (the engine drops the
+-- password from a connection string); this strips a URL's password again
+-- only as a fallback. Never give it a location the user typed.
 function M.location(loc)
   loc = tostring(loc)
   loc = loc:gsub("^(%a[%w+.-]*://[^:/@]*):[^@/]*@", "%1@")
@@ -258,7 +260,12 @@ local function seal_cmd(argv)
   local key = need_key("store seal")
   local h = auth.open_at(config.store_path(), { unsealed_ok = true })
   if h.raw.key then
-    out(("token store %s is sealed already (key id %s)\n"):format(M.location(h.path), h.raw.key_id))
+    -- Sealed already: seal what a process that opened it before the seal
+    -- wrote in clear since.
+    local na, nt = seal.seal_in_place(h.raw, key)
+    out(("token store %s is sealed already (key id %s)%s\n"):format(M.location(h.path), h.raw.key_id,
+      (na + nt == 0) and "" or (", and held values in clear: sealed %d app secret%s, %d token%s"):format(
+        na, na == 1 and "" or "s", nt, nt == 1 and "" or "s")))
     return 0
   end
   local na, nt = seal.seal_in_place(h.raw, key)
@@ -290,9 +297,19 @@ local function migrate(argv)
   local s, se = src.raw, src.native
   -- Read everything first (secrets opened with the key), then refuse
   -- what must not be copied, before the target is touched.
-  local apps, toks = s:list_apps(), s:find_tokens {}
-  if not apps then error(toks, 0) end
-  assert(apps and toks)
+  local apps, e1 = s:list_apps()
+  if not apps then error(e1, 0) end
+  local toks, e2 = s:find_tokens {}
+  if not toks then error(e2, 0) end
+  local bad = {}
+  for _, a in ipairs(apps) do if a.unreadable then bad[#bad + 1] = "app " .. a.name end end
+  for _, r in ipairs(toks) do if r.unreadable then bad[#bad + 1] = "token " .. r.app .. " " .. r.resource_id end end
+  if #bad > 0 then
+    E.raise { kind = "store", code = "unreadable",
+      message = ("%d row%s of %s do%s not open (%s); nothing was copied"):format(#bad, #bad == 1 and "" or "s",
+        M.location(src.path), #bad == 1 and "es" or "", table.concat(bad, ", ")),
+      hint = "run 'ghlua store check' and fix them first" }
+  end
   local claims = {}
   for _, r in ipairs(toks) do
     local c = assert(se:claim_of(r.app, r.resource_id) or true)
@@ -337,7 +354,7 @@ local function migrate(argv)
       hint = "run 'ghlua store check' on both; the source was not changed" }
   end
   out(("copied %s to %s (%s): apps %d, tokens %s, claims %s, events %d, kv %d%s\n"):format(
-    M.location(from), M.location(dst.path), d.engine_name, after.apps, breakdown(after.tokens, after.token_kinds),
+    M.location(src.path), M.location(dst.path), d.engine_name, after.apps, breakdown(after.tokens, after.token_kinds),
     breakdown(after.claims, after.claim_phases), after.events, after.kv,
     d.key_id and (", secrets sealed (key id " .. d.key_id .. ")") or ", secrets not sealed"))
   out("the source is unchanged; point GHLUA_STORE at the target to use it\n")

@@ -44,7 +44,7 @@ function M.public(row)
   return {
     app = row.app, kind = row.kind, type = row.resource_type, resource = row.resource_id,
     company_id = row.company_id, location_id = row.location_id, user_id = row.user_id,
-    status = row.status, note = row.note, scopes = row.scope, requested_scopes = row.requested_scope,
+    status = row.status, note = row.note, unreadable = row.unreadable, scopes = row.scope, requested_scopes = row.requested_scope,
     expires_at = row.expires_at, refreshed_at = row.refreshed_at, refreshed_by = row.refreshed_by,
     access_token = row.access_token and util.redact(row.access_token),
     refresh_token = row.refresh_token and util.redact(row.refresh_token),

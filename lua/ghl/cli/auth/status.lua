@@ -35,6 +35,7 @@ M.flags = { json = "flag", app = args.APP, long = "flag" }
 -- The STATE column: the stored status, or "expired" for a usable token
 -- whose access token has run out (the next use refreshes it).
 local function state(r)
+  if r.unreadable then return "unreadable" end
   local st = r.status or "ok"
   if st == "ok" and r.kind ~= "pit" and r.expires_at and r.expires_at <= sys.time() then return "expired" end
   return st
@@ -90,7 +91,10 @@ function M.run(argv)
     io.stdout:write(table.concat(M.table(rows), "\n"), "\n")
     -- what the lines leave out, on stderr so stdout stays one line a token
     local notes = 0
-    for _, r in ipairs(rows) do if r.note then notes = notes + 1 end end
+    for _, r in ipairs(rows) do
+      if r.note then notes = notes + 1 end
+      if r.unreadable then io.stderr:write("ghlua: ", E.sanitize(r.unreadable), "\n  hint: ", r.unreadable_hint or "", "\n") end
+    end
     if notes > 0 then
       io.stderr:write(("%d token%s %s a note: 'ghlua auth status --long' shows it, 'ghlua auth doctor' explains it\n")
         :format(notes, notes == 1 and "" or "s", notes == 1 and "has" or "have"))
@@ -111,6 +115,7 @@ function M.run(argv)
     put("  scopes granted: ", r.scope or "(unknown)")
     if r.requested_scope and r.requested_scope ~= r.scope then put("  scopes requested: ", r.requested_scope) end
     if r.note then put("  note: ", r.note) end
+    if r.unreadable then put("  unreadable: ", r.unreadable, "; ", r.unreadable_hint or "") end
   end
   return 0
 end
