@@ -34,8 +34,11 @@
 **   as lua-cjson does (ghl.http checks query and form text, not bodies).
 ** - nil and json.null are null. Functions, userdata, threads, boolean
 **   keys, cycles and nesting deeper than 1000 are refused.
-** Failures are returned (nil, err), never raised: the same C function
-** serves ghl.http (src/http.c) and ghl.jq.encode (src/jq.c).
+** Failures are returned (nil, err), never raised, except running out of
+** the state's memory: the text and the key scratch are made with the state's
+** allocator (a sandboxed recipe's cap counts them), and a refusal is Lua's
+** own "not enough memory". The same C function serves ghl.http
+** (src/http.c) and ghl.jq.encode (src/jq.c).
 */
 #include <math.h>
 #include <stdarg.h>
@@ -54,7 +57,6 @@
 int luaopen_cjson_safe(lua_State *L);  /* not declared by lua-cjson.h */
 
 #define MAX_DEPTH 1000
-#define SCRATCH_MT "ghl.json.scratch"
 #define ORDERS_KEY "ghl.json.orders"     /* registry: order list -> metatable (weak) */
 
 /* One key of an object being written. A string key points into the
@@ -71,19 +73,24 @@ typedef struct {
   char num[40];       /* a number key's text */
 } key_ent;
 
-/* The scratch space of one encode, a userdata so a memory error raised by
-** Lua on the way frees it (__gc). */
+/* The scratch space of one encode, a userdata. The output and the keys
+** live in userdata boxes it holds (user values 1 and 2), replaced by bigger
+** ones as they grow: the Lua state's allocator makes them (a sandbox's cap
+** counts them, and refusing one is Lua's own "not enough memory", raised
+** after its emergency collection), and the GC owns them, so nothing leaks
+** when that is raised. */
 typedef struct {
   key_ent *keys;                    /* keys of the objects on the path, a stack */
   size_t nkeys, cap;
   const void *path[MAX_DEPTH + 2];  /* the tables being written, outermost first */
-  ghl_buf own;                      /* json.encode's output */
+  ghl_buf own;                      /* the output (data: in user value 1) */
 } scratch;
 
 typedef struct {
   lua_State *L;
   scratch *sc;
-  ghl_buf *out;
+  int scidx;                        /* the scratch's stack index */
+  ghl_buf *out;                     /* &sc->own */
   int empty_array;
   int failed;
   char msg[200];
@@ -102,15 +109,35 @@ static int fail(enc *e, const char *fmt, ...) {
   return -1;
 }
 
+/* A new box of cap bytes holding the first used bytes of old, as the
+** scratch's user value uv (the old box is left to the GC). Raises "not
+** enough memory" (LUA_ERRMEM) when the state's allocator refuses. */
+static void *regrow(enc *e, int uv, const void *old, size_t used, size_t cap) {
+  lua_State *L = e->L;
+  void *p;
+  if (!lua_checkstack(L, 1)) { fail(e, "nested too deep for the Lua stack"); return NULL; }
+  p = lua_newuserdatauv(L, cap, 0);
+  if (used) memcpy(p, old, used);
+  lua_setiuservalue(L, e->scidx, uv);
+  return p;
+}
+
 static int put(enc *e, const char *p, size_t n) {
   ghl_buf *b = e->out;
-  if (b->len + n + 1 <= b->cap) {                    /* the common case, inline */
-    memcpy(b->data + b->len, p, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-    return 0;
+  if (b->len + n + 1 > b->cap) {
+    size_t cap = b->cap ? b->cap : 256;
+    char *d;
+    while (cap < b->len + n + 1) {
+      if (cap > (size_t)LUA_MAXINTEGER / 4) return fail(e, "the text would be too large");
+      cap *= 2;
+    }
+    if ((d = regrow(e, 1, b->data, b->len, cap)) == NULL) return -1;
+    b->data = d;
+    b->cap = cap;
   }
-  if (ghl_buf_add(b, p, n) != 0) return fail(e, "out of memory");
+  memcpy(b->data + b->len, p, n);
+  b->len += n;
+  b->data[b->len] = '\0';
   return 0;
 }
 
@@ -322,8 +349,8 @@ static int put_table(enc *e, int t, int depth) {
       }
       if (sc->nkeys == sc->cap) {
         size_t cap = sc->cap ? sc->cap * 2 : 64;
-        key_ent *nk = realloc(sc->keys, cap * sizeof *nk);
-        if (nk == NULL) { lua_pop(L, 1); ret = fail(e, "out of memory"); goto done; }
+        key_ent *nk = regrow(e, 2, sc->keys, sc->nkeys * sizeof *nk, cap * sizeof *nk);
+        if (nk == NULL) { lua_pop(L, 1); ret = -1; goto done; }
         sc->keys = nk;
         sc->cap = cap;
       }
@@ -396,48 +423,40 @@ static int put_value(enc *e, int idx, int depth) {
 
 /* ---- Entry points ---- */
 
-static int scratch_gc(lua_State *L) {
-  scratch *sc = luaL_checkudata(L, 1, SCRATCH_MT);
-  free(sc->keys);
-  sc->keys = NULL;
-  sc->nkeys = sc->cap = 0;
-  ghl_buf_free(&sc->own);
-  return 0;
-}
-
+/* A new scratch, pushed; the GC owns it and its boxes. */
 static scratch *new_scratch(lua_State *L) {
-  scratch *sc = lua_newuserdatauv(L, sizeof *sc, 0);
+  scratch *sc = lua_newuserdatauv(L, sizeof *sc, 2);
   memset(sc, 0, sizeof *sc);
-  if (luaL_newmetatable(L, SCRATCH_MT)) {
-    lua_pushcfunction(L, scratch_gc);
-    lua_setfield(L, -2, "__gc");
-  }
-  lua_setmetatable(L, -2);
   return sc;
 }
 
-/* See json.h. The scratch userdata is pushed and removed here. */
-static int encode_into(lua_State *L, int idx, scratch *sc, ghl_buf *out, int empty_array) {
+/* Encode the value at idx into sc->own (sc at the top of the stack).
+** Returns 0; or -1 with the error pushed. */
+static int encode_into(lua_State *L, int idx, scratch *sc, int empty_array) {
   enc e;
   memset(&e, 0, sizeof e);
   e.L = L;
   e.sc = sc;
-  e.out = out;
+  e.scidx = lua_gettop(L);
+  e.out = &sc->own;
   e.empty_array = empty_array;
   if (put_value(&e, idx, 0) == 0) return 0;
   ghl_pusherror(L, "encode", "JSON: %s", e.msg);
   return -1;
 }
 
+/* See json.h. The text is made in the state's memory, then copied to out.
+** The scratch userdata is pushed and removed here. */
 int ghl_json_encode(lua_State *L, int idx, ghl_buf *out, int empty_array) {
   scratch *sc;
   int ret;
   idx = lua_absindex(L, idx);
   sc = new_scratch(L);                               /* sc */
-  ret = encode_into(L, idx, sc, out, empty_array);   /* sc [err] */
-  free(sc->keys);
-  sc->keys = NULL;
-  sc->cap = 0;
+  ret = encode_into(L, idx, sc, empty_array);        /* sc [err] */
+  if (ret == 0 && ghl_buf_add(out, sc->own.data, sc->own.len) != 0) {
+    ghl_pusherror(L, "encode", "JSON: out of memory");
+    ret = -1;
+  }
   lua_remove(L, ret == 0 ? -1 : -2);
   return ret;
 }
@@ -456,17 +475,12 @@ static int json_encode(lua_State *L) {
   }
   lua_settop(L, 1);
   sc = new_scratch(L);                               /* value sc */
-  if (ghl_buf_add(&sc->own, "", 0) != 0) return luaL_error(L, "out of memory");
-  if (encode_into(L, 1, sc, &sc->own, empty_array) != 0) {
+  if (encode_into(L, 1, sc, empty_array) != 0) {
     lua_pushnil(L);
     lua_insert(L, -2);
     return 2;
   }
   lua_pushlstring(L, sc->own.data, sc->own.len);
-  free(sc->keys);                                    /* now, not at the next collection */
-  sc->keys = NULL;
-  sc->cap = 0;
-  ghl_buf_free(&sc->own);
   return 1;
 }
 
