@@ -19,7 +19,8 @@
 **   (json.array_mt, json.object_mt and ghl.jq.array_mt carry it). Else a
 **   table whose keys are exactly 1..n is an array and any other is an
 **   object; an empty one follows opts.empty. A marked array holds nulls in
-**   its holes (up to its largest key). Object keys are strings or numbers
+**   its holes (up to its largest key), unless it is excessively sparse
+**   (largest key > 2 * count + 10, lua-cjson's rule), which is refused. Object keys are strings or numbers
 **   (numbers written as below, as text); they come out sorted bytewise, so
 **   the text is the same on every run, except the keys a __jsonorder list
 **   puts first (json.object(t, order)).
@@ -327,6 +328,11 @@ static int put_table(enc *e, int t, int depth) {
     }
     if (kind == 0) kind = seq && count == 0 ? (e->empty_array ? 'a' : 'o')
                         : (seq && (lua_Integer)count == max) ? 'a' : 'o';
+    if (kind == 'a' && max > 2 * (lua_Integer)count + 10) {   /* lua-cjson's rule */
+      ret = fail(e, "excessively sparse array (largest index %lld, %lld values)",
+                 (long long)max, (long long)count);
+      goto done;
+    }
   }
   if (kind == 'o') {                                 /* collect the keys */
     int keep = 1;

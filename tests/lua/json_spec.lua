@@ -19,6 +19,9 @@ describe("ghl.json.encode", function()
     assert.are.equal('{"1":"a","x":true}', enc { "a", x = true })
     assert.are.equal('{"2":"b"}', enc { [2] = "b" })
     assert.are.equal("[null,null,3]", enc(json.array { [3] = 3 }))
+    assert.are.equal("[null,null,null,null,null,null,null,null,null,null,null,12]", enc(json.array { [12] = 12 }))
+    assert.are.equal("[1,2,null,null,null,null,null,null,null,null,null,null,null,14]",
+      enc(json.array { 1, 2, [14] = 14 }))
     assert.are.equal('{"1":1}', enc(json.object { 1 }))
     assert.are.equal('{"t":{"u":[]},"v":{}}', enc({ t = { u = {} }, v = json.object() }, { empty = "array" }))
     assert.are.equal("null", enc(nil))
@@ -66,6 +69,10 @@ describe("ghl.json.encode", function()
       { { [math.huge] = 1 }, "NaN or infinite" },
       { { co = coroutine.create(print) }, "cannot encode a thread" },
       { setmetatable({ 1, x = 2 }, json.array_mt), "marked as an array has a key that is not a positive integer" },
+      { json.array { [13] = 1 }, "excessively sparse array" },
+      { json.array { [5e7] = 1 }, "excessively sparse array" },
+      { json.array { [2 ^ 40] = 1 }, "excessively sparse array" },
+      { json.array { 1, 2, [100] = 3 }, "excessively sparse array" },
     }
     for _, c in ipairs(cases) do
       local v, err = json.encode(c[1])
