@@ -225,11 +225,12 @@ static void push_keyed(lua_State *L, int t, const key_ent *k) {
   lua_rawget(L, t);
 }
 
-/* Is key k among the strings of the order list at index ord (0: none)? */
-static int in_order(lua_State *L, int ord, const key_ent *k) {
-  lua_Integer i, n;
+/* Is key k among the strings of the order list at index ord (0: none),
+** in its first n entries (-1: all)? */
+static int in_order(lua_State *L, int ord, const key_ent *k, lua_Integer n) {
+  lua_Integer i;
   if (ord == 0 || k->s == NULL) return 0;
-  n = (lua_Integer)lua_rawlen(L, ord);
+  if (n < 0) n = (lua_Integer)lua_rawlen(L, ord);
   for (i = 1; i <= n; i++) {
     size_t len;
     const char *s;
@@ -258,6 +259,12 @@ static int put_object(enc *e, int t, size_t base, size_t count, int ord, int dep
       lua_rawgeti(L, ord, j);                        /* key */
       if (lua_type(L, -1) != LUA_TSTRING) { lua_pop(L, 1); continue; }
       s = lua_tolstring(L, -1, &len);
+      {
+        key_ent k;                                   /* written already: a repeat */
+        k.s = s;
+        k.n = len;
+        if (in_order(L, ord, &k, j - 1)) { lua_pop(L, 1); continue; }
+      }
       lua_pushvalue(L, -1);
       lua_rawget(L, t);                              /* key value */
       if (lua_isnil(L, -1)) { lua_pop(L, 2); continue; }
@@ -270,7 +277,7 @@ static int put_object(enc *e, int t, size_t base, size_t count, int ord, int dep
   if (count > 1) qsort(e->sc->keys + base, count, sizeof(key_ent), key_cmp);
   for (i = 0; i < count; i++) {
     key_ent *k = &e->sc->keys[base + i];             /* re-read: nested objects may move keys */
-    if (in_order(L, ord, k)) continue;
+    if (in_order(L, ord, k, -1)) continue;
     if ((!first && PUTLIT(e, ",")) || put_string(e, k->s ? k->s : k->num, k->n) || PUTLIT(e, ":"))
       return -1;
     if (k->slot) {

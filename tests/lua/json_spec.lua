@@ -38,6 +38,9 @@ describe("ghl.json.encode", function()
     assert.are.equal('{"id":"i","name":"n","email":"e","a":1,"tags":[],"z":0}', enc(c))
     -- keys of the list the table lacks are skipped
     assert.are.equal('{"name":"n"}', enc(json.object({ name = "n" }, ORDER)))
+    -- a key the list repeats is written once, where it first appears
+    assert.are.equal('{"b":2,"a":1}', enc(json.object({ a = 1, b = 2 }, { "b", "b" })))
+    assert.are.equal('{"b":2,"a":1,"c":3}', enc(json.object({ a = 1, b = 2, c = 3 }, { "b", "a", "b", "a" })))
     -- one metatable per order list
     assert.are.equal(getmetatable(json.object({}, ORDER)), getmetatable(c))
   end)
