@@ -58,6 +58,7 @@
 int luaopen_cjson_safe(lua_State *L);  /* not declared by lua-cjson.h */
 
 #define MAX_DEPTH 1000
+#define SCRATCH_MT "ghl.json.scratch"
 #define ORDERS_KEY "ghl.json.orders"     /* registry: order list -> metatable (weak) */
 
 /* One key of an object being written. A string key points into the
@@ -79,12 +80,16 @@ typedef struct {
 ** ones as they grow: the Lua state's allocator makes them (a sandbox's cap
 ** counts them, and refusing one is Lua's own "not enough memory", raised
 ** after its emergency collection), and the GC owns them, so nothing leaks
-** when that is raised. */
+** when that is raised. The collector is stopped while the encoder runs
+** (emergency collections still happen): a step could run a finalizer that
+** empties the table being written and free the key strings sc->keys points
+** to. The scratch is a to-be-closed value that restarts it, even on a raise. */
 typedef struct {
   key_ent *keys;                    /* keys of the objects on the path, a stack */
   size_t nkeys, cap;
   const void *path[MAX_DEPTH + 2];  /* the tables being written, outermost first */
   ghl_buf own;                      /* the output (data: in user value 1) */
+  int restart;                      /* 1: this encode stopped the collector */
 } scratch;
 
 typedef struct {
@@ -436,10 +441,31 @@ static int put_value(enc *e, int idx, int depth) {
 
 /* ---- Entry points ---- */
 
-/* A new scratch, pushed; the GC owns it and its boxes. */
+/* __close: restart the collector if this encode stopped it. */
+static int scratch_close(lua_State *L) {
+  scratch *sc = lua_touserdata(L, 1);
+  if (sc && sc->restart) {
+    sc->restart = 0;
+    lua_gc(L, LUA_GCRESTART);
+  }
+  return 0;
+}
+
+/* A new scratch, pushed as a to-be-closed value; stops the collector (see
+** scratch). The GC owns it and its boxes. */
 static scratch *new_scratch(lua_State *L) {
   scratch *sc = lua_newuserdatauv(L, sizeof *sc, 2);
   memset(sc, 0, sizeof *sc);
+  if (luaL_newmetatable(L, SCRATCH_MT)) {
+    lua_pushcfunction(L, scratch_close);
+    lua_setfield(L, -2, "__close");
+  }
+  lua_setmetatable(L, -2);
+  lua_toclose(L, -1);
+  if (lua_gc(L, LUA_GCISRUNNING) == 1) {             /* -1: inside a collection */
+    lua_gc(L, LUA_GCSTOP);
+    sc->restart = 1;
+  }
   return sc;
 }
 
@@ -470,6 +496,7 @@ int ghl_json_encode(lua_State *L, int idx, ghl_buf *out, int empty_array) {
     ghl_pusherror(L, "encode", "JSON: out of memory");
     ret = -1;
   }
+  lua_closeslot(L, ret == 0 ? -1 : -2);
   lua_remove(L, ret == 0 ? -1 : -2);
   return ret;
 }

@@ -63,6 +63,26 @@ describe("ghl.json.encode", function()
     assert.are.equal('{"a/b":"x"}', enc { ["a/b"] = "x" })
   end)
 
+  it("writes a table that a finalizer empties while it is written (keys stay alive)", function()
+    -- the encoder's growth allocates in the state: a collection step then
+    -- could run a finalizer, which would free the key strings it holds
+    for _ = 1, 10 do
+      local t, n = {}, 0
+      for i = 1, 3000 do t[string.format("key%06d_%s", i, string.rep("z", 50))] = string.rep("v", 200) end
+      for _ = 1, 100 do
+        setmetatable({}, { __gc = function() for k in pairs(t) do t[k] = nil end end })
+      end
+      local text = assert(json.encode(t))
+      for _ in text:gmatch('"key%d+_z+":"v+"') do n = n + 1 end
+      assert.are.equal(3000, n)
+    end
+    assert.is_true(collectgarbage("isrunning"))             -- restarted after each
+    collectgarbage("stop")
+    json.encode { a = 1 }
+    assert.is_false(collectgarbage("isrunning"))   -- left as the caller had it
+    collectgarbage("restart")
+  end)
+
   it("refuses what JSON cannot hold with nil and an encode error", function()
     local cases = {
       { { f = print }, "cannot encode a function" },
