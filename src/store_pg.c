@@ -1479,27 +1479,35 @@ static int pg_schema(lua_State *L) {
   return run(L, check_pg(L), body_schema, NULL);
 }
 
+/* The PQconninfo() array (it holds the password too) is freed before any
+** push: the values are copied into val first, so a raise (out of memory)
+** leaks nothing. */
 static int body_settings(lua_State *L, struct pg *s) {
   static const char *const conn[] = {"connect_timeout", "keepalives", "keepalives_idle", "keepalives_interval",
                                      "keepalives_count", "tcp_user_timeout", NULL};
+  char val[6][32] = {{0}};
   PQconninfoOption *opts, *o;
   int i;
   if (!q(s, "SELECT current_setting('statement_timeout'),"
             " current_setting('idle_in_transaction_session_timeout')", NULL))
     return FAILED;
+  if ((opts = PQconninfo(s->conn)) != NULL) {
+    for (o = opts; o->keyword; o++)
+      for (i = 0; conn[i]; i++)
+        if (strcmp(o->keyword, conn[i]) == 0 && o->val && o->val[0])
+          snprintf(val[i], sizeof val[i], "%s", o->val);
+    PQconninfoFree(opts);
+  }
   lua_createtable(L, 0, 8);
   lua_pushstring(L, PQgetvalue(s->res, 0, 0));
   lua_setfield(L, -2, "statement_timeout");
   lua_pushstring(L, PQgetvalue(s->res, 0, 1));
   lua_setfield(L, -2, "idle_in_transaction_session_timeout");
-  if ((opts = PQconninfo(s->conn)) == NULL) return 1;
-  for (o = opts; o->keyword; o++)
-    for (i = 0; conn[i]; i++)
-      if (strcmp(o->keyword, conn[i]) == 0 && o->val && o->val[0]) {
-        lua_pushstring(L, o->val);
-        lua_setfield(L, -2, conn[i]);
-      }
-  PQconninfoFree(opts);
+  for (i = 0; conn[i]; i++)
+    if (val[i][0]) {
+      lua_pushstring(L, val[i]);
+      lua_setfield(L, -2, conn[i]);
+    }
   return 1;
 }
 
