@@ -178,15 +178,16 @@ static int pmain(lua_State *L) {
       continue;
     }
     if (strcmp(o, "--quiet") == 0) { setenv("GHLUA_QUIET", "1", 1); continue; }   /* ghl.notice */
-    if (strncmp(o, "--store=", 8) == 0) { setenv("GHLUA_STORE", o + 8, 1); continue; }  /* ghl.config */
-    if (strcmp(o, "--store") == 0) {
-      if (i + 1 >= argc || argv[i + 1][0] == '\0') {
+    if (strcmp(o, "--store") == 0 || strncmp(o, "--store=", 8) == 0) {   /* read by ghl.config */
+      const char *v = o[7] == '=' ? o + 8 : (i + 1 < argc ? argv[i + 1] : NULL);
+      if (v == NULL || *v == '\0') {
         fprintf(stderr, "ghlua: '--store' needs a value: a file or a PostgreSQL connection string;"
                 " usage: ghlua --store URL|PATH COMMAND...\n");
         a->status = 2;
         return 0;
       }
-      setenv("GHLUA_STORE", argv[++i], 1);
+      if (o[7] != '=') i++;
+      setenv("GHLUA_STORE", v, 1);
       continue;
     }
     if (strcmp(o, "-e") == 0 || strcmp(o, "-l") == 0) {

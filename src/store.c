@@ -305,7 +305,11 @@ static const char *code_hint(int rc) {
 ** message is taken first: the rollback would replace it). Returns 2. */
 static int db_fail(lua_State *L, struct store *s) {
   int i, rc = sqlite3_extended_errcode(s->db);
-  ghl_fail(L, "store", "token store %s: %s%s", s->path, sqlite3_errmsg(s->db), code_hint(rc));
+  if (s->tx && s->tx_failed)   /* begin() refused: SQLite itself holds no error for it */
+    ghl_fail(L, "store", "token store %s: an earlier statement of this transaction failed; nothing of it"
+             " will be written", s->path);
+  else
+    ghl_fail(L, "store", "token store %s: %s%s", s->path, sqlite3_errmsg(s->db), code_hint(rc));
   lua_pushstring(L, code_name(rc));
   lua_setfield(L, -2, "code");
   for (i = 0; i < NSTMT; i++)

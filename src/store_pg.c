@@ -334,21 +334,57 @@ int ghl_store_pg_is_conninfo(const char *path) {
   return *p == '=' && pq_keyword(path, n);
 }
 
+/* Is the URI query key k (n bytes, percent-encoded as libpq decodes it)
+** password or sslpassword? */
+static int secret_key(const char *k, size_t n) {
+  char d[16];
+  size_t i, m = 0;
+  for (i = 0; i < n; i++) {
+    if (m == sizeof d) return 0;
+    if (k[i] == '%' && i + 2 < n && isxdigit((unsigned char)k[i + 1]) && isxdigit((unsigned char)k[i + 2])) {
+      char h[3] = {k[i + 1], k[i + 2], 0};
+      d[m++] = (char)strtol(h, NULL, 16);
+      i += 2;
+    } else if (k[i] == '%') {
+      return 1; /* undecodable: libpq refuses it; hide it anyway */
+    } else {
+      d[m++] = k[i];
+    }
+  }
+  return (m == 8 && memcmp(d, "password", 8) == 0) || (m == 11 && memcmp(d, "sslpassword", 11) == 0);
+}
+
 /* Append to b the connection string without its password: the userinfo's
 ** ":password" of a URI and any password= / sslpassword= parameter, as a
-** URI query parameter or a key=value pair. */
-static void add_sanitized(luaL_Buffer *b, const char *ci) {
+** URI query parameter (key percent-decoded, as libpq does) or a key=value
+** pair. libpq ends the userinfo at the first '@' before any '/' and takes
+** '?' as part of it; a password with an unencoded '@' or '/' is hidden up
+** to the last '@' of the authority (or of the path when a ':' comes before
+** the first '/'): more may be hidden than libpq would use, never less.
+** Without a ':' before that '@' there is no password to hide there.
+** Returns 1 when that '@' is not libpq's (the first '@' before any '/'):
+** libpq would take part of the password as host or port, and quote it in
+** its messages. */
+static int add_sanitized(luaL_Buffer *b, const char *ci) {
   if (strncmp(ci, "postgres", 8) == 0 && strstr(ci, "://")) {
     const char *auth = strstr(ci, "://") + 3;
-    const char *end = auth + strcspn(auth, "/?");
-    const char *at = NULL, *p, *q;
-    for (p = auth; p < end; p++) if (*p == '@') at = p;
+    const char *slash = auth + strcspn(auth, "/");
+    const char *colon = auth + strcspn(auth, ":/?");
+    const char *at = NULL, *end, *p, *q;
+    int odd;
+    for (p = auth; p < slash; p++) if (*p == '@') at = p;
+    if (at == NULL && *colon == ':' && *slash == '/')
+      for (p = slash; *p && *p != '?'; p++) if (*p == '@') at = p;
+    if (at && memchr(auth, ':', (size_t)(at - auth)) == NULL) at = NULL; /* no password */
     luaL_addlstring(b, ci, (size_t)(auth - ci));
+    odd = at != NULL && auth[strcspn(auth, "@/")] == '/';
+    for (p = auth; at && p < at; p++) if (*p == '@') odd = 1;
     if (at) {
-      const char *colon = memchr(auth, ':', (size_t)(at - auth));
-      luaL_addlstring(b, auth, (size_t)((colon ? colon : at) - auth));
+      const char *u = auth + strcspn(auth, ":@?");
+      luaL_addlstring(b, auth, (size_t)((u < at ? u : at) - auth));
       auth = at;
     }
+    end = auth + strcspn(auth, "/?");
     luaL_addlstring(b, auth, (size_t)(end - auth));
     p = end;
     if (*p != '?') {
@@ -361,7 +397,7 @@ static void add_sanitized(luaL_Buffer *b, const char *ci) {
       p++;
       while (*p) {
         size_t n = strcspn(p, "&");
-        if (!(strncmp(p, "password=", 9) == 0 || strncmp(p, "sslpassword=", 12) == 0)) {
+        if (!secret_key(p, strcspn(p, "=&"))) {
           luaL_addchar(b, first ? '?' : '&');
           luaL_addlstring(b, p, n);
           first = 0;
@@ -370,7 +406,7 @@ static void add_sanitized(luaL_Buffer *b, const char *ci) {
         if (*p == '&') p++;
       }
     }
-    return;
+    return odd;
   }
   /* key = value pairs; values may be 'quoted' with \ escapes */
   {
@@ -404,6 +440,7 @@ static void add_sanitized(luaL_Buffer *b, const char *ci) {
       first = 0;
     }
   }
+  return 0;
 }
 
 /* ---- Queries ---- */
@@ -809,23 +846,40 @@ int ghl_store_pg_open(lua_State *L) {
   size_t len;
   const char *path;
   struct pg *s;
-  int r;
+  int r, odd;
   lua_settop(L, 1);
   luaL_buffinit(L, &b);
-  add_sanitized(&b, ci);
+  odd = add_sanitized(&b, ci);
   luaL_pushresult(&b);                                   /* ci path */
   path = lua_tolstring(L, 2, &len);
   s = lua_newuserdatauv(L, sizeof *s + len + 1, 0);      /* ci path db */
   memset(s, 0, sizeof *s);
   memcpy(s->path, path, len + 1);
   luaL_setmetatable(L, PG_MT);
+  if (odd) {
+    ghl_fail(L, "store", "token store %s: not a valid PostgreSQL connection string: the password"
+             " holds an unencoded '@' or '/'; write them as %%40 and %%2F, or put the password in"
+             " PGPASSWORD or ~/.pgpass (GHLUA_STORE, --store)", s->path);
+    lua_pushliteral(L, "conninfo");
+    lua_setfield(L, -2, "code");
+    return 2;
+  }
   opts = PQconninfoParse(ci, &perr);
   if (opts == NULL) {
     set_msg(s, perr ? perr : "out of memory");
     PQfreemem(perr);
+    /* libpq quotes the token it could not read, which may be the password:
+    ** keep the quote only where it names a key. */
+    if (strncmp(s->msg, "invalid URI query parameter: ", 29) != 0 &&
+        strncmp(s->msg, "invalid connection option ", 26) != 0) {
+      size_t n = strcspn(s->msg, "\"");
+      while (n > 0 && (s->msg[n - 1] == ' ' || s->msg[n - 1] == ':')) n--;
+      s->msg[n] = '\0';
+    }
     ghl_fail(L, "store", "token store %s: not a valid PostgreSQL connection string: %s; write"
-             " postgresql://USER[:PASSWORD]@HOST[:PORT]/DBNAME or key=value pairs such as"
-             " 'host=/run/postgresql dbname=ghlua' (GHLUA_STORE, --store)", s->path, s->msg);
+             " postgresql://USER@HOST[:PORT]/DBNAME or key=value pairs such as"
+             " 'host=/run/postgresql dbname=ghlua' (GHLUA_STORE, --store), with the password in"
+             " GHLUA_STORE, PGPASSWORD or ~/.pgpass", s->path, s->msg);
     lua_pushliteral(L, "conninfo");
     lua_setfield(L, -2, "code");
     return 2;
@@ -1425,27 +1479,35 @@ static int pg_schema(lua_State *L) {
   return run(L, check_pg(L), body_schema, NULL);
 }
 
+/* The PQconninfo() array (it holds the password too) is freed before any
+** push: the values are copied into val first, so a raise (out of memory)
+** leaks nothing. */
 static int body_settings(lua_State *L, struct pg *s) {
   static const char *const conn[] = {"connect_timeout", "keepalives", "keepalives_idle", "keepalives_interval",
                                      "keepalives_count", "tcp_user_timeout", NULL};
+  char val[6][32] = {{0}};
   PQconninfoOption *opts, *o;
   int i;
   if (!q(s, "SELECT current_setting('statement_timeout'),"
             " current_setting('idle_in_transaction_session_timeout')", NULL))
     return FAILED;
+  if ((opts = PQconninfo(s->conn)) != NULL) {
+    for (o = opts; o->keyword; o++)
+      for (i = 0; conn[i]; i++)
+        if (strcmp(o->keyword, conn[i]) == 0 && o->val && o->val[0])
+          snprintf(val[i], sizeof val[i], "%s", o->val);
+    PQconninfoFree(opts);
+  }
   lua_createtable(L, 0, 8);
   lua_pushstring(L, PQgetvalue(s->res, 0, 0));
   lua_setfield(L, -2, "statement_timeout");
   lua_pushstring(L, PQgetvalue(s->res, 0, 1));
   lua_setfield(L, -2, "idle_in_transaction_session_timeout");
-  if ((opts = PQconninfo(s->conn)) == NULL) return 1;
-  for (o = opts; o->keyword; o++)
-    for (i = 0; conn[i]; i++)
-      if (strcmp(o->keyword, conn[i]) == 0 && o->val && o->val[0]) {
-        lua_pushstring(L, o->val);
-        lua_setfield(L, -2, conn[i]);
-      }
-  PQconninfoFree(opts);
+  for (i = 0; conn[i]; i++)
+    if (val[i][0]) {
+      lua_pushstring(L, val[i]);
+      lua_setfield(L, -2, conn[i]);
+    }
   return 1;
 }
 

@@ -7,6 +7,7 @@
 */
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -32,7 +33,8 @@
 
 /* The errnos these functions can meet, by the names luv gives them. */
 static const struct { int e; const char *name; } errno_names[] = {
-  {EACCES, "EACCES"}, {EBADF, "EBADF"}, {EBUSY, "EBUSY"}, {EDQUOT, "EDQUOT"},
+  {EACCES, "EACCES"}, {EBADF, "EBADF"}, {EBUSY, "EBUSY"}, {ECHILD, "ECHILD"},
+  {EDQUOT, "EDQUOT"},
   {EEXIST, "EEXIST"}, {EINTR, "EINTR"}, {EINVAL, "EINVAL"}, {EIO, "EIO"},
   {EISDIR, "EISDIR"}, {ELOOP, "ELOOP"}, {EMFILE, "EMFILE"},
   {ENAMETOOLONG, "ENAMETOOLONG"}, {ENFILE, "ENFILE"}, {ENOENT, "ENOENT"},
@@ -103,11 +105,18 @@ static int sys_getpid(lua_State *L) {
   return 1;
 }
 
+/* Argument arg as a pid_t in min..INT_MAX, checked before the cast (a
+** larger integer would wrap to another process); raises msg otherwise. */
+static pid_t checkpid(lua_State *L, int arg, lua_Integer min, const char *msg) {
+  lua_Integer v = luaL_checkinteger(L, arg);
+  if (v < min || v > INT_MAX) luaL_argerror(L, arg, msg);
+  return (pid_t)v;
+}
+
 /* kill(pid, sig=15) -> true, or nil, err. kill(pid, 0) tests liveness. */
 static int sys_kill(lua_State *L) {
-  pid_t pid = (pid_t)luaL_checkinteger(L, 1);
+  pid_t pid = checkpid(L, 1, 1, "pid must be positive");
   int sig = (int)luaL_optinteger(L, 2, SIGTERM);
-  if (pid <= 0) return luaL_argerror(L, 1, "pid must be positive");
   if (kill(pid, sig) != 0)
     return sys_fail(L, errno, "os", "kill %d", (int)pid);
   lua_pushboolean(L, 1);
@@ -338,8 +347,8 @@ static int sys_listdir(lua_State *L) {
 
 /* alive(pid) -> whether a process with this pid exists. */
 static int sys_alive(lua_State *L) {
-  pid_t pid = (pid_t)luaL_checkinteger(L, 1);
-  lua_pushboolean(L, pid > 0 && (kill(pid, 0) == 0 || errno == EPERM));
+  lua_Integer v = luaL_checkinteger(L, 1);
+  lua_pushboolean(L, v > 0 && v <= INT_MAX && (kill((pid_t)v, 0) == 0 || errno == EPERM));
   return 1;
 }
 
@@ -388,9 +397,12 @@ static int sys_spawn(lua_State *L) {
     if (strlen(a) != n) return luaL_argerror(L, 1, "an argument holds a NUL byte");
     lua_pop(L, 1);
   }
-  if (lua_getfield(L, 2, "stdin") != LUA_TNIL) in = luaL_checkstring(L, -1);
-  if (lua_getfield(L, 2, "stdout") != LUA_TNIL) out = luaL_checkstring(L, -1);
-  if (lua_getfield(L, 2, "stderr") != LUA_TNIL) err = luaL_checkstring(L, -1);
+  if (lua_getfield(L, 2, "stdin") != LUA_TNIL)
+    in = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : (luaL_argerror(L, 2, "stdin must be a path"), NULL);
+  if (lua_getfield(L, 2, "stdout") != LUA_TNIL)
+    out = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : (luaL_argerror(L, 2, "stdout must be a path"), NULL);
+  if (lua_getfield(L, 2, "stderr") != LUA_TNIL)
+    err = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : (luaL_argerror(L, 2, "stderr must be a path"), NULL);
   if (lua_getfield(L, 2, "setsid") != LUA_TNIL && lua_toboolean(L, -1)) flags |= POSIX_SPAWN_SETSID;
   lua_settop(L, 2);                              /* the paths stay anchored in opts */
   if (lua_getfield(L, 2, "env") == LUA_TNIL) { lua_pop(L, 1); lua_newtable(L); }
@@ -455,7 +467,7 @@ static int sys_spawn(lua_State *L) {
   if (rc == 0) rc = posix_spawnp(&pid, args[0], &fa, &attr, (char *const *)args, (char *const *)envp);
   posix_spawnattr_destroy(&attr);
   posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) return ghl_fail(L, "os", "cannot run %s: %s", args[0], strerror(rc));
+  if (rc != 0) return sys_fail(L, rc, "os", "cannot run %s", args[0]);
   lua_pushinteger(L, (lua_Integer)pid);
   return 1;
 }
@@ -465,17 +477,16 @@ static int sys_spawn(lua_State *L) {
 ** nil, err when pid is no child of this process (or Ctrl-C interrupted a
 ** blocking wait: kind "interrupted"). */
 static int sys_waitpid(lua_State *L) {
-  pid_t pid = (pid_t)luaL_checkinteger(L, 1);
+  pid_t pid = checkpid(L, 1, 1, "pid must be positive");
   int nohang = lua_toboolean(L, 2), st = 0;
   pid_t r;
-  if (pid <= 0) return luaL_argerror(L, 1, "pid must be positive");
   while ((r = waitpid(pid, &st, nohang ? WNOHANG : 0)) < 0 && errno == EINTR) {
     if (ghl_interrupted) {
       ghl_interrupted = 0;
       return ghl_fail(L, "interrupted", "interrupted");
     }
   }
-  if (r < 0) return ghl_fail(L, "os", "waitpid %d: %s", (int)pid, strerror(errno));
+  if (r < 0) return sys_fail(L, errno, "os", "waitpid %d", (int)pid);
   if (r == 0) { lua_pushboolean(L, 0); return 1; }
   if (WIFSIGNALED(st)) {
     lua_pushliteral(L, "signal");
@@ -490,10 +501,9 @@ static int sys_waitpid(lua_State *L) {
 /* killpg(pgid, sig=15) -> true, or nil, err: signal a whole process group
 ** (a child spawned with setsid leads one, its pid). */
 static int sys_killpg(lua_State *L) {
-  pid_t pg = (pid_t)luaL_checkinteger(L, 1);
+  pid_t pg = checkpid(L, 1, 2, "process group must be above 1");
   int sig = (int)luaL_optinteger(L, 2, SIGTERM);
-  if (pg <= 1) return luaL_argerror(L, 1, "process group must be above 1");
-  if (killpg(pg, sig) != 0) return ghl_fail(L, "os", "killpg %d: %s", (int)pg, strerror(errno));
+  if (killpg(pg, sig) != 0) return sys_fail(L, errno, "os", "killpg %d", (int)pg);
   lua_pushboolean(L, 1);
   return 1;
 }

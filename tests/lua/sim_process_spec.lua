@@ -81,13 +81,32 @@ describe("sys.spawn", function()
   end)
 
   it("reports a program that cannot run, and a pid that is no child, as nil, err", function()
-    local pid, err = sys.spawn { "/nonexistent/ghlua-test" }
+    local pid, err, code = sys.spawn { "/nonexistent/ghlua-test" }
     assert.is_nil(pid)
     assert.are.equal("os", err.kind)
     assert.matches("/nonexistent/ghlua%-test: No such file", err.message)
-    local ok, werr = sys.waitpid(1)
+    assert.are.same({ "ENOENT", "ENOENT" }, { code, err.code })
+    local ok, werr, wcode = sys.waitpid(1)
     assert.is_nil(ok)
     assert.matches("waitpid 1", werr.message)
+    assert.are.same({ "ECHILD", "ECHILD" }, { wcode, werr.code })
+    local kok, kerr, kcode = sys.killpg(2 ^ 31 - 1)
+    assert.is_nil(kok)
+    assert.are.same({ "ESRCH", "ESRCH" }, { kcode, kerr.code })
+  end)
+
+  it("refuses a pid beyond the pid range instead of wrapping it to another process", function()
+    for _, f in ipairs { sys.waitpid, sys.kill, sys.killpg } do
+      for _, pid in ipairs { 2 ^ 32 + 1, 2 ^ 32 + 2, math.maxinteger, 0, -1 } do
+        local ok, msg = pcall(f, math.tointeger(pid), 0)
+        assert.is_false(ok)
+        assert.matches("bad argument #1 .*must be", msg)
+      end
+    end
+    assert.is_false(sys.alive(2 ^ 32 + 1))
+    local ok, msg = pcall(sys.killpg, 1)
+    assert.is_false(ok)
+    assert.matches("bad argument #1 to '[%w.]*killpg' %(process group must be above 1%)", msg)
   end)
 
   it("raises on a malformed call", function()
@@ -95,6 +114,11 @@ describe("sys.spawn", function()
     assert.has_error(function() sys.spawn { "echo", 1 } end)
     assert.has_error(function() sys.spawn({ "echo" }, { env = { ["A=B"] = "x" } }) end)
     assert.has_error(function() sys.spawn({ "echo" }, { env = { A = true } }) end)
+    for _, name in ipairs { "stdin", "stdout", "stderr" } do
+      local ok, msg = pcall(sys.spawn, { "echo" }, { [name] = {} })
+      assert.is_false(ok)
+      assert.matches("bad argument #2 to '[%w.]*spawn' %(" .. name .. " must be a path%)", msg)
+    end
   end)
 end)
 

@@ -264,13 +264,44 @@ describe("the PostgreSQL store", function()
       assert.matches("nosuchdb", r.out .. r.err)
     end)
 
+    it("hides passwords with '?', '/', '@' or '%' in them and percent-encoded keys", function()
+      for _, u in ipairs {
+        "postgresql://ghlua:s3cr?t@127.0.0.1:1/ghlua", "postgresql://u:a/b@127.0.0.1:1/db",
+        "postgresql://u:a@b@127.0.0.1:1/db", "postgresql://ghlua:p%ss@127.0.0.1:1/ghlua",
+        "postgresql://u@127.0.0.1:1/db?passwor%64=hunter2", "postgresql://u@127.0.0.1:1/db?sslpassword=hunter2",
+        "postgresql://127.0.0.1:1/db?password=p@ss", "postgresql://u:pa:ss?@127.0.0.1:1/db?%70assword=x",
+      } do
+        local d, err = store.open(u)
+        assert.is_nil(d, u)
+        for _, secret in ipairs { "s3cr", "a/b", "a@b", "p%ss", "hunter2", "p@ss", "pa:ss", "=x" } do
+          assert.is_nil(err.message:find(secret, 1, true), err.message)
+        end
+        assert.matches("127.0.0.1", err.message)
+        assert.is_nil(err.message:find("USER[:PASSWORD]", 1, true), err.message)
+      end
+      -- and in db.path and tostring(db) of an open store
+      local name = url:match("/(t%d+)")
+      for _, u in ipairs {
+        ("postgresql://postgres:s3cr?t@/%s?host=%s"):format(name, server.dir),
+        ("postgresql://postgres@/%s?host=%s&passwor%%64=hunter2"):format(name, server.dir),
+        ("postgresql://postgres@/%s?host=%s&sslpassword=hunter2"):format(name, server.dir),
+      } do
+        local d <close> = assert(store.open(u))
+        for _, secret in ipairs { "s3cr", "hunter2" } do
+          assert.is_nil(d.path:find(secret, 1, true), d.path)
+          assert.is_nil(tostring(d):find(secret, 1, true))
+        end
+      end
+    end)
+
     it("explains a bad connection string in one line with the fix", function()
       local bad = "postgresql://postgres@/t?host=" .. server.dir .. "&colour=blue"
       local d, err = store.open(bad)
       assert.is_nil(d)
       assert.are.same({ "store", "conninfo" }, { err.kind, err.code })
       assert.matches('not a valid PostgreSQL connection string: invalid URI query parameter: "colour"; write'
-        .. " postgresql://USER%[:PASSWORD%]@HOST%[:PORT%]/DBNAME", err.message)
+        .. " postgresql://USER@HOST%[:PORT%]/DBNAME .*, with the password in GHLUA_STORE, PGPASSWORD or ~/.pgpass",
+        err.message)
       local r = run.ghlua({ "app", "list" }, { env = { GHLUA_STORE = bad } })
       assert.are.equal(1, r.code)
       assert.are.equal(1, select(2, r.err:gsub("\n", "")), r.err)
