@@ -19,7 +19,8 @@
 **   (json.array_mt, json.object_mt and ghl.jq.array_mt carry it). Else a
 **   table whose keys are exactly 1..n is an array and any other is an
 **   object; an empty one follows opts.empty. A marked array holds nulls in
-**   its holes (up to its largest key). Object keys are strings or numbers
+**   its holes (up to its largest key), unless it is excessively sparse
+**   (largest key > 2 * count + 10, lua-cjson's rule), which is refused. Object keys are strings or numbers
 **   (numbers written as below, as text); they come out sorted bytewise, so
 **   the text is the same on every run, except the keys a __jsonorder list
 **   puts first (json.object(t, order)).
@@ -34,8 +35,11 @@
 **   as lua-cjson does (ghl.http checks query and form text, not bodies).
 ** - nil and json.null are null. Functions, userdata, threads, boolean
 **   keys, cycles and nesting deeper than 1000 are refused.
-** Failures are returned (nil, err), never raised: the same C function
-** serves ghl.http (src/http.c) and ghl.jq.encode (src/jq.c).
+** Failures are returned (nil, err), never raised, except running out of
+** the state's memory: the text and the key scratch are made with the state's
+** allocator (a sandboxed recipe's cap counts them), and a refusal is Lua's
+** own "not enough memory". The same C function serves ghl.http
+** (src/http.c) and ghl.jq.encode (src/jq.c).
 */
 #include <math.h>
 #include <stdarg.h>
@@ -71,19 +75,28 @@ typedef struct {
   char num[40];       /* a number key's text */
 } key_ent;
 
-/* The scratch space of one encode, a userdata so a memory error raised by
-** Lua on the way frees it (__gc). */
+/* The scratch space of one encode, a userdata. The output and the keys
+** live in userdata boxes it holds (user values 1 and 2), replaced by bigger
+** ones as they grow: the Lua state's allocator makes them (a sandbox's cap
+** counts them, and refusing one is Lua's own "not enough memory", raised
+** after its emergency collection), and the GC owns them, so nothing leaks
+** when that is raised. The collector is stopped while the encoder runs
+** (emergency collections still happen): a step could run a finalizer that
+** empties the table being written and free the key strings sc->keys points
+** to. The scratch is a to-be-closed value that restarts it, even on a raise. */
 typedef struct {
   key_ent *keys;                    /* keys of the objects on the path, a stack */
   size_t nkeys, cap;
   const void *path[MAX_DEPTH + 2];  /* the tables being written, outermost first */
-  ghl_buf own;                      /* json.encode's output */
+  ghl_buf own;                      /* the output (data: in user value 1) */
+  int restart;                      /* 1: this encode stopped the collector */
 } scratch;
 
 typedef struct {
   lua_State *L;
   scratch *sc;
-  ghl_buf *out;
+  int scidx;                        /* the scratch's stack index */
+  ghl_buf *out;                     /* &sc->own */
   int empty_array;
   int failed;
   char msg[200];
@@ -102,15 +115,35 @@ static int fail(enc *e, const char *fmt, ...) {
   return -1;
 }
 
+/* A new box of cap bytes holding the first used bytes of old, as the
+** scratch's user value uv (the old box is left to the GC). Raises "not
+** enough memory" (LUA_ERRMEM) when the state's allocator refuses. */
+static void *regrow(enc *e, int uv, const void *old, size_t used, size_t cap) {
+  lua_State *L = e->L;
+  void *p;
+  if (!lua_checkstack(L, 1)) { fail(e, "nested too deep for the Lua stack"); return NULL; }
+  p = lua_newuserdatauv(L, cap, 0);
+  if (used) memcpy(p, old, used);
+  lua_setiuservalue(L, e->scidx, uv);
+  return p;
+}
+
 static int put(enc *e, const char *p, size_t n) {
   ghl_buf *b = e->out;
-  if (b->len + n + 1 <= b->cap) {                    /* the common case, inline */
-    memcpy(b->data + b->len, p, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-    return 0;
+  if (b->len + n + 1 > b->cap) {
+    size_t cap = b->cap ? b->cap : 256;
+    char *d;
+    while (cap < b->len + n + 1) {
+      if (cap > (size_t)LUA_MAXINTEGER / 4) return fail(e, "the text would be too large");
+      cap *= 2;
+    }
+    if ((d = regrow(e, 1, b->data, b->len, cap)) == NULL) return -1;
+    b->data = d;
+    b->cap = cap;
   }
-  if (ghl_buf_add(b, p, n) != 0) return fail(e, "out of memory");
+  memcpy(b->data + b->len, p, n);
+  b->len += n;
+  b->data[b->len] = '\0';
   return 0;
 }
 
@@ -197,11 +230,12 @@ static void push_keyed(lua_State *L, int t, const key_ent *k) {
   lua_rawget(L, t);
 }
 
-/* Is key k among the strings of the order list at index ord (0: none)? */
-static int in_order(lua_State *L, int ord, const key_ent *k) {
-  lua_Integer i, n;
+/* Is key k among the strings of the order list at index ord (0: none),
+** in its first n entries (-1: all)? */
+static int in_order(lua_State *L, int ord, const key_ent *k, lua_Integer n) {
+  lua_Integer i;
   if (ord == 0 || k->s == NULL) return 0;
-  n = (lua_Integer)lua_rawlen(L, ord);
+  if (n < 0) n = (lua_Integer)lua_rawlen(L, ord);
   for (i = 1; i <= n; i++) {
     size_t len;
     const char *s;
@@ -230,6 +264,12 @@ static int put_object(enc *e, int t, size_t base, size_t count, int ord, int dep
       lua_rawgeti(L, ord, j);                        /* key */
       if (lua_type(L, -1) != LUA_TSTRING) { lua_pop(L, 1); continue; }
       s = lua_tolstring(L, -1, &len);
+      {
+        key_ent k;                                   /* written already: a repeat */
+        k.s = s;
+        k.n = len;
+        if (in_order(L, ord, &k, j - 1)) { lua_pop(L, 1); continue; }
+      }
       lua_pushvalue(L, -1);
       lua_rawget(L, t);                              /* key value */
       if (lua_isnil(L, -1)) { lua_pop(L, 2); continue; }
@@ -242,7 +282,7 @@ static int put_object(enc *e, int t, size_t base, size_t count, int ord, int dep
   if (count > 1) qsort(e->sc->keys + base, count, sizeof(key_ent), key_cmp);
   for (i = 0; i < count; i++) {
     key_ent *k = &e->sc->keys[base + i];             /* re-read: nested objects may move keys */
-    if (in_order(L, ord, k)) continue;
+    if (in_order(L, ord, k, -1)) continue;
     if ((!first && PUTLIT(e, ",")) || put_string(e, k->s ? k->s : k->num, k->n) || PUTLIT(e, ":"))
       return -1;
     if (k->slot) {
@@ -300,6 +340,11 @@ static int put_table(enc *e, int t, int depth) {
     }
     if (kind == 0) kind = seq && count == 0 ? (e->empty_array ? 'a' : 'o')
                         : (seq && (lua_Integer)count == max) ? 'a' : 'o';
+    if (kind == 'a' && max > 2 * (lua_Integer)count + 10) {   /* lua-cjson's rule */
+      ret = fail(e, "excessively sparse array (largest index %lld, %lld values)",
+                 (long long)max, (long long)count);
+      goto done;
+    }
   }
   if (kind == 'o') {                                 /* collect the keys */
     int keep = 1;
@@ -322,8 +367,8 @@ static int put_table(enc *e, int t, int depth) {
       }
       if (sc->nkeys == sc->cap) {
         size_t cap = sc->cap ? sc->cap * 2 : 64;
-        key_ent *nk = realloc(sc->keys, cap * sizeof *nk);
-        if (nk == NULL) { lua_pop(L, 1); ret = fail(e, "out of memory"); goto done; }
+        key_ent *nk = regrow(e, 2, sc->keys, sc->nkeys * sizeof *nk, cap * sizeof *nk);
+        if (nk == NULL) { lua_pop(L, 1); ret = -1; goto done; }
         sc->keys = nk;
         sc->cap = cap;
       }
@@ -396,48 +441,62 @@ static int put_value(enc *e, int idx, int depth) {
 
 /* ---- Entry points ---- */
 
-static int scratch_gc(lua_State *L) {
-  scratch *sc = luaL_checkudata(L, 1, SCRATCH_MT);
-  free(sc->keys);
-  sc->keys = NULL;
-  sc->nkeys = sc->cap = 0;
-  ghl_buf_free(&sc->own);
+/* __close: restart the collector if this encode stopped it. */
+static int scratch_close(lua_State *L) {
+  scratch *sc = lua_touserdata(L, 1);
+  if (sc && sc->restart) {
+    sc->restart = 0;
+    lua_gc(L, LUA_GCRESTART);
+  }
   return 0;
 }
 
+/* A new scratch, pushed as a to-be-closed value; stops the collector (see
+** scratch). The GC owns it and its boxes. */
 static scratch *new_scratch(lua_State *L) {
-  scratch *sc = lua_newuserdatauv(L, sizeof *sc, 0);
+  scratch *sc = lua_newuserdatauv(L, sizeof *sc, 2);
   memset(sc, 0, sizeof *sc);
   if (luaL_newmetatable(L, SCRATCH_MT)) {
-    lua_pushcfunction(L, scratch_gc);
-    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, scratch_close);
+    lua_setfield(L, -2, "__close");
   }
   lua_setmetatable(L, -2);
+  lua_toclose(L, -1);
+  if (lua_gc(L, LUA_GCISRUNNING) == 1) {             /* -1: inside a collection */
+    lua_gc(L, LUA_GCSTOP);
+    sc->restart = 1;
+  }
   return sc;
 }
 
-/* See json.h. The scratch userdata is pushed and removed here. */
-static int encode_into(lua_State *L, int idx, scratch *sc, ghl_buf *out, int empty_array) {
+/* Encode the value at idx into sc->own (sc at the top of the stack).
+** Returns 0; or -1 with the error pushed. */
+static int encode_into(lua_State *L, int idx, scratch *sc, int empty_array) {
   enc e;
   memset(&e, 0, sizeof e);
   e.L = L;
   e.sc = sc;
-  e.out = out;
+  e.scidx = lua_gettop(L);
+  e.out = &sc->own;
   e.empty_array = empty_array;
   if (put_value(&e, idx, 0) == 0) return 0;
   ghl_pusherror(L, "encode", "JSON: %s", e.msg);
   return -1;
 }
 
+/* See json.h. The text is made in the state's memory, then copied to out.
+** The scratch userdata is pushed and removed here. */
 int ghl_json_encode(lua_State *L, int idx, ghl_buf *out, int empty_array) {
   scratch *sc;
   int ret;
   idx = lua_absindex(L, idx);
   sc = new_scratch(L);                               /* sc */
-  ret = encode_into(L, idx, sc, out, empty_array);   /* sc [err] */
-  free(sc->keys);
-  sc->keys = NULL;
-  sc->cap = 0;
+  ret = encode_into(L, idx, sc, empty_array);        /* sc [err] */
+  if (ret == 0 && ghl_buf_add(out, sc->own.data, sc->own.len) != 0) {
+    ghl_pusherror(L, "encode", "JSON: out of memory");
+    ret = -1;
+  }
+  lua_closeslot(L, ret == 0 ? -1 : -2);
   lua_remove(L, ret == 0 ? -1 : -2);
   return ret;
 }
@@ -456,17 +515,12 @@ static int json_encode(lua_State *L) {
   }
   lua_settop(L, 1);
   sc = new_scratch(L);                               /* value sc */
-  if (ghl_buf_add(&sc->own, "", 0) != 0) return luaL_error(L, "out of memory");
-  if (encode_into(L, 1, sc, &sc->own, empty_array) != 0) {
+  if (encode_into(L, 1, sc, empty_array) != 0) {
     lua_pushnil(L);
     lua_insert(L, -2);
     return 2;
   }
   lua_pushlstring(L, sc->own.data, sc->own.len);
-  free(sc->keys);                                    /* now, not at the next collection */
-  sc->keys = NULL;
-  sc->cap = 0;
-  ghl_buf_free(&sc->own);
   return 1;
 }
 

@@ -13,9 +13,10 @@
 /* Append the JSON text of the value at idx to out. empty_array: an empty
 ** table without a marker is written [] instead of {}. Returns 0; or -1 with
 ** a ghl.error of kind "encode" pushed (a value JSON cannot hold, a cycle,
-** nesting deeper than 1000, out of memory); out then holds a partial text
-** the caller discards. Raises only when Lua runs out of memory (nothing
-** leaks then). Stack: 0, or +1 on failure. */
+** nesting deeper than 1000, out of memory for out); out is then unchanged.
+** The text is made in the state's memory (its allocator, its cap) and then
+** appended to out. Raises only when Lua runs out of memory (nothing leaks
+** then). Stack: 0, or +1 on failure. */
 int ghl_json_encode(lua_State *L, int idx, ghl_buf *out, int empty_array);
 
 /* ghl.json.decode as a lua_CFunction: decode(text) -> value, or what its

@@ -599,6 +599,7 @@ local LIMIT_ROWS = {
   { "limit_table_growth", args = { "--max-memory", "64M" }, expect = "memory" },
   { "limit_string_doubling", args = { "--max-memory", "64M" }, expect = "memory" },
   { "limit_pcall_memory", args = { "--max-memory", "64M" }, expect = "memory" },
+  { "limit_json_encode", args = { "--max-memory", "64M" }, expect = "memory" },
 }
 
 -- ---- 6. Printing the client ----

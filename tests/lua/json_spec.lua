@@ -19,6 +19,9 @@ describe("ghl.json.encode", function()
     assert.are.equal('{"1":"a","x":true}', enc { "a", x = true })
     assert.are.equal('{"2":"b"}', enc { [2] = "b" })
     assert.are.equal("[null,null,3]", enc(json.array { [3] = 3 }))
+    assert.are.equal("[null,null,null,null,null,null,null,null,null,null,null,12]", enc(json.array { [12] = 12 }))
+    assert.are.equal("[1,2,null,null,null,null,null,null,null,null,null,null,null,14]",
+      enc(json.array { 1, 2, [14] = 14 }))
     assert.are.equal('{"1":1}', enc(json.object { 1 }))
     assert.are.equal('{"t":{"u":[]},"v":{}}', enc({ t = { u = {} }, v = json.object() }, { empty = "array" }))
     assert.are.equal("null", enc(nil))
@@ -35,6 +38,9 @@ describe("ghl.json.encode", function()
     assert.are.equal('{"id":"i","name":"n","email":"e","a":1,"tags":[],"z":0}', enc(c))
     -- keys of the list the table lacks are skipped
     assert.are.equal('{"name":"n"}', enc(json.object({ name = "n" }, ORDER)))
+    -- a key the list repeats is written once, where it first appears
+    assert.are.equal('{"b":2,"a":1}', enc(json.object({ a = 1, b = 2 }, { "b", "b" })))
+    assert.are.equal('{"b":2,"a":1,"c":3}', enc(json.object({ a = 1, b = 2, c = 3 }, { "b", "a", "b", "a" })))
     -- one metatable per order list
     assert.are.equal(getmetatable(json.object({}, ORDER)), getmetatable(c))
   end)
@@ -57,6 +63,26 @@ describe("ghl.json.encode", function()
     assert.are.equal('{"a/b":"x"}', enc { ["a/b"] = "x" })
   end)
 
+  it("writes a table that a finalizer empties while it is written (keys stay alive)", function()
+    -- the encoder's growth allocates in the state: a collection step then
+    -- could run a finalizer, which would free the key strings it holds
+    for _ = 1, 10 do
+      local t, n = {}, 0
+      for i = 1, 3000 do t[string.format("key%06d_%s", i, string.rep("z", 50))] = string.rep("v", 200) end
+      for _ = 1, 100 do
+        setmetatable({}, { __gc = function() for k in pairs(t) do t[k] = nil end end })
+      end
+      local text = assert(json.encode(t))
+      for _ in text:gmatch('"key%d+_z+":"v+"') do n = n + 1 end
+      assert.are.equal(3000, n)
+    end
+    assert.is_true(collectgarbage("isrunning"))             -- restarted after each
+    collectgarbage("stop")
+    json.encode { a = 1 }
+    assert.is_false(collectgarbage("isrunning"))   -- left as the caller had it
+    collectgarbage("restart")
+  end)
+
   it("refuses what JSON cannot hold with nil and an encode error", function()
     local cases = {
       { { f = print }, "cannot encode a function" },
@@ -66,6 +92,10 @@ describe("ghl.json.encode", function()
       { { [math.huge] = 1 }, "NaN or infinite" },
       { { co = coroutine.create(print) }, "cannot encode a thread" },
       { setmetatable({ 1, x = 2 }, json.array_mt), "marked as an array has a key that is not a positive integer" },
+      { json.array { [13] = 1 }, "excessively sparse array" },
+      { json.array { [5e7] = 1 }, "excessively sparse array" },
+      { json.array { [2 ^ 40] = 1 }, "excessively sparse array" },
+      { json.array { 1, 2, [100] = 3 }, "excessively sparse array" },
     }
     for _, c in ipairs(cases) do
       local v, err = json.encode(c[1])
