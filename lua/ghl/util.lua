@@ -6,6 +6,8 @@
 --       it over path: a reader sees the old file or the new one, never a
 --       part. On failure the temporary file is removed.
 --   slurp(path) -> the whole file as a string, or nil, message.
+--   mkdirs(dir) -> true, or nil, err: mkdir -p, each directory made 0700
+--       (umask permitting less); an existing one is left as it is.
 --   shell_quote(s [, always]) -> s as one sh word: unchanged when it is
 --       only characters the shell leaves alone (unless always), else in
 --       single quotes.
@@ -60,6 +62,16 @@ function M.write_atomic(path, data, mode)
   if ok then return true end
   os.remove(tmp)
   return nil, message(err)
+end
+
+function M.mkdirs(dir)
+  local path = dir:sub(1, 1) == "/" and "" or "."
+  for part in dir:gmatch("[^/]+") do
+    path = path .. "/" .. part
+    local ok, err = sys().mkdir(path, 448)
+    if not ok then return nil, err end
+  end
+  return true
 end
 
 function M.slurp(path)

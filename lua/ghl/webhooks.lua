@@ -251,16 +251,6 @@ function M.sim_key_path()
   return (dir:gsub("/$", "")) .. "/" .. M.SIM_KEY_FILE, dir
 end
 
--- mkdir -p dir; the directories made are 0700 (umask permitting less).
-local function make_dirs(dir)
-  local path = dir:sub(1, 1) == "/" and "" or "."
-  for part in dir:gmatch("[^/]+") do
-    path = path .. "/" .. part
-    local ok, err = sys.mkdir(path, 448)
-    if not ok then return nil, err end
-  end
-  return true
-end
 
 -- sim_key([create]) -> {private, public (PEM), spki, path, created}, or
 -- nil, err. err.kind "missing" when there is no key and create is not
@@ -275,7 +265,7 @@ function M.sim_key(create)
   local created
   if not text and err.kind == "missing" and create then
     local ok
-    ok, err = make_dirs(dir)
+    ok, err = require("ghl.util").mkdirs(dir)
     if ok then
       created, err = crypto.create_key_file(path, assert(crypto.generate_key("ed25519")))
       if created ~= nil then text, err = crypto.read_key_file(path) end

@@ -338,14 +338,9 @@ end
 -- mkdir -p dir, each directory made 0700; dir itself is made private.
 -- Returns true, or nil, err.
 local function make_private_dir(dir)
-  local sys = require "ghl.sys"
-  local path = dir:sub(1, 1) == "/" and "" or "."
-  for part in dir:gmatch("[^/]+") do
-    path = path .. "/" .. part
-    local ok, err = sys.mkdir(path, 448)
-    if not ok then return nil, err end
-  end
-  return sys.chmod(dir, 448)
+  local ok, err = require("ghl.util").mkdirs(dir)
+  if not ok then return nil, err end
+  return require("ghl.sys").chmod(dir, 448)
 end
 
 -- The simulators recorded in dir whose process is alive, by pid: an array
