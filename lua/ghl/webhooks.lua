@@ -112,6 +112,20 @@ end
 -- v itself when it is PEM, else the contents of the file it names (what
 -- --webhook-key and --key take). Raises a ghl.error (kind "usage") naming
 -- `what`.
+-- ed25519_private(text) -> info (crypto.public_key's: type, pem, spki)
+-- when text is an Ed25519 private key in PEM; else nil, why, what: what is
+-- "type" for a key of another type (why names the type), "key" when text
+-- is no key at all, "public" when it is a key without its private half
+-- (why is crypto's message). The one check for a webhook signing key.
+function M.ed25519_private(text)
+  local info, err = crypto.public_key(text)
+  if not info then return nil, err.message, "key" end
+  if info.type ~= "ed25519" then return nil, info.type, "type" end
+  local ok, serr = crypto.ed25519_sign(text, "")
+  if not ok then return nil, serr.message, "public" end
+  return info
+end
+
 function M.read_private_key(v, what)
   local text = v
   if not v:match("^%s*%-%-%-%-%-BEGIN") then
@@ -119,13 +133,12 @@ function M.read_private_key(v, what)
     text, err = util.slurp(v)
     if not text then E.raise { kind = "usage", message = what .. ": cannot read " .. v .. ": " .. tostring(err) } end
   end
-  local ok, err = crypto.public_key(text)
-  if ok and ok.type ~= "ed25519" then
-    E.raise { kind = "usage", message = what .. " must be an Ed25519 key, got " .. ok.type }
+  local ok, why, bad = M.ed25519_private(text)
+  if bad == "type" then
+    E.raise { kind = "usage", message = what .. " must be an Ed25519 key, got " .. why }
   end
-  if ok then ok, err = crypto.ed25519_sign(text, "") end
   if not ok then
-    E.raise { kind = "usage", message = what .. ": " .. err.message .. " (an Ed25519 private key in PEM is needed)" }
+    E.raise { kind = "usage", message = what .. ": " .. why .. " (an Ed25519 private key in PEM is needed)" }
   end
   return text
 end
@@ -272,8 +285,8 @@ function M.sim_key(create)
     end
   end
   if not text then return nil, err end
-  local info = crypto.public_key(text)
-  if not (info and info.type == "ed25519" and crypto.ed25519_sign(text, "")) then
+  local info = M.ed25519_private(text)
+  if not info then
     return nil, E.new { kind = "crypto", message = path .. " is not an Ed25519 private key"
       .. " (remove it: a new one is made on the next use)" }
   end

@@ -66,11 +66,10 @@ function M.new(cfg, state)
   if not priv then
     priv = assert(crypto.generate_key("ed25519"))
   end
-  local info, err = crypto.public_key(priv)
-  if not info then error("webhook key: " .. err.message, 0) end
-  if info.type ~= "ed25519" then error("webhook key: expected an Ed25519 private key, got " .. info.type, 0) end
-  local _, serr = crypto.ed25519_sign(priv, "")
-  if serr then error("webhook key: " .. serr.message .. " (a private key is needed)", 0) end
+  local info, why, bad = webhooks.ed25519_private(priv)
+  if bad == "type" then error("webhook key: expected an Ed25519 private key, got " .. why, 0) end
+  if bad == "public" then error("webhook key: " .. why .. " (a private key is needed)", 0) end
+  if not info then error("webhook key: " .. why, 0) end
   local e = setmetatable({
     state = state, url = cfg.url, private_key = priv, public_key = info.pem, public_spki = info.spki,
     key_file = cfg.key_file,
