@@ -69,18 +69,9 @@ io.write(require("cjson").encode { ok = ok, retried = retried, codes = codes }, 
 ]]
 
 describe("a fleet of three machines on one PostgreSQL store", function()
-  local server, o, worker, machines, files = nil, nil, nil, {}, {}
+  local server, o, worker, machines = nil, nil, nil, {}
+  local tmp, clean = require("support.fixture").scratch()
 
-  local function tmp(text)
-    local p = os.tmpname()
-    files[#files + 1] = p
-    if text then
-      local f = assert(io.open(p, "w"))
-      f:write(text)
-      f:close()
-    end
-    return p
-  end
 
   -- ghlua on machine m (1..3): o.env with its own GHLUA_HOME.
   local function on(m, args, extra)
@@ -157,7 +148,7 @@ describe("a fleet of three machines on one PostgreSQL store", function()
   teardown(function()
     if o then o.stop() end
     if server then server:destroy() end
-    for _, p in ipairs(files) do os.execute("rm -rf " .. q(p)) end
+    clean()
   end)
 
   it("recovers from a process killed with -9 at each phase of a refresh", function()

@@ -86,18 +86,9 @@ end
 ]]
 
 describe("two webhook receivers on one PostgreSQL store", function()
-  local server, o, recv, handler_out, files = nil, nil, {}, nil, {}
+  local server, o, recv, handler_out = nil, nil, {}, nil
+  local tmp, clean = require("support.fixture").scratch()
 
-  local function tmp(text)
-    local p = os.tmpname()
-    files[#files + 1] = p
-    if text then
-      local f = assert(io.open(p, "w"))
-      f:write(text)
-      f:close()
-    end
-    return p
-  end
 
   setup(function()
     server = pg.start()
@@ -114,7 +105,7 @@ describe("two webhook receivers on one PostgreSQL store", function()
     for _, s in ipairs(recv) do s.stop() end
     if o then o.stop() end
     if server then server:destroy() end
-    for _, p in ipairs(files) do os.execute("rm -rf " .. q(p)) end
+    clean()
   end)
 
   it("store and handle each event once across receivers; an INSTALL sent to both mints one token", function()
@@ -134,7 +125,6 @@ end
       local home = tmp()
       os.remove(home)
       assert(sys.mkdir(home, tonumber("700", 8)))
-      files[#files + 1] = home
       recv[i] = serve({ "--handler", handler, "--public-key", spki, "--no-sim-key" }, {
         GHLUA_HOME = home, GHLUA_STORE = o.env.GHLUA_STORE, GHLUA_STORE_KEY = KEY, GHLUA_API_BASE = o.sim.url,
         GHL_CLIENT_SECRET = o.secret, RECEIVER = "r" .. i })

@@ -29,6 +29,27 @@ function M.tmpdir()
   return d
 end
 
+-- scratch() -> tmp, clean: tmp([text]) names a new temporary file
+-- (holding text, when given) and remembers it; clean() removes every one
+-- named (a file, or a directory made in its place).
+function M.scratch()
+  local files = {}
+  local function tmp(text)
+    local p = os.tmpname()
+    files[#files + 1] = p
+    if text then
+      local f = assert(io.open(p, "w"))
+      f:write(text)
+      f:close()
+    end
+    return p
+  end
+  local function clean()
+    for _, p in ipairs(files) do M.remove(p) end
+  end
+  return tmp, clean
+end
+
 function M.remove(path)
   if path then os.execute("rm -rf " .. run.quote(path)) end
 end
