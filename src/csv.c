@@ -32,6 +32,7 @@
 
 #include "buf.h"
 #include "error.h"
+#include "lib_csv.h"
 
 #define PARSER_MT "ghl.csv.parser"
 
@@ -344,6 +345,7 @@ static const luaL_Reg csv_funcs[] = {
 };
 
 int luaopen_ghl_csv(lua_State *L) {
+  ghl_lib_need(L, &ghl_csv_lib);   /* libcsv, opened here (lib_csv.h) */
   luaL_newmetatable(L, PARSER_MT);
   luaL_setfuncs(L, parser_meta, 0);
   luaL_newlib(L, parser_methods);

@@ -93,6 +93,7 @@
 #include "buf.h"
 #include "error.h"
 #include "host.h"
+#include "lib_jq.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define GHL_ASAN 1
@@ -1295,6 +1296,7 @@ static const luaL_Reg jq_funcs[] = {
 
 int luaopen_ghl_jq(lua_State *L) {
   const char *colors = getenv("JQ_COLORS");
+  ghl_lib_need(L, &ghl_jq_lib);                     /* libjq, opened here (lib_jq.h) */
   if (colors && *colors) jq_set_colors(colors);     /* ignored when invalid, as jq does */
   luaL_newmetatable(L, PROGRAM_MT);
   lua_pushcfunction(L, program_close);

@@ -14,12 +14,12 @@
 #include <curl/curl.h>
 #include <lauxlib.h>
 #include <lualib.h>
-#include <microhttpd.h>
 #include <openssl/crypto.h>
 #include <sqlite3.h>
 
 #include "error.h"
 #include "host.h"
+#include "lib_mhd.h"
 #include "repl.h"
 
 static const char *progname = "ghlua";
@@ -57,7 +57,8 @@ static void print_version(lua_State *L) {
   printf("  lua-cjson %s\n", cjson);
   printf("  SQLite %s\n", sqlite3_libversion());
   printf("  %s\n", OpenSSL_version(OPENSSL_VERSION));
-  printf("  libmicrohttpd %s\n", MHD_get_version());
+  if (ghl_lib_load(&ghl_mhd_lib)) printf("  libmicrohttpd %s\n", MHD_get_version());
+  else printf("  libmicrohttpd: not loaded (%s)\n", ghl_mhd_lib.error);
   lua_pop(L, 2);
 }
 

@@ -26,6 +26,7 @@
 #include <lauxlib.h>
 
 #include "host.h"
+#include "lib_edit.h"
 #include "repl.h"
 
 static int use_readline;
@@ -215,6 +216,10 @@ static int prun(lua_State *L) {
 void ghl_repl(lua_State *L) {
   struct sigaction old;
   use_readline = isatty(0);
+  if (use_readline && !ghl_lib_load(&ghl_edit_lib)) {   /* libedit, opened here (lib_edit.h) */
+    fprintf(stderr, "ghlua: no line editing: %s; install %s\n", ghl_edit_lib.error, ghl_edit_lib.package);
+    use_readline = 0;
+  }
   if (use_readline) init_readline();
   sigaction(SIGINT, NULL, &old);
   prompt_signals();

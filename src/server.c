@@ -37,6 +37,7 @@
 
 #include "error.h"
 #include "host.h"
+#include "lib_mhd.h"
 
 #define SERVER_MT        "ghl.server"
 #define MAX_DAEMONS      8
@@ -932,6 +933,7 @@ static const luaL_Reg server_funcs[] = {
 
 int luaopen_ghl_server(lua_State *L)
 {
+  ghl_lib_need(L, &ghl_mhd_lib);                      /* libmicrohttpd, opened here (lib_mhd.h) */
   if (luaL_newmetatable(L, SERVER_MT)) {              /* mt */
     luaL_setfuncs(L, server_meta, 0);
     luaL_newlib(L, server_methods);                   /* mt methods */

@@ -48,6 +48,7 @@
 #include <libpq-fe.h>
 
 #include "error.h"
+#include "lib_pq.h"
 #include "store.h"
 
 #define PG_MT "ghl.store.pg"
@@ -331,7 +332,8 @@ int ghl_store_pg_is_conninfo(const char *path) {
   path = p;
   p += n;
   while (*p == ' ') p++;
-  return *p == '=' && pq_keyword(path, n);
+  /* without libpq, a keyword=value string is taken for one, and opening it says libpq is missing */
+  return *p == '=' && (!ghl_lib_load(&ghl_pq_lib) || pq_keyword(path, n));
 }
 
 /* Is the URI query key k (n bytes, percent-encoded as libpq decodes it)
@@ -848,6 +850,7 @@ int ghl_store_pg_open(lua_State *L) {
   struct pg *s;
   int r, odd;
   lua_settop(L, 1);
+  if (!ghl_lib_load(&ghl_pq_lib)) return ghl_lib_fail(L, &ghl_pq_lib);   /* libpq, opened here (lib_pq.h) */
   luaL_buffinit(L, &b);
   odd = add_sanitized(&b, ci);
   luaL_pushresult(&b);                                   /* ci path */
