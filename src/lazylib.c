@@ -10,6 +10,7 @@
 #include "lib_jq.h"
 #include "lib_mhd.h"
 #include "lib_pq.h"
+#include "lib_sqlite.h"
 
 /* The tables the headers' #defines call through. */
 struct ghl_jq_syms ghl_jq;
@@ -17,12 +18,14 @@ struct ghl_csv_syms ghl_csv;
 struct ghl_mhd_syms ghl_mhd;
 struct ghl_edit_syms ghl_edit;
 struct ghl_pq_syms ghl_pq;
+struct ghl_sqlite_syms ghl_sqlite;
 
 static const char *const jq_names[] = {GHL_JQ_SYMS(GHL_LIB_NAME) NULL};
 static const char *const csv_names[] = {GHL_CSV_SYMS(GHL_LIB_NAME) NULL};
 static const char *const mhd_names[] = {GHL_MHD_SYMS(GHL_LIB_NAME) NULL};
 static const char *const edit_names[] = {GHL_EDIT_SYMS(GHL_LIB_NAME) NULL};
 static const char *const pq_names[] = {GHL_PQ_SYMS(GHL_LIB_NAME) NULL};
+static const char *const sqlite_names[] = {GHL_SQLITE_SYMS(GHL_LIB_NAME) NULL};
 
 /* Each table is a struct of pointers only, filled in order as an array. */
 #define LIB(soname, package, purpose, names, table) \
@@ -32,6 +35,7 @@ struct ghl_lib ghl_csv_lib = LIB(GHL_SONAME_CSV, "libcsv3", "CSV", csv_names, gh
 struct ghl_lib ghl_mhd_lib = LIB(GHL_SONAME_MHD, "libmicrohttpd12", "the HTTP server", mhd_names, ghl_mhd);
 struct ghl_lib ghl_edit_lib = LIB(GHL_SONAME_EDIT, "libedit2", "line editing", edit_names, ghl_edit);
 struct ghl_lib ghl_pq_lib = LIB(GHL_SONAME_PQ, "libpq5", "a PostgreSQL store", pq_names, ghl_pq);
+struct ghl_lib ghl_sqlite_lib = LIB(GHL_SONAME_SQLITE, "libsqlite3-0", "the token store", sqlite_names, ghl_sqlite);
 
 /* Caller: the process; the handle is kept (never dlclose'd). */
 int ghl_lib_load(struct ghl_lib *lib) {

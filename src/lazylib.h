@@ -1,9 +1,9 @@
 /*
 ** Optional shared libraries opened on first use (dlopen), so that a
-** process that never runs jq, CSV, a server, the REPL or a PostgreSQL
-** store neither maps them nor pays the dynamic loader for their symbols.
-** Each library has a header (lib_jq.h, lib_csv.h, lib_mhd.h, lib_edit.h,
-** lib_pq.h) that its binding includes after the library's own header: it
+** process that never runs jq, CSV, a server, the REPL or a token store
+** (SQLite or PostgreSQL) neither maps them nor pays the dynamic loader for
+** their symbols. Each library has a header (lib_jq.h, lib_csv.h,
+** lib_mhd.h, lib_edit.h, lib_pq.h, lib_sqlite.h) that its binding includes after the library's own header: it
 ** lists the symbols the binding uses, keeps them in one table of typed
 ** pointers (filled by ghl_lib_load), and redirects each name to its entry
 ** with a #define, so the binding's code calls the library as if linked.
@@ -42,6 +42,6 @@ void ghl_lib_need(lua_State *L, struct ghl_lib *lib);
 int ghl_lib_fail(lua_State *L, struct ghl_lib *lib);
 
 /* The libraries (lazylib.c). */
-extern struct ghl_lib ghl_jq_lib, ghl_csv_lib, ghl_mhd_lib, ghl_edit_lib, ghl_pq_lib;
+extern struct ghl_lib ghl_jq_lib, ghl_csv_lib, ghl_mhd_lib, ghl_edit_lib, ghl_pq_lib, ghl_sqlite_lib;
 
 #endif

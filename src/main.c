@@ -15,11 +15,11 @@
 #include <lauxlib.h>
 #include <lualib.h>
 #include <openssl/crypto.h>
-#include <sqlite3.h>
 
 #include "error.h"
 #include "host.h"
 #include "lib_mhd.h"
+#include "lib_sqlite.h"
 #include "repl.h"
 
 static const char *progname = "ghlua";
@@ -55,7 +55,8 @@ static void print_version(lua_State *L) {
   printf("  %s\n", LUA_RELEASE);
   printf("  libcurl %s\n", curl_version_info(CURLVERSION_NOW)->version);
   printf("  lua-cjson %s\n", cjson);
-  printf("  SQLite %s\n", sqlite3_libversion());
+  if (ghl_lib_load(&ghl_sqlite_lib)) printf("  SQLite %s\n", sqlite3_libversion());
+  else printf("  SQLite: not loaded (%s)\n", ghl_sqlite_lib.error);
   printf("  %s\n", OpenSSL_version(OPENSSL_VERSION));
   if (ghl_lib_load(&ghl_mhd_lib)) printf("  libmicrohttpd %s\n", MHD_get_version());
   else printf("  libmicrohttpd: not loaded (%s)\n", ghl_mhd_lib.error);

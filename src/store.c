@@ -36,6 +36,7 @@
 #include <sqlite3.h>
 
 #include "error.h"
+#include "lib_sqlite.h"
 #include "store.h"
 
 #define STORE_MT "ghl.store"
@@ -771,6 +772,7 @@ static int store_open(lua_State *L) {
   path = luaL_checklstring(L, 1, &len);
   if (ghl_store_pg_is_conninfo(path)) return ghl_store_pg_open(L);   /* store_pg.c */
   luaL_argcheck(L, len > 0 && strlen(path) == len, 1, "not a file name");
+  if (!ghl_lib_load(&ghl_sqlite_lib)) return ghl_lib_fail(L, &ghl_sqlite_lib);   /* SQLite, opened here (lib_sqlite.h) */
   s = lua_newuserdatauv(L, sizeof *s + len + 1, 0);
   memset(s, 0, sizeof *s);
   memcpy(s->path, path, len + 1);
