@@ -86,6 +86,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib_jq.h"   /* before jq.h and jv.h: libjq is opened on first use */
 #include <jq.h>
 #include <jv.h>
 #include <lauxlib.h>
@@ -93,7 +94,6 @@
 #include "buf.h"
 #include "error.h"
 #include "host.h"
-#include "lib_jq.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define GHL_ASAN 1

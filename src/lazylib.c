@@ -27,6 +27,11 @@ static const char *const edit_names[] = {GHL_EDIT_SYMS(GHL_LIB_NAME) NULL};
 static const char *const pq_names[] = {GHL_PQ_SYMS(GHL_LIB_NAME) NULL};
 static const char *const sqlite_names[] = {GHL_SQLITE_SYMS(GHL_LIB_NAME) NULL};
 
+/* lib_jq.h: jv_get_kind, also called by jv.h's static jv_is_valid. */
+jv_kind ghl_jv_get_kind(jv x) {
+  return ghl_jq.p_jv_get_kind(x);
+}
+
 /* Each table is a struct of pointers only, filled in order as an array. */
 #define LIB(soname, package, purpose, names, table) \
   {soname, package, purpose, names, (void **)&(table), 0, ""}

@@ -3,8 +3,9 @@
 ** process that never runs jq, CSV, a server, the REPL or a token store
 ** (SQLite or PostgreSQL) neither maps them nor pays the dynamic loader for
 ** their symbols. Each library has a header (lib_jq.h, lib_csv.h,
-** lib_mhd.h, lib_edit.h, lib_pq.h, lib_sqlite.h) that its binding includes after the library's own header: it
-** lists the symbols the binding uses, keeps them in one table of typed
+** lib_mhd.h, lib_edit.h, lib_pq.h, lib_sqlite.h), included by its binding
+** with the library's own header (lib_jq.h before it, see there): it lists
+** the symbols the binding uses, keeps them in one table of typed
 ** pointers (filled by ghl_lib_load), and redirects each name to its entry
 ** with a #define, so the binding's code calls the library as if linked.
 ** The soname is the one the build compiled against (CMakeLists.txt).

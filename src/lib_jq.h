@@ -1,8 +1,13 @@
-/* libjq (jq filters), opened on first use: see lazylib.h. Include after <jq.h>. */
+/* libjq (jq filters), opened on first use: see lazylib.h. Include before <jq.h> and <jv.h>. */
 #ifndef GHL_LIB_JQ_H
 #define GHL_LIB_JQ_H
 
+/* jv.h defines a static jv_is_valid that calls jv_get_kind, which a
+** build without optimisation emits even unused: its call goes to
+** ghl_jv_get_kind (lazylib.c), which calls through the table. */
+#define jv_get_kind ghl_jv_get_kind
 #include <jq.h>
+#include <jv.h>
 
 #include "lazylib.h"
 
@@ -34,7 +39,6 @@ extern struct ghl_jq_syms ghl_jq;
 #define jv_copy (*ghl_jq.p_jv_copy)
 #define jv_dump_string (*ghl_jq.p_jv_dump_string)
 #define jv_free (*ghl_jq.p_jv_free)
-#define jv_get_kind (*ghl_jq.p_jv_get_kind)
 #define jv_invalid (*ghl_jq.p_jv_invalid)
 #define jv_invalid_get_msg (*ghl_jq.p_jv_invalid_get_msg)
 #define jv_invalid_has_msg (*ghl_jq.p_jv_invalid_has_msg)
@@ -46,8 +50,5 @@ extern struct ghl_jq_syms ghl_jq;
 #define jv_string (*ghl_jq.p_jv_string)
 #define jv_string_length_bytes (*ghl_jq.p_jv_string_length_bytes)
 #define jv_string_value (*ghl_jq.p_jv_string_value)
-
-/* jv.h's own static jv_is_valid calls jv_get_kind directly: the same through the table. */
-#define jv_is_valid(x) (jv_get_kind(x) != JV_KIND_INVALID)
 
 #endif
