@@ -11,6 +11,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
 #include <lauxlib.h>
 #include <lualib.h>
 #include <lua-cjson.h>
@@ -33,12 +34,25 @@ int luaopen_ghl_util_native(lua_State *L);
 
 volatile int ghl_interrupted = 0;
 
+/* ghl.http: libcurl's global initialisation (OpenSSL's with it) is done
+** at its first require, so a process that makes no request does not pay
+** it. main calls curl_global_cleanup at exit, which does nothing when it
+** was never done. */
+static int open_http(lua_State *L) {
+  static int initialised;
+  if (!initialised) {
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return luaL_error(L, "cannot initialise libcurl");
+    initialised = 1;
+  }
+  return luaopen_ghl_http(L);
+}
+
 /* Everything require-able that is written in C, like linit.c's list. */
 static const luaL_Reg native_modules[] = {
   {"ghl.error", luaopen_ghl_error_host},
   {"ghl.crypto", luaopen_ghl_crypto},
   {"ghl._csv", luaopen_ghl_csv},
-  {"ghl.http", luaopen_ghl_http},
+  {"ghl.http", open_http},
   {"ghl.jq", luaopen_ghl_jq},
   {"ghl.json", luaopen_ghl_json},
   {"ghl._sandbox", luaopen_ghl_sandbox},

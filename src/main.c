@@ -282,10 +282,6 @@ int main(int argc, char **argv) {
   int status;
   if (argv[0] && argv[0][0]) progname = argv[0];
   (void)progname;
-  if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-    fprintf(stderr, "ghlua: cannot initialise libcurl\n");
-    return 1;
-  }
   L = ghl_newstate();
   if (L == NULL) {
     fprintf(stderr, "ghlua: cannot create Lua state: not enough memory\n");
