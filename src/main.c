@@ -29,12 +29,15 @@ static void print_usage_line(const char *badopt) {
           badopt);
 }
 
-/* Does `ghlua WORD ...` run a command? Asks the command table:
+/* Does `ghlua WORD ...` run a command? A word holding '/' or '.' is a
+** script's path, never a command (so running a script does not load the
+** command table); any other word is for the command table:
 ** require("ghl.cli").is_command(word), which raises a usage error for a
 ** word that looks like a mistyped command. Returns a lua status; on
 ** LUA_OK *yes is set, else the error is on the stack. */
 static int is_command(lua_State *L, const char *word, int *yes) {
   int status;
+  if (strpbrk(word, "/.")) { *yes = 0; return LUA_OK; }
   ghl_require(L, "ghl.cli");
   lua_getfield(L, -1, "is_command");
   lua_remove(L, -2);

@@ -22,9 +22,9 @@ for _, k in ipairs { "columns", "option_rows", "command_rows", "help_text", "pri
 
 -- is_command(word) -> true when `ghlua WORD ...` runs a command, false when
 -- WORD is a script file; raises a usage error for a word that looks like a
--- mistyped command (no '/', no '.', no such file).
+-- mistyped command (no such file). The host asks only for words without
+-- '/' or '.' (src/main.c: those are scripts' paths).
 function M.is_command(word)
-  if word:find("[/.]") then return false end
   if commands.child(commands.root, word) then return true end
   if require("ghl.sys").stat(word) then return false end
   local near = commands.suggest(commands.root, word)
