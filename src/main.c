@@ -102,6 +102,21 @@ static int load_script(lua_State *L, const char *fname) {
   return status;
 }
 
+/* The global `recipe` of a file run as a script: calls ghl.recipe's
+** script_guard(path) with its arguments, so that a recipe run as a script
+** says, in one line, to use 'ghlua run'. ghl.recipe is loaded only then,
+** not for every script. Upvalue 1: the script's path. */
+static int recipe_guard(lua_State *L) {
+  ghl_require(L, "ghl.recipe");              /* args... recipe */
+  lua_getfield(L, -1, "script_guard");       /* args... recipe script_guard */
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_call(L, 1, 1);                         /* args... recipe guard */
+  lua_replace(L, -2);                        /* args... guard */
+  lua_insert(L, 1);                          /* guard args... */
+  lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+  return lua_gettop(L);
+}
+
 struct args {
   int argc;
   char **argv;
@@ -256,12 +271,9 @@ static int pmain(lua_State *L) {
       return 0;
     }
     if (status == LUA_OK && strcmp(argv[script], "-") != 0) {
-      /* a recipe run as a script says to use 'ghlua run' (ghl.recipe) */
-      ghl_require(L, "ghl.recipe");
-      lua_getfield(L, -1, "script_guard");
-      lua_remove(L, -2);
+      /* a recipe run as a script says to use 'ghlua run' (recipe_guard) */
       lua_pushstring(L, argv[script]);
-      lua_call(L, 1, 1);
+      lua_pushcclosure(L, recipe_guard, 1);
       lua_setglobal(L, "recipe");
     }
     status = run_chunk(L, status, argv + script + 1, argc - script - 1);
