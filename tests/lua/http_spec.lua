@@ -203,6 +203,38 @@ describe("ghl.http", function()
     assert.are.equal(10 * 1024 * 1024 - 12, #assert(resp:json()).data)
   end)
 
+  it("sends each request its own headers, in flight together or one after another", function()
+    local A = { Authorization = "Bearer token-A", Version = "2021-07-28" }
+    local B = { Authorization = "Bearer token-B", Version = "2021-07-28", ["X-Extra"] = "b" }
+    local sets = { A, B, A, {}, B, A }
+    -- concurrently: requests sharing a header set and requests with another
+    local ts = {}
+    for i, h in ipairs(sets) do
+      ts[i] = assert(http.start { url = s.url .. "/__fault/echo", query = { i = i }, headers = h })
+    end
+    local done = 0
+    while done < #sets do done = done + #assert(http.perform(1)) end
+    -- then one after another, with a header changed in place between two
+    local seq = { A, A, B }
+    local C = { Authorization = "Bearer token-A", Version = "2021-07-28" }
+    local got = {}
+    for i, t in ipairs(ts) do got[i] = assert(assert(t:response()):json()) end
+    for i, h in ipairs(seq) do got[#sets + i] = echo { headers = h } end
+    got[#got + 1] = echo { headers = C }
+    C.Version = "2021-04-15"
+    got[#got + 1] = echo { headers = C }
+    got[#got + 1] = echo {}
+    local want = { A, B, A, {}, B, A, A, A, B,
+      { Authorization = "Bearer token-A", Version = "2021-07-28" }, C, {} }
+    assert.are.equal(#want, #got)
+    for i, h in ipairs(want) do
+      assert.are.equal(h.Authorization, got[i].headers.authorization, "request " .. i)
+      assert.are.equal(h.Version, got[i].headers.version, "request " .. i)
+      assert.are.equal(h["X-Extra"], got[i].headers["x-extra"], "request " .. i)
+      assert.is_nil(got[i].headers.expect, "request " .. i)
+    end
+  end)
+
   it("runs transfers concurrently through start and perform", function()
     simlog.clear(s)
     local ts = {}
