@@ -330,7 +330,10 @@ static int buf_gc(lua_State *L) {
 ** of parsing per process. Without a directory, libcurl's default bundle
 ** stays. GHLUA_CA_BUNDLE is parsed once per process into G.ca_extra (owned
 ** by G, freed by state_gc) and its certificates are added to every
-** connection's store by on_ssl_ctx. Returns 0, or -1 with an error pushed. */
+** connection's store by on_ssl_ctx. Returns 0, or -1 with an error pushed.
+** Called by start_transfer only for a request that may use TLS (see
+** may_use_tls): a process that only speaks cleartext never parses the
+** bundle (with OpenSSL 3, about 5 M instructions for one certificate). */
 static int load_ca(lua_State *L) {
   const char *extra = getenv("GHLUA_CA_BUNDLE");
   const curl_version_info_data *v;
@@ -361,6 +364,23 @@ static int load_ca(lua_State *L) {
   }
   G.ca_checked = 1;
   return 0;
+}
+
+static int env_set(const char *name) {
+  const char *v = getenv(name);
+  return v != NULL && *v != '\0';
+}
+
+/* Whether a request to url (http:// or https://) may open a TLS
+** connection: an https URL, or any URL while a proxy variable libcurl
+** reads for http URLs is set (the proxy may be an https:// one, whose
+** connection on_ssl_ctx also serves). The environment is read once. */
+static int may_use_tls(const char *url) {
+  static int proxy = -1;
+  if (url[4] == 's') return 1;
+  if (proxy < 0)
+    proxy = env_set("http_proxy") || env_set("HTTP_PROXY") || env_set("all_proxy") || env_set("ALL_PROXY");
+  return proxy;
 }
 
 /* CURLOPT_SSL_CTX_FUNCTION: add GHLUA_CA_BUNDLE's certificates to the
@@ -619,7 +639,7 @@ static int start_transfer(lua_State *L) {
   t->url = t->scratch.data;                          /* owned by t now */
   memset(&t->scratch, 0, sizeof t->scratch);
 
-  if (load_ca(L) != 0) { lua_pushnil(L); lua_insert(L, -2); return 0; }
+  if (!G.ca_checked && may_use_tls(t->url) && load_ca(L) != 0) { lua_pushnil(L); lua_insert(L, -2); return 0; }
   t->easy = get_easy();                              /* after load_ca: it reads G.ca_* */
   if (t->easy == NULL) return luaL_error(L, "out of memory");
 

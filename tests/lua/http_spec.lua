@@ -285,6 +285,19 @@ describe("ghl.http", function()
     assert.matches("> GET ", r2.err)
   end)
 
+  it("reads GHLUA_CA_BUNDLE only for requests that may use TLS", function()
+    local missing = "/nonexistent/ghlua-ca/missing.pem"
+    local code = ("assert(require('ghl.http').request{url=%q})"):format(s.url .. "/__fault/echo")
+    -- cleartext, no proxy: the bundle is never needed, so never read
+    local r = run.ghlua({ "-e", code }, { env = { GHLUA_CA_BUNDLE = missing, http_proxy = "", HTTP_PROXY = "",
+      all_proxy = "", ALL_PROXY = "" } })
+    assert.are.equal(0, r.code, r.err)
+    -- through a proxy (which may be an https:// one) it is read, and explained
+    r = run.ghlua({ "-e", code }, { env = { GHLUA_CA_BUNDLE = missing, http_proxy = s.url, no_proxy = "", NO_PROXY = "" } })
+    assert.are.equal(1, r.code)
+    assert.matches("GHLUA_CA_BUNDLE=.-missing%.pem cannot be read; point it at a PEM file or unset it", r.err)
+  end)
+
   it("honours the proxy environment variables", function()
     local r = run.ghlua({ "-e", [[
       local resp = assert(require('ghl.http').request { url = 'http://ghlua-proxy-check.invalid/__fault/echo' })
