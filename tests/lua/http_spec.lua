@@ -232,6 +232,24 @@ describe("ghl.http", function()
       assert.are.equal(h.Version, got[i].headers.version, "request " .. i)
       assert.are.equal(h["X-Extra"], got[i].headers["x-extra"], "request " .. i)
       assert.is_nil(got[i].headers.expect, "request " .. i)
+      assert.matches("^ghlua/%d+%.%d+", got[i].headers["user-agent"], "request " .. i)
+    end
+  end)
+
+  it("names itself in User-Agent unless the request does, and never waits for 100-continue", function()
+    local got = echo {}
+    assert.matches("^ghlua/%d+%.%d+%.%d+$", got.headers["user-agent"])
+    for _, name in ipairs { "User-Agent", "user-agent" } do
+      got = echo { headers = { [name] = "custom-agent/1" } }
+      assert.are.equal("custom-agent/1", got.headers["user-agent"])
+    end
+    -- a body libcurl would announce with "Expect: 100-continue" (over 1 MB)
+    local big = ("x"):rep(1024 * 1024 + 1)
+    for _, method in ipairs { "POST", "PUT" } do
+      got = echo { method = method, body = big, headers = { ["Content-Type"] = "text/plain" } }
+      assert.is_nil(got.headers.expect, method)
+      assert.are.equal(#big, #got.body, method)
+      assert.matches("^ghlua/", got.headers["user-agent"], method)
     end
   end)
 
