@@ -66,10 +66,10 @@ int luaopen_cjson_safe(lua_State *L);  /* not declared by lua-cjson.h */
 struct transfer;
 
 /* A request header list shared by the transfers that send the same header
-** lines: key holds them ("Name: value\n" each, in the order given). Owned by its references: the
-** transfers using it and G.hlist, the last list built; freed by
-** hlist_unref at zero. libcurl only reads a list, so transfers in flight at
-** once may share one. */
+** lines: key holds them ("Name: value\n" each, in the order sent). Owned
+** by its references: the transfers using it and G.hlist, the last list
+** built; freed by hlist_unref at zero. libcurl only reads a list, so
+** transfers in flight at once may share one. */
 struct hlist {
   struct curl_slist *list;
   size_t refs;
