@@ -587,10 +587,11 @@ static int json_object(lua_State *L) {
 #define DEC_CHUNK 2048        /* stack values per container before flushing */
 #define KCACHE 256        /* key cache entries (direct mapped) */
 #define KMAXLEN 40        /* Lua's short strings (LUAI_MAXSHORTLEN) */
+#define DEC_SMALL 64      /* scratch bytes on the C stack before a userdata */
+
+static const char kcache_tag = 0;   /* registry[&kcache_tag]: the key cache */
 
 enum { OK = 0, BAIL = -1 };   /* a dec_* function: done, or give up */
-
-struct kent { const char *s; size_t len; };
 
 struct dec {
   lua_State *L;
@@ -598,9 +599,9 @@ struct dec {
   int depth;
   int cache;                       /* stack index of the key cache table */
   int scratch;                     /* stack index of the scratch userdata */
-  unsigned char *buf;              /* its bytes */
+  unsigned char *buf;              /* the scratch bytes: small, then the userdata's */
   size_t bufcap;
-  struct kent keys[KCACHE];
+  unsigned char small[DEC_SMALL];
 };
 
 /* The first byte at or after p that is not JSON whitespace (lua-cjson's
@@ -621,8 +622,9 @@ static int dec_lit(const unsigned char *p, const char *lit, int n) {
   return 1;
 }
 
-/* Ensure room for n more bytes in the scratch buffer (a userdata at a fixed
-** stack slot, replaced by a bigger one when needed; the GC owns it). */
+/* Ensure room for n more bytes in the scratch buffer (d->small, then a
+** userdata at a fixed stack slot, replaced by a bigger one when needed; the
+** GC owns it). */
 static unsigned char *dec_scratch(struct dec *d, size_t used, size_t n) {
   if (used + n > d->bufcap) {
     size_t cap = d->bufcap * 2;
@@ -663,17 +665,16 @@ static int dec_string(struct dec *d, int iskey) {
   }
   d->p = p + 1;
   if (iskey && (size_t)(p - s) <= KMAXLEN) {
-    size_t len = (size_t)(p - s);
-    unsigned h = len ? ((unsigned)len * 31u + s[0] * 7u + s[len - 1] + s[len >> 1] * 13u) & (KCACHE - 1) : 0;
-    struct kent *k = &d->keys[h];
-    if (k->s && k->len == len && memcmp(k->s, s, len) == 0) {
-      lua_rawgeti(d->L, d->cache, (lua_Integer)h + 1);
-    } else {
-      k->s = lua_pushlstring(d->L, (const char *)s, len);
-      k->len = len;
-      lua_pushvalue(d->L, -1);
-      lua_rawseti(d->L, d->cache, (lua_Integer)h + 1);
+    size_t len = (size_t)(p - s), klen;
+    lua_Integer h = len ? (((unsigned)len * 31u + s[0] * 7u + s[len - 1] + s[len >> 1] * 13u) & (KCACHE - 1)) + 1 : 1;
+    if (lua_rawgeti(d->L, d->cache, h) == LUA_TSTRING) {   /* the key made before, if it is this one */
+      const char *k = lua_tolstring(d->L, -1, &klen);
+      if (klen == len && memcmp(k, s, len) == 0) return OK;
     }
+    lua_pop(d->L, 1);
+    lua_pushlstring(d->L, (const char *)s, len);
+    lua_pushvalue(d->L, -1);
+    lua_rawseti(d->L, d->cache, h);
     return OK;
   }
   lua_pushlstring(d->L, (const char *)s, (size_t)(p - s));
@@ -880,22 +881,26 @@ int ghl_json_decode(lua_State *L) {
   size_t len;
   const char *s;
   int r;
-  struct dec *d;
+  struct dec dec, *d;
   const unsigned char *p;
   if (lua_gettop(L) != 1 || lua_type(L, 1) != LUA_TSTRING) goto fallback;   /* its arity and type errors */
   s = lua_tolstring(L, 1, &len);
-  d = lua_newuserdatauv(L, sizeof *d + 64, 0);      /* 2: state, first scratch bytes */
-  memset(d->keys, 0, sizeof d->keys);
+  d = &dec;
   d->L = L;
   d->p = (const unsigned char *)s;
   d->end = d->p + len;
   d->depth = 0;
-  d->buf = (unsigned char *)(d + 1);
-  d->bufcap = 64;
+  d->buf = d->small;
+  d->bufcap = sizeof d->small;
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &kcache_tag) != LUA_TTABLE) {   /* 2: the key cache */
+    lua_pop(L, 1);
+    lua_createtable(L, KCACHE, 0);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &kcache_tag);
+  }
+  d->cache = 2;
   lua_pushnil(L);                                     /* 3: the scratch slot */
   d->scratch = 3;
-  lua_createtable(L, KCACHE, 0);                      /* 4: the key cache */
-  d->cache = 4;
   d->p = dec_ws(d->p);
   r = dec_value(d);
   if (r == OK) {
