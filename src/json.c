@@ -572,9 +572,12 @@ static int json_object(lua_State *L) {
 **    parsed onto the Lua stack, then moved into a table made with the exact
 **    count (in chunks of DEC_CHUNK for very large containers, so the stack
 **    stays bounded) instead of growing it insert by insert;
-**  - object keys go through a small direct-mapped cache (per call) of the
-**    key strings already made, pushed with lua_rawgeti instead of hashed
-**    and interned again (a page of contacts repeats the same keys);
+**  - object keys go through a small two-way cache of the key strings
+**    already made (KCACHE strings of up to KMAXLEN bytes, a table in the
+**    registry, so per Lua state; it lasts from call to call, since API
+**    answers repeat the same keys), pushed with lua_rawgeti instead of
+**    hashed and interned again. A hit is checked against the string the
+**    cache table holds, so nothing but the table is trusted;
 **  - strings without escapes are pushed from the text (no copy), plain
 **    integers of up to 15 digits are read without strtod.
 ** It is exact or gives up: on anything outside the subset it is sure of
@@ -588,6 +591,8 @@ static int json_object(lua_State *L) {
 #define KCACHE 256        /* key cache entries (direct mapped) */
 #define KMAXLEN 40        /* Lua's short strings (LUAI_MAXSHORTLEN) */
 #define DEC_SMALL 64      /* scratch bytes on the C stack before a userdata */
+#define LO8 0x0101010101010101u
+#define HI8 0x8080808080808080u
 
 static const char kcache_tag = 0;   /* registry[&kcache_tag]: the key cache */
 
@@ -656,6 +661,14 @@ static int dec_hex4(const unsigned char *p) {
 static int dec_string(struct dec *d, int iskey) {
   const unsigned char *s = d->p, *p = s;
   size_t used;
+  while (d->end - p >= 8) {      /* 8 bytes at a time while none is '"', '\\' or 0 */
+    uint64_t x, q, b;
+    memcpy(&x, p, 8);
+    q = x ^ 0x2222222222222222u;
+    b = x ^ 0x5C5C5C5C5C5C5C5Cu;
+    if (((x - LO8) & ~x & HI8) | ((q - LO8) & ~q & HI8) | ((b - LO8) & ~b & HI8)) break;
+    p += 8;
+  }
   for (;;) {
     unsigned char c = *p;
     if (c == '"') break;
@@ -665,16 +678,25 @@ static int dec_string(struct dec *d, int iskey) {
   }
   d->p = p + 1;
   if (iskey && (size_t)(p - s) <= KMAXLEN) {
+    lua_State *L = d->L;
     size_t len = (size_t)(p - s), klen;
-    lua_Integer h = len ? (((unsigned)len * 31u + s[0] * 7u + s[len - 1] + s[len >> 1] * 13u) & (KCACHE - 1)) + 1 : 1;
-    if (lua_rawgeti(d->L, d->cache, h) == LUA_TSTRING) {   /* the key made before, if it is this one */
-      const char *k = lua_tolstring(d->L, -1, &klen);
+    lua_Integer h = len ? ((unsigned)len * 31u + s[0] * 7u + s[len - 1] + s[len >> 1] * 13u) & (KCACHE - 1) : 0;
+    lua_Integer h2 = (h ^ 1) + 1;                    /* its partner slot (two ways) */
+    int t = lua_rawgeti(L, d->cache, ++h);
+    if (t == LUA_TSTRING) {
+      const char *k = lua_tolstring(L, -1, &klen);
       if (klen == len && memcmp(k, s, len) == 0) return OK;
     }
-    lua_pop(d->L, 1);
-    lua_pushlstring(d->L, (const char *)s, len);
-    lua_pushvalue(d->L, -1);
-    lua_rawseti(d->L, d->cache, h);
+    if (lua_rawgeti(L, d->cache, h2) == LUA_TSTRING) {
+      const char *k = lua_tolstring(L, -1, &klen);
+      if (klen == len && memcmp(k, s, len) == 0) { lua_remove(L, -2); return OK; }
+    }
+    lua_pop(L, 1);
+    if (t == LUA_TSTRING) lua_rawseti(L, d->cache, h2);   /* the slot's key moves to the partner */
+    else lua_pop(L, 1);
+    lua_pushlstring(L, (const char *)s, len);        /* the new key takes the slot */
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, d->cache, h);
     return OK;
   }
   lua_pushlstring(d->L, (const char *)s, (size_t)(p - s));
@@ -767,54 +789,51 @@ static int dec_number(struct dec *d) {
 }
 
 /* Move the n values (or n key/value pairs when pairs) at the top of the
-** stack into the table at t, or into a new table of exactly that size
-** when t == 0 (which is then left where the first value was). Returns the
-** table's index. */
-static int dec_flush(lua_State *L, int t, int n, int pairs, lua_Integer first) {
-  int top = lua_gettop(L), i;
+** stack into the table at t; when it is not made yet (made == 0; t holds a
+** placeholder), into a new table of exactly that size, which replaces the
+** placeholder. */
+static void dec_flush(lua_State *L, int t, int made, int n, int pairs, lua_Integer first) {
+  int i;
   if (!pairs) {
-    if (!t) {
+    if (!made) {
       lua_createtable(L, n, 0);
-      lua_rotate(L, top - n + 1, 1);
-      t = top - n + 1;
+      lua_replace(L, t);
     }
     for (i = n; i >= 1; i--) lua_rawseti(L, t, first + i - 1);
   } else {
-    int base = top - 2 * n;
-    if (!t) {
+    if (!made) {
       lua_createtable(L, 0, n);
-      lua_rotate(L, base + 1, 1);
-      t = base + 1;
-      base++;
+      lua_replace(L, t);
     }
     for (i = 1; i <= n; i++) {          /* in order: the last duplicate wins */
-      lua_pushvalue(L, base + 2 * i - 1);
-      lua_pushvalue(L, base + 2 * i);
+      lua_pushvalue(L, t + 2 * i - 1);
+      lua_pushvalue(L, t + 2 * i);
       lua_rawset(L, t);
     }
-    lua_settop(L, base);
+    lua_settop(L, t);
   }
-  return t;
 }
 
 /* The array after its '[' at d->p, pushed as a table of its exact size. */
 static int dec_array(struct dec *d) {
   lua_State *L = d->L;
-  int t = 0, n = 0;
+  int t, n = 0, made = 0;
   lua_Integer done = 0;
   const unsigned char *p = dec_ws(d->p);
   if (*p == ']') { d->p = p + 1; lua_createtable(L, 0, 0); return OK; }
   d->p = p;
+  lua_pushnil(L);                       /* the table's slot */
+  t = lua_gettop(L);
   for (;;) {
-    if (!lua_checkstack(L, 4)) return BAIL;
+    if ((n & 15) == 0 && !lua_checkstack(L, 20)) return BAIL;   /* room for 16 more values */
     if (dec_value(d)) return BAIL;
-    if (++n == DEC_CHUNK) { t = dec_flush(L, t, n, 0, done + 1); done += n; n = 0; }
+    if (++n == DEC_CHUNK) { dec_flush(L, t, made, n, 0, done + 1); made = 1; done += n; n = 0; }
     p = dec_ws(d->p);
     if (*p == ',') { d->p = dec_ws(p + 1); continue; }
     if (*p == ']') { d->p = p + 1; break; }
     return BAIL;
   }
-  if (n || !t) dec_flush(L, t, n, 0, done + 1);
+  if (n || !made) dec_flush(L, t, made, n, 0, done + 1);
   return OK;
 }
 
@@ -822,25 +841,27 @@ static int dec_array(struct dec *d) {
 ** (pairs counted with their duplicates). */
 static int dec_object(struct dec *d) {
   lua_State *L = d->L;
-  int t = 0, n = 0;
+  int t, n = 0, made = 0;
   const unsigned char *p = dec_ws(d->p);
   if (*p == '}') { d->p = p + 1; lua_createtable(L, 0, 0); return OK; }
+  lua_pushnil(L);                       /* the table's slot */
+  t = lua_gettop(L);
   for (;;) {
     if (*p != '"') return BAIL;
-    if (!lua_checkstack(L, 6)) return BAIL;
+    if ((n & 15) == 0 && !lua_checkstack(L, 36)) return BAIL;   /* room for 16 more pairs */
     d->p = p + 1;
     if (dec_string(d, 1)) return BAIL;
     p = dec_ws(d->p);
     if (*p != ':') return BAIL;
     d->p = dec_ws(p + 1);
     if (dec_value(d)) return BAIL;
-    if (++n == DEC_CHUNK) { t = dec_flush(L, t, n, 1, 0); n = 0; }
+    if (++n == DEC_CHUNK) { dec_flush(L, t, made, n, 1, 0); made = 1; n = 0; }
     p = dec_ws(d->p);
     if (*p == ',') { p = dec_ws(p + 1); continue; }
     if (*p == '}') { d->p = p + 1; break; }
     return BAIL;
   }
-  if (n || !t) dec_flush(L, t, n, 1, 0);
+  if (n || !made) dec_flush(L, t, made, n, 1, 0);
   return OK;
 }
 
