@@ -588,7 +588,7 @@ static int json_object(lua_State *L) {
 ** compares the two on arbitrary input. */
 
 #define DEC_CHUNK 2048        /* stack values per container before flushing */
-#define KCACHE 256        /* key cache entries (direct mapped) */
+#define KCACHE 256        /* key cache slots (two ways: a slot and its partner, slot ^ 1) */
 #define KMAXLEN 40        /* Lua's short strings (LUAI_MAXSHORTLEN) */
 #define DEC_SMALL 64      /* scratch bytes on the C stack before a userdata */
 #define LO8 0x0101010101010101u
