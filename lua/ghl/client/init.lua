@@ -930,14 +930,15 @@ end
 -- (ghl.loop.run), and batch returns the number of errors.
 function Client:batch(requests, o)
   o = o or {}
-  local fns = {}
-  for i, r in ipairs(requests) do
-    fns[i] = function()
-      return self:request(r.method or r[1] or "GET", r.path or r[2], { query = r.query, body = r.body,
-        version = r.version, retry = r.retry })
-    end
-  end
-  return loop.run(fns, { concurrency = o.concurrency, progress = o.progress, each = o.each })
+  local n = 0
+  while requests[n + 1] ~= nil do n = n + 1 end   -- as ipairs goes
+  return loop.map(n, function(i)
+    local r = requests[i]
+    local query, body, version, retry = r.query, r.body, r.version, r.retry
+    return self:request(r.method or r[1] or "GET", r.path or r[2],
+      (query ~= nil or body ~= nil or version ~= nil or retry ~= nil)
+        and { query = query, body = body, version = version, retry = retry } or nil)
+  end, { concurrency = o.concurrency, progress = o.progress, each = o.each })
 end
 
 return M

@@ -116,9 +116,9 @@ end
 -- Drop the sends of bucket b's log older than interval + SLACK at `now`;
 -- returns how many the log keeps (all of them later than that).
 local function trim(b, now)
-  local sent, head = b.sent, b.head
+  local sent, head, interval = b.sent, b.head, b.interval
   local n = #sent
-  local old = now - b.interval - math.min(M.SLACK, b.interval)
+  local old = now - interval - (M.SLACK < interval and M.SLACK or interval)
   while head <= n and sent[head] <= old do head = head + 1 end
   if head > 256 then
     b.sent = table.move(sent, head, n, 1, {})
@@ -233,7 +233,10 @@ function T:observe(b, h, status, sent_at)
   -- so each answer shows at most the others' number: the largest is kept.
   if remaining then
     if b.others_until <= now then b.others = 0 end
-    local others = (b.max - remaining) - trim(b, now)   -- trim keeps the sends of the interval and the slack
+    local counted = b.max - remaining
+    -- (trim keeps the sends of the interval and the slack; no need to
+    -- count them when the server's count alone is no more than b.others)
+    local others = counted > b.others and counted - trim(b, now) or 0
     if others > b.others then
       b.others, b.others_until = others, now + math.min(b.interval, M.MAX_WAIT) + M.MARGIN
     end
