@@ -793,7 +793,8 @@ local function bearer_of(token)
 end
 
 -- M.perform's callbacks for a client's request x (x.client, x.op, x.row:
--- the store row, nil for a static token, x.token, x.t0): functions of x,
+-- the store row, nil for a static token, x.token, x.hint: its end for
+-- c.last, x.t0): functions of x,
 -- not closures made for each request.
 local function answer_error(resp, x)
   return http_error(x.client, x.req, resp, resp:json(), x.op, x.path, x.row)
@@ -802,6 +803,8 @@ end
 local function refresh(x)
   local row = require("ghl.auth").refresh(x.row, { stale = x.token })
   x.row, x.token = row, row.access_token
+  local _, hint = bearer_of(x.token)
+  x.hint = hint
   return x.token
 end
 
@@ -814,7 +817,6 @@ local records = setmetatable({}, { __mode = "k" })
 
 local function on_send(resp, err, attempt, x)
   local self, req = x.client, x.req
-  local _, token_hint = bearer_of(x.token)
   local l = records[self]
   if not l or rawget(self, "last") ~= l then
     l = {}
@@ -822,7 +824,7 @@ local function on_send(resp, err, attempt, x)
     self.last = l
   end
   l.method, l.url, l.query, l.version = req.method, req.url, req.query, req.headers.Version
-  l.token_hint, l.status, l.time, l.attempts = token_hint, resp and resp.status, sys.now() - x.t0, attempt.n
+  l.token_hint, l.status, l.time, l.attempts = x.hint, resp and resp.status, sys.now() - x.t0, attempt.n
   l.error, l.op, l.body = err, x.op, req.json
   if resp then
     local b = self.bucket   -- a constant-time snapshot for :explain
@@ -851,8 +853,9 @@ function Client:request(method, path, opts)
       message = ("%s %s does not accept Private Integration Tokens"):format(req.method, op.path),
       hint = "use an OAuth token for this call ('ghlua auth login')" }
   end
-  req.headers.Authorization = bearer_of(token)
-  local x = { req = req, bucket = self.bucket, owner = owner(self), path = filled,
+  local authorization, hint = bearer_of(token)
+  req.headers.Authorization = authorization
+  local x = { req = req, bucket = self.bucket, owner = owner(self), path = filled, hint = hint,
     where = req.method .. " " .. filled, safe = M.retry_safe(req.method, op, opts),
     client = self, op = op, row = row, token = token, t0 = sys.now(),
     answer_error = answer_error, refresh = row and row.kind ~= "pit" and refresh or nil, on_send = on_send }
