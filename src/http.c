@@ -65,6 +65,20 @@ int luaopen_cjson_safe(lua_State *L);  /* not declared by lua-cjson.h */
 
 struct transfer;
 
+/* A request header list shared by the transfers that send the same header
+** lines: key holds them ("Name: value\n" each, in the order sent). Owned
+** by its references: the transfers using it and G.hlist, the last list
+** built; freed by hlist_unref at zero. libcurl only reads a list, so
+** transfers in flight at once may share one. */
+struct hlist {
+  struct curl_slist *list;
+  size_t refs;
+  size_t n;                /* bytes of key */
+  char key[];
+};
+
+static void hlist_unref(struct hlist *h);
+
 static struct {
   CURLM *multi;
   CURLSH *share;
@@ -74,18 +88,20 @@ static struct {
   const char *ca_dir;      /* libcurl's CA directory, when it exists */
   STACK_OF(X509_INFO) *ca_extra;  /* GHLUA_CA_BUNDLE, parsed once */
   int ca_checked;
+  struct hlist *hlist;     /* the last header list built, for the next request */
 } G;
 
 struct transfer {
   CURL *easy;              /* NULL when closed */
-  struct curl_slist *hdrs;
+  struct hlist *hdrs;      /* request headers (shared, counted) */
   ghl_buf body;            /* response body */
   ghl_buf head;            /* response headers of the last response */
   ghl_buf reqbody;         /* request body we send */
   ghl_buf trace;           /* request lines for tracing */
-  ghl_buf scratch;         /* the URL while start_transfer builds it */
+  ghl_buf scratch;         /* the URL, then the header lines, while start_transfer builds them */
   size_t sent;             /* bytes of reqbody handed to libcurl by on_read */
-  char *method;
+  char *method;            /* mbuf, or strdup'd when longer */
+  char mbuf[16];
   char *url;
   struct transfer *prev, *next;  /* in G.active while active */
   int active;              /* added to the multi */
@@ -313,7 +329,10 @@ static int buf_gc(lua_State *L) {
 ** of parsing per process. Without a directory, libcurl's default bundle
 ** stays. GHLUA_CA_BUNDLE is parsed once per process into G.ca_extra (owned
 ** by G, freed by state_gc) and its certificates are added to every
-** connection's store by on_ssl_ctx. Returns 0, or -1 with an error pushed. */
+** connection's store by on_ssl_ctx. Returns 0, or -1 with an error pushed.
+** Called by start_transfer only for a request that may use TLS (see
+** may_use_tls): a process that only speaks cleartext never parses the
+** bundle (with OpenSSL 3, about 5 M instructions for one certificate). */
 static int load_ca(lua_State *L) {
   const char *extra = getenv("GHLUA_CA_BUNDLE");
   const curl_version_info_data *v;
@@ -346,6 +365,23 @@ static int load_ca(lua_State *L) {
   return 0;
 }
 
+static int env_set(const char *name) {
+  const char *v = getenv(name);
+  return v != NULL && *v != '\0';
+}
+
+/* Whether a request to url (http:// or https://) may open a TLS
+** connection: an https URL, or any URL while a proxy variable libcurl
+** reads for http URLs is set (the proxy may be an https:// one, whose
+** connection on_ssl_ctx also serves). The environment is read once. */
+static int may_use_tls(const char *url) {
+  static int proxy = -1;
+  if (url[4] == 's') return 1;
+  if (proxy < 0)
+    proxy = env_set("http_proxy") || env_set("HTTP_PROXY") || env_set("all_proxy") || env_set("ALL_PROXY");
+  return proxy;
+}
+
 /* CURLOPT_SSL_CTX_FUNCTION: add GHLUA_CA_BUNDLE's certificates to the
 ** store libcurl set up. Never raises. */
 static CURLcode on_ssl_ctx(CURL *easy, void *ctx, void *ud) {
@@ -365,17 +401,25 @@ static CURLcode on_ssl_ctx(CURL *easy, void *ctx, void *ud) {
 /* A new easy handle with the options every request shares; start_transfer
 ** sets the rest. Owned by the transfer until transfer_release frees it.
 ** Handles are never reused: libcurl 7.88 keeps state across a handle's
-** transfers that a server can turn against it. A response whose first
-** header line is folded (starts with a space or tab) reads the previous
-** transfer's freed last header (a heap use-after-free, curl#11101, fixed in
-** 8.1.0), and the retry count is never reset (curl#18926, fixed in 8.17).
-** Connections are kept by the multi handle, not by easy handles, so they
-** are still reused. */
+** transfers that a server can turn against it. Its header store's last
+** header (data->state.prevhead) is freed when the next transfer starts
+** (Curl_pretransfer -> Curl_headers_cleanup) but the pointer is kept, so
+** an HTTP/1 response whose first header line is folded (starts with a
+** space or tab and holds a colon, which verify_header lets through on
+** line 2) is "unfolded" into that freed block: a heap use-after-free and
+** a realloc of a freed pointer (curl#11101, fixed in 8.1.0 by clearing
+** prevhead in headers_init). No option and no call of the public API
+** clears it (curl_easy_reset does not), and the line reaches the store
+** before any callback sees it, so no reused handle is safe from a server
+** that sends one; the reproducer is tests/fuzz/corpus/http/
+** repro-curl-folded-header-uaf. The retry count is never reset either
+** (curl#18926). Connections are kept by the multi handle, not by easy
+** handles, so they are still reused. The read, seek and prereq callbacks
+** are set by start_transfer, for the requests that need them. */
 static CURL *get_easy(void) {
   CURL *easy = curl_easy_init();
   if (easy == NULL) return NULL;
   curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(easy, CURLOPT_USERAGENT, "ghlua/" GHLUA_VERSION);
   curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");
   curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
   curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
@@ -391,9 +435,6 @@ static CURL *get_easy(void) {
   curl_easy_setopt(easy, CURLOPT_SHARE, G.share);
   curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
-  curl_easy_setopt(easy, CURLOPT_READFUNCTION, on_read);
-  curl_easy_setopt(easy, CURLOPT_SEEKFUNCTION, on_seek);
-  curl_easy_setopt(easy, CURLOPT_PREREQFUNCTION, on_prereq);
   return easy;
 }
 
@@ -417,14 +458,14 @@ static void transfer_release(struct transfer *t) {
     curl_easy_cleanup(t->easy);
     t->easy = NULL;
   }
-  curl_slist_free_all(t->hdrs);
+  hlist_unref(t->hdrs);
   t->hdrs = NULL;
   ghl_buf_free(&t->body);
   ghl_buf_free(&t->head);
   ghl_buf_free(&t->reqbody);
   ghl_buf_free(&t->trace);
   ghl_buf_free(&t->scratch);
-  free(t->method);
+  if (t->method != t->mbuf) free(t->method);
   free(t->url);
   t->method = t->url = NULL;
 }
@@ -438,12 +479,55 @@ static int transfer_gc(lua_State *L) {
   return 0;
 }
 
+/* Drop a reference to header list h (NULL is fine); free it at zero. */
+static void hlist_unref(struct hlist *h) {
+  if (h == NULL || --h->refs > 0) return;
+  curl_slist_free_all(h->list);
+  free(h);
+}
+
+/* The header list for the lines key[0..n) ("Name: value\n" each): G.hlist
+** when it holds the same lines (the usual case: a client sends the same
+** headers on every request), else a new list, which becomes G.hlist. The
+** caller owns the reference returned. Returns NULL when out of memory. */
+static struct hlist *hlist_get(const char *key, size_t n) {
+  struct hlist *h = G.hlist;
+  char *p;
+  if (h && h->n == n && memcmp(h->key, key, n) == 0) {
+    h->refs++;
+    return h;
+  }
+  h = malloc(sizeof *h + n + 1);
+  if (h == NULL) return NULL;
+  h->list = NULL;
+  h->refs = 1;
+  h->n = n;
+  memcpy(h->key, key, n);
+  h->key[n] = '\0';
+  for (p = h->key; p < h->key + n; ) {                /* each line, NUL for its \n */
+    char *eol = memchr(p, '\n', n - (size_t)(p - h->key));   /* every line ends in one */
+    struct curl_slist *l;
+    *eol = '\0';
+    l = curl_slist_append(h->list, p);
+    *eol = '\n';
+    if (l == NULL) { hlist_unref(h); return NULL; }
+    h->list = l;
+    p = eol + 1;
+  }
+  hlist_unref(G.hlist);
+  G.hlist = h;
+  h->refs++;                                         /* G.hlist's */
+  return h;
+}
+
+/* Add the line "name: value" to the request's header lines (t->scratch,
+** made into the list by hlist_get) and to its trace. */
 static void add_header(struct transfer *t, const char *name, const char *value) {
-  ghl_buf line = {0};
-  ghl_buf_addstr(&line, name);
-  ghl_buf_addstr(&line, ": ");
-  ghl_buf_addstr(&line, value);
-  t->hdrs = curl_slist_append(t->hdrs, line.data);
+  size_t at = t->scratch.len;
+  ghl_buf_addstr(&t->scratch, name);
+  ghl_buf_add(&t->scratch, ": ", 2);
+  ghl_buf_addstr(&t->scratch, value);
+  ghl_buf_add(&t->scratch, "\n", 1);
   if (G.trace) {
     ghl_buf_addstr(&t->trace, "> ");
     if (strcasecmp(name, "Authorization") == 0 && strncasecmp(value, "Bearer ", 7) == 0) {
@@ -451,24 +535,10 @@ static void add_header(struct transfer *t, const char *name, const char *value) 
       ghl_buf_addstr(&t->trace, ": Bearer ");
       ghl_buf_addredacted(&t->trace, value + 7, strlen(value + 7));
     } else {
-      ghl_buf_addstr(&t->trace, line.data);
+      ghl_buf_add(&t->trace, t->scratch.data + at, t->scratch.len - at - 1);
     }
     ghl_buf_addstr(&t->trace, "\n");
   }
-  ghl_buf_free(&line);
-}
-
-static int has_header(lua_State *L, int req, const char *name) {
-  int found = 0;
-  if (lua_getfield(L, req, "headers") == LUA_TTABLE) {
-    lua_pushnil(L);
-    while (lua_next(L, -2)) {
-      if (lua_type(L, -2) == LUA_TSTRING && strcasecmp(lua_tostring(L, -2), name) == 0) found = 1;
-      lua_pop(L, 1);
-    }
-  }
-  lua_pop(L, 1);
-  return found;
 }
 
 /* Form bodies as the trace shows them: secrets redacted. */
@@ -525,7 +595,7 @@ static int start_transfer(lua_State *L) {
   struct transfer *t;
   const char *url, *ctype = NULL;
   double timeout;
-  int ret, fresh;
+  int ret, fresh, has_ua = 0, has_ctype = 0;
   luaL_checktype(L, 1, LUA_TTABLE);
   t = lua_newuserdatauv(L, sizeof *t, 0);            /* req t */
   memset(t, 0, sizeof *t);
@@ -548,7 +618,7 @@ static int start_transfer(lua_State *L) {
   t->url = t->scratch.data;                          /* owned by t now */
   memset(&t->scratch, 0, sizeof t->scratch);
 
-  if (load_ca(L) != 0) { lua_pushnil(L); lua_insert(L, -2); return 0; }
+  if (!G.ca_checked && may_use_tls(t->url) && load_ca(L) != 0) { lua_pushnil(L); lua_insert(L, -2); return 0; }
   t->easy = get_easy();                              /* after load_ca: it reads G.ca_* */
   if (t->easy == NULL) return luaL_error(L, "out of memory");
 
@@ -576,10 +646,16 @@ static int start_transfer(lua_State *L) {
   }
   lua_pop(L, 1);
 
-  lua_getfield(L, 1, "method");
-  t->method = strdup(luaL_optstring(L, -1, t->reqbody.data ? "POST" : "GET"));
-  lua_pop(L, 1);
-  if (t->method == NULL) return luaL_error(L, "out of memory");
+  {
+    size_t mlen;
+    const char *m;
+    lua_getfield(L, 1, "method");
+    m = luaL_optlstring(L, -1, t->reqbody.data ? "POST" : "GET", &mlen);
+    if (mlen < sizeof t->mbuf) t->method = memcpy(t->mbuf, m, mlen + 1);
+    else t->method = strdup(m);
+    lua_pop(L, 1);
+    if (t->method == NULL) return luaL_error(L, "out of memory");
+  }
   t->idempotent = opt_bool(L, "idempotent", idempotent_method(t->method));
   fresh = opt_bool(L, "fresh", 0);
   if (t->trace.len == 0 && G.trace) {
@@ -598,12 +674,21 @@ static int start_transfer(lua_State *L) {
         return luaL_error(L, "http.request: headers must map names to strings");
       if (strpbrk(k, "\r\n:") || strpbrk(v, "\r\n"))
         return luaL_error(L, "http.request: header '%s' contains a line break or colon", k);
+      if (strcasecmp(k, "User-Agent") == 0) has_ua = 1;
+      else if (strcasecmp(k, "Content-Type") == 0) has_ctype = 1;
       add_header(t, k, v);
       lua_pop(L, 1);
     }
   }
   lua_pop(L, 1);
-  if (ctype && !has_header(L, 1, "Content-Type")) add_header(t, "Content-Type", ctype);
+  if (ctype && !has_ctype) add_header(t, "Content-Type", ctype);
+  /* a line of the list, not CURLOPT_USERAGENT, which libcurl formats anew
+     for every transfer (about 4 k instructions more); not traced */
+  if (!has_ua) ghl_buf_addstr(&t->scratch, "User-Agent: ghlua/" GHLUA_VERSION "\n");
+  /* libcurl adds "Expect: 100-continue" to large POSTs; a wasted round
+     trip. "Expect:" with no value removes it; a request without a body
+     never has it. */
+  if (t->reqbody.data) ghl_buf_addstr(&t->scratch, "Expect:\n");
   if (G.trace && t->reqbody.data) {
     if (ctype && strcmp(ctype, "application/x-www-form-urlencoded") == 0) {
       trace_form(t);
@@ -613,8 +698,9 @@ static int start_transfer(lua_State *L) {
       ghl_buf_addstr(&t->trace, line);
     }
   }
-  /* libcurl adds "Expect: 100-continue" to large POSTs; a wasted round trip. */
-  t->hdrs = curl_slist_append(t->hdrs, "Expect:");
+  t->hdrs = hlist_get(t->scratch.data ? t->scratch.data : "", t->scratch.len);
+  ghl_buf_free(&t->scratch);
+  if (t->hdrs == NULL) return luaL_error(L, "out of memory");
 
   lua_getfield(L, 1, "timeout");
   timeout = luaL_optnumber(L, -1, 60);
@@ -622,19 +708,17 @@ static int start_transfer(lua_State *L) {
   t->timeout = timeout;
 
   curl_easy_setopt(t->easy, CURLOPT_URL, t->url);
-  curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, t->hdrs);
+  curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, t->hdrs->list);
   curl_easy_setopt(t->easy, CURLOPT_TIMEOUT_MS, (long)(timeout * 1000));
   curl_easy_setopt(t->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)(timeout < 10 ? timeout * 1000 : 10000));
   curl_easy_setopt(t->easy, CURLOPT_ERRORBUFFER, t->errbuf);
   curl_easy_setopt(t->easy, CURLOPT_WRITEDATA, t);
   curl_easy_setopt(t->easy, CURLOPT_HEADERDATA, t);
-  curl_easy_setopt(t->easy, CURLOPT_READDATA, t);
-  curl_easy_setopt(t->easy, CURLOPT_SEEKDATA, t);
-  curl_easy_setopt(t->easy, CURLOPT_PREREQDATA, t);
   curl_easy_setopt(t->easy, CURLOPT_PRIVATE, t);
   /* wait for a connection that may multiplex (HTTP/2, so TLS only); over
-     cleartext that wait would queue behind a slow request in flight */
-  curl_easy_setopt(t->easy, CURLOPT_PIPEWAIT, strncmp(t->url, "https://", 8) == 0 ? 1L : 0L);
+     cleartext that wait would queue behind a slow request in flight (off
+     is libcurl's default) */
+  if (strncmp(t->url, "https://", 8) == 0) curl_easy_setopt(t->easy, CURLOPT_PIPEWAIT, 1L);
   if (strcmp(t->method, "GET") == 0 && t->reqbody.data == NULL) {
     /* done */
   } else if (strcmp(t->method, "HEAD") == 0) {
@@ -648,13 +732,21 @@ static int start_transfer(lua_State *L) {
       } else {
         /* through on_read: libcurl cannot rewind it to send it again */
         curl_easy_setopt(t->easy, CURLOPT_POSTFIELDS, NULL);
+        curl_easy_setopt(t->easy, CURLOPT_READFUNCTION, on_read);
+        curl_easy_setopt(t->easy, CURLOPT_READDATA, t);
+        curl_easy_setopt(t->easy, CURLOPT_SEEKFUNCTION, on_seek);
+        curl_easy_setopt(t->easy, CURLOPT_SEEKDATA, t);
       }
       curl_easy_setopt(t->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)t->reqbody.len);
     }
   }
   /* nothing to rewind: libcurl would re-send it as it is; on_prereq refuses */
   t->once = !t->idempotent && t->reqbody.len == 0;
-  curl_easy_setopt(t->easy, CURLOPT_FRESH_CONNECT, fresh ? 1L : 0L);
+  if (t->once) {
+    curl_easy_setopt(t->easy, CURLOPT_PREREQFUNCTION, on_prereq);
+    curl_easy_setopt(t->easy, CURLOPT_PREREQDATA, t);
+  }
+  if (fresh) curl_easy_setopt(t->easy, CURLOPT_FRESH_CONNECT, 1L);
   ret = curl_multi_add_handle(G.multi, t->easy);
   if (ret != CURLM_OK) return luaL_error(L, "http: %s", curl_multi_strerror(ret));
   t->active = 1;
@@ -1384,6 +1476,8 @@ static int state_gc(lua_State *L) {
   if (G.ca_extra) sk_X509_INFO_pop_free(G.ca_extra, X509_INFO_free);
   G.ca_extra = NULL;
   G.ca_checked = 0;
+  hlist_unref(G.hlist);
+  G.hlist = NULL;
   return 0;
 }
 

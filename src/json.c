@@ -572,9 +572,12 @@ static int json_object(lua_State *L) {
 **    parsed onto the Lua stack, then moved into a table made with the exact
 **    count (in chunks of DEC_CHUNK for very large containers, so the stack
 **    stays bounded) instead of growing it insert by insert;
-**  - object keys go through a small direct-mapped cache (per call) of the
-**    key strings already made, pushed with lua_rawgeti instead of hashed
-**    and interned again (a page of contacts repeats the same keys);
+**  - object keys go through a small two-way cache of the key strings
+**    already made (KCACHE strings of up to KMAXLEN bytes, a table in the
+**    registry, so per Lua state; it lasts from call to call, since API
+**    answers repeat the same keys), pushed with lua_rawgeti instead of
+**    hashed and interned again. A hit is checked against the string the
+**    cache table holds, so nothing but the table is trusted;
 **  - strings without escapes are pushed from the text (no copy), plain
 **    integers of up to 15 digits are read without strtod.
 ** It is exact or gives up: on anything outside the subset it is sure of
@@ -585,12 +588,15 @@ static int json_object(lua_State *L) {
 ** compares the two on arbitrary input. */
 
 #define DEC_CHUNK 2048        /* stack values per container before flushing */
-#define KCACHE 256        /* key cache entries (direct mapped) */
+#define KCACHE 256        /* key cache slots (two ways: a slot and its partner, slot ^ 1) */
 #define KMAXLEN 40        /* Lua's short strings (LUAI_MAXSHORTLEN) */
+#define DEC_SMALL 64      /* scratch bytes on the C stack before a userdata */
+#define LO8 0x0101010101010101u
+#define HI8 0x8080808080808080u
+
+static const char kcache_tag = 0;   /* registry[&kcache_tag]: the key cache */
 
 enum { OK = 0, BAIL = -1 };   /* a dec_* function: done, or give up */
-
-struct kent { const char *s; size_t len; };
 
 struct dec {
   lua_State *L;
@@ -598,9 +604,9 @@ struct dec {
   int depth;
   int cache;                       /* stack index of the key cache table */
   int scratch;                     /* stack index of the scratch userdata */
-  unsigned char *buf;              /* its bytes */
+  unsigned char *buf;              /* the scratch bytes: small, then the userdata's */
   size_t bufcap;
-  struct kent keys[KCACHE];
+  unsigned char small[DEC_SMALL];
 };
 
 /* The first byte at or after p that is not JSON whitespace (lua-cjson's
@@ -621,8 +627,9 @@ static int dec_lit(const unsigned char *p, const char *lit, int n) {
   return 1;
 }
 
-/* Ensure room for n more bytes in the scratch buffer (a userdata at a fixed
-** stack slot, replaced by a bigger one when needed; the GC owns it). */
+/* Ensure room for n more bytes in the scratch buffer (d->small, then a
+** userdata at a fixed stack slot, replaced by a bigger one when needed; the
+** GC owns it). */
 static unsigned char *dec_scratch(struct dec *d, size_t used, size_t n) {
   if (used + n > d->bufcap) {
     size_t cap = d->bufcap * 2;
@@ -654,6 +661,14 @@ static int dec_hex4(const unsigned char *p) {
 static int dec_string(struct dec *d, int iskey) {
   const unsigned char *s = d->p, *p = s;
   size_t used;
+  while (d->end - p >= 8) {      /* 8 bytes at a time while none is '"', '\\' or 0 */
+    uint64_t x, q, b;
+    memcpy(&x, p, 8);
+    q = x ^ 0x2222222222222222u;
+    b = x ^ 0x5C5C5C5C5C5C5C5Cu;
+    if (((x - LO8) & ~x & HI8) | ((q - LO8) & ~q & HI8) | ((b - LO8) & ~b & HI8)) break;
+    p += 8;
+  }
   for (;;) {
     unsigned char c = *p;
     if (c == '"') break;
@@ -663,17 +678,25 @@ static int dec_string(struct dec *d, int iskey) {
   }
   d->p = p + 1;
   if (iskey && (size_t)(p - s) <= KMAXLEN) {
-    size_t len = (size_t)(p - s);
-    unsigned h = len ? ((unsigned)len * 31u + s[0] * 7u + s[len - 1] + s[len >> 1] * 13u) & (KCACHE - 1) : 0;
-    struct kent *k = &d->keys[h];
-    if (k->s && k->len == len && memcmp(k->s, s, len) == 0) {
-      lua_rawgeti(d->L, d->cache, (lua_Integer)h + 1);
-    } else {
-      k->s = lua_pushlstring(d->L, (const char *)s, len);
-      k->len = len;
-      lua_pushvalue(d->L, -1);
-      lua_rawseti(d->L, d->cache, (lua_Integer)h + 1);
+    lua_State *L = d->L;
+    size_t len = (size_t)(p - s), klen;
+    lua_Integer h = len ? ((unsigned)len * 31u + s[0] * 7u + s[len - 1] + s[len >> 1] * 13u) & (KCACHE - 1) : 0;
+    lua_Integer h2 = (h ^ 1) + 1;                    /* its partner slot (two ways) */
+    int t = lua_rawgeti(L, d->cache, ++h);
+    if (t == LUA_TSTRING) {
+      const char *k = lua_tolstring(L, -1, &klen);
+      if (klen == len && memcmp(k, s, len) == 0) return OK;
     }
+    if (lua_rawgeti(L, d->cache, h2) == LUA_TSTRING) {
+      const char *k = lua_tolstring(L, -1, &klen);
+      if (klen == len && memcmp(k, s, len) == 0) { lua_remove(L, -2); return OK; }
+    }
+    lua_pop(L, 1);
+    if (t == LUA_TSTRING) lua_rawseti(L, d->cache, h2);   /* the slot's key moves to the partner */
+    else lua_pop(L, 1);
+    lua_pushlstring(L, (const char *)s, len);        /* the new key takes the slot */
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, d->cache, h);
     return OK;
   }
   lua_pushlstring(d->L, (const char *)s, (size_t)(p - s));
@@ -766,54 +789,51 @@ static int dec_number(struct dec *d) {
 }
 
 /* Move the n values (or n key/value pairs when pairs) at the top of the
-** stack into the table at t, or into a new table of exactly that size
-** when t == 0 (which is then left where the first value was). Returns the
-** table's index. */
-static int dec_flush(lua_State *L, int t, int n, int pairs, lua_Integer first) {
-  int top = lua_gettop(L), i;
+** stack into the table at t; when it is not made yet (made == 0; t holds a
+** placeholder), into a new table of exactly that size, which replaces the
+** placeholder. */
+static void dec_flush(lua_State *L, int t, int made, int n, int pairs, lua_Integer first) {
+  int i;
   if (!pairs) {
-    if (!t) {
+    if (!made) {
       lua_createtable(L, n, 0);
-      lua_rotate(L, top - n + 1, 1);
-      t = top - n + 1;
+      lua_replace(L, t);
     }
     for (i = n; i >= 1; i--) lua_rawseti(L, t, first + i - 1);
   } else {
-    int base = top - 2 * n;
-    if (!t) {
+    if (!made) {
       lua_createtable(L, 0, n);
-      lua_rotate(L, base + 1, 1);
-      t = base + 1;
-      base++;
+      lua_replace(L, t);
     }
     for (i = 1; i <= n; i++) {          /* in order: the last duplicate wins */
-      lua_pushvalue(L, base + 2 * i - 1);
-      lua_pushvalue(L, base + 2 * i);
+      lua_pushvalue(L, t + 2 * i - 1);
+      lua_pushvalue(L, t + 2 * i);
       lua_rawset(L, t);
     }
-    lua_settop(L, base);
+    lua_settop(L, t);
   }
-  return t;
 }
 
 /* The array after its '[' at d->p, pushed as a table of its exact size. */
 static int dec_array(struct dec *d) {
   lua_State *L = d->L;
-  int t = 0, n = 0;
+  int t, n = 0, made = 0;
   lua_Integer done = 0;
   const unsigned char *p = dec_ws(d->p);
   if (*p == ']') { d->p = p + 1; lua_createtable(L, 0, 0); return OK; }
   d->p = p;
+  lua_pushnil(L);                       /* the table's slot */
+  t = lua_gettop(L);
   for (;;) {
-    if (!lua_checkstack(L, 4)) return BAIL;
+    if ((n & 15) == 0 && !lua_checkstack(L, 20)) return BAIL;   /* room for 16 more values */
     if (dec_value(d)) return BAIL;
-    if (++n == DEC_CHUNK) { t = dec_flush(L, t, n, 0, done + 1); done += n; n = 0; }
+    if (++n == DEC_CHUNK) { dec_flush(L, t, made, n, 0, done + 1); made = 1; done += n; n = 0; }
     p = dec_ws(d->p);
     if (*p == ',') { d->p = dec_ws(p + 1); continue; }
     if (*p == ']') { d->p = p + 1; break; }
     return BAIL;
   }
-  if (n || !t) dec_flush(L, t, n, 0, done + 1);
+  if (n || !made) dec_flush(L, t, made, n, 0, done + 1);
   return OK;
 }
 
@@ -821,25 +841,27 @@ static int dec_array(struct dec *d) {
 ** (pairs counted with their duplicates). */
 static int dec_object(struct dec *d) {
   lua_State *L = d->L;
-  int t = 0, n = 0;
+  int t, n = 0, made = 0;
   const unsigned char *p = dec_ws(d->p);
   if (*p == '}') { d->p = p + 1; lua_createtable(L, 0, 0); return OK; }
+  lua_pushnil(L);                       /* the table's slot */
+  t = lua_gettop(L);
   for (;;) {
     if (*p != '"') return BAIL;
-    if (!lua_checkstack(L, 6)) return BAIL;
+    if ((n & 15) == 0 && !lua_checkstack(L, 36)) return BAIL;   /* room for 16 more pairs */
     d->p = p + 1;
     if (dec_string(d, 1)) return BAIL;
     p = dec_ws(d->p);
     if (*p != ':') return BAIL;
     d->p = dec_ws(p + 1);
     if (dec_value(d)) return BAIL;
-    if (++n == DEC_CHUNK) { t = dec_flush(L, t, n, 1, 0); n = 0; }
+    if (++n == DEC_CHUNK) { dec_flush(L, t, made, n, 1, 0); made = 1; n = 0; }
     p = dec_ws(d->p);
     if (*p == ',') { p = dec_ws(p + 1); continue; }
     if (*p == '}') { d->p = p + 1; break; }
     return BAIL;
   }
-  if (n || !t) dec_flush(L, t, n, 1, 0);
+  if (n || !made) dec_flush(L, t, made, n, 1, 0);
   return OK;
 }
 
@@ -880,22 +902,26 @@ int ghl_json_decode(lua_State *L) {
   size_t len;
   const char *s;
   int r;
-  struct dec *d;
+  struct dec dec, *d;
   const unsigned char *p;
   if (lua_gettop(L) != 1 || lua_type(L, 1) != LUA_TSTRING) goto fallback;   /* its arity and type errors */
   s = lua_tolstring(L, 1, &len);
-  d = lua_newuserdatauv(L, sizeof *d + 64, 0);      /* 2: state, first scratch bytes */
-  memset(d->keys, 0, sizeof d->keys);
+  d = &dec;
   d->L = L;
   d->p = (const unsigned char *)s;
   d->end = d->p + len;
   d->depth = 0;
-  d->buf = (unsigned char *)(d + 1);
-  d->bufcap = 64;
+  d->buf = d->small;
+  d->bufcap = sizeof d->small;
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &kcache_tag) != LUA_TTABLE) {   /* 2: the key cache */
+    lua_pop(L, 1);
+    lua_createtable(L, KCACHE, 0);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &kcache_tag);
+  }
+  d->cache = 2;
   lua_pushnil(L);                                     /* 3: the scratch slot */
   d->scratch = 3;
-  lua_createtable(L, KCACHE, 0);                      /* 4: the key cache */
-  d->cache = 4;
   d->p = dec_ws(d->p);
   r = dec_value(d);
   if (r == OK) {

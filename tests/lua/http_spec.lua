@@ -203,6 +203,56 @@ describe("ghl.http", function()
     assert.are.equal(10 * 1024 * 1024 - 12, #assert(resp:json()).data)
   end)
 
+  it("sends each request its own headers, in flight together or one after another", function()
+    local A = { Authorization = "Bearer token-A", Version = "2021-07-28" }
+    local B = { Authorization = "Bearer token-B", Version = "2021-07-28", ["X-Extra"] = "b" }
+    local sets = { A, B, A, {}, B, A }
+    -- concurrently: requests sharing a header set and requests with another
+    local ts = {}
+    for i, h in ipairs(sets) do
+      ts[i] = assert(http.start { url = s.url .. "/__fault/echo", query = { i = i }, headers = h })
+    end
+    local done = 0
+    while done < #sets do done = done + #assert(http.perform(1)) end
+    -- then one after another, with a header changed in place between two
+    local seq = { A, A, B }
+    local C = { Authorization = "Bearer token-A", Version = "2021-07-28" }
+    local got = {}
+    for i, t in ipairs(ts) do got[i] = assert(assert(t:response()):json()) end
+    for i, h in ipairs(seq) do got[#sets + i] = echo { headers = h } end
+    got[#got + 1] = echo { headers = C }
+    C.Version = "2021-04-15"
+    got[#got + 1] = echo { headers = C }
+    got[#got + 1] = echo {}
+    local want = { A, B, A, {}, B, A, A, A, B,
+      { Authorization = "Bearer token-A", Version = "2021-07-28" }, C, {} }
+    assert.are.equal(#want, #got)
+    for i, h in ipairs(want) do
+      assert.are.equal(h.Authorization, got[i].headers.authorization, "request " .. i)
+      assert.are.equal(h.Version, got[i].headers.version, "request " .. i)
+      assert.are.equal(h["X-Extra"], got[i].headers["x-extra"], "request " .. i)
+      assert.is_nil(got[i].headers.expect, "request " .. i)
+      assert.matches("^ghlua/%d+%.%d+", got[i].headers["user-agent"], "request " .. i)
+    end
+  end)
+
+  it("names itself in User-Agent unless the request does, and never waits for 100-continue", function()
+    local got = echo {}
+    assert.matches("^ghlua/%d+%.%d+%.%d+$", got.headers["user-agent"])
+    for _, name in ipairs { "User-Agent", "user-agent" } do
+      got = echo { headers = { [name] = "custom-agent/1" } }
+      assert.are.equal("custom-agent/1", got.headers["user-agent"])
+    end
+    -- a body libcurl would announce with "Expect: 100-continue" (over 1 MB)
+    local big = ("x"):rep(1024 * 1024 + 1)
+    for _, method in ipairs { "POST", "PUT" } do
+      got = echo { method = method, body = big, headers = { ["Content-Type"] = "text/plain" } }
+      assert.is_nil(got.headers.expect, method)
+      assert.are.equal(#big, #got.body, method)
+      assert.matches("^ghlua/", got.headers["user-agent"], method)
+    end
+  end)
+
   it("runs transfers concurrently through start and perform", function()
     simlog.clear(s)
     local ts = {}
@@ -251,6 +301,19 @@ describe("ghl.http", function()
     local r2 = run.ghlua({ "-e", ("assert(require'ghl.http'.request{url=%q})"):format(s.url .. "/__fault/echo") },
                          { env = { GHLUA_TRACE = "1" } })
     assert.matches("> GET ", r2.err)
+  end)
+
+  it("reads GHLUA_CA_BUNDLE only for requests that may use TLS", function()
+    local missing = "/nonexistent/ghlua-ca/missing.pem"
+    local code = ("assert(require('ghl.http').request{url=%q})"):format(s.url .. "/__fault/echo")
+    -- cleartext, no proxy: the bundle is never needed, so never read
+    local r = run.ghlua({ "-e", code }, { env = { GHLUA_CA_BUNDLE = missing, http_proxy = "", HTTP_PROXY = "",
+      all_proxy = "", ALL_PROXY = "" } })
+    assert.are.equal(0, r.code, r.err)
+    -- through a proxy (which may be an https:// one) it is read, and explained
+    r = run.ghlua({ "-e", code }, { env = { GHLUA_CA_BUNDLE = missing, http_proxy = s.url, no_proxy = "", NO_PROXY = "" } })
+    assert.are.equal(1, r.code)
+    assert.matches("GHLUA_CA_BUNDLE=.-missing%.pem cannot be read; point it at a PEM file or unset it", r.err)
   end)
 
   it("honours the proxy environment variables", function()

@@ -233,6 +233,73 @@ describe("ghl.json.decode", function()
     assert.are.equal("a100@example.com", v.contacts[100].email)
   end)
 
+  -- The decoder keeps the key strings it made (a bounded cache per Lua
+  -- state, lasting from call to call): these keys share its slot (same
+  -- length, same first, middle and last byte), three of them more than the
+  -- slot's two ways hold.
+  it("keeps object keys right from call to call, keys that share a cache slot included", function()
+    local same_slot = { "abxcd", "acxbd", "aexfd" }
+    for round = 1, 4 do
+      for i, k in ipairs(same_slot) do
+        local v = like_cjson(('{"%s":%d,"id":"r%d"}'):format(k, i, round))
+        assert.are.equal(i + 0.0, v[k])
+        for j, other in ipairs(same_slot) do if j ~= i then assert.is_nil(v[other]) end end
+      end
+      local all = like_cjson('{"abxcd":1,"acxbd":2,"aexfd":3,"abxcd":4,"id":"x"}')
+      assert.are.same({ abxcd = 4, acxbd = 2, aexfd = 3, id = "x" }, all)
+    end
+    local k40, k41 = string.rep("k", 39) .. "x", string.rep("k", 40) .. "x"
+    for _ = 1, 3 do
+      for _, text in ipairs {
+        ('{"%s":1,"%s":2,"":3}'):format(k40, k41),
+        '{"ab":1,"a\\u0062":2}', '{"a\\u0062":1,"ab":2}', '{"a\\u0000b":1,"a":2}',
+        '{"\\u00e9t\\u00e9":1,"\195\169t\195\169":2}', '{"key":{"key":{"key":[{"key":1}]}}}',
+      } do
+        like_cjson(text)
+      end
+    end
+    assert.are.equal(2, json.decode('{"ab":1,"a\\u0062":2}').ab)
+  end)
+
+  it("does not keep every key it has seen: its cache is bounded", function()
+    local function objects(from)
+      local parts = {}
+      for i = 1, 50 do parts[i] = ('"key-%d-%d":%d'):format(from, i, i) end
+      return "{" .. table.concat(parts, ",") .. "}"
+    end
+    json.decode(objects(0))
+    collectgarbage("collect")
+    local before = collectgarbage("count")
+    for n = 1, 2000 do                                        -- 100,000 distinct keys
+      local v = json.decode(objects(n))
+      assert.are.equal(50.0, v[("key-%d-50"):format(n)])
+    end
+    collectgarbage("collect")
+    collectgarbage("collect")
+    local grown = collectgarbage("count") - before
+    assert.is_true(grown < 64, ("the heap kept %.0f KiB after 100,000 distinct keys"):format(grown))
+  end)
+
+  it("keeps one cache per Lua state: a recipe's decodes and the host's do not mix", function()
+    local sandbox = require "ghl.sandbox"
+    local text = '{"shared":1,"abxcd":2,"acxbd":3,"nested":{"shared":[4]}}'
+    for _ = 1, 3 do
+      local b = sandbox.new {}
+      local info = b:load("recipe { name = 'keys', writes = false }\n" ..
+        "return function(params) local json = require 'ghl.json' local v = json.decode(params.text)\n" ..
+        "json.decode('{\"other\":1,\"aexfd\":2}') return { v.shared, v.abxcd, v.acxbd, v.nested.shared[1] } end\n",
+        "=keys")
+      assert.is_true(info.has_main)
+      b:policy { manifest = { name = "keys", writes = false } }
+      assert.are.same({ 1, 2, 3, 4 }, b:main({ text = text }, nil, nil))
+      b:close()
+      collectgarbage("collect")
+      local v = like_cjson(text)
+      assert.are.same({ 4 }, v.nested.shared)
+      like_cjson('{"other":1,"aexfd":2}')
+    end
+  end)
+
   it("is what resp:json() decodes with", function()
     local http = require "ghl.http"
     local s = sim.start { "--faults" }
