@@ -175,7 +175,7 @@ local function acquire(b, who)
     -- outside ghl.parallel nothing else runs: wait for the slot and take it
     while true do
       local ok, w, for_probe = T:acquire(b, who)
-      if ok then return w, for_probe end
+      if ok then return w, for_probe end   -- taken: the probe flag and the time
       if not for_probe then announce_wait(b, who, w) end
       wait(w)
     end
@@ -197,7 +197,7 @@ local function acquire(b, who)
       loop.park(M.MAX_WAIT)
     else
       local ok, w, for_probe = T:acquire(b, who)
-      if ok then return w, for_probe end   -- leaving wakes the next
+      if ok then return w, for_probe end   -- taken (the probe flag and the time); leaving wakes the next
       if not for_probe then announce_wait(b, who, w) end
       loop.park(math.min(w, M.MAX_WAIT))
     end
