@@ -11,6 +11,9 @@
 --   With each = function(i, v), every result goes to it as it arrives
 --   (completion order) and none is kept, so memory does not grow with the
 --   results; run then returns the number of errors.
+--   loop.map(n, call, opts): the same over call(1) .. call(n).
+--   A run starts at most `concurrency` coroutines: each takes the next
+--   function when its own is done.
 -- When run ends early (Ctrl-C, or an error raised by each or by the loop
 -- itself), the transfers its tasks were waiting for are closed and the
 -- unfinished tasks are closed too (coroutine.close: their to-be-closed
@@ -141,62 +144,84 @@ function M.wake(co)
   sc.ready[#sc.ready + 1] = co
 end
 
--- A task's body: f(i) under xpcall, its error made a ghl.error. One
--- function for every task (its coroutine gets f and i at its first
--- resume), so a task costs a coroutine and no closure.
+-- A task's body: f(i) under xpcall, its error made a ghl.error. A task
+-- runs in a worker coroutine that takes the next task when it is done
+-- (it yields FINISHED with the result and is resumed with the next f and
+-- i), so a run of many tasks costs as many coroutines as run at once, and
+-- no closure per task.
 local function task_error(e)
   if E.is(e) then return e end
   return E.new { kind = "error", message = tostring(e), traceback = debug.traceback(tostring(e), 2) }
 end
 
-local function task(f, i)
-  local ok, v = xpcall(f, task_error, i)
-  return ok, v
+local FINISHED = {}
+local yield = coroutine.yield
+
+local function worker(f, i)
+  while true do
+    f, i = yield(FINISHED, xpcall(f, task_error, i))
+  end
 end
 
-function M.run(fns, opts)
+local resume = coroutine.resume
+
+-- The tasks fns[i](i), or call(i), for i = 1..n (M.run, M.map).
+local function run(n, fns, call, opts)
   opts = opts or {}
-  if sched then error("ghl.parallel cannot be nested", 2) end
-  local n = #fns
+  if sched then error("ghl.parallel cannot be nested", 3) end
   local limit = math.max(1, math.floor(opts.concurrency or 16))
   local results, done, nexti, active, failed = {}, 0, 1, 0, 0
   local each = opts.each
-  local index = {}   -- co -> its function's index; negative until its first resume
+  local index = {}   -- co -> its task's index; negative until the task's first resume
+  local idle = {}    -- workers whose task is done, for the next tasks
   local progress = opts.progress ~= false and sys.isatty(2)
   sched = { tasks = {}, waiting = {}, timers = {}, timer = {}, parked = {}, ready = {} }
   local sc = sched
   local spare = {}
+  local function finish(co, i, v, failed_task)
+    sc.timer[co], sc.parked[co] = nil, nil
+    done, active = done + 1, active - 1
+    if each then
+      if failed_task then failed = failed + 1 end
+      each(i, v)
+    else
+      results[i] = v
+    end
+    if progress then notice.status(("%d/%d"):format(done, n)) end
+  end
   local function step(co)
     local i = index[co]
-    local okr, ok, v
+    local okr, mark, ok, v
     if i < 0 then
       i = -i
       index[co] = i
-      okr, ok, v = coroutine.resume(co, fns[i], i)
+      okr, mark, ok, v = resume(co, call or fns[i], i)
     else
-      okr, ok, v = coroutine.resume(co)
+      okr, mark, ok, v = resume(co)
     end
-    if coroutine.status(co) == "dead" then
-      sc.tasks[co], sc.timer[co], sc.parked[co] = nil, nil, nil
+    if mark == FINISHED and okr then
+      -- the task is done; its worker waits for the next one
       index[co] = nil
-      if not okr then v = E.new { kind = "error", message = tostring(ok) } end
-      done, active = done + 1, active - 1
-      if each then
-        if okr and ok == false or not okr then failed = failed + 1 end
-        each(i, v)
-      else
-        results[i] = v
-      end
-      if progress then notice.status(("%d/%d"):format(done, n)) end
+      idle[#idle + 1] = co
+      finish(co, i, v, ok == false)
+    elseif not okr then   -- the worker itself broke (out of memory): it is dead
+      sc.tasks[co] = nil
+      index[co] = nil
+      finish(co, i, okr and v or E.new { kind = "error", message = tostring(mark) }, true)
     end
   end
   local ok, err = pcall(function()
     while done < n do
       -- start new tasks up to the concurrency limit
       while active < limit and nexti <= n do
-        local co = coroutine.create(task)
+        local co = idle[#idle]
+        if co then
+          idle[#idle] = nil
+        else
+          co = coroutine.create(worker)
+          sc.tasks[co] = true
+        end
         index[co] = -nexti
-        sc.tasks[co] = true
         sc.ready[#sc.ready + 1] = co
         nexti, active = nexti + 1, active + 1
       end
@@ -255,6 +280,16 @@ function M.run(fns, opts)
   if not ok then error(err, 0) end
   if each then return failed end
   return results
+end
+
+function M.run(fns, opts)
+  return run(#fns, fns, nil, opts)
+end
+
+-- map(n, call, opts) -> like run over the tasks call(1) .. call(n) (one
+-- function for the whole run, not a closure per task: ghl.client's batch).
+function M.map(n, call, opts)
+  return run(n, nil, call, opts)
 end
 
 return M

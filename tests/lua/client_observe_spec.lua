@@ -63,4 +63,30 @@ describe("client.observe", function()
     assert.are.equal("…" .. s.token:sub(-4), c.last.token_hint)
     assert.are.equal(201, c.last.status)
   end)
+  it("c.last shows the last request whole, after an answer and after a refusal, and leaves a record the caller took", function()
+    local c = ghl.client { token = s.token, base = s.url, location = s.location }
+    c:get("/contacts/", { limit = 1 })
+    local l = c.last
+    assert.are.same({ "GET", s.url .. "/contacts/", 200, 1, "…" .. s.token:sub(-4) },
+      { l.method, l.url, l.status, l.attempts, l.token_hint })
+    assert.are.same({ limit = 1, locationId = s.location }, l.query)
+    assert.is_string(l.version)
+    assert.is_nil(l.error)
+    assert.is_number(l.time)
+    assert.is_number(l.rate.max)
+    local ok, err = pcall(c.get, c, "/nope")
+    assert.is_false(ok)
+    assert.are.equal(404, err.status)
+    l = c.last
+    assert.are.same({ "GET", s.url .. "/nope", 404, 1 }, { l.method, l.url, l.status, l.attempts })
+    assert.is_nil(l.query)
+    assert.is_nil(l.op)
+    -- a record the caller replaced is not written into: the next request makes its own
+    local mine = { kept = true }
+    c.last = mine
+    c:get("/contacts/", { limit = 2 })
+    assert.are.same({ kept = true }, mine)
+    assert.are.equal(200, c.last.status)
+    assert.are.equal(2, c.last.query.limit)
+  end)
 end)

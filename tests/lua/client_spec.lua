@@ -172,6 +172,45 @@ describe("ghl.client", function()
       assert.are.equal(16, simlog.peak(log), "16 × 1000 ms ran one after another")
     end)
 
+    it("runs as many coroutines as requests in flight, not one per request", function()
+      local c = client(s)
+      c:get("/contacts/", { limit = 1 })   -- the bucket knows the limit: no probe goes first
+      local threads, n = {}, 0
+      local remove = require("ghl.client").observe(function()
+        local co = coroutine.running()
+        if not threads[co] then threads[co], n = true, n + 1 end
+      end)
+      finally(remove)
+      local reqs = {}
+      for i = 1, 60 do reqs[i] = { "GET", "/contacts/", query = { limit = 1, i = i } } end
+      reqs[10] = { "GET", "/nope" }   -- a failed request leaves its coroutine to the next
+      local res = c:batch(reqs, { concurrency = 6 })
+      assert.are.equal(60, #res)
+      for i = 1, 60 do
+        if i == 10 then assert.are.equal(404, res[i].status) else assert.is_table(res[i].contacts, tostring(res[i])) end
+      end
+      assert.are.equal(6, n)
+      -- and ghl.parallel the same, with functions that raise
+      threads, n = {}, 0
+      local fns = {}
+      for i = 1, 30 do
+        fns[i] = function(j)
+          if j % 7 == 0 then error("task " .. j .. " broke") end
+          return c:get("/contacts/", { limit = 1, i = j }).contacts and j
+        end
+      end
+      local out = ghl.parallel(fns, { concurrency = 4 })
+      for i = 1, 30 do
+        if i % 7 == 0 then
+          assert.is_true(ghl.error.is(out[i]))
+          assert.matches("task " .. i .. " broke", out[i].message)
+        else
+          assert.are.equal(i, out[i])
+        end
+      end
+      assert.are.equal(4, n)
+    end)
+
     it("c:batch returns results in order", function()
       local c = client(s)
       local res = c:batch({ { "GET", "/contacts/", query = { locationId = s.location, limit = 2 } }, { "GET", "/nope" },

@@ -167,23 +167,23 @@ local function leave(b, co)
 end
 
 -- Wait until one more request fits in bucket b (whose budget is `who`'s,
--- for messages), then count it as sent. Returns true for the probe: its
--- caller must call settle(b, got_answer).
+-- for messages), then count it as sent. Returns true for the probe (its
+-- caller must call settle(b, got_answer)), and the time it was counted at.
 local function acquire(b, who)
   local co = loop.current()
   if not co then
     -- outside ghl.parallel nothing else runs: wait for the slot and take it
     while true do
       local ok, w, for_probe = T:acquire(b, who)
-      if ok then return w end
+      if ok then return w, for_probe end   -- taken: the probe flag and the time
       if not for_probe then announce_wait(b, who, w) end
       wait(w)
     end
   end
   local q = queue(b)
   if #q == 0 then
-    local ok, probe = T:acquire(b, who)
-    if ok then return probe end
+    local ok, probe, now = T:acquire(b, who)
+    if ok then return probe, now end
   end
   q[#q + 1] = co
   local _ <close> = setmetatable({}, { __close = function() leave(b, co) end })
@@ -197,7 +197,7 @@ local function acquire(b, who)
       loop.park(M.MAX_WAIT)
     else
       local ok, w, for_probe = T:acquire(b, who)
-      if ok then return w end   -- leaving wakes the next
+      if ok then return w, for_probe end   -- taken (the probe flag and the time); leaving wakes the next
       if not for_probe then announce_wait(b, who, w) end
       loop.park(math.min(w, M.MAX_WAIT))
     end
@@ -302,6 +302,10 @@ end
 -- ---- Building requests ----
 
 local find = string.find
+
+-- The options of a request given none (read only: nothing writes into a
+-- request's opts).
+local NO_OPTS = setmetatable({}, { __newindex = function() error("ghl.client: NO_OPTS is read-only", 2) end })
 
 local urlencode_segment = require("ghl.util").urlencode
 
@@ -409,10 +413,14 @@ local function route(method, bare, v3)
   return op, version
 end
 
+-- Methods as given (most often already in capitals) -> in capitals.
+local UPPER = { GET = "GET", POST = "POST", PUT = "PUT", PATCH = "PATCH", DELETE = "DELETE", HEAD = "HEAD",
+  OPTIONS = "OPTIONS", get = "GET", post = "POST", put = "PUT", patch = "PATCH", delete = "DELETE" }
+
 -- The request table for method/path/opts, before the token is added.
 function Client:build(method, path, opts)
-  method = method:upper()
-  opts = opts or {}
+  method = UPPER[method] or method:upper()
+  opts = opts or NO_OPTS
   local query
   if opts.query then
     query = {}
@@ -433,7 +441,8 @@ function Client:build(method, path, opts)
   local data = opts.data
   if op and #op.body > 0 then body, data = Client.fill_body(self, op, body, data, opts.form) end
   local version = opts.version or self.version or route_version
-  local headers = { Version = version, Accept = "application/json" }
+  -- (room for the Authorization the caller adds: no table grows)
+  local headers = { Version = version, Accept = "application/json", Authorization = nil }
   if data then headers["Content-Type"] = "application/json" end
   if opts.headers then
     for k, v in pairs(opts.headers) do headers[k] = v end
@@ -627,8 +636,7 @@ end
 -- leaves a bucket that has not learnt its limits probing.
 function M.send(x)
   local b = x.bucket
-  local probe = acquire(b, x.owner)
-  local sent_at = T.now()
+  local probe, sent_at = acquire(b, x.owner)
   local rok, resp, err = pcall(loop.request, x.req)
   local told, changed, after
   if rok and resp ~= nil then told, changed, after = T:observe(b, resp, resp.status, sent_at) end
@@ -681,13 +689,16 @@ function M.perform(x)
   -- again on a fresh connection only when the policy would (ghl.http)
   x.req.idempotent = x.safe and true or false
   x.where = x.where or (x.req.method .. " " .. (x.path or x.req.url))
-  local attempt = { n = 0, n429 = 0, refreshed = false }
-  local t0, tries, again = sys.now(), 0, false
+  -- the attempt so far and, once sent, its outcome (M.decide's two
+  -- arguments: their fields differ, so one table serves as both)
+  local attempt = { n = 0, n429 = 0, refreshed = false, resp = nil, err = nil, after = nil }
+  local t0, tries, again = x.t0 or sys.now(), 0, false
   while true do
     attempt.n, tries = attempt.n + 1, tries + 1
     local resp, err, after = M.send(x)
     if x.on_send then x.on_send(resp, err, attempt, x) end
-    local action = M.decide({ resp = resp, err = err, after = after }, attempt, x)
+    attempt.resp, attempt.err, attempt.after = resp, err, after
+    local action = M.decide(attempt, attempt, x)
     local kind, s = action.kind, action.after
     if kind == "done" then return resp end
     if kind == "fail" then return nil, failed(x, action.error, resp, tries, again and sys.now() - t0), resp end
@@ -782,7 +793,8 @@ local function bearer_of(token)
 end
 
 -- M.perform's callbacks for a client's request x (x.client, x.op, x.row:
--- the store row, nil for a static token, x.token, x.t0): functions of x,
+-- the store row, nil for a static token, x.token, x.hint: its end for
+-- c.last, x.t0): functions of x,
 -- not closures made for each request.
 local function answer_error(resp, x)
   return http_error(x.client, x.req, resp, resp:json(), x.op, x.path, x.row)
@@ -791,19 +803,37 @@ end
 local function refresh(x)
   local row = require("ghl.auth").refresh(x.row, { stale = x.token })
   x.row, x.token = row, row.access_token
+  local _, hint = bearer_of(x.token)
+  x.hint = hint
   return x.token
 end
 
+-- c.last is one record per client, written over by each request (a
+-- request's record is read before the next one is made: the REPL's
+-- :explain, a script's check), so that a request makes no table for it.
+-- A record the caller replaced or removed is not written into: a new one
+-- is made.
+local records = setmetatable({}, { __mode = "k" })
+
 local function on_send(resp, err, attempt, x)
   local self, req = x.client, x.req
-  local _, token_hint = bearer_of(x.token)
-  self.last = { method = req.method, url = req.url, query = req.query, version = req.headers.Version,
-    token_hint = token_hint, status = resp and resp.status, time = sys.now() - x.t0, attempts = attempt.n,
-    error = err, op = x.op, body = req.json }
+  local l = records[self]
+  if not l or rawget(self, "last") ~= l then
+    l = {}
+    records[self] = l
+    self.last = l
+  end
+  l.method, l.url, l.query, l.version = req.method, req.url, req.query, req.headers.Version
+  l.token_hint, l.status, l.time, l.attempts = x.hint, resp and resp.status, sys.now() - x.t0, attempt.n
+  l.error, l.op, l.body = err, x.op, req.json
   if resp then
     local b = self.bucket   -- a constant-time snapshot for :explain
-    self.last.rate = { max = b.max, remaining = b.remaining, interval_ms = math.floor(b.interval * 1000),
-                       daily_limit = b.daily_limit, daily_remaining = b.daily_remaining }
+    local r = l.rate
+    if not r then r = {}; l.rate = r end
+    r.max, r.remaining, r.interval_ms = b.max, b.remaining, math.floor(b.interval * 1000)
+    r.daily_limit, r.daily_remaining = b.daily_limit, b.daily_remaining
+  else
+    l.rate = nil
   end
 end
 
@@ -813,7 +843,7 @@ function Client:request(method, path, opts)
   for i = 1, #observers do
     observers[i](self, { method = method, path = path, version = type(opts) == "table" and opts.version or nil })
   end
-  opts = opts or {}
+  opts = opts or NO_OPTS
   local req, op, filled = Client.build(self, method, path, opts)
   if self.guard then self.guard(self, req, op) end   -- a sandboxed recipe's checks (ghl.sandbox)
   if self.dry_run and not M.is_read(req.method, op, opts) then return self:record(req, filled, opts) end
@@ -823,8 +853,9 @@ function Client:request(method, path, opts)
       message = ("%s %s does not accept Private Integration Tokens"):format(req.method, op.path),
       hint = "use an OAuth token for this call ('ghlua auth login')" }
   end
-  req.headers.Authorization = bearer_of(token)
-  local x = { req = req, bucket = self.bucket, owner = owner(self), path = filled,
+  local authorization, hint = bearer_of(token)
+  req.headers.Authorization = authorization
+  local x = { req = req, bucket = self.bucket, owner = owner(self), path = filled, hint = hint,
     where = req.method .. " " .. filled, safe = M.retry_safe(req.method, op, opts),
     client = self, op = op, row = row, token = token, t0 = sys.now(),
     answer_error = answer_error, refresh = row and row.kind ~= "pit" and refresh or nil, on_send = on_send }
@@ -858,7 +889,10 @@ function Client:request(method, path, opts)
 end
 
 function Client:get(path, query, opts)
-  opts = opts or {}
+  if opts == nil then
+    if query == nil then return self:request("GET", path, nil) end
+    opts = {}
+  end
   opts.query = query or opts.query
   return self:request("GET", path, opts)
 end
@@ -899,14 +933,15 @@ end
 -- (ghl.loop.run), and batch returns the number of errors.
 function Client:batch(requests, o)
   o = o or {}
-  local fns = {}
-  for i, r in ipairs(requests) do
-    fns[i] = function()
-      return self:request(r.method or r[1] or "GET", r.path or r[2], { query = r.query, body = r.body,
-        version = r.version, retry = r.retry })
-    end
-  end
-  return loop.run(fns, { concurrency = o.concurrency, progress = o.progress, each = o.each })
+  local n = 0
+  while requests[n + 1] ~= nil do n = n + 1 end   -- as ipairs goes
+  return loop.map(n, function(i)
+    local r = requests[i]
+    local query, body, version, retry = r.query, r.body, r.version, r.retry
+    return self:request(r.method or r[1] or "GET", r.path or r[2],
+      (query ~= nil or body ~= nil or version ~= nil or retry ~= nil)
+        and { query = query, body = body, version = version, retry = retry } or nil)
+  end, { concurrency = o.concurrency, progress = o.progress, each = o.each })
 end
 
 return M

@@ -5,12 +5,13 @@
 -- ghl.parallel) is ghl.client's scheduler.
 --   local T = throttle.new{ now = function() return seconds end }
 --   T:bucket(key) -> the bucket of key (throttle.bucket_key), made on first use
---   T:acquire(b, who) -> true, probe | false, wait, for_probe
+--   T:acquire(b, who) -> true, probe, now | false, wait, for_probe
 --       take a request slot in bucket b now, or say how many seconds until
 --       one opens (for_probe: the wait is for the probe's answer, which
 --       settle may end early). Raises a ghl.error of kind "rate" when b's
 --       daily budget (`who`'s: "location ID") is used up. probe: the
---       request is the bucket's first, whose caller must settle it.
+--       request is the bucket's first, whose caller must settle it; now:
+--       the time the slot was taken at (the clock's).
 --   T:settle(b, answered)      the probe's answer came (answered: it told
 --       the limits; false: the next request probes again)
 --   T:observe(b, resp [, status [, sent_at]]) -> told, changed, after
@@ -112,16 +113,19 @@ local function since(b, t)
   return #b.sent - lo + 1
 end
 
--- Sends in bucket b's log within the last interval (dropping the ones
--- older than interval + SLACK).
-local function in_window(b, now)
-  local old = now - b.interval - math.min(M.SLACK, b.interval)
-  while b.head <= #b.sent and b.sent[b.head] <= old do b.head = b.head + 1 end
-  if b.head > 256 then
-    b.sent = table.move(b.sent, b.head, #b.sent, 1, {})
-    b.head = 1
+-- Drop the sends of bucket b's log older than interval + SLACK at `now`;
+-- returns how many the log keeps (all of them later than that).
+local function trim(b, now)
+  local sent, head, interval = b.sent, b.head, b.interval
+  local n = #sent
+  local old = now - interval - (M.SLACK < interval and M.SLACK or interval)
+  while head <= n and sent[head] <= old do head = head + 1 end
+  if head > 256 then
+    b.sent = table.move(sent, head, n, 1, {})
+    head = 1
   end
-  return since(b, now - b.interval)
+  b.head = head
+  return #b.sent - head + 1
 end
 
 -- Seconds until one more request fits in bucket b at `now` (0: now), and
@@ -130,7 +134,11 @@ end
 -- b.others_until, when its window has surely ended.
 local function delay(b, now)
   if b.probing and b.probing > now then return b.probing - now, true end
-  local count = in_window(b, now)
+  local kept = trim(b, now)
+  -- the usual case, without a search: even every send the log keeps and
+  -- every request of others' fit
+  if kept + b.others < b.max then return 0 end
+  local count = since(b, now - b.interval)
   if b.others_until > now and count + b.others >= b.max then return b.others_until - now end
   if count >= b.max then
     -- the max-th most recent send leaves the window (with the limit
@@ -144,7 +152,7 @@ function T:delay(b)
   return delay(b, self.now())
 end
 
--- acquire(b, who) -> true, probe | false, wait, for_probe (see the top).
+-- acquire(b, who) -> true, probe, now | false, wait, for_probe (see the top).
 function T:acquire(b, who)
   if b.daily_remaining == 0 then
     E.raise { kind = "rate", message = "the daily request limit of " .. (b.daily_limit or "?") ..
@@ -154,8 +162,8 @@ function T:acquire(b, who)
   local w, for_probe = delay(b, now)
   if w > 0 then return false, w, for_probe or false end
   b.sent[#b.sent + 1] = now
-  if not b.answered then b.probing = now + M.PROBE_WAIT; return true, true end
-  return true, false
+  if not b.answered then b.probing = now + M.PROBE_WAIT; return true, true, now end
+  return true, false, now
 end
 
 -- settle(b, answered): the probe of bucket b ended, with an answer that
@@ -191,14 +199,24 @@ end
 -- top): the X-RateLimit-* headers, clamped (see INTERVAL_MS, MAX_REQUESTS).
 function T:observe(b, h, status, sent_at)
   local max, remaining, interval, daily, daily_limit = limits(h)
-  if sent_at then
-    local rtt = math.max(0, self.now() - sent_at)
-    b.latency = math.min(math.max(rtt, b.latency * M.LATENCY_DECAY), b.interval / 4)
-  end
+  local now = self.now()
   local before_max, before_interval = b.max, b.interval
-  if max and max > 0 then b.max = math.floor(clamp(max, M.MAX_REQUESTS[1], M.MAX_REQUESTS[2])) end
-  if interval and interval > 0 then b.interval = clamp(interval, M.INTERVAL_MS[1], M.INTERVAL_MS[2]) / 1000 end
-  if daily then b.daily_remaining = math.max(0, daily) end
+  if sent_at then
+    local rtt, latency = now - sent_at, b.latency * M.LATENCY_DECAY
+    if rtt > latency then latency = rtt end
+    if latency > before_interval / 4 then latency = before_interval / 4 end
+    b.latency = latency > 0 and latency or 0
+  end
+  -- (max > 0 and interval > 0 are false for NaN)
+  if max and max > 0 then
+    local lo, hi = M.MAX_REQUESTS[1], M.MAX_REQUESTS[2]
+    b.max = math.floor(max < lo and lo or max > hi and hi or max)
+  end
+  if interval and interval > 0 then
+    local lo, hi = M.INTERVAL_MS[1], M.INTERVAL_MS[2]
+    b.interval = (interval < lo and lo or interval > hi and hi or interval) / 1000
+  end
+  if daily then b.daily_remaining = daily > 0 and daily or 0 end
   b.daily_limit = daily_limit or b.daily_limit
   b.remaining = remaining
   -- The server's window holds max - remaining requests. When that is more
@@ -214,10 +232,11 @@ function T:observe(b, h, status, sent_at)
   -- way (32 mints in flight, say), which the server had not counted yet,
   -- so each answer shows at most the others' number: the largest is kept.
   if remaining then
-    local now = self.now()
     if b.others_until <= now then b.others = 0 end
-    in_window(b, now)
-    local others = (b.max - remaining) - since(b, now - b.interval - math.min(M.SLACK, b.interval))
+    local counted = b.max - remaining
+    -- (trim keeps the sends of the interval and the slack; no need to
+    -- count them when the server's count alone is no more than b.others)
+    local others = counted > b.others and counted - trim(b, now) or 0
     if others > b.others then
       b.others, b.others_until = others, now + math.min(b.interval, M.MAX_WAIT) + M.MARGIN
     end
