@@ -63,7 +63,7 @@ describe("client.observe", function()
     assert.are.equal("…" .. s.token:sub(-4), c.last.token_hint)
     assert.are.equal(201, c.last.status)
   end)
-  it("c.last shows the last request whole, after an answer and after a refusal, and leaves a record the caller took", function()
+  it("c.last shows the last request whole, after an answer and after a refusal, and a record the caller kept stays its own", function()
     local c = ghl.client { token = s.token, base = s.url, location = s.location }
     c:get("/contacts/", { limit = 1 })
     local l = c.last
@@ -74,6 +74,7 @@ describe("client.observe", function()
     assert.is_nil(l.error)
     assert.is_number(l.time)
     assert.is_number(l.rate.max)
+    local first = l
     local ok, err = pcall(c.get, c, "/nope")
     assert.is_false(ok)
     assert.are.equal(404, err.status)
@@ -81,6 +82,8 @@ describe("client.observe", function()
     assert.are.same({ "GET", s.url .. "/nope", 404, 1 }, { l.method, l.url, l.status, l.attempts })
     assert.is_nil(l.query)
     assert.is_nil(l.op)
+    assert.are.same({ s.url .. "/contacts/", 200, 1 }, { first.url, first.status, first.query.limit })
+    assert.is_number(first.rate.max)
     -- a record the caller replaced is not written into: the next request makes its own
     local mine = { kept = true }
     c.last = mine

@@ -808,37 +808,21 @@ local function refresh(x)
   return x.token
 end
 
--- c.last is one record per client, written over by each request (a
--- request's record is read before the next one is made: the REPL's
--- :explain, a script's check), so that a request makes no table for it.
--- A record the caller replaced or removed is not written into: a new one
--- is made.
-local records = setmetatable({}, { __mode = "k" })
-
+-- c.last is the record of the client's last request: a new table for
+-- each, so a record the caller kept still describes its own request.
 local function on_send(resp, err, attempt, x)
   local self, req = x.client, x.req
-  local l = records[self]
-  if not l or rawget(self, "last") ~= l then
-    l = {}
-    records[self] = l
-    self.last = l
-  end
-  l.method, l.url, l.query, l.version = req.method, req.url, req.query, req.headers.Version
-  l.token_hint, l.status, l.time, l.attempts = x.hint, resp and resp.status, sys.now() - x.t0, attempt.n
-  l.error, l.op, l.body = err, x.op, req.json
+  local l = { method = req.method, url = req.url, query = req.query, version = req.headers.Version,
+    token_hint = x.hint, status = resp and resp.status, time = sys.now() - x.t0, attempts = attempt.n,
+    error = err, op = x.op, body = req.json }
   if resp then
     local b = self.bucket   -- a constant-time snapshot for :explain
-    local r = l.rate
-    if not r then r = {}; l.rate = r end
-    r.max, r.remaining, r.interval_ms = b.max, b.remaining, math.floor(b.interval * 1000)
-    r.daily_limit, r.daily_remaining = b.daily_limit, b.daily_remaining
-  else
-    l.rate = nil
+    l.rate = { max = b.max, remaining = b.remaining, interval_ms = math.floor(b.interval * 1000),
+               daily_limit = b.daily_limit, daily_remaining = b.daily_remaining }
   end
+  self.last = l
 end
 
--- request(method, path, opts) -> decoded JSON (or the raw response with
--- opts.raw). Raises ghl.error. With dry_run, a write is recorded instead.
 function Client:request(method, path, opts)
   for i = 1, #observers do
     observers[i](self, { method = method, path = path, version = type(opts) == "table" and opts.version or nil })
