@@ -23,6 +23,18 @@ int ghl_buf_add(ghl_buf *b, const void *p, size_t n) {
   return 0;
 }
 
+int ghl_buf_reserve(ghl_buf *b, size_t n) {
+  char *d;
+  if (b->len + n + 1 <= b->cap) return 0;
+  if (n > ((size_t)-1) / 2 - b->len) return -1;
+  d = realloc(b->data, b->len + n + 1);
+  if (d == NULL) return -1;
+  if (b->data == NULL) d[0] = '\0';
+  b->data = d;
+  b->cap = b->len + n + 1;
+  return 0;
+}
+
 int ghl_buf_addstr(ghl_buf *b, const char *s) {
   return ghl_buf_add(b, s, strlen(s));
 }

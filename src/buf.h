@@ -14,6 +14,9 @@ typedef struct {
 ** unchanged). */
 int ghl_buf_add(ghl_buf *b, const void *p, size_t n);
 int ghl_buf_addstr(ghl_buf *b, const char *s);
+/* Make room for n more bytes at once (fewer reallocations when the size
+** is known); returns 0, or -1 when out of memory (the buffer unchanged). */
+int ghl_buf_reserve(ghl_buf *b, size_t n);
 void ghl_buf_free(ghl_buf *b);
 
 /* Write "…" plus the last four characters of the n-byte secret s into b

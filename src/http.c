@@ -34,6 +34,7 @@
 */
 #include <ctype.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,11 +92,23 @@ static struct {
   struct hlist *hlist;     /* the last header list built, for the next request */
 } G;
 
+/* Where the five X-RateLimit-* values are in a raw header block, recorded
+** by on_header as the lines arrive (names in RL_NAMES' order): the trimmed
+** value of a name's first line at off[i], len[i] bytes; count[i] lines
+** carried the name (capped at 2: more than one is read as resp:header()
+** joins them). push_response stores it at the end of the block's Lua
+** string, after the header bytes, so resp:ratelimit() reads it there. */
+struct rlindex {
+  unsigned off[5], len[5];
+  unsigned char count[5];
+};
+
 struct transfer {
   CURL *easy;              /* NULL when closed */
   struct hlist *hdrs;      /* request headers (shared, counted) */
   ghl_buf body;            /* response body */
   ghl_buf head;            /* response headers of the last response */
+  struct rlindex rl;       /* where head holds the X-RateLimit-* values */
   ghl_buf reqbody;         /* request body we send */
   ghl_buf trace;           /* request lines for tracing */
   ghl_buf scratch;         /* the URL, then the header lines, while start_transfer builds them */
@@ -126,13 +139,86 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud) {
   return ghl_buf_add(&t->body, p, len) == 0 ? len : 0;
 }
 
-/* Keep only the last response's headers (after 100-continue, proxies). */
+static const char *const RL_NAMES[5] = {
+  "x-ratelimit-max", "x-ratelimit-remaining", "x-ratelimit-interval-milliseconds",
+  "x-ratelimit-daily-remaining", "x-ratelimit-limit-daily",
+};
+static const size_t RL_LENS[5] = { 15, 21, 33, 27, 23 };   /* they differ: the length picks the name */
+
+/* Whether p[0..k) is name (lower-case letters and '-'), letters in any
+** case: each byte with 0x20 set (which makes an upper-case letter lower
+** case and leaves a lower-case one and '-' as they are), eight at a time.
+** Only a CR can fold into '-' (0x0d | 0x20): the caller rules CR out. */
+static int name_is(const char *p, const char *name, size_t k) {
+  uint64_t a, b;
+  size_t i;
+  for (i = 0; i + 8 <= k; i += 8) {
+    memcpy(&a, p + i, 8);
+    memcpy(&b, name + i, 8);
+    if ((a | 0x2020202020202020ULL) != b) return 0;
+  }
+  for (; i < k; i++)
+    if (((unsigned char)p[i] | 0x20) != (unsigned char)name[i]) return 0;
+  return 1;
+}
+
+/* If the header line p[0..n) (its line ending included) is one of the five
+** X-RateLimit-* names, any case, followed at once by a colon, record where
+** its value is in t->head, where the line starts at offset at. */
+static void note_ratelimit(struct transfer *t, const char *p, size_t n, size_t at) {
+  const char *eol = memchr(p, '\n', n), *colon, *s, *e;
+  size_t k;
+  int i;
+  if (eol == NULL) eol = p + n;
+  if ((size_t)(eol - p) <= 15 || !name_is(p, "x-ratelimit-", 12)) return;
+  if ((colon = memchr(p + 12, ':', (size_t)(eol - p - 12))) == NULL) return;
+  k = (size_t)(colon - p);
+  for (i = 0; i < 5 && RL_LENS[i] != k; i++) continue;
+  if (i == 5 || !name_is(p + 12, RL_NAMES[i] + 12, k - 12) || memchr(p, '\r', k)) return;
+  if (t->rl.count[i]++ > 0) {
+    t->rl.count[i] = 2;
+    return;
+  }
+  s = colon + 1;
+  e = eol;
+  while (s < e && (*s == ' ' || *s == '\t')) s++;
+  while (e > s && (e[-1] == '\r' || e[-1] == ' ')) e--;
+  t->rl.off[i] = (unsigned)(at + (size_t)(s - p));
+  t->rl.len[i] = (unsigned)(e - s);
+}
+
+/* Room in t->body for the Content-Length value v[0..n) announces, up to
+** 4 MiB (a longer body grows as it arrives, as does one without the
+** header or a compressed one); nothing for a value that is not a number. */
+static void presize_body(struct transfer *t, const char *v, size_t n) {
+  size_t i = 0, want = 0;
+  while (i < n && (v[i] == ' ' || v[i] == '\t')) i++;
+  for (; i < n && v[i] >= '0' && v[i] <= '9'; i++) {
+    want = want * 10 + (size_t)(v[i] - '0');
+    if (want > 4 * 1024 * 1024) return;
+  }
+  if (want > 0 && t->body.len == 0) ghl_buf_reserve(&t->body, want);   /* a failure is no error here */
+}
+
+/* Keep only the last response's headers (after 100-continue, proxies), and
+** where its X-RateLimit-* values are (note_ratelimit). libcurl passes one
+** whole header line per call. */
 static size_t on_header(char *p, size_t size, size_t n, void *ud) {
   struct transfer *t = ud;
-  size_t len = size * n;
-  if (len > 5 && strncmp(p, "HTTP/", 5) == 0) t->head.len = 0;
+  size_t len = size * n, at;
+  if (len > 5 && p[0] == 'H' && memcmp(p, "HTTP/", 5) == 0) {
+    t->head.len = 0;
+    memset(&t->rl, 0, sizeof t->rl);
+  }
   if (t->head.len + len > 1024 * 1024) { t->too_large = 1; return 0; }
-  return ghl_buf_add(&t->head, p, len) == 0 ? len : 0;
+  if (t->head.cap == 0 && ghl_buf_reserve(&t->head, 1024) != 0) return 0;   /* most blocks fit */
+  at = t->head.len;
+  if (ghl_buf_add(&t->head, p, len) != 0) return 0;
+  if (*p == 'x' || *p == 'X') note_ratelimit(t, t->head.data + at, len, at);
+  else if ((*p == 'c' || *p == 'C') && len > 15 && name_is(p, "content-length:", 15)
+           && memchr(p, '\r', 15) == NULL)
+    presize_body(t, p + 15, len - 15);
+  return len;
 }
 
 /* CURLOPT_READFUNCTION: the body of a non-idempotent request, from
@@ -923,16 +1009,23 @@ static const char *find_header(const char *p, size_t n, const char *name, size_t
 }
 
 /* The raw header block of response table idx, kept by push_response in a
-** weak table (HEADS) until resp.headers is first read. Stack: +1 (the
-** string, or nil for a response built elsewhere). */
+** weak table (HEADS) until resp.headers is first read: a string of the
+** header bytes followed by their struct rlindex. Stack: +1 (the string, or
+** nil for a response built elsewhere). Returns the header bytes (*n of
+** them) and copies the index into *rl when given, or NULL. */
 static char HEADS;
-static int push_raw_head(lua_State *L, int idx) {
+static const char *push_raw_head(lua_State *L, int idx, size_t *n, struct rlindex *rl) {
+  const char *raw;
   idx = lua_absindex(L, idx);
   lua_rawgetp(L, LUA_REGISTRYINDEX, &HEADS);
   lua_pushvalue(L, idx);
   lua_rawget(L, -2);
   lua_remove(L, -2);
-  return lua_type(L, -1) == LUA_TSTRING;
+  if (lua_type(L, -1) != LUA_TSTRING) return NULL;
+  raw = lua_tolstring(L, -1, n);
+  *n -= sizeof *rl;                                  /* push_response put it there */
+  if (rl) memcpy(rl, raw + *n, sizeof *rl);
+  return raw;
 }
 
 /* Push header `name` of response idx (any case; repeats joined with ", ")
@@ -954,8 +1047,7 @@ static void push_header(lua_State *L, int idx, const char *name, size_t k) {
     return;
   }
   lua_pop(L, 1);
-  if (!push_raw_head(L, idx)) return;                /* nil */
-  raw = lua_tolstring(L, -1, &n);
+  if ((raw = push_raw_head(L, idx, &n, NULL)) == NULL) return;   /* nil */
   for (at = raw; (at = find_header(at, n - (size_t)(at - raw), name, k, &v, &vn)) != NULL; parts++) {
     if (parts) lua_pushliteral(L, ", ");
     lua_pushlstring(L, v, vn);
@@ -1002,20 +1094,12 @@ static void push_header_number(lua_State *L, const char *v, size_t vn) {
 /* resp:ratelimit() -> max, remaining, interval_ms, daily_remaining,
 ** daily_limit: HighLevel's X-RateLimit-* headers as numbers (nil for one
 ** that is absent or not a number), read in C without building
-** resp.headers: one pass over the raw block for the five names (their
-** lengths differ, so the length picks the name to compare). A name seen
-** more than once is read as resp:header() joins it; so is every name when
-** resp.headers exists. */
+** resp.headers: on_header noted where each value is (struct rlindex). A
+** name seen more than once is read as resp:header() joins it; so is every
+** name when resp.headers exists. */
 static int response_ratelimit(lua_State *L) {
-  static const char *const names[] = {
-    "x-ratelimit-max", "x-ratelimit-remaining", "x-ratelimit-interval-milliseconds",
-    "x-ratelimit-daily-remaining", "x-ratelimit-limit-daily",
-  };
-  static const size_t lens[] = { 15, 21, 33, 27, 23 };
-  const char *val[5] = { NULL, NULL, NULL, NULL, NULL };
-  size_t vlen[5] = { 0, 0, 0, 0, 0 };
-  int seen[5] = { 0, 0, 0, 0, 0 };
-  const char *raw = NULL, *p, *end;
+  struct rlindex rl;
+  const char *raw = NULL;
   size_t n = 0;
   int i, fallback;
   luaL_checktype(L, 1, LUA_TTABLE);
@@ -1023,39 +1107,19 @@ static int response_ratelimit(lua_State *L) {
   lua_pushliteral(L, "headers");
   fallback = lua_rawget(L, 1) == LUA_TTABLE;
   lua_pop(L, 1);
-  if (!fallback) {
-    if (push_raw_head(L, 1)) raw = lua_tolstring(L, -1, &n);   /* stays at 2 */
-    else lua_pop(L, 1);
-  }
-  for (p = raw, end = raw ? raw + n : NULL; p != NULL && p < end; ) {
-    const char *eol = memchr(p, '\n', (size_t)(end - p)), *colon;
-    if (eol == NULL) eol = end;
-    if ((*p == 'x' || *p == 'X') && (size_t)(eol - p) > 15 && strncasecmp(p, "x-ratelimit-", 12) == 0
-        && (colon = memchr(p + 12, ':', (size_t)(eol - p - 12))) != NULL) {
-      size_t k = (size_t)(colon - p);
-      for (i = 0; i < 5; i++) {
-        if (lens[i] != k || strncasecmp(p + 12, names[i] + 12, k - 12) != 0) continue;
-        if (seen[i]++ == 0) {
-          const char *s = colon + 1, *e = eol;
-          while (s < e && (*s == ' ' || *s == '\t')) s++;
-          while (e > s && (e[-1] == '\r' || e[-1] == ' ')) e--;
-          val[i] = s;
-          vlen[i] = (size_t)(e - s);
-        }
-        break;
-      }
-    }
-    p = eol + 1;
+  if (!fallback && (raw = push_raw_head(L, 1, &n, &rl)) == NULL) {   /* stays at 2 */
+    lua_pop(L, 1);
+    memset(&rl, 0, sizeof rl);
   }
   for (i = 0; i < 5; i++) {
-    if (fallback || seen[i] > 1) {                   /* as resp:header() reads it */
+    if (fallback || rl.count[i] > 1) {               /* as resp:header() reads it */
       const char *s;
-      push_header(L, 1, names[i], lens[i]);
+      push_header(L, 1, RL_NAMES[i], RL_LENS[i]);
       s = lua_tostring(L, -1);
       if (s == NULL || lua_stringtonumber(L, s) == 0) lua_pushnil(L);
       lua_remove(L, -2);
-    } else if (seen[i]) {
-      push_header_number(L, val[i], vlen[i]);
+    } else if (rl.count[i]) {
+      push_header_number(L, raw + rl.off[i], rl.len[i]);
     } else {
       lua_pushnil(L);
     }
@@ -1069,9 +1133,8 @@ static int response_index(lua_State *L) {
   size_t n;
   const char *k = lua_tolstring(L, 2, &n);
   if (lua_type(L, 2) == LUA_TSTRING && n == 7 && memcmp(k, "headers", 7) == 0) {
-    const char *raw;
-    if (!push_raw_head(L, 1)) return 1;              /* nil */
-    raw = lua_tolstring(L, -1, &n);
+    const char *raw = push_raw_head(L, 1, &n, NULL);
+    if (raw == NULL) return 1;                       /* nil */
     push_headers(L, raw, n);
     lua_pushvalue(L, -1);
     lua_setfield(L, 1, "headers");                   /* no __newindex: a raw set */
@@ -1282,7 +1345,9 @@ static int push_response(lua_State *L, struct transfer *t) {
   lua_setfield(L, -2, "status");
   lua_rawgetp(L, LUA_REGISTRYINDEX, &HEADS);          /* resp heads */
   lua_pushvalue(L, -2);
-  lua_pushlstring(L, t->head.data ? t->head.data : "", t->head.len);
+  if (ghl_buf_add(&t->head, &t->rl, sizeof t->rl) != 0)   /* see push_raw_head */
+    return luaL_error(L, "out of memory");
+  lua_pushlstring(L, t->head.data, t->head.len);
   lua_rawset(L, -3);
   lua_pop(L, 1);
   lua_pushlstring(L, t->body.data ? t->body.data : "", t->body.len);
@@ -1548,9 +1613,13 @@ int luaopen_ghl_http(lua_State *L) {
   lua_pushcclosure(L, response_index, 1);            /* upvalue: the methods */
   lua_setfield(L, -2, "__index");
   lua_pop(L, 1);
-  lua_newtable(L);                                   /* response -> raw header block */
+  /* response -> raw header block. Weak values too: the values are strings,
+     which a weak table never drops, so this only spares the collector
+     treating the table as an ephemeron one (traversed again and again at
+     each cycle's end). */
+  lua_newtable(L);
   lua_createtable(L, 0, 1);
-  lua_pushliteral(L, "k");
+  lua_pushliteral(L, "kv");
   lua_setfield(L, -2, "__mode");
   lua_setmetatable(L, -2);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &HEADS);

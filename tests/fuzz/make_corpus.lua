@@ -102,6 +102,13 @@ http("post-400-duplicate", "post", response("400 Bad Request", RATE, cjson.encod
   meta = { contactName = "Ada Lovelace", contactId = "ocQHyuzHvysMo5N5VsXc", matchingField = "email" } }))
 http("post-500", "post", response("500 Internal Server Error", RATE, '{"statusCode":500,"message":"Internal server error"}'))
 http("raw-200", "raw", response("200 OK", RATE, contact))
+-- rate-limit lines resp:ratelimit() must read as resp:header() does: a
+-- name twice, odd spacing and case, a space before the colon, a CR in a
+-- name, near-miss names, empty and odd numbers
+http("raw-ratelimit-odd", "raw", response("200 OK", { "x-ratelimit-max: 1e3", "X-RATELIMIT-MAX:\t7",
+  "X-RateLimit-Remaining:   0x10  ", "X-RateLimit-Interval-Milliseconds : 5", "X-RateLimit-Interval-Milliseconds:",
+  "X-RateLimit\rDaily-Remaining: 3", "X-RateLimit-Daily-Remaining: -3", "X-RateLimit-Limit-Dailyy: 9",
+  "X-RateLimit-Limit-Daily: 123456789012345678901", "Content-Type: application/json" }, contact))
 http("raw-422", "raw", response("422 Unprocessable Entity", RATE, '{"statusCode":422,"message":"Unprocessable","error":{"message":"bad"}}'))
 local function page(items, meta)
   return response("200 OK", RATE, cjson.encode { contacts = items, meta = meta })

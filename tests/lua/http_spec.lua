@@ -58,6 +58,52 @@ describe("ghl.http", function()
     assert.are.equal(r:header("content-type"), r.headers["content-type"])
   end)
 
+  it("reads odd, repeated and near-miss X-RateLimit-* headers as tonumber reads resp:header()", function()
+    local NAMES = { "X-RateLimit-Max", "X-RateLimit-Remaining", "X-RateLimit-Interval-Milliseconds",
+                    "X-RateLimit-Daily-Remaining", "X-RateLimit-Limit-Daily" }
+    -- the answer's headers, and the five values as tostring shows them
+    -- (so 1000.0 and 1000 differ), "nil" for none
+    local cases = {
+      { { ["X-RateLimit-Max"] = "1e3", ["x-ratelimit-remaining"] = "0x10",
+          ["X-RATELIMIT-INTERVAL-MILLISECONDS"] = "12.5", ["X-RateLimit-Daily-Remaining"] = "-3",
+          ["X-RateLimit-Limit-Daily"] = "99999999999999999999" },
+        { "1000.0", "16", "12.5", "-3", "1e+20" } },
+      { { ["X-RateLimit-Max"] = "1e", ["X-RateLimit-Remaining"] = "abc", ["X-RateLimit-Maxx"] = "9",
+          ["X-RateLimit-Interval-Milliseconds"] = "007", ["X-RateLimit-Daily-Remaining"] = "42.",
+          ["X-RateLimit-Limit-Daily"] = "1 2" },
+        { "nil", "nil", "7", "42.0", "nil" } },
+      -- one name twice (two spellings): joined with ", ", so not a number
+      { { ["X-RateLimit-Max"] = "5", ["x-ratelimit-max"] = "5", ["X-RateLimit-Remaining"] = "4",
+          ["X-RateLimit-Limit-Daily"] = "123456789012345678" },
+        { "nil", "4", "nil", "nil", "123456789012345678" } },
+      -- names that only look like them
+      { { ["X-RateLimit-Maxx"] = "9", ["X-RateLimit-Remainin"] = "1", ["X-RateLimit-Daily"] = "3" },
+        { "nil", "nil", "nil", "nil", "nil" } },
+    }
+    local function strings(...)
+      local out = {}
+      for i = 1, 5 do out[i] = tostring((select(i, ...))) end
+      return out
+    end
+    for ci, case in ipairs(cases) do
+      assert(http.request { method = "PUT", url = s.url .. "/__sim/chaos", json = { rules = {
+        { method = "GET", path = "/__fault/echo", status = 200, body = "{}", headers = case[1] } } } })
+      local r = assert(http.request { url = s.url .. "/__fault/echo" })
+      assert.are.equal(200, r.status, ci .. ": " .. r.body)
+      local via_header = {}
+      for i, name in ipairs(NAMES) do
+        local v = r:header(name)
+        via_header[i] = tostring(v and tonumber(v))
+      end
+      assert.are.same(case[2], strings(r:ratelimit()))
+      assert.are.same(via_header, strings(r:ratelimit()))
+      assert.is_nil(rawget(r, "headers"))
+      -- the same once the header table is built (then read from it)
+      assert.is_table(r.headers)
+      assert.are.same(case[2], strings(r:ratelimit()))
+    end
+  end)
+
   it("gives the same value from header() before and after the table is built", function()
     local r = assert(http.request { url = s.url .. "/contacts/nope",
       headers = { Authorization = "Bearer " .. s.token, Version = "2021-07-28" } })

@@ -52,6 +52,26 @@ local function split(data)
   return call, responses
 end
 
+local RATE_NAMES = { "X-RateLimit-Max", "X-RateLimit-Remaining", "X-RateLimit-Interval-Milliseconds",
+                     "X-RateLimit-Daily-Remaining", "X-RateLimit-Limit-Daily" }
+
+-- resp:ratelimit() (the values src/http.c noted as the header lines
+-- arrived) reads each as tonumber reads resp:header(name), before and
+-- after resp.headers is built; a value's type too (1000 is not 1000.0).
+local function check_ratelimit(resp)
+  local function same(got, how)
+    for i, name in ipairs(RATE_NAMES) do
+      local h = resp:header(name)
+      local want = h and tonumber(h)
+      check.truth(got[i] == want and math.type(got[i]) == math.type(want),
+        ("resp:ratelimit() %s gives %s for %s, resp:header() %q"):format(how, tostring(got[i]), name, tostring(h)))
+    end
+  end
+  same({ resp:ratelimit() }, "from the raw block")
+  check.truth(type(resp.headers) == "table", "resp.headers is not a table")
+  same({ resp:ratelimit() }, "from resp.headers")
+end
+
 return function(data)
   local call, responses = split(data)
   reset()
@@ -68,6 +88,7 @@ return function(data)
       c:post("/contacts/", { firstName = "Ada", email = "ada@example.com" })
     elseif call == "raw" then
       local resp = c:request("GET", "/contacts/", { raw = true })
+      check_ratelimit(resp)
       if resp.status < 400 then resp:json() end
     else
       c:get("/contacts/ve9EPM428h8vShlRW1KT")
