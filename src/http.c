@@ -118,6 +118,7 @@ struct transfer {
   char *url;
   struct transfer *prev, *next;  /* in G.active while active */
   int active;              /* added to the multi */
+  int tracked;             /* started by http.start: in INFLIGHT until finished */
   int done;
   int too_large;
   int idempotent;          /* sending it twice does no harm */
@@ -484,6 +485,25 @@ static CURLcode on_ssl_ctx(CURL *easy, void *ctx, void *ud) {
   return CURLE_OK;
 }
 
+/* Every content encoding this libcurl decodes, as CURLOPT_ACCEPT_ENCODING
+** "" asks for: libcurl 7.88 lists its decoders (deflate and gzip with
+** zlib, br with brotli, zstd with zstd) in that order, but builds that
+** list anew for every handle (about 1.4 k instructions); this builds the
+** same text once from the features libcurl reports. "" (libcurl's own
+** list) when it has none of them. */
+static const char *accept_encoding(void) {
+  static char list[32];
+  static int made;
+  if (!made) {
+    const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+    if (v->features & CURL_VERSION_LIBZ) strcat(list, "deflate, gzip");
+    if (v->features & CURL_VERSION_BROTLI) strcat(list, *list ? ", br" : "br");
+    if (v->features & CURL_VERSION_ZSTD) strcat(list, *list ? ", zstd" : "zstd");
+    made = 1;
+  }
+  return list;
+}
+
 /* A new easy handle with the options every request shares; start_transfer
 ** sets the rest. Owned by the transfer until transfer_release frees it.
 ** Handles are never reused: libcurl 7.88 keeps state across a handle's
@@ -506,7 +526,7 @@ static CURL *get_easy(void) {
   CURL *easy = curl_easy_init();
   if (easy == NULL) return NULL;
   curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");
+  curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, accept_encoding());
   curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
   curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
@@ -843,12 +863,18 @@ static int start_transfer(lua_State *L) {
   return 1;
 }
 
+/* The registry's tables of started transfers: INFLIGHT maps a transfer
+** (light userdata) to its userdata until it finishes (so it stays alive);
+** FINISHED lists those finished since the last http.perform. */
+static char INFLIGHT, FINISHED;
+
 /* Move finished transfers out of the multi. Those started with http.start
-** (tracked in the registry's inflight table) are queued on the finished
-** list for http.perform to hand out. */
+** (t->tracked) go from INFLIGHT to the FINISHED list for http.perform to
+** hand out. */
 static void collect(lua_State *L) {
   CURLMsg *msg;
-  int left;
+  int left, fin = 0;
+  lua_Integer n = 0;
   while ((msg = curl_multi_info_read(G.multi, &left)) != NULL) {
     struct transfer *t = NULL;
     if (msg->msg != CURLMSG_DONE) continue;
@@ -856,29 +882,31 @@ static void collect(lua_State *L) {
     t->result = msg->data.result;
     t->done = 1;
     detach(t);
-    lua_getfield(L, LUA_REGISTRYINDEX, "ghl.http.inflight");  /* inflight */
-    if (lua_rawgetp(L, -1, t) != LUA_TNIL) {                  /* inflight t */
-      lua_pushnil(L);
-      lua_rawsetp(L, -3, t);
-      lua_getfield(L, LUA_REGISTRYINDEX, "ghl.http.finished"); /* inflight t fin */
-      lua_insert(L, -2);
-      lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
-      lua_pop(L, 1);
-    } else {
-      lua_pop(L, 1);
+    if (!t->tracked) continue;
+    t->tracked = 0;
+    if (fin == 0) {
+      lua_rawgetp(L, LUA_REGISTRYINDEX, &INFLIGHT);
+      lua_rawgetp(L, LUA_REGISTRYINDEX, &FINISHED);          /* inflight fin */
+      fin = lua_gettop(L);
+      n = (lua_Integer)lua_rawlen(L, fin);
     }
-    lua_pop(L, 1);
+    lua_rawgetp(L, fin - 1, t);                              /* inflight fin t */
+    lua_rawseti(L, fin, ++n);
+    lua_pushnil(L);
+    lua_rawsetp(L, fin - 1, t);
   }
+  if (fin) lua_pop(L, 2);
 }
 
 /* Forget t in the inflight table and the finished list. */
 static void untrack(lua_State *L, struct transfer *t) {
   lua_Integer i, j, n;
-  lua_getfield(L, LUA_REGISTRYINDEX, "ghl.http.inflight");
+  t->tracked = 0;
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &INFLIGHT);
   lua_pushnil(L);
   lua_rawsetp(L, -2, t);
   lua_pop(L, 1);
-  lua_getfield(L, LUA_REGISTRYINDEX, "ghl.http.finished");  /* fin */
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &FINISHED);             /* fin */
   n = (lua_Integer)lua_rawlen(L, -1);
   for (i = j = 1; i <= n; i++) {
     lua_rawgeti(L, -1, i);
@@ -1370,10 +1398,11 @@ static int push_response(lua_State *L, struct transfer *t) {
 
 static void track(lua_State *L, struct transfer *t, int idx) {
   idx = lua_absindex(L, idx);
-  lua_getfield(L, LUA_REGISTRYINDEX, "ghl.http.inflight");
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &INFLIGHT);
   lua_pushvalue(L, idx);
   lua_rawsetp(L, -2, t);
   lua_pop(L, 1);
+  t->tracked = 1;
 }
 
 /* request{method, url, query, headers, json|form|body, timeout, idempotent,
@@ -1409,9 +1438,9 @@ static int http_perform(lua_State *L) {
   if (G.running > 0 && drive(L, secs) != 0)
     return ghl_fail(L, "interrupted", "requests interrupted");
   collect(L);
-  lua_getfield(L, LUA_REGISTRYINDEX, "ghl.http.finished");
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &FINISHED);
   lua_newtable(L);
-  lua_setfield(L, LUA_REGISTRYINDEX, "ghl.http.finished");
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &FINISHED);
   return 1;
 }
 
@@ -1583,9 +1612,9 @@ int luaopen_ghl_http(lua_State *L) {
   }
   if (tr && *tr && strcmp(tr, "0") != 0) G.trace = 1;
   lua_newtable(L);
-  lua_setfield(L, LUA_REGISTRYINDEX, "ghl.http.inflight");
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &INFLIGHT);
   lua_newtable(L);
-  lua_setfield(L, LUA_REGISTRYINDEX, "ghl.http.finished");
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &FINISHED);
   luaL_newmetatable(L, TRANSFER_MT);
   lua_pushcfunction(L, transfer_gc);
   lua_setfield(L, -2, "__gc");

@@ -104,6 +104,16 @@ describe("ghl.http", function()
     end
   end)
 
+  it("asks for every content encoding libcurl decodes, as libcurl's own list does", function()
+    local ours = echo { method = "GET" }.headers["accept-encoding"]
+    -- the curl tool's --compressed asks libcurl for its own list
+    local r = run.sh(string.format("curl -sS --max-time 10 --compressed %s/__fault/echo", s.url),
+      { env = { no_proxy = "127.0.0.1" } })
+    assert.are.equal(0, r.code, r.err)
+    assert.are.equal(cjson.decode(r.out).headers["accept-encoding"], ours)
+    assert.matches("gzip", ours)
+  end)
+
   it("gives the same value from header() before and after the table is built", function()
     local r = assert(http.request { url = s.url .. "/contacts/nope",
       headers = { Authorization = "Bearer " .. s.token, Version = "2021-07-28" } })
