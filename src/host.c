@@ -34,15 +34,50 @@ int luaopen_ghl_util_native(lua_State *L);
 
 volatile int ghl_interrupted = 0;
 
+/* Give back the pages of the program's and its libraries' files that the
+** process has mapped so far: most were touched once, by ld.so's
+** relocations (the libraries' symbol tables), the libraries' constructors
+** and libcurl's and OpenSSL's initialisation, and the kernel maps them by
+** whole page-cache folios. Like release_bytecode: clean pages of the
+** files, read again from the page cache when used, so nothing is lost;
+** about 2.5 MiB of the resident set of a process making HTTPS requests
+** (3 MiB with 1,000 results kept; see also main's exit, which does not
+** fault them back in). Only private, read-only or executable mappings of a
+** file that hold no page of their own (smaps' Anonymous: 0): relocated
+** data (RELRO), text relocations and debugger breakpoints are never
+** undone. Without /proc it does nothing. Called once, by open_http. */
+static void release_file_pages(void) {
+  FILE *f = fopen("/proc/self/smaps", "r");
+  char line[512];
+  unsigned long lo = 0, hi = 0;
+  int clean = 0;
+  if (f == NULL) return;
+  while (fgets(line, sizeof line, f)) {
+    unsigned long a, b, anon;
+    char perm[8];
+    if (sscanf(line, "%lx-%lx %7s", &a, &b, perm) == 3) {
+      clean = (strcmp(perm, "r-xp") == 0 || strcmp(perm, "r--p") == 0) && strchr(line, '/') != NULL;
+      lo = a;
+      hi = b;
+    } else if (clean && sscanf(line, "Anonymous: %lu", &anon) == 1) {
+      if (anon == 0) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+      clean = 0;
+    }
+  }
+  fclose(f);
+}
+
 /* ghl.http: libcurl's global initialisation (OpenSSL's with it) is done
 ** at its first require, so a process that makes no request does not pay
-** it. main calls curl_global_cleanup at exit, which does nothing when it
-** was never done. */
+** it. Once done, the pages start-up touched are given back
+** (release_file_pages). main exits without curl_global_cleanup (see
+** there), except in sanitizer builds. */
 static int open_http(lua_State *L) {
   static int initialised;
   if (!initialised) {
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return luaL_error(L, "cannot initialise libcurl");
     initialised = 1;
+    release_file_pages();
   }
   return luaopen_ghl_http(L);
 }
