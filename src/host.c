@@ -3,6 +3,7 @@
 ** embedded lua/ tree, all in package.preload) and runs chunks the way lua.c
 ** does, with a message handler and a SIGINT hook.
 */
+#include <ctype.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,14 +54,13 @@ static void release_file_pages(void) {
   int clean = 0;
   if (f == NULL) return;
   while (fgets(line, sizeof line, f)) {
-    unsigned long a, b, anon;
-    char perm[8];
-    if (sscanf(line, "%lx-%lx %7s", &a, &b, perm) == 3) {
-      clean = (strcmp(perm, "r-xp") == 0 || strcmp(perm, "r--p") == 0) && strchr(line, '/') != NULL;
-      lo = a;
-      hi = b;
-    } else if (clean && sscanf(line, "Anonymous: %lu", &anon) == 1) {
-      if (anon == 0) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+    char *p;
+    if (isxdigit((unsigned char)line[0]) && !isupper((unsigned char)line[0])) {   /* a mapping */
+      lo = strtoul(line, &p, 16);
+      hi = strtoul(p + 1, &p, 16);
+      clean = (strncmp(p, " r-xp", 5) == 0 || strncmp(p, " r--p", 5) == 0) && strchr(p, '/') != NULL;
+    } else if (clean && strncmp(line, "Anonymous:", 10) == 0) {   /* one of its fields */
+      if (strtoul(line + 10, NULL, 10) == 0) madvise((void *)lo, hi - lo, MADV_DONTNEED);
       clean = 0;
     }
   }
