@@ -3,7 +3,6 @@
 ** embedded lua/ tree, all in package.preload) and runs chunks the way lua.c
 ** does, with a message handler and a SIGINT hook.
 */
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,76 +34,15 @@ int luaopen_ghl_util_native(lua_State *L);
 
 volatile int ghl_interrupted = 0;
 
-/* Whether the pages of [lo, hi) that are present are all the file's (none
-** a private copy: pagemap bit 61 set on each present page, bit 62, swapped,
-** on none). pagemap: the process's /proc/self/pagemap. */
-static int file_pages_only(int pagemap, unsigned long lo, unsigned long hi, unsigned long pg) {
-  uint64_t e[512];
-  unsigned long at = lo;
-  while (at < hi) {
-    size_t n = (hi - at) / pg < 512 ? (hi - at) / pg : 512, i;
-    if (pread(pagemap, e, n * sizeof e[0], (off_t)(at / pg * sizeof e[0])) != (ssize_t)(n * sizeof e[0]))
-      return 0;
-    for (i = 0; i < n; i++)
-      if ((e[i] >> 62 & 1) || ((e[i] >> 63 & 1) && !(e[i] >> 61 & 1))) return 0;
-    at += n * pg;
-  }
-  return 1;
-}
-
-/* Give back the pages of the program's and its libraries' files that the
-** process has mapped so far: most were touched once, by ld.so's
-** relocations (the libraries' symbol tables), the libraries' constructors
-** and libcurl's and OpenSSL's initialisation, and the kernel maps them by
-** whole page-cache folios. Like release_bytecode: clean pages of the
-** files, read again from the page cache when used, so nothing is lost.
-** With main's exit, which does not fault them back in, the peak resident
-** set of 1,000 HTTPS GETs drops by 3 MiB (4 MiB with their results kept).
-** Only private, read-only or executable mappings of a file whose pages
-** are all the file's (file_pages_only): relocated data (RELRO), text
-** relocations and debugger breakpoints are never undone. Reads
-** /proc/self/maps and pagemap (under 1 ms); without them it does
-** nothing. Called once, by open_http. */
-static void release_file_pages(void) {
-  FILE *f = fopen("/proc/self/maps", "r");
-  int pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-  unsigned long pg = (unsigned long)sysconf(_SC_PAGESIZE);
-  char line[512];
-  unsigned long from = 0, to = 0;   /* adjacent mappings to give back, in one call */
-  int whole = 1;   /* line starts a line of the file (a long path continues it) */
-  while (f && pagemap >= 0 && fgets(line, sizeof line, f)) {
-    char *p;
-    unsigned long lo, hi;
-    int starts = whole;
-    whole = strchr(line, '\n') != NULL;
-    if (!starts) continue;
-    lo = strtoul(line, &p, 16);
-    hi = strtoul(p + 1, &p, 16);
-    if ((strncmp(p, " r-xp", 5) == 0 || strncmp(p, " r--p", 5) == 0) && strchr(p, '/') != NULL &&
-        file_pages_only(pagemap, lo, hi, pg)) {
-      if (lo != to) {
-        if (to > from) madvise((void *)from, to - from, MADV_DONTNEED);
-        from = lo;
-      }
-      to = hi;
-    }
-  }
-  if (to > from) madvise((void *)from, to - from, MADV_DONTNEED);
-  if (f) fclose(f);
-  if (pagemap >= 0) close(pagemap);
-}
-
 /* ghl.http: libcurl's global initialisation (OpenSSL's with it) is done
 ** at its first require, so a process that makes no request does not pay
-** it. Once done, the pages start-up touched are given back
-** (release_file_pages). main exits without curl_global_cleanup (see
-** there), except in sanitizer builds. */
+** it. main calls curl_global_cleanup at exit, which does nothing when it
+** was never done. */
 static int open_http(lua_State *L) {
   static int initialised;
   if (!initialised) {
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return luaL_error(L, "cannot initialise libcurl");
     initialised = 1;
-    release_file_pages();
   }
   return luaopen_ghl_http(L);
 }

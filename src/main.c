@@ -311,18 +311,6 @@ int main(int argc, char **argv) {
   if (status != LUA_OK) a.status = ghl_report(L);
   fflush(stdout);
   lua_close(L);
-#ifndef __SANITIZE_ADDRESS__
-  /* The libraries' exit handlers (OpenSSL's atexit, gnutls' and p11-kit's
-     destructors, curl_global_cleanup) only free memory the kernel takes
-     back anyway, and running them faults their code back in: about 2 MiB
-     of peak resident set once host.c's release_file_pages gave those
-     pages back. Lua's state is closed above (finalizers ran, files are closed);
-     stdio is flushed here. Sanitizer builds exit the ordinary way, for
-     LeakSanitizer's check. */
-  fflush(NULL);
-  _exit(a.status);
-#else
   curl_global_cleanup();
   return a.status;
-#endif
 }
