@@ -410,26 +410,29 @@ function Client:fill_body(op, body, data, form)
   return body, data
 end
 
--- route(method, bare, v3) -> op | false, its Version: ops.op and
--- ops.version for a path without its query string, kept per (flavour,
--- method, path) so that a path asked for again (every page of a listing,
--- every call on one record) is not matched again. Ops are read-only and a
--- path always matches the same op; the cache is emptied when it holds
--- ROUTES_MAX paths (a batch over many ids).
+-- route(method, path, v3) -> op | false, its Version, the position of
+-- path's "?" | false: ops.op and ops.version for the path without its
+-- query string, kept per (flavour, method, path) so that a path asked for
+-- again (every page of a listing, every call on one record) is neither
+-- matched nor searched again. Ops are read-only and a path always matches
+-- the same op; the cache is emptied when it holds ROUTES_MAX paths (a
+-- batch over many ids).
 local ROUTES_MAX = 1024
 local routes, nroutes = { [false] = {}, [true] = {} }, 0
 
-local function route(method, bare, v3)
+local function route(method, path, v3)
   local by_method = routes[v3][method]
-  local r = by_method and by_method[bare]
-  if r then return r[1], r[2] end
+  local r = by_method and by_method[path]
+  if r then return r[1], r[2], r[3] end
   if nroutes >= ROUTES_MAX then routes, nroutes = { [false] = {}, [true] = {} }, 0 end
   by_method = routes[v3][method]
   if not by_method then by_method = {}; routes[v3][method] = by_method end
+  local q = find(path, "?", 1, true) or false
+  local bare = q and path:sub(1, q - 1) or path
   local op = ops.op(method, bare, v3) or false
   local version = op and op.version or ops.version(method, bare, v3)
-  by_method[bare], nroutes = { op, version }, nroutes + 1
-  return op, version
+  by_method[path], nroutes = { op, version, q }, nroutes + 1
+  return op, version, q
 end
 
 -- Methods as given (most often already in capitals) -> in capitals.
@@ -446,15 +449,15 @@ function Client:build(method, path, opts)
     for k, v in pairs(opts.query) do query[k] = v end
   end
   local body = opts.body
-  if type(body) == "table" and not getmetatable(body) then
+  local tbody = body ~= nil and type(body) == "table"
+  if tbody and not getmetatable(body) then
     local copy = {}
     for k, v in pairs(body) do copy[k] = v end
     body = copy
   end
-  local filled = Client.fill(self, path, query or (type(body) == "table" and body) or nil)
-  local q = find(filled, "?", 1, true)
-  local bare = q and filled:sub(1, q - 1) or filled
-  local op, route_version = route(method, bare, opts.version == "v3")
+  local filled = path
+  if find(path, "{", 1, true) then filled = Client.fill(self, path, query or (tbody and body) or nil) end
+  local op, route_version, q = route(method, filled, opts.version == "v3")
   op = op or nil
   if op and #op.query > 0 then query = Client.fill_query(self, op, query, filled, q) end
   local data = opts.data
@@ -829,9 +832,10 @@ end
 -- each, so a record the caller kept still describes its own request.
 local function on_send(resp, err, attempt, x)
   local self, req = x.client, x.req
-  local _, hint = bearer_of(x.token)
+  local token, h = x.token, hint
+  if token ~= bearer_token then h = select(2, bearer_of(token)) end
   local l = { method = req.method, url = req.url, query = req.query, version = req.headers.Version,
-    token_hint = hint, status = resp and resp.status, time = sys.now() - x.t0, attempts = attempt.n,
+    token_hint = h, status = resp and resp.status, time = sys.now() - x.t0, attempts = attempt.n,
     error = err, op = x.op, body = req.json }
   if resp then
     local b = self.bucket   -- a constant-time snapshot for :explain
@@ -858,7 +862,7 @@ function Client:request(method, path, opts)
       message = ("%s %s does not accept Private Integration Tokens"):format(req.method, op.path),
       hint = "use an OAuth token for this call ('ghlua auth login')" }
   end
-  req.headers.Authorization = bearer_of(token)
+  req.headers.Authorization = token == bearer_token and bearer or bearer_of(token)
   local m = req.method
   local x = setmetatable({ req = req, bucket = self.bucket, path = filled,
     safe = IDEMPOTENT[m] or M.retry_safe(m, op, opts),
