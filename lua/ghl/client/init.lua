@@ -897,25 +897,27 @@ function Client:request(method, path, opts)
   return v
 end
 
+-- (opts made here are made whole: a table that grows from empty is
+-- rehashed on its first field)
 function Client:get(path, query, opts)
   if opts == nil then
-    if query == nil then return self:request("GET", path, nil) end
-    opts = {}
+    return self:request("GET", path, query ~= nil and { query = query } or nil)
   end
   opts.query = query or opts.query
   return self:request("GET", path, opts)
 end
 
 for _, m in ipairs { "post", "put", "patch" } do
+  local method = m:upper()
   Client[m] = function(self, path, body, opts)
-    opts = opts or {}
+    if opts == nil then return self:request(method, path, { body = body }) end
     opts.body = body
-    return self:request(m:upper(), path, opts)
+    return self:request(method, path, opts)
   end
 end
 
 function Client:delete(path, body, opts)
-  opts = opts or {}
+  if opts == nil then return self:request("DELETE", path, { body = body }) end
   opts.body = body
   return self:request("DELETE", path, opts)
 end
