@@ -73,6 +73,30 @@ describe("ghlua interpreter", function()
     assert.are.same({ 0, "true\ttrue\t[1]\ttrue\n" }, { r.code, r.out })
   end)
 
+  it("writes what a script left buffered or open when it ends, after loading ghl.http", function()
+    local file = run.tmpname()
+    local s = script(([[
+      local http = require "ghl.http"
+      local f = assert(io.open(%q, "w"))
+      f:write(http.encode { a = "x y" })             -- never closed: its finalizer flushes it
+      KEEP = setmetatable({}, { __gc = function() io.write(" finalized") end })   -- finalized at the end
+      io.write(string.rep("z", 100000), "\n", "no newline")
+      if ... == "fail" then require("ghl.error").raise { kind = "config", message = "it failed" } end
+    ]]):format(file))
+    local want = string.rep("z", 100000) .. "\nno newline finalized"
+    local r = ghlua { s }
+    assert.are.same({ 0, #want, "" }, { r.code, #r.out, r.err })
+    assert.is_true(r.out == want)
+    local f = assert(io.open(file))
+    assert.are.equal("a=x%20y", f:read("a"))
+    f:close()
+    r = ghlua { s, "fail" }
+    assert.are.same({ 1, #want }, { r.code, #r.out })
+    assert.is_true(r.out == want)
+    assert.matches("it failed", r.err)
+    os.remove(file)
+  end)
+
   describe("errors", function()
     it("rejects an unknown option with a usage line and status 2", function()
       local r = ghlua { "--frobnicate" }
