@@ -199,12 +199,20 @@ local function run(n, fns, call, opts)
     else
       okr, mark, ok, v = resume(co)
     end
-    if mark == FINISHED and okr then
-      -- the task is done; its worker waits for the next one
-      index[co] = nil
-      idle[#idle + 1] = co
+    while mark == FINISHED and okr do
+      -- the task is done: its worker takes the next task at once, or
+      -- waits for one
       finish(co, i, v, ok == false)
-    elseif not okr then   -- the worker itself broke (out of memory): it is dead
+      if nexti > n then
+        index[co] = nil
+        idle[#idle + 1] = co
+        return
+      end
+      i, nexti, active = nexti, nexti + 1, active + 1
+      index[co] = i
+      okr, mark, ok, v = resume(co, call or fns[i], i)
+    end
+    if not okr then   -- the worker itself broke (out of memory): it is dead
       sc.tasks[co] = nil
       index[co] = nil
       finish(co, i, okr and v or E.new { kind = "error", message = tostring(mark) }, true)
@@ -253,7 +261,8 @@ local function run(n, fns, call, opts)
         if next(sc.waiting) then
           local finished, perr = http.perform(math.min(wake - now, 1))
           if not finished then error(perr, 0) end
-          for _, t in ipairs(finished) do
+          for j = 1, #finished do
+            local t = finished[j]
             local co = sc.waiting[t]
             if co then sc.waiting[t] = nil; sc.ready[#sc.ready + 1] = co end
           end

@@ -211,6 +211,39 @@ describe("ghl.client", function()
       assert.are.equal(4, n)
     end)
 
+    it("keeps the concurrency limit when tasks that finish at once and tasks that wait mix", function()
+      local loop = require "ghl.loop"
+      local active, peak, threads, n = 0, 0, {}, 0
+      local function task(i)
+        local co = coroutine.running()
+        if not threads[co] then threads[co], n = true, n + 1 end
+        active = active + 1
+        if active > peak then peak = active end
+        if i % 3 == 0 then loop.sleep(0.002) end   -- waits; the others finish at once
+        active = active - 1
+        if i == 20 then error("task 20 broke") end
+        return i * 2
+      end
+      local fns = {}
+      for i = 1, 40 do fns[i] = task end
+      local res = ghl.parallel(fns, { concurrency = 3 })
+      assert.are.equal(40, #res)
+      for i = 1, 40 do
+        if i == 20 then assert.matches("task 20 broke", res[i].message) else assert.are.equal(i * 2, res[i]) end
+      end
+      assert.are.equal(3, peak)
+      assert.are.equal(3, n)
+      -- with each=, every result once, and the same limit
+      local seen, got = 0, {}
+      active, peak = 0, 0
+      local failed = loop.map(40, task, { concurrency = 3, progress = false, each = function(i, v)
+        assert.is_nil(got[i]); got[i] = v; seen = seen + 1
+      end })
+      assert.are.equal(1, failed)
+      assert.are.equal(40, seen)
+      assert.are.equal(3, peak)
+    end)
+
     it("c:batch returns results in order", function()
       local c = client(s)
       local res = c:batch({ { "GET", "/contacts/", query = { locationId = s.location, limit = 2 } }, { "GET", "/nope" },

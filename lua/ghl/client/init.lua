@@ -49,7 +49,6 @@ local E = require "ghl.error"
 local loop = require "ghl.loop"
 local sys = require "ghl.sys"
 local config = require "ghl.config"
-local hints = require "ghl.hints"
 local notice = require "ghl.notice"
 local throttle = require "ghl.client.throttle"
 
@@ -83,6 +82,23 @@ local ops = require "ghl.api.ops"
 -- What a client's budget is for, in messages: "location ID".
 local function owner(c)
   return c.location and ("location " .. c.location) or ("company " .. tostring(c.company))
+end
+
+-- The budget's owner and the request's name ("GET /contacts/"), for
+-- messages only: made when a message needs them, not for every request.
+-- x.owner and x.where when the caller gave them (ghl.oauth), else from
+-- the client (x.client) and the request.
+local function owner_of(x)
+  return x.owner or owner(x.client)
+end
+
+local function where_of(x)
+  return x.where or (x.req.method .. " " .. (x.path or x.req.url))
+end
+
+-- ghl.hints (messages and hints for errors), loaded on the first error.
+local function hints()
+  return require "ghl.hints"
 end
 
 -- The throttle's bounds live in ghl.client.throttle; ghl.client's fields
@@ -166,24 +182,26 @@ local function leave(b, co)
   end
 end
 
--- Wait until one more request fits in bucket b (whose budget is `who`'s,
--- for messages), then count it as sent. Returns true for the probe (its
--- caller must call settle(b, got_answer)), and the time it was counted at.
-local function acquire(b, who)
+-- Wait until one more request fits in bucket b for the request x (whose
+-- budget is owner_of(x)'s, for messages), then count it as sent. Returns
+-- true for the probe (its caller must call settle(b, got_answer)), and the
+-- time it was counted at.
+local function acquire(b, x)
   local co = loop.current()
   if not co then
     -- outside ghl.parallel nothing else runs: wait for the slot and take it
     while true do
-      local ok, w, for_probe = T:acquire(b, who)
+      local ok, w, for_probe = T:acquire(b, owner_of, x)
       if ok then return w, for_probe end   -- taken: the probe flag and the time
-      if not for_probe then announce_wait(b, who, w) end
+      if not for_probe then announce_wait(b, owner_of(x), w) end
       wait(w)
     end
   end
-  local q = queue(b)
-  if #q == 0 then
-    local ok, probe, now = T:acquire(b, who)
+  local q = queues[b]
+  if not q or #q == 0 then
+    local ok, probe, now = T:acquire(b, owner_of, x)
     if ok then return probe, now end
+    q = q or queue(b)
   end
   q[#q + 1] = co
   local _ <close> = setmetatable({}, { __close = function() leave(b, co) end })
@@ -196,9 +214,9 @@ local function acquire(b, who)
       -- safety net: the wake comes from leave)
       loop.park(M.MAX_WAIT)
     else
-      local ok, w, for_probe = T:acquire(b, who)
+      local ok, w, for_probe = T:acquire(b, owner_of, x)
       if ok then return w, for_probe end   -- taken (the probe flag and the time); leaving wakes the next
-      if not for_probe then announce_wait(b, who, w) end
+      if not for_probe then announce_wait(b, owner_of(x), w) end
       loop.park(math.min(w, M.MAX_WAIT))
     end
   end
@@ -302,6 +320,7 @@ end
 -- ---- Building requests ----
 
 local find = string.find
+local floor = math.floor
 
 -- The options of a request given none (read only: nothing writes into a
 -- request's opts).
@@ -391,26 +410,29 @@ function Client:fill_body(op, body, data, form)
   return body, data
 end
 
--- route(method, bare, v3) -> op | false, its Version: ops.op and
--- ops.version for a path without its query string, kept per (flavour,
--- method, path) so that a path asked for again (every page of a listing,
--- every call on one record) is not matched again. Ops are read-only and a
--- path always matches the same op; the cache is emptied when it holds
--- ROUTES_MAX paths (a batch over many ids).
+-- route(method, path, v3) -> op | false, its Version, the position of
+-- path's "?" | false: ops.op and ops.version for the path without its
+-- query string, kept per (flavour, method, path) so that a path asked for
+-- again (every page of a listing, every call on one record) is neither
+-- matched nor searched again. Ops are read-only and a path always matches
+-- the same op; the cache is emptied when it holds ROUTES_MAX paths (a
+-- batch over many ids).
 local ROUTES_MAX = 1024
 local routes, nroutes = { [false] = {}, [true] = {} }, 0
 
-local function route(method, bare, v3)
+local function route(method, path, v3)
   local by_method = routes[v3][method]
-  local r = by_method and by_method[bare]
-  if r then return r[1], r[2] end
+  local r = by_method and by_method[path]
+  if r then return r[1], r[2], r[3] end
   if nroutes >= ROUTES_MAX then routes, nroutes = { [false] = {}, [true] = {} }, 0 end
   by_method = routes[v3][method]
   if not by_method then by_method = {}; routes[v3][method] = by_method end
+  local q = find(path, "?", 1, true) or false
+  local bare = q and path:sub(1, q - 1) or path
   local op = ops.op(method, bare, v3) or false
   local version = op and op.version or ops.version(method, bare, v3)
-  by_method[bare], nroutes = { op, version }, nroutes + 1
-  return op, version
+  by_method[path], nroutes = { op, version, q }, nroutes + 1
+  return op, version, q
 end
 
 -- Methods as given (most often already in capitals) -> in capitals.
@@ -427,15 +449,15 @@ function Client:build(method, path, opts)
     for k, v in pairs(opts.query) do query[k] = v end
   end
   local body = opts.body
-  if type(body) == "table" and not getmetatable(body) then
+  local tbody = body ~= nil and type(body) == "table"
+  if tbody and not getmetatable(body) then
     local copy = {}
     for k, v in pairs(body) do copy[k] = v end
     body = copy
   end
-  local filled = Client.fill(self, path, query or (type(body) == "table" and body) or nil)
-  local q = find(filled, "?", 1, true)
-  local bare = q and filled:sub(1, q - 1) or filled
-  local op, route_version = route(method, bare, opts.version == "v3")
+  local filled = path
+  if find(path, "{", 1, true) then filled = Client.fill(self, path, query or (tbody and body) or nil) end
+  local op, route_version, q = route(method, filled, opts.version == "v3")
   op = op or nil
   if op and #op.query > 0 then query = Client.fill_query(self, op, query, filled, q) end
   local data = opts.data
@@ -475,8 +497,8 @@ end
 -- ---- Errors ----
 
 local function http_error(self, req, resp, body, op, path, row)
-  local msg = hints.message_of(body) or ("HTTP " .. resp.status)
-  local code, hint = hints.lookup(msg, { method = req.method, path = op and op.path or path,
+  local msg = hints().message_of(body) or ("HTTP " .. resp.status)
+  local code, hint = hints().lookup(msg, { method = req.method, path = op and op.path or path,
     scopes = op and op.scopes, location = self.location, status = resp.status, token = row,
     static = static[self] ~= nil, meta = type(body) == "table" and body.meta or nil })
   if not hint and resp.status == 404 then hint = "check the path and the ids in it" end
@@ -508,7 +530,7 @@ end
 -- where the server pointed and which setting is likely wrong.
 local function redirect_error(x, resp)
   local to = resp.headers.location
-  return E.new { kind = "http", code = "redirect", status = resp.status, where = x.where,
+  return E.new { kind = "http", code = "redirect", status = resp.status, where = where_of(x),
     method = x.req.method, path = x.path,
     message = "unexpected redirect" .. (to and (" to " .. printable(to)) or ""),
     hint = ("ghlua follows no redirects: check GHLUA_API_BASE (requests go to %s)"):format(origin(x.req.url)) }
@@ -522,7 +544,7 @@ local function unknown_error(x, resp, err)
   local why
   if resp then
     why = "the server answered with an error after receiving it: "
-      .. printable(hints.message_of(resp:json()) or ("HTTP " .. resp.status))
+      .. printable(hints().message_of(resp:json()) or ("HTTP " .. resp.status))
   else
     why = err.reason or ("no complete answer arrived (%s)"):format(tostring(err.message or err.kind))
   end
@@ -532,7 +554,7 @@ local function unknown_error(x, resp, err)
     hint = "the outcome is unknown: check whether it took effect (look the record up) before sending it again" }
   e.code = "outcome_unknown"
   e.status = e.status or (resp and resp.status or nil)
-  e.where = e.where or x.where
+  e.where = e.where or where_of(x)
   e.method, e.path = e.method or x.req.method, e.path or x.path
   if resp then e.body = resp.body end
   return e
@@ -608,14 +630,14 @@ function M.decide(outcome, attempt, x)
   if status == 429 then
     local b = x.bucket
     if outcome.after == false then
-      return fail(E.new { kind = "rate", status = 429, method = x.req.method, path = x.path, where = x.where,
-        message = ("the daily request limit (%s) is used up for %s"):format(b.daily_limit or "?", x.owner),
+      return fail(E.new { kind = "rate", status = 429, method = x.req.method, path = x.path, where = where_of(x),
+        message = ("the daily request limit (%s) is used up for %s"):format(b.daily_limit or "?", owner_of(x)),
         hint = "nothing will succeed until the daily window resets; no request was retried" })
     end
     if attempt.n429 >= M.RETRIES_429 then return fail(x.answer_error(resp, x)) end
     return { kind = "wait", after = outcome.after * (1 + math.random() * 0.1) + MARGIN }
   end
-  if status == 401 and x.refresh and not attempt.refreshed and hints.message_of(resp:json()) == "Invalid JWT" then
+  if status == 401 and x.refresh and not attempt.refreshed and hints().message_of(resp:json()) == "Invalid JWT" then
     return { kind = "refresh" }
   end
   if status >= 500 then
@@ -636,7 +658,7 @@ end
 -- leaves a bucket that has not learnt its limits probing.
 function M.send(x)
   local b = x.bucket
-  local probe, sent_at = acquire(b, x.owner)
+  local probe, sent_at = acquire(b, x)
   local rok, resp, err = pcall(loop.request, x.req)
   local told, changed, after
   if rok and resp ~= nil then told, changed, after = T:observe(b, resp, resp.status, sent_at) end
@@ -657,8 +679,8 @@ local function failed(x, err, resp, tries, elapsed)
     err.message = ("%s after %d tries over %s"):format(tostring(err.message), tries, notice.seconds(elapsed))
   end
   if not resp and M.RETRY_KINDS[err.kind] then
-    if err.code ~= "outcome_unknown" then err.where = x.where end
-    err.hint = err.hint or hints.transport(err)
+    if err.code ~= "outcome_unknown" then err.where = where_of(x) end
+    err.hint = err.hint or hints().transport(err)
   end
   return err
 end
@@ -688,7 +710,6 @@ function M.perform(x)
   -- the same rule one layer down: libcurl may silently send a request
   -- again on a fresh connection only when the policy would (ghl.http)
   x.req.idempotent = x.safe and true or false
-  x.where = x.where or (x.req.method .. " " .. (x.path or x.req.url))
   -- the attempt so far and, once sent, its outcome (M.decide's two
   -- arguments: their fields differ, so one table serves as both)
   local attempt = { n = 0, n429 = 0, refreshed = false, resp = nil, err = nil, after = nil }
@@ -704,7 +725,7 @@ function M.perform(x)
     if kind == "fail" then return nil, failed(x, action.error, resp, tries, again and sys.now() - t0), resp end
     if kind == "wait" then
       attempt.n429, attempt.n, again = attempt.n429 + 1, attempt.n - 1, true
-      announce_wait(x.bucket, x.owner, s, ", after a 429 answer")
+      announce_wait(x.bucket, owner_of(x), s, ", after a 429 answer")
       wait(s)
     elseif kind == "refresh" then
       attempt.refreshed, attempt.n = true, attempt.n - 1
@@ -715,7 +736,7 @@ function M.perform(x)
       again = true
       local why = resp and ("HTTP " .. resp.status) or tostring(err.reason or err.message)
       notice.say("retry", err and err.origin or x.bucket, ("retrying %s in %s (try %d of %d): %s"):format(
-        x.where, notice.seconds(s), attempt.n + 1, M.RETRIES + 1, why), s)
+        where_of(x), notice.seconds(s), attempt.n + 1, M.RETRIES + 1, why), s)
       wait(s)
     end
   end
@@ -793,9 +814,10 @@ local function bearer_of(token)
 end
 
 -- M.perform's callbacks for a client's request x (x.client, x.op, x.row:
--- the store row, nil for a static token, x.token, x.hint: its end for
--- c.last, x.t0): functions of x,
--- not closures made for each request.
+-- the store row, nil for a static token, x.token, x.t0): functions of x,
+-- not closures made for each request; x finds them through its
+-- metatable (CALLBACKS, or CALLBACKS_REFRESH when its token can be
+-- refreshed), not in fields of its own.
 local function answer_error(resp, x)
   return http_error(x.client, x.req, resp, resp:json(), x.op, x.path, x.row)
 end
@@ -803,8 +825,6 @@ end
 local function refresh(x)
   local row = require("ghl.auth").refresh(x.row, { stale = x.token })
   x.row, x.token = row, row.access_token
-  local _, hint = bearer_of(x.token)
-  x.hint = hint
   return x.token
 end
 
@@ -812,16 +832,21 @@ end
 -- each, so a record the caller kept still describes its own request.
 local function on_send(resp, err, attempt, x)
   local self, req = x.client, x.req
+  local token, h = x.token, hint
+  if token ~= bearer_token then h = select(2, bearer_of(token)) end
   local l = { method = req.method, url = req.url, query = req.query, version = req.headers.Version,
-    token_hint = x.hint, status = resp and resp.status, time = sys.now() - x.t0, attempts = attempt.n,
+    token_hint = h, status = resp and resp.status, time = sys.now() - x.t0, attempts = attempt.n,
     error = err, op = x.op, body = req.json }
   if resp then
     local b = self.bucket   -- a constant-time snapshot for :explain
-    l.rate = { max = b.max, remaining = b.remaining, interval_ms = math.floor(b.interval * 1000),
+    l.rate = { max = b.max, remaining = b.remaining, interval_ms = floor(b.interval * 1000),
                daily_limit = b.daily_limit, daily_remaining = b.daily_remaining }
   end
   self.last = l
 end
+
+local CALLBACKS = { __index = { answer_error = answer_error, on_send = on_send } }
+local CALLBACKS_REFRESH = { __index = { answer_error = answer_error, on_send = on_send, refresh = refresh } }
 
 function Client:request(method, path, opts)
   for i = 1, #observers do
@@ -837,12 +862,12 @@ function Client:request(method, path, opts)
       message = ("%s %s does not accept Private Integration Tokens"):format(req.method, op.path),
       hint = "use an OAuth token for this call ('ghlua auth login')" }
   end
-  local authorization, hint = bearer_of(token)
-  req.headers.Authorization = authorization
-  local x = { req = req, bucket = self.bucket, owner = owner(self), path = filled, hint = hint,
-    where = req.method .. " " .. filled, safe = M.retry_safe(req.method, op, opts),
-    client = self, op = op, row = row, token = token, t0 = sys.now(),
-    answer_error = answer_error, refresh = row and row.kind ~= "pit" and refresh or nil, on_send = on_send }
+  req.headers.Authorization = token == bearer_token and bearer or bearer_of(token)
+  local m = req.method
+  local x = setmetatable({ req = req, bucket = self.bucket, path = filled,
+    safe = IDEMPOTENT[m] or M.retry_safe(m, op, opts),
+    client = self, op = op, row = row, token = token, t0 = sys.now() },
+    row and row.kind ~= "pit" and CALLBACKS_REFRESH or CALLBACKS)
   local resp, err, answered = M.perform(x)
   row = x.row
   if not resp then
@@ -872,25 +897,27 @@ function Client:request(method, path, opts)
   return v
 end
 
+-- (opts made here are made whole: a table that grows from empty is
+-- rehashed on its first field)
 function Client:get(path, query, opts)
   if opts == nil then
-    if query == nil then return self:request("GET", path, nil) end
-    opts = {}
+    return self:request("GET", path, query ~= nil and { query = query } or nil)
   end
   opts.query = query or opts.query
   return self:request("GET", path, opts)
 end
 
 for _, m in ipairs { "post", "put", "patch" } do
+  local method = m:upper()
   Client[m] = function(self, path, body, opts)
-    opts = opts or {}
+    if opts == nil then return self:request(method, path, { body = body }) end
     opts.body = body
-    return self:request(m:upper(), path, opts)
+    return self:request(method, path, opts)
   end
 end
 
 function Client:delete(path, body, opts)
-  opts = opts or {}
+  if opts == nil then return self:request("DELETE", path, { body = body }) end
   opts.body = body
   return self:request("DELETE", path, opts)
 end

@@ -5,11 +5,12 @@
 -- ghl.parallel) is ghl.client's scheduler.
 --   local T = throttle.new{ now = function() return seconds end }
 --   T:bucket(key) -> the bucket of key (throttle.bucket_key), made on first use
---   T:acquire(b, who) -> true, probe, now | false, wait, for_probe
+--   T:acquire(b, who [, arg]) -> true, probe, now | false, wait, for_probe
 --       take a request slot in bucket b now, or say how many seconds until
 --       one opens (for_probe: the wait is for the probe's answer, which
 --       settle may end early). Raises a ghl.error of kind "rate" when b's
---       daily budget (`who`'s: "location ID") is used up. probe: the
+--       daily budget (`who`'s: "location ID", or who(arg) when who is a
+--       function, called only then) is used up. probe: the
 --       request is the bucket's first, whose caller must settle it; now:
 --       the time the slot was taken at (the clock's).
 --   T:settle(b, answered)      the probe's answer came (answered: it told
@@ -152,9 +153,10 @@ function T:delay(b)
   return delay(b, self.now())
 end
 
--- acquire(b, who) -> true, probe, now | false, wait, for_probe (see the top).
-function T:acquire(b, who)
+-- acquire(b, who [, arg]) -> true, probe, now | false, wait, for_probe (see the top).
+function T:acquire(b, who, arg)
   if b.daily_remaining == 0 then
+    if type(who) == "function" then who = who(arg) end
     E.raise { kind = "rate", message = "the daily request limit of " .. (b.daily_limit or "?") ..
       " is used up for " .. who, hint = "nothing will succeed until the daily window resets; retry tomorrow" }
   end
