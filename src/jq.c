@@ -71,6 +71,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -528,6 +529,11 @@ static void worker_main(int sock, int errfd, pid_t parent, const char *filter,
 #ifdef GHL_ASAN
   W.live = W.cap = 0;
   __sanitizer_install_malloc_and_free_hooks(on_malloc, on_free);
+#endif
+#ifndef GHL_ASAN
+  /* the parent's free heap, inherited, is given back first, so that the
+     memory limit (counted from the size now) counts what libjq takes */
+  malloc_trim(0);
 #endif
   W.memory = -1;
   w_limits(lim->timeout, lim->memory);
