@@ -60,6 +60,34 @@ describe("ghl.client.throttle", function()
     assert.is_near(0.8 + throttle.MARGIN + 0.25, select(2, T:acquire(b, "location L")), 1e-9)
   end)
 
+  it("waits for the slow round trip of the very send that leaves the window, however many fast ones came since", function()
+    local c = fake()
+    local T = c.T
+    local b = learnt(c, "app:L", 100, 2000)   -- the probe, sent and answered at 0 s
+    -- the first send of the burst takes 60 ms to be answered (it may have
+    -- reached the server that late); the 98 after it 4 ms each
+    c.t = c.t + 0.1
+    local first = c.t
+    assert.is_true((T:acquire(b, "location L")))
+    c.t = c.t + 0.06
+    T:observe(b, limits(100, 2000, 98), 200, first)
+    for i = 1, 98 do
+      local _, _, at = T:acquire(b, "location L")
+      c.t = c.t + 0.004
+      T:observe(b, limits(100, 2000, 98 - i), 200, at)
+    end
+    assert.is_true(b.latency < 0.06 * 0.5)     -- the decayed figure forgot the slow one
+    local ok, w = T:acquire(b, "location L")
+    assert.is_false(ok)
+    -- the probe leaves at 2 s, then the slow send is the oldest of the window
+    assert.is_near(first - 0.1 + 2 + throttle.MARGIN + b.latency - c.t, w, 1e-9)
+    c.t = c.t + w
+    assert.is_true((T:acquire(b, "location L")))   -- the probe's slot
+    local ok2, w2 = T:acquire(b, "location L")
+    assert.is_false(ok2)
+    assert.is_near(first + 2 + throttle.MARGIN + 0.06 - c.t, w2, 1e-9)
+  end)
+
   it("keeps at most max requests in any burst window of 10 s", function()
     local c = fake()
     local T = c.T

@@ -58,9 +58,12 @@ M.MARGIN = 0.02    -- seconds added to each wait: our clock starts before the se
 -- must also wait for the time that request may have taken to arrive,
 -- which is at most its round trip. So each such wait also covers
 -- b.latency: the largest recent round trip (each answer first lowers the
--- old figure by LATENCY_DECAY), at most a quarter of the window. On a
--- loaded machine or a slow network this keeps the server's window from
--- holding one request more than its limit.
+-- old figure by LATENCY_DECAY), or that send's own round trip when it was
+-- longer (b.rtt, kept with the log: the send leaving the window may be a
+-- slow one a hundred answers ago, which the decayed figure forgot), at
+-- most a quarter of the window. On a loaded machine or a slow network
+-- this keeps the server's window from holding one request more than its
+-- limit.
 M.LATENCY_DECAY = 0.9
 M.PROBE_WAIT = 2   -- seconds others wait for a bucket's first answer at most
 
@@ -98,7 +101,7 @@ function T:bucket(key)
   if not b then
     b = { max = 100, interval = 10, sent = {}, head = 1, daily_remaining = nil, daily_limit = nil,
           remaining = nil, others = 0, others_until = 0, probing = false, answered = false,
-          latency = 0 }
+          latency = 0, rtt = {} }
     self.buckets[key] = b
   end
   return b
@@ -123,6 +126,7 @@ local function trim(b, now)
   while head <= n and sent[head] <= old do head = head + 1 end
   if head > 256 then
     b.sent = table.move(sent, head, n, 1, {})
+    b.rtt = table.move(b.rtt, head, n, 1, {})
     head = 1
   end
   b.head = head
@@ -144,7 +148,10 @@ local function delay(b, now)
   if count >= b.max then
     -- the max-th most recent send leaves the window (with the limit
     -- lowered by a header, the ones beyond it leave first)
-    return b.sent[#b.sent - b.max + 1] + b.interval - now + M.MARGIN + b.latency
+    local k = #b.sent - b.max + 1
+    local lat = b.rtt[k]
+    if not lat or lat < b.latency then lat = b.latency end
+    return b.sent[k] + b.interval - now + M.MARGIN + lat
   end
   return 0
 end
@@ -205,9 +212,14 @@ function T:observe(b, h, status, sent_at)
   local before_max, before_interval = b.max, b.interval
   if sent_at then
     local rtt, latency = now - sent_at, b.latency * M.LATENCY_DECAY
+    if rtt > before_interval / 4 then rtt = before_interval / 4 end
     if rtt > latency then latency = rtt end
     if latency > before_interval / 4 then latency = before_interval / 4 end
     b.latency = latency > 0 and latency or 0
+    -- the send's own round trip, next to it in the log (sent_at is the
+    -- time acquire logged; the last send of that time, if still kept)
+    local k = #b.sent - since(b, sent_at)
+    if rtt > 0 and k >= b.head and b.sent[k] == sent_at and (b.rtt[k] or 0) < rtt then b.rtt[k] = rtt end
   end
   -- (max > 0 and interval > 0 are false for NaN)
   if max and max > 0 then
