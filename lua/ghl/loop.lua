@@ -168,12 +168,10 @@ local resume = coroutine.resume
 -- The tasks fns[i](i), or call(i), for i = 1..n (M.run, M.map).
 local function run(n, fns, call, opts)
   opts = opts or {}
-  if sched then error("ghl.parallel cannot be nested", 3) end
   local limit = math.max(1, math.floor(opts.concurrency or 16))
   local results, done, nexti, active, failed = {}, 0, 1, 0, 0
   local each = opts.each
   local index = {}   -- co -> its task's index; negative until the task's first resume
-  local idle = {}    -- workers whose task is done, for the next tasks
   local progress = opts.progress ~= false and sys.isatty(2)
   sched = { tasks = {}, waiting = {}, timers = {}, timer = {}, parked = {}, ready = {} }
   local sc = sched
@@ -200,12 +198,11 @@ local function run(n, fns, call, opts)
       okr, mark, ok, v = resume(co)
     end
     while mark == FINISHED and okr do
-      -- the task is done: its worker takes the next task at once, or
-      -- waits for one
+      -- the task is done: its worker takes the next task at once; with
+      -- none left it stays suspended until the run ends (and is closed)
       finish(co, i, v, ok == false)
       if nexti > n then
         index[co] = nil
-        idle[#idle + 1] = co
         return
       end
       i, nexti, active = nexti, nexti + 1, active + 1
@@ -215,20 +212,15 @@ local function run(n, fns, call, opts)
     if not okr then   -- the worker itself broke (out of memory): it is dead
       sc.tasks[co] = nil
       index[co] = nil
-      finish(co, i, okr and v or E.new { kind = "error", message = tostring(mark) }, true)
+      finish(co, i, E.new { kind = "error", message = tostring(mark) }, true)
     end
   end
   local ok, err = pcall(function()
     while done < n do
       -- start new tasks up to the concurrency limit
       while active < limit and nexti <= n do
-        local co = idle[#idle]
-        if co then
-          idle[#idle] = nil
-        else
-          co = coroutine.create(worker)
-          sc.tasks[co] = true
-        end
+        local co = coroutine.create(worker)
+        sc.tasks[co] = true
         index[co] = -nexti
         sc.ready[#sc.ready + 1] = co
         nexti, active = nexti + 1, active + 1
@@ -292,12 +284,14 @@ local function run(n, fns, call, opts)
 end
 
 function M.run(fns, opts)
+  if sched then error("ghl.parallel cannot be nested", 2) end
   return run(#fns, fns, nil, opts)
 end
 
 -- map(n, call, opts) -> like run over the tasks call(1) .. call(n) (one
 -- function for the whole run, not a closure per task: ghl.client's batch).
 function M.map(n, call, opts)
+  if sched then error("ghl.parallel cannot be nested", 2) end
   return run(n, nil, call, opts)
 end
 

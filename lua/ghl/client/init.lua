@@ -89,7 +89,7 @@ end
 -- x.owner and x.where when the caller gave them (ghl.oauth), else from
 -- the client (x.client) and the request.
 local function owner_of(x)
-  return x.owner or owner(x.client)
+  return x.owner or (x.client and owner(x.client)) or "this budget"
 end
 
 local function where_of(x)
@@ -946,8 +946,9 @@ function Client:batch(requests, o)
   o = o or {}
   local n = 0
   while requests[n + 1] ~= nil do n = n + 1 end   -- as ipairs goes
+  local list = table.move(requests, 1, n, 1, {})   -- the requests as they are now
   return loop.map(n, function(i)
-    local r = requests[i]
+    local r = list[i]
     local query, body, version, retry = r.query, r.body, r.version, r.retry
     return self:request(r.method or r[1] or "GET", r.path or r[2],
       (query ~= nil or body ~= nil or version ~= nil or retry ~= nil)
