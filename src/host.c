@@ -41,7 +41,10 @@ volatile int ghl_interrupted = 0;
 static int open_http(lua_State *L) {
   static int initialised;
   if (!initialised) {
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return luaL_error(L, "cannot initialise libcurl");
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+      ghl_pusherror(L, "network", "cannot initialise libcurl (out of memory, or its TLS library failed to start)");
+      return lua_error(L);
+    }
     initialised = 1;
   }
   return luaopen_ghl_http(L);

@@ -163,12 +163,24 @@ static int name_is(const char *p, const char *name, size_t k) {
   return 1;
 }
 
+/* The value of a header line whose colon is at colon and whose end is eol
+** (its '\n', or the block's end): without the spaces and tabs before it
+** and the CRs and spaces after it. One rule for resp.headers, resp:header()
+** and resp:ratelimit(), which must agree byte for byte. *n: its length. */
+static const char *header_value(const char *colon, const char *eol, size_t *n) {
+  const char *s = colon + 1, *e = eol;
+  while (s < e && (*s == ' ' || *s == '\t')) s++;
+  while (e > s && (e[-1] == '\r' || e[-1] == ' ')) e--;
+  *n = (size_t)(e - s);
+  return s;
+}
+
 /* If the header line p[0..n) (its line ending included) is one of the five
 ** X-RateLimit-* names, any case, followed at once by a colon, record where
 ** its value is in t->head, where the line starts at offset at. */
 static void note_ratelimit(struct transfer *t, const char *p, size_t n, size_t at) {
-  const char *eol = memchr(p, '\n', n), *colon, *s, *e;
-  size_t k;
+  const char *eol = memchr(p, '\n', n), *colon, *s;
+  size_t k, vn;
   int i;
   if (eol == NULL) eol = p + n;
   if ((size_t)(eol - p) <= 15 || !name_is(p, "x-ratelimit-", 12)) return;
@@ -180,12 +192,9 @@ static void note_ratelimit(struct transfer *t, const char *p, size_t n, size_t a
     t->rl.count[i] = 2;
     return;
   }
-  s = colon + 1;
-  e = eol;
-  while (s < e && (*s == ' ' || *s == '\t')) s++;
-  while (e > s && (e[-1] == '\r' || e[-1] == ' ')) e--;
+  s = header_value(colon, eol, &vn);
   t->rl.off[i] = (unsigned)(at + (size_t)(s - p));
-  t->rl.len[i] = (unsigned)(e - s);
+  t->rl.len[i] = (unsigned)vn;
 }
 
 /* Room in t->body for the Content-Length value v[0..n) announces, up to
@@ -193,6 +202,7 @@ static void note_ratelimit(struct transfer *t, const char *p, size_t n, size_t a
 ** header or a compressed one); nothing for a value that is not a number. */
 static void presize_body(struct transfer *t, const char *v, size_t n) {
   size_t i = 0, want = 0;
+  if (strcmp(t->method, "HEAD") == 0) return;     /* the length of a body not sent */
   while (i < n && (v[i] == ' ' || v[i] == '\t')) i++;
   for (; i < n && v[i] >= '0' && v[i] <= '9'; i++) {
     want = want * 10 + (size_t)(v[i] - '0');
@@ -452,9 +462,21 @@ static int load_ca(lua_State *L) {
   return 0;
 }
 
+/* Whether the environment variable name is set and not empty. */
 static int env_set(const char *name) {
   const char *v = getenv(name);
   return v != NULL && *v != '\0';
+}
+
+/* Whether any proxy variable libcurl reads is set (read once): a request
+** may then go through a proxy, which sees only CURLOPT_USERAGENT (libcurl
+** sends the request's header list to the server alone). */
+static int proxy_env(void) {
+  static int proxy = -1;
+  if (proxy < 0)
+    proxy = env_set("http_proxy") || env_set("HTTP_PROXY") || env_set("https_proxy") ||
+            env_set("HTTPS_PROXY") || env_set("all_proxy") || env_set("ALL_PROXY");
+  return proxy;
 }
 
 /* Whether a request to url (http:// or https://) may open a TLS
@@ -627,13 +649,15 @@ static struct hlist *hlist_get(const char *key, size_t n) {
 }
 
 /* Add the line "name: value" to the request's header lines (t->scratch,
-** made into the list by hlist_get) and to its trace. */
-static void add_header(struct transfer *t, const char *name, const char *value) {
+** made into the list by hlist_get) and to its trace. Returns 0, or -1 when
+** out of memory (the line is then left out whole). */
+static int add_header(struct transfer *t, const char *name, const char *value) {
   size_t at = t->scratch.len;
-  ghl_buf_addstr(&t->scratch, name);
-  ghl_buf_add(&t->scratch, ": ", 2);
-  ghl_buf_addstr(&t->scratch, value);
-  ghl_buf_add(&t->scratch, "\n", 1);
+  if (ghl_buf_addstr(&t->scratch, name) != 0 || ghl_buf_add(&t->scratch, ": ", 2) != 0 ||
+      ghl_buf_addstr(&t->scratch, value) != 0 || ghl_buf_add(&t->scratch, "\n", 1) != 0) {
+    t->scratch.len = at;
+    return -1;
+  }
   if (G.trace) {
     ghl_buf_addstr(&t->trace, "> ");
     if (strcasecmp(name, "Authorization") == 0 && strncasecmp(value, "Bearer ", 7) == 0) {
@@ -645,6 +669,7 @@ static void add_header(struct transfer *t, const char *name, const char *value) 
     }
     ghl_buf_addstr(&t->trace, "\n");
   }
+  return 0;
 }
 
 /* Form bodies as the trace shows them: secrets redacted. */
@@ -782,19 +807,20 @@ static int start_transfer(lua_State *L) {
         return luaL_error(L, "http.request: header '%s' contains a line break or colon", k);
       if (strcasecmp(k, "User-Agent") == 0) has_ua = 1;
       else if (strcasecmp(k, "Content-Type") == 0) has_ctype = 1;
-      add_header(t, k, v);
+      if (add_header(t, k, v) != 0) return luaL_error(L, "out of memory");
       lua_pop(L, 1);
     }
   }
   lua_pop(L, 1);
-  if (ctype && !has_ctype) add_header(t, "Content-Type", ctype);
+  if (ctype && !has_ctype && add_header(t, "Content-Type", ctype) != 0) return luaL_error(L, "out of memory");
   /* a line of the list, not CURLOPT_USERAGENT, which libcurl formats anew
      for every transfer (about 4 k instructions more); not traced */
-  if (!has_ua) ghl_buf_addstr(&t->scratch, "User-Agent: ghlua/" GHLUA_VERSION "\n");
+  if (!has_ua && ghl_buf_addstr(&t->scratch, "User-Agent: ghlua/" GHLUA_VERSION "\n") != 0)
+    return luaL_error(L, "out of memory");
   /* libcurl adds "Expect: 100-continue" to large POSTs; a wasted round
      trip. "Expect:" with no value removes it; a request without a body
      never has it. */
-  if (t->reqbody.data) ghl_buf_addstr(&t->scratch, "Expect:\n");
+  if (t->reqbody.data && ghl_buf_addstr(&t->scratch, "Expect:\n") != 0) return luaL_error(L, "out of memory");
   if (G.trace && t->reqbody.data) {
     if (ctype && strcmp(ctype, "application/x-www-form-urlencoded") == 0) {
       trace_form(t);
@@ -825,6 +851,8 @@ static int start_transfer(lua_State *L) {
      cleartext that wait would queue behind a slow request in flight (off
      is libcurl's default) */
   if (strncmp(t->url, "https://", 8) == 0) curl_easy_setopt(t->easy, CURLOPT_PIPEWAIT, 1L);
+  /* a proxy's CONNECT names us too (the list's User-Agent line wins at the server) */
+  if (proxy_env()) curl_easy_setopt(t->easy, CURLOPT_USERAGENT, "ghlua/" GHLUA_VERSION);
   if (strcmp(t->method, "GET") == 0 && t->reqbody.data == NULL) {
     /* done */
   } else if (strcmp(t->method, "HEAD") == 0) {
@@ -986,7 +1014,8 @@ static void push_headers(lua_State *L, const char *p, size_t n) {
   if (p == NULL) return;
   while (p < end) {
     const char *eol = memchr(p, '\n', (size_t)(end - p));
-    const char *colon, *v, *ve;
+    const char *colon, *v;
+    size_t vn;
     if (eol == NULL) eol = end;
     colon = memchr(p, ':', (size_t)(eol - p));
     if (colon && strncmp(p, "HTTP/", 5) != 0) {
@@ -995,18 +1024,15 @@ static void push_headers(lua_State *L, const char *p, size_t n) {
       char *name = luaL_buffinitsize(L, &b, k);
       for (i = 0; i < k; i++) name[i] = (char)((p[i] >= 'A' && p[i] <= 'Z') ? p[i] + 32 : p[i]);
       luaL_pushresultsize(&b, k);                    /* h name */
-      v = colon + 1;
-      while (v < eol && (*v == ' ' || *v == '\t')) v++;
-      ve = eol;
-      while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ')) ve--;
+      v = header_value(colon, eol, &vn);
       lua_pushvalue(L, -1);
       if (lua_rawget(L, -3) == LUA_TSTRING) {        /* h name old */
         lua_pushliteral(L, ", ");
-        lua_pushlstring(L, v, (size_t)(ve - v));
+        lua_pushlstring(L, v, vn);
         lua_concat(L, 3);
       } else {
         lua_pop(L, 1);
-        lua_pushlstring(L, v, (size_t)(ve - v));
+        lua_pushlstring(L, v, vn);
       }
       lua_rawset(L, -3);
     }
@@ -1024,11 +1050,7 @@ static const char *find_header(const char *p, size_t n, const char *name, size_t
     const char *eol = memchr(p, '\n', (size_t)(end - p));
     if (eol == NULL) eol = end;
     if ((size_t)(eol - p) > k && p[k] == ':' && strncasecmp(p, name, k) == 0) {
-      const char *s = p + k + 1, *e = eol;
-      while (s < e && (*s == ' ' || *s == '\t')) s++;
-      while (e > s && (e[-1] == '\r' || e[-1] == ' ')) e--;
-      *v = s;
-      *vn = (size_t)(e - s);
+      *v = header_value(p + k, eol, vn);
       return eol < end ? eol + 1 : end;
     }
     p = eol + 1;

@@ -594,7 +594,7 @@ static int json_object(lua_State *L) {
 #define LO8 0x0101010101010101u
 #define HI8 0x8080808080808080u
 
-static const char kcache_tag = 0;   /* registry[&kcache_tag]: the key cache */
+static char kcache_tag;   /* registry[&kcache_tag]: the key cache (its address only; not const, so never folded with another) */
 
 enum { OK = 0, BAIL = -1 };   /* a dec_* function: done, or give up */
 

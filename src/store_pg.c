@@ -332,7 +332,8 @@ int ghl_store_pg_is_conninfo(const char *path) {
   path = p;
   p += n;
   while (*p == ' ') p++;
-  /* without libpq, a keyword=value string is taken for one, and opening it says libpq is missing */
+  /* without libpq, a keyword=value string is taken for one, and opening it
+     says libpq is missing (a file store so named is reached as ./NAME) */
   return *p == '=' && (!ghl_lib_load(&ghl_pq_lib) || pq_keyword(path, n));
 }
 

@@ -51,6 +51,38 @@ describe("start-up", function()
     assert.same({ "libsqlite3" }, seen)
   end)
 
+  -- A library that cannot be loaded (here: a file of that name that is not
+  -- a library, found first through LD_LIBRARY_PATH) fails only the work
+  -- that needs it, with one line naming the package, and exit 1.
+  it("says which package to install when an on-demand library is missing, and nothing else fails", function()
+    local fixture = require "support.fixture"
+    local dir = fixture.tmpdir()
+    for _, so in ipairs { "libjq.so.1", "libsqlite3.so.0", "libcsv.so.3" } do
+      local f = assert(io.open(dir .. "/" .. so, "w"))
+      f:write("not a library\n")
+      f:close()
+    end
+    local env = { LD_LIBRARY_PATH = dir, GHLUA_HOME = dir .. "/home" }
+    local function one_line(r, package)
+      assert.are.equal(1, r.code, r.out .. r.err)
+      local lines = select(2, r.err:gsub("\n", ""))
+      assert.are.equal(1, lines, r.err)
+      assert.truthy(r.err:find(package, 1, true), r.err)
+      assert.falsy(r.err:find("traceback", 1, true), r.err)
+    end
+    one_line(run.ghlua({ "-e", "require 'ghl.jq'" }, { env = env }), "libjq1")
+    one_line(run.ghlua({ "-e", "require 'ghl.csv'.read('x.csv')" }, { env = env }), "libcsv3")
+    one_line(run.ghlua({ "auth", "status" }, { env = env }), "libsqlite3-0")
+    -- what does not need them still works
+    local v = run.ghlua({ "--version" }, { env = env })
+    assert.are.equal(0, v.code, v.err)
+    assert.truthy(v.out:find("SQLite: not loaded", 1, true), v.out)
+    local ok = run.ghlua({ "-e", "local ghl = require 'ghl'; print(ghl.json.encode({a = 1}))" }, { env = env })
+    assert.are.equal(0, ok.code, ok.err)
+    assert.are.equal('{"a":1}\n', ok.out)
+    os.execute("rm -rf " .. run.quote(dir))
+  end)
+
   it("still reports every library in --version", function()
     local r = run.ghlua({ "--version" })
     assert.equal(0, r.code)
