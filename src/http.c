@@ -468,27 +468,26 @@ static int env_set(const char *name) {
   return v != NULL && *v != '\0';
 }
 
-/* Whether any proxy variable libcurl reads is set (read once): a request
-** may then go through a proxy, which sees only CURLOPT_USERAGENT (libcurl
-** sends the request's header list to the server alone). */
-static int proxy_env(void) {
-  static int proxy = -1;
-  if (proxy < 0)
-    proxy = env_set("http_proxy") || env_set("HTTP_PROXY") || env_set("https_proxy") ||
-            env_set("HTTPS_PROXY") || env_set("all_proxy") || env_set("ALL_PROXY");
-  return proxy;
+/* Whether a proxy variable libcurl reads is set: one of those it reads for
+** http URLs (http_proxy, HTTP_PROXY, all_proxy, ALL_PROXY) or, with any,
+** also https_proxy or HTTPS_PROXY. The environment is read once. A proxy
+** sees only CURLOPT_USERAGENT (libcurl sends the request's header list to
+** the server alone). */
+static int proxy_env(int any) {
+  static int http = -1, https = -1;
+  if (http < 0) {
+    http = env_set("http_proxy") || env_set("HTTP_PROXY") || env_set("all_proxy") || env_set("ALL_PROXY");
+    https = env_set("https_proxy") || env_set("HTTPS_PROXY");
+  }
+  return http || (any && https);
 }
 
 /* Whether a request to url (http:// or https://) may open a TLS
 ** connection: an https URL, or any URL while a proxy variable libcurl
 ** reads for http URLs is set (the proxy may be an https:// one, whose
-** connection on_ssl_ctx also serves). The environment is read once. */
+** connection on_ssl_ctx also serves). */
 static int may_use_tls(const char *url) {
-  static int proxy = -1;
-  if (url[4] == 's') return 1;
-  if (proxy < 0)
-    proxy = env_set("http_proxy") || env_set("HTTP_PROXY") || env_set("all_proxy") || env_set("ALL_PROXY");
-  return proxy;
+  return url[4] == 's' || proxy_env(0);
 }
 
 /* CURLOPT_SSL_CTX_FUNCTION: add GHLUA_CA_BUNDLE's certificates to the
@@ -852,7 +851,7 @@ static int start_transfer(lua_State *L) {
      is libcurl's default) */
   if (strncmp(t->url, "https://", 8) == 0) curl_easy_setopt(t->easy, CURLOPT_PIPEWAIT, 1L);
   /* a proxy's CONNECT names us too (the list's User-Agent line wins at the server) */
-  if (proxy_env()) curl_easy_setopt(t->easy, CURLOPT_USERAGENT, "ghlua/" GHLUA_VERSION);
+  if (proxy_env(1)) curl_easy_setopt(t->easy, CURLOPT_USERAGENT, "ghlua/" GHLUA_VERSION);
   if (strcmp(t->method, "GET") == 0 && t->reqbody.data == NULL) {
     /* done */
   } else if (strcmp(t->method, "HEAD") == 0) {
