@@ -59,9 +59,9 @@ M.MARGIN = 0.02    -- seconds added to each wait: our clock starts before the se
 -- which is at most its round trip. So each such wait also covers
 -- b.latency: the largest recent round trip (each answer first lowers the
 -- old figure by LATENCY_DECAY), or that send's own round trip when it was
--- longer (b.rtt, kept with the log: the send leaving the window may be a
--- slow one a hundred answers ago, which the decayed figure forgot), at
--- most a quarter of the window. On a loaded machine or a slow network
+-- longer (b.rtt, by send time, while the log keeps the send: the one
+-- leaving the window may be a slow one a hundred answers ago, which the
+-- decayed figure forgot), at most a quarter of the window. On a loaded machine or a slow network
 -- this keeps the server's window from holding one request more than its
 -- limit.
 M.LATENCY_DECAY = 0.9
@@ -123,10 +123,14 @@ local function trim(b, now)
   local sent, head, interval = b.sent, b.head, b.interval
   local n = #sent
   local old = now - interval - (M.SLACK < interval and M.SLACK or interval)
-  while head <= n and sent[head] <= old do head = head + 1 end
+  local rtt = b.rtt
+  while head <= n and sent[head] <= old do
+    local t = sent[head]
+    head = head + 1
+    if sent[head] ~= t then rtt[t] = nil end   -- its round trip goes with the last send of its time
+  end
   if head > 256 then
     b.sent = table.move(sent, head, n, 1, {})
-    b.rtt = table.move(b.rtt, head, n, 1, {})
     head = 1
   end
   b.head = head
@@ -149,7 +153,7 @@ local function delay(b, now)
     -- the max-th most recent send leaves the window (with the limit
     -- lowered by a header, the ones beyond it leave first)
     local k = #b.sent - b.max + 1
-    local lat = b.rtt[k]
+    local lat = b.rtt[b.sent[k]]
     if not lat or lat < b.latency then lat = b.latency end
     return b.sent[k] + b.interval - now + M.MARGIN + lat
   end
@@ -216,10 +220,10 @@ function T:observe(b, h, status, sent_at)
     if rtt > latency then latency = rtt end
     if latency > before_interval / 4 then latency = before_interval / 4 end
     b.latency = latency > 0 and latency or 0
-    -- the send's own round trip, next to it in the log (sent_at is the
-    -- time acquire logged; the last send of that time, if still kept)
-    local k = #b.sent - since(b, sent_at)
-    if rtt > 0 and k >= b.head and b.sent[k] == sent_at and (b.rtt[k] or 0) < rtt then b.rtt[k] = rtt end
+    -- the send's own round trip, kept by its send time (the time acquire
+    -- logged) while the log keeps that send
+    local oldest = b.sent[b.head]
+    if rtt > 0 and oldest and sent_at >= oldest and (b.rtt[sent_at] or 0) < rtt then b.rtt[sent_at] = rtt end
   end
   -- (max > 0 and interval > 0 are false for NaN)
   if max and max > 0 then
