@@ -542,16 +542,19 @@ local function run_table()
     set_env(proto)
     io.stderr:write(("table: %s\n"):format(label))
     local list = {}
-    for _, role in ipairs { "ref", "curl", "base", "ghlua" } do
+    for _, role in ipairs { "ref", "ref_dec", "curl", "base", "ghlua" } do
       if progs[role] then list[#list + 1] = { name = role, cmd = progs[role], role = role } end
     end
     measure(list, rounds, 1)
     local r = { key = key, label = label, proto = proto, programs = {} }
-    local ref
-    for _, p in ipairs(list) do if p.role == "ref" then ref = p end end
+    local ref, dec
+    for _, p in ipairs(list) do
+      if p.role == "ref" then ref = p elseif p.role == "ref_dec" then dec = p end
+    end
     for _, p in ipairs(list) do
       r.programs[p.role] = { median = p.median, min = p.min, max = p.max, cpu = p.user + p.system,
         ratio = p.median / ref.median, cpu_ratio = (p.user + p.system) / (ref.user + ref.system),
+        dec_ratio = dec and p.median / dec.median,
         requests_per_run = p.server.requests_per_run, conns_per_run = p.server.conns_per_run }
     end
     if opts.instructions then
@@ -577,10 +580,12 @@ local function run_table()
         ghlua = ghl(G, "get1"), base = ghl(BASE, "get1") })
       row("seq", N .. " sequential GETs", proto, {
         ref = ONDEMAND .. q(REF .. "/ref_seq") .. " " .. url .. " " .. N, curl = CURL .. " " .. urls(proto, cpath, N),
+        ref_dec = ONDEMAND .. q(REF .. "/ref_decode") .. " " .. url .. " " .. N,
         ghlua = ghl(G, "seq " .. N), base = ghl(BASE, "seq " .. N) })
     end
     row(tls and "conc" or "conc_http", N .. " GETs, " .. C .. " in flight" .. (tls and "" or ", cleartext"), proto, {
       ref = ONDEMAND .. q(REF .. "/ref_multi") .. " " .. url .. " " .. N .. " " .. C,
+      ref_dec = ONDEMAND .. q(REF .. "/ref_multi_decode") .. " " .. url .. " " .. N .. " " .. C,
       curl = CURL .. " -Z --parallel-max " .. C .. " " .. urls(proto, cpath, N),
       ghlua = ghl(G, "batch " .. N .. " " .. C), base = ghl(BASE, "batch " .. N .. " " .. C) })
     if tls then
@@ -589,10 +594,8 @@ local function run_table()
         ghlua = ghl(G, "raw-seq " .. N), base = ghl(BASE, "raw-seq " .. N) })
       row("pages", P .. " pages of 100 contacts, decoded (the references do not decode)", proto, {
         ref = ONDEMAND .. q(REF .. "/ref_seq") .. " " .. page .. " " .. P, curl = CURL .. " " .. urls(proto, ppath, P),
+        ref_dec = ONDEMAND .. q(REF .. "/ref_decode") .. " " .. page .. " " .. P,
         ghlua = ghl(G, "decode " .. P), base = ghl(BASE, "decode " .. P) })
-      -- the C reference that decodes with lua-cjson, for the decoding row
-      out.decode_ref = measure({ { name = "ref_decode", cmd = ONDEMAND .. q(REF .. "/ref_decode") .. " " .. page
-        .. " " .. P, role = "ref_decode" } }, rounds, 1)[1].median
     end
   end
   set_env("h1")
@@ -625,6 +628,7 @@ local function report_table(t)
   local has_base = t.rows[1].programs.base ~= nil
   local has_ins = t.rows[1].programs.ref.instructions ~= nil
   local head = "| workload | C reference, ms | curl CLI | " .. (has_base and "ghlua before | " or "") .. "ghlua |"
+    .. (has_base and " before, against C + lua-cjson |" or "") .. " ghlua against C + lua-cjson |"
     .. (has_base and " CPU before | " or " ") .. "CPU ghlua |" .. (has_ins and ((has_base and " instr. before |" or "")
     .. " instr. ghlua | instructions, reference |") or "")
   print("\n" .. head)
@@ -632,18 +636,18 @@ local function report_table(t)
   local function f(x) return x and ("%.2f"):format(x) or "–" end
   for _, r in ipairs(t.rows) do
     local p = r.programs
-    local line = ("| %s | %.1f | %s | %s%s |%s %s |"):format(r.label, p.ref.median * 1000, f(p.curl and p.curl.ratio),
-      has_base and (f(p.base.ratio) .. " | ") or "", f(p.ghlua.ratio), has_base and (" " .. f(p.base.cpu_ratio) .. " |") or "",
-      f(p.ghlua.cpu_ratio))
+    local line = ("| %s | %.1f | %s | %s%s |%s %s |%s %s |"):format(r.label, p.ref.median * 1000,
+      f(p.curl and p.curl.ratio), has_base and (f(p.base.ratio) .. " | ") or "", f(p.ghlua.ratio),
+      has_base and (" " .. f(p.base.dec_ratio) .. " |") or "", f(p.ghlua.dec_ratio),
+      has_base and (" " .. f(p.base.cpu_ratio) .. " |") or "", f(p.ghlua.cpu_ratio))
     if has_ins then
       line = line .. (has_base and (" " .. f(p.base.ins_ratio) .. " |") or "") .. (" %s | %.0fM |"):format(
         f(p.ghlua.ins_ratio), p.ref.instructions / 1e6)
     end
     print(line)
   end
-  if t.decode_ref then
-    print(("\nC reference that decodes each page with lua-cjson: %.1f ms."):format(t.decode_ref * 1000))
-  end
+  print("\nC + lua-cjson: the same C reference, each answer also decoded by lua-cjson into a Lua table"
+    .. " (bench/ref.h, REF_DECODE): the work `c:get` does with its answer.")
   print("\n| peak RSS | median MiB | min | max |")
   print("|---|---|---|---|")
   for _, r in ipairs(t.rss) do

@@ -7,6 +7,12 @@
 ** headers as ghl.client (Authorization, Version, Accept, Accept-Encoding),
 ** checks every answer (HTTP 200, a body), and exits 1 with a message on the
 ** first failure, so a timing never hides a broken run.
+**
+** Built with -DREF_DECODE (ref_decode, ref_multi_decode), each checked body
+** is also decoded by lua-cjson into a Lua table, cjson.decode called from C
+** on a bare lua_State (no Lua code runs): the work `c:get` does with its
+** answer, done by the library ghlua's decoder was measured against, so a
+** ratio against these measures what ghlua adds to the same work.
 */
 #ifndef BENCH_REF_H
 #define BENCH_REF_H
@@ -75,13 +81,44 @@ static void ref_setup(CURL *easy, const char *url, struct curl_slist *hdrs, stru
   if (capath && *capath) curl_easy_setopt(easy, CURLOPT_CAPATH, capath);
 }
 
-/* Check a finished transfer: curl result, HTTP 200, a non-empty body. */
+#ifdef REF_DECODE
+#include <lauxlib.h>
+#include <lua.h>
+
+int luaopen_cjson(lua_State *L);
+
+/* Decode b with cjson.decode into a table holding a "contact" table or a
+** "contacts" list, then drop it (the GC frees it as it would in ghlua).
+** The state is made at the first call and lives until exit. */
+static void ref_decode_body(const struct body *b) {
+  static lua_State *L;
+  if (L == NULL) {
+    L = luaL_newstate();
+    if (L == NULL) die("decode", "out of memory");
+    luaopen_cjson(L);                                /* cjson */
+    lua_getfield(L, -1, "decode");                   /* cjson decode */
+  }
+  lua_pushvalue(L, -1);
+  lua_pushlstring(L, b->data, b->len);
+  if (lua_pcall(L, 1, 1, 0) != LUA_OK) die("decode", lua_tostring(L, -1));
+  if (lua_type(L, -1) != LUA_TTABLE) die("decode", "the answer is not an object");
+  if (lua_getfield(L, -1, "contact") != LUA_TTABLE && lua_getfield(L, -2, "contacts") != LUA_TTABLE)
+    die("decode", "the answer holds no contact and no contacts");
+  lua_settop(L, 2);                                  /* cjson decode */
+}
+#endif
+
+/* Check a finished transfer: curl result, HTTP 200, a non-empty body
+** (decoded too, built with REF_DECODE). */
 static void ref_check(CURL *easy, CURLcode rc, const struct body *b) {
   long status = 0;
   if (rc != CURLE_OK) die("transfer", curl_easy_strerror(rc));
   curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
   if (status != 200) die("transfer", "HTTP status is not 200");
   if (b->len == 0) die("transfer", "empty body");
+#ifdef REF_DECODE
+  ref_decode_body(b);
+#endif
 }
 
 /* argv[2] as a positive count. */

@@ -2,7 +2,8 @@
 ** ref_multi URL N C: N GETs of URL with at most C in flight on one curl
 ** multi handle; C easy handles, each re-added as soon as its transfer is
 ** done (the multi's connection cache keeps the connections, or the HTTP/2
-** streams, alive). The reference of workload 3 in bench/api.lua.
+** streams, alive). The reference of workload 3 in bench/api.lua; built as
+** ref_multi_decode, each answer decoded too (ref.h).
 */
 #include "ref.h"
 

@@ -1,6 +1,7 @@
 /*
 ** ref_seq URL N: N sequential GETs of URL with one reused easy handle (one
-** keep-alive connection), the reference of workload 2 in bench/api.lua.
+** keep-alive connection), the reference of workload 2 in bench/api.lua;
+** built as ref_decode, each answer decoded too (ref.h).
 */
 #include "ref.h"
 
