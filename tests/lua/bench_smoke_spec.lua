@@ -122,8 +122,9 @@ end)
 
 -- A smoke run of the paired table of issue 17 (bench/api.lua --table
 -- --quick --runs 1): every row has the C reference, the curl CLI and
--- ghlua, each program sent the requests it should, and the ratios and the
--- peak RSS rows are there. Not how fast anything is.
+-- ghlua (and, where ghlua decodes, the C reference that decodes too), each
+-- program sent the requests it should, and the ratios and the peak RSS
+-- rows are there. Not how fast anything is.
 describe("bench/api.lua --table --quick", function()
   it("runs every row side by side with the C reference and the curl CLI", function()
     local json = os.tmpname()
@@ -148,6 +149,11 @@ describe("bench/api.lua --table --quick", function()
       assert.are.equal(1, row.programs.ref.ratio)
       assert.is_table(row.programs.ghlua, row.key)
       if row.key ~= "seq_http_layer" then assert.is_table(row.programs.curl, row.key) end
+      -- the rows where ghlua decodes also run a reference that decodes
+      if row.key ~= "cold" and row.key ~= "seq_http_layer" then
+        assert.is_table(row.programs.ref_dec, row.key)
+        assert.is_true(row.programs.ghlua.dec_ratio > 0, row.key)
+      end
     end
     for key in pairs(want) do assert.is_true(seen[key], "no row " .. key) end
     local rss = {}
@@ -155,6 +161,6 @@ describe("bench/api.lua --table --quick", function()
     for _, role in ipairs { "ref", "curl", "ghlua", "ghlua_stream", "ghlua_keep" } do
       assert.is_true((rss[role] or 0) > 1024, "peak RSS of " .. role)
     end
-    assert.matches("| workload | C reference, ms | curl CLI | ghlua |", r.out, 1, true)
+    assert.matches("| workload | C reference, ms | curl CLI | ghlua | ghlua against C + lua-cjson |", r.out, 1, true)
   end)
 end)
