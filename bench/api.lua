@@ -591,6 +591,7 @@ local function run_table()
     if tls then
       row("seq_http_layer", N .. " sequential GETs, ghl.http alone (request + resp:json())", proto, {
         ref = ONDEMAND .. q(REF .. "/ref_seq") .. " " .. url .. " " .. N,
+        ref_dec = ONDEMAND .. q(REF .. "/ref_decode") .. " " .. url .. " " .. N,
         ghlua = ghl(G, "raw-seq " .. N), base = ghl(BASE, "raw-seq " .. N) })
       row("pages", P .. " pages of 100 contacts, decoded (the references do not decode)", proto, {
         ref = ONDEMAND .. q(REF .. "/ref_seq") .. " " .. page .. " " .. P, curl = CURL .. " " .. urls(proto, ppath, P),
