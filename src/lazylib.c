@@ -35,12 +35,12 @@ jv_kind ghl_jv_get_kind(jv x) {
 /* Each table is a struct of pointers only, filled in order as an array. */
 #define LIB(soname, package, purpose, names, table) \
   {soname, package, purpose, names, (void **)&(table), 0, ""}
-struct ghl_lib ghl_jq_lib = LIB(GHL_SONAME_JQ, "libjq1", "jq filters", jq_names, ghl_jq);
-struct ghl_lib ghl_csv_lib = LIB(GHL_SONAME_CSV, "libcsv3", "CSV", csv_names, ghl_csv);
-struct ghl_lib ghl_mhd_lib = LIB(GHL_SONAME_MHD, "libmicrohttpd12", "the HTTP server", mhd_names, ghl_mhd);
-struct ghl_lib ghl_edit_lib = LIB(GHL_SONAME_EDIT, "libedit2", "line editing", edit_names, ghl_edit);
-struct ghl_lib ghl_pq_lib = LIB(GHL_SONAME_PQ, "libpq5", "a PostgreSQL store", pq_names, ghl_pq);
-struct ghl_lib ghl_sqlite_lib = LIB(GHL_SONAME_SQLITE, "libsqlite3-0", "the token store", sqlite_names, ghl_sqlite);
+struct ghl_lib ghl_jq_lib = LIB(GHL_SONAME_JQ, GHL_PACKAGE_JQ, "jq filters", jq_names, ghl_jq);
+struct ghl_lib ghl_csv_lib = LIB(GHL_SONAME_CSV, GHL_PACKAGE_CSV, "CSV", csv_names, ghl_csv);
+struct ghl_lib ghl_mhd_lib = LIB(GHL_SONAME_MHD, GHL_PACKAGE_MHD, "the HTTP server", mhd_names, ghl_mhd);
+struct ghl_lib ghl_edit_lib = LIB(GHL_SONAME_EDIT, GHL_PACKAGE_EDIT, "line editing", edit_names, ghl_edit);
+struct ghl_lib ghl_pq_lib = LIB(GHL_SONAME_PQ, GHL_PACKAGE_PQ, "a PostgreSQL store", pq_names, ghl_pq);
+struct ghl_lib ghl_sqlite_lib = LIB(GHL_SONAME_SQLITE, GHL_PACKAGE_SQLITE, "the token store", sqlite_names, ghl_sqlite);
 
 /* Caller: the process; the handle is kept (never dlclose'd). */
 int ghl_lib_load(struct ghl_lib *lib) {
@@ -69,7 +69,10 @@ int ghl_lib_load(struct ghl_lib *lib) {
 /* The error of a library that could not be loaded. Stack: +1. */
 static void push_missing(lua_State *L, struct ghl_lib *lib) {
   ghl_pusherror(L, "unavailable", "%s", lib->error);
-  lua_pushfstring(L, "install %s (Debian: apt-get install %s)", lib->soname, lib->package);
+  if (lib->package[0])
+    lua_pushfstring(L, "install %s (apt-get install %s)", lib->soname, lib->package);
+  else
+    lua_pushfstring(L, "install the package that provides %s", lib->soname);
   lua_setfield(L, -2, "hint");
 }
 

@@ -17,7 +17,7 @@
 
 struct ghl_lib {
   const char *soname;        /* e.g. "libjq.so.1" */
-  const char *package;       /* the Debian package that installs it */
+  const char *package;       /* the package that installs it (dpkg, at build time), or "" */
   const char *purpose;       /* what needs it, for the error: "jq filters" */
   const char *const *names;  /* the symbols, NULL-terminated */
   void **slots;              /* where each symbol's address goes, same order */
