@@ -628,27 +628,40 @@ local function report_table(t)
     .. " system time."):format(t.rounds))
   local has_base = t.rows[1].programs.base ~= nil
   local has_ins = t.rows[1].programs.ref.instructions ~= nil
-  local head = "| workload | C reference, ms | curl CLI | " .. (has_base and "ghlua before | " or "") .. "ghlua |"
-    .. (has_base and " before, against C + lua-cjson |" or "") .. " ghlua against C + lua-cjson |"
-    .. (has_base and " CPU before | " or " ") .. "CPU ghlua |" .. (has_ins and ((has_base and " instr. before |" or "")
-    .. " instr. ghlua | instructions, reference |") or "")
-  print("\n" .. head)
-  print((head:gsub("[^|]+", "---")))
+  local has_dec = false            -- tables saved before the C + lua-cjson column have none
+  for _, r in ipairs(t.rows) do has_dec = has_dec or r.programs.ref_dec ~= nil end
   local function f(x) return x and ("%.2f"):format(x) or "–" end
+  -- the columns after the workload: {heading, value of a row}; "before"
+  -- only with --base, the same-work ones only when measured
+  local used = {}
+  local function col(on, heading, value) if on then used[#used + 1] = { heading, value } end end
+  col(true, "C reference, ms", function(p) return ("%.1f"):format(p.ref.median * 1000) end)
+  col(true, "curl CLI", function(p) return f(p.curl and p.curl.ratio) end)
+  col(has_base, "ghlua before", function(p) return f(p.base.ratio) end)
+  col(true, "ghlua", function(p) return f(p.ghlua.ratio) end)
+  col(has_base and has_dec, "before, against C + lua-cjson", function(p) return f(p.base.dec_ratio) end)
+  col(has_dec, "ghlua against C + lua-cjson", function(p) return f(p.ghlua.dec_ratio) end)
+  col(has_base, "CPU before", function(p) return f(p.base.cpu_ratio) end)
+  col(true, "CPU ghlua", function(p) return f(p.ghlua.cpu_ratio) end)
+  col(has_ins and has_base, "instr. before", function(p) return f(p.base.ins_ratio) end)
+  col(has_ins, "instr. ghlua", function(p) return f(p.ghlua.ins_ratio) end)
+  col(has_ins, "instructions, reference", function(p) return ("%.0fM"):format(p.ref.instructions / 1e6) end)
+  local head = { "workload" }
+  for _, c in ipairs(used) do head[#head + 1] = c[1] end
+  print("\n| " .. table.concat(head, " | ") .. " |")
+  print(("|---"):rep(#head) .. "|")
   for _, r in ipairs(t.rows) do
-    local p = r.programs
-    local line = ("| %s | %.1f | %s | %s%s |%s %s |%s %s |"):format(r.label, p.ref.median * 1000,
-      f(p.curl and p.curl.ratio), has_base and (f(p.base.ratio) .. " | ") or "", f(p.ghlua.ratio),
-      has_base and (" " .. f(p.base.dec_ratio) .. " |") or "", f(p.ghlua.dec_ratio),
-      has_base and (" " .. f(p.base.cpu_ratio) .. " |") or "", f(p.ghlua.cpu_ratio))
-    if has_ins then
-      line = line .. (has_base and (" " .. f(p.base.ins_ratio) .. " |") or "") .. (" %s | %.0fM |"):format(
-        f(p.ghlua.ins_ratio), p.ref.instructions / 1e6)
-    end
-    print(line)
+    local line = { r.label }
+    for _, c in ipairs(used) do line[#line + 1] = c[2](r.programs) end
+    print("| " .. table.concat(line, " | ") .. " |")
   end
-  print("\nC + lua-cjson: the same C reference, each answer also decoded by lua-cjson into a Lua table"
-    .. " (bench/ref.h, REF_DECODE): the work `c:get` does with its answer.")
+  if has_dec then
+    print("\nC + lua-cjson: the same C reference, each answer also decoded by lua-cjson into a Lua table"
+      .. " (bench/ref.h, REF_DECODE): the work `c:get` does with its answer.")
+  end
+  if t.decode_ref then   -- the same, in tables saved before that column
+    print(("\nC reference that decodes each page with lua-cjson: %.1f ms."):format(t.decode_ref * 1000))
+  end
   print("\n| peak RSS | median MiB | min | max |")
   print("|---|---|---|---|")
   for _, r in ipairs(t.rss) do

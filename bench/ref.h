@@ -10,9 +10,10 @@
 **
 ** Built with -DREF_DECODE (ref_decode, ref_multi_decode), each checked body
 ** is also decoded by lua-cjson into a Lua table, cjson.decode called from C
-** on a bare lua_State (no Lua code runs): the work `c:get` does with its
-** answer, done by the library ghlua's decoder was measured against, so a
-** ratio against these measures what ghlua adds to the same work.
+** on a bare lua_State (no Lua code runs). That is the work `c:get` does
+** with its answer, done with lua-cjson (the decoder ghlua's own was
+** measured against), so a ratio against these measures what ghlua adds to
+** the same work.
 */
 #ifndef BENCH_REF_H
 #define BENCH_REF_H
