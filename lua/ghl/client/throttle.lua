@@ -16,8 +16,9 @@
 --   T:settle(b, answered)      the probe's answer came (answered: it told
 --       the limits; false: the next request probes again)
 --   T:observe(b, resp [, status [, sent_at]]) -> told, changed, after
---       (sent_at: when the request was sent, on the throttle's clock:
---       see LATENCY)
+--       (sent_at: the `now` T:acquire returned for this request, which
+--       its log holds: the send's round trip is kept under it while the
+--       log keeps that send; see LATENCY)
 --       feed b from an answer's X-RateLimit-* headers (resp: a ghl.http
 --       response, read through resp:ratelimit() and resp:header() without
 --       building resp.headers, or a plain table of lower-case header
