@@ -449,14 +449,13 @@ function Client:build(method, path, opts)
     for k, v in pairs(opts.query) do query[k] = v end
   end
   local body = opts.body
-  local tbody = body ~= nil and type(body) == "table"
+  local tbody = type(body) == "table"
   if tbody and not getmetatable(body) then
     local copy = {}
     for k, v in pairs(body) do copy[k] = v end
     body = copy
   end
-  local filled = path
-  if find(path, "{", 1, true) then filled = Client.fill(self, path, query or (tbody and body) or nil) end
+  local filled = Client.fill(self, path, query or (tbody and body) or nil)
   local op, route_version, q = route(method, filled, opts.version == "v3")
   op = op or nil
   if op and #op.query > 0 then query = Client.fill_query(self, op, query, filled, q) end
@@ -832,8 +831,7 @@ end
 -- each, so a record the caller kept still describes its own request.
 local function on_send(resp, err, attempt, x)
   local self, req = x.client, x.req
-  local token, h = x.token, hint
-  if token ~= bearer_token then h = select(2, bearer_of(token)) end
+  local _, h = bearer_of(x.token)
   local l = { method = req.method, url = req.url, query = req.query, version = req.headers.Version,
     token_hint = h, status = resp and resp.status, time = sys.now() - x.t0, attempts = attempt.n,
     error = err, op = x.op, body = req.json }
@@ -862,10 +860,9 @@ function Client:request(method, path, opts)
       message = ("%s %s does not accept Private Integration Tokens"):format(req.method, op.path),
       hint = "use an OAuth token for this call ('ghlua auth login')" }
   end
-  req.headers.Authorization = token == bearer_token and bearer or bearer_of(token)
-  local m = req.method
+  req.headers.Authorization = bearer_of(token)
   local x = setmetatable({ req = req, bucket = self.bucket, path = filled,
-    safe = IDEMPOTENT[m] or M.retry_safe(m, op, opts),
+    safe = M.retry_safe(req.method, op, opts),
     client = self, op = op, row = row, token = token, t0 = sys.now() },
     row and row.kind ~= "pit" and CALLBACKS_REFRESH or CALLBACKS)
   local resp, err, answered = M.perform(x)
