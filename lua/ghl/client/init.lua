@@ -412,26 +412,26 @@ end
 
 -- route(method, path, v3) -> op | false, its Version, the position of
 -- path's "?" | false: ops.op and ops.version for the path without its
--- query string, kept per (flavour, method, path) so that a path asked for
--- again (every page of a listing, every call on one record) is neither
--- matched nor searched again. Ops are read-only and a path always matches
--- the same op; the cache is emptied when it holds ROUTES_MAX paths (a
--- batch over many ids).
+-- query string, kept per (flavour, method, path without the query) so
+-- that a path asked for again (every page of a listing, every call on one
+-- record, with any query) is neither matched nor searched again. Ops are
+-- read-only and a path always matches the same op; the cache is emptied
+-- when it holds ROUTES_MAX paths (a batch over many ids).
 local ROUTES_MAX = 1024
 local routes, nroutes = { [false] = {}, [true] = {} }, 0
 
 local function route(method, path, v3)
+  local q = find(path, "?", 1, true) or false
+  local bare = q and path:sub(1, q - 1) or path
   local by_method = routes[v3][method]
-  local r = by_method and by_method[path]
-  if r then return r[1], r[2], r[3] end
+  local r = by_method and by_method[bare]
+  if r then return r[1], r[2], q end
   if nroutes >= ROUTES_MAX then routes, nroutes = { [false] = {}, [true] = {} }, 0 end
   by_method = routes[v3][method]
   if not by_method then by_method = {}; routes[v3][method] = by_method end
-  local q = find(path, "?", 1, true) or false
-  local bare = q and path:sub(1, q - 1) or path
   local op = ops.op(method, bare, v3) or false
   local version = op and op.version or ops.version(method, bare, v3)
-  by_method[path], nroutes = { op, version, q }, nroutes + 1
+  by_method[bare], nroutes = { op, version }, nroutes + 1
   return op, version, q
 end
 
