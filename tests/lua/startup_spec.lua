@@ -3,6 +3,7 @@
 -- used, so a script that never uses them does not map them. Checked in the
 -- maps of a fresh ghlua process (/proc/self/maps, as the script sees them).
 local run = require "support.run"
+local fixture = require "support.fixture"
 
 local LIBS = { "libjq", "libcsv", "libmicrohttpd", "libedit", "libpq", "libsqlite3" }
 
@@ -42,12 +43,11 @@ describe("start-up", function()
   end)
 
   it("opens SQLite with the first file store", function()
-    local dir = os.tmpname()
-    os.remove(dir)
+    local dir = fixture.tmpdir()
+    finally(function() fixture.remove(dir) end)
     local seen = mapped_after(([[
       local db = assert(require("ghl.store").open(%q))
       db:close()]]):format(dir .. "/ghlua.db"))
-    os.execute("rm -rf " .. run.quote(dir))
     assert.same({ "libsqlite3" }, seen)
   end)
 
@@ -55,8 +55,8 @@ describe("start-up", function()
   -- a library, found first through LD_LIBRARY_PATH) fails only the work
   -- that needs it, with one line naming the package, and exit 1.
   it("says which package to install when an on-demand library is missing, and nothing else fails", function()
-    local fixture = require "support.fixture"
     local dir = fixture.tmpdir()
+    finally(function() fixture.remove(dir) end)
     for _, so in ipairs { "libjq.so.1", "libsqlite3.so.0", "libcsv.so.3" } do
       local f = assert(io.open(dir .. "/" .. so, "w"))
       f:write("not a library\n")
@@ -80,7 +80,6 @@ describe("start-up", function()
     local ok = run.ghlua({ "-e", "local ghl = require 'ghl'; print(ghl.json.encode({a = 1}))" }, { env = env })
     assert.are.equal(0, ok.code, ok.err)
     assert.are.equal('{"a":1}\n', ok.out)
-    os.execute("rm -rf " .. run.quote(dir))
   end)
 
   it("still reports every library in --version", function()
