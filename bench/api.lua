@@ -593,7 +593,7 @@ local function run_table()
         ref = ONDEMAND .. q(REF .. "/ref_seq") .. " " .. url .. " " .. N,
         ref_dec = ONDEMAND .. q(REF .. "/ref_decode") .. " " .. url .. " " .. N,
         ghlua = ghl(G, "raw-seq " .. N), base = ghl(BASE, "raw-seq " .. N) })
-      row("pages", P .. " pages of 100 contacts, decoded (the references do not decode)", proto, {
+      row("pages", P .. " pages of 100 contacts, decoded", proto, {
         ref = ONDEMAND .. q(REF .. "/ref_seq") .. " " .. page .. " " .. P, curl = CURL .. " " .. urls(proto, ppath, P),
         ref_dec = ONDEMAND .. q(REF .. "/ref_decode") .. " " .. page .. " " .. P,
         ghlua = ghl(G, "decode " .. P), base = ghl(BASE, "decode " .. P) })
