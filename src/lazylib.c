@@ -42,7 +42,8 @@ struct ghl_lib ghl_edit_lib = LIB(GHL_SONAME_EDIT, GHL_PACKAGE_EDIT, "line editi
 struct ghl_lib ghl_pq_lib = LIB(GHL_SONAME_PQ, GHL_PACKAGE_PQ, "a PostgreSQL store", pq_names, ghl_pq);
 struct ghl_lib ghl_sqlite_lib = LIB(GHL_SONAME_SQLITE, GHL_PACKAGE_SQLITE, "the token store", sqlite_names, ghl_sqlite);
 
-/* Caller: the process; the handle is kept (never dlclose'd). */
+/* Caller: the process; the handle of a library loaded whole is kept
+** (never dlclose'd), one that lacks a symbol is closed. */
 int ghl_lib_load(struct ghl_lib *lib) {
   void *h;
   int i;
@@ -59,6 +60,7 @@ int ghl_lib_load(struct ghl_lib *lib) {
     if (lib->slots[i] == NULL) {
       snprintf(lib->error, sizeof lib->error, "cannot use %s, needed for %s: it has no %s (not the version ghlua was built with)",
                lib->soname, lib->purpose, lib->names[i]);
+      dlclose(h);
       return 0;
     }
   }
@@ -66,13 +68,20 @@ int ghl_lib_load(struct ghl_lib *lib) {
   return 1;
 }
 
+/* Caller: owns buf. */
+void ghl_lib_hint(const struct ghl_lib *lib, char *buf, size_t n) {
+  if (lib->package[0])
+    snprintf(buf, n, "install %s (apt-get install %s)", lib->soname, lib->package);
+  else
+    snprintf(buf, n, "install the package that provides %s", lib->soname);
+}
+
 /* The error of a library that could not be loaded. Stack: +1. */
 static void push_missing(lua_State *L, struct ghl_lib *lib) {
+  char hint[256];
   ghl_pusherror(L, "unavailable", "%s", lib->error);
-  if (lib->package[0])
-    lua_pushfstring(L, "install %s (apt-get install %s)", lib->soname, lib->package);
-  else
-    lua_pushfstring(L, "install the package that provides %s", lib->soname);
+  ghl_lib_hint(lib, hint, sizeof hint);
+  lua_pushstring(L, hint);
   lua_setfield(L, -2, "hint");
 }
 

@@ -35,6 +35,10 @@ struct ghl_lib {
 ** which). */
 int ghl_lib_load(struct ghl_lib *lib);
 
+/* What to install for lib, into buf (n bytes, NUL-terminated): the
+** soname and the package dpkg named at build time, or the soname alone. */
+void ghl_lib_hint(const struct ghl_lib *lib, char *buf, size_t n);
+
 /* ghl_lib_load, raising a one-line ghl.error (kind "unavailable") that
 ** names the library and the package to install when it is missing. */
 void ghl_lib_need(lua_State *L, struct ghl_lib *lib);

@@ -217,7 +217,9 @@ void ghl_repl(lua_State *L) {
   struct sigaction old;
   use_readline = isatty(0);
   if (use_readline && !ghl_lib_load(&ghl_edit_lib)) {   /* libedit, opened here (lib_edit.h) */
-    fprintf(stderr, "ghlua: no line editing: %s; install %s\n", ghl_edit_lib.error, ghl_edit_lib.package);
+    char hint[256];
+    ghl_lib_hint(&ghl_edit_lib, hint, sizeof hint);
+    fprintf(stderr, "ghlua: no line editing: %s; %s\n", ghl_edit_lib.error, hint);
     use_readline = 0;
   }
   if (use_readline) init_readline();
