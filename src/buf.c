@@ -4,19 +4,27 @@
 
 #include "buf.h"
 
+/* Room for n more bytes and the NUL: exactly that much (exact), or the
+** capacity doubled from 256 until it fits. -1 on overflow or no memory
+** (b unchanged). */
+static int grow(ghl_buf *b, size_t n, int exact) {
+  size_t need, cap;
+  char *d;
+  if (n > ((size_t)-1) / 2 - b->len) return -1;
+  need = b->len + n + 1;
+  if (need <= b->cap) return 0;
+  cap = exact ? need : b->cap ? b->cap : 256;
+  while (cap < need) cap *= 2;
+  d = realloc(b->data, cap);
+  if (d == NULL) return -1;
+  if (b->data == NULL) d[0] = '\0';
+  b->data = d;
+  b->cap = cap;
+  return 0;
+}
+
 int ghl_buf_add(ghl_buf *b, const void *p, size_t n) {
-  if (b->len + n + 1 > b->cap) {
-    size_t cap = b->cap ? b->cap : 256;
-    char *d;
-    while (cap < b->len + n + 1) {
-      if (cap > ((size_t)-1) / 2) return -1;
-      cap *= 2;
-    }
-    d = realloc(b->data, cap);
-    if (d == NULL) return -1;
-    b->data = d;
-    b->cap = cap;
-  }
+  if (grow(b, n, 0) != 0) return -1;
   if (n) memcpy(b->data + b->len, p, n);
   b->len += n;
   b->data[b->len] = '\0';
@@ -24,15 +32,7 @@ int ghl_buf_add(ghl_buf *b, const void *p, size_t n) {
 }
 
 int ghl_buf_reserve(ghl_buf *b, size_t n) {
-  char *d;
-  if (b->len + n + 1 <= b->cap) return 0;
-  if (n > ((size_t)-1) / 2 - b->len) return -1;
-  d = realloc(b->data, b->len + n + 1);
-  if (d == NULL) return -1;
-  if (b->data == NULL) d[0] = '\0';
-  b->data = d;
-  b->cap = b->len + n + 1;
-  return 0;
+  return grow(b, n, 1);
 }
 
 int ghl_buf_addstr(ghl_buf *b, const char *s) {
