@@ -6,10 +6,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <stdint.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include <curl/curl.h>
 #include <lauxlib.h>
@@ -70,30 +67,6 @@ static const luaL_Reg native_modules[] = {
 
 /* ---- Embedded Lua modules ---- */
 
-/* After a module's bytecode is loaded (luaL_loadbufferx copies it into
-** Lua's heap), give back the pages of the embedded bytecode the process
-** has mapped: they are clean pages of the binary's file, read again on the
-** next load if needed, but each fault maps a whole run of them (the kernel
-** maps large page-cache folios at once), so about 1 MiB of the binary
-** stayed in the resident set of any process that loaded a few modules.
-** Only whole pages between the first and the last bytecode array are
-** given back: read-only data (.rodata), never written, so nothing is lost. */
-static void release_bytecode(void) {
-  static uintptr_t lo, hi;
-  if (hi == 0) {
-    uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE), a = UINTPTR_MAX, b = 0;
-    int i;
-    for (i = 0; ghl_embedded_modules[i].name; i++) {
-      uintptr_t p = (uintptr_t)ghl_embedded_modules[i].data;
-      if (p < a) a = p;
-      if (p + ghl_embedded_modules[i].size > b) b = p + ghl_embedded_modules[i].size;
-    }
-    lo = (a + pg - 1) & ~(pg - 1);
-    hi = b & ~(pg - 1);
-  }
-  if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
-}
-
 /* package.preload loader for one embedded module. Upvalue 1: its index in
 ** ghl_embedded_modules (bytecode, compiled at build time). With
 ** GHLUA_LUA_DIR set (development only), the source file is read from that
@@ -108,7 +81,6 @@ static int embedded_loader(lua_State *L) {
     status = luaL_loadfilex(L, path, "t");
   } else {
     status = luaL_loadbufferx(L, (const char *)m->data, m->size, m->chunkname, "b");
-    release_bytecode();
   }
   if (status != LUA_OK) return lua_error(L);
   lua_pushstring(L, m->name);
